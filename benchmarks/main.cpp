@@ -1,0 +1,23 @@
+// Shared main of the benchmark programs: Kokkos once, and the context every result needs
+// (backend, precision, concurrency) in Google Benchmark's JSON output.
+#include <benchmark/benchmark.h>
+
+#include <Kokkos_Core.hpp>
+#include <string>
+
+#include "mfsim/core/types.hpp"
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard kokkos(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("mfsim_version", MFSIM_VERSION);
+  benchmark::AddCustomContext("kokkos_backend", mfsim::ExecSpace::name());
+  benchmark::AddCustomContext("kokkos_version", std::to_string(KOKKOS_VERSION));
+  benchmark::AddCustomContext("kokkos_concurrency",
+                              std::to_string(mfsim::ExecSpace().concurrency()));
+  benchmark::AddCustomContext("precision", mfsim::precision_name);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

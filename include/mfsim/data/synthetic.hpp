@@ -1,0 +1,30 @@
+#pragma once
+// Seeded synthetic data: inputs on the sphere or Gaussian; targets from a teacher network or random
+// ±1 labels; optional label noise on the training targets.
+#include <cstdint>
+
+#include "mfsim/core/activation.hpp"
+#include "mfsim/data/dataset.hpp"
+
+namespace mfsim {
+
+enum class InputDistribution { sphere, gaussian };
+enum class TargetKind { teacher, random_labels };
+
+struct SyntheticDataSpec {
+  int dim = 5;
+  index_t n_train = 100;
+  index_t n_test = 1000;
+  InputDistribution inputs = InputDistribution::sphere;
+  TargetKind target = TargetKind::teacher;
+  // Teacher y = σ*(w*·x) for width 1 (Liu–Dadi–Cevher), y = T^{-1/2} Σ_j a*_j σ*(w*_j·x) for
+  // width T > 1; w*_j ~ N(0, I_d), a*_j ~ N(0, 1).
+  int teacher_width = 1;
+  Activation teacher_activation{ActivationKind::relu, 1};
+  double noise = 0;  // std of Gaussian noise added to the training targets only
+  std::uint64_t seed = 1;
+};
+
+Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
+
+}  // namespace mfsim

@@ -1,0 +1,48 @@
+#pragma once
+// Observers compute diagnostics of the flow and append them, as named time series, to a sink (the
+// H5MD writer, or an in-memory sink in tests).
+#include <string>
+#include <vector>
+
+#include "mfsim/models/model.hpp"
+
+namespace mfsim {
+
+class ObservableSink {
+ public:
+  virtual ~ObservableSink() = default;
+  // Appends one row to /observables/<name>: `value` holds prod(shape) numbers (empty shape:
+  // scalar).
+  virtual void append_observable(const std::string& name, index_t step, double time,
+                                 const std::vector<double>& value,
+                                 const std::vector<std::size_t>& shape = {}) = 0;
+};
+
+// The flow at the start of a step: `velocity` = v(state), and the model holds the forward pass of
+// `state` (residuals and whatever its diagnostics need).
+struct FlowPoint {
+  index_t step;
+  double time;
+  double dt;  // the step about to be taken (0 at the last point)
+  const ParticleState& state;
+  const ParticleState& velocity;
+  double loss;
+  Model& model;
+};
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  // Every step: running integrals (path length, ∫λ_min dt). Must be cheap.
+  virtual void on_step(const FlowPoint& /*p*/) {}
+  // At the observation cadence, and always at the first and last point of a run.
+  virtual void observe(const FlowPoint& p, ObservableSink& sink) = 0;
+};
+
+// `loss` (training, |r|²/(2n)) and `test_loss` (same on the test set).
+class LossObserver final : public Observer {
+ public:
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+};
+
+}  // namespace mfsim

@@ -1,0 +1,61 @@
+#pragma once
+// The run loop: evaluate v at the current state, observe, snapshot, check, step; repeat until the
+// step budget, the end time or the loss tolerance is reached.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/flow/integrator.hpp"
+
+namespace mfsim {
+
+struct RunSettings {
+  IntegratorKind integrator = IntegratorKind::euler;
+  double dt = 0.01;
+  index_t steps = 1000;  // steps taken by this run (a restart continues the step count)
+  double t_end = 0;      // stop when the flow time reaches t_end (0: no time limit)
+  double loss_tol = 0;   // stop when the training loss is at or below loss_tol
+  index_t observe_every = 10;
+  index_t snapshot_every = 100;
+  index_t first_step = 0;  // step number and time of the initial state (restart)
+  double start_time = 0;
+};
+
+// Where the run loop writes particles and observables (the H5MD writer).
+class RunOutput : public ObservableSink {
+ public:
+  virtual void append_particles(index_t step, double time, const ParticleState& s) = 0;
+  // Makes everything appended so far durable (called once per observed step).
+  virtual void flush() {}
+};
+
+// Reports progress (stderr); the default does nothing.
+class ProgressReporter {
+ public:
+  virtual ~ProgressReporter() = default;
+  virtual void update(index_t /*steps_done*/, index_t /*step*/, double /*time*/, double /*loss*/,
+                      bool /*final*/) {}
+};
+
+enum class StopReason { steps, t_end, loss_tol };
+std::string stop_reason_name(StopReason r);
+
+struct RunSummary {
+  index_t step = 0;       // step number of the final state
+  index_t steps_run = 0;  // steps taken by this run
+  double time = 0;
+  double loss = 0;
+  double initial_loss = 0;
+  StopReason reason = StopReason::steps;
+  index_t observations = 0, snapshots = 0;
+  double seconds = 0;
+};
+
+// Runs the flow from `state`, which ends holding the final state. Throws NonFiniteError, after
+// writing the last finite state as a snapshot, if the loss or a particle stops being finite.
+RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& settings,
+                    const std::vector<Observer*>& observers, RunOutput& output,
+                    ProgressReporter* progress = nullptr);
+
+}  // namespace mfsim

@@ -1,0 +1,55 @@
+#pragma once
+// Reads what H5mdWriter writes: particle frames (restart and init from file), the data, the
+// observables and the parameters. Tolerates a file still being written: a frame counts only once
+// its step, time and value rows are all present.
+#include <string>
+#include <vector>
+
+#include "mfsim/data/dataset.hpp"
+#include "mfsim/io/hdf5.hpp"
+
+namespace mfsim {
+
+struct ParticleFrame {
+  index_t index = 0;  // frame number, counted from 0
+  index_t step = 0;
+  double time = 0;
+  HostMatrix value;        // [N][D]
+  HostVector log_density;  // [N], empty if the file does not track it
+  std::vector<std::string> columns;
+};
+
+struct ObservableSeries {
+  std::vector<long long> step;
+  std::vector<double> time;
+  std::vector<double> value;   // rows × prod(shape)
+  std::vector<hsize_t> shape;  // shape of one row (empty: scalar)
+};
+
+class H5mdReader {
+ public:
+  // Throws InputError if the file is missing, is not HDF5, or is not an H5MD file.
+  explicit H5mdReader(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  std::vector<std::string> particle_groups() const;
+  bool has_particles(const std::string& group) const;
+  index_t frames(const std::string& group) const;
+  // `frame` < 0 counts from the end (−1: the last complete frame).
+  ParticleFrame read_frame(const std::string& group, index_t frame) const;
+
+  bool has_data() const;
+  Dataset read_data() const;  // /data/train/{x,y}, /data/test/{x,y} into device views
+
+  std::vector<std::string> observables() const;
+  ObservableSeries read_observable(const std::string& name) const;
+
+  bool has_parameter(const std::string& name) const;
+  std::string parameter(const std::string& name) const;  // attribute of /parameters
+
+ private:
+  std::string path_;
+  h5::Handle file_;
+};
+
+}  // namespace mfsim

@@ -1,0 +1,50 @@
+#pragma once
+// Writes a run as an H5MD 1.1 file (DESIGN.md §5): particle trajectories, observables, the data
+// and the parameters. Every frame is flushed when written, so a killed run leaves a readable file
+// with every completed frame.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mfsim/core/communicator.hpp"
+#include "mfsim/data/dataset.hpp"
+#include "mfsim/flow/run.hpp"
+#include "mfsim/io/hdf5.hpp"
+
+namespace mfsim {
+
+class H5mdWriter final : public RunOutput {
+ public:
+  // Creates `path`; an existing file is an InputError unless `overwrite`.
+  H5mdWriter(const std::string& path, bool overwrite, const std::vector<GroupSpec>& groups,
+             bool log_density, const Communicator& comm = self_communicator());
+
+  void write_data(const Dataset& data);
+  // Attributes of /parameters (verbatim and resolved config, versions, backend, ...).
+  void write_parameters(const std::map<std::string, std::string>& attributes);
+
+  void append_particles(index_t step, double time, const ParticleState& s) override;
+  void append_observable(const std::string& name, index_t step, double time,
+                         const std::vector<double>& value,
+                         const std::vector<std::size_t>& shape = {}) override;
+  void flush() override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  struct TimeSeries {  // an H5MD time-dependent element: step, time, value
+    h5::Series step, time, value;
+  };
+  TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
+  void append_row(TimeSeries& e, index_t step, double time, const double* row);
+
+  std::string path_;
+  std::vector<GroupSpec> groups_;
+  const Communicator& comm_;
+  h5::Handle file_;
+  std::vector<TimeSeries> positions_, log_densities_;
+  std::map<std::string, TimeSeries> observables_;
+};
+
+}  // namespace mfsim

@@ -1,0 +1,80 @@
+#pragma once
+// A thin RAII layer over the HDF5 C API (HighFive is not packaged in Debian 12): owned handles,
+// attributes, fixed datasets and time series that grow along their first dimension.
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+namespace mfsim::h5 {
+
+// An owned HDF5 identifier, closed with the function that matches its type.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id);
+  ~Handle();
+  Handle(Handle&& other) noexcept;
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  explicit operator bool() const { return id_ >= 0; }
+
+ private:
+  hid_t id_ = -1;
+};
+
+// Silences HDF5's own error stack printing: failures become exceptions with one-line messages.
+void silence_errors();
+
+// Files are opened without HDF5's file locking so that a reader can look at a run in progress
+// (every frame is flushed when written; readers ignore a partly appended frame).
+Handle create_file(const std::string& path, bool overwrite);
+Handle open_file(const std::string& path, bool writable = false);
+void flush(hid_t file);
+
+bool exists(hid_t loc, const std::string& path);          // every component of a '/'-separated path
+Handle create_group(hid_t loc, const std::string& path);  // creates missing parents
+Handle open_group(hid_t loc, const std::string& path);
+Handle open_dataset(hid_t loc, const std::string& path);
+
+void write_attribute(hid_t obj, const std::string& name, const std::string& value);
+void write_attribute(hid_t obj, const std::string& name, const std::vector<std::string>& value);
+void write_attribute(hid_t obj, const std::string& name, const std::vector<int>& value);
+void write_attribute(hid_t obj, const std::string& name, const std::vector<double>& value);
+void write_attribute(hid_t obj, const std::string& name, double value);
+void write_attribute(hid_t obj, const std::string& name, long long value);
+bool has_attribute(hid_t obj, const std::string& name);
+std::string read_string_attribute(hid_t obj, const std::string& name);
+std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name);
+std::vector<int> read_int_array_attribute(hid_t obj, const std::string& name);
+std::vector<double> read_double_array_attribute(hid_t obj, const std::string& name);
+
+// Fixed-size double dataset.
+void write_dataset(hid_t loc, const std::string& name, const double* data,
+                   const std::vector<hsize_t>& dims);
+std::vector<hsize_t> dataset_dims(hid_t dataset);
+// Reads rows [row, row + count) along the first dimension (all of it by default).
+std::vector<double> read_doubles(hid_t dataset, hsize_t row = 0, hsize_t count = hsize_t(-1));
+std::vector<long long> read_int64s(hid_t dataset);
+
+// A dataset [T][inner...] whose first dimension grows by one row per append.
+class Series {
+ public:
+  Series() = default;
+  // Creates the dataset: `type` is H5T_NATIVE_DOUBLE or H5T_NATIVE_INT64.
+  Series(hid_t loc, const std::string& name, hid_t type, const std::vector<hsize_t>& inner);
+  // Appends one row of prod(inner) values of the series' type.
+  void append(const void* row);
+  hsize_t rows() const { return rows_; }
+
+ private:
+  Handle dataset_;
+  hid_t type_ = -1;
+  std::vector<hsize_t> inner_;
+  hsize_t rows_ = 0;
+};
+
+}  // namespace mfsim::h5

@@ -1,0 +1,54 @@
+#pragma once
+// A mean-field model: particle groups, their initial law, and the velocity field of the
+// Wasserstein gradient flow of L = |f(x) − y|²/(2n) (flow time: every particle velocity is O(1)
+// whatever the width, MATH.md §1.4).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mfsim/core/communicator.hpp"
+#include "mfsim/data/dataset.hpp"
+#include "mfsim/models/particle_state.hpp"
+
+namespace mfsim {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual std::string kind() const = 0;
+  virtual const std::vector<GroupSpec>& groups() const = 0;
+  const Dataset& data() const { return data_; }
+  const Communicator& comm() const { return comm_; }
+
+  // Draws this rank's particles from the Gaussian initial law. With `antithetic`, particles come
+  // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
+  virtual void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const = 0;
+
+  // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals, velocities),
+  // and when `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
+  // characteristic. Returns the training loss. The residuals (and whatever a model keeps for its
+  // diagnostics) describe `s` until the next call.
+  virtual real velocity(const ParticleState& s, ParticleState& dsdt) = 0;
+
+  // Network outputs f(x_i) on the rows of x (summed over every rank).
+  virtual void predict(const ParticleState& s, ConstMatrix x, Vector f) const = 0;
+
+  // r = f(x_train) − y_train at the state of the last velocity() call.
+  virtual ConstVector residual() const = 0;
+
+  // The test loss |f(x_test) − y_test|²/(2 n_test); 0 without test data.
+  double test_loss(const ParticleState& s) const;
+
+ protected:
+  Model(const Dataset& data, const Communicator& comm) : data_(data), comm_(comm) {}
+
+ private:
+  Dataset data_;
+  const Communicator& comm_;
+};
+
+// |r|²/(2n) for a residual vector.
+double half_mean_square(ConstVector r);
+
+}  // namespace mfsim

@@ -1,0 +1,37 @@
+#pragma once
+// Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k).
+#include "mfsim/core/activation.hpp"
+#include "mfsim/models/model.hpp"
+
+namespace mfsim {
+
+struct TwoLayerSpec {
+  index_t width = 1024;  // m
+  double beta = 1;       // output multiplier
+  bool bias = true;
+  Activation activation;
+  double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
+};
+
+class TwoLayerModel final : public Model {
+ public:
+  TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
+                const Communicator& comm = self_communicator());
+
+  std::string kind() const override { return "two_layer"; }
+  const std::vector<GroupSpec>& groups() const override { return groups_; }
+  const TwoLayerSpec& spec() const { return spec_; }
+
+  void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
+  real velocity(const ParticleState& s, ParticleState& dsdt) override;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
+  ConstVector residual() const override { return residual_; }
+
+ private:
+  TwoLayerSpec spec_;
+  std::vector<GroupSpec> groups_;
+  Vector residual_;     // [n_train]
+  Vector input_norm2_;  // |x_i|² (+1 with bias): the Laplacian's data factor
+};
+
+}  // namespace mfsim

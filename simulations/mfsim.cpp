@@ -1,0 +1,75 @@
+// mfsim: the command-line front end.
+//   mfsim run CONFIG.toml [--set section.key=value]... [--output PATH] [--force] [--quiet]
+//   mfsim info FILE.h5
+#include <CLI/CLI.hpp>
+#include <Kokkos_Core.hpp>
+#include <iostream>
+
+#include "mfsim/core/error.hpp"
+#include "mfsim/flow/simulation.hpp"
+#include "mfsim/io/info.hpp"
+
+namespace {
+
+// A TOML basic string holding `text`, so that --output never changes type ("1", "true", ...).
+std::string toml_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+int fail(int code, const std::string& message) {
+  std::cerr << "mfsim: error: " << message << "\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Kokkos::ScopeGuard kokkos(argc, argv);
+
+  CLI::App app{"mfsim: particle simulation of mean-field neural network dynamics"};
+  app.set_version_flag("--version", std::string("mfsim ") + MFSIM_VERSION);
+  app.require_subcommand(1);
+
+  std::string config_path, output, info_path;
+  std::vector<std::string> overrides;
+  mfsim::RunOptions options;
+  bool quiet = false;
+  CLI::App* run = app.add_subcommand("run", "Run a mean-field gradient flow from a TOML config");
+  run->add_option("config", config_path, "TOML config file")->required();
+  run->add_option("--set", overrides, "Override a config key: section.key=value (repeatable)");
+  run->add_option("-o,--output", output, "Output H5MD file (overrides output.path)");
+  run->add_flag("-f,--force", options.overwrite, "Overwrite an existing output file");
+  run->add_flag("-q,--quiet", quiet, "No progress line");
+  CLI::App* info = app.add_subcommand("info", "Describe an mfsim H5MD file");
+  info->add_option("file", info_path, "H5MD file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return fail(mfsim::exit_input, e.what());
+  }
+
+  try {
+    if (*run) {
+      if (!output.empty()) overrides.push_back("output.path=" + toml_string(output));
+      const mfsim::Config config = mfsim::load_config(config_path, overrides);
+      options.progress = !quiet;
+      mfsim::run_simulation(config, options, std::cout);
+    } else {
+      mfsim::print_info(info_path, std::cout);
+    }
+  } catch (const mfsim::InputError& e) {
+    return fail(mfsim::exit_input, e.what());
+  } catch (const mfsim::NonFiniteError& e) {
+    return fail(mfsim::exit_non_finite, e.what());
+  } catch (const std::exception& e) {
+    return fail(mfsim::exit_internal, e.what());
+  }
+  return mfsim::exit_ok;
+}

@@ -1,0 +1,18 @@
+#include "mfsim/core/communicator.hpp"
+
+namespace mfsim {
+
+Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule) {
+  const std::int64_t units = count / granule;  // callers guarantee divisibility
+  const std::int64_t base = units / size, extra = units % size;
+  const std::int64_t begin = rank * base + (rank < extra ? rank : extra);
+  const std::int64_t end = begin + base + (rank < extra ? 1 : 0);
+  return {begin * granule, end * granule};
+}
+
+const Communicator& self_communicator() {
+  static const Communicator self;
+  return self;
+}
+
+}  // namespace mfsim

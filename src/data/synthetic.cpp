@@ -1,0 +1,101 @@
+#include "mfsim/data/synthetic.hpp"
+
+#include <cmath>
+
+#include "mfsim/core/random.hpp"
+
+namespace mfsim {
+namespace {
+
+// Teacher rows (w*_j, a*_j): [width][dim + 1].
+Matrix make_teacher(const SyntheticDataSpec& spec) {
+  const int dim = spec.dim, width = spec.teacher_width;
+  Matrix teacher("mfsim::SyntheticData::teacher", width, dim + 1);
+  const CounterRng rng(spec.seed, rng_teacher);
+  Kokkos::parallel_for(
+      "mfsim::SyntheticData::teacher", Kokkos::RangePolicy<ExecSpace>(0, width),
+      KOKKOS_LAMBDA(index_t j) {
+        for (int c = 0; c < dim; ++c) teacher(j, c) = real(rng.normal(std::uint64_t(j), c));
+        teacher(j, dim) = width == 1 ? real(1) : real(rng.normal(std::uint64_t(j), dim));
+      });
+  return teacher;
+}
+
+void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream) {
+  const int dim = spec.dim;
+  const bool sphere = spec.inputs == InputDistribution::sphere;
+  const CounterRng rng(spec.seed, stream);
+  Kokkos::parallel_for(
+      "mfsim::SyntheticData::inputs", Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))),
+      KOKKOS_LAMBDA(index_t i) {
+        double norm2 = 0;
+        for (int c = 0; c < dim; ++c) {
+          const double z = rng.normal(std::uint64_t(i), c);
+          x(i, c) = real(z);
+          norm2 += z * z;
+        }
+        if (sphere) {
+          const double inv = 1.0 / math::sqrt(norm2);
+          for (int c = 0; c < dim; ++c) x(i, c) = real(double(x(i, c)) * inv);
+        }
+      });
+}
+
+template <class Act>
+void fill_teacher_targets(Vector y, ConstMatrix x, ConstMatrix teacher, Act act) {
+  const int dim = int(x.extent(1)), width = int(teacher.extent(0));
+  const real scale = width == 1 ? real(1) : real(1 / std::sqrt(double(width)));
+  Kokkos::parallel_for(
+      "mfsim::SyntheticData::teacher_targets",
+      Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))), KOKKOS_LAMBDA(index_t i) {
+        real sum = 0;
+        for (int j = 0; j < width; ++j) {
+          real z = 0;
+          for (int c = 0; c < dim; ++c) z += teacher(j, c) * x(i, c);
+          sum += teacher(j, dim) * act.value(z);
+        }
+        y(i) = scale * sum;
+      });
+}
+
+void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstMatrix teacher,
+                  RngStream label_stream, double noise) {
+  const CounterRng rng(spec.seed, label_stream);
+  if (spec.target == TargetKind::random_labels) {
+    Kokkos::parallel_for(
+        "mfsim::SyntheticData::random_labels",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
+          double u0, u1;
+          rng.uniform2(std::uint64_t(i), 0, u0, u1);
+          y(i) = u0 < 0.5 ? real(-1) : real(1);
+        });
+  } else {
+    with_activation(spec.teacher_activation,
+                    [&](auto act) { fill_teacher_targets(y, x, teacher, act); });
+  }
+  if (noise > 0) {
+    const real sd = real(noise);
+    Kokkos::parallel_for(
+        "mfsim::SyntheticData::label_noise",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
+        KOKKOS_LAMBDA(index_t i) { y(i) += sd * real(rng.normal(std::uint64_t(i), 2)); });
+  }
+}
+
+}  // namespace
+
+Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
+  Dataset d;
+  d.x_train = uninitialized<Matrix>("mfsim::Dataset::x_train", spec.n_train, spec.dim);
+  d.y_train = uninitialized<Vector>("mfsim::Dataset::y_train", spec.n_train);
+  d.x_test = uninitialized<Matrix>("mfsim::Dataset::x_test", spec.n_test, spec.dim);
+  d.y_test = uninitialized<Vector>("mfsim::Dataset::y_test", spec.n_test);
+  const Matrix teacher = make_teacher(spec);
+  fill_inputs(d.x_train, spec, rng_train_inputs);
+  fill_inputs(d.x_test, spec, rng_test_inputs);
+  fill_targets(d.y_train, d.x_train, spec, teacher, rng_train_labels, spec.noise);
+  fill_targets(d.y_test, d.x_test, spec, teacher, rng_test_labels, 0);
+  return d;
+}
+
+}  // namespace mfsim

@@ -1,0 +1,11 @@
+#include "mfsim/diagnostics/observer.hpp"
+
+namespace mfsim {
+
+void LossObserver::observe(const FlowPoint& p, ObservableSink& sink) {
+  sink.append_observable("loss", p.step, p.time, {p.loss});
+  if (p.model.data().n_test() > 0)
+    sink.append_observable("test_loss", p.step, p.time, {p.model.test_loss(p.state)});
+}
+
+}  // namespace mfsim

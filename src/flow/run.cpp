@@ -1,0 +1,104 @@
+#include "mfsim/flow/run.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <string>
+
+#include "mfsim/core/error.hpp"
+
+namespace mfsim {
+
+std::string stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::steps:
+      return "steps";
+    case StopReason::t_end:
+      return "t_end";
+    case StopReason::loss_tol:
+      break;
+  }
+  return "loss_tol";
+}
+
+namespace {
+bool on_cadence(index_t step, index_t every) {
+  return every > 0 && step % every == 0;
+}
+}  // namespace
+
+RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& settings,
+                    const std::vector<Observer*>& observers, RunOutput& output,
+                    ProgressReporter* progress) {
+  const auto start = std::chrono::steady_clock::now();
+  Integrator integrator(settings.integrator, state);
+  ParticleState velocity = allocate_like(state, "run::velocity");
+  ParticleState previous = allocate_like(state, "run::previous");
+  const VelocityField field = [&model](const ParticleState& s, ParticleState& dsdt) {
+    return model.velocity(s, dsdt);
+  };
+  const Communicator& comm = model.comm();
+  const bool time_limited = settings.t_end > 0;
+
+  RunSummary summary;
+  index_t step = settings.first_step;
+  double time = settings.start_time;
+  double previous_time = time;
+  index_t last_snapshot = -1;
+  for (index_t done = 0;; ++done) {
+    const double loss = double(model.velocity(state, velocity));
+    const bool finite_state = comm.allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
+    if (!std::isfinite(loss) || !finite_state) {
+      std::string what = !finite_state ? "a particle coordinate" : "the training loss";
+      if (done > 0 && last_snapshot != step - 1) {
+        output.append_particles(step - 1, previous_time, previous);
+        what += "; the last finite state (step " + std::to_string(step - 1) + ") is saved";
+      }
+      throw NonFiniteError(what + " became non-finite at step " + std::to_string(step) +
+                           " (t = " + std::to_string(time) + "); try a smaller flow.dt");
+    }
+    if (done == 0) summary.initial_loss = loss;
+
+    StopReason reason = StopReason::steps;
+    bool last = done >= settings.steps;
+    if (time_limited && time >= settings.t_end * (1 - 1e-12))
+      last = true, reason = StopReason::t_end;
+    if (loss <= settings.loss_tol) last = true, reason = StopReason::loss_tol;
+    if (done >= settings.steps) reason = StopReason::steps;
+
+    double dt = settings.dt;
+    if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
+    const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, model};
+    for (Observer* o : observers) o->on_step(point);
+    if (done == 0 || last || on_cadence(step, settings.observe_every)) {
+      for (Observer* o : observers) o->observe(point, output);
+      ++summary.observations;
+    }
+    if (done == 0 || last || on_cadence(step, settings.snapshot_every)) {
+      output.append_particles(step, time, state);
+      last_snapshot = step;
+      ++summary.snapshots;
+    }
+    output.flush();
+    if (progress) progress->update(done, step, time, loss, last);
+    if (last) {
+      summary.step = step;
+      summary.steps_run = done;
+      summary.time = time;
+      summary.loss = loss;
+      summary.reason = reason;
+      break;
+    }
+    deep_copy(previous, state);
+    previous_time = time;
+    integrator.finish_step(state, velocity, real(dt), field);
+    ++step;
+    // Flow time from the step count, not by summation, so that it does not drift.
+    time = (time_limited && dt < settings.dt)
+               ? settings.t_end
+               : settings.start_time + double(done + 1) * settings.dt;
+  }
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace mfsim

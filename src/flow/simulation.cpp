@@ -1,0 +1,167 @@
+#include "mfsim/flow/simulation.hpp"
+
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "mfsim/core/error.hpp"
+#include "mfsim/flow/progress.hpp"
+#include "mfsim/io/h5md_reader.hpp"
+#include "mfsim/io/h5md_writer.hpp"
+
+namespace mfsim {
+namespace {
+
+Dataset make_dataset(const DataConfig& c) {
+  if (c.kind == "file") {
+    try {
+      return H5mdReader(c.path).read_data();
+    } catch (const InputError& e) {
+      throw InputError(std::string("data.path: ") + e.what());
+    }
+  }
+  return make_synthetic_dataset(c.synthetic);
+}
+
+std::unique_ptr<Model> make_model(const ModelConfig& c, const Dataset& data,
+                                  const Communicator& comm) {
+  return std::make_unique<TwoLayerModel>(c.two_layer, data, comm);
+}
+
+// Copies this rank's rows of a frame read from a file into the state.
+void load_frame(const ParticleFrame& frame, const GroupSpec& g, Matrix theta, Vector log_density,
+                const std::string& path) {
+  if (frame.value.extent(0) != std::size_t(g.global_count) ||
+      frame.value.extent(1) != std::size_t(g.dim()))
+    throw InputError(fmt::format(
+        "init.path: {} holds {} particles of dimension {} in /particles/{}; the model needs {} of "
+        "dimension {}",
+        path, frame.value.extent(0), frame.value.extent(1), g.name, g.global_count, g.dim()));
+  auto host = Kokkos::create_mirror_view(theta);
+  for (index_t i = 0; i < g.local_count; ++i)
+    for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(g.offset + i, j));
+  Kokkos::deep_copy(theta, host);
+  if (log_density.extent(0) > 0 && frame.log_density.extent(0) > 0) {
+    auto logp = Kokkos::create_mirror_view(log_density);
+    for (index_t i = 0; i < g.local_count; ++i) logp(i) = real(frame.log_density(g.offset + i));
+    Kokkos::deep_copy(log_density, logp);
+  }
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return !a.empty() && !b.empty() && std::filesystem::exists(a) && std::filesystem::exists(b) &&
+         std::filesystem::equivalent(a, b, ec);
+}
+
+void check_output_path(const Config& c, const RunOptions& options) {
+  const std::string& out = c.output.path;
+  if (c.init.kind == "file" && same_file(out, c.init.path))
+    throw InputError("output.path: \"" + out + "\" is the init file; write the restart elsewhere");
+  if (c.data.kind == "file" && same_file(out, c.data.path))
+    throw InputError("output.path: \"" + out + "\" is the data file; write the run elsewhere");
+  if (!options.overwrite && std::filesystem::exists(out))
+    throw InputError("output.path: \"" + out + "\" exists (use --force to overwrite it)");
+  if (std::filesystem::is_directory(out))
+    throw InputError("output.path: \"" + out + "\" is a directory");
+}
+
+std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
+                                              const Communicator& comm) {
+  const double width = double(c.model.two_layer.width);
+  return {
+      {"config", c.verbatim},
+      {"config_resolved", c.resolved},
+      {"config_source", c.source},
+      {"mfsim_version", MFSIM_VERSION},
+      {"kokkos_version", std::to_string(KOKKOS_VERSION)},
+      {"backend", ExecSpace::name()},
+      {"precision", precision_name},
+      {"ranks", std::to_string(comm.size())},
+      {"model", p.model->kind()},
+      // Mean-field time: dθ/dt = −m ∇_θ L, so gradient descent on the raw parameters with
+      // learning rate m·dt takes the same steps.
+      {"raw_learning_rate", fmt::format("{}", width * c.flow.dt)},
+      {"flow_scaling",
+       "dtheta/dt = -m grad_theta L, L = |f(x)-y|^2/(2n), f = (beta/m) sum_k a_k "
+       "sigma(w_k.x + b_k)"},
+  };
+}
+
+}  // namespace
+
+Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
+  Problem p;
+  p.data = make_dataset(c.data);
+  p.model = make_model(c.model, p.data, comm);
+  const auto& groups = p.model->groups();
+  p.state = allocate_state(groups, log_density, "state");
+  if (c.init.kind == "file") {
+    const H5mdReader reader = [&] {
+      try {
+        return H5mdReader(c.init.path);
+      } catch (const InputError& e) {
+        throw InputError(std::string("init.path: ") + e.what());
+      }
+    }();
+    bool have_log_density = true;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      ParticleFrame frame;
+      try {
+        frame = reader.read_frame(groups[g].name, c.init.frame);
+      } catch (const InputError& e) {
+        throw InputError(std::string("init.path: ") + e.what());
+      }
+      load_frame(frame, groups[g], p.state.theta[g],
+                 log_density ? p.state.log_density[g] : Vector(), c.init.path);
+      have_log_density = have_log_density && frame.log_density.extent(0) > 0;
+      p.first_step = frame.step;
+      p.start_time = frame.time;
+    }
+    // A file without log-densities restarts the transport estimate from the Gaussian law.
+    if (log_density && !have_log_density) set_initial_log_density(p.state, groups);
+  } else {
+    p.model->initialize(p.state, c.init.seed, c.init.antithetic);
+    if (log_density) set_initial_log_density(p.state, groups);
+  }
+  return p;
+}
+
+RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostream& log,
+                          const Communicator& comm) {
+  check_output_path(c, options);
+  Problem p = build_problem(c, comm);
+
+  // Only now, with every input validated, does anything appear on disk.
+  const auto parent = std::filesystem::path(c.output.path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  H5mdWriter writer(c.output.path, options.overwrite, p.model->groups(),
+                    p.state.tracks_log_density(), comm);
+  writer.write_parameters(parameters(c, p, comm));
+  writer.write_data(p.data);
+
+  LossObserver loss;
+  std::vector<Observer*> observers{&loss};
+
+  RunSettings settings = c.flow;
+  settings.first_step = p.first_step;
+  settings.start_time = p.start_time;
+  const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
+  StderrProgress progress(total, p.start_time, settings.t_end);
+  const RunSummary s = run_flow(*p.model, p.state, settings, observers, writer,
+                                options.progress && comm.is_root() ? &progress : nullptr);
+  if (comm.is_root()) {
+    log << fmt::format(
+        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s; loss {:.6g} -> "
+        "{:.6g}\n"
+        "mfsim: wrote {} ({} snapshots, {} observation rows)\n",
+        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, s.initial_loss, s.loss,
+        c.output.path, s.snapshots, s.observations);
+  }
+  return s;
+}
+
+}  // namespace mfsim

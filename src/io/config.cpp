@@ -1,0 +1,169 @@
+#include "mfsim/io/config.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "config_section.hpp"
+
+namespace mfsim {
+namespace {
+
+using config_detail::Section;
+
+const std::vector<std::string> known_sections = {"model", "data", "init", "flow", "output"};
+
+// "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
+void apply_override(toml::table& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string path = assignment.substr(0, eq);
+  const auto dot = path.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot == 0 || dot + 1 == path.size())
+    throw InputError("--set " + assignment + ": expected section.key=value");
+  const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
+  const std::string text = assignment.substr(eq + 1);
+
+  toml::table parsed;
+  try {
+    parsed = toml::parse("value = " + text);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"value", text}};
+  }
+  toml::node* existing = root.get(section);
+  if (!existing) {
+    root.insert_or_assign(section, toml::table{});
+    existing = root.get(section);
+  }
+  toml::table* table = existing->as_table();
+  if (!table) throw InputError("--set " + assignment + ": " + section + " is not a table");
+  table->insert_or_assign(key, *parsed.get("value"));
+}
+
+void require_file(Section& s, const std::string& key, const std::string& path) {
+  if (path.empty()) s.error(key, "is required");
+  if (!std::filesystem::exists(path)) s.error(key, "no such file \"" + path + "\"");
+}
+
+void read_model(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "model", resolved);
+  c.model.kind = s.choice("kind", "two_layer", {"two_layer"});
+  TwoLayerSpec& m = c.model.two_layer;
+  const std::string activation = s.choice("activation", "tanh", activation_names());
+  m.activation.kind = parse_activation(activation);
+  m.activation.kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
+  m.width = s.integer("width", 1024, 1);
+  m.beta = s.number("beta", 1.0, 0.0, HUGE_VAL, true);
+  m.bias = s.boolean("bias", true);
+  s.finish();
+}
+
+// Every key of a section is read whatever its `kind`, so that switching kinds with --set never
+// turns the other keys into errors; only the chosen kind's requirements are enforced.
+void read_data(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "data", resolved);
+  DataConfig& d = c.data;
+  d.kind = s.choice("kind", "teacher", {"teacher", "random_labels", "file"});
+  SyntheticDataSpec& g = d.synthetic;
+  g.target = d.kind == "random_labels" ? TargetKind::random_labels : TargetKind::teacher;
+  g.dim = int(s.integer("dim", 5, 1, 1 << 20));
+  g.n_train = s.integer("n_train", 100, 1);
+  g.n_test = s.integer("n_test", 1000, 0);
+  g.inputs = s.choice("inputs", "sphere", {"sphere", "gaussian"}) == "sphere"
+                 ? InputDistribution::sphere
+                 : InputDistribution::gaussian;
+  g.teacher_width = int(s.integer("teacher_width", 1, 1, 1 << 24));
+  g.teacher_activation.kind =
+      parse_activation(s.choice("teacher_activation", "relu", activation_names()));
+  g.noise = s.number("noise", 0.0, 0.0);
+  g.seed = std::uint64_t(s.integer("seed", 1, 0));
+  d.path = s.text("path", "");
+  if (d.kind == "file") require_file(s, "path", d.path);
+  s.finish();
+}
+
+void read_init(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "init", resolved);
+  InitConfig& i = c.init;
+  TwoLayerSpec& m = c.model.two_layer;
+  i.kind = s.choice("kind", "gaussian", {"gaussian", "file"});
+  // The Gaussian law is also the reference of the KL diagnostics when starting from a file.
+  m.std_a = s.number("std_a", 1.0, 0.0, HUGE_VAL, true);
+  m.std_w = s.number("std_w", 1.0, 0.0, HUGE_VAL, true);
+  m.std_b = s.number("std_b", 1.0, 0.0, HUGE_VAL, true);
+  i.seed = std::uint64_t(s.integer("seed", 2, 0));
+  i.antithetic = s.boolean("antithetic", false);
+  if (i.kind == "gaussian" && i.antithetic && m.width % 2 != 0)
+    s.error("antithetic", "needs an even model.width (got " + std::to_string(m.width) + ")");
+  i.path = s.text("path", "");
+  if (i.kind == "file") require_file(s, "path", i.path);
+  i.frame = s.integer("frame", -1, std::numeric_limits<std::int64_t>::min());
+  s.finish();
+}
+
+void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "flow", resolved);
+  RunSettings& f = c.flow;
+  f.integrator = parse_integrator(s.choice("integrator", "euler", {"euler", "heun", "rk4"}));
+  f.dt = s.number("dt", 0.01, 0.0, HUGE_VAL, true);
+  // Without `steps`, a given t_end alone decides when to stop.
+  const bool has_steps = s.has("steps"), has_t_end = s.has("t_end");
+  if (has_t_end) f.t_end = s.number("t_end", 0.0, 0.0, HUGE_VAL, true);
+  f.steps =
+      (has_t_end && !has_steps) ? std::numeric_limits<index_t>::max() : s.integer("steps", 1000, 0);
+  f.loss_tol = s.number("loss_tol", 0.0, 0.0);
+  s.finish();
+}
+
+void read_output(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "output", resolved);
+  c.output.path = s.text("path", "run.h5");
+  if (c.output.path.empty()) s.error("path", "must not be empty");
+  c.flow.observe_every = s.integer("observe_every", 10, 1);
+  c.flow.snapshot_every = s.integer("snapshot_every", 100, 1);
+  s.finish();
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
+                    const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    throw InputError(source + ":" + std::to_string(e.source().begin.line) +
+                     ": TOML syntax error: " + std::string(e.description()));
+  }
+  for (const auto& o : overrides) apply_override(root, o);
+  for (const auto& [key, node] : root) {
+    (void)node;
+    bool known = false;
+    for (const auto& k : known_sections) known = known || k == key.str();
+    if (!known) throw InputError(std::string(key.str()) + ": unknown section");
+  }
+
+  Config c;
+  c.source = source;
+  c.verbatim = text;
+  toml::table resolved;
+  read_model(c, root, resolved);
+  read_data(c, root, resolved);
+  read_init(c, root, resolved);
+  read_flow(c, root, resolved);
+  read_output(c, root, resolved);
+  std::ostringstream os;
+  os << resolved;
+  c.resolved = os.str();
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot read the config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), overrides, path);
+}
+
+}  // namespace mfsim

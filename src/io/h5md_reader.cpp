@@ -1,0 +1,172 @@
+#include "mfsim/io/h5md_reader.hpp"
+
+#include <algorithm>
+
+#include "mfsim/core/error.hpp"
+
+namespace mfsim {
+namespace {
+
+// Complete rows of an H5MD time-dependent element: a row counts once step, time and value have it.
+index_t complete_rows(hid_t element) {
+  hsize_t rows = hsize_t(-1);
+  for (const char* name : {"step", "time", "value"}) {
+    h5::Handle ds = h5::open_dataset(element, name);
+    const auto dims = h5::dataset_dims(ds.get());
+    rows = std::min(rows, dims.empty() ? hsize_t(1) : dims[0]);
+  }
+  return index_t(rows);
+}
+
+std::vector<std::string> child_names(hid_t group) {
+  std::vector<std::string> names;
+  H5Literate(
+      group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+      },
+      &names);
+  return names;
+}
+
+Matrix to_device(const std::vector<double>& values, hsize_t rows, hsize_t cols,
+                 const std::string& label) {
+  auto host = Kokkos::View<real**, Kokkos::LayoutRight, Kokkos::HostSpace>(label, rows, cols);
+  for (hsize_t i = 0; i < rows * cols; ++i) host.data()[i] = real(values[i]);
+  Matrix m(label, rows, cols);
+  Kokkos::deep_copy(m, host);
+  return m;
+}
+
+Vector to_device(const std::vector<double>& values, const std::string& label) {
+  auto host = Kokkos::View<real*, Kokkos::HostSpace>(label, values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) host(i) = real(values[i]);
+  Vector v(label, values.size());
+  Kokkos::deep_copy(v, host);
+  return v;
+}
+
+}  // namespace
+
+H5mdReader::H5mdReader(const std::string& path) : path_(path) {
+  file_ = h5::open_file(path);
+  if (!h5::exists(file_.get(), "h5md"))
+    throw InputError(path + ": not an H5MD file (no /h5md group)");
+}
+
+std::vector<std::string> H5mdReader::particle_groups() const {
+  if (!h5::exists(file_.get(), "particles")) return {};
+  return child_names(h5::open_group(file_.get(), "particles").get());
+}
+
+bool H5mdReader::has_particles(const std::string& group) const {
+  return h5::exists(file_.get(), "particles/" + group + "/position/value");
+}
+
+index_t H5mdReader::frames(const std::string& group) const {
+  if (!has_particles(group)) return 0;
+  return complete_rows(h5::open_group(file_.get(), "particles/" + group + "/position").get());
+}
+
+ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame) const {
+  if (!has_particles(group)) throw InputError(path_ + ": no particle group /particles/" + group);
+  const index_t count = frames(group);
+  const index_t index = frame < 0 ? count + frame : frame;
+  if (index < 0 || index >= count)
+    throw InputError(path_ + ": frame " + std::to_string(frame) + " out of range (the file has " +
+                     std::to_string(count) + " frames of /particles/" + group + ")");
+  h5::Handle position = h5::open_group(file_.get(), "particles/" + group + "/position");
+  h5::Handle value = h5::open_dataset(position.get(), "value");
+  const auto dims = h5::dataset_dims(value.get());
+  if (dims.size() != 3)
+    throw InputError(path_ + ": /particles/" + group + "/position/value is not [T][N][D]");
+
+  ParticleFrame out;
+  out.index = index;
+  out.step = h5::read_int64s(h5::open_dataset(position.get(), "step").get())[std::size_t(index)];
+  out.time = h5::read_doubles(h5::open_dataset(position.get(), "time").get(), hsize_t(index), 1)[0];
+  const auto values = h5::read_doubles(value.get(), hsize_t(index), 1);
+  out.value = HostMatrix("mfsim::H5mdReader::frame", dims[1], dims[2]);
+  std::copy(values.begin(), values.end(), out.value.data());
+  if (h5::has_attribute(value.get(), "columns"))
+    out.columns = h5::read_string_array_attribute(value.get(), "columns");
+
+  const std::string log_path = "particles/" + group + "/log_density";
+  if (h5::exists(file_.get(), log_path + "/value")) {
+    h5::Handle element = h5::open_group(file_.get(), log_path);
+    const auto steps = h5::read_int64s(h5::open_dataset(element.get(), "step").get());
+    const index_t rows = complete_rows(element.get());
+    // The log-density frame with the same step, if it was written.
+    for (index_t j = 0; j < rows; ++j) {
+      if (steps[std::size_t(j)] != out.step) continue;
+      const auto logp =
+          h5::read_doubles(h5::open_dataset(element.get(), "value").get(), hsize_t(j), 1);
+      out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
+      std::copy(logp.begin(), logp.end(), out.log_density.data());
+      break;
+    }
+  }
+  return out;
+}
+
+bool H5mdReader::has_data() const {
+  return h5::exists(file_.get(), "data/train/x") && h5::exists(file_.get(), "data/train/y");
+}
+
+Dataset H5mdReader::read_data() const {
+  if (!has_data()) throw InputError(path_ + ": no /data/train/{x,y} in the file");
+  Dataset d;
+  auto read_split = [&](const std::string& name, Matrix& x, Vector& y, int dim) {
+    const std::string base = "data/" + name;
+    if (!h5::exists(file_.get(), base + "/x")) {
+      x = Matrix("mfsim::Dataset::x_" + name, 0, dim);
+      y = Vector("mfsim::Dataset::y_" + name, 0);
+      return;
+    }
+    h5::Handle xs = h5::open_dataset(file_.get(), base + "/x");
+    h5::Handle ys = h5::open_dataset(file_.get(), base + "/y");
+    const auto xdims = h5::dataset_dims(xs.get()), ydims = h5::dataset_dims(ys.get());
+    if (xdims.size() != 2 || ydims.size() != 1 || xdims[0] != ydims[0])
+      throw InputError(path_ + ": /" + base + "/x must be [n][d] and /" + base + "/y [n]");
+    if (dim >= 0 && int(xdims[1]) != dim)
+      throw InputError(path_ + ": /" + base + "/x has dimension " + std::to_string(xdims[1]) +
+                       ", the training inputs " + std::to_string(dim));
+    x = to_device(h5::read_doubles(xs.get()), xdims[0], xdims[1], "mfsim::Dataset::x_" + name);
+    y = to_device(h5::read_doubles(ys.get()), "mfsim::Dataset::y_" + name);
+  };
+  read_split("train", d.x_train, d.y_train, -1);
+  read_split("test", d.x_test, d.y_test, d.dim());
+  return d;
+}
+
+std::vector<std::string> H5mdReader::observables() const {
+  if (!h5::exists(file_.get(), "observables")) return {};
+  return child_names(h5::open_group(file_.get(), "observables").get());
+}
+
+ObservableSeries H5mdReader::read_observable(const std::string& name) const {
+  h5::Handle element = h5::open_group(file_.get(), "observables/" + name);
+  const index_t rows = complete_rows(element.get());
+  h5::Handle value = h5::open_dataset(element.get(), "value");
+  ObservableSeries out;
+  const auto dims = h5::dataset_dims(value.get());
+  out.shape.assign(dims.begin() + (dims.empty() ? 0 : 1), dims.end());
+  out.value = h5::read_doubles(value.get(), 0, hsize_t(rows));
+  out.time = h5::read_doubles(h5::open_dataset(element.get(), "time").get(), 0, hsize_t(rows));
+  out.step = h5::read_int64s(h5::open_dataset(element.get(), "step").get());
+  out.step.resize(std::size_t(rows));
+  return out;
+}
+
+bool H5mdReader::has_parameter(const std::string& name) const {
+  return h5::exists(file_.get(), "parameters") &&
+         h5::has_attribute(h5::open_group(file_.get(), "parameters").get(), name);
+}
+
+std::string H5mdReader::parameter(const std::string& name) const {
+  if (!has_parameter(name)) throw InputError(path_ + ": no parameter " + name);
+  return h5::read_string_attribute(h5::open_group(file_.get(), "parameters").get(), name);
+}
+
+}  // namespace mfsim

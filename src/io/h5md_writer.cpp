@@ -1,0 +1,124 @@
+#include "mfsim/io/h5md_writer.hpp"
+
+#include <cstdlib>
+
+#include "mfsim/core/error.hpp"
+
+namespace mfsim {
+namespace {
+
+std::vector<double> to_host_doubles(ConstMatrix m) {
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
+  std::vector<double> out(host.extent(0) * host.extent(1));
+  for (std::size_t i = 0; i < host.extent(0); ++i)
+    for (std::size_t j = 0; j < host.extent(1); ++j) out[i * host.extent(1) + j] = host(i, j);
+  return out;
+}
+
+std::vector<double> to_host_doubles(ConstVector v) {
+  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+  return std::vector<double>(host.data(), host.data() + host.extent(0));
+}
+
+std::string author_name() {
+  const char* user = std::getenv("USER");
+  return user && *user ? user : "mfsim user";
+}
+
+}  // namespace
+
+H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
+                       const std::vector<GroupSpec>& groups, bool log_density,
+                       const Communicator& comm)
+    : path_(path), groups_(groups), comm_(comm) {
+  file_ = h5::create_file(path, overwrite);
+  const hid_t f = file_.get();
+
+  h5::Handle h5md = h5::create_group(f, "h5md");
+  h5::write_attribute(h5md.get(), "version", std::vector<int>{1, 1});
+  h5::write_attribute(h5::create_group(h5md.get(), "author").get(), "name", author_name());
+  h5::Handle creator = h5::create_group(h5md.get(), "creator");
+  h5::write_attribute(creator.get(), "name", std::string("mfsim"));
+  h5::write_attribute(creator.get(), "version", std::string(MFSIM_VERSION));
+
+  for (const GroupSpec& g : groups) {
+    h5::Handle group = h5::create_group(f, "particles/" + g.name);
+    h5::Handle box = h5::create_group(group.get(), "box");
+    h5::write_attribute(box.get(), "dimension", std::vector<int>{g.dim()});
+    h5::write_attribute(box.get(), "boundary",
+                        std::vector<std::string>(std::size_t(g.dim()), "none"));
+    h5::write_attribute(group.get(), "slices", std::vector<int>{g.slices});
+    const hsize_t n = hsize_t(g.global_count), d = hsize_t(g.dim());
+    positions_.push_back(make_element(group.get(), "position", {n, d}));
+    h5::Handle value = h5::open_dataset(group.get(), "position/value");
+    h5::write_attribute(value.get(), "columns", g.columns);
+    h5::write_attribute(value.get(), "init_std", g.init_std);
+    if (log_density) log_densities_.push_back(make_element(group.get(), "log_density", {n}));
+  }
+  h5::flush(f);
+}
+
+H5mdWriter::TimeSeries H5mdWriter::make_element(hid_t parent, const std::string& name,
+                                                const std::vector<hsize_t>& inner) {
+  h5::Handle element = h5::create_group(parent, name);
+  TimeSeries e;
+  e.value = h5::Series(element.get(), "value", H5T_NATIVE_DOUBLE, inner);
+  e.time = h5::Series(element.get(), "time", H5T_NATIVE_DOUBLE, {});
+  e.step = h5::Series(element.get(), "step", H5T_NATIVE_INT64, {});
+  return e;
+}
+
+// Value first and step last: a reader counts a frame only when its step is there.
+void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const double* row) {
+  const long long s = step;
+  e.value.append(row);
+  e.time.append(&time);
+  e.step.append(&s);
+}
+
+void H5mdWriter::write_data(const Dataset& data) {
+  const hid_t f = file_.get();
+  auto write_split = [&](const std::string& name, ConstMatrix x, ConstVector y) {
+    h5::Handle group = h5::create_group(f, "data/" + name);
+    h5::write_dataset(group.get(), "x", to_host_doubles(x).data(),
+                      {hsize_t(x.extent(0)), hsize_t(x.extent(1))});
+    h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {hsize_t(y.extent(0))});
+  };
+  write_split("train", data.x_train, data.y_train);
+  write_split("test", data.x_test, data.y_test);
+  h5::flush(f);
+}
+
+void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
+  h5::Handle group = h5::create_group(file_.get(), "parameters");
+  for (const auto& [name, value] : attributes) h5::write_attribute(group.get(), name, value);
+  h5::flush(file_.get());
+}
+
+void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    append_row(positions_[g], step, time, to_host_doubles(s.theta[g]).data());
+    if (!log_densities_.empty())
+      append_row(log_densities_[g], step, time, to_host_doubles(s.log_density[g]).data());
+  }
+}
+
+void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
+                                   const std::vector<double>& value,
+                                   const std::vector<std::size_t>& shape) {
+  auto it = observables_.find(name);
+  if (it == observables_.end()) {
+    h5::Handle group = h5::create_group(file_.get(), "observables");
+    it = observables_
+             .emplace(name, make_element(group.get(), name,
+                                         std::vector<hsize_t>(shape.begin(), shape.end())))
+             .first;
+  }
+  append_row(it->second, step, time, value.data());
+}
+
+void H5mdWriter::flush() {
+  h5::flush(file_.get());
+}
+
+}  // namespace mfsim

@@ -1,0 +1,351 @@
+#include "mfsim/io/hdf5.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <stdexcept>
+
+#include "mfsim/core/error.hpp"
+
+namespace mfsim::h5 {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error("HDF5: " + what);
+}
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) fail(what);
+  return id;
+}
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) fail(what);
+}
+
+Handle file_access_without_locking() {
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"));
+  check(H5Pset_file_locking(fapl.get(), false, true), "H5Pset_file_locking");
+  return fapl;
+}
+
+Handle scalar_space() {
+  return Handle(check(H5Screate(H5S_SCALAR), "H5Screate"));
+}
+
+Handle simple_space(const std::vector<hsize_t>& dims) {
+  return Handle(
+      check(H5Screate_simple(int(dims.size()), dims.data(), nullptr), "H5Screate_simple"));
+}
+
+Handle variable_string_type() {
+  Handle t(check(H5Tcopy(H5T_C_S1), "H5Tcopy"));
+  check(H5Tset_size(t.get(), H5T_VARIABLE), "H5Tset_size");
+  check(H5Tset_cset(t.get(), H5T_CSET_UTF8), "H5Tset_cset");
+  return t;
+}
+
+Handle replace_attribute(hid_t obj, const std::string& name, hid_t type, hid_t space) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  return Handle(check(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT),
+                      "cannot create attribute " + name));
+}
+
+Handle open_attribute(hid_t obj, const std::string& name) {
+  return Handle(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "no attribute " + name));
+}
+
+hsize_t product(const std::vector<hsize_t>& dims) {
+  return std::accumulate(dims.begin(), dims.end(), hsize_t(1), std::multiplies<hsize_t>());
+}
+
+}  // namespace
+
+Handle::Handle(hid_t id) : id_(id) {}
+
+Handle::~Handle() {
+  if (id_ < 0) return;
+  switch (H5Iget_type(id_)) {
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      break;
+  }
+}
+
+Handle::Handle(Handle&& other) noexcept : id_(other.id_) {
+  other.id_ = -1;
+}
+
+Handle& Handle::operator=(Handle&& other) noexcept {
+  if (this != &other) {
+    Handle old(id_);
+    id_ = other.id_;
+    other.id_ = -1;
+  }
+  return *this;
+}
+
+void silence_errors() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+Handle create_file(const std::string& path, bool overwrite) {
+  silence_errors();
+  Handle fapl = file_access_without_locking();
+  const hid_t id =
+      H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get());
+  if (id < 0) {
+    if (!overwrite && std::filesystem::exists(path))
+      throw InputError(path + ": output file exists (use --force to overwrite it)");
+    throw InputError(path + ": cannot create the output file");
+  }
+  return Handle(id);
+}
+
+Handle open_file(const std::string& path, bool writable) {
+  silence_errors();
+  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
+  Handle fapl = file_access_without_locking();
+  const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
+  if (id < 0) throw InputError(path + ": cannot open the HDF5 file");
+  return Handle(id);
+}
+
+void flush(hid_t file) {
+  check(H5Fflush(file, H5F_SCOPE_GLOBAL), "H5Fflush");
+}
+
+bool exists(hid_t loc, const std::string& path) {
+  std::string prefix;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    const std::size_t next = std::min(path.find('/', pos), path.size());
+    const std::string part = path.substr(pos, next - pos);
+    pos = next + 1;
+    if (part.empty()) continue;
+    prefix += (prefix.empty() ? "" : "/") + part;
+    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+  }
+  return true;
+}
+
+Handle create_group(hid_t loc, const std::string& path) {
+  if (exists(loc, path)) return open_group(loc, path);
+  Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"));
+  check(H5Pset_create_intermediate_group(lcpl.get(), 1), "H5Pset_create_intermediate_group");
+  return Handle(check(H5Gcreate2(loc, path.c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+                      "cannot create group " + path));
+}
+
+Handle open_group(hid_t loc, const std::string& path) {
+  const hid_t id = H5Gopen2(loc, path.c_str(), H5P_DEFAULT);
+  if (id < 0) throw InputError("no group " + path);
+  return Handle(id);
+}
+
+Handle open_dataset(hid_t loc, const std::string& path) {
+  const hid_t id = H5Dopen2(loc, path.c_str(), H5P_DEFAULT);
+  if (id < 0) throw InputError("no dataset " + path);
+  return Handle(id);
+}
+
+void write_attribute(hid_t obj, const std::string& name, const std::string& value) {
+  Handle type = variable_string_type();
+  Handle space = scalar_space();
+  Handle attr = replace_attribute(obj, name, type.get(), space.get());
+  const char* ptr = value.c_str();
+  check(H5Awrite(attr.get(), type.get(), &ptr), "cannot write attribute " + name);
+}
+
+void write_attribute(hid_t obj, const std::string& name, const std::vector<std::string>& value) {
+  Handle type = variable_string_type();
+  Handle space = simple_space({hsize_t(value.size())});
+  Handle attr = replace_attribute(obj, name, type.get(), space.get());
+  std::vector<const char*> ptrs;
+  for (const auto& v : value) ptrs.push_back(v.c_str());
+  check(H5Awrite(attr.get(), type.get(), ptrs.data()), "cannot write attribute " + name);
+}
+
+void write_attribute(hid_t obj, const std::string& name, const std::vector<int>& value) {
+  Handle space = simple_space({hsize_t(value.size())});
+  Handle attr = replace_attribute(obj, name, H5T_NATIVE_INT, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_INT, value.data()), "cannot write attribute " + name);
+}
+
+void write_attribute(hid_t obj, const std::string& name, const std::vector<double>& value) {
+  Handle space = simple_space({hsize_t(value.size())});
+  Handle attr = replace_attribute(obj, name, H5T_NATIVE_DOUBLE, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, value.data()), "cannot write attribute " + name);
+}
+
+void write_attribute(hid_t obj, const std::string& name, double value) {
+  Handle space = scalar_space();
+  Handle attr = replace_attribute(obj, name, H5T_NATIVE_DOUBLE, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_DOUBLE, &value), "cannot write attribute " + name);
+}
+
+void write_attribute(hid_t obj, const std::string& name, long long value) {
+  Handle space = scalar_space();
+  Handle attr = replace_attribute(obj, name, H5T_NATIVE_LLONG, space.get());
+  check(H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value), "cannot write attribute " + name);
+}
+
+bool has_attribute(hid_t obj, const std::string& name) {
+  return H5Aexists(obj, name.c_str()) > 0;
+}
+
+std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name) {
+  Handle attr = open_attribute(obj, name);
+  Handle space(check(H5Aget_space(attr.get()), "H5Aget_space"));
+  const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  Handle file_type(check(H5Aget_type(attr.get()), "H5Aget_type"));
+  std::vector<std::string> out;
+  if (H5Tis_variable_str(file_type.get()) > 0) {
+    Handle type = variable_string_type();
+    std::vector<char*> ptrs(std::size_t(count), nullptr);
+    check(H5Aread(attr.get(), type.get(), ptrs.data()), "cannot read attribute " + name);
+    for (char* p : ptrs) out.emplace_back(p ? p : "");
+    H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
+  } else {  // fixed-length strings (h5py's default for numpy bytes)
+    const std::size_t size = H5Tget_size(file_type.get());
+    std::vector<char> buffer(size * std::size_t(count));
+    check(H5Aread(attr.get(), file_type.get(), buffer.data()), "cannot read attribute " + name);
+    for (hssize_t i = 0; i < count; ++i) {
+      std::string s(buffer.data() + std::size_t(i) * size, size);
+      out.push_back(s.substr(0, s.find('\0')));
+    }
+  }
+  return out;
+}
+
+std::string read_string_attribute(hid_t obj, const std::string& name) {
+  const auto values = read_string_array_attribute(obj, name);
+  if (values.empty()) fail("attribute " + name + " is empty");
+  return values.front();
+}
+
+std::vector<int> read_int_array_attribute(hid_t obj, const std::string& name) {
+  Handle attr = open_attribute(obj, name);
+  Handle space(check(H5Aget_space(attr.get()), "H5Aget_space"));
+  std::vector<int> out(std::size_t(H5Sget_simple_extent_npoints(space.get())));
+  check(H5Aread(attr.get(), H5T_NATIVE_INT, out.data()), "cannot read attribute " + name);
+  return out;
+}
+
+std::vector<double> read_double_array_attribute(hid_t obj, const std::string& name) {
+  Handle attr = open_attribute(obj, name);
+  Handle space(check(H5Aget_space(attr.get()), "H5Aget_space"));
+  std::vector<double> out(std::size_t(H5Sget_simple_extent_npoints(space.get())));
+  check(H5Aread(attr.get(), H5T_NATIVE_DOUBLE, out.data()), "cannot read attribute " + name);
+  return out;
+}
+
+void write_dataset(hid_t loc, const std::string& name, const double* data,
+                   const std::vector<hsize_t>& dims) {
+  Handle space = simple_space(dims);
+  Handle ds(check(H5Dcreate2(loc, name.c_str(), H5T_NATIVE_DOUBLE, space.get(), H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+                  "cannot create dataset " + name));
+  if (product(dims) > 0)
+    check(H5Dwrite(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+          "cannot write dataset " + name);
+}
+
+std::vector<hsize_t> dataset_dims(hid_t dataset) {
+  Handle space(check(H5Dget_space(dataset), "H5Dget_space"));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(std::size_t(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  return dims;
+}
+
+std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count) {
+  std::vector<hsize_t> dims = dataset_dims(dataset);
+  if (dims.empty()) dims = {1};
+  count = std::min(count, dims[0] - std::min(row, dims[0]));
+  std::vector<hsize_t> start(dims.size(), 0), extent = dims;
+  start[0] = row;
+  extent[0] = count;
+  std::vector<double> out(std::size_t(product(extent)));
+  if (out.empty()) return out;
+  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));
+  if (H5Sget_simple_extent_ndims(file_space.get()) > 0)
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
+                              extent.data(), nullptr),
+          "H5Sselect_hyperslab");
+  Handle memory_space = simple_space({hsize_t(out.size())});
+  check(H5Dread(dataset, H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                out.data()),
+        "cannot read dataset");
+  return out;
+}
+
+std::vector<long long> read_int64s(hid_t dataset) {
+  std::vector<hsize_t> dims = dataset_dims(dataset);
+  std::vector<long long> out(std::size_t(dims.empty() ? 1 : product(dims)));
+  if (!out.empty())
+    check(H5Dread(dataset, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+          "cannot read dataset");
+  return out;
+}
+
+Series::Series(hid_t loc, const std::string& name, hid_t type, const std::vector<hsize_t>& inner)
+    : type_(type), inner_(inner) {
+  std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED};
+  dims.insert(dims.end(), inner.begin(), inner.end());
+  max_dims.insert(max_dims.end(), inner.begin(), inner.end());
+  // Chunks of about 1 MiB: many rows of a small series, a slab of the first inner dimension of a
+  // large one (a frame of a million particles).
+  const hsize_t row_values = std::max<hsize_t>(1, product(inner));
+  const hsize_t target_values = (hsize_t(1) << 20) / 8;
+  std::vector<hsize_t> chunk{std::clamp<hsize_t>(target_values / row_values, 1, 1024)};
+  for (hsize_t n : inner) chunk.push_back(std::max<hsize_t>(1, n));
+  if (!inner.empty() && row_values > target_values)
+    chunk[1] = std::max<hsize_t>(1, inner[0] * target_values / row_values);
+  Handle space(
+      check(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()), "H5Screate_simple"));
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"));
+  check(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "H5Pset_chunk");
+  dataset_ = Handle(
+      check(H5Dcreate2(loc, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+            "cannot create dataset " + name));
+}
+
+void Series::append(const void* row) {
+  std::vector<hsize_t> dims{rows_ + 1}, start{rows_}, count{1};
+  dims.insert(dims.end(), inner_.begin(), inner_.end());
+  start.insert(start.end(), inner_.size(), 0);
+  count.insert(count.end(), inner_.begin(), inner_.end());
+  check(H5Dset_extent(dataset_.get(), dims.data()), "H5Dset_extent");
+  Handle file_space(check(H5Dget_space(dataset_.get()), "H5Dget_space"));
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr),
+        "H5Sselect_hyperslab");
+  Handle memory_space = simple_space({std::max<hsize_t>(1, product(inner_))});
+  check(H5Dwrite(dataset_.get(), type_, memory_space.get(), file_space.get(), H5P_DEFAULT, row),
+        "cannot append to a dataset");
+  ++rows_;
+}
+
+}  // namespace mfsim::h5

@@ -1,0 +1,61 @@
+#include "mfsim/io/info.hpp"
+
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "mfsim/io/h5md_reader.hpp"
+
+namespace mfsim {
+
+void print_info(const std::string& path, std::ostream& out) {
+  const H5mdReader r(path);
+  auto parameter = [&](const char* name) {
+    return r.has_parameter(name) ? r.parameter(name) : std::string("?");
+  };
+  out << fmt::format("{}: mfsim {}, backend {}, {} precision, {} rank(s)\n", path,
+                     parameter("mfsim_version"), parameter("backend"), parameter("precision"),
+                     parameter("ranks"));
+  out << fmt::format("model: {}\n", parameter("model"));
+  if (r.has_data()) {
+    const Dataset d = r.read_data();
+    out << fmt::format("data: {} training samples, {} test samples, dimension {}\n", d.n_train(),
+                       d.n_test(), d.dim());
+  }
+  for (const auto& g : r.particle_groups()) {
+    const index_t frames = r.frames(g);
+    if (frames == 0) {
+      out << fmt::format("particles/{}: no frames\n", g);
+      continue;
+    }
+    const ParticleFrame first = r.read_frame(g, 0), last = r.read_frame(g, -1);
+    std::string columns;
+    for (const auto& c : last.columns) columns += (columns.empty() ? "" : " ") + c;
+    out << fmt::format(
+        "particles/{}: {} particles x {} coordinates ({}), {} frames, steps {}..{}, t "
+        "{:.6g}..{:.6g}"
+        "{}\n",
+        g, last.value.extent(0), last.value.extent(1), columns, frames, first.step, last.step,
+        first.time, last.time, last.log_density.extent(0) > 0 ? ", with log-density" : "");
+  }
+  const auto names = r.observables();
+  if (!names.empty()) out << "observables (last row):\n";
+  for (const auto& name : names) {
+    const ObservableSeries s = r.read_observable(name);
+    if (s.step.empty()) {
+      out << fmt::format("  {:<28} (empty)\n", name);
+      continue;
+    }
+    const std::size_t width = s.value.size() / s.step.size();
+    std::string value;
+    if (width == 1) {
+      value = fmt::format("{:.6g}", s.value.back());
+    } else {
+      value = fmt::format("[{} values]", width);
+    }
+    out << fmt::format("  {:<28} {:>6} rows  step {:>8}  t {:<10.6g} {}\n", name, s.step.size(),
+                       s.step.back(), s.time.back(), value);
+  }
+}
+
+}  // namespace mfsim

@@ -1,0 +1,113 @@
+#include "mfsim/models/particle_state.hpp"
+
+#include <cmath>
+
+#include "mfsim/core/math.hpp"
+
+namespace mfsim {
+
+ParticleState allocate_state(const std::vector<GroupSpec>& specs, bool log_density,
+                             const std::string& label) {
+  ParticleState s;
+  for (const auto& g : specs) {
+    s.theta.emplace_back("mfsim::" + label + "::" + g.name, g.local_count, g.dim());
+    if (log_density)
+      s.log_density.emplace_back("mfsim::" + label + "::" + g.name + "::log_density",
+                                 g.local_count);
+  }
+  return s;
+}
+
+ParticleState allocate_like(const ParticleState& like, const std::string& label) {
+  ParticleState s;
+  for (const auto& t : like.theta)
+    s.theta.emplace_back("mfsim::" + label + "::" + t.label(), t.extent(0), t.extent(1));
+  for (const auto& l : like.log_density)
+    s.log_density.emplace_back("mfsim::" + label + "::" + l.label(), l.extent(0));
+  return s;
+}
+
+void deep_copy(ParticleState& dst, const ParticleState& src) {
+  for (std::size_t g = 0; g < src.theta.size(); ++g) Kokkos::deep_copy(dst.theta[g], src.theta[g]);
+  for (std::size_t g = 0; g < src.log_density.size(); ++g)
+    Kokkos::deep_copy(dst.log_density[g], src.log_density[g]);
+}
+
+void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleState& k) {
+  for (std::size_t g = 0; g < base.theta.size(); ++g) {
+    Matrix o = out.theta[g];
+    ConstMatrix b = base.theta[g], v = k.theta[g];
+    const index_t n = index_t(b.extent(0)), dim = index_t(b.extent(1));
+    Kokkos::parallel_for(
+        "mfsim::ParticleState::axpy", Kokkos::RangePolicy<ExecSpace>(0, n * dim),
+        KOKKOS_LAMBDA(index_t idx) {
+          const index_t i = idx / dim, j = idx % dim;
+          o(i, j) = b(i, j) + c * v(i, j);
+        });
+  }
+  for (std::size_t g = 0; g < base.log_density.size(); ++g) {
+    Vector o = out.log_density[g];
+    ConstVector b = base.log_density[g], v = k.log_density[g];
+    Kokkos::parallel_for(
+        "mfsim::ParticleState::axpy_log_density",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(b.extent(0))),
+        KOKKOS_LAMBDA(index_t i) { o(i) = b(i) + c * v(i); });
+  }
+}
+
+bool all_finite(const ParticleState& s) {
+  index_t bad = 0;
+  for (const auto& t : s.theta) {
+    ConstMatrix v = t;
+    const index_t dim = index_t(v.extent(1));
+    index_t count = 0;
+    Kokkos::parallel_reduce(
+        "mfsim::ParticleState::count_non_finite",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(v.extent(0)) * dim),
+        KOKKOS_LAMBDA(index_t idx, index_t & acc) {
+          if (!math::isfinite(v(idx / dim, idx % dim))) ++acc;
+        },
+        count);
+    bad += count;
+  }
+  for (const auto& l : s.log_density) {
+    ConstVector v = l;
+    index_t count = 0;
+    Kokkos::parallel_reduce(
+        "mfsim::ParticleState::count_non_finite_log_density",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(v.extent(0))),
+        KOKKOS_LAMBDA(index_t i, index_t & acc) {
+          if (!math::isfinite(v(i))) ++acc;
+        },
+        count);
+    bad += count;
+  }
+  return bad == 0;
+}
+
+void set_initial_log_density(ParticleState& s, const std::vector<GroupSpec>& specs) {
+  for (std::size_t g = 0; g < s.log_density.size(); ++g) {
+    const int dim = specs[g].dim();
+    Kokkos::View<real*, MemSpace> inv_var("mfsim::ParticleState::inv_var", dim);
+    auto inv_var_host = Kokkos::create_mirror_view(inv_var);
+    double log_norm = 0;
+    for (int j = 0; j < dim; ++j) {
+      const double sd = specs[g].init_std[j];
+      inv_var_host(j) = real(1 / (sd * sd));
+      log_norm += 0.5 * std::log(2 * math::pi * sd * sd);
+    }
+    Kokkos::deep_copy(inv_var, inv_var_host);
+    ConstMatrix theta = s.theta[g];
+    Vector logp = s.log_density[g];
+    const real c = real(log_norm);
+    Kokkos::parallel_for(
+        "mfsim::ParticleState::initial_log_density",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))), KOKKOS_LAMBDA(index_t i) {
+          real q = 0;
+          for (int j = 0; j < dim; ++j) q += theta(i, j) * theta(i, j) * inv_var(j);
+          logp(i) = real(-0.5) * q - c;
+        });
+  }
+}
+
+}  // namespace mfsim

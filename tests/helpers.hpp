@@ -1,0 +1,76 @@
+#pragma once
+// Shared test utilities: host copies, small problems, tolerances per precision.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "mfsim/core/types.hpp"
+#include "mfsim/data/synthetic.hpp"
+#include "mfsim/models/particle_state.hpp"
+
+namespace mfsim::test {
+
+// Relative tolerance that a double build meets at `double_tol`; float builds get the
+// corresponding single-precision slack.
+inline double tol(double double_tol, double float_tol) {
+  return sizeof(real) == sizeof(double) ? double_tol : float_tol;
+}
+inline bool is_double() {
+  return sizeof(real) == sizeof(double);
+}
+
+inline std::vector<double> host(ConstMatrix m) {
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
+  std::vector<double> out(h.extent(0) * h.extent(1));
+  for (std::size_t i = 0; i < h.extent(0); ++i)
+    for (std::size_t j = 0; j < h.extent(1); ++j) out[i * h.extent(1) + j] = h(i, j);
+  return out;
+}
+
+inline std::vector<double> host(ConstVector v) {
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+  return std::vector<double>(h.data(), h.data() + h.extent(0));
+}
+
+inline void set(Matrix m, const std::vector<double>& values) {
+  auto h = Kokkos::create_mirror_view(m);
+  for (std::size_t i = 0; i < h.extent(0); ++i)
+    for (std::size_t j = 0; j < h.extent(1); ++j) h(i, j) = real(values[i * h.extent(1) + j]);
+  Kokkos::deep_copy(m, h);
+}
+
+inline SyntheticDataSpec small_data(int dim = 3, index_t n_train = 12, index_t n_test = 5) {
+  SyntheticDataSpec s;
+  s.dim = dim;
+  s.n_train = n_train;
+  s.n_test = n_test;
+  s.seed = 7;
+  return s;
+}
+
+inline double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::fmax(m, std::fabs(a[i] - b[i]));
+  return m;
+}
+
+inline double max_abs(const std::vector<double>& a) {
+  double m = 0;
+  for (double v : a) m = std::fmax(m, std::fabs(v));
+  return m;
+}
+
+// A fresh, empty scratch directory (unique per test process, so ctest -j is safe).
+inline std::string scratch_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("mfsim_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+}  // namespace mfsim::test

@@ -1,0 +1,141 @@
+// H5MD round trip: what the writer writes, the reader reads back exactly; H5MD structure;
+// partly written frames are ignored; non-H5MD files are refused.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+#include "mfsim/core/error.hpp"
+#include "mfsim/io/h5md_reader.hpp"
+#include "mfsim/io/h5md_writer.hpp"
+#include "mfsim/models/two_layer.hpp"
+
+namespace mfsim {
+namespace {
+
+struct Fixture {
+  Dataset data = make_synthetic_dataset(test::small_data(3, 7, 4));
+  TwoLayerSpec spec;
+  std::unique_ptr<TwoLayerModel> model;
+  ParticleState state;
+  Fixture() {
+    spec.width = 10;
+    model = std::make_unique<TwoLayerModel>(spec, data);
+    state = allocate_state(model->groups(), true, "s");
+    model->initialize(state, 9, false);
+    set_initial_log_density(state, model->groups());
+  }
+};
+
+TEST(H5md, RoundTrip) {
+  const std::string dir = test::scratch_dir("h5md_round_trip");
+  const std::string path = dir + "/run.h5";
+  Fixture f;
+  std::vector<std::vector<double>> frames;
+  {
+    H5mdWriter w(path, false, f.model->groups(), true);
+    w.write_parameters({{"config", "[model]\nwidth = 10\n"}, {"precision", precision_name}});
+    w.write_data(f.data);
+    for (int step = 0; step < 3; ++step) {
+      w.append_particles(step * 5, step * 0.5, f.state);
+      frames.push_back(test::host(f.state.theta[0]));
+      axpy(f.state, f.state, real(0.25), f.state);  // change the state between frames
+      w.append_observable("loss", step * 5, step * 0.5, {1.0 / (step + 1)});
+      w.append_observable("spectrum", step * 5, step * 0.5, {1.0, 2.0, 3.0 + step}, {3});
+    }
+  }
+  H5mdReader r(path);
+  EXPECT_EQ(r.particle_groups(), std::vector<std::string>{"two_layer"});
+  ASSERT_EQ(r.frames("two_layer"), 3);
+  const ParticleFrame last = r.read_frame("two_layer", -1);
+  EXPECT_EQ(last.index, 2);
+  EXPECT_EQ(last.step, 10);
+  EXPECT_DOUBLE_EQ(last.time, 1.0);
+  EXPECT_EQ(last.columns, (std::vector<std::string>{"a", "w_1", "w_2", "w_3", "b"}));
+  const ParticleFrame first = r.read_frame("two_layer", 0);
+  EXPECT_EQ(std::vector<double>(first.value.data(), first.value.data() + first.value.size()),
+            frames[0]);
+  EXPECT_EQ(first.log_density.extent(0), 10u);
+  EXPECT_THROW(r.read_frame("two_layer", 3), InputError);
+  EXPECT_THROW(r.read_frame("two_layer", -4), InputError);
+  EXPECT_THROW(r.read_frame("resnet_head", 0), InputError);
+
+  const Dataset d = r.read_data();
+  EXPECT_EQ(test::host(d.x_train), test::host(f.data.x_train));
+  EXPECT_EQ(test::host(d.y_test), test::host(f.data.y_test));
+
+  const ObservableSeries loss = r.read_observable("loss");
+  EXPECT_EQ(loss.step, (std::vector<long long>{0, 5, 10}));
+  EXPECT_EQ(loss.value, (std::vector<double>{1.0, 0.5, 1.0 / 3}));
+  const ObservableSeries spectrum = r.read_observable("spectrum");
+  EXPECT_EQ(spectrum.shape, (std::vector<hsize_t>{3}));
+  EXPECT_EQ(spectrum.value.size(), 9u);
+  EXPECT_EQ(spectrum.value[8], 5.0);
+  EXPECT_EQ(r.parameter("config"), "[model]\nwidth = 10\n");
+  EXPECT_THROW(r.parameter("nope"), InputError);
+}
+
+TEST(H5md, FileFollowsH5mdLayout) {
+  const std::string path = test::scratch_dir("h5md_layout") + "/run.h5";
+  Fixture f;
+  { H5mdWriter w(path, false, f.model->groups(), false); }
+  h5::Handle file = h5::open_file(path);
+  EXPECT_EQ(h5::read_int_array_attribute(h5::open_group(file.get(), "h5md").get(), "version"),
+            (std::vector<int>{1, 1}));
+  EXPECT_EQ(h5::read_string_attribute(h5::open_group(file.get(), "h5md/creator").get(), "name"),
+            "mfsim");
+  EXPECT_TRUE(h5::has_attribute(h5::open_group(file.get(), "h5md/author").get(), "name"));
+  const h5::Handle box = h5::open_group(file.get(), "particles/two_layer/box");
+  EXPECT_EQ(h5::read_int_array_attribute(box.get(), "dimension"), std::vector<int>{5});
+  EXPECT_EQ(h5::read_string_array_attribute(box.get(), "boundary").size(), 5u);
+  for (const char* ds : {"step", "time", "value"})
+    EXPECT_TRUE(h5::exists(file.get(), std::string("particles/two_layer/position/") + ds));
+  EXPECT_FALSE(h5::exists(file.get(), "particles/two_layer/log_density"));
+}
+
+TEST(H5md, ExistingFileIsNotOverwrittenWithoutPermission) {
+  const std::string path = test::scratch_dir("h5md_exists") + "/run.h5";
+  Fixture f;
+  { H5mdWriter w(path, false, f.model->groups(), false); }
+  const auto size = std::filesystem::file_size(path);
+  EXPECT_THROW(H5mdWriter(path, false, f.model->groups(), false), InputError);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  EXPECT_NO_THROW(H5mdWriter(path, true, f.model->groups(), false));
+}
+
+TEST(H5md, PartlyAppendedFrameIsIgnored) {
+  const std::string path = test::scratch_dir("h5md_partial") + "/run.h5";
+  Fixture f;
+  {
+    H5mdWriter w(path, false, f.model->groups(), false);
+    w.append_particles(0, 0.0, f.state);
+    w.append_particles(1, 0.1, f.state);
+  }
+  {  // A writer interrupted after the value row of a third frame, before its time and step.
+    h5::Handle file = h5::open_file(path, true);
+    h5::Handle value = h5::open_dataset(file.get(), "particles/two_layer/position/value");
+    const hsize_t dims[3] = {3, 10, 5};
+    ASSERT_GE(H5Dset_extent(value.get(), dims), 0);
+  }
+  H5mdReader r(path);
+  EXPECT_EQ(r.frames("two_layer"), 2);
+  EXPECT_EQ(r.read_frame("two_layer", -1).step, 1);
+}
+
+TEST(H5md, RefusesWhatIsNotAnMfsimFile) {
+  const std::string dir = test::scratch_dir("h5md_refuse");
+  EXPECT_THROW(H5mdReader(dir + "/missing.h5"), InputError);
+  std::ofstream(dir + "/text.h5") << "not hdf5\n";
+  EXPECT_THROW(H5mdReader(dir + "/text.h5"), InputError);
+  { h5::Handle plain = h5::create_file(dir + "/plain.h5", false); }
+  try {
+    H5mdReader r(dir + "/plain.h5");
+    FAIL() << "a plain HDF5 file was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not an H5MD file"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace mfsim

@@ -1,0 +1,72 @@
+// The counter-based generator: known-answer vectors, distribution moments, and independence of
+// the draws from how items are split.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "helpers.hpp"
+#include "mfsim/core/communicator.hpp"
+#include "mfsim/core/random.hpp"
+
+namespace mfsim {
+namespace {
+
+// Known-answer tests of Random123 (kat_vectors, philox4x32_10).
+TEST(Philox, KnownAnswers) {
+  struct Case {
+    std::uint32_t ctr[4], key[2], out[4];
+  };
+  const Case cases[] = {
+      {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+       {0xffffffff, 0xffffffff},
+       {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+       {0xa4093822, 0x299f31d0},
+       {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const auto& c : cases) {
+    const Philox4x32 out =
+        Philox4x32::apply(Philox4x32{{c.ctr[0], c.ctr[1], c.ctr[2], c.ctr[3]}}, c.key[0], c.key[1]);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(out.v[i], c.out[i]) << "word " << i;
+  }
+}
+
+TEST(CounterRng, NormalMoments) {
+  const CounterRng rng(42, rng_particles);
+  const int n = 200000;
+  double sum = 0, sum2 = 0, sum4 = 0;
+  for (int i = 0; i < n; ++i) {
+    const double z = rng.normal(std::uint64_t(i), std::uint32_t(i % 7));
+    sum += z, sum2 += z * z, sum4 += z * z * z * z;
+  }
+  EXPECT_NEAR(sum / n, 0.0, 5 / std::sqrt(double(n)));
+  EXPECT_NEAR(sum2 / n, 1.0, 5 * std::sqrt(2.0 / n));
+  EXPECT_NEAR(sum4 / n, 3.0, 5 * std::sqrt(96.0 / n));
+}
+
+TEST(CounterRng, DrawsDependOnlyOnTheirKey) {
+  const CounterRng a(7, rng_particles), b(7, rng_particles), other_seed(8, rng_particles),
+      other_stream(7, rng_train_inputs);
+  EXPECT_EQ(a.normal(123456789012ull, 3), b.normal(123456789012ull, 3));
+  EXPECT_NE(a.normal(5, 0), other_seed.normal(5, 0));
+  EXPECT_NE(a.normal(5, 0), other_stream.normal(5, 0));
+  EXPECT_NE(a.normal(5, 0), a.normal(5, 1));
+  EXPECT_NE(a.normal(5, 0), a.normal(6, 0));
+}
+
+TEST(Shard, CoversEveryItemOnceAndKeepsPairs) {
+  for (int size : {1, 2, 3, 5}) {
+    std::int64_t next = 0;
+    for (int rank = 0; rank < size; ++rank) {
+      const Shard s = shard_of(1002, rank, size, 2);
+      EXPECT_EQ(s.begin, next);
+      EXPECT_EQ(s.begin % 2, 0);
+      next = s.end;
+    }
+    EXPECT_EQ(next, 1002);
+  }
+}
+
+}  // namespace
+}  // namespace mfsim

@@ -1,0 +1,106 @@
+// The run loop: stopping rules, observation and snapshot cadence, non-finite detection.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <map>
+
+#include "helpers.hpp"
+#include "mfsim/core/error.hpp"
+#include "mfsim/flow/run.hpp"
+#include "mfsim/models/two_layer.hpp"
+
+namespace mfsim {
+namespace {
+
+class MemoryOutput : public RunOutput {
+ public:
+  std::map<std::string, std::vector<index_t>> observed;
+  std::vector<index_t> snapshot_steps;
+  std::vector<double> snapshot_times;
+  std::vector<std::vector<double>> snapshots;
+  void append_particles(index_t step, double time, const ParticleState& s) override {
+    snapshot_steps.push_back(step);
+    snapshot_times.push_back(time);
+    snapshots.push_back(test::host(s.theta[0]));
+  }
+  void append_observable(const std::string& name, index_t step, double, const std::vector<double>&,
+                         const std::vector<std::size_t>&) override {
+    observed[name].push_back(step);
+  }
+};
+
+struct SmallFlow {
+  Dataset data = make_synthetic_dataset(test::small_data(3, 10, 5));
+  TwoLayerSpec spec;
+  std::unique_ptr<TwoLayerModel> model;
+  ParticleState state;
+  explicit SmallFlow(double beta = 1) {
+    spec.width = 16;
+    spec.beta = beta;
+    model = std::make_unique<TwoLayerModel>(spec, data);
+    state = allocate_state(model->groups(), false, "s");
+    model->initialize(state, 1, true);
+  }
+};
+
+TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
+  SmallFlow s;
+  RunSettings r;
+  r.dt = 0.1;
+  r.steps = 25;
+  r.observe_every = 10;
+  r.snapshot_every = 20;
+  LossObserver loss;
+  MemoryOutput out;
+  const RunSummary summary = run_flow(*s.model, s.state, r, {&loss}, out);
+  EXPECT_EQ(summary.step, 25);
+  EXPECT_EQ(summary.reason, StopReason::steps);
+  EXPECT_EQ(out.observed["loss"], (std::vector<index_t>{0, 10, 20, 25}));
+  EXPECT_EQ(out.observed["test_loss"], (std::vector<index_t>{0, 10, 20, 25}));
+  EXPECT_EQ(out.snapshot_steps, (std::vector<index_t>{0, 20, 25}));
+  EXPECT_NEAR(out.snapshot_times.back(), 2.5, 1e-12);
+  EXPECT_LT(summary.loss, summary.initial_loss);
+}
+
+TEST(RunFlow, StopsAtEndTimeExactly) {
+  SmallFlow s;
+  RunSettings r;
+  r.dt = 0.3;
+  r.t_end = 1.0;
+  r.steps = std::numeric_limits<index_t>::max();
+  MemoryOutput out;
+  const RunSummary summary = run_flow(*s.model, s.state, r, {}, out);
+  EXPECT_EQ(summary.reason, StopReason::t_end);
+  EXPECT_EQ(summary.step, 4);  // 0.3, 0.6, 0.9, then a last step of 0.1
+  EXPECT_DOUBLE_EQ(summary.time, 1.0);
+}
+
+TEST(RunFlow, StopsAtLossTolerance) {
+  SmallFlow s(8);
+  RunSettings r;
+  r.dt = 0.05;
+  r.steps = 100000;
+  r.integrator = IntegratorKind::rk4;
+  r.loss_tol = 1e-3;
+  MemoryOutput out;
+  const RunSummary summary = run_flow(*s.model, s.state, r, {}, out);
+  EXPECT_EQ(summary.reason, StopReason::loss_tol);
+  EXPECT_LE(summary.loss, 1e-3);
+  EXPECT_LT(summary.step, 100000);
+}
+
+TEST(RunFlow, NonFiniteStateStopsAfterSavingTheLastFiniteState) {
+  SmallFlow s(50);
+  RunSettings r;
+  r.dt = 1e3;  // far beyond stability: the flow blows up within a few steps
+  r.steps = 1000;
+  r.snapshot_every = 1000;
+  MemoryOutput out;
+  EXPECT_THROW(run_flow(*s.model, s.state, r, {}, out), NonFiniteError);
+  ASSERT_GE(out.snapshots.size(), 2u);
+  for (double v : out.snapshots.back()) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_GT(out.snapshot_steps.back(), 0);
+}
+
+}  // namespace
+}  // namespace mfsim

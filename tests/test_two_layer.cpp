@@ -1,0 +1,260 @@
+// Model A against independent references: finite differences of the loss and of the potential,
+// the energy identity (A11), antithetic zero output, ReLU balancedness, split-invariant init.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "helpers.hpp"
+#include "mfsim/flow/integrator.hpp"
+#include "mfsim/models/two_layer.hpp"
+
+namespace mfsim {
+namespace {
+
+struct Problem {
+  Dataset data;
+  TwoLayerSpec spec;
+  std::unique_ptr<TwoLayerModel> model;
+  ParticleState state;
+};
+
+Problem make_problem(ActivationKind act, index_t width = 6, bool bias = true,
+                     bool antithetic = false, bool log_density = true) {
+  Problem p;
+  p.data = make_synthetic_dataset(test::small_data(3, 9, 4));
+  p.spec.width = width;
+  p.spec.beta = 1.7;
+  p.spec.bias = bias;
+  p.spec.activation = {act, real(1.5)};
+  p.spec.std_b = 0.5;
+  p.model = std::make_unique<TwoLayerModel>(p.spec, p.data);
+  p.state = allocate_state(p.model->groups(), log_density, "test");
+  p.model->initialize(p.state, 11, antithetic);
+  if (log_density) set_initial_log_density(p.state, p.model->groups());
+  return p;
+}
+
+// Host reference of the network, written from MATH.md (A1) without the kernels.
+struct HostNetwork {
+  std::vector<double> x, y;
+  int n, d;
+  double beta;
+  bool bias;
+  Activation act;
+
+  explicit HostNetwork(const Problem& p)
+      : x(test::host(p.data.x_train)),
+        y(test::host(p.data.y_train)),
+        n(int(p.data.n_train())),
+        d(p.data.dim()),
+        beta(p.spec.beta),
+        bias(p.spec.bias),
+        act(p.spec.activation) {}
+
+  int D() const { return d + 1 + (bias ? 1 : 0); }
+  double pre(const std::vector<double>& th, int k, int i) const {
+    double z = bias ? th[k * D() + d + 1] : 0;
+    for (int c = 0; c < d; ++c) z += th[k * D() + 1 + c] * x[i * d + c];
+    return z;
+  }
+  double sigma(double z) const {
+    return with_activation(act, [&](auto a) { return double(a.value(real(z))); });
+  }
+  std::vector<double> residual(const std::vector<double>& th) const {
+    const int m = int(th.size()) / D();
+    std::vector<double> r(n);
+    for (int i = 0; i < n; ++i) {
+      double f = 0;
+      for (int k = 0; k < m; ++k) f += th[k * D()] * sigma(pre(th, k, i));
+      r[i] = beta / m * f - y[i];
+    }
+    return r;
+  }
+  double loss(const std::vector<double>& th) const {
+    double s = 0;
+    for (double v : residual(th)) s += v * v;
+    return s / (2 * n);
+  }
+  // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x_i + b) for particle row k of th, with the residual r fixed.
+  double potential(const std::vector<double>& th, int k, const std::vector<double>& r) const {
+    double s = 0;
+    for (int i = 0; i < n; ++i) s += r[i] * th[k * D()] * sigma(pre(th, k, i));
+    return beta / n * s;
+  }
+};
+
+class TwoLayerActivation : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
+  const ActivationKind act = parse_activation(GetParam());
+  for (bool bias : {true, false}) {
+    Problem p = make_problem(act, 6, bias);
+    ParticleState v = allocate_like(p.state, "v");
+    const double loss = p.model->velocity(p.state, v);
+    const HostNetwork net(p);
+    const auto th = test::host(p.state.theta[0]), vel = test::host(v.theta[0]);
+    EXPECT_NEAR(loss, net.loss(th), test::tol(1e-13, 1e-5));
+    const double h = test::is_double() ? 1e-5 : 1e-2;
+    const int m = 6;
+    std::vector<double> fd(th.size());
+    for (std::size_t j = 0; j < th.size(); ++j) {
+      auto plus = th, minus = th;
+      plus[j] += h, minus[j] -= h;
+      fd[j] = -m * (net.loss(plus) - net.loss(minus)) / (2 * h);
+    }
+    const double scale = test::max_abs(fd);
+    EXPECT_LT(test::max_abs_diff(vel, fd), test::tol(1e-7, 2e-2) * scale)
+        << GetParam() << " bias=" << bias;
+  }
+}
+
+TEST_P(TwoLayerActivation, LaplacianIsTraceOfPotentialHessian) {
+  const ActivationKind act = parse_activation(GetParam());
+  if (!is_twice_differentiable(act)) GTEST_SKIP() << "σ'' is a Dirac mass";
+  if (!test::is_double()) GTEST_SKIP() << "second differences need double precision";
+  Problem p = make_problem(act);
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostNetwork net(p);
+  const auto th = test::host(p.state.theta[0]), lap = test::host(v.log_density[0]);
+  const auto r = test::host(p.model->residual());
+  const double h = 1e-4;
+  for (int k = 0; k < 6; ++k) {
+    double fd = 0;
+    for (int j = 0; j < net.D(); ++j) {
+      auto plus = th, minus = th;
+      plus[k * net.D() + j] += h, minus[k * net.D() + j] -= h;
+      fd += (net.potential(plus, k, r) - 2 * net.potential(th, k, r) + net.potential(minus, k, r)) /
+            (h * h);
+    }
+    EXPECT_NEAR(lap[k], fd, 1e-5 * (1 + std::fabs(fd))) << GetParam() << " particle " << k;
+  }
+}
+
+TEST_P(TwoLayerActivation, EnergyIdentity) {
+  // dL/dt along the flow = ∇L·v = −(1/m) Σ_k |v_k|² (A11), checked by a central difference.
+  Problem p = make_problem(parse_activation(GetParam()), 8);
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostNetwork net(p);
+  const auto th = test::host(p.state.theta[0]), vel = test::host(v.theta[0]);
+  double speed2 = 0;
+  for (double c : vel) speed2 += c * c;
+  const double dissipation = -speed2 / 8;
+  const double h = test::is_double() ? 1e-6 : 1e-3;
+  auto plus = th, minus = th;
+  for (std::size_t j = 0; j < th.size(); ++j) plus[j] += h * vel[j], minus[j] -= h * vel[j];
+  const double fd = (net.loss(plus) - net.loss(minus)) / (2 * h);
+  EXPECT_NEAR(fd, dissipation, test::tol(1e-7, 1e-2) * std::fabs(dissipation));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TwoLayerActivation,
+                         ::testing::Values("relu", "tanh", "sigmoid", "softplus", "erf", "gelu"));
+
+TEST(TwoLayer, AntitheticInitialisationHasZeroOutput) {
+  Problem p = make_problem(ActivationKind::tanh, 64, true, true);
+  const auto th = test::host(p.state.theta[0]);
+  const int D = 5;
+  for (int k = 0; k < 64; k += 2) {
+    EXPECT_EQ(th[k * D], -th[(k + 1) * D]);
+    for (int j = 1; j < D; ++j) EXPECT_EQ(th[k * D + j], th[(k + 1) * D + j]);
+  }
+  Vector f("f", p.data.n_test());
+  p.model->predict(p.state, p.data.x_test, f);
+  for (double v : test::host(f)) EXPECT_EQ(v, 0.0);
+  ParticleState v = allocate_like(p.state, "v");
+  const double loss = p.model->velocity(p.state, v);
+  const auto y = test::host(p.data.y_train);
+  double expected = 0;
+  for (double yi : y) expected += yi * yi;
+  EXPECT_NEAR(loss, expected / (2 * y.size()), 1e-15);
+}
+
+TEST(TwoLayer, InitialLawMatchesTheSpecifiedStds) {
+  Problem p = make_problem(ActivationKind::tanh, 20000, true, false, true);
+  const auto th = test::host(p.state.theta[0]);
+  const int D = 5;
+  std::vector<double> var(D, 0);
+  for (std::size_t i = 0; i < th.size(); ++i) var[i % D] += th[i] * th[i] / 20000;
+  EXPECT_NEAR(var[0], 1.0, 0.05);
+  EXPECT_NEAR(var[1], 1.0, 0.05);
+  EXPECT_NEAR(var[4], 0.25, 0.0125);  // std_b = 0.5
+  // log ρ0 at each particle, from the closed form of the product Gaussian.
+  const auto logp = test::host(p.state.log_density[0]);
+  for (int k = 0; k < 5; ++k) {
+    double expected = 0;
+    for (int j = 0; j < D; ++j) {
+      const double sd = j == 4 ? 0.5 : 1.0;
+      expected +=
+          -0.5 * th[k * D + j] * th[k * D + j] / (sd * sd) - std::log(sd * std::sqrt(2 * M_PI));
+    }
+    EXPECT_NEAR(logp[k], expected, test::tol(1e-12, 1e-4));
+  }
+}
+
+// A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).
+class FakeShardComm : public Communicator {
+ public:
+  FakeShardComm(int r, int p) : r_(r), p_(p) {}
+  int rank() const override { return r_; }
+  int size() const override { return p_; }
+
+ private:
+  int r_, p_;
+};
+
+TEST(TwoLayer, InitialisationDoesNotDependOnTheSplit) {
+  const Dataset data = make_synthetic_dataset(test::small_data());
+  TwoLayerSpec spec;
+  spec.width = 30;
+  for (bool antithetic : {false, true}) {
+    TwoLayerModel whole(spec, data);
+    ParticleState all = allocate_state(whole.groups(), false, "all");
+    whole.initialize(all, 5, antithetic);
+    const auto expected = test::host(all.theta[0]);
+    std::vector<double> joined;
+    for (int rank = 0; rank < 3; ++rank) {
+      FakeShardComm comm(rank, 3);
+      TwoLayerModel part(spec, data, comm);
+      ParticleState s = allocate_state(part.groups(), false, "part");
+      part.initialize(s, 5, antithetic);
+      const auto h = test::host(s.theta[0]);
+      joined.insert(joined.end(), h.begin(), h.end());
+    }
+    EXPECT_EQ(joined, expected);
+  }
+}
+
+// a_k² − |w_k|² − b_k² is conserved by the ReLU flow; explicit Euler drifts by O(dt) over [0, T].
+TEST(TwoLayer, ReluBalancednessDriftShrinksLikeDt) {
+  auto drift = [](double dt) {
+    Problem p = make_problem(ActivationKind::relu, 16, true, false, false);
+    const int D = 5;
+    auto balance = [&](const std::vector<double>& th) {
+      std::vector<double> b(16);
+      for (int k = 0; k < 16; ++k) {
+        b[k] = th[k * D] * th[k * D];
+        for (int j = 1; j < D; ++j) b[k] -= th[k * D + j] * th[k * D + j];
+      }
+      return b;
+    };
+    const auto b0 = balance(test::host(p.state.theta[0]));
+    Integrator euler(IntegratorKind::euler, p.state);
+    ParticleState v = allocate_like(p.state, "v");
+    const VelocityField field = [&](const ParticleState& s, ParticleState& ds) {
+      return p.model->velocity(s, ds);
+    };
+    for (int step = 0; step < int(std::lround(1.0 / dt)); ++step) {
+      field(p.state, v);
+      euler.finish_step(p.state, v, real(dt), field);
+    }
+    return test::max_abs_diff(balance(test::host(p.state.theta[0])), b0);
+  };
+  const double e1 = drift(0.02), e2 = drift(0.01), e3 = drift(0.005);
+  EXPECT_GT(e1, 0);
+  EXPECT_NEAR(std::log2(e1 / e2), 1.0, 0.3);
+  EXPECT_NEAR(std::log2(e2 / e3), 1.0, 0.3);
+}
+
+}  // namespace
+}  // namespace mfsim
