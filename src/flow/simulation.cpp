@@ -11,6 +11,7 @@
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
+#include "mfsim/models/model_factory.hpp"
 
 namespace mfsim {
 namespace {
@@ -24,11 +25,6 @@ Dataset make_dataset(const DataConfig& c) {
     }
   }
   return make_synthetic_dataset(c.synthetic);
-}
-
-std::unique_ptr<Model> make_model(const ModelConfig& c, const Dataset& data,
-                                  const Communicator& comm) {
-  return std::make_unique<TwoLayerModel>(c.two_layer, data, comm);
 }
 
 // Copies this rank's rows of a frame read from a file into the state.
@@ -71,8 +67,8 @@ void check_output_path(const Config& c, const RunOptions& options) {
 
 std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
                                               const Communicator& comm) {
-  const double width = double(c.model.two_layer.width);
-  return {
+  std::map<std::string, std::string> out = p.model->scalings(c.flow.dt);
+  out.insert({
       {"config", c.verbatim},
       {"config_resolved", c.resolved},
       {"config_source", c.source},
@@ -82,13 +78,8 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"precision", precision_name},
       {"ranks", std::to_string(comm.size())},
       {"model", p.model->kind()},
-      // Mean-field time: dθ/dt = −m ∇_θ L, so gradient descent on the raw parameters with
-      // learning rate m·dt takes the same steps.
-      {"raw_learning_rate", fmt::format("{}", width * c.flow.dt)},
-      {"flow_scaling",
-       "dtheta/dt = -m grad_theta L, L = |f(x)-y|^2/(2n), f = (beta/m) sum_k a_k "
-       "sigma(w_k.x + b_k)"},
-  };
+  });
+  return out;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <fmt/format.h>
+
 #include "mfsim/core/random.hpp"
 
 namespace mfsim {
@@ -154,6 +156,17 @@ real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
     }
   });
   return real(half_mean_square(r));
+}
+
+std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {
+  // Mean-field time: dθ/dt = −m ∇_θ L, so gradient descent on the raw parameters with learning
+  // rate m·dt takes the same steps.
+  return {
+      {"flow_scaling",
+       "f = (beta/m) sum_k a_k sigma(w_k.x + b_k); L = |f(x)-y|^2/(2n); "
+       "dtheta_k/dt = -m grad_{theta_k} L"},
+      {"raw_learning_rate", fmt::format("{}", double(spec_.width) * dt)},
+  };
 }
 
 }  // namespace mfsim

@@ -3,6 +3,7 @@
 // Wasserstein gradient flow of L = |f(x) − y|²/(2n) (flow time: every particle velocity is O(1)
 // whatever the width, MATH.md §1.4).
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ class Model {
 
   // r = f(x_train) − y_train at the state of the last velocity() call.
   virtual ConstVector residual() const = 0;
+
+  // The model's scaling constants for /parameters: the flow's normalisation and the raw gradient
+  // descent learning rates equivalent to a flow step dt.
+  virtual std::map<std::string, std::string> scalings(double dt) const = 0;
 
   // The test loss |f(x_test) − y_test|²/(2 n_test); 0 without test data.
   double test_loss(const ParticleState& s) const;

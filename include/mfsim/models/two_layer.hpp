@@ -26,6 +26,7 @@ class TwoLayerModel final : public Model {
   real velocity(const ParticleState& s, ParticleState& dsdt) override;
   void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
   ConstVector residual() const override { return residual_; }
+  std::map<std::string, std::string> scalings(double dt) const override;
 
  private:
   TwoLayerSpec spec_;

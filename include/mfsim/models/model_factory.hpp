@@ -1,0 +1,13 @@
+#pragma once
+// The model a config asks for.
+#include <memory>
+
+#include "mfsim/io/config.hpp"
+#include "mfsim/models/model.hpp"
+
+namespace mfsim {
+
+std::unique_ptr<Model> make_model(const ModelConfig& config, const Dataset& data,
+                                  const Communicator& comm = self_communicator());
+
+}  // namespace mfsim

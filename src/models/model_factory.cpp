@@ -1,0 +1,12 @@
+#include "mfsim/models/model_factory.hpp"
+
+#include "mfsim/models/two_layer.hpp"
+
+namespace mfsim {
+
+std::unique_ptr<Model> make_model(const ModelConfig& config, const Dataset& data,
+                                  const Communicator& comm) {
+  return std::make_unique<TwoLayerModel>(config.two_layer, data, comm);
+}
+
+}  // namespace mfsim
