@@ -1,10 +1,22 @@
-// One two-layer flow step (forward pass, velocities, Euler update) at (n, m, d).
-// Counter pair_updates/s = n·m per step / step time: each sample–particle pair is visited by the
-// forward and the velocity pass once.
+// Model A's flow step and its kernels at (n, m, d), with the in-run baselines of the same shapes.
+//
+//   BM_TwoLayerEulerStep   forward pass, residual, velocities, Euler update (one flow step)
+//   BM_TwoLayerForward     the forward pass alone (f on the training samples)
+//   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
+//   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
+//   BM_BlasGemm            one X Wᵀ (n × m × d) by single-thread OpenBLAS: a step needs 3 of them
+//   BM_BlasSyrk            Φ Φᵀ (n × n from n × m) by single-thread OpenBLAS (Gram baseline)
+//
+// Counters (each also as `<name>_cpu`, per CPU second, see common.hpp): pair_updates/s (n·m per
+// step), GFLOP/s (arithmetic of the fused kernels, (6 dz + 7) per pair with dz = d + 1, σ counted
+// apart), gemm_equivalent_GFLOP/s (6 n m d: the three n × m × d products a step contains, the
+// figure to put beside BM_BlasGemm's GFLOP/s), and bytes (compulsory memory traffic per step).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
+#include <vector>
 
+#include "baselines.hpp"
+#include "common.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/two_layer.hpp"
@@ -13,51 +25,155 @@ namespace {
 
 using namespace mfsim;
 
-void BM_TwoLayerEulerStep(benchmark::State& state) {
-  const index_t n = state.range(0), m = state.range(1);
-  const int d = int(state.range(2));
-  SyntheticDataSpec data_spec;
-  data_spec.dim = d;
-  data_spec.n_train = n;
-  data_spec.n_test = 0;
-  const Dataset data = make_synthetic_dataset(data_spec);
-  TwoLayerSpec spec;
-  spec.width = m;
-  spec.activation = {ActivationKind::tanh, 1};
-  TwoLayerModel model(spec, data);
-  ParticleState s = allocate_state(model.groups(), false, "bench");
-  model.initialize(s, 1, true);
-  ParticleState v = allocate_like(s, "bench_velocity");
-  Integrator euler(IntegratorKind::euler, s);
-  const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return model.velocity(x, dx);
-  };
-  for (auto _ : state) {
-    Kokkos::fence();
-    const auto start = std::chrono::steady_clock::now();
-    field(s, v);
-    euler.finish_step(s, v, real(1e-3), field);
-    Kokkos::fence();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+struct Problem {
+  Dataset data;
+  std::unique_ptr<TwoLayerModel> model;
+  ParticleState state, velocity;
+
+  Problem(index_t n, index_t m, int d) {
+    SyntheticDataSpec data_spec;
+    data_spec.dim = d;
+    data_spec.n_train = n;
+    data_spec.n_test = 0;
+    data = make_synthetic_dataset(data_spec);
+    TwoLayerSpec spec;
+    spec.width = m;
+    spec.activation = {ActivationKind::tanh, 1};
+    model = std::make_unique<TwoLayerModel>(spec, data);
+    state = allocate_state(model->groups(), false, "bench");
+    model->initialize(state, 1, false);
+    velocity = allocate_like(state, "bench_velocity");
   }
+};
+
+void set_pair_counters(benchmark::State& state, double cpu, index_t n, index_t m, int d,
+                       double flops_per_pair) {
   const double pairs = double(n) * double(m);
-  state.counters["pair_updates/s"] =
-      benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GFLOPS"] = benchmark::Counter(pairs * (4.0 * d + 30) * 1e-9,
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  bench::set_rate(state, "pair_updates/s", pairs, cpu);
+  bench::set_rate(state, "GFLOP/s", pairs * flops_per_pair * 1e-9, cpu);
   state.counters["n"] = double(n);
   state.counters["m"] = double(m);
   state.counters["d"] = double(d);
 }
 
+void BM_TwoLayerEulerStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  Problem p(n, m, d);
+  Integrator euler(IntegratorKind::euler, p.state);
+  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
+    return p.model->velocity(s, v);
+  };
+  const double cpu = bench::timed_loop(state, [&] {
+    field(p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  set_pair_counters(state, cpu, n, m, d, 6.0 * dz + 7);
+  bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
+  // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
+  state.counters["bytes"] = double(6 * m * (dz + 1) + 4 * n * dz + 4 * n) * double(sizeof(real));
+}
+
+void BM_TwoLayerForward(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  Problem p(n, m, d);
+  Vector f("bench::f", n);
+  const double cpu =
+      bench::timed_loop(state, [&] { p.model->predict(p.state, p.data.x_train, f); });
+  set_pair_counters(state, cpu, n, m, d, 2.0 * dz + 2);
+  state.counters["bytes"] = double(m * (dz + 1) + n * (d + 1)) * double(sizeof(real));
+}
+
+void BM_TwoLayerUpdate(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  Problem p(n, m, d);
+  const double cpu =
+      bench::timed_loop(state, [&] { axpy(p.state, p.state, real(1e-3), p.velocity); });
+  bench::set_rate(state, "particle_updates/s", double(m), cpu);
+  state.counters["bytes"] = double(3 * m * (dz + 1)) * double(sizeof(real));
+  state.counters["n"] = double(n);
+  state.counters["m"] = double(m);
+  state.counters["d"] = double(d);
+}
+
+void BM_DenseStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  bench::DenseTwoLayerStep dense(int(n), int(m), d, real(1));
+  const double cpu = bench::timed_loop(state, [&] { dense.step(real(1e-3)); });
+  set_pair_counters(state, cpu, n, m, d, 6.0 * dz + 7);
+  bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
+  state.counters["bytes"] = dense.bytes();
+}
+
+void BM_BlasGemm(benchmark::State& state) {
+  const int n = int(state.range(0)), m = int(state.range(1)), d = int(state.range(2));
+  std::vector<real> x(std::size_t(n) * d, real(0.5)), w(std::size_t(m) * d, real(0.25)),
+      c(std::size_t(n) * m);
+  const double cpu = bench::timed_loop(
+      state, [&] { bench::blas_gemm_xwt(n, m, d, x.data(), w.data(), c.data()); });
+  bench::set_rate(state, "GFLOP/s", 2.0 * n * double(m) * d * 1e-9, cpu);
+  state.counters["n"] = n;
+  state.counters["m"] = m;
+  state.counters["d"] = d;
+  state.SetLabel(bench::blas_gemm_name());
+}
+
+void BM_BlasSyrk(benchmark::State& state) {
+  const int n = int(state.range(0)), k = int(state.range(1));
+  std::vector<real> phi(std::size_t(n) * k, real(0.5)), c(std::size_t(n) * n);
+  const double cpu =
+      bench::timed_loop(state, [&] { bench::blas_syrk(n, k, phi.data(), c.data()); });
+  bench::set_rate(state, "GFLOP/s", double(n) * (n + 1) * double(k) * 1e-9, cpu);
+  state.counters["n"] = n;
+  state.counters["m"] = k;
+  state.SetLabel(bench::blas_syrk_name());
+}
+
+// Sizes: the smoke size (ctest), then sweeps of d, m and n around n = 1000, m = 10⁴, d = 16.
+// The dense and BLAS baselines stop at n·m = 10⁷ (an 80 MB matrix in double).
+void step_sizes(benchmark::internal::Benchmark* b, bool baseline) {
+  b->ArgNames({"n", "m", "d"});
+  b->Args({64, 256, 4});
+  for (int d : {2, 4, 8, 16, 32, 64, 128, 256}) b->Args({1000, 10000, d});
+  for (int m : {1000, 3000, 30000, 100000})
+    if (!baseline || 1000 * m <= 10000000) b->Args({1000, m, 16});
+  for (int n : {100, 300, 3000, 10000})
+    if (!baseline || n * 10000 <= 10000000) b->Args({n, 10000, 16});
+}
+
+void kernel_sizes(benchmark::internal::Benchmark* b) {
+  step_sizes(b, false);
+}
+void baseline_sizes(benchmark::internal::Benchmark* b) {
+  step_sizes(b, true);
+}
+
 BENCHMARK(BM_TwoLayerEulerStep)
-    ->ArgNames({"n", "m", "d"})
-    ->Args({64, 256, 4})  // smoke size (ctest)
-    ->Args({1000, 10000, 16})
-    ->Args({1000, 10000, 256})
-    ->Args({100, 100000, 16})
+    ->Apply(kernel_sizes)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerForward)->Apply(kernel_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerUpdate)->Apply(kernel_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DenseStep)->Apply(baseline_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlasGemm)->Apply(baseline_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlasSyrk)
+    ->ArgNames({"n", "m"})
+    ->Args({64, 256})
+    ->Args({1000, 10000})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The memory target (n = 10⁴, m = 10⁶, d = 16: one n × m double array would be 80 GB). Slow (a
+// minute or more per step on one core): run it explicitly, under /usr/bin/time -v.
+BENCHMARK(BM_TwoLayerEulerStep)
+    ->Name("BM_TwoLayerEulerStepLarge")
+    ->ArgNames({"n", "m", "d"})
+    ->Args({10000, 1000000, 16})
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kSecond);
 
 }  // namespace

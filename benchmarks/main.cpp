@@ -1,10 +1,12 @@
 // Shared main of the benchmark programs: Kokkos once, and the context every result needs
-// (backend, precision, concurrency) in Google Benchmark's JSON output.
+// (backend, precision, concurrency, vector lanes, build flags) in Google Benchmark's JSON output.
 #include <benchmark/benchmark.h>
 
 #include <Kokkos_Core.hpp>
+#include <cstdlib>
 #include <string>
 
+#include "mfsim/core/pair_tiles.hpp"
 #include "mfsim/core/types.hpp"
 
 int main(int argc, char** argv) {
@@ -17,6 +19,12 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("kokkos_concurrency",
                               std::to_string(mfsim::ExecSpace().concurrency()));
   benchmark::AddCustomContext("precision", mfsim::precision_name);
+  benchmark::AddCustomContext("simd_lanes", std::to_string(mfsim::tiles::lanes));
+  benchmark::AddCustomContext("build", MFSIM_BENCH_BUILD);
+  // The BLAS baselines force one OpenBLAS thread; the core type comes from the environment.
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  benchmark::AddCustomContext("openblas_coretype", coretype ? coretype : "(auto)");
+  benchmark::AddCustomContext("openblas_threads", "1");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

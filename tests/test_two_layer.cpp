@@ -151,6 +151,72 @@ TEST_P(TwoLayerActivation, EnergyIdentity) {
 INSTANTIATE_TEST_SUITE_P(All, TwoLayerActivation,
                          ::testing::Values("relu", "tanh", "sigmoid", "softplus", "erf", "gelu"));
 
+// The tiled kernels at sizes that span several particle tiles and sample chunks with ragged
+// edges (m, n not multiples of any tile or chunk), against (A1), (A5) and (A6) evaluated on the
+// host in long double; and bitwise reproducible from one call to the next.
+TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
+  for (bool bias : {true, false}) {
+    const int d = 7, n = 101, m = 142;  // widths are even (antithetic pairs)
+    const Dataset data = make_synthetic_dataset(test::small_data(d, n, 0));
+    TwoLayerSpec spec;
+    spec.width = m;
+    spec.beta = 1.3;
+    spec.bias = bias;
+    spec.activation = {ActivationKind::tanh, 1};
+    TwoLayerModel model(spec, data);
+    ParticleState s = allocate_state(model.groups(), true, "s");
+    model.initialize(s, 3, false);
+    ParticleState v = allocate_like(s, "v"), v_again = allocate_like(s, "v_again");
+    const double loss = model.velocity(s, v);
+    model.velocity(s, v_again);
+    EXPECT_EQ(test::host(v.theta[0]), test::host(v_again.theta[0]));
+    EXPECT_EQ(test::host(v.log_density[0]), test::host(v_again.log_density[0]));
+
+    const auto th = test::host(s.theta[0]), x = test::host(data.x_train),
+               y = test::host(data.y_train), vel = test::host(v.theta[0]),
+               lap = test::host(v.log_density[0]);
+    const int D = d + 1 + (bias ? 1 : 0);
+    auto z = [&](int k, int i) {
+      long double acc = bias ? th[k * D + d + 1] : 0;
+      for (int c = 0; c < d; ++c) acc += (long double)th[k * D + 1 + c] * x[i * d + c];
+      return acc;
+    };
+    std::vector<long double> r(n);
+    long double loss_ref = 0;
+    for (int i = 0; i < n; ++i) {
+      long double f = 0;
+      for (int k = 0; k < m; ++k) f += th[k * D] * std::tanh(z(k, i));
+      r[i] = spec.beta / m * f - y[i];
+      loss_ref += r[i] * r[i] / (2 * n);
+    }
+    EXPECT_NEAR(loss, double(loss_ref), test::tol(1e-13, 1e-5) * double(loss_ref));
+    double worst = 0, scale = 0, worst_lap = 0, scale_lap = 0;
+    for (int k = 0; k < m; ++k) {
+      std::vector<long double> ref(D, 0);
+      long double lap_ref = 0;
+      for (int i = 0; i < n; ++i) {
+        const long double t = std::tanh(z(k, i)), ds = 1 - t * t, a = th[k * D];
+        ref[0] += r[i] * t;
+        for (int c = 0; c < d; ++c) ref[1 + c] += r[i] * a * ds * x[i * d + c];
+        if (bias) ref[d + 1] += r[i] * a * ds;
+        long double norm2 = bias ? 1 : 0;
+        for (int c = 0; c < d; ++c) norm2 += (long double)x[i * d + c] * x[i * d + c];
+        lap_ref += r[i] * a * (-2 * t * ds) * norm2;
+      }
+      for (int j = 0; j < D; ++j) {
+        const double expected = double(-spec.beta / n * ref[j]);
+        worst = std::fmax(worst, std::fabs(vel[k * D + j] - expected));
+        scale = std::fmax(scale, std::fabs(expected));
+      }
+      const double expected_lap = double(spec.beta / n * lap_ref);
+      worst_lap = std::fmax(worst_lap, std::fabs(lap[k] - expected_lap));
+      scale_lap = std::fmax(scale_lap, std::fabs(expected_lap));
+    }
+    EXPECT_LT(worst, test::tol(1e-13, 1e-5) * scale) << "bias=" << bias;
+    EXPECT_LT(worst_lap, test::tol(1e-13, 1e-5) * scale_lap) << "bias=" << bias;
+  }
+}
+
 TEST(TwoLayer, AntitheticInitialisationHasZeroOutput) {
   Problem p = make_problem(ActivationKind::tanh, 64, true, true);
   const auto th = test::host(p.state.theta[0]);

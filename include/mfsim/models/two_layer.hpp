@@ -1,6 +1,7 @@
 #pragma once
 // Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k).
 #include "mfsim/core/activation.hpp"
+#include "mfsim/core/pair_tiles.hpp"
 #include "mfsim/models/model.hpp"
 
 namespace mfsim {
@@ -31,8 +32,9 @@ class TwoLayerModel final : public Model {
  private:
   TwoLayerSpec spec_;
   std::vector<GroupSpec> groups_;
-  Vector residual_;     // [n_train]
-  Vector input_norm2_;  // |x_i|² (+1 with bias): the Laplacian's data factor
+  Vector residual_;                   // [n_train]
+  Vector input_norm2_;                // |x_i|² (+1 with bias): the Laplacian's data factor
+  tiles::SamplePanels train_panels_;  // x̃_train packed for the velocity kernel
 };
 
 }  // namespace mfsim

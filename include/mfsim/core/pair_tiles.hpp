@@ -1,0 +1,111 @@
+#pragma once
+// Building blocks of the sample × particle pair kernels (GEMM-like tiles in team scratch).
+//
+// A pair kernel never forms the n × m matrix of pre-activations: a team stages a tile of particles
+// (or samples) and chunks of the other side in scratch, and each thread computes a small block of
+// pre-activations in registers with `accumulate_outer`, applies σ once per pair, and reduces.
+// The block's `lanes` run side by side: on CPUs a multiple of the SIMD width that the compiler
+// vectorises (every loop over lanes has a compile-time trip count), on GPUs 1 — there the threads
+// of a team are the lanes. Each output is owned by one thread and summed in a fixed order, so
+// results are bitwise reproducible run to run on a given backend.
+#include <array>
+#include <type_traits>
+
+#include "mfsim/core/types.hpp"
+
+// Marks a loop over lanes for the host compiler to vectorise (OpenMP SIMD: -fopenmp-simd, no
+// OpenMP runtime). Without it GCC vectorises the outer loop of a register block instead, with
+// gathers. Empty in device compilation passes.
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(__SYCL_DEVICE_ONLY__)
+#define MFSIM_LANES
+#else
+#define MFSIM_LANES _Pragma("omp simd")
+#endif
+
+namespace mfsim::tiles {
+
+template <class Space>
+constexpr bool is_gpu() {
+#if defined(KOKKOS_ENABLE_CUDA)
+  if constexpr (std::is_same_v<Space, Kokkos::Cuda>) return true;
+#endif
+#if defined(KOKKOS_ENABLE_HIP)
+  if constexpr (std::is_same_v<Space, Kokkos::Experimental::HIP>) return true;
+#endif
+#if defined(KOKKOS_ENABLE_SYCL)
+  if constexpr (std::is_same_v<Space, Kokkos::Experimental::SYCL>) return true;
+#endif
+  return false;
+}
+
+inline constexpr bool gpu = is_gpu<ExecSpace>();
+// Two 256-bit registers per row of a register block (one 512-bit register with AVX-512).
+inline constexpr int lanes = gpu ? 1 : int(64 / sizeof(real));
+// Blocks of `lanes` per team tile: the threads of a GPU team, a loop on a CPU (a tile of 64
+// doubles amortises the staging of the other side's chunks to under 1%).
+inline constexpr int blocks = gpu ? 64 : 8;
+inline constexpr int team_size = gpu ? blocks : 1;
+
+using ScratchSpace = ExecSpace::scratch_memory_space;
+template <class DataType>
+using ScratchView = Kokkos::View<DataType, Kokkos::LayoutRight, ScratchSpace,
+                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+using ScratchVector = ScratchView<real*>;
+// A sequence of packed panels: panel(b, c, j) is entry j of row c of panel b, so that a register
+// block reads two contiguous streams (the packing of GEMM libraries).
+using ScratchPanels = ScratchView<real***>;
+
+// Team scratch bytes of panel sequences {panels, rows, width} and vectors.
+inline std::size_t scratch_bytes(std::initializer_list<std::array<int, 3>> panels,
+                                 std::initializer_list<int> vectors) {
+  std::size_t bytes = 0;
+  for (const auto& p : panels) bytes += ScratchPanels::shmem_size(p[0], p[1], p[2]);
+  for (int len : vectors) bytes += ScratchVector::shmem_size(len);
+  return bytes;
+}
+
+// Level 0 (GPU shared memory) while the tile fits, else level 1 (global memory); same on CPUs.
+inline int scratch_level(std::size_t bytes) {
+  return bytes <= 48 * 1024 ? 0 : 1;
+}
+
+// acc[i][l] += Σ_c rows[c·R + i] · cols[c·L + l], c < depth: a register block of a product of two
+// packed panels. The loads of `cols` are vectors, those of `rows` broadcasts, acc stays in
+// registers. R = block_rows gives 12 independent accumulators with 8 double lanes on AVX2, enough
+// to cover the FMA latency: the loop then runs at the core's peak (47 GFLOP/s measured on the
+// Zen 3 of benchmarks/README.md, against 31 with R = 4).
+inline constexpr int block_rows = 6;
+
+template <int R, int L>
+KOKKOS_FORCEINLINE_FUNCTION void accumulate_outer(real (&acc)[R][L], const real* rows,
+                                                  const real* cols, int depth) {
+  for (int c = 0; c < depth; ++c) {
+    for (int i = 0; i < R; ++i) {
+      const real u = rows[std::size_t(c) * R + i];
+      MFSIM_LANES
+      for (int l = 0; l < L; ++l) acc[i][l] += u * cols[std::size_t(c) * L + l];
+    }
+  }
+}
+
+inline constexpr int sample_chunk = 8 * block_rows;
+
+template <class T>
+KOKKOS_INLINE_FUNCTION T min_of(T a, T b) {
+  return a < b ? a : b;
+}
+
+// Samples x̃ = (x, 1) (or x alone) packed once for the two products of a velocity kernel that
+// sweeps them chunk by chunk: rows(P, c, j) = x̃_{6P+j}[c] (pre-activations, depth dz) and
+// cols(C, P, s, j) = x̃_{48C+s}[6P+j] (accumulation over the 48 samples of chunk C), zero beyond
+// n and beyond dz.
+struct SamplePanels {
+  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> rows;
+  Kokkos::View<real****, Kokkos::LayoutRight, MemSpace> cols;
+  int dz = 0;
+  index_t n = 0;
+};
+
+SamplePanels pack_samples(ConstMatrix x, bool append_one);
+
+}  // namespace mfsim::tiles

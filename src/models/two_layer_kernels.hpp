@@ -1,0 +1,220 @@
+#pragma once
+// The pair kernels of model A (MATH.md §2): the forward pass and the velocity field, tiled
+// particles × samples in team scratch (core/pair_tiles.hpp). Private to the library and its
+// benchmarks.
+//
+// The pre-activation z = w·x + b is the product of the particle's (w, b) = θ(k, 1 … dz) with the
+// extended sample x̃ = (x, 1) (dz = d + 1 with bias, d without). The kernels stage x̃ in scratch,
+// so that neither the bias nor its velocity needs a special case, and pad every staged side to
+// whole register blocks with zeros (a zero particle or sample adds nothing).
+#include "mfsim/core/pair_tiles.hpp"
+
+namespace mfsim::two_layer_kernels {
+
+using tiles::block_rows;  // samples, particles or coordinates per register block
+using tiles::lanes;
+using tiles::ScratchPanels;
+using tiles::ScratchVector;
+using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
+using Member = TeamPolicy::member_type;
+
+using tiles::min_of;
+using tiles::sample_chunk;
+using tiles::SamplePanels;
+constexpr int tile = tiles::blocks * lanes;      // particles (velocity) or samples (forward)
+constexpr int particle_chunk = 10 * block_rows;  // particles staged per step of the forward
+
+// Forward pass of thread block b (`lanes` samples) against a staged chunk of particles:
+// acc[l] += Σ_p a_p σ(z_pl). (Named functions, not lambdas: CUDA forbids lambdas in the generic
+// lambdas of with_activation.)
+template <class Act>
+KOKKOS_INLINE_FUNCTION void forward_block(const Act& act, const ScratchPanels& w_panels,
+                                          const ScratchVector& a, int particle_panels,
+                                          const ScratchPanels& x_panels, int b,
+                                          const ScratchVector& acc) {
+  const int dz = int(x_panels.extent(1));
+  real f[lanes];
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) f[l] = acc(b * lanes + l);
+  for (int pb = 0; pb < particle_panels; ++pb) {
+    real z[block_rows][lanes] = {};
+    tiles::accumulate_outer(z, &w_panels(pb, 0, 0), &x_panels(b, 0, 0), dz);
+    for (int p = 0; p < block_rows; ++p) {
+      const real ap = a(pb * block_rows + p);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) f[l] += ap * act.value(z[p][l]);
+    }
+  }
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) acc(b * lanes + l) = f[l];
+}
+
+// f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
+// samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks.
+template <class Act>
+void forward_kernel(ConstMatrix theta, ConstMatrix x, Vector f, real scale, bool bias, Act act) {
+  const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
+  const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
+  constexpr int chunk_panels = particle_chunk / block_rows;
+  const std::size_t bytes = tiles::scratch_bytes(
+      {{tiles::blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {tile, particle_chunk});
+  const int level = tiles::scratch_level(bytes);
+  Kokkos::parallel_for(
+      "mfsim::TwoLayer::forward",
+      TeamPolicy(int((n + tile - 1) / tile), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Member& team) {
+        const index_t i0 = index_t(team.league_rank()) * tile;
+        const int ns = int(min_of<index_t>(tile, n - i0));
+        ScratchPanels x_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        ScratchPanels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
+        ScratchVector acc(team.team_scratch(level), tile);
+        ScratchVector a(team.team_scratch(level), particle_chunk);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
+          for (int l = 0; l < lanes; ++l) {
+            const int s = b * lanes + l;
+            const bool live = s < ns;
+            for (int c = 0; c < dim; ++c) x_panels(b, c, l) = live ? x(i0 + s, c) : real(0);
+            if (bias) x_panels(b, dim, l) = real(1);
+            acc(s) = 0;
+          }
+        });
+        const int active_blocks = (ns + lanes - 1) / lanes;
+        for (index_t k0 = 0; k0 < m; k0 += particle_chunk) {
+          const int np = int(min_of<index_t>(particle_chunk, m - k0));
+          const int panels = (np + block_rows - 1) / block_rows;
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, panels), [&](int pb) {
+            for (int j = 0; j < block_rows; ++j) {
+              const int p = pb * block_rows + j;
+              const bool live = p < np;
+              a(p) = live ? theta(k0 + p, 0) : real(0);
+              for (int c = 0; c < dz; ++c)
+                w_panels(pb, c, j) = live ? theta(k0 + p, 1 + c) : real(0);
+            }
+          });
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+            forward_block(act, w_panels, a, panels, x_panels, b, acc);
+          });
+        }
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, ns),
+                             [&](int s) { f(i0 + s) = scale * acc(s); });
+      });
+}
+
+// The per-particle sums of thread block b (`lanes` particles) over chunk `chunk` of the samples:
+// va += Σ_i r_i σ(z), vw̃ += Σ_i r_i σ'(z) x̃_i and, WithLaplacian, lap += Σ_i r_i σ''(z) |x̃_i|².
+template <bool WithLaplacian, class Act>
+KOKKOS_INLINE_FUNCTION void velocity_block(const Act& act, const SamplePanels& samples,
+                                           index_t chunk, const ConstVector& r,
+                                           const ConstVector& norm2, const ScratchPanels& w_panels,
+                                           const ScratchPanels& vw_panels, const ScratchVector& va,
+                                           const ScratchVector& lap, int b) {
+  const int dz = samples.dz;
+  const index_t i0 = chunk * sample_chunk;
+  const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
+  const int sample_panels = (ns + block_rows - 1) / block_rows;
+  real sum_a[lanes], sum_lap[lanes];
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) sum_a[l] = va(b * lanes + l), sum_lap[l] = lap(b * lanes + l);
+  real g[sample_chunk][lanes];  // r_i σ'(z_il): the weights of the x̃_i in vw̃
+  for (int sb = 0; sb < sample_panels; ++sb) {
+    real z[block_rows][lanes] = {};
+    const index_t panel = chunk * (sample_chunk / block_rows) + sb;
+    tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
+    real rsv[block_rows], rn2v[block_rows];
+    for (int j = 0; j < block_rows; ++j) {
+      const int s = sb * block_rows + j;
+      const bool live = s < ns;  // padding samples: r = 0
+      rsv[j] = live ? r(i0 + s) : real(0);
+      rn2v[j] = live ? rsv[j] * norm2(i0 + s) : real(0);
+    }
+    for (int j = 0; j < block_rows; ++j) {
+      const int s = sb * block_rows + j;
+      const real rs = rsv[j], rn2 = rn2v[j];
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        real sv, ds, dds;
+        if constexpr (WithLaplacian) {
+          act.eval(z[j][l], sv, ds, dds);
+          sum_lap[l] += rn2 * dds;
+        } else {
+          act.eval(z[j][l], sv, ds);
+        }
+        sum_a[l] += rs * sv;
+        g[s][l] = rs * ds;
+      }
+    }
+  }
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) va(b * lanes + l) = sum_a[l], lap(b * lanes + l) = sum_lap[l];
+  // vw̃[c][l] += Σ_s x̃_s[c] g[s][l], by blocks of coordinates (padded with zero rows).
+  const int depth = sample_panels * block_rows;
+  for (int cb = 0; cb < int(samples.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[j][l] = vw_panels(b, cb * block_rows + j, l);
+    tiles::accumulate_outer(acc, &samples.cols(chunk, cb, 0, 0), &g[0][0], depth);
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + j, l) = acc[j][l];
+  }
+}
+
+// v_k = −(β/n) Σ_i r_i ∇_θ[a σ(w·x_i + b)] (A5) and ΔΨ(θ_k) = (β/n) Σ_i r_i a σ''(z) (|x_i|²+1)
+// (A6). A team owns a tile of particles ((w, b) packed by blocks of lanes in scratch, with the
+// accumulators) and sweeps the packed samples chunk by chunk.
+template <bool WithLaplacian, class Act>
+void velocity_kernel(ConstMatrix theta, const SamplePanels& samples, ConstVector r,
+                     ConstVector norm2, Matrix v, Vector laplacian, real coeff, Act act) {
+  const int dz = samples.dz;
+  const int padded_dz = int(samples.cols.extent(1)) * block_rows;
+  const index_t m = index_t(theta.extent(0));
+  const index_t chunks = index_t(samples.cols.extent(0));
+  const std::size_t bytes = tiles::scratch_bytes(
+      {{tiles::blocks, dz, lanes}, {tiles::blocks, padded_dz, lanes}}, {tile, tile, tile});
+  const int level = tiles::scratch_level(bytes);
+  Kokkos::parallel_for(
+      "mfsim::TwoLayer::velocity",
+      TeamPolicy(int((m + tile - 1) / tile), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Member& team) {
+        const index_t k0 = index_t(team.league_rank()) * tile;
+        const int np = int(min_of<index_t>(tile, m - k0));
+        ScratchPanels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        ScratchPanels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
+        ScratchVector a(team.team_scratch(level), tile);
+        ScratchVector va(team.team_scratch(level), tile);
+        ScratchVector lap(team.team_scratch(level), tile);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
+          for (int l = 0; l < lanes; ++l) {
+            const int p = b * lanes + l;
+            const bool live = p < np;
+            a(p) = live ? theta(k0 + p, 0) : real(0);
+            for (int c = 0; c < dz; ++c) w_panels(b, c, l) = live ? theta(k0 + p, 1 + c) : real(0);
+            for (int c = 0; c < padded_dz; ++c) vw_panels(b, c, l) = 0;
+            va(p) = 0;
+            lap(p) = 0;
+          }
+        });
+        team.team_barrier();
+        const int active_blocks = (np + lanes - 1) / lanes;
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+          for (index_t chunk = 0; chunk < chunks; ++chunk)
+            velocity_block<WithLaplacian>(act, samples, chunk, r, norm2, w_panels, vw_panels, va,
+                                          lap, b);
+        });
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+          const index_t k = k0 + p;
+          const int b = p / lanes, l = p % lanes;
+          const real ca = coeff * a(p);
+          v(k, 0) = -coeff * va(p);
+          for (int c = 0; c < dz; ++c) v(k, 1 + c) = -ca * vw_panels(b, c, l);
+          if constexpr (WithLaplacian) laplacian(k) = ca * lap(p);
+        });
+      });
+}
+
+}  // namespace mfsim::two_layer_kernels
