@@ -57,8 +57,26 @@ struct HostNetwork {
     for (int c = 0; c < d; ++c) z += th[k * D() + 1 + c] * x[i * d + c];
     return z;
   }
+  // σ in double from the C library (MATH.md §1.3), whatever the build's precision: the finite
+  // differences below are then those of a double-precision function in both builds.
   double sigma(double z) const {
-    return with_activation(act, [&](auto a) { return double(a.value(real(z))); });
+    switch (act.kind) {
+      case ActivationKind::relu:
+        return z > 0 ? z : 0;
+      case ActivationKind::tanh:
+        return std::tanh(z);
+      case ActivationKind::sigmoid:
+        return 1 / (1 + std::exp(-z));
+      case ActivationKind::softplus: {
+        const double k = act.kappa, kz = k * z;
+        return (std::fmax(kz, 0) + std::log1p(std::exp(-std::fabs(kz)))) / k;
+      }
+      case ActivationKind::erf:
+        return std::erf(z);
+      case ActivationKind::gelu:
+        break;
+    }
+    return z * 0.5 * std::erfc(-z / std::sqrt(2.0));
   }
   std::vector<double> residual(const std::vector<double>& th) const {
     const int m = int(th.size()) / D();
@@ -94,7 +112,7 @@ TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
     const HostNetwork net(p);
     const auto th = test::host(p.state.theta[0]), vel = test::host(v.theta[0]);
     EXPECT_NEAR(loss, net.loss(th), test::tol(1e-13, 1e-5));
-    const double h = test::is_double() ? 1e-5 : 1e-2;
+    const double h = 1e-5;
     const int m = 6;
     std::vector<double> fd(th.size());
     for (std::size_t j = 0; j < th.size(); ++j) {
@@ -103,7 +121,7 @@ TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
       fd[j] = -m * (net.loss(plus) - net.loss(minus)) / (2 * h);
     }
     const double scale = test::max_abs(fd);
-    EXPECT_LT(test::max_abs_diff(vel, fd), test::tol(1e-7, 2e-2) * scale)
+    EXPECT_LT(test::max_abs_diff(vel, fd), test::tol(1e-7, 1e-4) * scale)
         << GetParam() << " bias=" << bias;
   }
 }
@@ -111,7 +129,6 @@ TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
 TEST_P(TwoLayerActivation, LaplacianIsTraceOfPotentialHessian) {
   const ActivationKind act = parse_activation(GetParam());
   if (!is_twice_differentiable(act)) GTEST_SKIP() << "σ'' is a Dirac mass";
-  if (!test::is_double()) GTEST_SKIP() << "second differences need double precision";
   Problem p = make_problem(act);
   ParticleState v = allocate_like(p.state, "v");
   p.model->velocity(p.state, v);
@@ -127,7 +144,8 @@ TEST_P(TwoLayerActivation, LaplacianIsTraceOfPotentialHessian) {
       fd += (net.potential(plus, k, r) - 2 * net.potential(th, k, r) + net.potential(minus, k, r)) /
             (h * h);
     }
-    EXPECT_NEAR(lap[k], fd, 1e-5 * (1 + std::fabs(fd))) << GetParam() << " particle " << k;
+    EXPECT_NEAR(lap[k], fd, test::tol(1e-5, 1e-4) * (1 + std::fabs(fd)))
+        << GetParam() << " particle " << k;
   }
 }
 
@@ -141,11 +159,11 @@ TEST_P(TwoLayerActivation, EnergyIdentity) {
   double speed2 = 0;
   for (double c : vel) speed2 += c * c;
   const double dissipation = -speed2 / 8;
-  const double h = test::is_double() ? 1e-6 : 1e-3;
+  const double h = 1e-6;
   auto plus = th, minus = th;
   for (std::size_t j = 0; j < th.size(); ++j) plus[j] += h * vel[j], minus[j] -= h * vel[j];
   const double fd = (net.loss(plus) - net.loss(minus)) / (2 * h);
-  EXPECT_NEAR(fd, dissipation, test::tol(1e-7, 1e-2) * std::fabs(dissipation));
+  EXPECT_NEAR(fd, dissipation, test::tol(1e-7, 1e-4) * std::fabs(dissipation));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, TwoLayerActivation,
@@ -233,7 +251,7 @@ TEST(TwoLayer, AntitheticInitialisationHasZeroOutput) {
   const auto y = test::host(p.data.y_train);
   double expected = 0;
   for (double yi : y) expected += yi * yi;
-  EXPECT_NEAR(loss, expected / (2 * y.size()), 1e-15);
+  EXPECT_NEAR(loss, expected / (2 * y.size()), test::tol(1e-15, 1e-7));
 }
 
 TEST(TwoLayer, InitialLawMatchesTheSpecifiedStds) {

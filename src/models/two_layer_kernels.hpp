@@ -23,6 +23,7 @@ using tiles::sample_chunk;
 using tiles::SamplePanels;
 constexpr int tile = tiles::blocks * lanes;      // particles (velocity) or samples (forward)
 constexpr int particle_chunk = 10 * block_rows;  // particles staged per step of the forward
+static_assert(block_rows % 2 == 0, "forward_block sums particles by antithetic pairs");
 
 // Forward pass of thread block b (`lanes` samples) against a staged chunk of particles:
 // acc[l] += Σ_p a_p σ(z_pl). (Named functions, not lambdas: CUDA forbids lambdas in the generic
@@ -39,10 +40,17 @@ KOKKOS_INLINE_FUNCTION void forward_block(const Act& act, const ScratchPanels& w
   for (int pb = 0; pb < particle_panels; ++pb) {
     real z[block_rows][lanes] = {};
     tiles::accumulate_outer(z, &w_panels(pb, 0, 0), &x_panels(b, 0, 0), dz);
-    for (int p = 0; p < block_rows; ++p) {
-      const real ap = a(pb * block_rows + p);
+    // By pairs of particles (2q, 2q+1), written a0 (σ0 − σ1) + (a0 + a1) σ1: antithetic partners
+    // (a1 = −a0, same w and b) then add exactly 0 whether or not the compiler fuses the products
+    // into FMAs, so that f ≡ 0 exactly at t = 0. (Pairs never straddle blocks: blocks, chunks and
+    // shards start at even particles.)
+    for (int p = 0; p < block_rows; p += 2) {
+      const real a0 = a(pb * block_rows + p), a1 = a(pb * block_rows + p + 1), a01 = a0 + a1;
       MFSIM_LANES
-      for (int l = 0; l < lanes; ++l) f[l] += ap * act.value(z[p][l]);
+      for (int l = 0; l < lanes; ++l) {
+        const real s0 = act.value(z[p][l]), s1 = act.value(z[p + 1][l]);
+        f[l] += a0 * (s0 - s1) + a01 * s1;
+      }
     }
   }
   MFSIM_LANES

@@ -1,15 +1,15 @@
 #pragma once
 // Building blocks of the sample × particle pair kernels (GEMM-like tiles in team scratch).
 //
-// A pair kernel never forms the n × m matrix of pre-activations: a team stages a tile of particles
-// (or samples) and chunks of the other side in scratch, and each thread computes a small block of
-// pre-activations in registers with `accumulate_outer`, applies σ once per pair, and reduces.
-// The block's `lanes` run side by side: on CPUs a multiple of the SIMD width that the compiler
-// vectorises (every loop over lanes has a compile-time trip count), on GPUs 1 — there the threads
-// of a team are the lanes. Each output is owned by one thread and summed in a fixed order, so
-// results are bitwise reproducible run to run on a given backend.
+// A pair kernel never forms the n × m matrix of pre-activations: a team holds a tile of particles
+// (or samples) in scratch, packed into panels, and sweeps the other side in chunks — staged in
+// scratch, or packed once in memory when it never changes (the training samples) — while each
+// thread computes a small block of pre-activations in registers with `accumulate_outer`, applies σ
+// once per pair, and reduces. The block's `lanes` run side by side: on CPUs a multiple of the SIMD
+// width that the compiler vectorises (every loop over lanes has a compile-time trip count), on GPUs
+// 1 — there the threads of a team are the lanes. Each output is owned by one thread and summed in a
+// fixed order, so results are bitwise reproducible run to run on a given backend.
 #include <array>
-#include <type_traits>
 
 #include "mfsim/core/types.hpp"
 
@@ -24,25 +24,12 @@
 
 namespace mfsim::tiles {
 
-template <class Space>
-constexpr bool is_gpu() {
-#if defined(KOKKOS_ENABLE_CUDA)
-  if constexpr (std::is_same_v<Space, Kokkos::Cuda>) return true;
-#endif
-#if defined(KOKKOS_ENABLE_HIP)
-  if constexpr (std::is_same_v<Space, Kokkos::Experimental::HIP>) return true;
-#endif
-#if defined(KOKKOS_ENABLE_SYCL)
-  if constexpr (std::is_same_v<Space, Kokkos::Experimental::SYCL>) return true;
-#endif
-  return false;
-}
-
-inline constexpr bool gpu = is_gpu<ExecSpace>();
+// A GPU: an execution space that cannot read host memory (CUDA, HIP, SYCL devices).
+inline constexpr bool gpu = !Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible;
 // Two 256-bit registers per row of a register block (one 512-bit register with AVX-512).
 inline constexpr int lanes = gpu ? 1 : int(64 / sizeof(real));
-// Blocks of `lanes` per team tile: the threads of a GPU team, a loop on a CPU (a tile of 64
-// doubles amortises the staging of the other side's chunks to under 1%).
+// Blocks of `lanes` per team tile: the threads of a GPU team, a loop on a CPU (64 doubles: the
+// particle panels and their accumulators stay in L1/L2 up to d = 256).
 inline constexpr int blocks = gpu ? 64 : 8;
 inline constexpr int team_size = gpu ? blocks : 1;
 
