@@ -6,6 +6,7 @@
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
 //   BM_BlasGemm            one X Wᵀ (n × m × d) by single-thread OpenBLAS: a step needs 3 of them
 //   BM_BlasSyrk            Φ Φᵀ (n × n from n × m) by single-thread OpenBLAS (Gram baseline)
+//   BM_RegisterBlock, BM_Tanh/{simd,libm}   the core's ceilings (ceilings.cpp)
 //
 // Counters (each also as `<name>_cpu`, per CPU second, see common.hpp): pair_updates/s (n·m per
 // step), GFLOP/s (arithmetic of the fused kernels, (6 dz + 7) per pair with dz = d + 1, σ counted

@@ -23,12 +23,11 @@ from pathlib import Path
 
 # Default sizes: everything registered except the memory-target size (run it by hand, README).
 PROGRAMS = {
-    "bench_two_layer_step": "^BM_(TwoLayerEulerStep|TwoLayerForward|TwoLayerUpdate|DenseStep|BlasGemm|BlasSyrk)/",
+    "bench_two_layer_step":
+        "^BM_(TwoLayerEulerStep|TwoLayerForward|TwoLayerUpdate|DenseStep|BlasGemm|BlasSyrk|RegisterBlock|Tanh)/",
     "bench_snapshot_io": "^BM_SnapshotWrite/",
-    "bench_machine": ".",
 }
-FLOAT_PROGRAMS = {"bench_two_layer_step": "^BM_(TwoLayerEulerStep|TwoLayerForward|BlasGemm)/",
-                  "bench_machine": "."}
+FLOAT_PROGRAMS = {"bench_two_layer_step": "^BM_(TwoLayerEulerStep|TwoLayerForward|BlasGemm|RegisterBlock|Tanh)/"}
 
 
 def run(build, program, bench_filter, repetitions, out_json):
@@ -36,8 +35,11 @@ def run(build, program, bench_filter, repetitions, out_json):
     if not exe.exists():
         sys.exit(f"run_suite: {exe} not found (build it: cmake --build --preset native)")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    # Repetitions of all benchmarks interleaved at random: a change in the machine's load affects
+    # the kernels and their baselines alike.
     cmd = [str(exe), f"--benchmark_filter={bench_filter}",
            f"--benchmark_repetitions={repetitions}", "--benchmark_min_time=0.2",
+           "--benchmark_enable_random_interleaving=true",
            f"--benchmark_out={out_json}", "--benchmark_out_format=json"]
     print("run_suite:", " ".join(cmd), flush=True)
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -203,8 +205,7 @@ def main():
     if (out / "bench_two_layer_step_float.json").exists():
         float_runs, _ = load(out / "bench_two_layer_step_float.json")
     io_runs, _ = load(out / "bench_snapshot_io.json")
-    machine_runs, _ = load(out / "bench_machine.json")
-    limits = machine_limits(machine_runs)
+    limits = machine_limits(step_runs)
     ctx = ", ".join(f"{k} {context.get(k)}" for k in
                     ("kokkos_backend", "precision", "simd_lanes", "build", "openblas_coretype", "host_name",
                      "num_cpus", "mhz_per_cpu", "date"))
@@ -212,11 +213,11 @@ def main():
               "Times are the minimum and the median over the repetitions; rates use the minimum CPU time.", "",
               "## Two-layer flow step (tanh, bias, explicit Euler)", ""]
     peak, t_tanh = limits
-    report += [f"Ceilings measured in the same run (bench_machine): register block {peak * 1e-9:.1f} GFLOP/s, "
+    report += [f"Ceilings measured in the same run (ceilings.cpp): register block {peak * 1e-9:.1f} GFLOP/s, "
                f"vectorised tanh {t_tanh * 1e9:.2f} ns; limit per pair = (6 dz + 7)/peak + 2 t_tanh "
                f"({fmt_rate(limit_rate(16, peak, t_tanh))} pairs/s at d = 16).", ""]
-    if (out / "bench_machine_float.json").exists():
-        fpeak, ft = machine_limits(load(out / "bench_machine_float.json")[0])
+    if float_runs:
+        fpeak, ft = machine_limits(float_runs)
         report += [f"Float build: register block {fpeak * 1e-9:.1f} GFLOP/s, tanh {ft * 1e9:.2f} ns.", ""]
     report += step_tables(step_runs, float_runs, limits)
     report += ["", "## Single-thread BLAS baselines (same run)", ""] + baseline_table(step_runs)

@@ -1,5 +1,6 @@
 // What one core can do for the pair kernels: the ceilings that benchmarks/README.md turns into a
-// limit per pair and compares with the measured step.
+// limit per pair and compares with the measured step (part of bench_two_layer_step, so that they
+// are measured in the same run, interleaved with the step).
 //
 //   BM_RegisterBlock  tiles::accumulate_outer (the kernels' inner product) on panels in L1:
 //                     the multiply-add rate the kernels can reach, GFLOP/s
