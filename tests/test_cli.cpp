@@ -148,6 +148,70 @@ TEST(Cli, RestartReproducesTheUninterruptedRunBitwise) {
   }
 }
 
+std::vector<double> observable(const std::string& path, const std::string& name) {
+  return H5mdReader(path).read_observable(name).value;
+}
+
+TEST(Cli, DiagnosticsAreWrittenAndSurviveARestart) {
+  const std::string dir = test::scratch_dir("cli_diagnostics");
+  const std::string config = write_config(
+      dir, std::string(tiny_config) +
+               "[diagnostics]\nkl = [\"transport\", \"knn\"]\nknn_k = 3\ngram_spectrum = true\n"
+               "gram_matrix = true\n");
+  const std::string whole = dir + "/whole.h5", part = dir + "/part.h5";
+  const Result r = mfsim(dir, "run " + config + " -q -o " + whole);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const H5mdReader reader(whole);
+  for (const char* name :
+       {"gram_lambda_min", "gram_lambda_max", "gram_spectrum", "gram_matrix",
+        "energy_identity_error", "loss_bound", "kl_transport", "kl_knn", "kl_knn_two_sample",
+        "path_norm_l1", "path_norm_l2", "rademacher_bound", "w2_path_length"}) {
+    const ObservableSeries s = reader.read_observable(name);
+    EXPECT_EQ(s.step, (std::vector<long long>{0, 5, 10, 15, 20})) << name;
+  }
+  EXPECT_EQ(reader.read_observable("gram_spectrum").shape, (std::vector<hsize_t>{20}));
+  EXPECT_EQ(reader.read_observable("gram_matrix").shape, (std::vector<hsize_t>{20, 20}));
+  for (double e : observable(whole, "energy_identity_error")) EXPECT_LT(e, 1e-10);
+  EXPECT_EQ(observable(whole, "kl_knn_two_sample")[0], 0.0);
+  EXPECT_GT(observable(whole, "kl_transport").back(), 0.0);
+  EXPECT_GT(std::stod(reader.parameter("ntk_lambda0")), 0.0);
+  EXPECT_GT(reader.read_frame("two_layer", -1).log_density.extent(0), 0u);
+  const Result info = mfsim(dir, "info " + whole);
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("NTK reference: lambda0 = lambda_min(K) = "));
+  EXPECT_THAT(info.out, HasSubstr("lambda_min(G)/beta^2 = "));
+
+  // Restart from step 10: transport KL continues from the file's log-densities, and the
+  // two-sample reference is frame 0 of the init file, so both match the uninterrupted run.
+  const Result restart = mfsim(dir, "run " + config + " -q -o " + part +
+                                        " --set flow.steps=10 --set init.kind=file --set "
+                                        "init.path=" +
+                                        whole +
+                                        " --set init.frame=1"
+                                        " --set data.kind=file --set data.path=" +
+                                        whole);
+  ASSERT_EQ(restart.code, 0) << restart.err;
+  for (const char* name :
+       {"kl_transport", "kl_knn", "kl_knn_two_sample", "path_norm_l1", "gram_lambda_min"}) {
+    const auto a = observable(whole, name), b = observable(part, name);
+    ASSERT_EQ(b.size(), 3u) << name;
+    EXPECT_EQ(b, std::vector<double>(a.begin() + 2, a.end())) << name;
+  }
+}
+
+TEST(Cli, TransportKlRefusesRelu) {
+  const std::string dir = test::scratch_dir("cli_relu_transport");
+  const std::string config =
+      write_config(dir, std::string(tiny_config) + "[diagnostics]\nkl = [\"transport\"]\n");
+  const Result r =
+      mfsim(dir, "run " + config + " -q -o " + dir + "/never.h5 --set model.activation=relu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("diagnostics.kl"));
+  EXPECT_THAT(r.err, HasSubstr("softplus"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
+}
+
 TEST(Cli, KilledRunLeavesAReadableFile) {
   const std::string dir = test::scratch_dir("cli_kill");
   const std::string config = write_config(dir);

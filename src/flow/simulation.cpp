@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "mfsim/core/error.hpp"
+#include "mfsim/diagnostics/diagnostics.hpp"
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
@@ -124,18 +125,22 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
 RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostream& log,
                           const Communicator& comm) {
   check_output_path(c, options);
-  Problem p = build_problem(c, comm);
+  Problem p = build_problem(c, comm, c.diagnostics.kl_transport);
+  const Diagnostics diagnostics(c, p, log);
 
   // Only now, with every input validated, does anything appear on disk.
   const auto parent = std::filesystem::path(c.output.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   H5mdWriter writer(c.output.path, options.overwrite, p.model->groups(),
                     p.state.tracks_log_density(), comm);
-  writer.write_parameters(parameters(c, p, comm));
+  auto attributes = parameters(c, p, comm);
+  attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
+  writer.write_parameters(attributes);
   writer.write_data(p.data);
 
   LossObserver loss;
   std::vector<Observer*> observers{&loss};
+  for (Observer* o : diagnostics.observers()) observers.push_back(o);
 
   RunSettings settings = c.flow;
   settings.first_step = p.first_step;

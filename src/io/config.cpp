@@ -6,13 +6,15 @@
 #include <sstream>
 
 #include "config_section.hpp"
+#include "mfsim/diagnostics/knn.hpp"
 
 namespace mfsim {
 namespace {
 
 using config_detail::Section;
 
-const std::vector<std::string> known_sections = {"model", "data", "init", "flow", "output"};
+const std::vector<std::string> known_sections = {"model", "data",   "init",
+                                                 "flow",  "output", "diagnostics"};
 
 // "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
 void apply_override(toml::table& root, const std::string& assignment) {
@@ -124,6 +126,33 @@ void read_output(Config& c, const toml::table& root, toml::table& resolved) {
   s.finish();
 }
 
+// Read after [output]: the cadences default to output.observe_every.
+void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "diagnostics", resolved);
+  DiagnosticsSettings& d = c.diagnostics;
+  d.every = s.integer("every", c.flow.observe_every, 1);
+  d.gram = s.boolean("gram", true);
+  d.gram_every = s.integer("gram_every", d.every, 1);
+  d.gram_max_samples = s.integer("gram_max_samples", 2000, 1);
+  d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", {"dense", "lanczos"}));
+  d.gram_spectrum = s.boolean("gram_spectrum", false);
+  if (d.gram_spectrum && d.gram_solver == EigenSolverKind::lanczos)
+    s.error("gram_spectrum",
+            "needs gram_solver = \"dense\" (Lanczos gives only the extreme eigenvalues)");
+  d.gram_matrix = s.boolean("gram_matrix", false);
+  d.ntk = s.boolean("ntk", true);
+  d.kl_transport = d.kl_knn = false;
+  for (const auto& kind : s.strings("kl", {}, {"transport", "knn"})) {
+    d.kl_transport = d.kl_transport || kind == "transport";
+    d.kl_knn = d.kl_knn || kind == "knn";
+  }
+  d.knn_k = int(s.integer("knn_k", 5, 1, knn_max_k));
+  d.knn_every = s.integer("knn_every", d.every, 1);
+  d.path_norm = s.boolean("path_norm", true);
+  d.path_length = s.boolean("path_length", true);
+  s.finish();
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
@@ -152,6 +181,7 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
   read_init(c, root, resolved);
   read_flow(c, root, resolved);
   read_output(c, root, resolved);
+  read_diagnostics(c, root, resolved);
   std::ostringstream os;
   os << resolved;
   c.resolved = os.str();

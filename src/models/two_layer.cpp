@@ -1,10 +1,13 @@
 #include "mfsim/models/two_layer.hpp"
 
+#include <cmath>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "mfsim/core/random.hpp"
+#include "mfsim/diagnostics/gram_kernel.hpp"
+#include "mfsim/diagnostics/ntk.hpp"
 
 namespace mfsim {
 namespace {
@@ -69,6 +72,35 @@ void velocity_kernel(ConstMatrix theta, ConstMatrix x, ConstVector r, ConstVecto
       });
 }
 
+// φ_{i,k} = (β/√m) (σ(z), a σ'(z) x_i, a σ'(z) [bias]), z = w_k·x_i + b_k (A9).
+template <class Act>
+struct TwoLayerFeatures {
+  ConstMatrix theta, x;
+  real scale;
+  bool bias;
+  Act act;
+
+  int size() const { return int(theta.extent(1)); }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const int dim = int(x.extent(1));
+    real z = bias ? theta(k, dim + 1) : real(0);
+    for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
+    real s, ds;
+    act.eval(z, s, ds);
+    const real g = scale * theta(k, 0) * ds;
+    phi[0] = scale * s;
+    for (int c = 0; c < dim; ++c) phi[c + 1] = g * x(i, c);
+    if (bias) phi[dim + 1] = g;
+  }
+};
+
+template <class Act>
+void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
+                               Matrix gram) {
+  accumulate_gram(TwoLayerFeatures<Act>{theta, x, scale, bias, act}, index_t(theta.extent(0)),
+                  gram);
+}
+
 }  // namespace
 
 TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
@@ -87,6 +119,7 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
     g.columns.push_back("b");
     g.init_std.push_back(spec.std_b);
   }
+  g.path_norm_scale = spec.beta;
   g.global_count = spec.width;
   const Shard shard = shard_of(spec.width, comm.rank(), comm.size(), 2);
   g.offset = shard.begin;
@@ -156,6 +189,23 @@ real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
     }
   });
   return real(half_mean_square(r));
+}
+
+std::map<std::string, Activation> TwoLayerModel::activations() const {
+  return {{"model.activation", spec_.activation}};
+}
+
+void TwoLayerModel::accumulate_gram(const ParticleState& s, int /*part*/, Matrix gram) const {
+  const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
+  with_activation(spec_.activation, [&](auto act) {
+    accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram);
+  });
+}
+
+double TwoLayerModel::infinite_width_gram(Matrix kernel) const {
+  const TwoLayerKernelSpec k{spec_.activation, spec_.std_a, spec_.std_w, spec_.std_b, spec_.bias};
+  two_layer_kernel(k, data().x_train, kernel);
+  return spec_.beta * spec_.beta;
 }
 
 std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {

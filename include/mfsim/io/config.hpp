@@ -1,12 +1,13 @@
 #pragma once
-// The run configuration: TOML sections [model] [data] [init] [flow] [output], with command-line
-// overrides `section.key=value`. Every key is validated; a problem is an InputError whose one-line
-// message names the key.
+// The run configuration: TOML sections [model] [data] [init] [flow] [output] [diagnostics], with
+// command-line overrides `section.key=value`. Every key is validated; a problem is an InputError
+// whose one-line message names the key.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "mfsim/data/synthetic.hpp"
+#include "mfsim/diagnostics/settings.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/models/two_layer.hpp"
 
@@ -41,6 +42,7 @@ struct Config {
   InitConfig init;
   RunSettings flow;  // [flow] plus the cadences of [output]
   OutputConfig output;
+  DiagnosticsSettings diagnostics;
 
   std::string source;    // where the text came from (file name)
   std::string verbatim;  // the TOML text as given
