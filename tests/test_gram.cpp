@@ -128,6 +128,7 @@ TEST(Eigenvalues, DenseAndLanczosAgree) {
   const ExtremeEigenvalues lanczos = extreme_eigenvalues(a, EigenSolverKind::lanczos);
   EXPECT_DOUBLE_EQ(dense.min, all.front());
   EXPECT_DOUBLE_EQ(dense.max, all.back());
+  EXPECT_FALSE(lanczos.dense_fallback);
   EXPECT_NEAR(lanczos.min, dense.min, 1e-8 * dense.max);
   EXPECT_NEAR(lanczos.max, dense.max, 1e-8 * dense.max);
   // Trace = sum of eigenvalues: an independent check of the dense solver.
@@ -135,6 +136,12 @@ TEST(Eigenvalues, DenseAndLanczosAgree) {
   for (index_t i = 0; i < n; ++i) trace += a(i, i);
   for (double v : all) sum += v;
   EXPECT_NEAR(sum, trace, 1e-10 * trace);
+  // Rank-deficient (as G is when m·p < n): λ_min = 0.
+  for (index_t i = 0; i < n; ++i) a(i, i) -= 1e-3 * double(i + 1);
+  const ExtremeEigenvalues singular = extreme_eigenvalues(a, EigenSolverKind::lanczos);
+  EXPECT_FALSE(singular.dense_fallback);
+  EXPECT_NEAR(singular.min, 0.0, 1e-9 * dense.max);
+  EXPECT_NEAR(singular.min, eigenvalues(a).front(), 1e-9 * dense.max);
 }
 
 TEST(GramObserver, EnergyIdentityAndLossBoundHoldAlongARun) {

@@ -14,88 +14,80 @@
 // and calls accumulate_gram(features, particles, G). The functor is copied to the device: it holds
 // views and scalars, and may call nothing virtual.
 //
-// Scheme (GPU-suitable, deterministic): G is cut into blocks of gram_block_rows² entries, one team
-// per block of the upper triangle. The team streams the particles through team scratch in chunks:
-// it evaluates the features of its two row blocks for a chunk, then each thread adds its entries'
-// dot products over the chunk to an accumulator in scratch. Memory is O(n²) for G plus
-// O(rows·chunk·p) scratch per team. Each φ_{i,k} is evaluated once per block pair it belongs to (≈
-// 2n/rows times), against n²·m·p/2 multiply-adds for the products. Every entry is summed by one
-// thread in a fixed order: no atomics, bitwise reproducible.
+// Scheme (GPU-suitable, deterministic): the particles are taken in chunks of ~gram_panel_length/p.
+// For each chunk, one kernel evaluates every feature of the chunk once into a panel P (n × C·p,
+// stored transposed so that a feature's n values are contiguous), and a second adds the rank-C·p
+// update P Pᵀ to G: one team per gram_tile² block of the upper triangle, each thread a 4×4
+// micro-tile accumulated in registers (the outer-product form, which vectorises over j).
+// Memory: O(n²) for G plus O(n·gram_panel_length) for the panel; work n·m feature evaluations
+// and n²·m·p/2 multiply-adds. Every entry is summed by one thread in a fixed order: no atomics,
+// bitwise reproducible, and G is exactly symmetric.
 #include <algorithm>
 
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {
 
-inline constexpr int gram_block_rows = 32;
-// Scratch per team for the feature rows of a chunk, in reals (32 KiB in double).
-inline constexpr int gram_scratch_reals = 4096;
+inline constexpr int gram_tile = 32;           // rows of a team's block of G (multiple of 4)
+inline constexpr int gram_panel_length = 512;  // features per sample held at a time (C·p)
 
 // gram(i, j) += Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0).
 template <class Features>
 void accumulate_gram(const Features& features, index_t particles, Matrix gram) {
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  using Scratch = Kokkos::View<real*, ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  constexpr int micro = 4, per_side = gram_tile / micro;
   const index_t n = index_t(gram.extent(0));
   const int p = features.size();
   if (n == 0 || particles == 0 || p == 0) return;
-  const int rows = int(std::min<index_t>(gram_block_rows, n));  // small n: no padded rows
-  const int chunk = int(std::max<index_t>(
-      1, std::min<index_t>({64, gram_scratch_reals / (2 * rows * p), particles})));
-  const int block_reals = rows * chunk * p;
-  const std::size_t bytes = 2 * Scratch::shmem_size(block_reals) + Scratch::shmem_size(rows * rows);
-  // Level 0 (on-chip on a GPU) unless very wide features need more than it offers.
-  const int level = bytes <= 40 * 1024 ? 0 : 1;
-  const index_t blocks = (n + rows - 1) / rows;
-  Policy policy(int(blocks * blocks), Kokkos::AUTO);
-  policy.set_scratch_size(level, Kokkos::PerTeam(bytes));
-  Kokkos::parallel_for(
-      "mfsim::Gram::accumulate", policy, KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t bi = team.league_rank() / blocks, bj = team.league_rank() % blocks;
-        if (bi > bj) return;  // the lower triangle is the transpose of the upper one
-        const bool diagonal = bi == bj;
-        Scratch phi_i(team.team_scratch(level), block_reals);
-        Scratch phi_j(team.team_scratch(level), block_reals);
-        Scratch acc(team.team_scratch(level), rows * rows);
-        if (diagonal) phi_j = phi_i;
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows * rows),
-                             [&](int e) { acc(e) = 0; });
-        for (index_t k0 = 0; k0 < particles; k0 += chunk) {
-          const int count = int(particles - k0 < chunk ? particles - k0 : chunk);
-          team.team_barrier();
-          // Feature rows, layout [row][particle][p]: a row's chunk is one contiguous run.
-          const int per_block = rows * count;
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, (diagonal ? 1 : 2) * per_block),
-                               [&](int t) {
-                                 const bool second = t >= per_block;
-                                 const int r = (t % per_block) / count, c = t % count;
-                                 real* phi = (second ? phi_j : phi_i).data() + (r * chunk + c) * p;
-                                 const index_t i = (second ? bj : bi) * rows + r;
-                                 if (i < n) {
-                                   features(i, k0 + c, phi);
-                                 } else {
-                                   for (int q = 0; q < p; ++q) phi[q] = 0;
-                                 }
-                               });
-          team.team_barrier();
-          const int length = count * p;
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows * rows), [&](int e) {
-            const real* x = phi_i.data() + (e / rows) * chunk * p;
-            const real* y = phi_j.data() + (e % rows) * chunk * p;
-            real s = 0;
-            for (int q = 0; q < length; ++q) s += x[q] * y[q];
-            acc(e) += s;
-          });
-        }
-        team.team_barrier();
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows * rows), [&](int e) {
-          const index_t i = bi * rows + e / rows, j = bj * rows + e % rows;
-          if (i < n && j < n) {
-            gram(i, j) += acc(e);
-            if (!diagonal) gram(j, i) += acc(e);
-          }
+  const index_t chunk = std::max<index_t>(1, std::min<index_t>(particles, gram_panel_length / p));
+  const index_t padded = (n + micro - 1) / micro * micro;  // micro-tiles never leave the panel
+  Matrix rows(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::Gram::features"), n,
+              chunk * p);
+  Matrix panel(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::Gram::panel"), chunk * p,
+               padded);
+  const index_t tiles = (n + gram_tile - 1) / gram_tile;
+  using Team = Kokkos::TeamPolicy<ExecSpace>;
+  for (index_t k0 = 0; k0 < particles; k0 += chunk) {
+    const index_t count = std::min(chunk, particles - k0);
+    const index_t length = count * p;
+    Kokkos::parallel_for(
+        "mfsim::Gram::features", Kokkos::RangePolicy<ExecSpace>(0, n * count),
+        KOKKOS_LAMBDA(index_t e) {
+          const index_t i = e / count, c = e % count;
+          features(i, k0 + c, &rows(i, c * p));
         });
-      });
+    Kokkos::parallel_for(
+        "mfsim::Gram::transpose", Kokkos::RangePolicy<ExecSpace>(0, length * padded),
+        KOKKOS_LAMBDA(index_t e) {
+          const index_t l = e / padded, i = e % padded;
+          panel(l, i) = i < n ? rows(i, l) : real(0);
+        });
+    Kokkos::parallel_for(
+        "mfsim::Gram::rank_update", Team(int(tiles * tiles), Kokkos::AUTO),
+        KOKKOS_LAMBDA(const Team::member_type& team) {
+          const index_t bi = team.league_rank() / tiles, bj = team.league_rank() % tiles;
+          if (bi > bj) return;  // the lower triangle is the transpose of the upper one
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, per_side * per_side), [&](int u) {
+            const index_t i0 = bi * gram_tile + (u / per_side) * micro;
+            const index_t j0 = bj * gram_tile + (u % per_side) * micro;
+            if (i0 >= n || j0 >= n) return;
+            real s[micro][micro] = {};
+            for (index_t l = 0; l < length; ++l) {
+              const real* x = &panel(l, i0);
+              const real* y = &panel(l, j0);
+              for (int r = 0; r < micro; ++r)
+                for (int c = 0; c < micro; ++c) s[r][c] += x[r] * y[c];
+            }
+            for (int r = 0; r < micro; ++r)
+              for (int c = 0; c < micro; ++c) {
+                const index_t i = i0 + r, j = j0 + c;
+                if (i < n && j < n) {
+                  gram(i, j) += s[r][c];
+                  if (bi != bj) gram(j, i) += s[r][c];
+                }
+              }
+          });
+        });
+  }
 }
 
 }  // namespace mfsim
