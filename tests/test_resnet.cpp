@@ -213,8 +213,9 @@ double relative_block_error(const std::vector<double>& a, const std::vector<doub
   return err / scale;
 }
 
-TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
-  Problem p = make_problem(spec());
+// The kernels' z_l, q_l, residual, loss and test predictions against the host network.
+void expect_passes_match_host(const ResNetSpec& spec) {
+  Problem p = make_problem(spec);
   ParticleState v = allocate_like(p.state, "v");
   const double loss = p.model->velocity(p.state, v);
   const HostResNet net(p);
@@ -238,6 +239,10 @@ TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
   test_net.y.assign(std::size_t(test_net.n), 0.0);
   EXPECT_LT(test::max_abs_diff(test::host(f), test_net.forward(blocks, head).r),
             test::tol(1e-13, 1e-5));
+}
+
+TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
+  expect_passes_match_host(spec());
 }
 
 // V = −LM ∇_θ L for the blocks and −K ∇_ω L for the head (B11), each parameter block (u, w, b,
@@ -354,6 +359,15 @@ INSTANTIATE_TEST_SUITE_P(
                       ActivationPair{"softplus", "gelu"}, ActivationPair{"erf", "sigmoid"},
                       ActivationPair{"gelu", "softplus"}, ActivationPair{"relu", "tanh"},
                       ActivationPair{"tanh", "relu"}));
+
+// Layers and a head wider than one tile of the per-sample reductions, the last tile partial.
+TEST(ResNet, WideLayersMatchTheHostNetwork) {
+  ResNetSpec spec = small_spec();
+  spec.depth = 2;
+  spec.width = 300;
+  spec.head_width = 260;
+  expect_passes_match_host(spec);
+}
 
 // V2a: with every block (u, w, b) = (1, 1, 0), σ0 = tanh and d = 1, the ResNet is the Euler
 // scheme of dz/ds = α tanh z, whose flow map is z(1) = asinh(e^α sinh x); error O(1/L).

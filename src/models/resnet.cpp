@@ -30,18 +30,18 @@ void weighted_row_sum(const std::string& label, const Coefficient& coefficient, 
                       Shard rows, int col, Matrix out) {
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
   using Scratch = Kokkos::View<real*, ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  const int width = int(out.extent(1));
+  const int width = int(out.extent(1)), tile = tile_rows;
   const index_t first = rows.begin, count = rows.size();
   Kokkos::parallel_for(
       label,
       Policy(int(out.extent(0)), Kokkos::AUTO)
-          .set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(tile_rows))),
+          .set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(tile))),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t i = team.league_rank();
-        Scratch g(team.team_scratch(0), tile_rows);
+        Scratch g(team.team_scratch(0), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) { out(i, c) = 0; });
-        for (index_t t0 = 0; t0 < count; t0 += tile_rows) {
-          const int rows_in_tile = count - t0 < tile_rows ? int(count - t0) : tile_rows;
+        for (index_t t0 = 0; t0 < count; t0 += tile) {
+          const int rows_in_tile = count - t0 < tile ? int(count - t0) : tile;
           team.team_barrier();
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows_in_tile),
                                [&](int j) { g(j) = coefficient(first + t0 + j, i); });
