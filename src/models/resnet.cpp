@@ -234,10 +234,6 @@ DepthInit parse_depth_init(const std::string& name) {
   throw InputError("unknown depth law \"" + name + "\" (expected iid or constant)");
 }
 
-std::string depth_init_name(DepthInit kind) {
-  return kind == DepthInit::iid ? "iid" : "constant";
-}
-
 ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)
     : Model(data, comm), spec_(spec) {
   const int d = data.dim();

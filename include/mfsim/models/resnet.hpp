@@ -16,7 +16,6 @@ enum class DepthInit {
 };
 
 DepthInit parse_depth_init(const std::string& name);  // throws InputError
-std::string depth_init_name(DepthInit kind);
 
 struct ResNetSpec {
   index_t depth = 16;          // L
