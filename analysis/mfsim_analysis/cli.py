@@ -115,3 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except OSError as e:  # e.g. a file that kept changing under every read
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1

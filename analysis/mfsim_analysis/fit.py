@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["PowerLawFit", "fit_power_law"]
 
@@ -38,6 +37,8 @@ def fit_power_law(x, y, level: float = 0.95) -> PowerLawFit:
 
     The interval is slope ± t_{(1+level)/2, n−2} · stderr; it needs at least 3 points (NaN below).
     """
+    from scipy import stats  # here: importing it costs a second that plot and summary need not pay
+
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     lx, ly = np.log10(x[keep]), np.log10(y[keep])

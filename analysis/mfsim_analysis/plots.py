@@ -200,7 +200,7 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
             d = np.sqrt(np.sum((f.value - first.value) ** 2, axis=1)).reshape(g.slices, -1)
             layer_moves[i] = (f.time, d.mean(axis=1))
 
-    ncols = max(len(shown), 3)
+    ncols = max(len(shown), 3, len(quantities) + 1)
     nrows = 2 + (1 if layered else 0)
     fig = plt.figure(figsize=(3.6 * ncols, 3.3 * nrows + 0.6))
     grid = fig.add_gridspec(nrows, ncols)
@@ -246,7 +246,7 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
 
     if layered:
         layers = np.arange(g.slices)
-        for col, q in enumerate(quantities[: ncols - 1]):
+        for col, q in enumerate(quantities):
             ax = fig.add_subplot(grid[2, col])
             for c, (i, (t, stats)) in enumerate(sorted(layer_stats.items())):
                 v = stats[q]

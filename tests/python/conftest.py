@@ -70,6 +70,22 @@ def future_run(small_run, tmp_path) -> Path:
     return path
 
 
+def run_cli_here(*args) -> subprocess.CompletedProcess:
+    """The command line's main() in this interpreter (fast): its exit code, stdout and stderr."""
+    import contextlib
+    import io
+
+    from mfsim_analysis.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse
+            code = e.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
     """`python3 -m mfsim_analysis ARGS` in a fresh interpreter, as a user runs it."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "analysis"), "MPLBACKEND": "Agg"}
