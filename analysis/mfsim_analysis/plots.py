@@ -151,10 +151,16 @@ def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None):
     return _observables_figure(runs, labels, f"{len(runs)} runs")
 
 
-def default_coordinates(columns: Sequence[str]) -> tuple[str, str]:
-    """(a, |w|) for the two-layer units, (a, |v|) for the ResNet head, (|u|, |w|) for its blocks."""
+def _column_kinds(columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(vector blocks, scalar columns): columns w_1..w_d form the block "w"; "a", "b" are scalars."""
     vectors = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"(.+)_\d+", c))))
     scalars = [c for c in columns if not re.fullmatch(r".+_\d+", c)]
+    return vectors, scalars
+
+
+def default_coordinates(columns: Sequence[str]) -> tuple[str, str]:
+    """(a, |w|) for the two-layer units, (a, |v|) for the ResNet head, (|u|, |w|) for its blocks."""
+    vectors, scalars = _column_kinds(columns)
     if scalars and vectors and scalars[0] == "a":
         return "a", f"|{vectors[0]}|"
     if len(vectors) >= 2:
@@ -165,8 +171,7 @@ def default_coordinates(columns: Sequence[str]) -> tuple[str, str]:
 
 
 def _layer_quantities(columns: Sequence[str]) -> list[str]:
-    vectors = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"(.+)_\d+", c))))
-    scalars = [c for c in columns if not re.fullmatch(r".+_\d+", c)]
+    vectors, scalars = _column_kinds(columns)
     return [f"|{v}|" for v in vectors] + scalars
 
 

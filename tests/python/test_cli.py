@@ -164,7 +164,8 @@ def test_refuses_a_file_that_is_not_mfsim_output(small_run, tmp_path):
         extra = {"summary": [], "plot": ["-o", tmp_path / "p"], "sweep": ["--x", "model.width", "--y", "final:loss"]}
         _one_line_error(run_cli_here(command, plain, *extra[command]), str(plain), "not an mfsim H5MD file")
     _one_line_error(run_cli("summary", text), str(text), "not an HDF5 file")
-    _one_line_error(run_cli_here("plot", small_run, tmp_path / "missing.h5", "-o", tmp_path / "q"), "missing.h5: no such file")
+    missing = run_cli_here("plot", small_run, tmp_path / "missing.h5", "-o", tmp_path / "q")
+    _one_line_error(missing, "missing.h5: no such file")
     assert not (tmp_path / "p").exists()
 
 
