@@ -117,24 +117,36 @@ def _append(dataset, value):
     dataset[-1] = value
 
 
-def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path):
-    """What a reader sees while mfsim appends: value (and time) rows before the step row."""
+@pytest.mark.parametrize("element, extended, step", [
+    ("observables/loss", ("value",), 45),                     # mfsim appends value, time, step
+    ("observables/loss", ("value", "time"), 45),
+    ("observables/loss", ("step", "time"), 45),               # any missing series holds the row back
+    ("observables/loss", ("value", "time", "step"), 0),       # step row still the fill value
+    ("particles/two_layer/position", ("value",), 50),
+    ("particles/two_layer/position", ("value", "time"), 50),
+    ("particles/two_layer/position", ("time", "step"), 50),
+    ("particles/two_layer/position", ("value", "time", "step"), 0),
+])
+def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path, element, extended, step):
+    """What a reader can see while mfsim appends a row: some of its series, not yet all."""
     path = tmp_path / "partial.h5"
     shutil.copy(small_run, path)
     with h5py.File(path, "r+") as f:
-        loss = f["observables/loss"]
-        _append(loss["value"], 0.123)
-        _append(loss["time"], 2.25)
-        position = f["particles/two_layer/position"]
-        _append(position["value"], np.zeros((64, 5)))
-        test_loss = f["observables/test_loss"]  # every dataset extended, step still the fill value
-        for name in ("value", "time", "step"):
-            _append(test_loss[name], 0)
+        for name in extended:
+            dataset = f[f"{element}/{name}"]
+            _append(dataset, {"step": step, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
     with open_run(path) as run:
         assert len(run.observables["loss"]) == 9
-        assert len(run.observables["test_loss"]) == 9
         assert len(run.particles["two_layer"]) == 5
         assert run.particles["two_layer"].frame(-1).step == 40
+    # The same file with the row completed counts it: the test above is not vacuous.
+    with h5py.File(path, "r+") as f:
+        for name in {"value", "time", "step"} - set(extended):
+            dataset = f[f"{element}/{name}"]
+            _append(dataset, {"step": 45, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
+    if step != 0:
+        with open_run(path) as run:
+            assert len(run.observables["loss"]) + len(run.particles["two_layer"]) == 9 + 5 + 1
 
 
 def test_refuses_what_is_not_an_mfsim_file(small_run, tmp_path):
