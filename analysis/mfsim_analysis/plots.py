@@ -100,8 +100,7 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 kwargs.update(color=f"C{j % 10}")
             _draw_series(ax, obs.time, obs.value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
-            beta = float(run.get("model.beta", 1.0))
-            ax.axhline(beta**2 * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1, ls=(0, (6, 3)),
+            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1, ls=(0, (6, 3)),
                        label="β²λ₀ (NTK limit at t = 0)" + (f" — {run_label}" if several else ""))
     scale = entries[0][1].scale
     if scale in ("log", "abslog") and _has_positive(ax):

@@ -287,7 +287,9 @@ class Data:
 
 _MISSING = object()
 
-_LAMBDA0_NAMES = ("lambda_0", "lambda0", "ntk_lambda_0", "ntk_lambda0", "ntk_lambda_min", "lambda_0_ntk")
+# /parameters attribute ntk_lambda0 is what mfsim writes (the diagnostics issue); the others are
+# accepted as well, as attributes or datasets, so that a file from another writer still shows λ₀.
+_LAMBDA0_NAMES = ("ntk_lambda0", "lambda_0", "lambda0", "ntk_lambda_0", "ntk_lambda_min", "lambda_0_ntk")
 
 
 def _find_lambda0(handle: h5py.File) -> float | None:
@@ -333,6 +335,9 @@ class Run:
                 if "position" in group and "value" in group["position"]:
                     self.particles[group_name] = ParticleGroup(group_name, source)
         self.lambda0 = _find_lambda0(handle)
+        # λ_min(G(0)) → ntk_gram_scale · λ₀ as the width grows; β² for the two-layer model.
+        scale = self.parameters.get("ntk_gram_scale")
+        self.ntk_gram_scale = float(scale) if scale else float(self.get("model.beta", 1.0)) ** 2
         self._data: Data | None = None
 
     def __repr__(self) -> str:

@@ -47,6 +47,7 @@ def summarize(run: Run) -> dict[str, Any]:
         "observables": observables,
         "particles": particles,
         "lambda0": run.lambda0,
+        "ntk_gram_scale": run.ntk_gram_scale,
         "parameters": {k: v for k, v in run.parameters.items() if k not in _LONG_PARAMETERS},
         "config": run.config,
     }
@@ -95,8 +96,9 @@ def format_summary(s: dict[str, Any]) -> str:
         out += _table(["particles", "frames", "N", "D", "slices", "last step", "last time", "columns"], rows)
         out.append("")
     if s["lambda0"] is not None:
-        beta = float(s["config"].get("model", {}).get("beta", 1.0))
-        out += [f"lambda_0 (NTK reference)  {s['lambda0']:.6g}   beta^2 lambda_0 = {beta**2 * s['lambda0']:.6g}", ""]
+        scale = s["ntk_gram_scale"]
+        out += [f"lambda_0 = lambda_min(K) (NTK reference)  {s['lambda0']:.6g};  limit of lambda_min(G(0)): "
+                f"{scale:.6g} * lambda_0 = {scale * s['lambda0']:.6g}", ""]
     out.append("parameters")
     out += ["  " + line for line in _table(["name", "value"], [[k, str(v)] for k, v in sorted(p.items())])[1:]]
     out += ["", "config (resolved)"]

@@ -22,7 +22,7 @@ def _series(group, name, steps, times, values):
     element["value"] = values
 
 
-def add_future_layout(path, layers=4, blocks_per_layer=8, head_width=16, lambda0=0.05):
+def add_future_layout(path, layers=4, blocks_per_layer=8, head_width=16, lambda0=0.05, gram_scale=2.0):
     with h5py.File(path, "r+", locking=False) as f:
         loss = f["observables/loss"]
         steps, times = loss["step"][:], loss["time"][:]
@@ -38,7 +38,8 @@ def add_future_layout(path, layers=4, blocks_per_layer=8, head_width=16, lambda0
             _series(obs, name, steps, times, values)
         n = f["data/train/y"].shape[0]
         _series(obs, "gram_spectrum", steps, times, np.outer(1 / t, np.linspace(0.1, 2, n)))
-        f["parameters"].attrs["lambda_0"] = str(lambda0)
+        f["parameters"].attrs["ntk_lambda0"] = str(lambda0)  # as the diagnostics branch writes them
+        f["parameters"].attrs["ntk_gram_scale"] = str(gram_scale)
 
         frames = f["particles/two_layer/position/step"].shape[0]
         d = f["data/train/x"].shape[1]

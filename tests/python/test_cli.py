@@ -66,9 +66,9 @@ def test_dashboard_panels_for_every_known_observable(future_run, tmp_path):
                               "other:some_new_observable"]
         loss_ax, gram_ax = fig.axes[0], fig.axes[1]
         assert loss_ax.get_yscale() == "log" and gram_ax.get_yscale() == "log"
-        # The λ₀ reference is drawn at β²λ₀ (β = 1 here).
+        # The λ₀ reference is drawn at ntk_gram_scale · λ₀ = 2 · 0.05.
         flat = [line for line in gram_ax.get_lines() if np.ptp(line.get_ydata()) == 0]
-        assert [line.get_ydata()[0] for line in flat] == [pytest.approx(0.05)]
+        assert [line.get_ydata()[0] for line in flat] == [pytest.approx(0.1)]
         kl_labels = [line.get_label() for line in fig.axes[3].get_lines()]
         assert "KL blocks, transport" in kl_labels and "KL head, k-NN" in kl_labels
     result = run_cli_here("plot", future_run, "-o", tmp_path, "--dpi", 40)

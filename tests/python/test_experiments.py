@@ -7,7 +7,8 @@ import sys
 
 import matplotlib.image
 import numpy as np
-from conftest import REPO, mfsim_executable
+import pytest
+from conftest import REPO, mfsim_executable, run_cli_here
 
 EXPERIMENTS = REPO / "simulations" / "experiments"
 
@@ -37,6 +38,12 @@ def test_propagation_of_chaos_quick(tmp_path):
     scaled = np.array(report["results"]["0.0"]["std_f"]) * np.sqrt(widths)
     assert abs(np.exp(np.mean(np.log(scaled))) / report["clt_sqrt_m_std_f"] - 1) < 0.25
     assert "slope of std f" in result.stdout
+    # The CLI's sweep over the same runs gives the experiment's slope of the loss spread.
+    sweep = run_cli_here("sweep", *sorted((tmp_path / "runs").glob("*.h5")), "--x", "model.width",
+                         "--y", "t=2:loss", "--stat", "std", "--json")
+    assert sweep.returncode == 0, sweep.stderr
+    fit = json.loads(sweep.stdout)["fits"]["t=2:loss"]
+    assert fit["slope"] == pytest.approx(report["results"]["2.0"]["fit_loss"]["slope"], rel=1e-9)
 
     # --reuse keeps complete runs: nothing is run again.
     again = run_experiment("propagation_of_chaos", tmp_path, "--reuse")

@@ -22,7 +22,21 @@ def test_config_parameters_and_metadata(small_run):
         with pytest.raises(KeyError, match="no.such_key"):
             run.get("no.such_key")
         assert run.mfsim_version and "[model]" in run.config_text
-        assert run.lambda0 is None
+        assert run.lambda0 is None and run.ntk_gram_scale == 1.0  # β²
+
+
+def test_lambda0_under_other_names(small_run, tmp_path):
+    """λ₀ kept as a dataset or under another name is found too; without a scale, the line is β²λ₀."""
+    for where in ("attribute", "dataset"):
+        path = tmp_path / f"{where}.h5"
+        shutil.copy(small_run, path)
+        with h5py.File(path, "r+") as f:
+            if where == "attribute":
+                f["parameters"].attrs["lambda_0"] = 0.25
+            else:
+                f["parameters"].create_dataset("lambda0", data=0.25)
+        with open_run(path) as run:
+            assert run.lambda0 == 0.25 and run.ntk_gram_scale == 1.0
 
 
 def test_observables_are_step_time_value_arrays(small_run):
@@ -174,7 +188,7 @@ def test_refuses_what_is_not_an_mfsim_file(small_run, tmp_path):
 
 def test_future_layout_lambda0_and_resnet_groups(future_run):
     with open_run(future_run) as run:
-        assert run.lambda0 == pytest.approx(0.05)
+        assert run.lambda0 == pytest.approx(0.05) and run.ntk_gram_scale == pytest.approx(2.0)
         assert run.observables["gram_spectrum"].value.shape == (9, 20)
         blocks = run.particles["resnet_blocks"]
         assert blocks.slices == 4 and blocks.columns[:2] == ("u_1", "u_2")
