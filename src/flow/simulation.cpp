@@ -1,5 +1,6 @@
 #include "mfsim/flow/simulation.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -99,14 +100,25 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
         throw InputError(std::string("init.path: ") + e.what());
       }
     }();
+    // A negative frame counts from the end of the frames every group has: a run killed between
+    // writing its groups leaves one group a frame ahead.
+    index_t common_frames = std::numeric_limits<index_t>::max();
+    for (const GroupSpec& g : groups)
+      common_frames = std::min(common_frames, reader.frames(g.name));
+    const index_t frame_index = c.init.frame < 0 ? common_frames + c.init.frame : c.init.frame;
     bool have_log_density = true;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       ParticleFrame frame;
       try {
-        frame = reader.read_frame(groups[g].name, c.init.frame);
+        frame = reader.read_frame(groups[g].name, frame_index < 0 ? c.init.frame : frame_index);
       } catch (const InputError& e) {
         throw InputError(std::string("init.path: ") + e.what());
       }
+      if (g > 0 && frame.step != p.first_step)
+        throw InputError(fmt::format(
+            "init.path: {}: frame {} is step {} in /particles/{} but step "
+            "{} in /particles/{}",
+            c.init.path, frame_index, p.first_step, groups[0].name, frame.step, groups[g].name));
       load_frame(frame, groups[g], p.state.theta[g],
                  log_density ? p.state.log_density[g] : Vector(), c.init.path);
       have_log_density = have_log_density && frame.log_density.extent(0) > 0;

@@ -6,102 +6,10 @@
 #include <fmt/format.h>
 
 #include "mfsim/core/random.hpp"
-#include "mfsim/diagnostics/gram_kernel.hpp"
 #include "mfsim/diagnostics/ntk.hpp"
+#include "two_layer_kernels.hpp"
 
 namespace mfsim {
-namespace {
-
-// f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles; one team per sample.
-template <class Act>
-void forward_kernel(ConstMatrix theta, ConstMatrix x, Vector f, real scale, bool bias, Act act) {
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  const int dim = int(x.extent(1));
-  const index_t m = index_t(theta.extent(0));
-  Kokkos::parallel_for(
-      "mfsim::TwoLayer::forward", Policy(int(x.extent(0)), Kokkos::AUTO),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t i = team.league_rank();
-        real sum = 0;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, m),
-            [&](index_t k, real& acc) {
-              real z = bias ? theta(k, dim + 1) : real(0);
-              for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
-              acc += theta(k, 0) * act.value(z);
-            },
-            sum);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() { f(i) = scale * sum; });
-      });
-}
-
-// v_k = −(β/n) Σ_i r_i ∇_θ[a σ(w·x_i + b)] (A5) and ΔΨ(θ_k) = (β/n) Σ_i r_i a σ''(z) (|x_i|²+1)
-// (A6).
-template <bool WithLaplacian, class Act>
-void velocity_kernel(ConstMatrix theta, ConstMatrix x, ConstVector r, ConstVector norm2, Matrix v,
-                     Vector laplacian, real coeff, bool bias, Act act) {
-  const int dim = int(x.extent(1));
-  const index_t n = index_t(x.extent(0));
-  Kokkos::parallel_for(
-      "mfsim::TwoLayer::velocity", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k) {
-        const real a = theta(k, 0);
-        const real b = bias ? theta(k, dim + 1) : real(0);
-        real va = 0, vb = 0, lap = 0;
-        for (int c = 0; c < dim; ++c) v(k, c + 1) = 0;
-        for (index_t i = 0; i < n; ++i) {
-          real z = b;
-          for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
-          real s, ds, dds = 0;
-          if constexpr (WithLaplacian) {
-            act.eval(z, s, ds, dds);
-          } else {
-            act.eval(z, s, ds);
-          }
-          const real ri = r(i);
-          va += ri * s;
-          const real g = ri * a * ds;
-          for (int c = 0; c < dim; ++c) v(k, c + 1) += g * x(i, c);
-          vb += g;
-          if constexpr (WithLaplacian) lap += ri * a * dds * norm2(i);
-        }
-        v(k, 0) = -coeff * va;
-        for (int c = 0; c < dim; ++c) v(k, c + 1) *= -coeff;
-        if (bias) v(k, dim + 1) = -coeff * vb;
-        if constexpr (WithLaplacian) laplacian(k) = coeff * lap;
-      });
-}
-
-// φ_{i,k} = (β/√m) (σ(z), a σ'(z) x_i, a σ'(z) [bias]), z = w_k·x_i + b_k (A9).
-template <class Act>
-struct TwoLayerFeatures {
-  ConstMatrix theta, x;
-  real scale;
-  bool bias;
-  Act act;
-
-  int size() const { return int(theta.extent(1)); }
-  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
-    const int dim = int(x.extent(1));
-    real z = bias ? theta(k, dim + 1) : real(0);
-    for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
-    real s, ds;
-    act.eval(z, s, ds);
-    const real g = scale * theta(k, 0) * ds;
-    phi[0] = scale * s;
-    for (int c = 0; c < dim; ++c) phi[c + 1] = g * x(i, c);
-    if (bias) phi[dim + 1] = g;
-  }
-};
-
-template <class Act>
-void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
-                               Matrix gram) {
-  accumulate_gram(TwoLayerFeatures<Act>{theta, x, scale, bias, act}, index_t(theta.extent(0)),
-                  gram);
-}
-
-}  // namespace
 
 TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                              const Communicator& comm)
@@ -163,8 +71,9 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
 
 void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
   const real scale = real(spec_.beta / double(spec_.width));
-  with_activation(spec_.activation,
-                  [&](auto act) { forward_kernel(s.theta[0], x, f, scale, spec_.bias, act); });
+  with_activation(spec_.activation, [&](auto act) {
+    detail::two_layer_forward("mfsim::TwoLayer::forward", s.theta[0], x, f, scale, spec_.bias, act);
+  });
   comm().allreduce_sum(f);
 }
 
@@ -181,11 +90,13 @@ real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
   const bool laplacian = dsdt.tracks_log_density();
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      velocity_kernel<true>(s.theta[0], d.x_train, r, input_norm2_, dsdt.theta[0],
-                            dsdt.log_density[0], coeff, spec_.bias, act);
+      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], d.x_train, r,
+                                       input_norm2_, dsdt.theta[0], dsdt.log_density[0], coeff,
+                                       spec_.bias, act);
     } else {
-      velocity_kernel<false>(s.theta[0], d.x_train, r, input_norm2_, dsdt.theta[0], Vector(), coeff,
-                             spec_.bias, act);
+      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], d.x_train, r,
+                                        input_norm2_, dsdt.theta[0], Vector(), coeff, spec_.bias,
+                                        act);
     }
   });
   return real(half_mean_square(r));
@@ -198,7 +109,7 @@ std::map<std::string, Activation> TwoLayerModel::activations() const {
 void TwoLayerModel::accumulate_gram(const ParticleState& s, int /*part*/, Matrix gram) const {
   const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
   with_activation(spec_.activation, [&](auto act) {
-    accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram);
+    detail::accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram);
   });
 }
 

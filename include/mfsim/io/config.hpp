@@ -9,13 +9,17 @@
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/settings.hpp"
 #include "mfsim/flow/run.hpp"
+#include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {
 
+// Both specs are filled from every key whatever the kind (keys shared by the models, such as
+// width, beta, activation, std_a, std_w and std_b, have one meaning in both); `kind` picks one.
 struct ModelConfig {
-  std::string kind = "two_layer";
-  TwoLayerSpec two_layer;  // includes the initial stds of [init]
+  std::string kind = "two_layer";  // two_layer | resnet
+  TwoLayerSpec two_layer;          // includes the initial stds of [init]
+  ResNetSpec resnet;               // includes the initial stds of [init]
 };
 
 struct DataConfig {
