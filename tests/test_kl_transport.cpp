@@ -59,7 +59,7 @@ TEST(KlTransport, LinearFlowMatchesGaussianClosedForm) {
   run_flow(model, s, r, {&kl}, out);
   const auto& series = out["kl_transport"];
   ASSERT_EQ(series.step, (std::vector<index_t>{0, 25, 50}));
-  EXPECT_NEAR(series.value[0][0], 0.0, 1e-14);
+  EXPECT_NEAR(series.value[0][0], 0.0, test::tol(1e-14, 1e-5));
 
   const double t = 1.0;
   Eigen::Matrix3d am;
@@ -71,7 +71,7 @@ TEST(KlTransport, LinearFlowMatchesGaussianClosedForm) {
   const double exact =
       0.5 * ((var.cwiseInverse().asDiagonal() * sigma).trace() - 3 + 2 * t * am.trace());
   const Terms terms = log_ratio_terms(s, model.groups()[0]);
-  EXPECT_NEAR(series.last(), terms.mean, 1e-12 * std::fabs(terms.mean));
+  EXPECT_NEAR(series.last(), terms.mean, test::tol(1e-12, 1e-5) * std::fabs(terms.mean));
   EXPECT_NEAR(series.last(), exact, 4 * terms.standard_error)
       << "exact " << exact << ", standard error " << terms.standard_error;
   EXPECT_LT(terms.standard_error, 0.05 * exact);
@@ -125,6 +125,7 @@ TEST(KlTransport, NetworkFlowRateVanishesAtInitialisation) {
 
 TEST(KlTransport, NetworkFlowKlGrowsQuadratically) {
   // With antithetic pairs the rate at t = 0 vanishes exactly, pair by pair; KL(t) = c t² + O(t³).
+  if (!test::is_double()) GTEST_SKIP() << "KL(0.01) ~ 5e-5 is below single-precision log-densities";
   Network net(ActivationKind::tanh, 2000, true);
   RunSettings r;
   r.integrator = IntegratorKind::rk4;

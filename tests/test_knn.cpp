@@ -63,7 +63,8 @@ TEST(Knn, KthDistanceMatchesBruteForce) {
         all.push_back(std::sqrt(d2));
       }
       std::nth_element(all.begin(), all.begin() + (k - 1), all.end());
-      EXPECT_NEAR(got[std::size_t(i)], all[std::size_t(k - 1)], 1e-12 * all[std::size_t(k - 1)])
+      EXPECT_NEAR(got[std::size_t(i)], all[std::size_t(k - 1)],
+                  test::tol(1e-12, 1e-5) * all[std::size_t(k - 1)])
           << "query " << i << " nq=" << nq << " nr=" << nr << " k=" << k;
     }
   }
