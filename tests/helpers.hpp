@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mfsim/core/communicator.hpp"
 #include "mfsim/core/types.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/models/particle_state.hpp"
@@ -62,6 +63,17 @@ inline double max_abs(const std::vector<double>& a) {
   for (double v : a) m = std::fmax(m, std::fabs(v));
   return m;
 }
+
+// A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).
+class FakeShardComm : public Communicator {
+ public:
+  FakeShardComm(int r, int p) : r_(r), p_(p) {}
+  int rank() const override { return r_; }
+  int size() const override { return p_; }
+
+ private:
+  int r_, p_;
+};
 
 // A fresh, empty scratch directory (unique per test process, so ctest -j is safe).
 inline std::string scratch_dir(const std::string& name) {

@@ -63,8 +63,34 @@ std::string write_config(const std::string& dir, const std::string& text = tiny_
   return dir + "/run.toml";
 }
 
-std::vector<double> frame_values(const std::string& path, index_t frame) {
-  const ParticleFrame f = H5mdReader(path).read_frame("two_layer", frame);
+// The ResNet (model B) counterpart of tiny_config.
+const char* tiny_resnet_config = R"([model]
+kind = "resnet"
+depth = 3
+width = 8
+head_width = 16
+activation = "tanh"
+head_activation = "erf"
+[data]
+dim = 3
+n_train = 20
+n_test = 10
+[init]
+antithetic = true
+[flow]
+dt = 0.05
+steps = 20
+[output]
+observe_every = 5
+snapshot_every = 10
+)";
+
+const std::vector<std::string> two_layer_groups = {"two_layer"};
+const std::vector<std::string> resnet_groups = {"resnet_blocks", "resnet_head"};
+
+std::vector<double> frame_values(const std::string& path, index_t frame,
+                                 const std::string& group = "two_layer") {
+  const ParticleFrame f = H5mdReader(path).read_frame(group, frame);
   return std::vector<double>(f.value.data(), f.value.data() + f.value.size());
 }
 
@@ -126,9 +152,12 @@ TEST(Cli, ExistingOutputIsKeptWithoutForce) {
   EXPECT_THAT(self.err, HasSubstr("output.path"));
 }
 
-TEST(Cli, RestartReproducesTheUninterruptedRunBitwise) {
-  const std::string dir = test::scratch_dir("cli_restart");
-  const std::string config = write_config(dir);
+// Runs `config` whole (20 steps) and again from its frame at step 10: the last frames agree bitwise
+// in every particle group.
+void expect_bitwise_restart(const std::string& name, const char* config_text,
+                            const std::vector<std::string>& groups) {
+  const std::string dir = test::scratch_dir(name);
+  const std::string config = write_config(dir, config_text);
   for (const std::string integrator : {"euler", "rk4"}) {
     const std::string whole = dir + "/whole_" + integrator + ".h5";
     const std::string part = dir + "/part_" + integrator + ".h5";
@@ -141,16 +170,121 @@ TEST(Cli, RestartReproducesTheUninterruptedRunBitwise) {
                        " --set flow.steps=10 --set init.kind=file" + " --set init.path=" + whole +
                        " --set init.frame=1" + " --set data.kind=file --set data.path=" + whole);
     ASSERT_EQ(r.code, 0) << r.err;
-    const ParticleFrame restart_last = H5mdReader(part).read_frame("two_layer", -1);
-    EXPECT_EQ(restart_last.step, 20);
-    EXPECT_EQ(H5mdReader(part).read_frame("two_layer", 0).step, 10);
-    EXPECT_EQ(frame_values(part, -1), frame_values(whole, -1)) << integrator;
+    for (const std::string& group : groups) {
+      const ParticleFrame restart_last = H5mdReader(part).read_frame(group, -1);
+      EXPECT_EQ(restart_last.step, 20);
+      EXPECT_EQ(H5mdReader(part).read_frame(group, 0).step, 10);
+      EXPECT_EQ(frame_values(part, -1, group), frame_values(whole, -1, group))
+          << integrator << " " << group;
+      EXPECT_NE(frame_values(part, -1, group), frame_values(whole, 0, group)) << group;
+    }
   }
 }
 
-TEST(Cli, KilledRunLeavesAReadableFile) {
-  const std::string dir = test::scratch_dir("cli_kill");
-  const std::string config = write_config(dir);
+std::vector<double> observable(const std::string& path, const std::string& name) {
+  return H5mdReader(path).read_observable(name).value;
+}
+
+TEST(Cli, DiagnosticsAreWrittenAndSurviveARestart) {
+  const std::string dir = test::scratch_dir("cli_diagnostics");
+  const std::string config = write_config(
+      dir, std::string(tiny_config) +
+               "[diagnostics]\nkl = [\"transport\", \"knn\"]\nknn_k = 3\ngram_spectrum = true\n"
+               "gram_matrix = true\n");
+  const std::string whole = dir + "/whole.h5", part = dir + "/part.h5";
+  const Result r = mfsim(dir, "run " + config + " -q -o " + whole);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const H5mdReader reader(whole);
+  for (const char* name :
+       {"gram_lambda_min", "gram_lambda_max", "gram_spectrum", "gram_matrix",
+        "energy_identity_error", "loss_bound", "kl_transport", "kl_knn", "kl_knn_two_sample",
+        "path_norm_l1", "path_norm_l2", "rademacher_bound", "w2_path_length"}) {
+    const ObservableSeries s = reader.read_observable(name);
+    EXPECT_EQ(s.step, (std::vector<long long>{0, 5, 10, 15, 20})) << name;
+  }
+  EXPECT_EQ(reader.read_observable("gram_spectrum").shape, (std::vector<hsize_t>{20}));
+  EXPECT_EQ(reader.read_observable("gram_matrix").shape, (std::vector<hsize_t>{20, 20}));
+  for (double e : observable(whole, "energy_identity_error")) EXPECT_LT(e, test::tol(1e-10, 1e-5));
+  EXPECT_EQ(observable(whole, "kl_knn_two_sample")[0], 0.0);
+  EXPECT_GT(observable(whole, "kl_transport").back(), 0.0);
+  EXPECT_GT(std::stod(reader.parameter("ntk_lambda0")), 0.0);
+  EXPECT_GT(reader.read_frame("two_layer", -1).log_density.extent(0), 0u);
+  const Result info = mfsim(dir, "info " + whole);
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("NTK reference: lambda0 = lambda_min(K) = "));
+  EXPECT_THAT(info.out, HasSubstr("lambda_min(G)/beta^2 = "));
+
+  // Restart from step 10: transport KL continues from the file's log-densities, and the
+  // two-sample reference is frame 0 of the init file, so both match the uninterrupted run.
+  const Result restart = mfsim(dir, "run " + config + " -q -o " + part +
+                                        " --set flow.steps=10 --set init.kind=file --set "
+                                        "init.path=" +
+                                        whole +
+                                        " --set init.frame=1"
+                                        " --set data.kind=file --set data.path=" +
+                                        whole);
+  ASSERT_EQ(restart.code, 0) << restart.err;
+  for (const char* name :
+       {"kl_transport", "kl_knn", "kl_knn_two_sample", "path_norm_l1", "gram_lambda_min"}) {
+    const auto a = observable(whole, name), b = observable(part, name);
+    ASSERT_EQ(b.size(), 3u) << name;
+    EXPECT_EQ(b, std::vector<double>(a.begin() + 2, a.end())) << name;
+  }
+}
+
+TEST(Cli, ResNetDiagnosticsCarryTheGroupLabels) {
+  const std::string dir = test::scratch_dir("cli_resnet_diagnostics");
+  const std::string config =
+      write_config(dir, std::string(tiny_resnet_config) +
+                            "[diagnostics]\nkl = [\"transport\", \"knn\"]\nknn_k = 3\n");
+  const std::string out = dir + "/resnet.h5";
+  const Result r = mfsim(dir, "run " + config + " -q -o " + out + " --set init.antithetic=false");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const H5mdReader reader(out);
+  for (const char* name :
+       {"gram_lambda_min", "gram_lambda_max", "gram_blocks_lambda_min", "gram_head_lambda_min",
+        "energy_identity_error", "loss_bound", "kl_blocks_transport", "kl_head_transport",
+        "kl_blocks_knn", "kl_head_knn", "kl_blocks_knn_two_sample", "kl_head_knn_two_sample",
+        "path_norm_head_l1", "path_norm_head_l2", "rademacher_head_bound", "w2_path_length"})
+    EXPECT_EQ(reader.read_observable(name).step, (std::vector<long long>{0, 5, 10, 15, 20}))
+        << name;
+  for (double e : observable(out, "energy_identity_error")) EXPECT_LT(e, test::tol(1e-10, 1e-5));
+  EXPECT_GT(std::stod(reader.parameter("ntk_lambda0")), 0.0);
+  // The transport refusal names whichever activation is not C².
+  const Result relu =
+      mfsim(dir, "run " + config + " -q -o " + dir + "/never.h5 --set model.head_activation=relu");
+  EXPECT_EQ(relu.code, 2);
+  EXPECT_THAT(relu.err, HasSubstr("model.head_activation = \"relu\""));
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
+}
+
+TEST(Cli, TransportKlRefusesRelu) {
+  const std::string dir = test::scratch_dir("cli_relu_transport");
+  const std::string config =
+      write_config(dir, std::string(tiny_config) + "[diagnostics]\nkl = [\"transport\"]\n");
+  const Result r =
+      mfsim(dir, "run " + config + " -q -o " + dir + "/never.h5 --set model.activation=relu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("diagnostics.kl"));
+  EXPECT_THAT(r.err, HasSubstr("softplus"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
+}
+
+TEST(Cli, RestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_restart", tiny_config, two_layer_groups);
+}
+
+TEST(Cli, ResNetRestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_resnet_restart", tiny_resnet_config, resnet_groups);
+}
+
+// Kills a run of `config` with SIGKILL once a few frames are on disk: the file still opens, every
+// complete frame of every group is finite, and h5py reads it.
+void expect_readable_after_kill(const std::string& name, const char* config_text,
+                                const std::vector<std::string>& groups) {
+  const std::string dir = test::scratch_dir(name);
+  const std::string config = write_config(dir, config_text);
   const std::string out = dir + "/killed.h5";
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -166,7 +300,7 @@ TEST(Cli, KilledRunLeavesAReadableFile) {
   for (int i = 0; i < 600 && frames < 5; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     try {
-      frames = H5mdReader(out).frames("two_layer");
+      frames = H5mdReader(out).frames(groups.back());
     } catch (const std::exception&) {
     }
   }
@@ -177,21 +311,97 @@ TEST(Cli, KilledRunLeavesAReadableFile) {
   ASSERT_GE(frames, 5);
 
   const H5mdReader r(out);
-  const index_t complete = r.frames("two_layer");
-  EXPECT_GE(complete, frames);
-  for (index_t j = 0; j < complete; ++j)
-    for (double v : frame_values(out, j)) ASSERT_TRUE(std::isfinite(v));
+  for (const std::string& group : groups) {
+    const index_t complete = r.frames(group);
+    EXPECT_GE(complete, frames) << group;
+    for (index_t j = 0; j < complete; ++j)
+      for (double v : frame_values(out, j, group)) ASSERT_TRUE(std::isfinite(v));
+  }
   EXPECT_GE(r.read_observable("loss").step.size(), std::size_t(frames));
 
   // h5py (what users analyse with) opens it too.
   if (fs::exists("/usr/bin/python3")) {
     const std::string cmd =
         "/usr/bin/python3 -c \"import sys,h5py; f=h5py.File(sys.argv[1],'r');"
-        " print(f['particles/two_layer/position/value'].shape[0])\" " +
-        out + " >" + dir + "/py.out 2>&1";
+        " print(f['particles/" +
+        groups.back() + "/position/value'].shape[0])\" " + out + " >" + dir + "/py.out 2>&1";
     if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") == 0) {
       EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(dir + "/py.out");
     }
+  }
+}
+
+TEST(Cli, KilledRunLeavesAReadableFile) {
+  expect_readable_after_kill("cli_kill", tiny_config, two_layer_groups);
+}
+
+TEST(Cli, KilledResNetRunLeavesAReadableFile) {
+  expect_readable_after_kill("cli_resnet_kill", tiny_resnet_config, resnet_groups);
+}
+
+TEST(Cli, ResNetRunsAndDescribesTheOutput) {
+  const std::string dir = test::scratch_dir("cli_resnet_run");
+  const std::string config = write_config(dir, tiny_resnet_config);
+  const Result r = mfsim(dir, "run " + config + " -q -o " + dir + "/a.h5");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const H5mdReader reader(dir + "/a.h5");
+  EXPECT_EQ(reader.particle_groups(), resnet_groups);
+  EXPECT_EQ(reader.frames("resnet_blocks"), 3);
+  EXPECT_EQ(reader.frames("resnet_head"), 3);
+  EXPECT_EQ(reader.parameter("model"), "resnet");
+  EXPECT_DOUBLE_EQ(std::stod(reader.parameter("raw_learning_rate_blocks")), 24 * 0.05);
+  EXPECT_DOUBLE_EQ(std::stod(reader.parameter("raw_learning_rate_head")), 16 * 0.05);
+  const ParticleFrame blocks = reader.read_frame("resnet_blocks", 0);
+  EXPECT_EQ(blocks.value.extent(0), 24u);
+  EXPECT_EQ(blocks.columns,
+            (std::vector<std::string>{"u_1", "u_2", "u_3", "w_1", "w_2", "w_3", "b"}));
+  const auto loss = reader.read_observable("loss").value;
+  EXPECT_LT(loss.back(), loss.front());
+
+  const Result info = mfsim(dir, "info " + dir + "/a.h5");
+  ASSERT_EQ(info.code, 0) << info.err;
+  EXPECT_THAT(info.out, HasSubstr("model: resnet"));
+  EXPECT_THAT(info.out, HasSubstr("particles/resnet_blocks: 24 particles x 7 coordinates"));
+  EXPECT_THAT(info.out, HasSubstr("particles/resnet_head: 16 particles x 4 coordinates"));
+
+  // Bad ResNet input: one line naming the key, nothing written.
+  const Result bad = mfsim(dir, "run " + config + " -o " + dir + "/never.h5 --set model.depth=0");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("model.depth"));
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
+  // A two-layer file cannot start a ResNet.
+  ASSERT_EQ(mfsim(dir, "run " + write_config(dir) + " -q -o " + dir + "/two.h5").code, 0);
+  const Result wrong =
+      mfsim(dir, "run " + write_config(dir, tiny_resnet_config) + " -o " + dir +
+                     "/never.h5 --set init.kind=file --set init.path=" + dir + "/two.h5");
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_THAT(wrong.err, HasSubstr("init.path"));
+  EXPECT_THAT(wrong.err, HasSubstr("/particles/resnet_blocks"));
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
+}
+
+// A run killed between writing its blocks and its head leaves the head one frame behind; a
+// restart from the last frame takes the last frame that both groups have.
+TEST(Cli, ResNetRestartUsesTheLastFrameOfEveryGroup) {
+  const std::string dir = test::scratch_dir("cli_resnet_behind");
+  const std::string config = write_config(dir, tiny_resnet_config);
+  const std::string killed = dir + "/killed.h5";
+  ASSERT_EQ(mfsim(dir, "run " + config + " -q -o " + killed).code, 0);  // frames at 0, 10, 20
+  {
+    h5::Handle file = h5::open_file(killed, true);
+    h5::Handle step = h5::open_dataset(file.get(), "particles/resnet_head/position/step");
+    const hsize_t rows[1] = {2};
+    ASSERT_GE(H5Dset_extent(step.get(), rows), 0);
+  }
+  ASSERT_EQ(H5mdReader(killed).frames("resnet_head"), 2);
+  const Result r = mfsim(dir, "run " + config + " -q -o " + dir +
+                                  "/restart.h5 --set flow.steps=0 --set init.kind=file "
+                                  "--set init.path=" +
+                                  killed);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string& group : resnet_groups) {
+    EXPECT_EQ(H5mdReader(dir + "/restart.h5").read_frame(group, 0).step, 10) << group;
+    EXPECT_EQ(frame_values(dir + "/restart.h5", 0, group), frame_values(killed, 1, group));
   }
 }
 

@@ -70,7 +70,8 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("[model]\nbeta = 0\n"), HasSubstr("model.beta: must be > 0"));
   EXPECT_THAT(error_of("[model]\nactivation = \"swish\"\n"),
               HasSubstr("model.activation: must be one of relu, tanh"));
-  EXPECT_THAT(error_of("[model]\nkind = \"resnet\"\n"), HasSubstr("model.kind"));
+  EXPECT_THAT(error_of("[model]\nkind = \"resnet3\"\n"),
+              HasSubstr("model.kind: must be one of two_layer, resnet"));
   EXPECT_THAT(error_of("[model]\nbias = 1\n"), HasSubstr("model.bias: must be true or false"));
   EXPECT_THAT(error_of("[flow]\ndt = 0\n"), HasSubstr("flow.dt: must be > 0"));
   EXPECT_THAT(error_of("[flow]\ndt = -0.1\n"), HasSubstr("flow.dt"));
@@ -92,6 +93,67 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("[model\nwidth = 3\n"), HasSubstr("test.toml:1: TOML syntax error"));
 }
 
+TEST(Config, ResNetKeys) {
+  const Config c = parse_config(
+      "[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 64\nhead_width = 128\nalpha = 2.5\n"
+      "beta = 3\nactivation = \"softplus\"\nsoftplus_kappa = 4\nhead_activation = \"erf\"\n"
+      "depth_init = \"constant\"\n"
+      "[init]\nstd_u = 0.5\nstd_w = 0.6\nstd_b = 0.7\nstd_a = 0.8\nstd_v = 0.9\n"
+      "antithetic = true\n");
+  const ResNetSpec& r = c.model.resnet;
+  EXPECT_EQ(c.model.kind, "resnet");
+  EXPECT_EQ(r.depth, 8);
+  EXPECT_EQ(r.width, 64);
+  EXPECT_EQ(r.head_width, 128);
+  EXPECT_DOUBLE_EQ(r.alpha, 2.5);
+  EXPECT_DOUBLE_EQ(r.beta, 3.0);
+  EXPECT_EQ(r.activation.kind, ActivationKind::softplus);
+  EXPECT_DOUBLE_EQ(r.activation.kappa, 4.0);
+  EXPECT_EQ(r.head_activation.kind, ActivationKind::erf);
+  EXPECT_DOUBLE_EQ(r.head_activation.kappa, 4.0);
+  EXPECT_EQ(r.depth_init, DepthInit::constant);
+  EXPECT_DOUBLE_EQ(r.std_u, 0.5);
+  EXPECT_DOUBLE_EQ(r.std_w, 0.6);
+  EXPECT_DOUBLE_EQ(r.std_b, 0.7);
+  EXPECT_DOUBLE_EQ(r.std_a, 0.8);
+  EXPECT_DOUBLE_EQ(r.std_v, 0.9);
+  EXPECT_TRUE(c.init.antithetic);
+  EXPECT_THAT(c.resolved, HasSubstr("depth_init = 'constant'"));
+  // Defaults, and the keys shared with model A have the same meaning there.
+  const Config d = parse_config("[model]\nkind = \"resnet\"\n");
+  EXPECT_EQ(d.model.resnet.depth, 16);
+  EXPECT_EQ(d.model.resnet.head_width, 1024);
+  EXPECT_EQ(d.model.resnet.depth_init, DepthInit::iid);
+  EXPECT_EQ(c.model.two_layer.width, 64);
+  EXPECT_DOUBLE_EQ(c.model.two_layer.std_a, 0.8);
+  // Keys of the other model are accepted whatever the kind (so that --set can switch kinds).
+  EXPECT_NO_THROW(parse_config("[model]\nkind = \"resnet\"\nbias = false\n"));
+  EXPECT_NO_THROW(parse_config("[model]\ndepth = 4\nhead_width = 3\n[init]\nstd_u = 2\n"));
+  EXPECT_NO_THROW(parse_config("[model]\nhead_width = 3\n[init]\nantithetic = true\n"));
+}
+
+TEST(Config, ResNetErrorsNameTheKey) {
+  const std::string resnet = "[model]\nkind = \"resnet\"\n";
+  EXPECT_THAT(error_of(resnet + "depth = 0\n"), HasSubstr("model.depth: must be in [1, "));
+  EXPECT_THAT(error_of(resnet + "depth = 2.5\n"), HasSubstr("model.depth: must be an integer"));
+  EXPECT_THAT(error_of(resnet + "head_width = 0\n"), HasSubstr("model.head_width: must be >= 1"));
+  EXPECT_THAT(error_of(resnet + "alpha = 0\n"), HasSubstr("model.alpha: must be > 0"));
+  EXPECT_THAT(error_of(resnet + "alpha = nan\n"),
+              HasSubstr("model.alpha: must be a finite number"));
+  EXPECT_THAT(error_of(resnet + "head_activation = \"swish\"\n"),
+              HasSubstr("model.head_activation: must be one of relu, tanh"));
+  EXPECT_THAT(error_of(resnet + "depth_init = \"random\"\n"),
+              HasSubstr("model.depth_init: must be one of iid, constant"));
+  EXPECT_THAT(error_of(resnet + "widht = 3\n"), HasSubstr("model.widht: unknown key"));
+  EXPECT_THAT(error_of(resnet + "[init]\nstd_u = -1\n"), HasSubstr("init.std_u: must be > 0"));
+  EXPECT_THAT(error_of(resnet + "[init]\nstd_v = inf\n"),
+              HasSubstr("init.std_v: must be a finite number"));
+  EXPECT_THAT(error_of(resnet + "width = 7\n[init]\nantithetic = true\n"),
+              HasSubstr("init.antithetic: needs an even model.width (got 7)"));
+  EXPECT_THAT(error_of(resnet + "head_width = 9\n[init]\nantithetic = true\n"),
+              HasSubstr("init.antithetic: needs an even model.head_width (got 9)"));
+}
+
 TEST(Config, BadOverridesNameTheKey) {
   EXPECT_THAT(error_of("", {"model.width=abc"}), HasSubstr("model.width"));
   EXPECT_THAT(error_of("", {"widthonly=3"}), HasSubstr("expected section.key=value"));
@@ -107,6 +169,8 @@ TEST(Config, LoadsFiles) {
   EXPECT_THROW(load_config(dir + "/missing.toml"), InputError);
   // The shipped example configs are valid.
   EXPECT_NO_THROW(load_config(MFSIM_SOURCE_DIR "/simulations/configs/two_layer_meanfield.toml"));
+  EXPECT_EQ(load_config(MFSIM_SOURCE_DIR "/simulations/configs/resnet_meanfield.toml").model.kind,
+            "resnet");
 }
 
 }  // namespace

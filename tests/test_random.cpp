@@ -56,16 +56,17 @@ TEST(CounterRng, DrawsDependOnlyOnTheirKey) {
 }
 
 TEST(Shard, CoversEveryItemOnceAndKeepsPairs) {
-  for (int size : {1, 2, 3, 5}) {
-    std::int64_t next = 0;
-    for (int rank = 0; rank < size; ++rank) {
-      const Shard s = shard_of(1002, rank, size, 2);
-      EXPECT_EQ(s.begin, next);
-      EXPECT_EQ(s.begin % 2, 0);
-      next = s.end;
+  for (std::int64_t count : {1002, 1003, 1, 7})  // odd counts: the last item is left over
+    for (int size : {1, 2, 3, 5}) {
+      std::int64_t next = 0;
+      for (int rank = 0; rank < size; ++rank) {
+        const Shard s = shard_of(count, rank, size, 2);
+        EXPECT_EQ(s.begin, next);
+        EXPECT_EQ(s.begin % 2, 0);
+        next = s.end;
+      }
+      EXPECT_EQ(next, count) << count << " items on " << size << " ranks";
     }
-    EXPECT_EQ(next, 1002);
-  }
 }
 
 }  // namespace

@@ -276,17 +276,6 @@ TEST(TwoLayer, InitialLawMatchesTheSpecifiedStds) {
   }
 }
 
-// A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).
-class FakeShardComm : public Communicator {
- public:
-  FakeShardComm(int r, int p) : r_(r), p_(p) {}
-  int rank() const override { return r_; }
-  int size() const override { return p_; }
-
- private:
-  int r_, p_;
-};
-
 TEST(TwoLayer, InitialisationDoesNotDependOnTheSplit) {
   const Dataset data = make_synthetic_dataset(test::small_data());
   TwoLayerSpec spec;
@@ -298,7 +287,7 @@ TEST(TwoLayer, InitialisationDoesNotDependOnTheSplit) {
     const auto expected = test::host(all.theta[0]);
     std::vector<double> joined;
     for (int rank = 0; rank < 3; ++rank) {
-      FakeShardComm comm(rank, 3);
+      test::FakeShardComm comm(rank, 3);
       TwoLayerModel part(spec, data, comm);
       ParticleState s = allocate_state(part.groups(), false, "part");
       part.initialize(s, 5, antithetic);

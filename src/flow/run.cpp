@@ -69,10 +69,11 @@ RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& setti
     if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
     const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, model};
     for (Observer* o : observers) o->on_step(point);
-    if (done == 0 || last || on_cadence(step, settings.observe_every)) {
-      for (Observer* o : observers) o->observe(point, output);
-      ++summary.observations;
+    for (Observer* o : observers) {
+      const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
+      if (done == 0 || last || on_cadence(step, every)) o->observe(point, output);
     }
+    if (done == 0 || last || on_cadence(step, settings.observe_every)) ++summary.observations;
     if (done == 0 || last || on_cadence(step, settings.snapshot_every)) {
       output.append_particles(step, time, state);
       last_snapshot = step;

@@ -1,5 +1,6 @@
 #include "mfsim/flow/simulation.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "mfsim/core/error.hpp"
+#include "mfsim/diagnostics/diagnostics.hpp"
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
@@ -98,14 +100,25 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
         throw InputError(std::string("init.path: ") + e.what());
       }
     }();
+    // A negative frame counts from the end of the frames every group has: a run killed between
+    // writing its groups leaves one group a frame ahead.
+    index_t common_frames = std::numeric_limits<index_t>::max();
+    for (const GroupSpec& g : groups)
+      common_frames = std::min(common_frames, reader.frames(g.name));
+    const index_t frame_index = c.init.frame < 0 ? common_frames + c.init.frame : c.init.frame;
     bool have_log_density = true;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       ParticleFrame frame;
       try {
-        frame = reader.read_frame(groups[g].name, c.init.frame);
+        frame = reader.read_frame(groups[g].name, frame_index < 0 ? c.init.frame : frame_index);
       } catch (const InputError& e) {
         throw InputError(std::string("init.path: ") + e.what());
       }
+      if (g > 0 && frame.step != p.first_step)
+        throw InputError(fmt::format(
+            "init.path: {}: frame {} is step {} in /particles/{} but step "
+            "{} in /particles/{}",
+            c.init.path, frame_index, p.first_step, groups[0].name, frame.step, groups[g].name));
       load_frame(frame, groups[g], p.state.theta[g],
                  log_density ? p.state.log_density[g] : Vector(), c.init.path);
       have_log_density = have_log_density && frame.log_density.extent(0) > 0;
@@ -124,18 +137,22 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
 RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostream& log,
                           const Communicator& comm) {
   check_output_path(c, options);
-  Problem p = build_problem(c, comm);
+  Problem p = build_problem(c, comm, c.diagnostics.kl_transport);
+  const Diagnostics diagnostics(c, p, log);
 
   // Only now, with every input validated, does anything appear on disk.
   const auto parent = std::filesystem::path(c.output.path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   H5mdWriter writer(c.output.path, options.overwrite, p.model->groups(),
                     p.state.tracks_log_density(), comm);
-  writer.write_parameters(parameters(c, p, comm));
+  auto attributes = parameters(c, p, comm);
+  attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
+  writer.write_parameters(attributes);
   writer.write_data(p.data);
 
   LossObserver loss;
   std::vector<Observer*> observers{&loss};
+  for (Observer* o : diagnostics.observers()) observers.push_back(o);
 
   RunSettings settings = c.flow;
   settings.first_step = p.first_step;

@@ -6,13 +6,15 @@
 #include <sstream>
 
 #include "config_section.hpp"
+#include "mfsim/diagnostics/knn.hpp"
 
 namespace mfsim {
 namespace {
 
 using config_detail::Section;
 
-const std::vector<std::string> known_sections = {"model", "data", "init", "flow", "output"};
+const std::vector<std::string> known_sections = {"model", "data",   "init",
+                                                 "flow",  "output", "diagnostics"};
 
 // "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
 void apply_override(toml::table& root, const std::string& assignment) {
@@ -45,16 +47,27 @@ void require_file(Section& s, const std::string& key, const std::string& path) {
   if (!std::filesystem::exists(path)) s.error(key, "no such file \"" + path + "\"");
 }
 
+// Every key is read whatever the kind (see read_data); keys shared by the two models have one
+// meaning in both: width is the number of particles of one layer (all of model A), activation the
+// hidden units' σ, beta the output multiplier.
 void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   Section s(root, "model", resolved);
-  c.model.kind = s.choice("kind", "two_layer", {"two_layer"});
+  c.model.kind = s.choice("kind", "two_layer", {"two_layer", "resnet"});
   TwoLayerSpec& m = c.model.two_layer;
+  ResNetSpec& r = c.model.resnet;
   const std::string activation = s.choice("activation", "tanh", activation_names());
-  m.activation.kind = parse_activation(activation);
-  m.activation.kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
-  m.width = s.integer("width", 1024, 1);
-  m.beta = s.number("beta", 1.0, 0.0, HUGE_VAL, true);
+  const real kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
+  m.activation = r.activation = Activation{parse_activation(activation), kappa};
+  m.width = r.width = s.integer("width", 1024, 1);
+  m.beta = r.beta = s.number("beta", 1.0, 0.0, HUGE_VAL, true);
   m.bias = s.boolean("bias", true);
+  // Model B only.
+  r.depth = s.integer("depth", 16, 1, 1 << 20);
+  r.head_width = s.integer("head_width", 1024, 1);
+  r.alpha = s.number("alpha", 1.0, 0.0, HUGE_VAL, true);
+  r.head_activation = {parse_activation(s.choice("head_activation", "tanh", activation_names())),
+                       kappa};
+  r.depth_init = parse_depth_init(s.choice("depth_init", "iid", {"iid", "constant"}));
   s.finish();
 }
 
@@ -86,15 +99,26 @@ void read_init(Config& c, const toml::table& root, toml::table& resolved) {
   Section s(root, "init", resolved);
   InitConfig& i = c.init;
   TwoLayerSpec& m = c.model.two_layer;
+  ResNetSpec& r = c.model.resnet;
   i.kind = s.choice("kind", "gaussian", {"gaussian", "file"});
   // The Gaussian law is also the reference of the KL diagnostics when starting from a file.
-  m.std_a = s.number("std_a", 1.0, 0.0, HUGE_VAL, true);
-  m.std_w = s.number("std_w", 1.0, 0.0, HUGE_VAL, true);
-  m.std_b = s.number("std_b", 1.0, 0.0, HUGE_VAL, true);
+  // std_a: output weights (model A's a, the ResNet head's a); std_w, std_b: a hidden unit's input
+  // weights and bias (model A, the ResNet blocks); std_u: the blocks' u; std_v: the head's v.
+  m.std_a = r.std_a = s.number("std_a", 1.0, 0.0, HUGE_VAL, true);
+  m.std_w = r.std_w = s.number("std_w", 1.0, 0.0, HUGE_VAL, true);
+  m.std_b = r.std_b = s.number("std_b", 1.0, 0.0, HUGE_VAL, true);
+  r.std_u = s.number("std_u", 1.0, 0.0, HUGE_VAL, true);
+  r.std_v = s.number("std_v", 1.0, 0.0, HUGE_VAL, true);
   i.seed = std::uint64_t(s.integer("seed", 2, 0));
   i.antithetic = s.boolean("antithetic", false);
-  if (i.kind == "gaussian" && i.antithetic && m.width % 2 != 0)
-    s.error("antithetic", "needs an even model.width (got " + std::to_string(m.width) + ")");
+  if (i.kind == "gaussian" && i.antithetic) {
+    // Pairs live within one layer of the blocks and within the head.
+    if (m.width % 2 != 0)
+      s.error("antithetic", "needs an even model.width (got " + std::to_string(m.width) + ")");
+    if (c.model.kind == "resnet" && r.head_width % 2 != 0)
+      s.error("antithetic",
+              "needs an even model.head_width (got " + std::to_string(r.head_width) + ")");
+  }
   i.path = s.text("path", "");
   if (i.kind == "file") require_file(s, "path", i.path);
   i.frame = s.integer("frame", -1, std::numeric_limits<std::int64_t>::min());
@@ -121,6 +145,33 @@ void read_output(Config& c, const toml::table& root, toml::table& resolved) {
   if (c.output.path.empty()) s.error("path", "must not be empty");
   c.flow.observe_every = s.integer("observe_every", 10, 1);
   c.flow.snapshot_every = s.integer("snapshot_every", 100, 1);
+  s.finish();
+}
+
+// Read after [output]: the cadences default to output.observe_every.
+void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved) {
+  Section s(root, "diagnostics", resolved);
+  DiagnosticsSettings& d = c.diagnostics;
+  d.every = s.integer("every", c.flow.observe_every, 1);
+  d.gram = s.boolean("gram", true);
+  d.gram_every = s.integer("gram_every", d.every, 1);
+  d.gram_max_samples = s.integer("gram_max_samples", 2000, 1);
+  d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", {"dense", "lanczos"}));
+  d.gram_spectrum = s.boolean("gram_spectrum", false);
+  if (d.gram_spectrum && d.gram_solver == EigenSolverKind::lanczos)
+    s.error("gram_spectrum",
+            "needs gram_solver = \"dense\" (Lanczos gives only the extreme eigenvalues)");
+  d.gram_matrix = s.boolean("gram_matrix", false);
+  d.ntk = s.boolean("ntk", true);
+  d.kl_transport = d.kl_knn = false;
+  for (const auto& kind : s.strings("kl", {}, {"transport", "knn"})) {
+    d.kl_transport = d.kl_transport || kind == "transport";
+    d.kl_knn = d.kl_knn || kind == "knn";
+  }
+  d.knn_k = int(s.integer("knn_k", 5, 1, knn_max_k));
+  d.knn_every = s.integer("knn_every", d.every, 1);
+  d.path_norm = s.boolean("path_norm", true);
+  d.path_length = s.boolean("path_length", true);
   s.finish();
 }
 
@@ -152,6 +203,7 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
   read_init(c, root, resolved);
   read_flow(c, root, resolved);
   read_output(c, root, resolved);
+  read_diagnostics(c, root, resolved);
   std::ostringstream os;
   os << resolved;
   c.resolved = os.str();

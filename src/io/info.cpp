@@ -1,6 +1,8 @@
 #include "mfsim/io/info.hpp"
 
+#include <algorithm>
 #include <ostream>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -55,6 +57,20 @@ void print_info(const std::string& path, std::ostream& out) {
     }
     out << fmt::format("  {:<28} {:>6} rows  step {:>8}  t {:<10.6g} {}\n", name, s.step.size(),
                        s.step.back(), s.time.back(), value);
+  }
+  // The NTK reference beside the particle Gram: λ_min(G)/β² → λ₀ as the width grows (MATH.md §2.6).
+  if (r.has_parameter("ntk_lambda0") && r.has_parameter("ntk_gram_scale")) {
+    std::string gram = "no gram_lambda_min rows";
+    const bool have_gram = std::find(names.begin(), names.end(), "gram_lambda_min") != names.end();
+    if (have_gram) {
+      const ObservableSeries s = r.read_observable("gram_lambda_min");
+      if (!s.step.empty())
+        gram = fmt::format("lambda_min(G)/beta^2 = {:.6g} at step {} (t = {:.6g})",
+                           s.value.front() / std::stod(r.parameter("ntk_gram_scale")),
+                           s.step.front(), s.time.front());
+    }
+    out << fmt::format("NTK reference: lambda0 = lambda_min(K) = {:.6g}; {}\n",
+                       std::stod(r.parameter("ntk_lambda0")), gram);
   }
 }
 

@@ -1,11 +1,13 @@
 #include "mfsim/models/model_factory.hpp"
 
+#include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {
 
 std::unique_ptr<Model> make_model(const ModelConfig& config, const Dataset& data,
                                   const Communicator& comm) {
+  if (config.kind == "resnet") return std::make_unique<ResNetModel>(config.resnet, data, comm);
   return std::make_unique<TwoLayerModel>(config.two_layer, data, comm);
 }
 

@@ -1,10 +1,12 @@
 #include "mfsim/models/two_layer.hpp"
 
+#include <cmath>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "mfsim/core/random.hpp"
+#include "mfsim/diagnostics/ntk.hpp"
 #include "two_layer_kernels.hpp"
 
 namespace mfsim {
@@ -25,6 +27,7 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
     g.columns.push_back("b");
     g.init_std.push_back(spec.std_b);
   }
+  g.path_norm_scale = spec.beta;
   g.global_count = spec.width;
   const Shard shard = shard_of(spec.width, comm.rank(), comm.size(), 2);
   g.offset = shard.begin;
@@ -70,7 +73,7 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
 void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
   const real scale = real(spec_.beta / double(spec_.width));
   with_activation(spec_.activation, [&](auto act) {
-    two_layer_kernels::forward_kernel(s.theta[0], x, f, scale, spec_.bias, act);
+    detail::two_layer_forward("mfsim::TwoLayer::forward", s.theta[0], x, f, scale, spec_.bias, act);
   });
   comm().allreduce_sum(f);
 }
@@ -88,14 +91,32 @@ real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
   const bool laplacian = dsdt.tracks_log_density();
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      two_layer_kernels::velocity_kernel<true>(s.theta[0], train_panels_, r, input_norm2_,
-                                               dsdt.theta[0], dsdt.log_density[0], coeff, act);
+      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], train_panels_, r,
+                                       input_norm2_, dsdt.theta[0], dsdt.log_density[0], coeff,
+                                       act);
     } else {
-      two_layer_kernels::velocity_kernel<false>(s.theta[0], train_panels_, r, input_norm2_,
-                                                dsdt.theta[0], Vector(), coeff, act);
+      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], train_panels_, r,
+                                        input_norm2_, dsdt.theta[0], Vector(), coeff, act);
     }
   });
   return real(half_mean_square(r));
+}
+
+std::map<std::string, Activation> TwoLayerModel::activations() const {
+  return {{"model.activation", spec_.activation}};
+}
+
+void TwoLayerModel::accumulate_gram(const ParticleState& s, int /*part*/, Matrix gram) const {
+  const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
+  with_activation(spec_.activation, [&](auto act) {
+    detail::accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram);
+  });
+}
+
+double TwoLayerModel::infinite_width_gram(Matrix kernel) const {
+  const TwoLayerKernelSpec k{spec_.activation, spec_.std_a, spec_.std_w, spec_.std_b, spec_.bias};
+  two_layer_kernel(k, data().x_train, kernel);
+  return spec_.beta * spec_.beta;
 }
 
 std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {

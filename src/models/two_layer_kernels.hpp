@@ -1,15 +1,19 @@
 #pragma once
-// The pair kernels of model A (MATH.md §2): the forward pass and the velocity field, tiled
-// particles × samples in team scratch (core/pair_tiles.hpp). Private to the library and its
-// benchmarks.
+// Pair kernels of a two-layer unit a σ(w·x + b) over a set of inputs: model A itself, and the head
+// of the ResNet (model B), whose inputs are the last layer's states z_L. The forward pass and the
+// velocity field are tiled particles × samples in team scratch (core/pair_tiles.hpp); the Gram
+// features feed diagnostics/gram_kernel.hpp. Private to the library and its benchmarks.
 //
 // The pre-activation z = w·x + b is the product of the particle's (w, b) = θ(k, 1 … dz) with the
 // extended sample x̃ = (x, 1) (dz = d + 1 with bias, d without). The kernels stage x̃ in scratch,
 // so that neither the bias nor its velocity needs a special case, and pad every staged side to
 // whole register blocks with zeros (a zero particle or sample adds nothing).
-#include "mfsim/core/pair_tiles.hpp"
+#include <string>
 
-namespace mfsim::two_layer_kernels {
+#include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/diagnostics/gram_kernel.hpp"
+
+namespace mfsim::detail {
 
 using tiles::block_rows;  // samples, particles or coordinates per register block
 using tiles::lanes;
@@ -60,7 +64,8 @@ KOKKOS_INLINE_FUNCTION void forward_block(const Act& act, const ScratchPanels& w
 // f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
 // samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks.
 template <class Act>
-void forward_kernel(ConstMatrix theta, ConstMatrix x, Vector f, real scale, bool bias, Act act) {
+void two_layer_forward(const std::string& label, ConstMatrix theta, ConstMatrix x, Vector f,
+                       real scale, bool bias, Act act) {
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
@@ -68,7 +73,7 @@ void forward_kernel(ConstMatrix theta, ConstMatrix x, Vector f, real scale, bool
       {{tiles::blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {tile, particle_chunk});
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
-      "mfsim::TwoLayer::forward",
+      label,
       TeamPolicy(int((n + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Member& team) {
@@ -174,8 +179,9 @@ KOKKOS_INLINE_FUNCTION void velocity_block(const Act& act, const SamplePanels& s
 // (A6). A team owns a tile of particles ((w, b) packed by blocks of lanes in scratch, with the
 // accumulators) and sweeps the packed samples chunk by chunk.
 template <bool WithLaplacian, class Act>
-void velocity_kernel(ConstMatrix theta, const SamplePanels& samples, ConstVector r,
-                     ConstVector norm2, Matrix v, Vector laplacian, real coeff, Act act) {
+void two_layer_velocity(const std::string& label, ConstMatrix theta, const SamplePanels& samples,
+                        ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
+                        Act act) {
   const int dz = samples.dz;
   const int padded_dz = int(samples.cols.extent(1)) * block_rows;
   const index_t m = index_t(theta.extent(0));
@@ -184,7 +190,7 @@ void velocity_kernel(ConstMatrix theta, const SamplePanels& samples, ConstVector
       {{tiles::blocks, dz, lanes}, {tiles::blocks, padded_dz, lanes}}, {tile, tile, tile});
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
-      "mfsim::TwoLayer::velocity",
+      label,
       TeamPolicy(int((m + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Member& team) {
@@ -225,4 +231,45 @@ void velocity_kernel(ConstMatrix theta, const SamplePanels& samples, ConstVector
       });
 }
 
-}  // namespace mfsim::two_layer_kernels
+// The same on inputs that change from call to call (the ResNet head's z_L): packs them first
+// (O(n·d), against the O(n·m·d) of the kernel).
+template <bool WithLaplacian, class Act>
+void two_layer_velocity(const std::string& label, ConstMatrix theta, ConstMatrix x, ConstVector r,
+                        ConstVector norm2, Matrix v, Vector laplacian, real coeff, bool bias,
+                        Act act) {
+  two_layer_velocity<WithLaplacian>(label, theta, tiles::pack_samples(x, bias), r, norm2, v,
+                                    laplacian, coeff, act);
+}
+
+// Gram features φ_{i,k} = scale · (σ(z), a σ'(z) x_i, a σ'(z) [bias]), z = w_k·x_i + b_k (A9;
+// scale = β/√m), for accumulate_gram.
+template <class Act>
+struct TwoLayerFeatures {
+  ConstMatrix theta, x;
+  real scale;
+  bool bias;
+  Act act;
+
+  int size() const { return int(theta.extent(1)); }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const int dim = int(x.extent(1));
+    real z = bias ? theta(k, dim + 1) : real(0);
+    for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
+    real s, ds;
+    act.eval(z, s, ds);
+    const real g = scale * theta(k, 0) * ds;
+    phi[0] = scale * s;
+    for (int c = 0; c < dim; ++c) phi[c + 1] = g * x(i, c);
+    if (bias) phi[dim + 1] = g;
+  }
+};
+
+// gram += Φ Φᵀ over the rows of theta, on the inputs x.
+template <class Act>
+void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
+                               Matrix gram) {
+  accumulate_gram(TwoLayerFeatures<Act>{theta, x, scale, bias, act}, index_t(theta.extent(0)),
+                  gram);
+}
+
+}  // namespace mfsim::detail

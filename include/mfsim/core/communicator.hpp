@@ -28,7 +28,8 @@ class Communicator {
 };
 
 // The shard [begin, end) of `count` items owned by `rank` of `size`: contiguous, sizes differ by
-// at most one. `granule` > 1 keeps groups of that many items (antithetic pairs) on one rank.
+// at most one granule. `granule` > 1 keeps groups of that many items (antithetic pairs) on one
+// rank; when `count` is not a multiple of it, the last rank also takes the leftover items.
 struct Shard {
   std::int64_t begin = 0, end = 0;
   std::int64_t size() const { return end - begin; }

@@ -6,6 +6,8 @@
 namespace mfsim::math {
 
 #if KOKKOS_VERSION >= 40000
+using Kokkos::acos;
+using Kokkos::asin;
 using Kokkos::cos;
 using Kokkos::erf;
 using Kokkos::erfc;
@@ -18,6 +20,8 @@ using Kokkos::sin;
 using Kokkos::sqrt;
 using Kokkos::tanh;
 #else
+using Kokkos::Experimental::acos;
+using Kokkos::Experimental::asin;
 using Kokkos::Experimental::cos;
 using Kokkos::Experimental::erf;
 using Kokkos::Experimental::erfc;

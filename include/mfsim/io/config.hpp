@@ -1,20 +1,25 @@
 #pragma once
-// The run configuration: TOML sections [model] [data] [init] [flow] [output], with command-line
-// overrides `section.key=value`. Every key is validated; a problem is an InputError whose one-line
-// message names the key.
+// The run configuration: TOML sections [model] [data] [init] [flow] [output] [diagnostics], with
+// command-line overrides `section.key=value`. Every key is validated; a problem is an InputError
+// whose one-line message names the key.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "mfsim/data/synthetic.hpp"
+#include "mfsim/diagnostics/settings.hpp"
 #include "mfsim/flow/run.hpp"
+#include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {
 
+// Both specs are filled from every key whatever the kind (keys shared by the models, such as
+// width, beta, activation, std_a, std_w and std_b, have one meaning in both); `kind` picks one.
 struct ModelConfig {
-  std::string kind = "two_layer";
-  TwoLayerSpec two_layer;  // includes the initial stds of [init]
+  std::string kind = "two_layer";  // two_layer | resnet
+  TwoLayerSpec two_layer;          // includes the initial stds of [init]
+  ResNetSpec resnet;               // includes the initial stds of [init]
 };
 
 struct DataConfig {
@@ -41,6 +46,7 @@ struct Config {
   InitConfig init;
   RunSettings flow;  // [flow] plus the cadences of [output]
   OutputConfig output;
+  DiagnosticsSettings diagnostics;
 
   std::string source;    // where the text came from (file name)
   std::string verbatim;  // the TOML text as given

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mfsim/core/activation.hpp"
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/models/particle_state.hpp"
@@ -41,6 +42,24 @@ class Model {
   // The model's scaling constants for /parameters: the flow's normalisation and the raw gradient
   // descent learning rates equivalent to a flow step dt.
   virtual std::map<std::string, std::string> scalings(double dt) const = 0;
+
+  // Each activation the model uses, by its config key ("model.activation", ...), so that checks
+  // needing σ'' (transport KL) can name the key to change.
+  virtual std::map<std::string, Activation> activations() const = 0;
+
+  // --- Gram matrix (MATH.md §2.5, §3.6) ---------------------------------------------------------
+  // G = Σ_parts Φ_p Φ_pᵀ (n_train × n_train), Φ_p the gradient features of the particles of part p,
+  // φ_{i,k} = (β/√m) ∇_θ h(x_i; θ_k) for model A: then (1/n²) rᵀGr is the mean squared particle
+  // speed (A11). Parts are what the theory treats separately (the ResNet: "blocks" G₁ and "head"
+  // G₂); a model with one part names it after its group. Empty: the model has no Gram matrix.
+  virtual std::vector<std::string> gram_parts() const { return {}; }
+  // Adds this rank's particles' contribution to part `part` of G. `s` must be the state of the
+  // last velocity() call (the model may use what that call kept: residuals, forward and adjoint
+  // passes). The caller sums the result over the ranks (comm().allreduce_sum).
+  virtual void accumulate_gram(const ParticleState& /*s*/, int /*part*/, Matrix /*gram*/) const {}
+  // The infinite-width Gram at the Gaussian initial law, G(τ₀) = scale · K (MATH.md §2.6): writes
+  // K (n_train × n_train) and returns scale (β² for model A); 0 when the model has no reference.
+  virtual double infinite_width_gram(Matrix /*kernel*/) const { return 0; }
 
   // The test loss |f(x_test) − y_test|²/(2 n_test); 0 without test data.
   double test_loss(const ParticleState& s) const;

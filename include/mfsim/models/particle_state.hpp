@@ -18,6 +18,13 @@ struct GroupSpec {
   index_t local_count = 0;           // particles held by this rank
   int slices = 1;                    // independent laws in the group (ResNet layers)
   std::vector<double> init_std;      // std of the Gaussian initial law, per column
+  // Names the group's observables: "" gives kl_transport, path_norm_l1, ...; "head" gives
+  // kl_head_transport, path_norm_head_l1, ... Groups of one model need distinct labels.
+  std::string label;
+  // β when the group's particles are two-layer units θ = (a, w) (output weight first, then the
+  // input weights including a bias) contributing β·mean_k a_k σ(w_k·x̃): enables the path norms
+  // (MATH.md §2.7). 0 for any other group.
+  double path_norm_scale = 0;
 
   int dim() const { return int(columns.size()); }
 };

@@ -28,6 +28,13 @@ class TwoLayerModel final : public Model {
   void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
   ConstVector residual() const override { return residual_; }
   std::map<std::string, std::string> scalings(double dt) const override;
+  std::map<std::string, Activation> activations() const override;
+
+  // One Gram part, named after the group: G of (A9) with φ = (β/√m)∇_θ h.
+  std::vector<std::string> gram_parts() const override { return {"two_layer"}; }
+  void accumulate_gram(const ParticleState& s, int part, Matrix gram) const override;
+  // K of MATH.md §2.6 at the configured stds (arc-cosine, Williams, or quadrature); scale β².
+  double infinite_width_gram(Matrix kernel) const override;
 
  private:
   TwoLayerSpec spec_;

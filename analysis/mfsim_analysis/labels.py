@@ -1,0 +1,94 @@
+"""How each observable is drawn: its label, the panel it shares, and its scale.
+
+Observables not listed here still appear, each in a panel of its own, on a log scale when their
+values are positive and span more than two decades. Adding a name here only makes it prettier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Style", "style_of", "order_key", "panel_title", "PANELS"]
+
+
+@dataclass(frozen=True)
+class Style:
+    label: str
+    panel: str  # observables with the same panel share axes
+    scale: str = "linear"  # "linear", "log", or "abslog" (log of |value|)
+
+
+# Panel key -> (title, y-axis label), in the order the dashboard shows them.
+PANELS: dict[str, tuple[str, str]] = {
+    "loss": ("Loss", "L"),
+    "gram": ("Gram matrix eigenvalues", "λ"),
+    "gram_spectrum": ("Gram spectrum", "eigenvalues of G"),
+    "kl": ("KL(ρ_t ‖ ρ_0)", "KL"),
+    "norms": ("Path norms", "norm"),
+    "w2": ("Movement", "W₂ path length"),
+    "identity": ("Energy identity (A11)", "relative error"),
+}
+
+_KNOWN: dict[str, Style] = {
+    "loss": Style("training loss", "loss", "log"),
+    "test_loss": Style("test loss", "loss", "log"),
+    "loss_bound": Style("bound (A12): L(0)·exp(−(2/n)∫λ_min)", "loss", "log"),
+    "gram_lambda_min": Style("λ_min(G)", "gram", "log"),
+    "gram_lambda_max": Style("λ_max(G)", "gram", "log"),
+    "gram_blocks_lambda_min": Style("λ_min(G₁), blocks", "gram", "log"),
+    "gram_head_lambda_min": Style("λ_min(G₂), head", "gram", "log"),
+    "gram_spectrum": Style("spectrum of G", "gram_spectrum", "log"),
+    "kl_transport": Style("KL, transport", "kl", "log"),
+    "kl_knn": Style("KL, k-NN", "kl", "log"),
+    "kl_knn_two_sample": Style("KL, two-sample k-NN", "kl", "log"),
+    "path_norm_l1": Style("ℓ1 path norm", "norms"),
+    "path_norm_l2": Style("ℓ2 path norm", "norms"),
+    "path_norm_weighted": Style("weighted path norm", "norms"),
+    "rademacher_bound": Style("Rademacher bound", "norms"),
+    "w2_path_length": Style("W₂ path length ∫‖v‖ dt", "w2"),
+    "energy_identity_error": Style("|rᵀGr/n² − mean|v|²| / mean|v|²", "identity", "abslog"),
+}
+
+_KL_PARTS = {"blocks": "blocks", "head": "head"}
+_KL_METHODS = {"transport": "transport", "knn": "k-NN", "knn_two_sample": "two-sample k-NN"}
+
+
+def style_of(name: str, values: np.ndarray | None = None) -> Style:
+    """The style of an observable; per-part KLs (kl_blocks_*, kl_head_*) join the KL panel."""
+    if name in _KNOWN:
+        return _KNOWN[name]
+    match = re.fullmatch(r"kl_(blocks|head)_(.+)", name)
+    if match:
+        part, method = match.groups()
+        return Style(f"KL {_KL_PARTS[part]}, {_KL_METHODS.get(method, method)}", "kl", "log")
+    if name.startswith("kl_"):
+        return Style(name.replace("_", " "), "kl", "log")
+    if name.startswith("path_norm"):
+        return Style(name.replace("_", " "), "norms")
+    return Style(name, f"other:{name}", _auto_scale(values))
+
+
+def order_key(name: str) -> tuple[int, str]:
+    """Known observables in the order listed above, then the others by name."""
+    known = list(_KNOWN)
+    return (known.index(name) if name in known else len(known), name)
+
+
+def _auto_scale(values: np.ndarray | None) -> str:
+    if values is None:
+        return "linear"
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size and np.all(v > 0) and v.max() / v.min() > 100:
+        return "log"
+    return "linear"
+
+
+def panel_title(panel: str) -> tuple[str, str]:
+    if panel in PANELS:
+        return PANELS[panel]
+    name = panel.split(":", 1)[-1]
+    return name, name

@@ -1,0 +1,308 @@
+"""Figures: the observables dashboard of a run, overlays of several runs, particle views.
+
+Everything is generic over the names in the file: each observable goes to the panel that
+labels.style_of gives it, and each particle group gets a view built from its column names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .labels import PANELS, Style, order_key, panel_title, style_of  # noqa: E402
+from .run import Run  # noqa: E402
+
+__all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates"]
+
+_LINESTYLES = ("-", "--", ":", "-.")
+_IGNORED_KEYS = {"output.path", "init.path", "data.path", "init.frame"}
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """Short labels: the config keys whose values differ between the runs, else the file names."""
+    if len(runs) > 1:
+        flats = [r.flat_config() for r in runs]
+        keys = sorted(set().union(*flats) - _IGNORED_KEYS, key=_key_priority)
+        differing = [k for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
+        if differing:
+            return [", ".join(f"{k.split('.')[-1]}={f.get(k)}" for k in differing[:4]) for f in flats]
+    return [Path(r.path).stem for r in runs]
+
+
+_SECTIONS = ("model", "init", "data", "flow", "diagnostics", "output")
+
+
+def _key_priority(key: str) -> tuple[int, str]:
+    """Labels name the model first, then the seeds and data, then the integrator."""
+    section = key.split(".")[0]
+    return (_SECTIONS.index(section) if section in _SECTIONS else len(_SECTIONS), key)
+
+
+def _describe(run: Run) -> str:
+    c = run.get
+    parts = [run.model]
+    if run.model == "two_layer":
+        parts.append(f"m={c('model.width', '?')} σ={c('model.activation', '?')} β={c('model.beta', '?')}")
+    parts.append(f"d={c('data.dim', '?')} n={c('data.n_train', '?')}")
+    parts.append(f"{c('flow.integrator', '?')} dt={c('flow.dt', '?')}")
+    return "  ".join(str(p) for p in parts)
+
+
+def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
+    """Panel key -> [(observable name, style)], known panels first, then the others by name."""
+    found: dict[str, list[tuple[str, Style]]] = {}
+    for run in runs:
+        for name in run.observables:
+            obs = run.observables[name]
+            style = style_of(name, obs.value if obs.value.ndim == 1 else None)
+            entries = found.setdefault(style.panel, [])
+            if name not in [n for n, _ in entries]:
+                entries.append((name, style))
+    order = [p for p in PANELS if p in found] + sorted(p for p in found if p not in PANELS)
+    return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
+
+
+def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
+    v = np.asarray(v, dtype=float)
+    if style.scale == "abslog":
+        v = np.abs(v)
+    if v.ndim == 1:
+        ax.plot(t, v, **kwargs)
+        return
+    rows = v.reshape(v.shape[0], -1)
+    label = kwargs.pop("label", None)
+    kwargs.setdefault("alpha", 0.5)
+    for j in range(rows.shape[1]):
+        ax.plot(t, rows[:, j], lw=0.6, label=label if j == 0 else None, **kwargs)
+
+
+def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
+    title, ylabel = panel_title(panel)
+    several = len(runs) > 1
+    for i, (run, run_label) in enumerate(zip(runs, labels)):
+        for j, (name, style) in enumerate(entries):
+            if name not in run.observables or len(run.observables[name]) == 0:
+                continue
+            obs = run.observables[name]
+            kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
+                      else (run_label if several else style.label)}
+            if several:
+                kwargs.update(color=f"C{i % 10}", linestyle=_LINESTYLES[j % len(_LINESTYLES)])
+            else:
+                kwargs.update(color=f"C{j % 10}")
+            _draw_series(ax, obs.time, obs.value, style, **kwargs)
+        if panel == "gram" and run.lambda0 is not None:
+            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1, ls=(0, (6, 3)),
+                       label="β²λ₀ (NTK limit at t = 0)" + (f" — {run_label}" if several else ""))
+    scale = entries[0][1].scale
+    if scale in ("log", "abslog") and _has_positive(ax):
+        ax.set_yscale("log", nonpositive="mask")
+    ax.set_title(title)
+    ax.set_xlabel("flow time t")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small", loc="best")
+
+
+def _has_positive(ax) -> bool:
+    return any(np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
+
+
+def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
+    panels = _panels(runs)
+    n = max(1, len(panels))
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.6), squeeze=False)
+    for ax, (panel, entries) in zip(axes.flat, panels.items()):
+        _draw_panel(ax, panel, entries, runs, labels)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if not panels:
+        axes.flat[0].text(0.5, 0.5, "no observables yet", ha="center", va="center")
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    fig.panels = list(panels)  # what was drawn, for callers and tests
+    return fig
+
+
+def dashboard(run: Run):
+    """The observables of one run: loss, Gram eigenvalues with β²λ₀, KL, norms, movement, ..."""
+    last = ""
+    if "loss" in run.observables and len(run.observables["loss"]):
+        loss = run.observables["loss"]
+        last = f"   t = {loss.time[-1]:g}, L = {loss.final:.4g}"
+    return _observables_figure([run], [Path(run.path).stem], f"{Path(run.path).name}: {_describe(run)}{last}")
+
+
+def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None):
+    """The observables of several runs on the same axes, one colour per run."""
+    labels = list(labels) if labels is not None else run_labels(runs)
+    return _observables_figure(runs, labels, f"{len(runs)} runs")
+
+
+def _column_kinds(columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(vector blocks, scalar columns): columns w_1..w_d form the block "w"; "a", "b" are scalars."""
+    vectors = list(dict.fromkeys(m.group(1) for c in columns if (m := re.fullmatch(r"(.+)_\d+", c))))
+    scalars = [c for c in columns if not re.fullmatch(r".+_\d+", c)]
+    return vectors, scalars
+
+
+def default_coordinates(columns: Sequence[str]) -> tuple[str, str]:
+    """(a, |w|) for the two-layer units, (a, |v|) for the ResNet head, (|u|, |w|) for its blocks."""
+    vectors, scalars = _column_kinds(columns)
+    if scalars and vectors and scalars[0] == "a":
+        return "a", f"|{vectors[0]}|"
+    if len(vectors) >= 2:
+        return f"|{vectors[0]}|", f"|{vectors[1]}|"
+    if scalars and vectors:
+        return scalars[0], f"|{vectors[0]}|"
+    return columns[0], columns[min(1, len(columns) - 1)]
+
+
+def _layer_quantities(columns: Sequence[str]) -> list[str]:
+    vectors, scalars = _column_kinds(columns)
+    return [f"|{v}|" for v in vectors] + scalars
+
+
+def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str] | None = None,
+                  max_points: int = 20000, movement_frames: int = 24):
+    """Particles of one group: scatter plots at several frames, histograms, movement from t = 0;
+    for a group with slices > 1 (ResNet blocks), per-layer statistics.
+
+    Frames are read one at a time; at most `max_points` particles (a fixed random subset) are drawn.
+    """
+    g = run.particles[group]
+    xname, yname = coords if coords else default_coordinates(g.columns)
+    shown = g.spread_frames(frames)
+    moved = g.spread_frames(movement_frames)
+    layered = g.slices > 1
+    quantities = _layer_quantities(g.columns) if layered else []
+
+    rng = np.random.default_rng(0)
+    subset = (np.sort(rng.choice(g.n_particles, max_points, replace=False))
+              if g.n_particles > max_points else slice(None))
+    first = g.frame(0) if len(g) else None
+    scatter, movement, layer_stats, layer_moves = {}, [], {}, {}
+    for i in sorted(set(shown) | set(moved) | ({len(g) - 1} if len(g) else set())):
+        f = g.frame(i)
+        if i in shown:
+            scatter[i] = (f.time, f[xname][subset], f[yname][subset])
+        if i in moved:
+            movement.append((f.time, float(np.sqrt(np.mean(np.sum((f.value - first.value) ** 2, axis=1))))))
+        if layered and i in (0, len(g) - 1):
+            layer_stats[i] = (f.time, {q: f[q].reshape(g.slices, -1) for q in quantities})
+            d = np.sqrt(np.sum((f.value - first.value) ** 2, axis=1)).reshape(g.slices, -1)
+            layer_moves[i] = (f.time, d.mean(axis=1))
+
+    ncols = max(len(shown), 3, len(quantities) + 1)
+    nrows = 2 + (1 if layered else 0)
+    fig = plt.figure(figsize=(3.6 * ncols, 3.3 * nrows + 0.6))
+    grid = fig.add_gridspec(nrows, ncols)
+    title = f"{Path(run.path).name}: /particles/{group} ({g.n_particles} particles × {g.dim}, {len(g)} frames)"
+    fig.suptitle(title, fontsize="medium")
+    if not scatter:
+        fig.text(0.5, 0.5, "no complete frame yet", ha="center")
+        return fig
+
+    allx = np.concatenate([s[1] for s in scatter.values()])
+    ally = np.concatenate([s[2] for s in scatter.values()])
+    xlim, ylim = _limits(allx), _limits(ally)
+    drawn = allx.size // len(scatter)
+    size, alpha = float(np.clip(4000 / drawn, 2, 16)), float(np.clip(2000 / drawn, 0.3, 0.8))
+    # ResNet blocks: colour by layer (row l*M + j belongs to layer l).
+    layer_of = (np.arange(g.n_particles) // (g.n_particles // g.slices))[subset] if layered else None
+    for col, (i, (t, xs, ys)) in enumerate(sorted(scatter.items())):
+        ax = fig.add_subplot(grid[0, col])
+        if layered:
+            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, c=layer_of, cmap="viridis")
+        else:
+            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, color=f"C{col}")
+        ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname,
+               title=f"frame {i}, t = {t:g}" + (" (colour: layer)" if layered else ""))
+        ax.grid(True, alpha=0.3)
+
+    for col, (name, k) in enumerate(((xname, 1), (yname, 2))):
+        ax = fig.add_subplot(grid[1, col])
+        values = [(s[0], s[k]) for _, s in sorted(scatter.items())]
+        lo, hi = _limits(np.concatenate([v for _, v in values]))
+        bins = np.linspace(lo, hi, int(np.clip(np.sqrt(drawn), 10, 50)) + 1)
+        for c, (t, v) in enumerate(values):
+            ax.hist(v, bins=bins, histtype="step", density=True, color=f"C{c}", label=f"t = {t:g}")
+        ax.set(xlabel=name, ylabel="density", title=f"histogram of {name}")
+        ax.legend(fontsize="x-small")
+
+    ax = fig.add_subplot(grid[1, 2])
+    ts, ds = zip(*movement)
+    ax.plot(ts, ds, "o-", ms=3)
+    ax.set(xlabel="flow time t", ylabel="RMS |θ_k(t) − θ_k(0)|",
+           title="movement from t = 0 (≥ W₂(ρ_t, ρ₀))")
+    ax.grid(True, alpha=0.3)
+
+    if layered:
+        layers = np.arange(g.slices)
+        for col, q in enumerate(quantities):
+            ax = fig.add_subplot(grid[2, col])
+            for c, (i, (t, stats)) in enumerate(sorted(layer_stats.items())):
+                v = stats[q]
+                ax.errorbar(layers, v.mean(axis=1), yerr=v.std(axis=1), fmt="o-", ms=3, capsize=2,
+                            color=f"C{c}", label=f"t = {t:g}")
+            ax.set(xlabel="layer l", ylabel=f"mean ± std of {q}", title=f"{q} per layer")
+            ax.legend(fontsize="x-small")
+            ax.grid(True, alpha=0.3)
+        ax = fig.add_subplot(grid[2, ncols - 1])
+        t, per_layer = layer_moves[len(g) - 1]
+        ax.plot(layers, per_layer, "o-", ms=3)
+        ax.set(xlabel="layer l", ylabel="mean |θ(t) − θ(0)|", title=f"movement per layer at t = {t:g}")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _limits(v: np.ndarray) -> tuple[float, float]:
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return -1.0, 1.0
+    lo, hi = np.percentile(v, [0.5, 99.5])
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return float(lo - pad), float(hi + pad)
+
+
+def _unique_stems(runs: Sequence[Run]) -> list[str]:
+    stems = [Path(r.path).stem for r in runs]
+    return [s if stems.count(s) == 1 else f"{s}-{i}" for i, s in enumerate(stems)]
+
+
+def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bool = True, frames: int = 4,
+                coords: Sequence[str] | None = None, groups: Sequence[str] | None = None,
+                dpi: int = 110) -> list[Path]:
+    """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(fig, name: str) -> None:
+        path = out / name
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        written.append(path)
+
+    for run, stem in zip(runs, _unique_stems(runs)):
+        save(dashboard(run), f"{stem}.dashboard.png")
+        if particles:
+            for group in run.particles:
+                if groups and group not in groups:
+                    continue
+                save(particle_view(run, group, frames=frames, coords=coords), f"{stem}.{group}.png")
+    if len(runs) > 1:
+        save(overlay(runs), "overlay.png")
+    return written

@@ -1,0 +1,24 @@
+#pragma once
+// The reference law of the KL diagnostics: a group's Gaussian initial law ρ₀ = N(0, diag(σ_j²))
+// with the per-column stds GroupSpec::init_std (also when the run started from a file).
+#include "mfsim/models/particle_state.hpp"
+
+namespace mfsim {
+
+class GaussianReference {
+ public:
+  explicit GaussianReference(const GroupSpec& group);
+
+  int dim() const { return int(inv_std_.extent(0)); }
+  // Σ_k [log_density_k − log ρ₀(θ_k)] over the rows of theta (this rank's particles): N times the
+  // transport estimate (K1) of KL(ρ_t || ρ₀).
+  double sum_log_ratio(ConstMatrix theta, ConstVector log_density) const;
+  // out = θ / σ column by column: maps ρ₀ to N(0, I).
+  void whiten(ConstMatrix theta, Matrix out) const;
+
+ private:
+  Vector inv_std_;
+  double log_norm_ = 0;  // Σ_j ½ log(2π σ_j²)
+};
+
+}  // namespace mfsim

@@ -1,0 +1,45 @@
+#pragma once
+// Observables of the Gram matrix G = Σ_parts G_part (Model::accumulate_gram; MATH.md §2.5, §3.6):
+//   gram_lambda_min, gram_lambda_max   extreme eigenvalues of G
+//   gram_<part>_lambda_min             λ_min of each part, for models with several parts
+//   gram_spectrum [n]                  every eigenvalue, ascending (optional)
+//   gram_matrix [n][n]                 G itself (optional, small n)
+//   energy_identity_error              |(1/n²) rᵀGr − S| / max(S, (1/n²) rᵀGr), S the mean squared
+//                                      particle speed: (A11) says 0 up to rounding
+//   loss_bound                         L(t₀) exp(−(2/n) ∫_{t₀}^t λ_min(G) du) (A12), the integral
+//   by
+//                                      the trapezoid rule over this observer's observation times
+#include <string>
+#include <vector>
+
+#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/diagnostics/settings.hpp"
+
+namespace mfsim {
+
+class GramObserver final : public Observer {
+ public:
+  GramObserver(const Model& model, const DiagnosticsSettings& settings);
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+  index_t every() const override { return every_; }
+
+  // G (summed over parts and ranks) at the state of the last observation, on the host.
+  const HostMatrix& gram() const { return host_gram_; }
+
+ private:
+  std::vector<std::string> parts_;
+  std::vector<Matrix> part_gram_;
+  Matrix gram_;
+  HostMatrix host_gram_;
+  EigenSolverKind solver_;
+  bool spectrum_, matrix_;
+  index_t every_;
+  // (A12): the loss at this run's first observation and the running ∫ λ_min dt.
+  bool started_ = false;
+  double initial_loss_ = 0, integral_ = 0, last_time_ = 0, last_lambda_min_ = 0;
+};
+
+// A host copy in double precision of a device matrix.
+HostMatrix to_host(ConstMatrix m);
+
+}  // namespace mfsim

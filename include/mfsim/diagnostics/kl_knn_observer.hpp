@@ -1,0 +1,31 @@
+#pragma once
+// kNN estimates of KL(ρ_t || ρ₀) for each particle group (MATH.md §5.3), on whitened coordinates
+// (θ_j / σ_j with the initial stds):
+//   kl_<label>_knn              Kozachenko–Leonenko, against the known Gaussian ρ₀
+//   kl_<label>_knn_two_sample   Wang–Kulkarni–Verdú, against the run's initial particles, each
+//                               particle's own initial position left out (exactly 0 at t = 0)
+// A group of L slices (ResNet layers) is estimated slice by slice from each slice's particles, and
+// the slices' estimates are averaged. The initial particles are the state the run starts from
+// for a fresh run, and frame 0 of init.path on a restart (Diagnostics). Single process only: the
+// neighbour search needs a slice's particles on one rank.
+#include <vector>
+
+#include "mfsim/diagnostics/gaussian_reference.hpp"
+#include "mfsim/diagnostics/observer.hpp"
+
+namespace mfsim {
+
+class KlKnnObserver final : public Observer {
+ public:
+  KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every);
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+  index_t every() const override { return every_; }
+
+ private:
+  std::vector<GaussianReference> references_;
+  std::vector<Matrix> initial_, whitened_;  // per group, whitened
+  int k_;
+  index_t every_;
+};
+
+}  // namespace mfsim

@@ -1,0 +1,27 @@
+#pragma once
+// Path norms of the groups of two-layer units (GroupSpec::path_norm_scale = β > 0; MATH.md §2.7),
+// in the mean-field convention (width-free):
+//   path_norm_<label>_l1   P₁ = β · mean_k |a_k| ‖w̃_k‖₁,   w̃_k = (w_k, b_k) the input weights
+//   path_norm_<label>_l2   P₂ = β · mean_k |a_k| ‖w̃_k‖₂
+//   rademacher_<label>_bound   2 P₁ sqrt(2 log d' / n): Liu–Dadi–Cevher Lemma 4 (the form of
+//       MATH.md §2.7) for the ℓ1-path-norm ball of radius P₁, d' = dim w̃ (d + 1 with a bias),
+//       n = n_train. Valid for ReLU with ‖x̃‖_∞ ≤ 1 (true on the sphere); 0 when d' = 1.
+// (The label is empty for model A: path_norm_l1, path_norm_l2, rademacher_bound.)
+#include "mfsim/diagnostics/observer.hpp"
+
+namespace mfsim {
+
+class PathNormObserver final : public Observer {
+ public:
+  explicit PathNormObserver(index_t every) : every_(every) {}
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+  index_t every() const override { return every_; }
+
+ private:
+  index_t every_;
+};
+
+// The width-free Rademacher bound 2 R sqrt(2 log d' / n) of the ℓ1-path-norm ball of radius R.
+double path_norm_rademacher_bound(double radius, int input_dim, index_t samples);
+
+}  // namespace mfsim

@@ -1,0 +1,32 @@
+#pragma once
+// What the [diagnostics] section of a config asks for (README: "Diagnostics").
+#include "mfsim/core/types.hpp"
+#include "mfsim/diagnostics/eigenvalues.hpp"
+
+namespace mfsim {
+
+struct DiagnosticsSettings {
+  index_t every = 10;  // cadence (steps) of the cheap diagnostics (KL transport, path norms)
+
+  // Gram matrix: gram_lambda_min/max, energy_identity_error, loss_bound (+ NTK λ₀).
+  bool gram = true;
+  index_t gram_every = 10;
+  index_t gram_max_samples = 2000;  // gram is skipped (with a log line) above this n_train
+  EigenSolverKind gram_solver = EigenSolverKind::dense;
+  bool gram_spectrum = false;  // /observables/gram_spectrum [T][n]
+  bool gram_matrix = false;    // /observables/gram_matrix [T][n][n], n_train ≤ 500
+  bool ntk = true;             // λ₀ of the infinite-width kernel, with the Gram diagnostics
+
+  // KL(ρ_t || ρ₀).
+  bool kl_transport = false;  // log-density along characteristics (needs a C² activation)
+  bool kl_knn = false;        // Kozachenko–Leonenko and Wang–Kulkarni–Verdú estimators
+  int knn_k = 5;
+  index_t knn_every = 10;
+
+  bool path_norm = true;    // path_norm_l1, path_norm_l2, rademacher_bound
+  bool path_length = true;  // w2_path_length
+
+  static constexpr index_t gram_matrix_max_samples = 500;
+};
+
+}  // namespace mfsim

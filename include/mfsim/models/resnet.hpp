@@ -1,0 +1,83 @@
+#pragma once
+// Model B (MATH.md §3): the scaled deep ResNet in the mean-field regime with a two-layer head,
+//   z_0 = x,  z_{l+1} = z_l + (α/(L M)) Σ_m u_{l,m} σ0(w_{l,m}·z_l + b_{l,m}),  l = 0..L−1,
+//   f(x) = (β/K) Σ_k a_k σh(v_k·z_L).
+// Two particle groups: the blocks θ = (u, w, b) ∈ R^{2d+1}, row l·M + j for particle j of layer l,
+// and the head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
+#include "mfsim/core/activation.hpp"
+#include "mfsim/models/model.hpp"
+
+namespace mfsim {
+
+// How the blocks' initial law depends on depth (MATH.md §3.1).
+enum class DepthInit {
+  iid,       // every θ_{l,m} drawn independently
+  constant,  // θ_{l,m} = θ_m for every layer l (Ding et al.'s admissible law)
+};
+
+DepthInit parse_depth_init(const std::string& name);  // throws InputError
+
+struct ResNetSpec {
+  index_t depth = 16;          // L
+  index_t width = 1024;        // M, particles per layer
+  index_t head_width = 1024;   // K
+  double alpha = 1;            // residual multiplier
+  double beta = 1;             // output multiplier
+  Activation activation;       // σ0 of the blocks
+  Activation head_activation;  // σh of the head
+  DepthInit depth_init = DepthInit::iid;
+  double std_u = 1, std_w = 1, std_b = 1;  // Gaussian initial law of the blocks, per coordinate
+  double std_a = 1, std_v = 1;             // and of the head
+};
+
+class ResNetModel final : public Model {
+ public:
+  // Layers of states and adjoints: [L+1][n][d].
+  using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
+
+  ResNetModel(const ResNetSpec& spec, const Dataset& data,
+              const Communicator& comm = self_communicator());
+
+  std::string kind() const override { return "resnet"; }
+  const std::vector<GroupSpec>& groups() const override { return groups_; }
+  const ResNetSpec& spec() const { return spec_; }
+  static constexpr std::size_t blocks = 0, head = 1;  // group indices in a ParticleState
+
+  void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
+  real velocity(const ParticleState& s, ParticleState& dsdt) override;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
+  ConstVector residual() const override { return residual_; }
+  std::map<std::string, std::string> scalings(double dt) const override;
+  std::map<std::string, Activation> activations() const override;
+
+  // Gram parts (B13): "blocks" G₁ with φ^R = (α/√(LM)) ∇_θ(q_{l+1}·σ(z_l, θ)), and "head" G₂ with
+  // φ^H = (β/√K) ∇_ω h(z_L; ω), from the forward and backward pass of the last velocity() call.
+  std::vector<std::string> gram_parts() const override { return {"blocks", "head"}; }
+  void accumulate_gram(const ParticleState& s, int part, Matrix gram) const override;
+  // K_head of MATH.md §3.6 on the raw inputs (σh, std_a, std_v, no bias), scale β²: the limit of
+  // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
+  double infinite_width_gram(Matrix kernel) const override;
+
+  // The forward and backward pass of the last velocity() call, on the training inputs (what the
+  // Gram matrices G₁, G₂ need): z_l^i for l = 0..L and the output sensitivities q_l^i =
+  // ∂f(x_i)/∂z_l.
+  ConstMatrix layer_state(index_t l) const;
+  ConstMatrix layer_sensitivity(index_t l) const;
+  // This rank's rows of the blocks group that belong to layer l (possibly empty).
+  Shard local_layer(index_t l) const;
+
+ private:
+  // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank.
+  void propagate(ConstMatrix blocks, index_t l, ConstMatrix z, Matrix z_next) const;
+  // f(z_L) on every row of z_last, summed over every rank.
+  void head_output(ConstMatrix head, ConstMatrix z_last, Vector f) const;
+
+  ResNetSpec spec_;
+  std::vector<GroupSpec> groups_;
+  LayerView states_;         // z_l^i
+  LayerView sensitivities_;  // q_l^i
+  Vector residual_;          // [n]
+  Vector last_norm2_;        // |z_L^i|²: the head Laplacian's data factor
+};
+
+}  // namespace mfsim

@@ -1,0 +1,275 @@
+#!/usr/bin/python3
+"""Experiment 1 — propagation of chaos (MATH.md §6, V1): the width-m particle system approaches
+the mean-field PDE, with fluctuations over initialisations of size m^{-1/2}.
+
+Runs the two-layer model (tanh, β = 1, d = 5, n = 20 points on the sphere, one data seed) for
+widths m = 2^6 … 2^12 and several initialisation seeds, then measures at flow times t:
+
+  spread of f:    sqrt( mean over test points x of Var_seeds f_m(x, t) )   (f from the particles)
+  spread of L:    std over seeds of the training loss L_m(t)
+
+and fits both against m on log–log axes (theory: slope −1/2), with 95% confidence intervals.
+
+    /usr/bin/python3 simulations/experiments/propagation_of_chaos.py --out runs/chaos
+    /usr/bin/python3 simulations/experiments/propagation_of_chaos.py --out /tmp/chaos --quick
+
+Writes DIR/runs/*.h5, DIR/propagation_of_chaos.png and DIR/propagation_of_chaos.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "analysis"))
+
+import numpy as np  # noqa: E402
+
+from mfsim_analysis import NotAnMfsimFile, fit_power_law, open_run, predict  # noqa: E402
+
+CONFIG = """\
+# Experiment 1 (propagation of chaos): the widths and seeds vary through --set.
+[model]
+kind = "two_layer"
+activation = "tanh"
+width = 64
+beta = 1.0
+bias = true
+
+[data]
+kind = "teacher"
+dim = 5
+n_train = 20
+n_test = {n_test}
+inputs = "sphere"
+teacher_width = 1
+teacher_activation = "relu"
+seed = 1
+
+[init]
+kind = "gaussian"
+seed = 1
+antithetic = false
+
+[flow]
+integrator = "{integrator}"
+dt = {dt}
+t_end = {t_end}
+
+[output]
+observe_every = {every}
+snapshot_every = {every}
+"""
+
+SIZES = {
+    # widths as powers of two, seeds, times where the spread is measured, flow step
+    "default": dict(log2_widths=range(6, 13), seeds=20, times=(0.0, 0.5, 2.0, 8.0), dt=0.1, n_test=100),
+    "quick": dict(log2_widths=range(5, 10), seeds=12, times=(0.0, 0.5, 2.0), dt=0.1, n_test=50),
+}
+
+
+def mfsim_binary(given: str | None) -> Path:
+    path = Path(given or os.environ.get("MFSIM_EXECUTABLE") or REPO / "build" / "simulations" / "mfsim")
+    if not path.is_file():
+        sys.exit(f"propagation_of_chaos: error: no mfsim binary at {path} (build it, or pass --mfsim)")
+    return path
+
+
+def init_seed(m: int, s: int) -> int:
+    """Seed s of width m. mfsim draws particle k from (seed, k) alone, so one seed at two widths
+    gives nested particle sets; distinct seeds per width keep the widths' estimates independent,
+    as the least-squares interval of the slope assumes."""
+    return 1000 * int(np.log2(m)) + s
+
+
+def complete(path: Path, t_end: float) -> bool:
+    try:
+        with open_run(path) as run:
+            loss = run.observables["loss"]
+            return len(loss) > 0 and abs(loss.time[-1] - t_end) < 1e-9
+    except (NotAnMfsimFile, KeyError, OSError):
+        return False
+
+
+def run_all(binary: Path, config: Path, out: Path, widths, seeds, t_end, jobs: int, reuse: bool):
+    """Runs every (width, seed), the widest first so that the pool ends with short runs."""
+    todo = []
+    for m in sorted(widths, reverse=True):
+        for s in seeds:
+            path = out / f"m{m}_s{s}.h5"
+            if not (reuse and complete(path, t_end)):
+                todo.append((m, s, path))
+
+    def one(item):
+        m, s, path = item
+        command = [str(binary), "run", str(config), "-o", str(path), "--force", "-q",
+                   "--set", f"model.width={m}", "--set", f"init.seed={init_seed(m, s)}"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"mfsim failed on m={m} seed={s}: {result.stderr.strip()}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
+            future.result()
+    return len(todo)
+
+
+def measure(out: Path, widths, seeds, times):
+    """f at the test points and the training loss, per width, seed and time."""
+    f_values = {}  # (m, t) -> [seeds][n_test]
+    losses = {}  # (m, t) -> [seeds]
+    curves = {}  # m -> (time, [seeds][T] loss)
+    for m in widths:
+        per_seed_curves = []
+        for s in seeds:
+            with open_run(out / f"m{m}_s{s}.h5") as run:
+                g = run.particles["two_layer"]
+                loss = run.observables["loss"]
+                per_seed_curves.append(loss.value)
+                for t in times:
+                    frame = g.frame_at_time(t)
+                    row = int(np.argmin(np.abs(loss.time - t)))
+                    if abs(frame.time - t) > 1e-9 or abs(loss.time[row] - t) > 1e-9:
+                        raise RuntimeError(f"m={m} seed={s}: no snapshot at t = {t}")
+                    f_values.setdefault((m, t), []).append(predict(run, run.data.x_test, frame))
+                    losses.setdefault((m, t), []).append(loss.value[row])
+        curves[m] = (loss.time, np.array(per_seed_curves))
+    return {k: np.array(v) for k, v in f_values.items()}, {k: np.array(v) for k, v in losses.items()}, curves
+
+
+def clt_reference(run, samples: int = 100_000) -> tuple[float, float]:
+    """The t = 0 spreads times √m, from the central limit theorem (i.i.d. particles, E a = 0):
+    Var f_m(x) = β² E[a²σ(w·x + b)²]/m exactly, and to first order in m^{-1/2}
+    Var L_m(0) = β² Var[(1/n) Σ_i y_i a σ(w·x_i + b)]/m; expectations by Monte Carlo."""
+    from mfsim_analysis.network import activation
+
+    rng = np.random.default_rng(0)
+    d = run.data
+    std = {k: float(run.get(f"init.std_{k}")) for k in "awb"}
+    w = std["w"] * rng.normal(size=(samples, d.x_train.shape[1]))
+    b = std["b"] * rng.normal(size=samples)
+    a = std["a"] * rng.normal(size=samples)
+    beta, sigma = float(run.get("model.beta")), activation(run.get("model.activation"))
+    f_var = np.mean([np.mean(sigma(w @ x + b) ** 2) for x in d.x_test]) * std["a"] ** 2
+    g = a * (sigma(w @ d.x_train.T + b[:, None]) @ d.y_train) / d.y_train.size
+    return beta * float(np.sqrt(f_var)), beta * float(np.std(g))
+
+
+def analyse(widths, times, f_values, losses, level=0.95):
+    results = {}
+    for t in times:
+        spread_f = [float(np.sqrt(np.mean(np.var(f_values[(m, t)], axis=0, ddof=1)))) for m in widths]
+        spread_l = [float(np.std(losses[(m, t)], ddof=1)) for m in widths]
+        results[t] = {
+            "std_f": spread_f,
+            "std_loss": spread_l,
+            "mean_loss": [float(np.mean(losses[(m, t)])) for m in widths],
+            "fit_f": fit_power_law(widths, spread_f, level),
+            "fit_loss": fit_power_law(widths, spread_l, level),
+        }
+    return results
+
+
+def figure(path: Path, widths, times, results, curves, seeds: int, clt: tuple[float, float]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.1))
+    grid = np.geomspace(min(widths), max(widths), 50)
+    for ax, key, fit_key, title, c in ((axes[0], "std_f", "fit_f", "spread of f over seeds", clt[0]),
+                                       (axes[1], "std_loss", "fit_loss", "spread of the loss over seeds", clt[1])):
+        for i, t in enumerate(times):
+            r, fit = results[t], results[t][fit_key]
+            ax.plot(widths, r[key], "o", color=f"C{i}")
+            ax.plot(grid, fit(grid), "-", color=f"C{i}", alpha=0.8,
+                    label=f"t = {t:g}: slope {fit.slope:+.2f} [{fit.ci[0]:+.2f}, {fit.ci[1]:+.2f}]")
+        ax.plot(grid, c / np.sqrt(grid), "k:", lw=1.2, label="t = 0, central limit: c·m^(−1/2)")
+        ax.set(xscale="log", yscale="log", xlabel="width m", title=title)
+        ax.set_xticks(widths, [f"$2^{{{int(np.log2(m))}}}$" for m in widths])
+        ax.minorticks_off()
+        ax.legend(fontsize="x-small", title="fit, 95% CI", title_fontsize="x-small")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("sqrt(mean_x Var_seeds f_m(x, t))")
+    axes[1].set_ylabel("std_seeds L_m(t)")
+
+    ax = axes[2]
+    cmap = plt.get_cmap("viridis")
+    for i, m in enumerate(widths):
+        t, v = curves[m]
+        color = cmap(i / max(1, len(widths) - 1))
+        ax.plot(t, v.mean(axis=0), color=color, label=f"m = {m}")
+        ax.fill_between(t, v.min(axis=0), v.max(axis=0), color=color, alpha=0.15, lw=0)
+    ax.set(yscale="log", xlabel="flow time t", ylabel="training loss",
+           title=f"L_m(t): mean and range over {seeds} seeds")
+    ax.legend(fontsize="x-small", ncol=2)
+    ax.grid(True, alpha=0.3)
+    fig.suptitle("Propagation of chaos (V1): two-layer tanh, β = 1, d = 5, n = 20; fluctuations ∝ m^(−1/2)",
+                 fontsize="medium")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, type=Path, help="folder for the runs and the figure")
+    p.add_argument("--quick", action="store_true", help="a small version (seconds) for the tests")
+    p.add_argument("--seeds", type=int, help="number of initialisation seeds (default 20; quick 12)")
+    p.add_argument("--jobs", type=int, default=2, help="mfsim runs at once (default 2)")
+    p.add_argument("--mfsim", help="the mfsim binary (default: $MFSIM_EXECUTABLE or build/simulations/mfsim)")
+    p.add_argument("--reuse", action="store_true", help="keep runs already complete in DIR/runs")
+    args = p.parse_args(argv)
+
+    size = SIZES["quick" if args.quick else "default"]
+    widths = [2**k for k in size["log2_widths"]]
+    seeds = list(range(1, 1 + (args.seeds or size["seeds"])))
+    times, dt = size["times"], size["dt"]
+    t_end = max(times)
+    every = int(round(0.5 / dt))
+
+    binary = mfsim_binary(args.mfsim)
+    runs = args.out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    config = args.out / "propagation_of_chaos.toml"
+    config.write_text(CONFIG.format(n_test=size["n_test"], dt=dt, t_end=t_end, every=every, integrator="heun"))
+
+    start = time.monotonic()
+    ran = run_all(binary, config, runs, widths, seeds, t_end, args.jobs, args.reuse)
+    run_seconds = time.monotonic() - start
+    f_values, losses, curves = measure(runs, widths, seeds, times)
+    results = analyse(widths, times, f_values, losses)
+    with open_run(runs / f"m{widths[0]}_s1.h5") as run:
+        clt = clt_reference(run)
+    figure(args.out / "propagation_of_chaos.png", widths, times, results, curves, len(seeds), clt)
+
+    report = {
+        "widths": widths, "seeds": len(seeds), "times": list(times), "dt": dt, "runs_made": ran,
+        "run_seconds": round(run_seconds, 1), "quick": args.quick, "integrator": "heun",
+        "clt_sqrt_m_std_f": clt[0], "clt_sqrt_m_std_loss": clt[1],
+        "results": {str(t): {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in r.items()}
+                    for t, r in results.items()},
+    }
+    (args.out / "propagation_of_chaos.json").write_text(json.dumps(report, indent=2))
+
+    print(f"{ran} runs in {run_seconds:.0f} s ({len(widths)} widths x {len(seeds)} seeds, {args.jobs} at once)")
+    print(f"{'t':>5}  {'slope of std f (95% CI)':<30}  {'slope of std L (95% CI)':<30}")
+    for t in times:
+        ff, fl = results[t]["fit_f"], results[t]["fit_loss"]
+        print(f"{t:5g}  {ff.slope:+.3f} [{ff.ci[0]:+.3f}, {ff.ci[1]:+.3f}]{'':8}"
+              f"{fl.slope:+.3f} [{fl.ci[0]:+.3f}, {fl.ci[1]:+.3f}]")
+    print(f"figure: {args.out / 'propagation_of_chaos.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+#include "mfsim/diagnostics/diagnostics.hpp"
+
+#include <ostream>
+#include <set>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "mfsim/core/error.hpp"
+#include "mfsim/diagnostics/gram_observer.hpp"
+#include "mfsim/diagnostics/kl_knn_observer.hpp"
+#include "mfsim/diagnostics/kl_transport_observer.hpp"
+#include "mfsim/diagnostics/path_length_observer.hpp"
+#include "mfsim/diagnostics/path_norm_observer.hpp"
+
+namespace mfsim {
+namespace {
+
+void check_transport(const Model& model, const ParticleState& state) {
+  for (const auto& [key, activation] : model.activations()) {
+    if (!is_twice_differentiable(activation.kind))
+      throw InputError(fmt::format(
+          "diagnostics.kl: \"transport\" needs a twice-differentiable activation, but {} = "
+          "\"{}\"; use \"softplus\" (a smooth ReLU; raise model.softplus_kappa to sharpen it) or "
+          "kl = [\"knn\"]",
+          key, activation_name(activation.kind)));
+  }
+  if (!state.tracks_log_density())
+    throw std::logic_error("transport KL needs a state built with log-densities");
+}
+
+void check_knn(const Model& model, int k) {
+  if (model.comm().size() > 1)
+    throw InputError(fmt::format("diagnostics.kl: \"knn\" needs a single process (got {} ranks)",
+                                 model.comm().size()));
+  for (const GroupSpec& g : model.groups()) {
+    const index_t per_slice = g.global_count / g.slices;
+    if (per_slice <= k)
+      throw InputError(
+          fmt::format("diagnostics.knn_k: must be below the {} particles per slice of {} (got {})",
+                      per_slice, g.name, k));
+  }
+}
+
+// The initial particles of the two-sample kNN estimate: the state this run starts from, or on a
+// restart the first frame of the file it restarts from.
+ParticleState initial_particles(const Config& c, const Problem& p) {
+  if (c.init.kind == "file") {
+    Config first = c;
+    first.init.frame = 0;
+    return build_problem(first, p.model->comm()).state;
+  }
+  ParticleState copy = allocate_like(p.state, "initial");
+  deep_copy(copy, p.state);
+  return copy;
+}
+
+}  // namespace
+
+Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
+  const DiagnosticsSettings& s = c.diagnostics;
+  const Model& model = *p.model;
+  std::set<std::string> labels;
+  for (const GroupSpec& g : model.groups())
+    if (!labels.insert(g.label).second)
+      throw std::logic_error("particle groups of " + model.kind() + " share the label \"" +
+                             g.label + "\"");
+
+  if (s.kl_transport) {
+    check_transport(model, p.state);
+    observers_.push_back(std::make_unique<KlTransportObserver>(model, s.every));
+  }
+  if (s.kl_knn) {
+    check_knn(model, s.knn_k);
+    observers_.push_back(
+        std::make_unique<KlKnnObserver>(model, initial_particles(c, p), s.knn_k, s.knn_every));
+  }
+
+  const index_t n = model.data().n_train();
+  if (s.gram && !model.gram_parts().empty()) {
+    if (n > s.gram_max_samples) {
+      if (model.comm().is_root())
+        log << fmt::format(
+            "mfsim: Gram diagnostics skipped: n_train = {} > diagnostics.gram_max_samples = {}\n",
+            n, s.gram_max_samples);
+    } else {
+      if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
+        throw InputError(fmt::format(
+            "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
+            DiagnosticsSettings::gram_matrix_max_samples, n));
+      observers_.push_back(std::make_unique<GramObserver>(model, s));
+      if (s.ntk) {
+        Matrix kernel("mfsim::Diagnostics::ntk", n, n);
+        const double scale = model.infinite_width_gram(kernel);
+        if (scale > 0) {
+          const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(kernel), s.gram_solver);
+          parameters_["ntk_lambda0"] = fmt::format("{:.17g}", ev.min);
+          parameters_["ntk_gram_scale"] = fmt::format("{:.17g}", scale);
+        }
+      }
+    }
+  }
+
+  bool any_path_norm = false;
+  for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
+  if (s.path_norm && any_path_norm)
+    observers_.push_back(std::make_unique<PathNormObserver>(s.every));
+  if (s.path_length) observers_.push_back(std::make_unique<PathLengthObserver>(s.every));
+}
+
+std::vector<Observer*> Diagnostics::observers() const {
+  std::vector<Observer*> out;
+  for (const auto& o : observers_) out.push_back(o.get());
+  return out;
+}
+
+}  // namespace mfsim

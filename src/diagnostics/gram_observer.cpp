@@ -1,0 +1,93 @@
+#include "mfsim/diagnostics/gram_observer.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "mfsim/diagnostics/particle_speed.hpp"
+
+namespace mfsim {
+
+HostMatrix to_host(ConstMatrix m) {
+  auto mirror = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
+  HostMatrix out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::host_matrix"), m.extent(0),
+                 m.extent(1));
+  Kokkos::deep_copy(out, mirror);
+  return out;
+}
+
+GramObserver::GramObserver(const Model& model, const DiagnosticsSettings& settings)
+    : parts_(model.gram_parts()),
+      solver_(settings.gram_solver),
+      spectrum_(settings.gram_spectrum),
+      matrix_(settings.gram_matrix),
+      every_(settings.gram_every) {
+  const index_t n = model.data().n_train();
+  gram_ = Matrix("mfsim::Gram::total", n, n);
+  for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
+}
+
+void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
+  const Model& model = p.model;
+  const index_t n = index_t(gram_.extent(0));
+  const bool several = parts_.size() > 1;
+  Kokkos::deep_copy(gram_, real(0));
+  for (std::size_t q = 0; q < parts_.size(); ++q) {
+    Matrix part = part_gram_[q];
+    Kokkos::deep_copy(part, real(0));
+    model.accumulate_gram(p.state, int(q), part);
+    model.comm().allreduce_sum(part);
+    Matrix total = gram_;
+    Kokkos::parallel_for(
+        "mfsim::Gram::add_part", Kokkos::RangePolicy<ExecSpace>(0, n * n),
+        KOKKOS_LAMBDA(index_t e) { total(e / n, e % n) += part(e / n, e % n); });
+    if (several) {
+      const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(part), solver_);
+      sink.append_observable(observable_name("gram", parts_[q], "lambda_min"), p.step, p.time,
+                             {ev.min});
+    }
+  }
+  host_gram_ = to_host(gram_);
+
+  ExtremeEigenvalues ev;
+  if (spectrum_) {
+    const std::vector<double> all = eigenvalues(host_gram_);
+    ev = {all.front(), all.back()};
+    sink.append_observable("gram_spectrum", p.step, p.time, all, {std::size_t(n)});
+  } else {
+    ev = extreme_eigenvalues(host_gram_, solver_);
+  }
+  sink.append_observable("gram_lambda_min", p.step, p.time, {ev.min});
+  sink.append_observable("gram_lambda_max", p.step, p.time, {ev.max});
+  if (matrix_) {
+    const std::vector<double> values(host_gram_.data(), host_gram_.data() + n * n);
+    sink.append_observable("gram_matrix", p.step, p.time, values, {std::size_t(n), std::size_t(n)});
+  }
+
+  // (A11): (1/n²) rᵀGr against the mean squared particle speed.
+  const auto r = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model.residual());
+  double quadratic = 0;
+  for (index_t i = 0; i < n; ++i) {
+    double row = 0;
+    for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * double(r(j));
+    quadratic += double(r(i)) * row;
+  }
+  quadratic /= double(n) * double(n);
+  const double speed = mean_square_speed(p.velocity, model.groups(), model.comm());
+  const double scale = std::max(std::fabs(speed), std::fabs(quadratic));
+  sink.append_observable("energy_identity_error", p.step, p.time,
+                         {scale > 0 ? std::fabs(quadratic - speed) / scale : 0.0});
+
+  // (A12) with the trapezoid rule between observations.
+  if (!started_) {
+    started_ = true;
+    initial_loss_ = p.loss;
+  } else {
+    integral_ += 0.5 * (p.time - last_time_) * (last_lambda_min_ + ev.min);
+  }
+  last_time_ = p.time;
+  last_lambda_min_ = ev.min;
+  sink.append_observable("loss_bound", p.step, p.time,
+                         {initial_loss_ * std::exp(-2.0 / double(n) * integral_)});
+}
+
+}  // namespace mfsim

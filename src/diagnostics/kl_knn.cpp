@@ -1,0 +1,60 @@
+#include "mfsim/diagnostics/kl_knn.hpp"
+
+#include <cmath>
+
+#include "mfsim/core/math.hpp"
+#include "mfsim/diagnostics/knn.hpp"
+
+namespace mfsim {
+namespace {
+
+double sum_log(ConstVector v) {
+  double sum = 0;
+  Kokkos::parallel_reduce(
+      "mfsim::KlKnn::sum_log", Kokkos::RangePolicy<ExecSpace>(0, index_t(v.extent(0))),
+      KOKKOS_LAMBDA(index_t i, double& acc) { acc += math::log(double(v(i))); }, sum);
+  return sum;
+}
+
+}  // namespace
+
+double digamma(double x) {
+  double shift = 0;
+  // Recurrence ψ(x) = ψ(x + 1) − 1/x up to where the asymptotic series is accurate to ~1e−15.
+  for (; x < 12; x += 1) shift -= 1 / x;
+  const double f = 1 / (x * x);
+  return shift + std::log(x) - 0.5 / x -
+         f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))));
+}
+
+double kl_knn_standard_normal(ConstMatrix x, int k) {
+  const index_t n = index_t(x.extent(0));
+  const int dim = int(x.extent(1));
+  Vector eps(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::eps"), n);
+  kth_neighbour_distance(x, x, k, true, eps);
+  double norm2 = 0;
+  Kokkos::parallel_reduce(
+      "mfsim::KlKnn::sum_norm2", Kokkos::RangePolicy<ExecSpace>(0, n * dim),
+      KOKKOS_LAMBDA(index_t e, double& acc) {
+        const double c = x(e / dim, e % dim);
+        acc += c * c;
+      },
+      norm2);
+  const double d = dim, count = double(n);
+  const double log_unit_ball = 0.5 * d * std::log(math::pi) - std::lgamma(0.5 * d + 1);
+  const double entropy = digamma(count) - digamma(k) + log_unit_ball + d / count * sum_log(eps);
+  return -entropy + 0.5 * d * std::log(2 * math::pi) + norm2 / (2 * count);
+}
+
+double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired) {
+  const index_t n = index_t(x.extent(0)), m = index_t(y.extent(0));
+  Vector rho(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::rho"), n);
+  Vector nu(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::nu"), n);
+  kth_neighbour_distance(x, x, k, true, rho);
+  kth_neighbour_distance(x, y, k, paired, nu);
+  const double references = double(paired ? m - 1 : m);
+  return double(x.extent(1)) / double(n) * (sum_log(nu) - sum_log(rho)) +
+         std::log(references / double(n - 1));
+}
+
+}  // namespace mfsim

@@ -1,0 +1,479 @@
+#include "mfsim/models/resnet.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "mfsim/core/error.hpp"
+#include "mfsim/core/random.hpp"
+#include "mfsim/diagnostics/gram_kernel.hpp"
+#include "mfsim/diagnostics/ntk.hpp"
+#include "two_layer_kernels.hpp"
+
+namespace mfsim {
+namespace {
+
+using LayerView = ResNetModel::LayerView;
+
+Matrix layer(const LayerView& v, index_t l) {
+  return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
+}
+
+// Particles go through team scratch in tiles of this many rows.
+constexpr int tile_rows = 128;
+
+// For every sample i: out(i, c) = Σ_{m ∈ rows} coefficient(m, i) · theta(m, col + c), c < width.
+// This is the per-sample reduction over particles of the forward and backward passes: one team
+// per sample evaluates the coefficients of a tile of particles once (the activation) and then
+// accumulates the tile's column block, so memory stays O(n·width) whatever the number of rows.
+template <class Coefficient>
+void weighted_row_sum(const std::string& label, const Coefficient& coefficient, ConstMatrix theta,
+                      Shard rows, int col, Matrix out) {
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  using Scratch = Kokkos::View<real*, ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  const int width = int(out.extent(1)), tile = tile_rows;
+  const index_t first = rows.begin, count = rows.size();
+  Kokkos::parallel_for(
+      label,
+      Policy(int(out.extent(0)), Kokkos::AUTO)
+          .set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(tile))),
+      KOKKOS_LAMBDA(const Policy::member_type& team) {
+        const index_t i = team.league_rank();
+        Scratch g(team.team_scratch(0), tile);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) { out(i, c) = 0; });
+        for (index_t t0 = 0; t0 < count; t0 += tile) {
+          const int rows_in_tile = count - t0 < tile ? int(count - t0) : tile;
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows_in_tile),
+                               [&](int j) { g(j) = coefficient(first + t0 + j, i); });
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) {
+            real acc = 0;
+            for (int j = 0; j < rows_in_tile; ++j) acc += g(j) * theta(first + t0 + j, col + c);
+            out(i, c) += acc;
+          });
+        }
+      });
+}
+
+// scale · σ0(w_m·z_i + b_m): block m's contribution to z_{l+1} − z_l is this times u_m.
+template <class Act>
+struct BlockOutput {
+  ConstMatrix theta, z;
+  int d;
+  real scale;
+  Act act;
+  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
+    real pre = theta(m, 2 * d);
+    for (int c = 0; c < d; ++c) pre += theta(m, d + c) * z(i, c);
+    return scale * act.value(pre);
+  }
+};
+
+// scale · (q_i·u_m) σ0'(w_m·z_i + b_m): block m's contribution to q_l − q_{l+1} is this times w_m.
+template <class Act>
+struct BlockAdjoint {
+  ConstMatrix theta, z, q;
+  int d;
+  real scale;
+  Act act;
+  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
+    real pre = theta(m, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(m, d + c) * z(i, c);
+      qu += theta(m, c) * q(i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    return scale * qu * ds;
+  }
+};
+
+// scale · a_k σh'(v_k·z_i): head particle k's contribution to q_L is this times v_k.
+template <class Act>
+struct HeadAdjoint {
+  ConstMatrix theta, z;
+  int d;
+  real scale;
+  Act act;
+  KOKKOS_INLINE_FUNCTION real operator()(index_t k, index_t i) const {
+    real pre = 0;
+    for (int c = 0; c < d; ++c) pre += theta(k, 1 + c) * z(i, c);
+    real s, ds;
+    act.eval(pre, s, ds);
+    return scale * theta(k, 0) * ds;
+  }
+};
+
+template <class Act>
+void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale,
+                     Act act) {
+  const int d = int(z.extent(1));
+  weighted_row_sum("mfsim::ResNet::forward", BlockOutput<Act>{blocks, z, d, scale, act}, blocks,
+                   rows, 0, out);
+}
+
+template <class Act>
+void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
+                             Matrix out, real scale, Act act) {
+  const int d = int(z.extent(1));
+  weighted_row_sum("mfsim::ResNet::backward", BlockAdjoint<Act>{blocks, z, q, d, scale, act},
+                   blocks, rows, d, out);
+}
+
+template <class Act>
+void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act) {
+  const int d = int(z.extent(1));
+  weighted_row_sum("mfsim::ResNet::head_adjoint", HeadAdjoint<Act>{head, z, d, scale, act}, head,
+                   Shard{0, index_t(head.extent(0))}, 1, out);
+}
+
+// (B11)–(B12) for the blocks, every layer in one launch; one thread per particle, looping over the
+// samples. Particle k (global row offset + k) is in layer l = row / width and sees its input z_l
+// and the sensitivity q_{l+1} at its output.
+template <bool WithLaplacian, class Act>
+void block_velocity(ConstMatrix theta, LayerView z, LayerView q, ConstVector r, index_t offset,
+                    index_t width, Matrix v, Vector laplacian, real coeff, Act act) {
+  const int d = int(z.extent(2));
+  const index_t n = index_t(z.extent(1));
+  Kokkos::parallel_for(
+      "mfsim::ResNet::block_velocity", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+      KOKKOS_LAMBDA(index_t k) {
+        const index_t l = (offset + k) / width;
+        for (int c = 0; c < 2 * d; ++c) v(k, c) = 0;
+        real vb = 0, lap = 0;
+        for (index_t i = 0; i < n; ++i) {
+          real pre = theta(k, 2 * d), qu = 0, z2 = 1;
+          for (int c = 0; c < d; ++c) {
+            pre += theta(k, d + c) * z(l, i, c);
+            qu += theta(k, c) * q(l + 1, i, c);
+            if constexpr (WithLaplacian) z2 += z(l, i, c) * z(l, i, c);
+          }
+          real s, ds, dds = 0;
+          if constexpr (WithLaplacian) {
+            act.eval(pre, s, ds, dds);
+          } else {
+            act.eval(pre, s, ds);
+          }
+          const real rs = r(i) * s, g = r(i) * qu * ds;
+          for (int c = 0; c < d; ++c) {
+            v(k, c) += rs * q(l + 1, i, c);
+            v(k, d + c) += g * z(l, i, c);
+          }
+          vb += g;
+          if constexpr (WithLaplacian) lap += r(i) * qu * dds * z2;
+        }
+        for (int c = 0; c < 2 * d; ++c) v(k, c) *= -coeff;
+        v(k, 2 * d) = -coeff * vb;
+        if constexpr (WithLaplacian) laplacian(k) = coeff * lap;
+      });
+}
+
+// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
+// scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13).
+template <class Act>
+struct BlockFeatures {
+  ConstMatrix theta;
+  LayerView z, q;
+  index_t offset, width;
+  int d;
+  real scale;
+  Act act;
+
+  int size() const { return 2 * d + 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const index_t l = (offset + k) / width;
+    real pre = theta(k, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(k, d + c) * z(l, i, c);
+      qu += theta(k, c) * q(l + 1, i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    const real g = scale * qu * ds;
+    for (int c = 0; c < d; ++c) {
+      phi[c] = scale * s * q(l + 1, i, c);
+      phi[d + c] = g * z(l, i, c);
+    }
+    phi[2 * d] = g;
+  }
+};
+
+template <class Act>
+void accumulate_block_gram(ConstMatrix theta, LayerView z, LayerView q, index_t offset,
+                           index_t width, real scale, Act act, Matrix gram) {
+  const int d = int(z.extent(2));
+  accumulate_gram(BlockFeatures<Act>{theta, z, q, offset, width, d, scale, act},
+                  index_t(theta.extent(0)), gram);
+}
+
+void add_into(Matrix out, ConstMatrix base) {
+  const index_t d = index_t(out.extent(1));
+  Kokkos::parallel_for(
+      "mfsim::ResNet::add_into", Kokkos::RangePolicy<ExecSpace>(0, index_t(out.extent(0)) * d),
+      KOKKOS_LAMBDA(index_t idx) { out(idx / d, idx % d) += base(idx / d, idx % d); });
+}
+
+void squared_norms(ConstMatrix z, Vector out) {
+  const int d = int(z.extent(1));
+  Kokkos::parallel_for(
+      "mfsim::ResNet::squared_norms", Kokkos::RangePolicy<ExecSpace>(0, index_t(z.extent(0))),
+      KOKKOS_LAMBDA(index_t i) {
+        real s = 0;
+        for (int c = 0; c < d; ++c) s += z(i, c) * z(i, c);
+        out(i) = s;
+      });
+}
+
+void initialize_blocks(Matrix theta, index_t offset, index_t width, const ResNetSpec& spec,
+                       std::uint64_t seed, bool antithetic) {
+  const int d = int(theta.extent(1) - 1) / 2;
+  const real su = real(spec.std_u), sw = real(spec.std_w), sb = real(spec.std_b);
+  const bool constant = spec.depth_init == DepthInit::constant;
+  const CounterRng rng(seed, rng_particles);
+  Kokkos::parallel_for(
+      "mfsim::ResNet::initialize_blocks",
+      Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))), KOKKOS_LAMBDA(index_t k) {
+        // Depth-constant laws give every layer the draws of its index j within the layer; pairs
+        // (2p, 2p+1) share the draws of p and have opposite u, so each layer's sum vanishes.
+        const index_t id = offset + k;
+        const index_t item = constant ? id % width : id;
+        const std::uint64_t key = std::uint64_t(antithetic ? item / 2 : item);
+        const real sign = (antithetic && item % 2 == 1) ? real(-1) : real(1);
+        for (int c = 0; c < d; ++c) {
+          theta(k, c) = sign * su * real(rng.normal(key, std::uint32_t(c)));
+          theta(k, d + c) = sw * real(rng.normal(key, std::uint32_t(d + c)));
+        }
+        theta(k, 2 * d) = sb * real(rng.normal(key, std::uint32_t(2 * d)));
+      });
+}
+
+void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::uint64_t seed,
+                     bool antithetic) {
+  const int d = int(theta.extent(1)) - 1;
+  const real sa = real(spec.std_a), sv = real(spec.std_v);
+  const CounterRng rng(seed, rng_head_particles);
+  Kokkos::parallel_for(
+      "mfsim::ResNet::initialize_head", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+      KOKKOS_LAMBDA(index_t k) {
+        const index_t id = offset + k;
+        const std::uint64_t key = std::uint64_t(antithetic ? id / 2 : id);
+        const real sign = (antithetic && id % 2 == 1) ? real(-1) : real(1);
+        theta(k, 0) = sign * sa * real(rng.normal(key, 0));
+        for (int c = 0; c < d; ++c)
+          theta(k, 1 + c) = sv * real(rng.normal(key, std::uint32_t(1 + c)));
+      });
+}
+
+}  // namespace
+
+DepthInit parse_depth_init(const std::string& name) {
+  if (name == "iid") return DepthInit::iid;
+  if (name == "constant") return DepthInit::constant;
+  throw InputError("unknown depth law \"" + name + "\" (expected iid or constant)");
+}
+
+ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)
+    : Model(data, comm), spec_(spec) {
+  const int d = data.dim();
+  GroupSpec blocks_group;
+  blocks_group.name = "resnet_blocks";
+  for (const char* block : {"u", "w"})
+    for (int c = 0; c < d; ++c) {
+      blocks_group.columns.push_back(std::string(block) + "_" + std::to_string(c + 1));
+      blocks_group.init_std.push_back(*block == 'u' ? spec.std_u : spec.std_w);
+    }
+  blocks_group.columns.push_back("b");
+  blocks_group.init_std.push_back(spec.std_b);
+  blocks_group.global_count = spec.depth * spec.width;
+  blocks_group.slices = int(spec.depth);
+  blocks_group.label = "blocks";
+  // Granule 2 keeps antithetic pairs on one rank (a layer holds whole pairs when M is even).
+  const Shard block_shard = shard_of(blocks_group.global_count, comm.rank(), comm.size(), 2);
+  blocks_group.offset = block_shard.begin;
+  blocks_group.local_count = block_shard.size();
+
+  GroupSpec head_group;
+  head_group.name = "resnet_head";
+  head_group.columns.push_back("a");
+  head_group.init_std.push_back(spec.std_a);
+  for (int c = 0; c < d; ++c) {
+    head_group.columns.push_back("v_" + std::to_string(c + 1));
+    head_group.init_std.push_back(spec.std_v);
+  }
+  head_group.label = "head";
+  head_group.path_norm_scale = spec.beta;
+  head_group.global_count = spec.head_width;
+  const Shard head_shard = shard_of(spec.head_width, comm.rank(), comm.size(), 2);
+  head_group.offset = head_shard.begin;
+  head_group.local_count = head_shard.size();
+  groups_ = {blocks_group, head_group};
+
+  const index_t n = data.n_train();
+  states_ = LayerView("mfsim::ResNet::states", spec.depth + 1, n, d);
+  sensitivities_ = LayerView("mfsim::ResNet::sensitivities", spec.depth + 1, n, d);
+  residual_ = Vector("mfsim::ResNet::residual", n);
+  last_norm2_ = Vector("mfsim::ResNet::last_norm2", n);
+}
+
+Shard ResNetModel::local_layer(index_t l) const {
+  const GroupSpec& g = groups_[blocks];
+  const index_t begin = std::max(l * spec_.width, g.offset);
+  const index_t end = std::min((l + 1) * spec_.width, g.offset + g.local_count);
+  if (end <= begin) return {0, 0};
+  return {begin - g.offset, end - g.offset};
+}
+
+ConstMatrix ResNetModel::layer_state(index_t l) const {
+  return layer(states_, l);
+}
+
+ConstMatrix ResNetModel::layer_sensitivity(index_t l) const {
+  return layer(sensitivities_, l);
+}
+
+void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
+  initialize_blocks(s.theta[blocks], groups_[blocks].offset, spec_.width, spec_, seed, antithetic);
+  initialize_head(s.theta[head], groups_[head].offset, spec_, seed, antithetic);
+}
+
+void ResNetModel::propagate(ConstMatrix blocks_theta, index_t l, ConstMatrix z,
+                            Matrix z_next) const {
+  const real scale = real(spec_.alpha / (double(spec_.depth) * double(spec_.width)));
+  const Shard rows = local_layer(l);
+  with_activation(spec_.activation,
+                  [&](auto act) { block_increment(blocks_theta, rows, z, z_next, scale, act); });
+  comm().allreduce_sum(z_next);
+  add_into(z_next, z);
+}
+
+void ResNetModel::head_output(ConstMatrix head_theta, ConstMatrix z_last, Vector f) const {
+  const real scale = real(spec_.beta / double(spec_.head_width));
+  with_activation(spec_.head_activation, [&](auto act) {
+    detail::two_layer_forward("mfsim::ResNet::head_output", head_theta, z_last, f, scale, false,
+                              act);
+  });
+  comm().allreduce_sum(f);
+}
+
+void ResNetModel::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
+  const index_t n = index_t(x.extent(0));
+  const int d = int(x.extent(1));
+  Matrix z = uninitialized<Matrix>("mfsim::ResNet::predict_state", n, d);
+  Matrix z_next = uninitialized<Matrix>("mfsim::ResNet::predict_next_state", n, d);
+  Kokkos::deep_copy(z, x);
+  for (index_t l = 0; l < spec_.depth; ++l) {
+    propagate(s.theta[blocks], l, z, z_next);
+    std::swap(z, z_next);
+  }
+  head_output(s.theta[head], z, f);
+}
+
+real ResNetModel::velocity(const ParticleState& s, ParticleState& dsdt) {
+  const Dataset& d = data();
+  const index_t L = spec_.depth;
+  ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
+
+  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = f − y.
+  Kokkos::deep_copy(layer(states_, 0), d.x_train);
+  for (index_t l = 0; l < L; ++l)
+    propagate(blocks_theta, l, layer(states_, l), layer(states_, l + 1));
+  const ConstMatrix z_last = layer(states_, L);
+  head_output(head_theta, z_last, residual_);
+  Vector r = residual_;
+  ConstVector y = d.y_train;
+  Kokkos::parallel_for(
+      "mfsim::ResNet::residual", Kokkos::RangePolicy<ExecSpace>(0, d.n_train()),
+      KOKKOS_LAMBDA(index_t i) { r(i) -= y(i); });
+
+  // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
+  const real head_scale = real(spec_.beta / double(spec_.head_width));
+  with_activation(spec_.head_activation, [&](auto act) {
+    head_adjoint(head_theta, z_last, layer(sensitivities_, L), head_scale, act);
+  });
+  comm().allreduce_sum(layer(sensitivities_, L));
+  const real block_scale = real(spec_.alpha / (double(L) * double(spec_.width)));
+  for (index_t l = L - 1; l >= 0; --l) {
+    const Matrix q = layer(sensitivities_, l);
+    const Shard rows = local_layer(l);
+    with_activation(spec_.activation, [&](auto act) {
+      block_adjoint_increment(blocks_theta, rows, layer(states_, l), layer(sensitivities_, l + 1),
+                              q, block_scale, act);
+    });
+    comm().allreduce_sum(q);
+    add_into(q, layer(sensitivities_, l + 1));
+  }
+
+  // Velocities (B11) and, when tracked, Laplacians (B12).
+  const bool laplacian = dsdt.tracks_log_density();
+  const real block_coeff = real(spec_.alpha / double(d.n_train()));
+  with_activation(spec_.activation, [&](auto act) {
+    if (laplacian) {
+      block_velocity<true>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
+                           spec_.width, dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff,
+                           act);
+    } else {
+      block_velocity<false>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
+                            spec_.width, dsdt.theta[blocks], Vector(), block_coeff, act);
+    }
+  });
+  if (laplacian) squared_norms(z_last, last_norm2_);
+  const real head_coeff = real(spec_.beta / double(d.n_train()));
+  with_activation(spec_.head_activation, [&](auto act) {
+    if (laplacian) {
+      detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
+                                       last_norm2_, dsdt.theta[head], dsdt.log_density[head],
+                                       head_coeff, false, act);
+    } else {
+      detail::two_layer_velocity<false>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
+                                        last_norm2_, dsdt.theta[head], Vector(), head_coeff, false,
+                                        act);
+    }
+  });
+  return real(half_mean_square(r));
+}
+
+std::map<std::string, Activation> ResNetModel::activations() const {
+  return {{"model.activation", spec_.activation}, {"model.head_activation", spec_.head_activation}};
+}
+
+void ResNetModel::accumulate_gram(const ParticleState& s, int part, Matrix gram) const {
+  if (part == 0) {
+    const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
+    with_activation(spec_.activation, [&](auto act) {
+      accumulate_block_gram(s.theta[blocks], states_, sensitivities_, groups_[blocks].offset,
+                            spec_.width, scale, act, gram);
+    });
+  } else {
+    const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));
+    with_activation(spec_.head_activation, [&](auto act) {
+      detail::accumulate_two_layer_gram(s.theta[head], layer(states_, spec_.depth), scale, false,
+                                        act, gram);
+    });
+  }
+}
+
+double ResNetModel::infinite_width_gram(Matrix kernel) const {
+  const TwoLayerKernelSpec k{spec_.head_activation, spec_.std_a, spec_.std_v, 0.0, false};
+  two_layer_kernel(k, data().x_train, kernel);
+  return spec_.beta * spec_.beta;
+}
+
+std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
+  // Mean-field time: dθ/dt = −LM ∇_θ L and dω/dt = −K ∇_ω L, so gradient descent on the raw
+  // parameters takes the same steps with learning rate LM·dt on the blocks and K·dt on the head
+  // (one shared raw rate is not this flow unless LM = K).
+  return {
+      {"flow_scaling",
+       "z_{l+1} = z_l + (alpha/(L M)) sum_m u_{l,m} sigma0(w_{l,m}.z_l + b_{l,m}); "
+       "f = (beta/K) sum_k a_k sigmah(v_k.z_L); L = |f(x)-y|^2/(2n); "
+       "dtheta_{l,m}/dt = -L M grad_theta L; domega_k/dt = -K grad_omega L"},
+      {"raw_learning_rate_blocks",
+       fmt::format("{}", double(spec_.depth) * double(spec_.width) * dt)},
+      {"raw_learning_rate_head", fmt::format("{}", double(spec_.head_width) * dt)},
+  };
+}
+
+}  // namespace mfsim

@@ -1,0 +1,62 @@
+"""Reading a file while the mfsim binary is still writing it."""
+
+import subprocess
+import time
+
+import numpy as np
+from conftest import mfsim_command, run_cli
+
+from mfsim_analysis import NotAnMfsimFile, open_run
+
+# Slow enough to be caught in the act: 2048 particles on 400 points, a frame every step.
+LIVE = dict(model__width=2048, data__n_train=400, data__n_test=10, data__dim=5, flow__integrator='"euler"',
+            flow__dt=0.01, flow__t_end=1000.0, output__observe_every=1, output__snapshot_every=1)
+
+
+def test_reads_a_file_that_is_being_written(tmp_path):
+    path = tmp_path / "live.h5"
+    process = subprocess.Popen(mfsim_command(path, **LIVE), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = []  # (loss rows, frames, loss values, last frame) of each read made while the run went on
+    cli_checked = False
+    try:
+        deadline = time.monotonic() + 120
+        while (len(seen) < 4 or not cli_checked) and time.monotonic() < deadline:
+            assert process.poll() is None, f"mfsim stopped early: {process.stderr.read().decode()}"
+            if not path.exists():
+                time.sleep(0.05)
+                continue
+            try:
+                run = open_run(path)
+            except NotAnMfsimFile:
+                assert not seen, "a file that opened once must keep opening"
+                continue  # created an instant ago: its first bytes are not on disk yet
+            with run:
+                if "loss" in run.observables and "two_layer" in run.particles:
+                    g = run.particles["two_layer"]
+                    loss = run.observables["loss"]
+                    if len(g) and (not seen or len(g) > seen[-1][1]):
+                        seen.append((len(loss), len(g), loss.value.copy(), g.frame(-1)))
+            if len(seen) >= 2 and not cli_checked:
+                summary = run_cli("summary", path, "--json")
+                plot = run_cli("plot", path, "-o", tmp_path / "plots", "--frames", "2")
+                assert summary.returncode == 0, summary.stderr
+                assert plot.returncode == 0, plot.stderr
+                cli_checked = True
+            time.sleep(0.1)
+        assert process.poll() is None, "the run ended before the reads were done; make LIVE slower"
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+    assert len(seen) >= 4 and cli_checked
+    assert all(b[1] > a[1] for a, b in zip(seen, seen[1:]))  # the file grew between reads
+    # Everything read during the run is exactly what the file finally holds.
+    with open_run(path) as final:
+        loss = final.observables["loss"].value
+        g = final.particles["two_layer"]
+        assert len(g) >= seen[-1][1]
+        for rows, frames, values, frame in seen:
+            np.testing.assert_array_equal(values, loss[:rows])
+            again = g.frame(frame.index)
+            assert again.step == frame.step
+            np.testing.assert_array_equal(again.value, frame.value)

@@ -1,0 +1,208 @@
+"""The library (open_run) on files written by the mfsim binary."""
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from conftest import SMALL
+
+from mfsim_analysis import NotAnMfsimFile, open_run, predict
+from mfsim_analysis.network import activation
+
+
+def test_config_parameters_and_metadata(small_run):
+    with open_run(small_run) as run:
+        assert run.model == "two_layer"
+        assert run.get("model.width") == 64 and run.config["data"]["dim"] == 3
+        assert run.get("flow.integrator") == "heun"
+        assert run.get("init.antithetic") is False
+        assert run.get("raw_learning_rate") == pytest.approx(64 * 0.05)  # a /parameters attribute
+        assert run.get("no.such_key", None) is None
+        with pytest.raises(KeyError, match="no.such_key"):
+            run.get("no.such_key")
+        assert run.mfsim_version and "[model]" in run.config_text
+        assert run.lambda0 is None and run.ntk_gram_scale == 1.0  # β²
+
+
+def test_lambda0_under_other_names(small_run, tmp_path):
+    """λ₀ kept as a dataset or under another name is found too; without a scale, the line is β²λ₀."""
+    for where in ("attribute", "dataset"):
+        path = tmp_path / f"{where}.h5"
+        shutil.copy(small_run, path)
+        with h5py.File(path, "r+") as f:
+            if where == "attribute":
+                f["parameters"].attrs["lambda_0"] = 0.25
+            else:
+                f["parameters"].create_dataset("lambda0", data=0.25)
+        with open_run(path) as run:
+            assert run.lambda0 == 0.25 and run.ntk_gram_scale == 1.0
+
+
+def test_observables_are_step_time_value_arrays(small_run):
+    with open_run(small_run) as run:
+        assert {"loss", "test_loss"} <= set(run.observables)
+        loss = run.observables["loss"]
+        np.testing.assert_array_equal(loss.step, np.arange(0, 41, 5))
+        np.testing.assert_allclose(loss.time, 0.05 * loss.step, rtol=1e-12)
+        assert loss.value.shape == (9,) and np.all(np.isfinite(loss.value))
+        assert loss.final == loss.value[-1] < loss.initial
+        assert loss.at_time(1.02) == loss.value[4]  # the row at t = 1.0
+        with pytest.raises(KeyError, match="no observable 'nope'"):
+            run.observables["nope"]
+
+
+def test_particle_frames_match_the_file(small_run):
+    with open_run(small_run) as run, h5py.File(small_run, "r", locking=False) as f:
+        g = run.particles["two_layer"]
+        raw = f["particles/two_layer/position/value"]
+        assert (len(g), g.n_particles, g.dim) == (5, 64, 5)
+        assert g.columns == ("a", "w_1", "w_2", "w_3", "b")
+        np.testing.assert_array_equal(g.step, [0, 10, 20, 30, 40])
+        last = g.frame(-1)
+        assert (last.index, last.step, last.time) == (4, 40, pytest.approx(2.0))
+        np.testing.assert_array_equal(last.value, raw[4])
+        np.testing.assert_array_equal(last["a"], raw[4][:, 0])
+        np.testing.assert_array_equal(last.block("w"), raw[4][:, 1:4])
+        np.testing.assert_allclose(last["|w|"], np.linalg.norm(raw[4][:, 1:4], axis=1))
+        assert last.layers().shape == (1, 64, 5)
+        assert g.frame_at_time(0.9).index == 2
+        assert [fr.step for fr in g] == [0, 10, 20, 30, 40]
+        with pytest.raises(IndexError):
+            g.frame(5)
+        with pytest.raises(KeyError, match="no column"):
+            last["z"]
+
+
+def test_frames_are_read_one_at_a_time(small_run):
+    """A frame read touches that frame's row only, never the whole [T][N][D] dataset."""
+    with open_run(small_run) as run:
+        g = run.particles["two_layer"]
+        source, reads = g._source, []
+        original = source.read
+
+        def recording_read(name, selection=()):
+            reads.append((name, selection))
+            return original(name, selection)
+
+        source.read = recording_read
+        for _ in g:
+            pass
+        g.frame(-2)
+        assert reads == [("particles/two_layer/position/value", i) for i in (0, 1, 2, 3, 4, 3)]
+
+
+def test_data_is_the_training_and_test_sets(small_run):
+    with open_run(small_run) as run:
+        d = run.data
+        assert d.x_train.shape == (20, 3) and d.y_train.shape == (20,)
+        assert d.x_test.shape == (50, 3) and d.y_test.shape == (50,)
+        np.testing.assert_allclose(np.linalg.norm(d.x_train, axis=1), 1.0, rtol=1e-12)  # the sphere
+
+
+def test_numpy_network_reproduces_the_losses_mfsim_wrote(small_run):
+    """f recomputed in numpy from stored particles gives the training and test losses of the file
+    (first and last frames, which are also observation rows)."""
+    with open_run(small_run) as run:
+        d = run.data
+        for frame, row in ((0, 0), (-1, -1)):
+            f_train = predict(run, d.x_train, frame)
+            f_test = predict(run, d.x_test, frame)
+            assert 0.5 * np.mean((f_train - d.y_train) ** 2) == pytest.approx(
+                run.observables["loss"].value[row], rel=1e-12)
+            assert 0.5 * np.mean((f_test - d.y_test) ** 2) == pytest.approx(
+                run.observables["test_loss"].value[row], rel=1e-12)
+
+
+def test_activations_match_their_definitions():
+    u = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(activation("relu")(u), np.where(u > 0, u, 0))
+    np.testing.assert_allclose(activation("sigmoid")(u), 1 / (1 + np.exp(-u)))
+    np.testing.assert_allclose(activation("softplus", 4.0)(u), np.log1p(np.exp(4 * u)) / 4, rtol=1e-12)
+    from math import erf
+
+    np.testing.assert_allclose(activation("gelu")(u), [x * 0.5 * (1 + erf(x / 2**0.5)) for x in u])
+    with pytest.raises(ValueError, match="unknown activation"):
+        activation("swish")
+
+
+def _append(dataset, value):
+    dataset.resize(dataset.shape[0] + 1, axis=0)
+    dataset[-1] = value
+
+
+@pytest.mark.parametrize("element, extended, step", [
+    ("observables/loss", ("value",), 45),                     # mfsim appends value, time, step
+    ("observables/loss", ("value", "time"), 45),
+    ("observables/loss", ("step", "time"), 45),               # any missing series holds the row back
+    ("observables/loss", ("value", "time", "step"), 0),       # step row still the fill value
+    ("particles/two_layer/position", ("value",), 50),
+    ("particles/two_layer/position", ("value", "time"), 50),
+    ("particles/two_layer/position", ("time", "step"), 50),
+    ("particles/two_layer/position", ("value", "time", "step"), 0),
+])
+def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path, element, extended, step):
+    """What a reader can see while mfsim appends a row: some of its series, not yet all."""
+    path = tmp_path / "partial.h5"
+    shutil.copy(small_run, path)
+    with h5py.File(path, "r+") as f:
+        for name in extended:
+            dataset = f[f"{element}/{name}"]
+            _append(dataset, {"step": step, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
+    with open_run(path) as run:
+        assert len(run.observables["loss"]) == 9
+        assert len(run.particles["two_layer"]) == 5
+        assert run.particles["two_layer"].frame(-1).step == 40
+    # The same file with the row completed counts it: the test above is not vacuous.
+    with h5py.File(path, "r+") as f:
+        for name in {"value", "time", "step"} - set(extended):
+            dataset = f[f"{element}/{name}"]
+            _append(dataset, {"step": 45, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
+    if step != 0:
+        with open_run(path) as run:
+            assert len(run.observables["loss"]) + len(run.particles["two_layer"]) == 9 + 5 + 1
+
+
+def test_refuses_what_is_not_an_mfsim_file(small_run, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["x"] = np.arange(3)
+    other = tmp_path / "other.h5"
+    shutil.copy(small_run, other)
+    with h5py.File(other, "r+") as f:
+        f["h5md/creator"].attrs["name"] = "lammps"
+    cases = {
+        text: "not an HDF5 file",
+        plain: r"not an mfsim H5MD file \(no /h5md group",
+        other: r"not an mfsim H5MD file \(creator is 'lammps'",
+        tmp_path / "missing.h5": "no such file",
+        tmp_path: "is a directory",
+    }
+    for path, message in cases.items():
+        with pytest.raises(NotAnMfsimFile, match=message) as error:
+            open_run(path)
+        assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_future_layout_lambda0_and_resnet_groups(future_run):
+    with open_run(future_run) as run:
+        assert run.lambda0 == pytest.approx(0.05) and run.ntk_gram_scale == pytest.approx(2.0)
+        assert run.observables["gram_spectrum"].value.shape == (9, 20)
+        blocks = run.particles["resnet_blocks"]
+        assert blocks.slices == 4 and blocks.columns[:2] == ("u_1", "u_2")
+        frame = blocks.frame(-1)
+        layers = frame.layers()
+        assert layers.shape == (4, 8, 7)
+        np.testing.assert_array_equal(layers[2, 3], frame.value[2 * 8 + 3])  # row l*M + j
+        assert frame["|u|"].shape == (32,)
+        assert run.particles["resnet_head"].frame(0).block("v").shape == (16, 3)
+
+
+def test_small_config_is_what_the_fixture_asked_for(small_run):
+    with open_run(small_run) as run:
+        flat = run.flat_config()
+        for key, value in SMALL.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                assert flat[key] == value, key

@@ -1,0 +1,611 @@
+// Model B (MATH.md §3) against independent references: a host implementation of the network and
+// its backpropagation, finite differences of the loss for every parameter block, second
+// differences of the potentials (B7)/(B8), the energy identity, the exact forward ODE (V2a), the
+// antithetic start (V2b), the lazy limit (V3), the initial laws and their independence of the
+// split.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "helpers.hpp"
+#include "mfsim/flow/integrator.hpp"
+#include "mfsim/models/resnet.hpp"
+
+namespace mfsim {
+namespace {
+
+struct Problem {
+  Dataset data;
+  ResNetSpec spec;
+  std::unique_ptr<ResNetModel> model;
+  ParticleState state;
+};
+
+ResNetSpec small_spec(ActivationKind block = ActivationKind::tanh,
+                      ActivationKind head = ActivationKind::tanh) {
+  ResNetSpec s;
+  s.depth = 3;
+  s.width = 4;
+  s.head_width = 6;
+  s.alpha = 1.3;
+  s.beta = 1.7;
+  s.activation = {block, real(1.5)};
+  s.head_activation = {head, real(1.5)};
+  s.std_u = 0.9;
+  s.std_w = 0.8;
+  s.std_b = 0.5;
+  s.std_a = 1.2;
+  s.std_v = 0.7;
+  return s;
+}
+
+Problem make_problem(const ResNetSpec& spec, bool antithetic = false, bool log_density = true) {
+  Problem p;
+  p.data = make_synthetic_dataset(test::small_data(3, 7, 4));
+  p.spec = spec;
+  p.model = std::make_unique<ResNetModel>(spec, p.data);
+  p.state = allocate_state(p.model->groups(), log_density, "test");
+  p.model->initialize(p.state, 11, antithetic);
+  if (log_density) set_initial_log_density(p.state, p.model->groups());
+  return p;
+}
+
+// Host reference of the network, its forward pass (B1), (B3) and backpropagation (MATH.md §3.5),
+// written from the equations without the kernels. Blocks are rows (u, w, b) of length 2d+1 in
+// layer-major order, head particles rows (a, v) of length 1+d.
+struct HostResNet {
+  std::vector<double> x, y;
+  int n, d;
+  index_t L, M, K;
+  double alpha, beta;
+  Activation block_act, head_act;
+
+  explicit HostResNet(const Problem& p)
+      : x(test::host(p.data.x_train)),
+        y(test::host(p.data.y_train)),
+        n(int(p.data.n_train())),
+        d(p.data.dim()),
+        L(p.spec.depth),
+        M(p.spec.width),
+        K(p.spec.head_width),
+        alpha(p.spec.alpha),
+        beta(p.spec.beta),
+        block_act(p.spec.activation),
+        head_act(p.spec.head_activation) {}
+
+  int DB() const { return 2 * d + 1; }
+  int DH() const { return 1 + d; }
+
+  static void eval(const Activation& a, double u, double& s, double& ds, double& dds) {
+    with_activation(a, [&](auto f) {
+      real rs, rds, rdds;
+      f.eval(real(u), rs, rds, rdds);
+      s = rs, ds = rds, dds = rdds;
+    });
+  }
+  static double sigma(const Activation& a, double u) {
+    double s, ds, dds;
+    eval(a, u, s, ds, dds);
+    return s;
+  }
+  static double dsigma(const Activation& a, double u) {
+    double s, ds, dds;
+    eval(a, u, s, ds, dds);
+    return ds;
+  }
+
+  // w·z + b for the block in `theta`, z the i-th row of a layer state.
+  double block_pre(const double* theta, const std::vector<double>& z, int i) const {
+    double pre = theta[2 * d];
+    for (int c = 0; c < d; ++c) pre += theta[d + c] * z[i * d + c];
+    return pre;
+  }
+  double head_pre(const double* omega, const std::vector<double>& z, int i) const {
+    double pre = 0;
+    for (int c = 0; c < d; ++c) pre += omega[1 + c] * z[i * d + c];
+    return pre;
+  }
+
+  struct Pass {
+    std::vector<std::vector<double>> z, q;  // [L+1][n·d]
+    std::vector<double> r;
+  };
+
+  Pass forward(const std::vector<double>& blocks, const std::vector<double>& head) const {
+    Pass p;
+    p.z.assign(L + 1, std::vector<double>(n * d));
+    p.z[0] = x;
+    for (index_t l = 0; l < L; ++l) {
+      p.z[l + 1] = p.z[l];
+      for (index_t m = 0; m < M; ++m) {
+        const double* th = &blocks[(l * M + m) * DB()];
+        for (int i = 0; i < n; ++i) {
+          const double s = sigma(block_act, block_pre(th, p.z[l], i));
+          for (int c = 0; c < d; ++c) p.z[l + 1][i * d + c] += alpha / double(L * M) * th[c] * s;
+        }
+      }
+    }
+    p.r.assign(n, 0);
+    for (int i = 0; i < n; ++i) {
+      double f = 0;
+      for (index_t k = 0; k < K; ++k) {
+        const double* om = &head[k * DH()];
+        f += om[0] * sigma(head_act, head_pre(om, p.z[L], i));
+      }
+      p.r[i] = beta / double(K) * f - y[i];
+    }
+    return p;
+  }
+
+  void backward(const std::vector<double>& blocks, const std::vector<double>& head, Pass& p) const {
+    p.q.assign(L + 1, std::vector<double>(n * d, 0.0));
+    for (index_t k = 0; k < K; ++k) {
+      const double* om = &head[k * DH()];
+      for (int i = 0; i < n; ++i) {
+        const double g = beta / double(K) * om[0] * dsigma(head_act, head_pre(om, p.z[L], i));
+        for (int c = 0; c < d; ++c) p.q[L][i * d + c] += g * om[1 + c];
+      }
+    }
+    for (index_t l = L - 1; l >= 0; --l) {
+      p.q[l] = p.q[l + 1];
+      for (index_t m = 0; m < M; ++m) {
+        const double* th = &blocks[(l * M + m) * DB()];
+        for (int i = 0; i < n; ++i) {
+          double qu = 0;
+          for (int c = 0; c < d; ++c) qu += p.q[l + 1][i * d + c] * th[c];
+          const double g = alpha / double(L * M) * qu * dsigma(block_act, block_pre(th, p.z[l], i));
+          for (int c = 0; c < d; ++c) p.q[l][i * d + c] += g * th[d + c];
+        }
+      }
+    }
+  }
+
+  double loss(const std::vector<double>& blocks, const std::vector<double>& head) const {
+    double s = 0;
+    for (double v : forward(blocks, head).r) s += v * v;
+    return s / (2 * n);
+  }
+
+  // Ψ^R (B7) at block parameters `theta` of layer l, the mean field (z, q, r) of `p` frozen.
+  double block_potential(const double* theta, index_t l, const Pass& p) const {
+    double s = 0;
+    for (int i = 0; i < n; ++i) {
+      double qu = 0;
+      for (int c = 0; c < d; ++c) qu += p.q[l + 1][i * d + c] * theta[c];
+      s += p.r[i] * qu * sigma(block_act, block_pre(theta, p.z[l], i));
+    }
+    return alpha / n * s;
+  }
+  // Ψ^H (B8) at head parameters `omega`.
+  double head_potential(const double* omega, const Pass& p) const {
+    double s = 0;
+    for (int i = 0; i < n; ++i)
+      s += p.r[i] * omega[0] * sigma(head_act, head_pre(omega, p.z[L], i));
+    return beta / n * s;
+  }
+};
+
+using ActivationPair = std::pair<std::string, std::string>;  // σ0, σh
+
+class ResNetActivations : public ::testing::TestWithParam<ActivationPair> {
+ protected:
+  ResNetSpec spec() const {
+    return small_spec(parse_activation(GetParam().first), parse_activation(GetParam().second));
+  }
+  bool twice_differentiable() const {
+    return is_twice_differentiable(parse_activation(GetParam().first)) &&
+           is_twice_differentiable(parse_activation(GetParam().second));
+  }
+};
+
+// Largest |a_j − b_j| over the columns [first, first + count) of rows of width `dim`, relative to
+// the largest |b_j| there, which must be non-negligible for the comparison to mean something.
+double relative_block_error(const std::vector<double>& a, const std::vector<double>& b, int dim,
+                            int first, int count) {
+  double err = 0, scale = 0;
+  for (std::size_t row = 0; row < a.size() / dim; ++row)
+    for (int c = first; c < first + count; ++c) {
+      err = std::fmax(err, std::fabs(a[row * dim + c] - b[row * dim + c]));
+      scale = std::fmax(scale, std::fabs(b[row * dim + c]));
+    }
+  EXPECT_GT(scale, 1e-3) << "columns " << first << ".." << first + count - 1;
+  return err / scale;
+}
+
+// The kernels' z_l, q_l, residual, loss and test predictions against the host network.
+void expect_passes_match_host(const ResNetSpec& spec) {
+  Problem p = make_problem(spec);
+  ParticleState v = allocate_like(p.state, "v");
+  const double loss = p.model->velocity(p.state, v);
+  const HostResNet net(p);
+  const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+  HostResNet::Pass ref = net.forward(blocks, head);
+  net.backward(blocks, head, ref);
+  EXPECT_NEAR(loss, net.loss(blocks, head), test::tol(1e-13, 1e-5));
+  EXPECT_LT(test::max_abs_diff(test::host(p.model->residual()), ref.r), test::tol(1e-13, 1e-5));
+  for (index_t l = 0; l <= net.L; ++l) {
+    EXPECT_LT(test::max_abs_diff(test::host(p.model->layer_state(l)), ref.z[l]),
+              test::tol(1e-13, 1e-5));
+    EXPECT_LT(test::max_abs_diff(test::host(p.model->layer_sensitivity(l)), ref.q[l]),
+              test::tol(1e-13, 1e-5));
+  }
+  EXPECT_GT(test::max_abs(ref.q[0]), 1e-2);
+  Vector f("f", p.data.n_test());
+  p.model->predict(p.state, p.data.x_test, f);
+  HostResNet test_net(p);  // the host network on the test inputs, with zero targets
+  test_net.x = test::host(p.data.x_test);
+  test_net.n = int(p.data.n_test());
+  test_net.y.assign(std::size_t(test_net.n), 0.0);
+  EXPECT_LT(test::max_abs_diff(test::host(f), test_net.forward(blocks, head).r),
+            test::tol(1e-13, 1e-5));
+}
+
+TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
+  expect_passes_match_host(spec());
+}
+
+// V = −LM ∇_θ L for the blocks and −K ∇_ω L for the head (B11), each parameter block (u, w, b,
+// a, v) against central differences of the host loss.
+TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
+  Problem p = make_problem(spec());
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostResNet net(p);
+  const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+  const double h = test::is_double() ? 1e-5 : 1e-2;
+  auto fd_of = [&](std::vector<double> th, bool is_blocks, double flow_scale) {
+    std::vector<double> fd(th.size());
+    for (std::size_t j = 0; j < th.size(); ++j) {
+      const double saved = th[j];
+      th[j] = saved + h;
+      const double plus = is_blocks ? net.loss(th, head) : net.loss(blocks, th);
+      th[j] = saved - h;
+      const double minus = is_blocks ? net.loss(th, head) : net.loss(blocks, th);
+      th[j] = saved;
+      fd[j] = -flow_scale * (plus - minus) / (2 * h);
+    }
+    return fd;
+  };
+  const auto fd_blocks = fd_of(blocks, true, double(net.L * net.M));
+  const auto fd_head = fd_of(head, false, double(net.K));
+  const auto v_blocks = test::host(v.theta[0]), v_head = test::host(v.theta[1]);
+  const double tol = test::tol(1e-7, 2e-2);
+  const int d = net.d;
+  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), 0, d), tol) << "u";
+  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), d, d), tol) << "w";
+  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), 2 * d, 1), tol) << "b";
+  EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 0, 1), tol) << "a";
+  EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 1, d), tol) << "v";
+}
+
+// (B12): the Laplacian of Ψ^R, Ψ^H in the particle's own variables, the mean field frozen.
+TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
+  if (!twice_differentiable()) GTEST_SKIP() << "σ'' is a Dirac mass";
+  if (!test::is_double()) GTEST_SKIP() << "second differences need double precision";
+  Problem p = make_problem(spec());
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostResNet net(p);
+  const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+  HostResNet::Pass ref = net.forward(blocks, head);
+  net.backward(blocks, head, ref);
+  const double h = 1e-4;
+  auto second_difference = [&](std::vector<double> th, int dim, auto&& potential) {
+    double sum = 0;
+    for (int j = 0; j < dim; ++j) {
+      const double saved = th[j], mid = potential(th.data());
+      th[j] = saved + h;
+      const double plus = potential(th.data());
+      th[j] = saved - h;
+      const double minus = potential(th.data());
+      th[j] = saved;
+      sum += (plus - 2 * mid + minus) / (h * h);
+    }
+    return sum;
+  };
+  const auto lap_blocks = test::host(v.log_density[0]), lap_head = test::host(v.log_density[1]);
+  double largest = 0;
+  for (index_t k = 0; k < net.L * net.M; ++k) {
+    const std::vector<double> th(&blocks[k * net.DB()], &blocks[(k + 1) * net.DB()]);
+    const index_t l = k / net.M;
+    const double fd = second_difference(
+        th, net.DB(), [&](const double* t) { return net.block_potential(t, l, ref); });
+    EXPECT_NEAR(lap_blocks[k], fd, 1e-5 * (1 + std::fabs(fd))) << "block " << k;
+    largest = std::fmax(largest, std::fabs(fd));
+  }
+  EXPECT_GT(largest, 1e-3);
+  largest = 0;
+  for (index_t k = 0; k < net.K; ++k) {
+    const std::vector<double> om(&head[k * net.DH()], &head[(k + 1) * net.DH()]);
+    const double fd = second_difference(
+        om, net.DH(), [&](const double* t) { return net.head_potential(t, ref); });
+    EXPECT_NEAR(lap_head[k], fd, 1e-5 * (1 + std::fabs(fd))) << "head " << k;
+    largest = std::fmax(largest, std::fabs(fd));
+  }
+  EXPECT_GT(largest, 1e-3);
+}
+
+// dL/dt along the flow = Σ ∇_θL·V_θ + Σ ∇_ωL·V_ω = −(1/(LM)) Σ_blocks |V|² − (1/K) Σ_head |V|²,
+// checked by a central difference of the host loss along the velocity field.
+TEST_P(ResNetActivations, EnergyIdentity) {
+  Problem p = make_problem(spec(), false, false);
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostResNet net(p);
+  const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+  const auto vb = test::host(v.theta[0]), vh = test::host(v.theta[1]);
+  double block_speed2 = 0, head_speed2 = 0;
+  for (double c : vb) block_speed2 += c * c;
+  for (double c : vh) head_speed2 += c * c;
+  const double block_part = -block_speed2 / double(net.L * net.M);
+  const double head_part = -head_speed2 / double(net.K);
+  EXPECT_LT(block_part, -1e-6);
+  const double h = test::is_double() ? 1e-6 : 1e-3;
+  auto moved = [&](double step) {
+    auto b = blocks, a = head;
+    for (std::size_t j = 0; j < b.size(); ++j) b[j] += step * vb[j];
+    for (std::size_t j = 0; j < a.size(); ++j) a[j] += step * vh[j];
+    return net.loss(b, a);
+  };
+  const double fd = (moved(h) - moved(-h)) / (2 * h);
+  const double dissipation = block_part + head_part;
+  EXPECT_NEAR(fd, dissipation, test::tol(1e-7, 1e-2) * std::fabs(dissipation));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, ResNetActivations,
+    ::testing::Values(ActivationPair{"tanh", "tanh"}, ActivationPair{"sigmoid", "erf"},
+                      ActivationPair{"softplus", "gelu"}, ActivationPair{"erf", "sigmoid"},
+                      ActivationPair{"gelu", "softplus"}, ActivationPair{"relu", "tanh"},
+                      ActivationPair{"tanh", "relu"}));
+
+// Layers and a head wider than one tile of the per-sample reductions, the last tile partial.
+TEST(ResNet, WideLayersMatchTheHostNetwork) {
+  ResNetSpec spec = small_spec();
+  spec.depth = 2;
+  spec.width = 300;
+  spec.head_width = 260;
+  expect_passes_match_host(spec);
+}
+
+// V2a: with every block (u, w, b) = (1, 1, 0), σ0 = tanh and d = 1, the ResNet is the Euler
+// scheme of dz/ds = α tanh z, whose flow map is z(1) = asinh(e^α sinh x); error O(1/L).
+TEST(ResNet, IdenticalBlocksApproachTheForwardOde) {
+  const std::vector<double> x = {-1.5, -0.4, 0.3, 0.9, 2.0};
+  Dataset data;
+  data.x_train = Matrix("x", x.size(), 1);
+  test::set(data.x_train, x);
+  data.y_train = Vector("y", x.size());
+  data.x_test = Matrix("x_test", 0, 1);
+  data.y_test = Vector("y_test", 0);
+  const double alpha = 0.8;
+  auto error = [&](index_t L) {
+    ResNetSpec spec;
+    spec.depth = L;
+    spec.width = 3;
+    spec.head_width = 2;
+    spec.alpha = alpha;
+    spec.activation = {ActivationKind::tanh, 1};
+    ResNetModel model(spec, data);
+    ParticleState s = allocate_state(model.groups(), false, "s");
+    model.initialize(s, 1, false);
+    std::vector<double> blocks(std::size_t(L * 3 * 3), 0.0);  // rows (u, w, b) = (1, 1, 0)
+    for (index_t k = 0; k < L * 3; ++k) blocks[k * 3] = 1, blocks[k * 3 + 1] = 1;
+    test::set(s.theta[0], blocks);
+    ParticleState v = allocate_like(s, "v");
+    model.velocity(s, v);
+    const auto z = test::host(model.layer_state(L));
+    double e = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      e = std::fmax(e, std::fabs(z[i] - std::asinh(std::exp(alpha) * std::sinh(x[i]))));
+    return e;
+  };
+  const double e16 = error(16), e32 = error(32), e64 = error(64), e128 = error(128);
+  EXPECT_LT(e128, 1e-2);
+  EXPECT_NEAR(std::log2(e16 / e32), 1.0, 0.2);
+  EXPECT_NEAR(std::log2(e32 / e64), 1.0, 0.2);
+  EXPECT_NEAR(std::log2(e64 / e128), 1.0, 0.2);
+}
+
+// V2b: antithetic pairs make every layer the identity, the output zero and the adjoint zero, so
+// the blocks start at rest while the head moves; exactly, for both depth laws.
+TEST(ResNet, AntitheticStartIsExactlyTheIdentityWithZeroOutput) {
+  for (DepthInit law : {DepthInit::iid, DepthInit::constant}) {
+    ResNetSpec spec = small_spec();
+    spec.depth_init = law;
+    Problem p = make_problem(spec, true, true);
+    const HostResNet net(p);
+    const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+    for (index_t k = 0; k < net.L * net.M; k += 2) {
+      for (int c = 0; c < net.d; ++c)
+        EXPECT_EQ(blocks[k * net.DB() + c], -blocks[(k + 1) * net.DB() + c]);
+      for (int c = net.d; c < net.DB(); ++c)
+        EXPECT_EQ(blocks[k * net.DB() + c], blocks[(k + 1) * net.DB() + c]);
+    }
+    for (index_t k = 0; k < net.K; k += 2) {
+      EXPECT_EQ(head[k * net.DH()], -head[(k + 1) * net.DH()]);
+      for (int c = 1; c < net.DH(); ++c)
+        EXPECT_EQ(head[k * net.DH() + c], head[(k + 1) * net.DH() + c]);
+    }
+
+    ParticleState v = allocate_like(p.state, "v");
+    p.model->velocity(p.state, v);
+    const std::vector<double> zeros(std::size_t(net.n * net.d), 0.0);
+    for (index_t l = 0; l <= net.L; ++l) {
+      EXPECT_EQ(test::host(p.model->layer_state(l)), net.x) << "layer " << l;
+      EXPECT_EQ(test::host(p.model->layer_sensitivity(l)), zeros) << "layer " << l;
+    }
+    std::vector<double> minus_y = net.y;
+    for (double& c : minus_y) c = -c;
+    EXPECT_EQ(test::host(p.model->residual()), minus_y);
+    Vector f("f", p.data.n_test());
+    p.model->predict(p.state, p.data.x_test, f);
+    EXPECT_EQ(test::host(f), std::vector<double>(std::size_t(p.data.n_test()), 0.0));
+    EXPECT_EQ(test::max_abs(test::host(v.theta[0])), 0.0);
+    EXPECT_EQ(test::max_abs(test::host(v.log_density[0])), 0.0);
+    EXPECT_GT(test::max_abs(test::host(v.theta[1])), 1e-2);
+  }
+}
+
+// V3: as β grows the flow becomes lazy: r(t) → exp(−t β² K_head/n) r(0), K_head the head's Gram
+// matrix at initialisation (computed here from the head's features), at a fixed rescaled time
+// β²t/n. The particles move by O(1/β), so the generic error is O(1/β) (MATH.md §6 V3); from the
+// antithetic start it is O(1/β²): a pair (a + δa, v + δv), (−a + δa, v − δv) — the head velocity
+// is even in a for δa and odd for δv — contributes a[σ(+) − σ(−)] + δa[σ(+) + σ(−)] to f, which
+// has no second-order term in (δa, δv); the blocks move only at second order (q(0) = 0).
+TEST(ResNet, LargeBetaApproachesTheLazyKernelPrediction) {
+  const Dataset data = make_synthetic_dataset(test::small_data(3, 6, 0));
+  const int n = 6, d = 3;
+  const double rescaled_time = 1.0;
+  const int steps = 60;
+  auto error = [&](double beta) {
+    ResNetSpec spec;
+    spec.depth = 2;
+    spec.width = 8;
+    spec.head_width = 64;
+    spec.beta = beta;
+    ResNetModel model(spec, data);
+    ParticleState s = allocate_state(model.groups(), false, "s");
+    model.initialize(s, 4, true);
+
+    // K_ij = (1/K) Σ_k [σ(v_k·x_i) σ(v_k·x_j) + a_k² σ'(v_k·x_i) σ'(v_k·x_j) x_i·x_j] (z_L = x).
+    const auto head = test::host(s.theta[1]), x = test::host(data.x_train);
+    Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(n, n);
+    for (index_t k = 0; k < spec.head_width; ++k) {
+      const double* om = &head[k * (1 + d)];
+      std::vector<double> s0(n), s1(n);
+      for (int i = 0; i < n; ++i) {
+        double pre = 0;
+        for (int c = 0; c < d; ++c) pre += om[1 + c] * x[i * d + c];
+        s0[i] = std::tanh(pre);
+        s1[i] = 1 - s0[i] * s0[i];
+      }
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+          double xx = 0;
+          for (int c = 0; c < d; ++c) xx += x[i * d + c] * x[j * d + c];
+          gram(i, j) += (s0[i] * s0[j] + om[0] * om[0] * s1[i] * s1[j] * xx) / spec.head_width;
+        }
+    }
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
+    const Eigen::VectorXd decay = (-rescaled_time * eig.eigenvalues().array()).exp();
+    Eigen::VectorXd r0(n);
+    const auto y = test::host(data.y_train);
+    for (int i = 0; i < n; ++i) r0(i) = -y[i];
+    const Eigen::VectorXd lazy =
+        eig.eigenvectors() * decay.asDiagonal() * eig.eigenvectors().transpose() * r0;
+
+    const double t_end = rescaled_time * n / (beta * beta);
+    ParticleState v = allocate_like(s, "v");
+    Integrator rk4(IntegratorKind::rk4, s);
+    const VelocityField field = [&](const ParticleState& a, ParticleState& da) {
+      return model.velocity(a, da);
+    };
+    for (int step = 0; step < steps; ++step) {
+      field(s, v);
+      rk4.finish_step(s, v, real(t_end / steps), field);
+    }
+    field(s, v);
+    const auto r = test::host(model.residual());
+    double diff = 0;
+    for (int i = 0; i < n; ++i) diff += (r[i] - lazy(i)) * (r[i] - lazy(i));
+    return std::sqrt(diff) / r0.norm();
+  };
+  const double e8 = error(8), e16 = error(16), e32 = error(32), e64 = error(64);
+  EXPECT_LT(e8, 0.01);
+  EXPECT_NEAR(std::log2(e8 / e16), 2.0, 0.2);
+  EXPECT_NEAR(std::log2(e16 / e32), 2.0, 0.2);
+  EXPECT_NEAR(std::log2(e32 / e64), 2.0, 0.2);
+}
+
+TEST(ResNet, GroupsDescribeTheParticles) {
+  Problem p = make_problem(small_spec(), false, false);
+  const auto& g = p.model->groups();
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].name, "resnet_blocks");
+  EXPECT_EQ(g[0].columns,
+            (std::vector<std::string>{"u_1", "u_2", "u_3", "w_1", "w_2", "w_3", "b"}));
+  EXPECT_EQ(g[0].init_std, (std::vector<double>{0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.5}));
+  EXPECT_EQ(g[0].global_count, 12);
+  EXPECT_EQ(g[0].slices, 3);
+  EXPECT_EQ(g[1].name, "resnet_head");
+  EXPECT_EQ(g[1].columns, (std::vector<std::string>{"a", "v_1", "v_2", "v_3"}));
+  EXPECT_EQ(g[1].init_std, (std::vector<double>{1.2, 0.7, 0.7, 0.7}));
+  EXPECT_EQ(g[1].global_count, 6);
+  EXPECT_EQ(g[1].slices, 1);
+  const auto scalings = p.model->scalings(0.01);
+  EXPECT_DOUBLE_EQ(std::stod(scalings.at("raw_learning_rate_blocks")), 12 * 0.01);
+  EXPECT_DOUBLE_EQ(std::stod(scalings.at("raw_learning_rate_head")), 6 * 0.01);
+}
+
+TEST(ResNet, InitialLawsMatchTheSpecifiedStdsAndDepthLaw) {
+  ResNetSpec spec = small_spec();
+  spec.depth = 2;
+  spec.width = 4000;
+  spec.head_width = 8000;
+  for (DepthInit law : {DepthInit::iid, DepthInit::constant}) {
+    spec.depth_init = law;
+    Problem p = make_problem(spec, false, false);
+    const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+    std::vector<double> var_blocks(7, 0), var_head(4, 0);
+    for (std::size_t j = 0; j < blocks.size(); ++j) var_blocks[j % 7] += blocks[j] * blocks[j];
+    for (std::size_t j = 0; j < head.size(); ++j) var_head[j % 4] += head[j] * head[j];
+    const std::vector<double> sd_blocks = {0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.5},
+                              sd_head = {1.2, 0.7, 0.7, 0.7};
+    for (int c = 0; c < 7; ++c)
+      EXPECT_NEAR(var_blocks[c] / 8000, sd_blocks[c] * sd_blocks[c],
+                  0.06 * sd_blocks[c] * sd_blocks[c]);
+    for (int c = 0; c < 4; ++c)
+      EXPECT_NEAR(var_head[c] / 8000, sd_head[c] * sd_head[c], 0.06 * sd_head[c] * sd_head[c]);
+    // Depth-constant: layer 1 repeats layer 0; i.i.d.: no coordinate repeats.
+    const std::vector<double> layer0(blocks.begin(), blocks.begin() + 4000 * 7),
+        layer1(blocks.begin() + 4000 * 7, blocks.end());
+    if (law == DepthInit::constant) {
+      EXPECT_EQ(layer0, layer1);
+    } else {
+      for (std::size_t j = 0; j < layer0.size(); ++j) ASSERT_NE(layer0[j], layer1[j]);
+    }
+  }
+}
+
+TEST(ResNet, InitialisationDoesNotDependOnTheSplit) {
+  const Dataset data = make_synthetic_dataset(test::small_data());
+  ResNetSpec spec = small_spec();
+  spec.width = 6;
+  spec.head_width = 10;
+  const int ranks = 4;  // splits layers of the 18 block rows across ranks
+  for (DepthInit law : {DepthInit::iid, DepthInit::constant})
+    for (bool antithetic : {false, true}) {
+      spec.depth_init = law;
+      ResNetModel whole(spec, data);
+      ParticleState all = allocate_state(whole.groups(), false, "all");
+      whole.initialize(all, 5, antithetic);
+      std::vector<double> blocks, head;
+      std::vector<index_t> rows_of_layer(std::size_t(spec.depth), 0);
+      for (int rank = 0; rank < ranks; ++rank) {
+        test::FakeShardComm comm(rank, ranks);
+        ResNetModel part(spec, data, comm);
+        ParticleState s = allocate_state(part.groups(), false, "part");
+        part.initialize(s, 5, antithetic);
+        const auto b = test::host(s.theta[0]), h = test::host(s.theta[1]);
+        blocks.insert(blocks.end(), b.begin(), b.end());
+        head.insert(head.end(), h.begin(), h.end());
+        EXPECT_EQ(part.groups()[0].offset % 2, 0);
+        EXPECT_EQ(part.groups()[1].offset % 2, 0);
+        // local_layer(l) maps this rank's rows into layer l.
+        for (index_t l = 0; l < spec.depth; ++l) {
+          const Shard rows = part.local_layer(l);
+          for (index_t k = rows.begin; k < rows.end; ++k)
+            EXPECT_EQ((part.groups()[0].offset + k) / spec.width, l);
+          rows_of_layer[std::size_t(l)] += rows.size();
+        }
+      }
+      EXPECT_EQ(blocks, test::host(all.theta[0]));
+      EXPECT_EQ(head, test::host(all.theta[1]));
+      for (index_t count : rows_of_layer) EXPECT_EQ(count, spec.width);
+    }
+}
+
+}  // namespace
+}  // namespace mfsim
