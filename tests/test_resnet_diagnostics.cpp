@@ -1,8 +1,9 @@
 // The diagnostics on model B: the Gram parts G₁ (blocks) and G₂ (head) against the energy identity
-// of each group (B13 with B11), the antithetic start (G₁(0) = 0, G₂(0)/β² → K_head), and the
-// labelled observables of a run.
+// of each group (B13 with B11), the antithetic start (G₁(0) = 0, G₂(0)/β² → K_head), the weighted
+// path norm against explicit matrix products, and the labelled observables of a run.
 #include <gtest/gtest.h>
 
+#include <Eigen/Dense>
 #include <cmath>
 
 #include "helpers.hpp"
@@ -77,6 +78,58 @@ TEST(ResNetDiagnostics, AntitheticStartHasNoBlockGramAndTheHeadKernel) {
   const auto head = test::host(g2), kernel = test::host(k);
   for (std::size_t e = 0; e < head.size(); ++e)
     EXPECT_NEAR(head[e] / scale, kernel[e], 5 / std::sqrt(20000.0) * kernel[0]) << e;
+}
+
+// MATH.md §3.8 written as matrices: ‖ (c, 0)ᵀ A_{L−1} ⋯ A_0 ‖₁ on the augmented state (z, 1),
+// A_l = I + 3 [|U_l||W_l|; 0], U_l = (α/(LM)) [u_{l,m}]_m (d × M), W_l rows |(w_{l,m}, b_{l,m})|.
+double weighted_path_norm_reference(const ResNetSpec& spec, const std::vector<double>& blocks,
+                                    const std::vector<double>& head, int d) {
+  const int M = int(spec.width), K = int(spec.head_width), L = int(spec.depth);
+  Eigen::RowVectorXd row = Eigen::RowVectorXd::Zero(d + 1);
+  for (int k = 0; k < K; ++k)
+    for (int j = 0; j < d; ++j)
+      row(j) += spec.beta / K * std::fabs(head[k * (d + 1)]) * std::fabs(head[k * (d + 1) + 1 + j]);
+  for (int l = L - 1; l >= 0; --l) {
+    Eigen::MatrixXd U(d + 1, M), W(M, d + 1);
+    U.setZero();
+    for (int m = 0; m < M; ++m) {
+      const double* theta = &blocks[std::size_t((l * M + m) * (2 * d + 1))];
+      for (int j = 0; j < d; ++j) U(j, m) = spec.alpha / (L * M) * std::fabs(theta[j]);
+      for (int j = 0; j <= d; ++j) W(m, j) = std::fabs(theta[d + j]);
+    }
+    const Eigen::MatrixXd A = Eigen::MatrixXd::Identity(d + 1, d + 1) + 3 * U * W;
+    row = row * A;
+  }
+  return row.lpNorm<1>();
+}
+
+TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
+  const Dataset data = make_synthetic_dataset(test::small_data(3, 6, 0));
+  for (DepthInit depth_init : {DepthInit::iid, DepthInit::constant}) {
+    ResNetSpec spec = spec_of(5, 8);
+    spec.depth_init = depth_init;
+    ResNetModel model(spec, data);
+    ParticleState s = allocate_state(model.groups(), false, "s");
+    model.initialize(s, 3, false);
+    const double norm = model.path_norms(s).at("path_norm_weighted");
+    const double expected = weighted_path_norm_reference(
+        spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
+    EXPECT_NEAR(norm, expected, test::tol(1e-13, 1e-5) * expected);
+    EXPECT_GT(norm, 0);
+  }
+  // With the residual branches switched off (α → 0) it is the head's ℓ1 path norm over v.
+  ResNetSpec spec = spec_of(5, 8);
+  spec.alpha = 1e-300;
+  ResNetModel model(spec, data);
+  ParticleState s = allocate_state(model.groups(), false, "s");
+  model.initialize(s, 3, false);
+  const auto head = test::host(s.theta[ResNetModel::head]);
+  double head_l1 = 0;
+  for (int k = 0; k < 8; ++k)
+    for (int j = 1; j <= 3; ++j) head_l1 += std::fabs(head[k * 4]) * std::fabs(head[k * 4 + j]);
+  head_l1 *= spec.beta / 8;
+  EXPECT_NEAR(model.path_norms(s).at("path_norm_weighted"), head_l1,
+              test::tol(1e-12, 1e-5) * head_l1);
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     sink.append_observable(observable_name("rademacher", label, "bound"), p.step, p.time,
                            {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
   }
+  for (const auto& [name, value] : p.model.path_norms(p.state))
+    sink.append_observable(name, p.step, p.time, {value});
 }
 
 }  // namespace mfsim

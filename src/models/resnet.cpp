@@ -267,6 +267,35 @@ void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::
       });
 }
 
+// out(c) = Σ_{m ∈ rows} weight(m) |theta(m, col + c)| for every c < out.extent(0): one team per
+// output column reduces over the rows (a handful of columns, many rows).
+template <class Weight>
+void weighted_abs_column_sums(const std::string& label, const Weight& weight, ConstMatrix theta,
+                              Shard rows, int col, Vector out) {
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  const index_t first = rows.begin, count = rows.size();
+  Kokkos::parallel_for(
+      label, Policy(int(out.extent(0)), Kokkos::AUTO),
+      KOKKOS_LAMBDA(const Policy::member_type& team) {
+        const int c = team.league_rank();
+        real sum = 0;
+        Kokkos::parallel_reduce(
+            Kokkos::TeamThreadRange(team, count),
+            [&](index_t j, real& acc) {
+              acc += weight(first + j) * math::fabs(theta(first + j, col + c));
+            },
+            sum);
+        Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) = sum; });
+      });
+}
+
+std::vector<double> host_sum(const Communicator& comm, ConstVector v) {
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+  std::vector<double> out(h.data(), h.data() + h.extent(0));
+  comm.allreduce_sum(out.data(), int(out.size()));
+  return out;
+}
+
 }  // namespace
 
 DepthInit parse_depth_init(const std::string& name) {
@@ -474,6 +503,43 @@ std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
        fmt::format("{}", double(spec_.depth) * double(spec_.width) * dt)},
       {"raw_learning_rate_head", fmt::format("{}", double(spec_.head_width) * dt)},
   };
+}
+
+std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s) const {
+  const int d = data().dim();
+  ConstMatrix head_theta = s.theta[head], blocks_theta = s.theta[blocks];
+  Vector sums("mfsim::ResNet::path_sums", d + 1);
+  // The row vector r (length d + 1; the constant coordinate has no head weight) starts at c.
+  const auto head_rows = Shard{0, groups_[head].local_count};
+  const auto abs_a = KOKKOS_LAMBDA(index_t k) {
+    return math::fabs(head_theta(k, 0));
+  };
+  weighted_abs_column_sums("mfsim::ResNet::head_path_weights", abs_a, head_theta, head_rows, 1,
+                           Kokkos::subview(sums, std::make_pair(0, d)));
+  std::vector<double> r = host_sum(comm(), sums);
+  r[std::size_t(d)] = 0;
+  for (double& c : r) c *= spec_.beta / double(spec_.head_width);
+
+  // r ← r A_l for l = L−1, …, 0: r A_l = r + 3 (α/(LM)) Σ_m (Σ_j r_j |u_{m,j}|) |(w_m, b_m)|.
+  Vector row("mfsim::ResNet::path_row", d + 1);
+  auto row_host = Kokkos::create_mirror_view(row);
+  const double coupling = 3 * spec_.alpha / (double(spec_.depth) * double(spec_.width));
+  for (index_t l = spec_.depth - 1; l >= 0; --l) {
+    for (int j = 0; j <= d; ++j) row_host(j) = real(r[std::size_t(j)]);
+    Kokkos::deep_copy(row, row_host);
+    const auto through_u = KOKKOS_LAMBDA(index_t m) {
+      real t = 0;
+      for (int j = 0; j < d; ++j) t += row(j) * math::fabs(blocks_theta(m, j));
+      return t;
+    };
+    weighted_abs_column_sums("mfsim::ResNet::layer_path_sums", through_u, blocks_theta,
+                             local_layer(l), d, sums);
+    const std::vector<double> layer_sums = host_sum(comm(), sums);
+    for (int j = 0; j <= d; ++j) r[std::size_t(j)] += coupling * layer_sums[std::size_t(j)];
+  }
+  double norm = 0;
+  for (double c : r) norm += std::fabs(c);
+  return {{"path_norm_weighted", norm}};
 }
 
 }  // namespace mfsim

@@ -7,6 +7,7 @@
 //       MATH.md §2.7) for the ℓ1-path-norm ball of radius P₁, d' = dim w̃ (d + 1 with a bias),
 //       n = n_train. Valid for ReLU with ‖x̃‖_∞ ≤ 1 (true on the sphere); 0 when d' = 1.
 // (The label is empty for model A: path_norm_l1, path_norm_l2, rademacher_bound.)
+// Then whatever Model::path_norms adds (the ResNet's path_norm_weighted).
 #include "mfsim/diagnostics/observer.hpp"
 
 namespace mfsim {

@@ -61,6 +61,11 @@ class Model {
   // K (n_train × n_train) and returns scale (β² for model A); 0 when the model has no reference.
   virtual double infinite_width_gram(Matrix /*kernel*/) const { return 0; }
 
+  // Path norms the model defines beyond those of its groups of two-layer units
+  // (GroupSpec::path_norm_scale), by observable name, summed over every rank: the ResNet's
+  // weighted path norm (MATH.md §3.8).
+  virtual std::map<std::string, double> path_norms(const ParticleState& /*s*/) const { return {}; }
+
   // The test loss |f(x_test) − y_test|²/(2 n_test); 0 without test data.
   double test_loss(const ParticleState& s) const;
 

@@ -58,6 +58,12 @@ class ResNetModel final : public Model {
   // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
   double infinite_width_gram(Matrix kernel) const override;
 
+  // path_norm_weighted (MATH.md §3.8, after E, Ma & Wang 2019): ‖ cᵀ A_L ⋯ A_1 ‖₁ on the
+  // augmented state (z, 1), with A_l = I + 3 |U_l||W_l|, U_l = (α/(LM)) [u_{l,1} … u_{l,M}],
+  // W_l = [(w_{l,m}, b_{l,m})]_m, and c_j = (β/K) Σ_k |a_k| |v_{k,j}| the head's path weights
+  // (so that with L = 0 it is the head's ℓ1 path norm). The factor 3 is recalled, not verified.
+  std::map<std::string, double> path_norms(const ParticleState& s) const override;
+
   // The forward and backward pass of the last velocity() call, on the training inputs (what the
   // Gram matrices G₁, G₂ need): z_l^i for l = 0..L and the output sensitivities q_l^i =
   // ∂f(x_i)/∂z_l.
