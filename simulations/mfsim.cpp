@@ -6,6 +6,9 @@
 #include <iostream>
 
 #include "mfsim/core/error.hpp"
+#ifdef MFSIM_ENABLE_MPI
+#include "mfsim/core/mpi_communicator.hpp"
+#endif
 #include "mfsim/flow/simulation.hpp"
 #include "mfsim/io/info.hpp"
 
@@ -21,14 +24,31 @@ std::string toml_string(const std::string& text) {
   return out + "\"";
 }
 
-int fail(int code, const std::string& message) {
-  std::cerr << "mfsim: error: " << message << "\n";
+// Every rank holds the same error (raise_if_any_failed): rank 0 prints it and all return the same
+// code, after a barrier, so that no rank exits (and makes mpirun kill the job) while rank 0 is
+// still closing the output file. An error that only this rank saw (a bug: every failure that can
+// differ between ranks goes through an agreement point) ends the job with MPI_Abort instead.
+int fail(int code, const std::string& message, const mfsim::Communicator& comm,
+         bool every_rank = mfsim::error_is_collective()) {
+  if (comm.size() > 1 && !every_rank) {
+    std::cerr << "mfsim: error (rank " << comm.rank() << " only): " << message << "\n";
+    comm.abort(code);
+  }
+  if (comm.is_root()) std::cerr << "mfsim: error: " << message << "\n";
+  comm.barrier();
   return code;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef MFSIM_ENABLE_MPI
+  // Before Kokkos, and finalised after it: MPI_Init may edit argv.
+  const mfsim::MpiSession mpi(argc, argv);
+  const mfsim::Communicator& comm = mpi.world();
+#else
+  const mfsim::Communicator& comm = mfsim::self_communicator();
+#endif
   Kokkos::ScopeGuard kokkos(argc, argv);
 
   CLI::App app{"mfsim: particle simulation of mean-field neural network dynamics"};
@@ -52,24 +72,27 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    return fail(mfsim::exit_input, e.what());
+    return fail(mfsim::exit_input, e.what(), comm, true);  // the same arguments everywhere
   }
 
   try {
     if (*run) {
       if (!output.empty()) overrides.push_back("output.path=" + toml_string(output));
-      const mfsim::Config config = mfsim::load_config(config_path, overrides);
+      mfsim::Config config;
+      mfsim::on_every_rank(comm, [&] { config = mfsim::load_config(config_path, overrides); });
       options.progress = !quiet;
-      mfsim::run_simulation(config, options, std::cout);
+      mfsim::run_simulation(config, options, std::cout, comm);
     } else {
-      mfsim::print_info(info_path, std::cout);
+      mfsim::on_every_rank(comm, [&] {
+        if (comm.is_root()) mfsim::print_info(info_path, std::cout);
+      });
     }
   } catch (const mfsim::InputError& e) {
-    return fail(mfsim::exit_input, e.what());
+    return fail(mfsim::exit_input, e.what(), comm);
   } catch (const mfsim::NonFiniteError& e) {
-    return fail(mfsim::exit_non_finite, e.what());
+    return fail(mfsim::exit_non_finite, e.what(), comm);
   } catch (const std::exception& e) {
-    return fail(mfsim::exit_internal, e.what());
+    return fail(mfsim::exit_internal, e.what(), comm);
   }
   return mfsim::exit_ok;
 }

@@ -30,10 +30,15 @@ void check_transport(const Model& model, const ParticleState& state) {
 }
 
 void check_knn(const Model& model, int k) {
-  if (model.comm().size() > 1)
-    throw InputError(fmt::format("diagnostics.kl: \"knn\" needs a single process (got {} ranks)",
-                                 model.comm().size()));
   for (const GroupSpec& g : model.groups()) {
+    // With several ranks the particles are gathered to rank 0 (KlKnnObserver): cap that copy.
+    if (model.comm().size() > 1 &&
+        g.global_count * g.dim() > DiagnosticsSettings::knn_gather_max_values)
+      throw InputError(fmt::format(
+          "diagnostics.kl: \"knn\" with {} ranks gathers the {} × {} coordinates of {} on rank "
+          "0, above the limit of {} values; use kl = [\"transport\"] or a single process",
+          model.comm().size(), g.global_count, g.dim(), g.name,
+          DiagnosticsSettings::knn_gather_max_values));
     const index_t per_slice = g.global_count / g.slices;
     if (per_slice <= k)
       throw InputError(
@@ -72,8 +77,10 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   }
   if (s.kl_knn) {
     check_knn(model, s.knn_k);
-    observers_.push_back(
-        std::make_unique<KlKnnObserver>(model, initial_particles(c, p), s.knn_k, s.knn_every));
+    ParticleState initial;
+    // Reading a restart's first frame may fail on one rank only: end every rank the same way.
+    on_every_rank(model.comm(), [&] { initial = initial_particles(c, p); });
+    observers_.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
   }
 
   const index_t n = model.data().n_train();

@@ -6,35 +6,49 @@ namespace mfsim {
 
 KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every)
     : k_(k), every_(every) {
+  const Communicator& comm = model.comm();
   const auto& groups = model.groups();
   for (std::size_t g = 0; g < groups.size(); ++g) {
     references_.emplace_back(groups[g]);
-    const index_t count = index_t(initial.theta[g].extent(0));
+    // The neighbour search needs a whole slice on one process: rank 0 holds every particle.
+    const Matrix all = gather_rows(comm, initial.theta[g], groups[g].global_count);
+    if (!comm.is_root()) {
+      initial_.emplace_back();
+      whitened_.emplace_back();
+      continue;
+    }
+    const index_t count = groups[g].global_count;
     initial_.emplace_back("mfsim::KlKnn::initial_" + groups[g].name, count, groups[g].dim());
     whitened_.emplace_back("mfsim::KlKnn::whitened_" + groups[g].name, count, groups[g].dim());
-    references_[g].whiten(initial.theta[g], initial_[g]);
+    references_[g].whiten(all, initial_[g]);
   }
 }
 
 void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
+  const Communicator& comm = p.model.comm();
   const auto& groups = p.model.groups();
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    references_[g].whiten(p.state.theta[g], whitened_[g]);
-    const int slices = groups[g].slices;
-    const index_t per_slice = groups[g].global_count / slices;
-    double one_sample = 0, two_sample = 0;
-    for (int l = 0; l < slices; ++l) {
-      const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
-      const ConstMatrix x = Kokkos::subview(whitened_[g], rows, Kokkos::ALL);
-      const ConstMatrix y = Kokkos::subview(initial_[g], rows, Kokkos::ALL);
-      one_sample += kl_knn_standard_normal(x, k_);
-      two_sample += kl_knn_two_sample(x, y, k_, true);
+    const Matrix all = gather_rows(comm, p.state.theta[g], groups[g].global_count);
+    double estimates[2] = {0, 0};  // one-sample, two-sample
+    if (comm.is_root()) {
+      references_[g].whiten(all, whitened_[g]);
+      const int slices = groups[g].slices;
+      const index_t per_slice = groups[g].global_count / slices;
+      for (int l = 0; l < slices; ++l) {
+        const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
+        const ConstMatrix x = Kokkos::subview(whitened_[g], rows, Kokkos::ALL);
+        const ConstMatrix y = Kokkos::subview(initial_[g], rows, Kokkos::ALL);
+        estimates[0] += kl_knn_standard_normal(x, k_);
+        estimates[1] += kl_knn_two_sample(x, y, k_, true);
+      }
+      estimates[0] /= slices;
+      estimates[1] /= slices;
     }
+    comm.broadcast(estimates, 2, 0);
     const std::string& label = groups[g].label;
-    sink.append_observable(observable_name("kl", label, "knn"), p.step, p.time,
-                           {one_sample / slices});
+    sink.append_observable(observable_name("kl", label, "knn"), p.step, p.time, {estimates[0]});
     sink.append_observable(observable_name("kl", label, "knn_two_sample"), p.step, p.time,
-                           {two_sample / slices});
+                           {estimates[1]});
   }
 }
 

@@ -53,8 +53,10 @@ RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& setti
         output.append_particles(step - 1, previous_time, previous);
         what += "; the last finite state (step " + std::to_string(step - 1) + ") is saved";
       }
-      throw NonFiniteError(what + " became non-finite at step " + std::to_string(step) +
-                           " (t = " + std::to_string(time) + "); try a smaller flow.dt");
+      // Every rank sees it (the check above is a reduction): raise it as an agreed error.
+      raise_if_any_failed(comm, std::make_exception_ptr(NonFiniteError(
+                                    what + " became non-finite at step " + std::to_string(step) +
+                                    " (t = " + std::to_string(time) + "); try a smaller flow.dt")));
     }
     if (done == 0) summary.initial_loss = loss;
 

@@ -136,19 +136,34 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
 
 RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostream& log,
                           const Communicator& comm) {
-  check_output_path(c, options);
-  Problem p = build_problem(c, comm, c.diagnostics.kl_transport);
-  const Diagnostics diagnostics(c, p, log);
+  // Each stage that may fail on some ranks only (rank 0 alone writes; every rank reads its input
+  // files) ends with an agreement, so that all ranks stop together with the same error.
+  on_every_rank(comm, [&] {
+    if (comm.is_root()) check_output_path(c, options);
+  });
+  Problem p;
+  on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
+  // Its checks fail on every rank alike (same config); reading a restart's first frame, which may
+  // not, is agreed on inside.
+  std::unique_ptr<const Diagnostics> diagnostics_owner;
+  on_every_rank(comm, [&] { diagnostics_owner = std::make_unique<const Diagnostics>(c, p, log); });
+  const Diagnostics& diagnostics = *diagnostics_owner;
 
   // Only now, with every input validated, does anything appear on disk.
-  const auto parent = std::filesystem::path(c.output.path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  H5mdWriter writer(c.output.path, options.overwrite, p.model->groups(),
-                    p.state.tracks_log_density(), comm);
-  auto attributes = parameters(c, p, comm);
-  attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
-  writer.write_parameters(attributes);
-  writer.write_data(p.data);
+  std::unique_ptr<H5mdWriter> writer_owner;
+  on_every_rank(comm, [&] {
+    if (comm.is_root()) {
+      const auto parent = std::filesystem::path(c.output.path).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    writer_owner = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
+                                                p.state.tracks_log_density(), comm);
+    auto attributes = parameters(c, p, comm);
+    attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
+    writer_owner->write_parameters(attributes);
+    writer_owner->write_data(p.data);
+  });
+  H5mdWriter& writer = *writer_owner;
 
   LossObserver loss;
   std::vector<Observer*> observers{&loss};

@@ -30,7 +30,8 @@ std::string author_name() {
 H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
                        const std::vector<GroupSpec>& groups, bool log_density,
                        const Communicator& comm)
-    : path_(path), groups_(groups), comm_(comm) {
+    : path_(path), groups_(groups), log_density_(log_density), comm_(comm) {
+  if (!comm.is_root()) return;  // only rank 0 touches the file
   file_ = h5::create_file(path, overwrite);
   const hid_t f = file_.get();
 
@@ -77,6 +78,7 @@ void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const doub
 }
 
 void H5mdWriter::write_data(const Dataset& data) {
+  if (!comm_.is_root()) return;
   const hid_t f = file_.get();
   auto write_split = [&](const std::string& name, ConstMatrix x, ConstVector y) {
     h5::Handle group = h5::create_group(f, "data/" + name);
@@ -90,22 +92,43 @@ void H5mdWriter::write_data(const Dataset& data) {
 }
 
 void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
+  if (!comm_.is_root()) return;
   h5::Handle group = h5::create_group(file_.get(), "parameters");
   for (const auto& [name, value] : attributes) h5::write_attribute(group.get(), name, value);
   h5::flush(file_.get());
 }
 
+// Every rank's rows of a group, in global order on rank 0 (the shards are contiguous by global id
+// and ordered by rank); empty elsewhere.
+std::vector<double> H5mdWriter::gather(const std::vector<double>& local,
+                                       std::size_t global_size) const {
+  std::vector<double> global(comm_.is_root() ? global_size : 0);
+  comm_.gather(local.data(), std::int64_t(local.size()), global.data());
+  return global;
+}
+
 void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
   for (std::size_t g = 0; g < groups_.size(); ++g) {
-    append_row(positions_[g], step, time, to_host_doubles(s.theta[g]).data());
-    if (!log_densities_.empty())
-      append_row(log_densities_[g], step, time, to_host_doubles(s.log_density[g]).data());
+    const GroupSpec& spec = groups_[g];
+    const std::size_t n = std::size_t(spec.global_count);
+    const auto position = gather(to_host_doubles(s.theta[g]), n * std::size_t(spec.dim()));
+    on_root([&] { append_row(positions_[g], step, time, position.data()); });
+    if (log_density_) {
+      const auto log_density = gather(to_host_doubles(s.log_density[g]), n);
+      on_root([&] { append_row(log_densities_[g], step, time, log_density.data()); });
+    }
   }
 }
 
 void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
                                    const std::vector<double>& value,
                                    const std::vector<std::size_t>& shape) {
+  on_root([&] { append_observable_row(name, step, time, value, shape); });
+}
+
+void H5mdWriter::append_observable_row(const std::string& name, index_t step, double time,
+                                       const std::vector<double>& value,
+                                       const std::vector<std::size_t>& shape) {
   auto it = observables_.find(name);
   if (it == observables_.end()) {
     h5::Handle group = h5::create_group(file_.get(), "observables");
@@ -118,7 +141,25 @@ void H5mdWriter::append_observable(const std::string& name, index_t step, double
 }
 
 void H5mdWriter::flush() {
-  h5::flush(file_.get());
+  on_root([&] { h5::flush(file_.get()); });
+  // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
+  std::exception_ptr error = pending_error_;
+  pending_error_ = nullptr;
+  raise_if_any_failed(comm_, error);
+}
+
+template <class Write>
+void H5mdWriter::on_root(Write&& write) {
+  if (!comm_.is_root() || failed_) return;
+  if (comm_.size() == 1) return write();  // one process: fail at once, as before
+  // With several ranks, keep the error until flush(): the others are still between two
+  // collectives and would wait for rank 0 forever.
+  try {
+    write();
+  } catch (...) {
+    pending_error_ = std::current_exception();
+    failed_ = true;
+  }
 }
 
 }  // namespace mfsim

@@ -3,6 +3,9 @@
 // global id; models reduce partial sums (network outputs, Gram matrices, scalar diagnostics) over
 // the group. A single process is the trivial group.
 #include <cstdint>
+#include <cstring>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "mfsim/core/types.hpp"
@@ -19,6 +22,18 @@ class Communicator {
   virtual void allreduce_sum(Matrix /*values*/) const {}
   virtual void allreduce_sum(double* /*values*/, int /*count*/) const {}
   virtual double allreduce_max(double value) const { return value; }
+  // Rank 0 receives every rank's `count` values, concatenated in rank order, into `gathered`
+  // (room for the sum of all counts there; ignored on other ranks). Each count must fit an int.
+  virtual void gather(const double* local, std::int64_t count, double* gathered) const {
+    if (count > 0) std::memcpy(gathered, local, std::size_t(count) * sizeof(double));
+  }
+  // Every rank receives rank `root`'s `values` / `text`.
+  virtual void broadcast(double* /*values*/, int /*count*/, int /*root*/ = 0) const {}
+  virtual void broadcast(std::string& /*text*/, int /*root*/ = 0) const {}
+  // Ends every rank of the job at once with `code` (MPI_Abort): the last resort for an error that
+  // only some ranks saw outside an agreement point. A single process just returns.
+  virtual void abort(int /*code*/) const {}
+  void barrier() const { allreduce_max(0); }
 
   double sum(double value) const {
     allreduce_sum(&value, 1);
@@ -36,7 +51,35 @@ struct Shard {
 };
 Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule = 1);
 
+// Every rank's rows of `local` stacked in rank order: the whole [global_rows][cols] matrix on rank
+// 0 (the shards are contiguous by global id), an empty matrix elsewhere. Collective.
+Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows);
+
 // The single-process group, usable everywhere a Communicator is expected.
 const Communicator& self_communicator();
+
+// Collective: every rank calls it at the same point with the error it caught since the last such
+// point (or none). If any rank failed, every rank throws the error of the lowest failing rank,
+// same type (InputError, NonFiniteError, else std::runtime_error) and same message, so that all
+// ranks print the same line and exit with the same code; otherwise it returns.
+void raise_if_any_failed(const Communicator& comm, std::exception_ptr error);
+
+// Whether the error being handled came from raise_if_any_failed, i.e. every rank holds it (and
+// can meet once more at a barrier before exiting).
+bool error_is_collective();
+
+// Runs `work`, then raise_if_any_failed with what it threw: a stage that may fail on some ranks
+// only (a file one rank cannot read) but must end every rank the same way. `work` must not call
+// collectives itself, or a rank that throws early would leave the others waiting in them.
+template <class Work>
+void on_every_rank(const Communicator& comm, Work&& work) {
+  std::exception_ptr error;
+  try {
+    work();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  raise_if_any_failed(comm, error);
+}
 
 }  // namespace mfsim

@@ -6,8 +6,9 @@
 //                               particle's own initial position left out (exactly 0 at t = 0)
 // A group of L slices (ResNet layers) is estimated slice by slice from each slice's particles, and
 // the slices' estimates are averaged. The initial particles are the state the run starts from
-// for a fresh run, and frame 0 of init.path on a restart (Diagnostics). Single process only: the
-// neighbour search needs a slice's particles on one rank.
+// for a fresh run, and frame 0 of init.path on a restart (Diagnostics). With several ranks, the
+// particles are gathered to rank 0 for the neighbour search (a serial O(N²/L) search per group;
+// Diagnostics caps the gathered size), and rank 0 broadcasts the estimates.
 #include <vector>
 
 #include "mfsim/diagnostics/gaussian_reference.hpp"
@@ -23,7 +24,7 @@ class KlKnnObserver final : public Observer {
 
  private:
   std::vector<GaussianReference> references_;
-  std::vector<Matrix> initial_, whitened_;  // per group, whitened
+  std::vector<Matrix> initial_, whitened_;  // per group, whitened, all particles (rank 0 only)
   int k_;
   index_t every_;
 };

@@ -2,6 +2,11 @@
 // Writes a run as an H5MD 1.1 file (DESIGN.md §5): particle trajectories, observables, the data
 // and the parameters. Every frame is flushed when written, so a killed run leaves a readable file
 // with every completed frame.
+//
+// With several ranks, every member function is called by every rank at the same point; particles
+// are gathered to rank 0, the only rank that opens the file (serial HDF5). A write that fails on
+// rank 0 is raised on every rank at the next flush(), with the same message.
+#include <exception>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,13 +43,22 @@ class H5mdWriter final : public RunOutput {
   };
   TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
   void append_row(TimeSeries& e, index_t step, double time, const double* row);
+  void append_observable_row(const std::string& name, index_t step, double time,
+                             const std::vector<double>& value,
+                             const std::vector<std::size_t>& shape);
+  std::vector<double> gather(const std::vector<double>& local, std::size_t global_size) const;
+  template <class Write>
+  void on_root(Write&& write);
 
   std::string path_;
   std::vector<GroupSpec> groups_;
+  bool log_density_ = false;  // on every rank (only rank 0 has the series)
   const Communicator& comm_;
   h5::Handle file_;
   std::vector<TimeSeries> positions_, log_densities_;
   std::map<std::string, TimeSeries> observables_;
+  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
+  bool failed_ = false;               // rank 0: stop writing after a failure
 };
 
 }  // namespace mfsim

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""An MPI run against the single-process run of the same config (issue 7).
+
+    check_mpi_run.py MFSIM MPIEXEC CASE RANKS
+
+CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), restart
+(a restart from a single-process file) or errors (a failure on rank 0 only, and a non-finite
+flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+MFSIM, MPIEXEC, CASE, RANKS = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+# Summation order is the only difference (allreduce of partial sums): losses to 1e-12 relative
+# (the issue's contract); particles after 100 steps and the diagnostics derived from them (Gram
+# eigenvalues, kNN distances, path norms) to 1e-10.
+LOSS_RTOL, OTHER_RTOL = 1e-12, 1e-10
+# Observables that measure round-off themselves (|a − b|/max(|a|, |b|) of an identity): both runs
+# must keep them at round-off level, but their values are noise and cannot agree relatively.
+ROUNDOFF_ATOL = {"energy_identity_error": 1e-12}
+
+TWO_LAYER = """
+[model]
+kind = "two_layer"
+activation = "tanh"
+width = 200
+[data]
+kind = "teacher"
+dim = 4
+n_train = 40
+n_test = 60
+seed = 1
+[init]
+kind = "gaussian"
+seed = 2
+antithetic = true
+[flow]
+integrator = "rk4"
+dt = 0.05
+steps = 100
+[output]
+observe_every = 1
+snapshot_every = 25
+[diagnostics]
+every = 10
+gram = true
+kl = ["transport", "knn"]
+knn_k = 3
+path_norm = true
+"""
+
+RESNET = """
+[model]
+kind = "resnet"
+depth = 4
+width = 30
+head_width = 40
+activation = "tanh"
+head_activation = "tanh"
+[data]
+kind = "teacher"
+dim = 3
+n_train = 30
+n_test = 40
+seed = 1
+[init]
+kind = "gaussian"
+seed = 2
+antithetic = false
+[flow]
+integrator = "heun"
+dt = 0.1
+steps = 100
+[output]
+observe_every = 1
+snapshot_every = 25
+[diagnostics]
+every = 10
+gram = true
+kl = ["transport", "knn"]
+knn_k = 3
+path_norm = true
+"""
+
+failures = []
+
+
+def check(condition, message):
+    if not condition:
+        failures.append(message)
+        print("FAIL:", message)
+
+
+def run(config, output, ranks, *extra, expect=0):
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    command = [MFSIM, "run", config, "-o", output, "-q", *extra]
+    if ranks > 0:
+        command = [MPIEXEC, "--oversubscribe", "-n", str(ranks), *command]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    if result.returncode != expect:
+        print(result.stdout, result.stderr)
+        raise SystemExit(f"{' '.join(command)}: exit code {result.returncode}, expected {expect}")
+    return result
+
+
+def relative_error(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = max(np.max(np.abs(b)), 1e-300) if b.size else 1.0
+    return float(np.max(np.abs(a - b)) / scale) if b.size else 0.0
+
+
+def compare_files(single, parallel, ranks):
+    with h5py.File(single, "r") as s, h5py.File(parallel, "r") as p:
+        check(p["parameters"].attrs["ranks"] == str(ranks) or
+              p["parameters"].attrs["ranks"] == str(ranks).encode(),
+              f"/parameters ranks = {p['parameters'].attrs['ranks']}, expected {ranks}")
+        check(sorted(s["observables"]) == sorted(p["observables"]),
+              f"observables differ: {sorted(s['observables'])} vs {sorted(p['observables'])}")
+        for name in s["observables"]:
+            a, b = s["observables"][name], p["observables"][name]
+            check(np.array_equal(a["step"][()], b["step"][()]), f"{name}: steps differ")
+            if name in ROUNDOFF_ATOL:
+                worst = max(np.max(np.abs(a["value"][()])), np.max(np.abs(b["value"][()])))
+                check(worst <= ROUNDOFF_ATOL[name], f"{name}: {worst:.3g} above round-off")
+                continue
+            rtol = LOSS_RTOL if name == "loss" else OTHER_RTOL
+            err = relative_error(b["value"][()], a["value"][()])
+            print(f"  {name}: relative difference {err:.2e}")
+            check(err <= rtol, f"{name}: relative difference {err:.3g} > {rtol:g}")
+        check(sorted(s["particles"]) == sorted(p["particles"]), "particle groups differ")
+        for group in s["particles"]:
+            for element in ("position", "log_density"):
+                if element not in s["particles"][group]:
+                    continue
+                a, b = s["particles"][group][element], p["particles"][group][element]
+                check(np.array_equal(a["step"][()], b["step"][()]),
+                      f"{group}/{element}: snapshot steps differ")
+                check(a["value"].shape == b["value"].shape,
+                      f"{group}/{element}: shape {b['value'].shape} vs {a['value'].shape}")
+                err = relative_error(b["value"][()], a["value"][()])
+                print(f"  {group}/{element}: relative difference {err:.2e}")
+                check(err <= OTHER_RTOL, f"{group}/{element}: relative difference {err:.3g}")
+        losses = s["observables/loss/value"][()]
+        check(len(losses) == 101, f"{len(losses)} loss rows, expected 101 (steps 0..100)")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    os.chdir(tmp)
+    if CASE in ("two_layer", "resnet", "restart"):
+        config = "run.toml"
+        with open(config, "w") as f:
+            f.write(RESNET if CASE == "resnet" else TWO_LAYER)
+        run(config, "single.h5", 0)
+        if CASE == "restart":
+            # Restart the last frame for 30 more steps: every rank reads its shard of the file.
+            restart = ["--set", 'init.kind="file"', "--set", 'init.path="single.h5"',
+                       "--set", "flow.steps=100"]
+            run(config, "restart_single.h5", 0, *restart)
+            run(config, "restart_mpi.h5", RANKS, *restart)
+            compare_files("restart_single.h5", "restart_mpi.h5", RANKS)
+            with h5py.File("restart_mpi.h5", "r") as f:
+                check(f["observables/loss/step"][0] == 100, "the restart does not start at step 100")
+        else:
+            run(config, "mpi.h5", RANKS)
+            compare_files("single.h5", "mpi.h5", RANKS)
+    elif CASE == "errors":
+        config = "run.toml"
+        with open(config, "w") as f:
+            f.write(TWO_LAYER)
+        # Only rank 0 checks the output path: every rank must still stop with code 2, one message,
+        # and the existing file untouched.
+        run(config, "existing.h5", 0)
+        before = open("existing.h5", "rb").read()
+        r = run(config, "existing.h5", RANKS, expect=2)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("mfsim: error")]
+        check(len(lines) == 1 and "exists" in lines[0], f"error lines: {lines}")
+        check(open("existing.h5", "rb").read() == before, "the existing file changed")
+        # A non-finite flow: code 3 on every rank, one message, and the file keeps the last finite
+        # state, like the single-process run.
+        blowup = ["--set", "flow.dt=1e6", "--set", 'flow.integrator="euler"']
+        single = run(config, "nan_single.h5", 0, *blowup, expect=3)
+        r = run(config, "nan_mpi.h5", RANKS, *blowup, expect=3)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("mfsim: error")]
+        check(len(lines) == 1 and "non-finite" in lines[0], f"error lines: {lines}")
+        check(lines and lines[0] in single.stderr, f"{lines} differs from {single.stderr!r}")
+        with h5py.File("nan_single.h5", "r") as s, h5py.File("nan_mpi.h5", "r") as p:
+            for group in s["particles"]:
+                a = s["particles"][group]["position"]
+                b = p["particles"][group]["position"]
+                check(np.array_equal(a["step"][()], b["step"][()]), "saved frames differ")
+                check(np.allclose(a["value"][()], b["value"][()], rtol=1e-10, atol=0),
+                      "saved particles differ")
+        # An unreadable init file: code 2, one message.
+        r = run(config, "none.h5", RANKS, "--set", 'init.kind="file"', "--set",
+                'init.path="missing.h5"', expect=2)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("mfsim: error")]
+        check(len(lines) == 1 and "missing.h5" in lines[0], f"error lines: {lines}")
+        check(not os.path.exists("none.h5"), "a failed run created its output")
+    else:
+        raise SystemExit(f"unknown case {CASE}")
+
+if failures:
+    raise SystemExit(f"{len(failures)} check(s) failed")
+print(f"{CASE} with {RANKS} ranks: agrees with the single-process run")
