@@ -32,19 +32,19 @@ Dataset make_dataset(const DataConfig& c) {
 // Copies this rank's rows of a frame read from a file into the state.
 void load_frame(const ParticleFrame& frame, const GroupSpec& g, Matrix theta, Vector log_density,
                 const std::string& path) {
-  if (frame.value.extent(0) != std::size_t(g.global_count) ||
-      frame.value.extent(1) != std::size_t(g.dim()))
+  if (frame.particles != g.global_count || frame.value.extent(1) != std::size_t(g.dim()))
     throw InputError(fmt::format(
         "init.path: {} holds {} particles of dimension {} in /particles/{}; the model needs {} of "
         "dimension {}",
-        path, frame.value.extent(0), frame.value.extent(1), g.name, g.global_count, g.dim()));
+        path, frame.particles, frame.value.extent(1), g.name, g.global_count, g.dim()));
+  // The frame holds this rank's rows only (read_frame with the shard).
   auto host = Kokkos::create_mirror_view(theta);
   for (index_t i = 0; i < g.local_count; ++i)
-    for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(g.offset + i, j));
+    for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(i, j));
   Kokkos::deep_copy(theta, host);
-  if (log_density.extent(0) > 0 && frame.log_density.extent(0) > 0) {
+  if (log_density.extent(0) > 0 && frame.has_log_density) {
     auto logp = Kokkos::create_mirror_view(log_density);
-    for (index_t i = 0; i < g.local_count; ++i) logp(i) = real(frame.log_density(g.offset + i));
+    for (index_t i = 0; i < g.local_count; ++i) logp(i) = real(frame.log_density(i));
     Kokkos::deep_copy(log_density, logp);
   }
 }
@@ -110,7 +110,8 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     for (std::size_t g = 0; g < groups.size(); ++g) {
       ParticleFrame frame;
       try {
-        frame = reader.read_frame(groups[g].name, frame_index < 0 ? c.init.frame : frame_index);
+        frame = reader.read_frame(groups[g].name, frame_index < 0 ? c.init.frame : frame_index,
+                                  groups[g].offset, groups[g].local_count);
       } catch (const InputError& e) {
         throw InputError(std::string("init.path: ") + e.what());
       }
@@ -121,7 +122,7 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
             c.init.path, frame_index, p.first_step, groups[0].name, frame.step, groups[g].name));
       load_frame(frame, groups[g], p.state.theta[g],
                  log_density ? p.state.log_density[g] : Vector(), c.init.path);
-      have_log_density = have_log_density && frame.log_density.extent(0) > 0;
+      have_log_density = have_log_density && frame.has_log_density;
       p.first_step = frame.step;
       p.start_time = frame.time;
     }

@@ -69,7 +69,8 @@ index_t H5mdReader::frames(const std::string& group) const {
   return complete_rows(h5::open_group(file_.get(), "particles/" + group + "/position").get());
 }
 
-ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame) const {
+ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, index_t first,
+                                     index_t rows_wanted) const {
   if (!has_particles(group)) throw InputError(path_ + ": no particle group /particles/" + group);
   const index_t count = frames(group);
   const index_t index = frame < 0 ? count + frame : frame;
@@ -86,8 +87,13 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame) co
   out.index = index;
   out.step = h5::read_int64s(h5::open_dataset(position.get(), "step").get())[std::size_t(index)];
   out.time = h5::read_doubles(h5::open_dataset(position.get(), "time").get(), hsize_t(index), 1)[0];
-  const auto values = h5::read_doubles(value.get(), hsize_t(index), 1);
-  out.value = HostMatrix("mfsim::H5mdReader::frame", dims[1], dims[2]);
+  out.particles = index_t(dims[1]);
+  out.first = std::min(first, out.particles);
+  const index_t shard_rows = rows_wanted < 0 ? out.particles - out.first
+                                             : std::min(rows_wanted, out.particles - out.first);
+  const auto values =
+      h5::read_doubles(value.get(), hsize_t(index), 1, hsize_t(out.first), hsize_t(shard_rows));
+  out.value = HostMatrix("mfsim::H5mdReader::frame", shard_rows, dims[2]);
   std::copy(values.begin(), values.end(), out.value.data());
   if (h5::has_attribute(value.get(), "columns"))
     out.columns = h5::read_string_array_attribute(value.get(), "columns");
@@ -100,9 +106,10 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame) co
     // The log-density frame with the same step, if it was written.
     for (index_t j = 0; j < rows; ++j) {
       if (steps[std::size_t(j)] != out.step) continue;
-      const auto logp =
-          h5::read_doubles(h5::open_dataset(element.get(), "value").get(), hsize_t(j), 1);
+      const auto logp = h5::read_doubles(h5::open_dataset(element.get(), "value").get(), hsize_t(j),
+                                         1, hsize_t(out.first), hsize_t(shard_rows));
       out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
+      out.has_log_density = true;
       std::copy(logp.begin(), logp.end(), out.log_density.data());
       break;
     }

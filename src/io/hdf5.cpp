@@ -280,13 +280,18 @@ std::vector<hsize_t> dataset_dims(hid_t dataset) {
   return dims;
 }
 
-std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count) {
+std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count, hsize_t inner_row,
+                                 hsize_t inner_count) {
   std::vector<hsize_t> dims = dataset_dims(dataset);
   if (dims.empty()) dims = {1};
   count = std::min(count, dims[0] - std::min(row, dims[0]));
   std::vector<hsize_t> start(dims.size(), 0), extent = dims;
   start[0] = row;
   extent[0] = count;
+  if (dims.size() > 1) {
+    start[1] = std::min(inner_row, dims[1]);
+    extent[1] = std::min(inner_count, dims[1] - start[1]);
+  }
   std::vector<double> out(std::size_t(product(extent)));
   if (out.empty()) return out;
   Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));

@@ -14,8 +14,11 @@ struct ParticleFrame {
   index_t index = 0;  // frame number, counted from 0
   index_t step = 0;
   double time = 0;
-  HostMatrix value;        // [N][D]
-  HostVector log_density;  // [N], empty if the file does not track it
+  index_t particles = 0;         // N, the particles of the group in the file
+  index_t first = 0;             // the global id of value's first row
+  HostMatrix value;              // [rows][D]: all N rows, or those asked for
+  HostVector log_density;        // [rows], empty if the file does not track it
+  bool has_log_density = false;  // the file tracks it (log_density may still hold 0 rows)
   std::vector<std::string> columns;
 };
 
@@ -36,7 +39,10 @@ class H5mdReader {
   bool has_particles(const std::string& group) const;
   index_t frames(const std::string& group) const;
   // `frame` < 0 counts from the end (−1: the last complete frame).
-  ParticleFrame read_frame(const std::string& group, index_t frame) const;
+  // Reads particles [first, first + rows) of the frame (all of them by default): a rank reads its
+  // shard only.
+  ParticleFrame read_frame(const std::string& group, index_t frame, index_t first = 0,
+                           index_t rows = -1) const;
 
   bool has_data() const;
   Dataset read_data() const;  // /data/train/{x,y}, /data/test/{x,y} into device views

@@ -56,8 +56,10 @@ std::vector<double> read_double_array_attribute(hid_t obj, const std::string& na
 void write_dataset(hid_t loc, const std::string& name, const double* data,
                    const std::vector<hsize_t>& dims);
 std::vector<hsize_t> dataset_dims(hid_t dataset);
-// Reads rows [row, row + count) along the first dimension (all of it by default).
-std::vector<double> read_doubles(hid_t dataset, hsize_t row = 0, hsize_t count = hsize_t(-1));
+// Reads rows [row, row + count) along the first dimension (all of it by default) and, of a
+// dataset with two or more dimensions, [inner_row, inner_row + inner_count) along the second.
+std::vector<double> read_doubles(hid_t dataset, hsize_t row = 0, hsize_t count = hsize_t(-1),
+                                 hsize_t inner_row = 0, hsize_t inner_count = hsize_t(-1));
 std::vector<long long> read_int64s(hid_t dataset);
 
 // A dataset [T][inner...] whose first dimension grows by one row per append.
