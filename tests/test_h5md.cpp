@@ -57,6 +57,19 @@ TEST(H5md, RoundTrip) {
   EXPECT_EQ(std::vector<double>(first.value.data(), first.value.data() + first.value.size()),
             frames[0]);
   EXPECT_EQ(first.log_density.extent(0), 10u);
+  // A rank's shard: rows [3, 7) of the frame, as in the full read.
+  const ParticleFrame shard = r.read_frame("two_layer", 0, 3, 4);
+  EXPECT_EQ(shard.particles, 10);
+  EXPECT_EQ(shard.first, 3);
+  ASSERT_EQ(shard.value.extent(0), 4u);
+  ASSERT_EQ(shard.log_density.extent(0), 4u);
+  EXPECT_TRUE(shard.has_log_density);
+  for (std::size_t i = 0; i < 4; ++i) {
+    for (std::size_t j = 0; j < first.value.extent(1); ++j)
+      EXPECT_EQ(shard.value(i, j), first.value(3 + i, j));
+    EXPECT_EQ(shard.log_density(i), first.log_density(3 + i));
+  }
+  EXPECT_EQ(r.read_frame("two_layer", 0, 8, 5).value.extent(0), 2u);  // clipped at the end
   EXPECT_THROW(r.read_frame("two_layer", 3), InputError);
   EXPECT_THROW(r.read_frame("two_layer", -4), InputError);
   EXPECT_THROW(r.read_frame("resnet_head", 0), InputError);
