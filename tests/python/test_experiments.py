@@ -83,8 +83,10 @@ def test_linear_convergence_quick(tmp_path):
     figure_ok(tmp_path / "linear_convergence.png")
     n = report["n_train"]
     assert [r["beta"] for r in report["runs"]] == pytest.approx([1, np.sqrt(n), n])
+    with open_run(next((tmp_path / "runs").glob("*.h5"))) as run:
+        rounding = 1e-6 if run.parameters.get("precision", "double") == "double" else 1e-4
     for r in report["runs"]:
-        assert r["max_log_loss_over_bound"] < 1e-6, r  # the a-posteriori bound (A12) holds
+        assert r["max_log_loss_over_bound"] < rounding, r  # the a-posteriori bound (A12) holds
         assert r["min_rate_ratio"] > 1 - 1e-3, r  # −d log L/dt ≥ 2λ_min/n up to the O(Δ²) difference
         assert 1 - 1e-3 < r["rate_ratio"] < 2.0, r
         assert r["loss_drop"] < 1e-2
@@ -117,13 +119,15 @@ def test_path_norm_generalisation_quick(tmp_path):
     assert len(runs) == len(report["widths"]) * len(report["n_trains"]) * report["seeds"]
     for path in runs[:: max(1, len(runs) // 5)]:
         with open_run(path) as run:
+            # a float build computed the norms in single precision (numpy recomputes them in double)
+            rel = 1e-10 if run.parameters.get("precision", "double") == "double" else 1e-5
             last = run.particles["two_layer"].frame(-1)
             wb = np.column_stack([last.block("w"), last["b"]])
             p1 = float(run.get("model.beta")) * np.mean(np.abs(last["a"]) * np.abs(wb).sum(axis=1))
-            assert run.observables["path_norm_l1"].final == pytest.approx(p1, rel=1e-10)
+            assert run.observables["path_norm_l1"].final == pytest.approx(p1, rel=rel)
             n, d = run.data.x_train.shape
             assert run.observables["rademacher_bound"].final == pytest.approx(
-                2 * p1 * np.sqrt(2 * np.log(d + 1) / n), rel=1e-10)
+                2 * p1 * np.sqrt(2 * np.log(d + 1) / n), rel=rel)
     for n, st in report["per_n"].items():
         assert -1 <= st["spearman_test_vs_path_norm"] <= 1
         # the widest network fits the training set better than a single neuron (more parameters, same time)
