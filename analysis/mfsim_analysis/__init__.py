@@ -11,10 +11,10 @@ Command line: python3 -m mfsim_analysis {plot,summary,sweep} --help
 """
 
 from .fit import PowerLawFit, fit_power_law
-from .network import activation, predict, two_layer_predict
+from .network import activation, predict, resnet_predict, two_layer_predict
 from .run import Data, Frame, NotAnMfsimFile, Observable, ParticleGroup, Run, open_run
 
 __all__ = [
     "open_run", "Run", "Observable", "ParticleGroup", "Frame", "Data", "NotAnMfsimFile",
-    "fit_power_law", "PowerLawFit", "predict", "two_layer_predict", "activation",
+    "fit_power_law", "PowerLawFit", "predict", "two_layer_predict", "resnet_predict", "activation",
 ]

@@ -1,6 +1,8 @@
 """The network function f evaluated in numpy from stored particles (independent of the C++ code).
 
 Model A (MATH.md §2.1): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle columns a, w_1..w_d[, b].
+Model B (MATH.md §3.1): z_{l+1} = z_l + (α/(LM)) Σ_m u_{l,m} σ0(w_{l,m}·z_l + b_{l,m}), z_0 = x;
+f(x) = (β/K) Σ_k a_k σh(v_k·z_L); blocks u_1..u_d, w_1..w_d, b (row l·M + j), head a, v_1..v_d.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from scipy.special import erf, expit
 
 from .run import Frame, Run
 
-__all__ = ["activation", "two_layer_predict", "predict"]
+__all__ = ["activation", "two_layer_predict", "resnet_predict", "predict"]
 
 
 def activation(name: str, kappa: float = 1.0):
@@ -43,11 +45,39 @@ def two_layer_predict(frame: Frame, x: np.ndarray, *, beta: float, sigma, chunk:
     return beta * total / a.size
 
 
+def resnet_predict(blocks: Frame, head: Frame, x: np.ndarray, *, alpha: float, beta: float, sigma0,
+                   sigma_h) -> np.ndarray:
+    """f(x_i) for every row of x from one frame of /particles/resnet_blocks and one of resnet_head."""
+    z = np.atleast_2d(np.asarray(x, dtype=float)).copy()
+    layers = blocks.layers()  # [L][M][2d+1]
+    d = z.shape[1]
+    L, M = layers.shape[0], layers.shape[1]
+    for layer in layers:
+        u, w, b = layer[:, :d], layer[:, d:2 * d], layer[:, 2 * d]
+        z = z + (alpha / (L * M)) * sigma0(z @ w.T + b) @ u
+    a, v = head["a"], head.block("v")
+    return beta * (sigma_h(z @ v.T) @ a) / a.size
+
+
 def predict(run: Run, x: np.ndarray, frame: int | Frame = -1) -> np.ndarray:
-    """f(x) of a two-layer run at a frame (index or Frame), with the run's β and σ."""
+    """f(x) at a frame (index; for model A also a Frame), with the run's parameters.
+
+    Model B pairs the blocks' and the head's frames of the same index (the writer snapshots both
+    groups at the same steps)."""
+    kappa = float(run.get("model.softplus_kappa", 1.0))
+    if run.model == "resnet":
+        if isinstance(frame, Frame):
+            raise ValueError("predict() on a resnet run takes a frame index (it reads both particle groups)")
+        blocks, head = run.particles["resnet_blocks"].frame(frame), run.particles["resnet_head"].frame(frame)
+        if blocks.step != head.step:
+            raise ValueError(f"{run.path}: frame {frame} of the blocks (step {blocks.step}) and of the head "
+                             f"(step {head.step}) differ")
+        return resnet_predict(blocks, head, x, alpha=float(run.get("model.alpha")), beta=float(run.get("model.beta")),
+                              sigma0=activation(run.get("model.activation"), kappa),
+                              sigma_h=activation(run.get("model.head_activation"), kappa))
     if run.model != "two_layer":
-        raise ValueError(f"{run.path}: predict() supports the two_layer model, not {run.model!r}")
+        raise ValueError(f"{run.path}: predict() supports the two_layer and resnet models, not {run.model!r}")
     if not isinstance(frame, Frame):
         frame = run.particles["two_layer"].frame(frame)
-    sigma = activation(run.get("model.activation"), float(run.get("model.softplus_kappa", 1.0)))
+    sigma = activation(run.get("model.activation"), kappa)
     return two_layer_predict(frame, x, beta=float(run.get("model.beta")), sigma=sigma)

@@ -18,21 +18,15 @@ Writes DIR/runs/*.h5, DIR/propagation_of_chaos.png and DIR/propagation_of_chaos.
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "analysis"))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from mfsim_analysis import NotAnMfsimFile, fit_power_law, open_run, predict  # noqa: E402
+import common
+from mfsim_analysis import fit_power_law, open_run, predict
 
 CONFIG = """\
 # Experiment 1 (propagation of chaos): the widths and seeds vary through --set.
@@ -75,13 +69,6 @@ SIZES = {
 }
 
 
-def mfsim_binary(given: str | None) -> Path:
-    path = Path(given or os.environ.get("MFSIM_EXECUTABLE") or REPO / "build" / "simulations" / "mfsim")
-    if not path.is_file():
-        sys.exit(f"propagation_of_chaos: error: no mfsim binary at {path} (build it, or pass --mfsim)")
-    return path
-
-
 def init_seed(m: int, s: int) -> int:
     """Seed s of width m. mfsim draws particle k from (seed, k) alone, so one seed at two widths
     gives nested particle sets; distinct seeds per width keep the widths' estimates independent,
@@ -89,36 +76,11 @@ def init_seed(m: int, s: int) -> int:
     return 1000 * int(np.log2(m)) + s
 
 
-def complete(path: Path, t_end: float) -> bool:
-    try:
-        with open_run(path) as run:
-            loss = run.observables["loss"]
-            return len(loss) > 0 and abs(loss.time[-1] - t_end) < 1e-9
-    except (NotAnMfsimFile, KeyError, OSError):
-        return False
-
-
-def run_all(binary: Path, config: Path, out: Path, widths, seeds, t_end, jobs: int, reuse: bool):
+def run_all(binary: Path, config: Path, out: Path, widths, seeds, jobs: int, reuse: bool):
     """Runs every (width, seed), the widest first so that the pool ends with short runs."""
-    todo = []
-    for m in sorted(widths, reverse=True):
-        for s in seeds:
-            path = out / f"m{m}_s{s}.h5"
-            if not (reuse and complete(path, t_end)):
-                todo.append((m, s, path))
-
-    def one(item):
-        m, s, path = item
-        command = [str(binary), "run", str(config), "-o", str(path), "--force", "-q",
-                   "--set", f"model.width={m}", "--set", f"init.seed={init_seed(m, s)}"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"mfsim failed on m={m} seed={s}: {result.stderr.strip()}")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
-            future.result()
-    return len(todo)
+    plan = [(out / f"m{m}_s{s}.h5", {"model.width": m, "init.seed": init_seed(m, s)})
+            for m in widths for s in seeds]
+    return common.run_all(binary, config, plan, jobs=jobs, reuse=reuse, cost=lambda sets: sets["model.width"])
 
 
 def measure(out: Path, widths, seeds, times):
@@ -178,11 +140,7 @@ def analyse(widths, times, f_values, losses, level=0.95):
 
 
 def figure(path: Path, widths, times, results, curves, seeds: int, clt: tuple[float, float]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.1))
     grid = np.geomspace(min(widths), max(widths), 50)
     for ax, key, fit_key, title, c in ((axes[0], "std_f", "fit_f", "spread of f over seeds", clt[0]),
@@ -214,21 +172,11 @@ def figure(path: Path, widths, times, results, curves, seeds: int, clt: tuple[fl
     ax.grid(True, alpha=0.3)
     fig.suptitle("Propagation of chaos (V1): two-layer tanh, β = 1, d = 5, n = 20; fluctuations ∝ m^(−1/2)",
                  fontsize="medium")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    common.save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True, type=Path, help="folder for the runs and the figure")
-    p.add_argument("--quick", action="store_true", help="a small version (seconds) for the tests")
-    p.add_argument("--seeds", type=int, help="number of initialisation seeds (default 20; quick 12)")
-    p.add_argument("--jobs", type=int, default=2, help="mfsim runs at once (default 2)")
-    p.add_argument("--mfsim", help="the mfsim binary (default: $MFSIM_EXECUTABLE or build/simulations/mfsim)")
-    p.add_argument("--reuse", action="store_true", help="keep runs already complete in DIR/runs")
-    args = p.parse_args(argv)
+    args = common.parser(__doc__, seeds="default 20; quick 12").parse_args(argv)
 
     size = SIZES["quick" if args.quick else "default"]
     widths = [2**k for k in size["log2_widths"]]
@@ -237,14 +185,14 @@ def main(argv=None) -> int:
     t_end = max(times)
     every = int(round(0.5 / dt))
 
-    binary = mfsim_binary(args.mfsim)
+    binary = common.mfsim_binary(args.mfsim, "propagation_of_chaos")
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "propagation_of_chaos.toml"
     config.write_text(CONFIG.format(n_test=size["n_test"], dt=dt, t_end=t_end, every=every, integrator="heun"))
 
     start = time.monotonic()
-    ran = run_all(binary, config, runs, widths, seeds, t_end, args.jobs, args.reuse)
+    ran = run_all(binary, config, runs, widths, seeds, args.jobs, args.reuse)
     run_seconds = time.monotonic() - start
     f_values, losses, curves = measure(runs, widths, seeds, times)
     results = analyse(widths, times, f_values, losses)

@@ -9,6 +9,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 from conftest import REPO, mfsim_executable, run_cli_here
+from mfsim_analysis import open_run
 
 EXPERIMENTS = REPO / "simulations" / "experiments"
 
@@ -49,3 +50,85 @@ def test_propagation_of_chaos_quick(tmp_path):
     again = run_experiment("propagation_of_chaos", tmp_path, "--reuse")
     assert again.stdout.startswith("0 runs in")
     assert json.loads((tmp_path / "propagation_of_chaos.json").read_text())["results"] == report["results"]
+
+
+def figure_ok(path):
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] > 600 and np.ptp(image) > 0
+    assert path.stat().st_size < 150_000  # small enough to commit to the gallery
+
+
+def test_lazy_vs_mean_field_quick(tmp_path):
+    """V3/(T6): the Gram matrix freezes and KL(ρ_end ‖ ρ₀) falls like β⁻² as β grows."""
+    run_experiment("lazy_vs_mean_field", tmp_path)
+    report = json.loads((tmp_path / "lazy_vs_mean_field.json").read_text())
+    figure_ok(tmp_path / "lazy_vs_mean_field.png")
+    betas, drift, kl = (np.array(report[k]) for k in ("betas", "drift", "kl_end"))
+    assert len(list((tmp_path / "runs").glob("*.h5"))) == len(betas) == 6
+    # β = O(1) moves λ_min(G) by O(1); the largest β leaves it within a few per cent.
+    assert drift[0] > 0.5 and drift[-1] < 0.05 and np.all(np.diff(drift) < 0)
+    assert -2.3 < report["fit_kl"]["slope"] < -1.7, report["fit_kl"]
+    assert report["fit_kl"]["ci"][0] < report["fit_kl"]["slope"] < report["fit_kl"]["ci"][1]
+    # β · W2 path length tends to a constant (the lazy limit's sqrt(yᵀK⁻¹y)).
+    scaled = np.array(report["beta_length_end"])
+    assert abs(scaled[-1] / scaled[-2] - 1) < 0.05
+    # λ₀ is the file's own (mfsim computes it); it is positive for distinct points.
+    assert report["lambda0"] > 0
+
+
+def test_linear_convergence_quick(tmp_path):
+    """(A12) lies above the loss; the decay rate is at least 2λ_min(G)/n ((A11) Rayleigh quotient)."""
+    result = run_experiment("linear_convergence", tmp_path)
+    report = json.loads((tmp_path / "linear_convergence.json").read_text())
+    figure_ok(tmp_path / "linear_convergence.png")
+    n = report["n_train"]
+    assert [r["beta"] for r in report["runs"]] == pytest.approx([1, np.sqrt(n), n])
+    with open_run(next((tmp_path / "runs").glob("*.h5"))) as run:
+        rounding = 1e-6 if run.parameters.get("precision", "double") == "double" else 1e-4
+    for r in report["runs"]:
+        assert r["max_log_loss_over_bound"] < rounding, r  # the a-posteriori bound (A12) holds
+        assert r["min_rate_ratio"] > 1 - 1e-3, r  # −d log L/dt ≥ 2λ_min/n up to the O(Δ²) difference
+        assert 1 - 1e-3 < r["rate_ratio"] < 2.0, r
+        assert r["loss_drop"] < 1e-2
+        # (T3): λ_min stayed above β²λ₀/2, so the measured rate beats the a-priori rate β²λ₀/n.
+        if r["min_lambda_over_beta2"] >= r["lambda0"] / 2:
+            assert r["measured_rate"] > r["t3_rate"]
+    assert "max log(L/bound)" in result.stdout
+
+
+def test_resnet_depth_width_quick(tmp_path):
+    """V1 for model B: the error falls like 1/L against a deeper reference and like M^(−1/2) over seeds."""
+    run_experiment("resnet_depth_width", tmp_path)
+    report = json.loads((tmp_path / "resnet_depth_width.json").read_text())
+    figure_ok(tmp_path / "resnet_depth_width.png")
+    for t, fit in report["fits"]["depth"].items():
+        assert -1.2 < fit["slope"] < -0.85, (t, fit)
+    for t, fit in report["fits"]["depth_effective"].items():
+        assert -1.05 < fit["slope"] < -0.95, (t, fit)  # leading order of the Euler-in-depth error
+    for t, fit in report["fits"]["width"].items():
+        assert -0.85 < fit["slope"] < -0.2, (t, fit)
+        assert fit["ci"][0] < fit["slope"] < fit["ci"][1]
+
+
+def test_path_norm_generalisation_quick(tmp_path):
+    """The path norms the experiment plots are the file's, and they are β·mean|a|‖(w, b)‖₁ of the particles."""
+    run_experiment("path_norm_generalisation", tmp_path)
+    report = json.loads((tmp_path / "path_norm_generalisation.json").read_text())
+    figure_ok(tmp_path / "path_norm_generalisation.png")
+    runs = sorted((tmp_path / "runs").glob("*.h5"))
+    assert len(runs) == len(report["widths"]) * len(report["n_trains"]) * report["seeds"]
+    for path in runs[:: max(1, len(runs) // 5)]:
+        with open_run(path) as run:
+            # a float build computed the norms in single precision (numpy recomputes them in double)
+            rel = 1e-10 if run.parameters.get("precision", "double") == "double" else 1e-5
+            last = run.particles["two_layer"].frame(-1)
+            wb = np.column_stack([last.block("w"), last["b"]])
+            p1 = float(run.get("model.beta")) * np.mean(np.abs(last["a"]) * np.abs(wb).sum(axis=1))
+            assert run.observables["path_norm_l1"].final == pytest.approx(p1, rel=rel)
+            n, d = run.data.x_train.shape
+            assert run.observables["rademacher_bound"].final == pytest.approx(
+                2 * p1 * np.sqrt(2 * np.log(d + 1) / n), rel=rel)
+    for n, st in report["per_n"].items():
+        assert -1 <= st["spearman_test_vs_path_norm"] <= 1
+        # the widest network fits the training set better than a single neuron (more parameters, same time)
+        assert st["median_train"][-1] < st["median_train"][0]

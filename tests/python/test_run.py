@@ -5,7 +5,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from conftest import SMALL
+from conftest import SMALL, run_mfsim
 
 from mfsim_analysis import NotAnMfsimFile, open_run, predict
 from mfsim_analysis.network import activation
@@ -209,3 +209,22 @@ def test_small_config_is_what_the_fixture_asked_for(small_run):
         for key, value in SMALL.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 assert flat[key] == value, key
+
+
+def test_numpy_resnet_reproduces_the_losses_mfsim_wrote(tmp_path):
+    """Model B: f recomputed in numpy (forward pass through the stored blocks, then the head) gives
+    the training and test losses of the file, at the first and the last frames."""
+    path = run_mfsim(tmp_path / "resnet.h5", model__kind='"resnet"', model__depth=4, model__width=8,
+                     model__head_width=32, model__alpha=2.0, model__beta=1.5, model__head_activation='"erf"')
+    with open_run(path) as run:
+        assert run.model == "resnet"
+        d = run.data
+        rel = 1e-12 if run.parameters.get("precision", "double") == "double" else 1e-5
+        for frame, row in ((0, 0), (-1, -1)):
+            f_train, f_test = predict(run, d.x_train, frame), predict(run, d.x_test, frame)
+            assert 0.5 * np.mean((f_train - d.y_train) ** 2) == pytest.approx(
+                run.observables["loss"].value[row], rel=rel)
+            assert 0.5 * np.mean((f_test - d.y_test) ** 2) == pytest.approx(
+                run.observables["test_loss"].value[row], rel=rel)
+        with pytest.raises(ValueError, match="frame index"):
+            predict(run, d.x_test, run.particles["resnet_head"].frame(0))

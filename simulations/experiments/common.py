@@ -1,0 +1,138 @@
+"""What every experiment script shares: finding the mfsim binary, running a set of configurations
+in parallel (two at a time by default: the machines these run on have two cores), the common
+command line, and writing the figure and the numbers.
+
+An experiment describes each run as (output path, {key: value} overrides of its TOML config);
+`run_all` skips runs already complete when --reuse is given, and runs the rest, the costliest
+first so that the pool ends on short runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "analysis") not in sys.path:
+    sys.path.insert(0, str(REPO / "analysis"))
+
+from mfsim_analysis import NotAnMfsimFile, open_run  # noqa: E402
+
+__all__ = ["REPO", "parser", "mfsim_binary", "complete", "run_all", "save_figure", "write_report", "Timer"]
+
+
+def parser(doc: str, *, seeds: str | None = None) -> argparse.ArgumentParser:
+    """The options every experiment has: --out, --quick, --jobs, --mfsim, --reuse."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc)
+    p.add_argument("--out", required=True, type=Path, help="folder for the runs and the figure")
+    p.add_argument("--quick", action="store_true", help="a small version (seconds) for the tests")
+    if seeds:
+        p.add_argument("--seeds", type=int, help=f"number of initialisation seeds ({seeds})")
+    p.add_argument("--jobs", type=int, default=2, help="mfsim runs at once (default 2)")
+    p.add_argument("--mfsim", help="the mfsim binary (default: $MFSIM_EXECUTABLE or build/simulations/mfsim)")
+    p.add_argument("--reuse", action="store_true", help="keep runs already complete in DIR/runs")
+    return p
+
+
+def mfsim_binary(given: str | None, script: str) -> Path:
+    path = Path(given or os.environ.get("MFSIM_EXECUTABLE") or REPO / "build" / "simulations" / "mfsim")
+    if not path.is_file():
+        sys.exit(f"{script}: error: no mfsim binary at {path} (build it, or pass --mfsim)")
+    return path
+
+
+def complete(path: Path, t_end: float) -> bool:
+    """The run at `path` exists, is an mfsim file, and reached flow time t_end."""
+    try:
+        with open_run(path) as run:
+            loss = run.observables["loss"]
+            return len(loss) > 0 and abs(loss.time[-1] - t_end) <= 1e-9 * max(1.0, abs(t_end))
+    except (NotAnMfsimFile, KeyError, OSError):
+        return False
+
+
+def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, t_end_key: str = "flow.t_end",
+            jobs: int = 2, reuse: bool = False, cost=None) -> int:
+    """Runs `mfsim run config -o path --set key=value ...` for each (path, overrides); returns how
+    many ran. A run's t_end is its override `t_end_key`, else the config's (for --reuse); `cost`
+    orders the runs, largest first."""
+    import tomllib
+
+    default_t_end = tomllib.loads(config.read_text())["flow"]["t_end"]
+    todo = [(path, sets) for path, sets in runs
+            if not (reuse and complete(path, float(sets.get(t_end_key, default_t_end))))]
+    if cost is not None:
+        todo.sort(key=lambda item: cost(item[1]), reverse=True)
+
+    def one(item):
+        path, sets = item
+        command = [str(binary), "run", str(config), "-o", str(path), "--force", "-q"]
+        for key, value in sets.items():
+            command += ["--set", f"{key}={_toml(value)}"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"mfsim failed on {path.name} ({sets}): {result.stderr.strip()}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
+            future.result()
+    return len(todo)
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def save_figure(fig, path: Path, dpi: int = 80) -> None:
+    """PNG small enough to commit (the gallery keeps each well under 150 kB)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def write_report(path: Path, report: dict) -> None:
+    def plain(v):
+        if hasattr(v, "as_dict"):
+            return v.as_dict()
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if hasattr(v, "tolist"):
+            return v.tolist()
+        return v
+
+    path.write_text(json.dumps(plain(report), indent=2))
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.monotonic() - self.start
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
