@@ -10,6 +10,7 @@
 #include "mfsim/core/random.hpp"
 #include "mfsim/diagnostics/gram_kernel.hpp"
 #include "mfsim/diagnostics/ntk.hpp"
+#include "resnet_kernels.hpp"
 #include "two_layer_kernels.hpp"
 
 namespace mfsim {
@@ -21,155 +22,30 @@ Matrix layer(const LayerView& v, index_t l) {
   return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
 }
 
-// Particles go through team scratch in tiles of this many rows.
-constexpr int tile_rows = 128;
-
-// For every sample i: out(i, c) = Σ_{m ∈ rows} coefficient(m, i) · theta(m, col + c), c < width.
-// This is the per-sample reduction over particles of the forward and backward passes: one team
-// per sample evaluates the coefficients of a tile of particles once (the activation) and then
-// accumulates the tile's column block, so memory stays O(n·width) whatever the number of rows.
-template <class Coefficient>
-void weighted_row_sum(const std::string& label, const Coefficient& coefficient, ConstMatrix theta,
-                      Shard rows, int col, Matrix out) {
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  using Scratch = Kokkos::View<real*, ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  const int width = int(out.extent(1)), tile = tile_rows;
-  const index_t first = rows.begin, count = rows.size();
-  Kokkos::parallel_for(
-      label,
-      Policy(int(out.extent(0)), Kokkos::AUTO)
-          .set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(tile))),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t i = team.league_rank();
-        Scratch g(team.team_scratch(0), tile);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) { out(i, c) = 0; });
-        for (index_t t0 = 0; t0 < count; t0 += tile) {
-          const int rows_in_tile = count - t0 < tile ? int(count - t0) : tile;
-          team.team_barrier();
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows_in_tile),
-                               [&](int j) { g(j) = coefficient(first + t0 + j, i); });
-          team.team_barrier();
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) {
-            real acc = 0;
-            for (int j = 0; j < rows_in_tile; ++j) acc += g(j) * theta(first + t0 + j, col + c);
-            out(i, c) += acc;
-          });
-        }
-      });
-}
-
-// scale · σ0(w_m·z_i + b_m): block m's contribution to z_{l+1} − z_l is this times u_m.
-template <class Act>
-struct BlockOutput {
-  ConstMatrix theta, z;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
-    real pre = theta(m, 2 * d);
-    for (int c = 0; c < d; ++c) pre += theta(m, d + c) * z(i, c);
-    return scale * act.value(pre);
-  }
-};
-
-// scale · (q_i·u_m) σ0'(w_m·z_i + b_m): block m's contribution to q_l − q_{l+1} is this times w_m.
-template <class Act>
-struct BlockAdjoint {
-  ConstMatrix theta, z, q;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
-    real pre = theta(m, 2 * d), qu = 0;
-    for (int c = 0; c < d; ++c) {
-      pre += theta(m, d + c) * z(i, c);
-      qu += theta(m, c) * q(i, c);
-    }
-    real s, ds;
-    act.eval(pre, s, ds);
-    return scale * qu * ds;
-  }
-};
-
-// scale · a_k σh'(v_k·z_i): head particle k's contribution to q_L is this times v_k.
-template <class Act>
-struct HeadAdjoint {
-  ConstMatrix theta, z;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t k, index_t i) const {
-    real pre = 0;
-    for (int c = 0; c < d; ++c) pre += theta(k, 1 + c) * z(i, c);
-    real s, ds;
-    act.eval(pre, s, ds);
-    return scale * theta(k, 0) * ds;
-  }
-};
-
 template <class Act>
 void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale,
                      Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::forward", BlockOutput<Act>{blocks, z, d, scale, act}, blocks,
-                   rows, 0, out);
+  detail::per_sample_sum<detail::SampleSum::forward>(
+      "mfsim::ResNet::forward", detail::transpose_particles(blocks, rows.begin, rows.size()), z,
+      z, out, scale, act);
 }
 
 template <class Act>
 void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
                              Matrix out, real scale, Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::backward", BlockAdjoint<Act>{blocks, z, q, d, scale, act},
-                   blocks, rows, d, out);
+  detail::per_sample_sum<detail::SampleSum::backward>(
+      "mfsim::ResNet::backward", detail::transpose_particles(blocks, rows.begin, rows.size()), z,
+      q, out, scale, act);
 }
 
 template <class Act>
 void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::head_adjoint", HeadAdjoint<Act>{head, z, d, scale, act}, head,
-                   Shard{0, index_t(head.extent(0))}, 1, out);
+  detail::per_sample_sum<detail::SampleSum::head_adjoint>(
+      "mfsim::ResNet::head_adjoint", detail::transpose_particles(head, 0, index_t(head.extent(0))),
+      z, z, out, scale, act);
 }
 
-// (B11)–(B12) for the blocks, every layer in one launch; one thread per particle, looping over the
-// samples. Particle k (global row offset + k) is in layer l = row / width and sees its input z_l
-// and the sensitivity q_{l+1} at its output.
-template <bool WithLaplacian, class Act>
-void block_velocity(ConstMatrix theta, LayerView z, LayerView q, ConstVector r, index_t offset,
-                    index_t width, Matrix v, Vector laplacian, real coeff, Act act) {
-  const int d = int(z.extent(2));
-  const index_t n = index_t(z.extent(1));
-  Kokkos::parallel_for(
-      "mfsim::ResNet::block_velocity", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k) {
-        const index_t l = (offset + k) / width;
-        for (int c = 0; c < 2 * d; ++c) v(k, c) = 0;
-        real vb = 0, lap = 0;
-        for (index_t i = 0; i < n; ++i) {
-          real pre = theta(k, 2 * d), qu = 0, z2 = 1;
-          for (int c = 0; c < d; ++c) {
-            pre += theta(k, d + c) * z(l, i, c);
-            qu += theta(k, c) * q(l + 1, i, c);
-            if constexpr (WithLaplacian) z2 += z(l, i, c) * z(l, i, c);
-          }
-          real s, ds, dds = 0;
-          if constexpr (WithLaplacian) {
-            act.eval(pre, s, ds, dds);
-          } else {
-            act.eval(pre, s, ds);
-          }
-          const real rs = r(i) * s, g = r(i) * qu * ds;
-          for (int c = 0; c < d; ++c) {
-            v(k, c) += rs * q(l + 1, i, c);
-            v(k, d + c) += g * z(l, i, c);
-          }
-          vb += g;
-          if constexpr (WithLaplacian) lap += r(i) * qu * dds * z2;
-        }
-        for (int c = 0; c < 2 * d; ++c) v(k, c) *= -coeff;
-        v(k, 2 * d) = -coeff * vb;
-        if constexpr (WithLaplacian) laplacian(k) = coeff * lap;
-      });
-}
+using detail::block_velocity;
 
 // G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
 // scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13).
