@@ -26,16 +26,16 @@ template <class Act>
 void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale,
                      Act act) {
   detail::per_sample_sum<detail::SampleSum::forward>(
-      "mfsim::ResNet::forward", detail::transpose_particles(blocks, rows.begin, rows.size()), z,
-      z, out, scale, act);
+      "mfsim::ResNet::forward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, z,
+      out, scale, act);
 }
 
 template <class Act>
 void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
                              Matrix out, real scale, Act act) {
   detail::per_sample_sum<detail::SampleSum::backward>(
-      "mfsim::ResNet::backward", detail::transpose_particles(blocks, rows.begin, rows.size()), z,
-      q, out, scale, act);
+      "mfsim::ResNet::backward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, q,
+      out, scale, act);
 }
 
 template <class Act>
