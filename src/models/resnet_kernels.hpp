@@ -54,6 +54,8 @@ enum class SampleSum { forward, backward, head_adjoint };
 template <SampleSum Kind, class Act>
 void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
                     Matrix out, real scale, Act act) {
+  // A thread owns `rows` samples: each vector of panel values it loads serves all of them.
+  constexpr int rows = tiles::gpu ? 1 : 4, chunk = sample_sum_chunk, blocks = chunk / lanes;
   const index_t n = index_t(z.extent(0));
   const int d = int(z.extent(1));
   const index_t width = index_t(panel.extent(1));
@@ -61,62 +63,89 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
   const int acc_row = Kind == SampleSum::forward ? 0 : Kind == SampleSum::backward ? d : 1;
   const bool bias = Kind != SampleSum::head_adjoint;
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  constexpr int per_team = tiles::gpu ? 64 : 1;  // samples of a team
+  constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
+  const index_t stride = width;                     // between rows of the panel
   Kokkos::parallel_for(
       label, Policy(int((n + per_team - 1) / per_team), Kokkos::AUTO),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t first = index_t(team.league_rank()) * per_team;
-        Kokkos::parallel_for(
-            Kokkos::TeamThreadRange(team, int(min_of<index_t>(per_team, n - first))), [&](int s) {
-              const index_t i = first + s;
-              for (int c = 0; c < d; ++c) out(i, c) = 0;
-              for (index_t j0 = 0; j0 < width; j0 += sample_sum_chunk) {
-                real g[sample_sum_chunk];
-                for (int b = 0; b < sample_sum_chunk / lanes; ++b) {
-                  const index_t j = j0 + b * lanes;
-                  real pre[lanes], qu[lanes];
-                  MFSIM_LANES
-                  for (int l = 0; l < lanes; ++l) {
-                    pre[l] = bias ? panel(2 * d, j + l) : real(0);
-                    qu[l] = Kind == SampleSum::head_adjoint ? panel(0, j + l) : real(0);
-                  }
-                  for (int c = 0; c < d; ++c) {
-                    const real zc = z(i, c);
-                    MFSIM_LANES
-                    for (int l = 0; l < lanes; ++l) pre[l] += panel(w_row + c, j + l) * zc;
-                  }
-                  if constexpr (Kind == SampleSum::backward) {
-                    for (int c = 0; c < d; ++c) {
-                      const real qc = q(i, c);
-                      MFSIM_LANES
-                      for (int l = 0; l < lanes; ++l) qu[l] += panel(c, j + l) * qc;
-                    }
-                  }
-                  MFSIM_LANES
-                  for (int l = 0; l < lanes; ++l) {
-                    if constexpr (Kind == SampleSum::forward) {
-                      g[b * lanes + l] = act.value(pre[l]);
-                    } else {
-                      real sv, ds;
-                      act.eval(pre[l], sv, ds);
-                      g[b * lanes + l] = qu[l] * ds;
-                    }
-                  }
-                }
-                for (int c = 0; c < d; ++c) {
-                  real acc[lanes] = {};
-                  for (int b = 0; b < sample_sum_chunk / lanes; ++b) {
-                    MFSIM_LANES
-                    for (int l = 0; l < lanes; ++l)
-                      acc[l] += panel(acc_row + c, j0 + b * lanes + l) * g[b * lanes + l];
-                  }
-                  real sum = 0;
-                  for (int l = 0; l < lanes; ++l) sum += acc[l];
-                  out(i, c) += sum;
+        const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
+          const index_t i0 = first + t * rows;
+          const int live = int(min_of<index_t>(rows, n - i0));
+          // Rows past n repeat the last sample; their sums are not written.
+          const real* zs[rows];
+          const real* qs[rows];
+          for (int s = 0; s < rows; ++s) {
+            const index_t i = i0 + (s < live ? s : live - 1);
+            zs[s] = &z(i, 0);
+            qs[s] = &q(i, 0);
+          }
+          for (int s = 0; s < live; ++s)
+            for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
+          const real* base = panel.data();
+          for (index_t j0 = 0; j0 < width; j0 += chunk) {
+            real g[rows][chunk];
+            for (int b = 0; b < blocks; ++b) {
+              const real* col = base + j0 + b * lanes;  // column j0 + b·lanes of the panel
+              real pre[rows][lanes], qu[rows][lanes];
+              for (int s = 0; s < rows; ++s) {
+                MFSIM_LANES
+                for (int l = 0; l < lanes; ++l) {
+                  pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
+                  qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
                 }
               }
-              for (int c = 0; c < d; ++c) out(i, c) *= scale;
-            });
+              for (int c = 0; c < d; ++c) {
+                const real* w = col + (w_row + c) * stride;
+                for (int s = 0; s < rows; ++s) {
+                  const real zc = zs[s][c];
+                  MFSIM_LANES
+                  for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+                }
+              }
+              if constexpr (Kind == SampleSum::backward) {
+                for (int c = 0; c < d; ++c) {
+                  const real* u = col + c * stride;
+                  for (int s = 0; s < rows; ++s) {
+                    const real qc = qs[s][c];
+                    MFSIM_LANES
+                    for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
+                  }
+                }
+              }
+              for (int s = 0; s < rows; ++s) {
+                MFSIM_LANES
+                for (int l = 0; l < lanes; ++l) {
+                  if constexpr (Kind == SampleSum::forward) {
+                    g[s][b * lanes + l] = act.value(pre[s][l]);
+                  } else {
+                    real sv, ds;
+                    act.eval(pre[s][l], sv, ds);
+                    g[s][b * lanes + l] = qu[s][l] * ds;
+                  }
+                }
+              }
+            }
+            for (int c = 0; c < d; ++c) {
+              const real* a = base + (acc_row + c) * stride + j0;
+              real acc[rows][lanes] = {};
+              for (int b = 0; b < blocks; ++b)
+                for (int s = 0; s < rows; ++s) {
+                  MFSIM_LANES
+                  for (int l = 0; l < lanes; ++l)
+                    acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
+                }
+              for (int s = 0; s < live; ++s) {
+                real sum = 0;
+                for (int l = 0; l < lanes; ++l) sum += acc[s][l];
+                out(i0 + s, c) += sum;
+              }
+            }
+          }
+          for (int s = 0; s < live; ++s)
+            for (int c = 0; c < d; ++c) out(i0 + s, c) *= scale;
+        });
       });
 }
 
