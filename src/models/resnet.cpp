@@ -314,14 +314,22 @@ real ResNetModel::velocity(const ParticleState& s, ParticleState& dsdt) {
   // Velocities (B11) and, when tracked, Laplacians (B12).
   const bool laplacian = dsdt.tracks_log_density();
   const real block_coeff = real(spec_.alpha / double(d.n_train()));
+  // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
+  // |z_l|² in last_norm2_ (free until the head's turn below).
   with_activation(spec_.activation, [&](auto act) {
-    if (laplacian) {
-      block_velocity<true>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
-                           spec_.width, dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff,
-                           act);
-    } else {
-      block_velocity<false>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
-                            spec_.width, dsdt.theta[blocks], Vector(), block_coeff, act);
+    for (index_t l = 0; l < L; ++l) {
+      const Shard rows = local_layer(l);
+      if (rows.size() == 0) continue;
+      const auto zs = tiles::pack_samples(layer(states_, l), true);
+      const auto qs = tiles::pack_samples(layer(sensitivities_, l + 1), false);
+      if (laplacian) {
+        squared_norms(layer(states_, l), last_norm2_);
+        block_velocity<true>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+                             dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
+      } else {
+        block_velocity<false>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+                              dsdt.theta[blocks], Vector(), block_coeff, act);
+      }
     }
   });
   if (laplacian) squared_norms(z_last, last_norm2_);

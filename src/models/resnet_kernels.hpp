@@ -37,10 +37,9 @@ inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index
   const index_t width = (count + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
   ParticlePanel panel = uninitialized<ParticlePanel>("mfsim::ResNet::particle_panel", cols, width);
   Kokkos::parallel_for(
-      "mfsim::ResNet::transpose_particles", Kokkos::RangePolicy<ExecSpace>(0, cols * width),
-      KOKKOS_LAMBDA(index_t e) {
-        const index_t c = e / width, j = e % width;
-        panel(c, j) = j < count ? theta(first + j, c) : real(0);
+      "mfsim::ResNet::transpose_particles", Kokkos::RangePolicy<ExecSpace>(0, width),
+      KOKKOS_LAMBDA(index_t j) {
+        for (int c = 0; c < cols; ++c) panel(c, j) = j < count ? theta(first + j, c) : real(0);
       });
   return panel;
 }
@@ -149,138 +148,130 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
       });
 }
 
-// (B11)–(B12) for the blocks, every layer in one launch: v = −coeff Σ_i r_i (σ(π) q_{l+1,i},
-// (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)) and, WithLaplacian, ΔΨ = coeff Σ_i r_i (q·u) σ''(π)(|z_i|²+1),
-// π = w·z_{l,i} + b. Local row k is global row offset + k, in layer (offset + k) / width.
-// A team owns `tile` particles of one layer: (u, w, b) and the accumulators in scratch, blocks of
-// `lanes` particles side by side.
-template <bool WithLaplacian, class Act, class LayerView>
-void block_velocity(ConstMatrix theta, LayerView z, LayerView q, ConstVector r, index_t offset,
-                    index_t width, Matrix v, Vector laplacian, real coeff, Act act) {
-  constexpr int blocks = tiles::blocks, tile = blocks * lanes, chunk = tiles::sample_chunk;
-  const int d = int(z.extent(2));
-  const index_t n = index_t(z.extent(1)), count = index_t(theta.extent(0));
+// Sums of thread block b (`lanes` particles of one layer) over sample chunk `chunk`, in 6 × lanes
+// register blocks as the two-layer velocity_block: π = w̃·z̃ and q·u by accumulate_outer on the
+// packed samples, σ once per pair, then vw̃ += Σ_s z̃_s g_s, vu += Σ_s q_s (r σ)_s over the chunk
+// (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
+template <bool WithLaplacian, class Act>
+KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
+    const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, index_t chunk,
+    const ConstVector& r, const ConstVector& norm2, const ScratchPanels& w_panels,
+    const ScratchPanels& u_panels, const ScratchPanels& vw_panels, const ScratchPanels& vu_panels,
+    const ScratchVector& lap, int b) {
+  using tiles::block_rows;
+  constexpr int chunk_size = tiles::sample_chunk;
+  const index_t i0 = chunk * chunk_size;
+  const int ns = int(min_of<index_t>(chunk_size, zs.n - i0));
+  const int sample_panels = (ns + block_rows - 1) / block_rows;
+  real sum_lap[lanes];
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) sum_lap[l] = lap(b * lanes + l);
+  real g[chunk_size][lanes], rs[chunk_size][lanes];  // r (q·u) σ'(π) and r σ(π) per pair
+  for (int sb = 0; sb < sample_panels; ++sb) {
+    const index_t panel = chunk * (chunk_size / block_rows) + sb;
+    real pre[block_rows][lanes] = {}, qu[block_rows][lanes] = {};
+    tiles::accumulate_outer(pre, &zs.rows(panel, 0, 0), &w_panels(b, 0, 0), zs.dz);
+    tiles::accumulate_outer(qu, &qs.rows(panel, 0, 0), &u_panels(b, 0, 0), qs.dz);
+    for (int j = 0; j < block_rows; ++j) {
+      const int s = sb * block_rows + j;
+      const bool live = s < ns;  // padding samples: r = 0
+      const real ri = live ? r(i0 + s) : real(0);
+      const real rn2 = WithLaplacian && live ? ri * (norm2(i0 + s) + real(1)) : real(0);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        real sv, ds, dds;
+        if constexpr (WithLaplacian) {
+          act.eval(pre[j][l], sv, ds, dds);
+          sum_lap[l] += rn2 * qu[j][l] * dds;
+        } else {
+          act.eval(pre[j][l], sv, ds);
+        }
+        rs[s][l] = ri * sv;
+        g[s][l] = ri * qu[j][l] * ds;
+      }
+    }
+  }
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) lap(b * lanes + l) = sum_lap[l];
+  const int depth = sample_panels * block_rows;
+  for (int cb = 0; cb < int(zs.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[j][l] = vw_panels(b, cb * block_rows + j, l);
+    tiles::accumulate_outer(acc, &zs.cols(chunk, cb, 0, 0), &g[0][0], depth);
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + j, l) = acc[j][l];
+  }
+  for (int cb = 0; cb < int(qs.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[j][l] = vu_panels(b, cb * block_rows + j, l);
+    tiles::accumulate_outer(acc, &qs.cols(chunk, cb, 0, 0), &rs[0][0], depth);
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vu_panels(b, cb * block_rows + j, l) = acc[j][l];
+  }
+}
+
+// (B11)–(B12) for the local rows [first, first + count) of one layer, whose input states z_l and
+// output sensitivities q_{l+1} are packed in zs (with the appended 1) and qs:
+// v = −coeff Σ_i r_i (σ(π) q_{l+1,i}, (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)) and, WithLaplacian,
+// ΔΨ = coeff Σ_i r_i (q·u) σ''(π) (|z_{l,i}|² + 1) (norm2 = |z_{l,i}|²), π = w·z_{l,i} + b.
+// A team owns a tile of particles ((u, w, b) packed by blocks of lanes in scratch, with the
+// accumulators) and sweeps the packed samples chunk by chunk, as the two-layer velocity.
+template <bool WithLaplacian, class Act>
+void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles::SamplePanels& zs,
+                    const tiles::SamplePanels& qs, ConstVector r, ConstVector norm2, Matrix v,
+                    Vector laplacian, real coeff, Act act) {
+  using tiles::block_rows;
+  constexpr int blocks = tiles::blocks, tile = blocks * lanes;
   if (count == 0) return;
-  const index_t first_layer = offset / width, last_layer = (offset + count - 1) / width;
-  const index_t tiles_per_layer = (width + tile - 1) / tile;
-  const int cols = 2 * d + 1;
-  const std::size_t bytes =
-      tiles::scratch_bytes({{blocks, cols, lanes}, {blocks, cols, lanes}}, {tile});
+  const int d = qs.dz, dz = zs.dz;
+  const int padded_dz = int(zs.cols.extent(1)) * block_rows;
+  const int padded_d = int(qs.cols.extent(1)) * block_rows;
+  const index_t chunks = index_t(zs.cols.extent(0));
+  const std::size_t bytes = tiles::scratch_bytes({{blocks, dz, lanes},
+                                                  {blocks, d, lanes},
+                                                  {blocks, padded_dz, lanes},
+                                                  {blocks, padded_d, lanes}},
+                                                 {tile});
   const int level = tiles::scratch_level(bytes);
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
   Kokkos::parallel_for(
       "mfsim::ResNet::block_velocity",
-      Policy(int((last_layer - first_layer + 1) * tiles_per_layer), tiles::team_size)
+      Policy(int((count + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t l = first_layer + team.league_rank() / tiles_per_layer;
-        const index_t t = team.league_rank() % tiles_per_layer;
-        // This rank's rows of layer l, and the team's tile of them.
-        const index_t layer_begin = (l * width > offset ? l * width : offset) - offset;
-        const index_t layer_end = min_of((l + 1) * width, offset + count) - offset;
-        const index_t k0 = layer_begin + t * tile;
-        if (k0 >= layer_end) return;
-        const int np = int(min_of<index_t>(tile, layer_end - k0));
-        ScratchPanels params(team.team_scratch(level), blocks, cols, lanes);
-        ScratchPanels sums(team.team_scratch(level), blocks, cols, lanes);
+        const index_t k0 = first + index_t(team.league_rank()) * tile;
+        const int np = int(min_of<index_t>(tile, first + count - k0));
+        ScratchPanels w_panels(team.team_scratch(level), blocks, dz, lanes);
+        ScratchPanels u_panels(team.team_scratch(level), blocks, d, lanes);
+        ScratchPanels vw_panels(team.team_scratch(level), blocks, padded_dz, lanes);
+        ScratchPanels vu_panels(team.team_scratch(level), blocks, padded_d, lanes);
         ScratchVector lap(team.team_scratch(level), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
           for (int e = 0; e < lanes; ++e) {
             const int p = b * lanes + e;
-            for (int c = 0; c < cols; ++c) {
-              params(b, c, e) = p < np ? theta(k0 + p, c) : real(0);
-              sums(b, c, e) = 0;
-            }
+            const bool live = p < np;
+            for (int c = 0; c < dz; ++c) w_panels(b, c, e) = live ? theta(k0 + p, d + c) : real(0);
+            for (int c = 0; c < d; ++c) u_panels(b, c, e) = live ? theta(k0 + p, c) : real(0);
+            for (int c = 0; c < padded_dz; ++c) vw_panels(b, c, e) = 0;
+            for (int c = 0; c < padded_d; ++c) vu_panels(b, c, e) = 0;
             lap(p) = 0;
           }
         });
         team.team_barrier();
         const int active_blocks = (np + lanes - 1) / lanes;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
-          real sum_lap[lanes];
-          MFSIM_LANES
-          for (int e = 0; e < lanes; ++e) sum_lap[e] = 0;
-          const real* ub = &params(b, 0, 0);  // u of the block's particles, then (w, b)
-          const real* wb = &params(b, d, 0);
-          for (index_t i0 = 0; i0 < n; i0 += chunk) {
-            const int ns = int(min_of<index_t>(chunk, n - i0));
-            real rs[chunk][lanes], g[chunk][lanes];  // r σ(π) and r (q·u) σ'(π) per pair
-            for (int s = 0; s < ns; ++s) {
-              const index_t i = i0 + s;
-              const real* zi = &z(l, i, 0);
-              const real* qi = &q(l + 1, i, 0);
-              real pre[lanes], qu[lanes];
-              MFSIM_LANES
-              for (int e = 0; e < lanes; ++e) pre[e] = wb[std::size_t(d) * lanes + e], qu[e] = 0;
-              for (int c = 0; c < d; ++c) {
-                const real zc = zi[c], qc = qi[c];
-                MFSIM_LANES
-                for (int e = 0; e < lanes; ++e) {
-                  pre[e] += wb[std::size_t(c) * lanes + e] * zc;
-                  qu[e] += ub[std::size_t(c) * lanes + e] * qc;
-                }
-              }
-              const real ri = r(i);
-              real z2 = 1;
-              if constexpr (WithLaplacian)
-                for (int c = 0; c < d; ++c) z2 += zi[c] * zi[c];
-              MFSIM_LANES
-              for (int e = 0; e < lanes; ++e) {
-                real sv, ds, dds;
-                if constexpr (WithLaplacian) {
-                  act.eval(pre[e], sv, ds, dds);
-                  sum_lap[e] += ri * qu[e] * dds * z2;
-                } else {
-                  act.eval(pre[e], sv, ds);
-                }
-                rs[s][e] = ri * sv;
-                g[s][e] = ri * qu[e] * ds;
-              }
-            }
-            // Accumulations over the chunk's samples, coordinate by coordinate.
-            const real* z0 = &z(l, i0, 0);
-            const real* q0 = &q(l + 1, i0, 0);
-            real* su = &sums(b, 0, 0);
-            real* sw = &sums(b, d, 0);
-            for (int c = 0; c < d; ++c) {
-              real vu[lanes], vw[lanes];
-              MFSIM_LANES
-              for (int e = 0; e < lanes; ++e) {
-                vu[e] = su[std::size_t(c) * lanes + e];
-                vw[e] = sw[std::size_t(c) * lanes + e];
-              }
-              for (int s = 0; s < ns; ++s) {
-                const real qc = q0[std::size_t(s) * d + c], zc = z0[std::size_t(s) * d + c];
-                MFSIM_LANES
-                for (int e = 0; e < lanes; ++e) {
-                  vu[e] += qc * rs[s][e];
-                  vw[e] += zc * g[s][e];
-                }
-              }
-              MFSIM_LANES
-              for (int e = 0; e < lanes; ++e) {
-                su[std::size_t(c) * lanes + e] = vu[e];
-                sw[std::size_t(c) * lanes + e] = vw[e];
-              }
-            }
-            real vb[lanes];
-            MFSIM_LANES
-            for (int e = 0; e < lanes; ++e) vb[e] = sums(b, 2 * d, e);
-            for (int s = 0; s < ns; ++s) {
-              MFSIM_LANES
-              for (int e = 0; e < lanes; ++e) vb[e] += g[s][e];
-            }
-            MFSIM_LANES
-            for (int e = 0; e < lanes; ++e) sums(b, 2 * d, e) = vb[e];
-          }
-          MFSIM_LANES
-          for (int e = 0; e < lanes; ++e) lap(b * lanes + e) = sum_lap[e];
+          for (index_t chunk = 0; chunk < chunks; ++chunk)
+            block_velocity_chunk<WithLaplacian>(act, zs, qs, chunk, r, norm2, w_panels, u_panels,
+                                                vw_panels, vu_panels, lap, b);
         });
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
           const index_t k = k0 + p;
           const int b = p / lanes, e = p % lanes;
-          for (int c = 0; c < cols; ++c) v(k, c) = -coeff * sums(b, c, e);
+          for (int c = 0; c < d; ++c) v(k, c) = -coeff * vu_panels(b, c, e);
+          for (int c = 0; c < dz; ++c) v(k, d + c) = -coeff * vw_panels(b, c, e);
           if constexpr (WithLaplacian) laplacian(k) = coeff * lap(p);
         });
       });
