@@ -4,6 +4,7 @@
 //   BM_ResNetEulerStep     the ResNet step
 //   BM_TwoLayerReference   model A's Euler step (tanh, bias) at n = 1000, m = 10⁴, d = 16: the
 //                          same as bench_two_layer_step's BM_TwoLayerEulerStep
+//   BM_RegisterBlock, BM_Tanh/{simd,libm}   the core's ceilings (ceilings.cpp)
 //
 // Counters (each also as `<name>_cpu`, per CPU second, common.hpp):
 //   pair_updates/s  (n·L·M + n·K) per ResNet step (each sample–particle pair is visited by the

@@ -26,6 +26,9 @@ PROGRAMS = {
     "bench_two_layer_step":
         "^BM_(TwoLayerEulerStep|TwoLayerForward|TwoLayerUpdate|DenseStep|BlasGemm|BlasSyrk|RegisterBlock|Tanh)/",
     "bench_snapshot_io": "^BM_SnapshotWrite/",
+    "bench_resnet_step": "^BM_(ResNetEulerStep|TwoLayerReference|RegisterBlock|Tanh)/",
+    # Gram assembly at issue 6's size next to single-thread DSYRK on the formed Φ (1.4 GB).
+    "bench_diagnostics": "^BM_Gram(Accumulate|AccumulateGeneric|SyrkPhi)/n:1000/",
 }
 FLOAT_PROGRAMS = {"bench_two_layer_step": "^BM_(TwoLayerEulerStep|TwoLayerForward|BlasGemm|RegisterBlock|Tanh)/"}
 
@@ -154,6 +157,63 @@ def io_table(runs):
     return lines
 
 
+def gram_table(runs):
+    """Gram assembly against DSYRK on the explicit Φ, same run; GFLOP/s counts n²·m·p for all."""
+    names = {"BM_GramAccumulate/": "factored (model A)", "BM_GramAccumulateGeneric/": "generic kernel",
+             "BM_GramSyrkPhi/": "dsyrk on formed Φ"}
+    rows = {}
+    for name, r in runs.items():
+        for prefix, label in names.items():
+            if name.startswith(prefix):
+                rows[label] = (name, r)
+    if "dsyrk on formed Φ" not in rows:
+        return []
+    syrk = min(rows["dsyrk on formed Φ"][1]["cpu"])
+    lines = ["| kernel | n | m | d | ms (CPU min / med) | Φ Φᵀ-equivalent GFLOP/s (CPU min) | time / dsyrk time |",
+             "|---|---:|---:|---:|---|---:|---:|"]
+    for label in names.values():
+        if label not in rows:
+            continue
+        name, r = rows[label]
+        f = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", name)}
+        cmin, cmed = stats(r["cpu"])
+        lines.append(f"| {label} | {f['n']} | {f['m']} | {f['d']} | {1e3 * cmin:.4g} / {1e3 * cmed:.4g} | "
+                     f"{r['counters_rate'] * 1e-9:.1f} | {cmin / syrk:.2f} |")
+    return lines
+
+
+def resnet_table(runs, limits):
+    """ResNet steps; GFLOP/s as counted in bench_resnet_step, against the two-layer reference step
+    of the same run, and against the ceilings: (18d + 9)/peak + 3 t_tanh per block pair,
+    (10d + 10)/peak + 3 t_tanh per head pair."""
+    ref = [r for k, r in runs.items() if k.startswith("BM_TwoLayerReference/")]
+    ref_rate = ref[0]["counters_rate"] if ref else None
+    lines = ["| n | L | M | K | d | step ms (CPU min / med) | step ms (wall min / med) | GFLOP/s (CPU min) "
+             "| of two-layer GFLOP/s | of limit |", "|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+    for name, r in sorted(runs.items()):
+        if not name.startswith("BM_ResNetEulerStep/"):
+            continue
+        f = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", name)}
+        n, L, M, K, d = f["n"], f["L"], f["M"], f["K"], f["d"]
+        cmin, cmed = stats(r["cpu"])
+        wmin, wmed = stats(r["wall"])
+        row = [str(n), str(L), str(M), str(K), str(d), f"{1e3 * cmin:.3g} / {1e3 * cmed:.3g}",
+               f"{1e3 * wmin:.3g} / {1e3 * wmed:.3g}", f"{r['counters_rate'] * 1e-9:.1f}",
+               f"{r['counters_rate'] / ref_rate:.0%}" if ref_rate else ""]
+        if limits:
+            peak, t = limits
+            bound = n * L * M * ((18 * d + 9) / peak + 3 * t) + n * K * ((10 * d + 10) / peak + 3 * t)
+            row.append(f"{bound / cmin:.0%}")
+        else:
+            row.append("")
+        lines.append("| " + " | ".join(row) + " |")
+    if ref:
+        r = ref[0]
+        lines += ["", f"Two-layer reference step (n = 1000, m = 10⁴, d = 16) in the same run: "
+                      f"{1e3 * min(r['cpu']):.3g} ms CPU, {ref_rate * 1e-9:.1f} GFLOP/s ((6 dz + 7) per pair)."]
+    return lines
+
+
 def plots(runs, out):
     import matplotlib
     matplotlib.use("Agg")
@@ -222,6 +282,14 @@ def main():
     report += step_tables(step_runs, float_runs, limits)
     report += ["", "## Single-thread BLAS baselines (same run)", ""] + baseline_table(step_runs)
     report += ["", "## One H5MD snapshot", ""] + io_table(io_runs)
+    if (out / "bench_resnet_step.json").exists():
+        resnet_runs, _ = load(out / "bench_resnet_step.json")
+        resnet_limits = machine_limits(resnet_runs) if "BM_RegisterBlock/manual_time" in resnet_runs else None
+        report += ["", "## ResNet flow step (tanh, explicit Euler)", ""] + resnet_table(resnet_runs, resnet_limits)
+    if (out / "bench_diagnostics.json").exists():
+        gram_runs, _ = load(out / "bench_diagnostics.json")
+        report += ["", "## Gram assembly (model A, tanh, bias) against DSYRK on Φ (same run)", ""]
+        report += gram_table(gram_runs)
     (out / "results.md").write_text("\n".join(report) + "\n")
     plots(step_runs, out)
     print(f"run_suite: wrote {out / 'results.md'} and {out}/scaling_{{m,n,d}}.png")

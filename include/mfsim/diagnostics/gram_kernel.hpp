@@ -46,8 +46,9 @@ inline constexpr int gram_host_vector = tiles::lanes;
 inline constexpr int gram_rows = tiles::block_rows;                    // samples per row panel
 inline constexpr int gram_vector = tiles::gpu ? 1 : gram_host_vector;  // columns per thread
 inline constexpr int gram_width = tiles::gpu ? 32 : gram_host_vector;  // samples per column panel
-inline constexpr int gram_tile = tiles::gpu ? 96 : 48;  // rows and columns of a team's block of G
-inline constexpr int gram_panel_length = 512;           // features per sample held at a time (C·p)
+// Rows and columns of a team's block of G: whole register blocks and column panels.
+inline constexpr int gram_tile = gram_width <= 16 ? 48 : 96;
+inline constexpr int gram_panel_length = 512;  // features per sample held at a time (C·p)
 static_assert(gram_tile % gram_rows == 0 && gram_tile % gram_width == 0 &&
                   gram_width % gram_vector == 0,
               "a team's block of G is made of whole register blocks and column panels");
