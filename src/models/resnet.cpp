@@ -47,44 +47,6 @@ void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act a
 
 using detail::block_velocity;
 
-// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
-// scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13).
-template <class Act>
-struct BlockFeatures {
-  ConstMatrix theta;
-  LayerView z, q;
-  index_t offset, width;
-  int d;
-  real scale;
-  Act act;
-
-  int size() const { return 2 * d + 1; }
-  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
-    const index_t l = (offset + k) / width;
-    real pre = theta(k, 2 * d), qu = 0;
-    for (int c = 0; c < d; ++c) {
-      pre += theta(k, d + c) * z(l, i, c);
-      qu += theta(k, c) * q(l + 1, i, c);
-    }
-    real s, ds;
-    act.eval(pre, s, ds);
-    const real g = scale * qu * ds;
-    for (int c = 0; c < d; ++c) {
-      phi[c] = scale * s * q(l + 1, i, c);
-      phi[d + c] = g * z(l, i, c);
-    }
-    phi[2 * d] = g;
-  }
-};
-
-template <class Act>
-void accumulate_block_gram(ConstMatrix theta, LayerView z, LayerView q, index_t offset,
-                           index_t width, real scale, Act act, Matrix gram) {
-  const int d = int(z.extent(2));
-  accumulate_gram(BlockFeatures<Act>{theta, z, q, offset, width, d, scale, act},
-                  index_t(theta.extent(0)), gram);
-}
-
 void add_into(Matrix out, ConstMatrix base) {
   const index_t d = index_t(out.extent(1));
   Kokkos::parallel_for(
@@ -355,9 +317,14 @@ std::map<std::string, Activation> ResNetModel::activations() const {
 void ResNetModel::accumulate_gram(const ParticleState& s, int part, Matrix gram) const {
   if (part == 0) {
     const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
+    // Layer by layer in the factored form (resnet_kernels.hpp): two rank-M updates per layer.
     with_activation(spec_.activation, [&](auto act) {
-      accumulate_block_gram(s.theta[blocks], states_, sensitivities_, groups_[blocks].offset,
-                            spec_.width, scale, act, gram);
+      for (index_t l = 0; l < spec_.depth; ++l) {
+        const Shard rows = local_layer(l);
+        if (rows.size() == 0) continue;
+        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), layer(states_, l),
+                                      layer(sensitivities_, l + 1), scale, act, gram);
+      }
     });
   } else {
     const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));

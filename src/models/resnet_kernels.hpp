@@ -23,6 +23,7 @@
 #include <string>
 
 #include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/diagnostics/gram_kernel.hpp"
 
 namespace mfsim::detail {
 
@@ -279,6 +280,72 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
           if constexpr (WithLaplacian) laplacian(k) = coeff * lap(p);
         });
       });
+}
+
+// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
+// scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13); for
+// the generic kernel (the reference of the factored form in the tests).
+template <class Act>
+struct BlockFeatures {
+  ConstMatrix theta;
+  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> z, q;  // [L+1][n][d]
+  index_t offset, width;
+  int d;
+  real scale;
+  Act act;
+
+  int size() const { return 2 * d + 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const index_t l = (offset + k) / width;
+    real pre = theta(k, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(k, d + c) * z(l, i, c);
+      qu += theta(k, c) * q(l + 1, i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    const real g = scale * qu * ds;
+    for (int c = 0; c < d; ++c) {
+      phi[c] = scale * s * q(l + 1, i, c);
+      phi[d + c] = g * z(l, i, c);
+    }
+    phi[2 * d] = g;
+  }
+};
+
+// The two scalar factors of one layer's G₁ features, φ_{i,k} = (S_ik q_i, T_ik z̃_i) with
+// S = scale·σ0(π), T = scale·(q_i·u) σ0'(π), z = z_l, q = q_{l+1}: Derivative selects T.
+template <class Act, bool Derivative>
+struct BlockFactor {
+  ConstMatrix theta, z, q;  // theta: the layer's rows
+  real scale;
+  Act act;
+
+  int size() const { return 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const int d = int(z.extent(1));
+    real pre = theta(k, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(k, d + c) * z(i, c);
+      if (Derivative) qu += theta(k, c) * q(i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    phi[0] = Derivative ? scale * qu * ds : scale * s;
+  }
+};
+
+// gram += Σ over the local rows [first, first + count) of one layer of φ φᵀ, in the factored form
+// S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ): two rank-count updates instead of one of rank count·(2d + 1).
+template <class Act>
+void accumulate_block_gram(ConstMatrix theta, index_t first, index_t count, ConstMatrix z,
+                           ConstMatrix q, real scale, Act act, Matrix gram) {
+  const ConstMatrix rows =
+      Kokkos::subview(theta, std::make_pair(first, first + count), Kokkos::ALL);
+  accumulate_gram(BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram,
+                  InputProductWeight(q, false));
+  accumulate_gram(BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram,
+                  InputProductWeight(z, true));
 }
 
 }  // namespace mfsim::detail
