@@ -1,7 +1,7 @@
 #pragma once
 // Pair kernels of the ResNet blocks (model B, MATH.md §3): the per-layer sums over particles of
-// the forward and backward passes, and the per-particle sums over samples of the velocities.
-// Private to resnet.cpp.
+// the forward and backward passes, the per-particle sums over samples of the velocities, and the
+// Gram features of G₁ (B13). Private to resnet.cpp (and its tests).
 //
 // Block particle θ = (u, w, b) (theta columns [0, d), [d, 2d), 2d) acts on a state z through
 // π = w·z + b. The techniques of the two-layer kernels (two_layer_kernels.hpp): the pre-activations
