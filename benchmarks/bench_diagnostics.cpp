@@ -1,7 +1,11 @@
 // The cost of each diagnostic of model A at (n, m, d), next to one Euler flow step at the same
 // sizes (BM_EulerStep), so that each can be read as a number of flow steps.
 //   BM_EulerStep          forward pass, velocities, update (the reference)
-//   BM_GramAccumulate     the tiled Gram kernel alone (n²·m·p/2 multiply-adds)
+//   BM_GramAccumulate     model A's Gram matrix as the observer computes it (the factored form
+//                         of gram_kernel.hpp: two rank-m updates, n²·m multiply-adds)
+//   BM_GramAccumulateGeneric  the same from the generic feature kernel (n²·m·p/2 multiply-adds)
+//   BM_GramSyrkPhi        baseline: single-thread OpenBLAS SYRK on the explicitly formed Φ
+//                         (n × m·p, formed outside the timing; n²·m·p multiply-adds)
 //   BM_GramObserve/dense  the Gram observer: kernel + eigenvalues + (A11) + (A12)
 //   BM_GramObserve/lanczos
 //   BM_NtkReference       the infinite-width kernel and λ₀ (once per run): tanh by quadrature
@@ -13,8 +17,12 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
+#include <vector>
 
+#include "baselines.hpp"
+#include "common.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
@@ -24,6 +32,7 @@
 #include "mfsim/diagnostics/path_norm_observer.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/two_layer.hpp"
+#include "models/two_layer_kernels.hpp"
 
 namespace {
 
@@ -94,15 +103,58 @@ void BM_EulerStepWithLaplacian(benchmark::State& bench) {
   euler_step(bench, true);
 }
 
+// Gram counters: GFLOP/s counts the 2·n²·m·p flop of Φ Φᵀ whatever the kernel does (the rate
+// of the same work: comparable across the three benchmarks); `syrk_flop` is that count.
+void gram_counters(benchmark::State& bench, double p, double cpu) {
+  const double n = double(bench.range(0)), m = double(bench.range(1));
+  bench::set_rate(bench, "GFLOP/s", n * n * m * p * 1e-9, cpu);
+  bench.counters["n"] = n;
+  bench.counters["m"] = m;
+  bench.counters["d"] = double(bench.range(2));
+}
+
 void BM_GramAccumulate(benchmark::State& bench) {
   Setup s(bench, false);
   const index_t n = bench.range(0);
   Matrix gram("gram", n, n);
-  timed(bench, [&] { s.model->accumulate_gram(s.state, 0, gram); });
-  const double p = double(s.model->groups()[0].dim());
-  bench.counters["GFLOPS"] =
-      benchmark::Counter(double(n) * double(n) * double(bench.range(1)) * p * 1e-9,
-                         benchmark::Counter::kIsIterationInvariantRate);
+  const double cpu = bench::timed_loop(bench, [&] { s.model->accumulate_gram(s.state, 0, gram); });
+  gram_counters(bench, double(s.model->groups()[0].dim()), cpu);
+}
+
+void BM_GramAccumulateGeneric(benchmark::State& bench) {
+  Setup s(bench, false);
+  const index_t n = bench.range(0);
+  Matrix gram("gram", n, n);
+  const real scale = real(1 / std::sqrt(double(bench.range(1))));  // β = 1
+  const detail::TwoLayerFeatures<activations::Tanh> features{
+      s.state.theta[0], s.data.x_train, scale, true, {}};
+  const double cpu = bench::timed_loop(
+      bench, [&] { accumulate_gram(features, index_t(s.state.theta[0].extent(0)), gram); });
+  gram_counters(bench, double(features.size()), cpu);
+}
+
+// Φ (n × m·p, row-major) of model A with bias, written out on the host, then timed: one SYRK.
+void BM_GramSyrkPhi(benchmark::State& bench) {
+  Setup s(bench, false);
+  const int n = int(bench.range(0)), m = int(bench.range(1)), d = int(bench.range(2));
+  const int p = d + 2;
+  const HostMatrix theta = to_host(s.state.theta[0]), x = to_host(s.data.x_train);
+  const double scale = 1 / std::sqrt(double(m));
+  std::vector<real> phi(std::size_t(n) * m * p), c(std::size_t(n) * n);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < m; ++k) {
+      double z = theta(k, d + 1);
+      for (int q = 0; q < d; ++q) z += theta(k, 1 + q) * x(i, q);
+      const double t = std::tanh(z), g = scale * theta(k, 0) * (1 - t * t);
+      real* row = &phi[(std::size_t(i) * m + k) * p];
+      row[0] = real(scale * t);
+      for (int q = 0; q < d; ++q) row[1 + q] = real(g * x(i, q));
+      row[d + 1] = real(g);
+    }
+  const double cpu =
+      bench::timed_loop(bench, [&] { bench::blas_syrk(n, m * p, phi.data(), c.data()); });
+  gram_counters(bench, double(p), cpu);
+  bench.SetLabel(bench::blas_syrk_name());
 }
 
 void gram_observe(benchmark::State& bench, EigenSolverKind solver) {
@@ -167,7 +219,14 @@ void sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_EulerStep)->Apply(sizes);
 BENCHMARK(BM_EulerStepWithLaplacian)->Apply(sizes);
-BENCHMARK(BM_GramAccumulate)->Apply(sizes);
+// The Gram kernels also at issue 6's size, next to the SYRK baseline (Φ: 1.4 GB in double).
+void gram_sizes(benchmark::internal::Benchmark* b) {
+  sizes(b);
+  b->Args({1000, 10000, 16});
+}
+BENCHMARK(BM_GramAccumulate)->Apply(gram_sizes);
+BENCHMARK(BM_GramAccumulateGeneric)->Apply(gram_sizes);
+BENCHMARK(BM_GramSyrkPhi)->Apply(gram_sizes);
 BENCHMARK(BM_GramObserveDense)->Apply(sizes);
 BENCHMARK(BM_GramObserveLanczos)->Apply(sizes);
 BENCHMARK(BM_NtkReference)->Apply(sizes);

@@ -1,27 +1,54 @@
 // One ResNet flow step (forward pass through L layers and the head, backward pass, velocities of
-// every block and head particle, Euler update) at (n, L, M, K, d).
-// Counter pair_updates/s = (n·L·M + n·K) per step / step time: each sample–particle pair is
-// visited by the forward, the backward and the velocity pass once.
+// every block and head particle, Euler update) at (n, L, M, K, d), and the two-layer step it is
+// compared with, in the same program so that both are timed in the same (interleaved) run.
+//   BM_ResNetEulerStep     the ResNet step
+//   BM_TwoLayerReference   model A's Euler step (tanh, bias) at n = 1000, m = 10⁴, d = 16: the
+//                          same as bench_two_layer_step's BM_TwoLayerEulerStep
+//   BM_RegisterBlock, BM_Tanh/{simd,libm}   the core's ceilings (ceilings.cpp)
+//
+// Counters (each also as `<name>_cpu`, per CPU second, common.hpp):
+//   pair_updates/s  (n·L·M + n·K) per ResNet step (each sample–particle pair is visited by the
+//                   forward, the backward and the velocity pass once), n·m per two-layer step;
+//   GFLOP/s         the arithmetic of the kernels, σ evaluations counted apart (benchmarks/README):
+//                   ResNet (18d + 9) per block pair (3 σ) + (10d + 10) per head pair (3 σ);
+//                   two-layer (6 dz + 7) per pair, dz = d + 1 (2 σ).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
-
+#include "common.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/resnet.hpp"
+#include "mfsim/models/two_layer.hpp"
 
 namespace {
 
 using namespace mfsim;
 
-void BM_ResNetEulerStep(benchmark::State& state) {
-  const index_t n = state.range(0), L = state.range(1), M = state.range(2), K = state.range(3);
-  const int d = int(state.range(4));
+Dataset synthetic(index_t n, int d) {
   SyntheticDataSpec data_spec;
   data_spec.dim = d;
   data_spec.n_train = n;
   data_spec.n_test = 0;
-  const Dataset data = make_synthetic_dataset(data_spec);
+  return make_synthetic_dataset(data_spec);
+}
+
+// Times Euler steps of `model` from state s.
+double time_steps(benchmark::State& state, Model& model, ParticleState& s) {
+  ParticleState v = allocate_like(s, "bench_velocity");
+  Integrator euler(IntegratorKind::euler, s);
+  const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
+    return model.velocity(x, dx);
+  };
+  return bench::timed_loop(state, [&] {
+    field(s, v);
+    euler.finish_step(s, v, real(1e-3), field);
+  });
+}
+
+void BM_ResNetEulerStep(benchmark::State& state) {
+  const index_t n = state.range(0), L = state.range(1), M = state.range(2), K = state.range(3);
+  const int d = int(state.range(4));
+  const Dataset data = synthetic(n, d);
   ResNetSpec spec;
   spec.depth = L;
   spec.width = M;
@@ -32,27 +59,34 @@ void BM_ResNetEulerStep(benchmark::State& state) {
   ParticleState s = allocate_state(model.groups(), false, "bench");
   // Not antithetic: the blocks' adjoints are then non-zero, as during training.
   model.initialize(s, 1, false);
-  ParticleState v = allocate_like(s, "bench_velocity");
-  Integrator euler(IntegratorKind::euler, s);
-  const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return model.velocity(x, dx);
-  };
-  for (auto _ : state) {
-    Kokkos::fence();
-    const auto start = std::chrono::steady_clock::now();
-    field(s, v);
-    euler.finish_step(s, v, real(1e-3), field);
-    Kokkos::fence();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  const double pairs = double(n) * double(L * M + K);
-  state.counters["pair_updates/s"] =
-      benchmark::Counter(pairs, benchmark::Counter::kIsIterationInvariantRate);
+  const double cpu = time_steps(state, model, s);
+  const double block_pairs = double(n) * double(L * M), head_pairs = double(n) * double(K);
+  bench::set_rate(state, "pair_updates/s", block_pairs + head_pairs, cpu);
+  bench::set_rate(state, "GFLOP/s",
+                  (block_pairs * (18.0 * d + 9) + head_pairs * (10.0 * d + 10)) * 1e-9, cpu);
   state.counters["n"] = double(n);
   state.counters["L"] = double(L);
   state.counters["M"] = double(M);
   state.counters["K"] = double(K);
+  state.counters["d"] = double(d);
+}
+
+void BM_TwoLayerReference(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  const Dataset data = synthetic(n, d);
+  TwoLayerSpec spec;
+  spec.width = m;
+  spec.activation = {ActivationKind::tanh, 1};
+  TwoLayerModel model(spec, data);
+  ParticleState s = allocate_state(model.groups(), false, "bench");
+  model.initialize(s, 1, false);
+  const double cpu = time_steps(state, model, s);
+  const double pairs = double(n) * double(m);
+  bench::set_rate(state, "pair_updates/s", pairs, cpu);
+  bench::set_rate(state, "GFLOP/s", pairs * (6.0 * dz + 7) * 1e-9, cpu);
+  state.counters["n"] = double(n);
+  state.counters["m"] = double(m);
   state.counters["d"] = double(d);
 }
 
@@ -61,6 +95,12 @@ BENCHMARK(BM_ResNetEulerStep)
     ->Args({16, 2, 16, 32, 4})       // smoke size (ctest)
     ->Args({200, 16, 256, 1024, 8})  // the reference size of the issue
     ->Args({1000, 64, 1024, 4096, 16})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_TwoLayerReference)
+    ->ArgNames({"n", "m", "d"})
+    ->Args({1000, 10000, 16})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

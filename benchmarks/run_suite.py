@@ -26,6 +26,9 @@ PROGRAMS = {
     "bench_two_layer_step":
         "^BM_(TwoLayerEulerStep|TwoLayerForward|TwoLayerUpdate|DenseStep|BlasGemm|BlasSyrk|RegisterBlock|Tanh)/",
     "bench_snapshot_io": "^BM_SnapshotWrite/",
+    "bench_resnet_step": "^BM_(ResNetEulerStep|TwoLayerReference|RegisterBlock|Tanh)/",
+    # Gram assembly at issue 6's size next to single-thread DSYRK on the formed Φ (1.4 GB).
+    "bench_diagnostics": "^BM_Gram(Accumulate|AccumulateGeneric|SyrkPhi)/n:1000/",
 }
 FLOAT_PROGRAMS = {"bench_two_layer_step": "^BM_(TwoLayerEulerStep|TwoLayerForward|BlasGemm|RegisterBlock|Tanh)/"}
 
@@ -154,6 +157,63 @@ def io_table(runs):
     return lines
 
 
+def gram_table(runs):
+    """Gram assembly against DSYRK on the explicit Φ, same run; GFLOP/s counts n²·m·p for all."""
+    names = {"BM_GramAccumulate/": "factored (model A)", "BM_GramAccumulateGeneric/": "generic kernel",
+             "BM_GramSyrkPhi/": "dsyrk on formed Φ"}
+    rows = {}
+    for name, r in runs.items():
+        for prefix, label in names.items():
+            if name.startswith(prefix):
+                rows[label] = (name, r)
+    if "dsyrk on formed Φ" not in rows:
+        return []
+    syrk = min(rows["dsyrk on formed Φ"][1]["cpu"])
+    lines = ["| kernel | n | m | d | ms (CPU min / med) | Φ Φᵀ-equivalent GFLOP/s (CPU min) | time / dsyrk time |",
+             "|---|---:|---:|---:|---|---:|---:|"]
+    for label in names.values():
+        if label not in rows:
+            continue
+        name, r = rows[label]
+        f = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", name)}
+        cmin, cmed = stats(r["cpu"])
+        lines.append(f"| {label} | {f['n']} | {f['m']} | {f['d']} | {1e3 * cmin:.4g} / {1e3 * cmed:.4g} | "
+                     f"{r['counters_rate'] * 1e-9:.1f} | {cmin / syrk:.2f} |")
+    return lines
+
+
+def resnet_table(runs, limits):
+    """ResNet steps; GFLOP/s as counted in bench_resnet_step, against the two-layer reference step
+    of the same run, and against the ceilings: (18d + 9)/peak + 3 t_tanh per block pair,
+    (10d + 10)/peak + 3 t_tanh per head pair."""
+    ref = [r for k, r in runs.items() if k.startswith("BM_TwoLayerReference/")]
+    ref_rate = ref[0]["counters_rate"] if ref else None
+    lines = ["| n | L | M | K | d | step ms (CPU min / med) | step ms (wall min / med) | GFLOP/s (CPU min) "
+             "| of two-layer GFLOP/s | of limit |", "|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+    for name, r in sorted(runs.items()):
+        if not name.startswith("BM_ResNetEulerStep/"):
+            continue
+        f = {k: int(v) for k, v in re.findall(r"(\w+):(\d+)", name)}
+        n, L, M, K, d = f["n"], f["L"], f["M"], f["K"], f["d"]
+        cmin, cmed = stats(r["cpu"])
+        wmin, wmed = stats(r["wall"])
+        row = [str(n), str(L), str(M), str(K), str(d), f"{1e3 * cmin:.3g} / {1e3 * cmed:.3g}",
+               f"{1e3 * wmin:.3g} / {1e3 * wmed:.3g}", f"{r['counters_rate'] * 1e-9:.1f}",
+               f"{r['counters_rate'] / ref_rate:.0%}" if ref_rate else ""]
+        if limits:
+            peak, t = limits
+            bound = n * L * M * ((18 * d + 9) / peak + 3 * t) + n * K * ((10 * d + 10) / peak + 3 * t)
+            row.append(f"{bound / cmin:.0%}")
+        else:
+            row.append("")
+        lines.append("| " + " | ".join(row) + " |")
+    if ref:
+        r = ref[0]
+        lines += ["", f"Two-layer reference step (n = 1000, m = 10⁴, d = 16) in the same run: "
+                      f"{1e3 * min(r['cpu']):.3g} ms CPU, {ref_rate * 1e-9:.1f} GFLOP/s ((6 dz + 7) per pair)."]
+    return lines
+
+
 def plots(runs, out):
     import matplotlib
     matplotlib.use("Agg")
@@ -200,31 +260,43 @@ def main():
         for build, program, bench_filter, path in jobs:
             run(build, program, bench_filter, args.repetitions, path)
 
-    step_runs, context = load(out / "bench_two_layer_step.json")
-    float_runs = {}
-    if (out / "bench_two_layer_step_float.json").exists():
-        float_runs, _ = load(out / "bench_two_layer_step_float.json")
-    io_runs, _ = load(out / "bench_snapshot_io.json")
-    limits = machine_limits(step_runs)
-    ctx = ", ".join(f"{k} {context.get(k)}" for k in
-                    ("kokkos_backend", "precision", "simd_lanes", "build", "openblas_coretype", "host_name",
-                     "num_cpus", "mhz_per_cpu", "date"))
-    report = [f"# mfsim benchmark results", "", f"Context: {ctx}.", "",
-              "Times are the minimum and the median over the repetitions; rates use the minimum CPU time.", "",
-              "## Two-layer flow step (tanh, bias, explicit Euler)", ""]
-    peak, t_tanh = limits
-    report += [f"Ceilings measured in the same run (ceilings.cpp): register block {peak * 1e-9:.1f} GFLOP/s, "
-               f"vectorised tanh {t_tanh * 1e9:.2f} ns; limit per pair = (6 dz + 7)/peak + 2 t_tanh "
-               f"({fmt_rate(limit_rate(16, peak, t_tanh))} pairs/s at d = 16).", ""]
-    if float_runs:
-        fpeak, ft = machine_limits(float_runs)
-        report += [f"Float build: register block {fpeak * 1e-9:.1f} GFLOP/s, tanh {ft * 1e9:.2f} ns.", ""]
-    report += step_tables(step_runs, float_runs, limits)
-    report += ["", "## Single-thread BLAS baselines (same run)", ""] + baseline_table(step_runs)
-    report += ["", "## One H5MD snapshot", ""] + io_table(io_runs)
+    report = ["# mfsim benchmark results", ""]
+    limits = None
+    if (out / "bench_two_layer_step.json").exists():
+        step_runs, context = load(out / "bench_two_layer_step.json")
+        float_runs = {}
+        if (out / "bench_two_layer_step_float.json").exists():
+            float_runs, _ = load(out / "bench_two_layer_step_float.json")
+        limits = machine_limits(step_runs)
+        ctx = ", ".join(f"{k} {context.get(k)}" for k in
+                        ("kokkos_backend", "precision", "simd_lanes", "build", "openblas_coretype", "host_name",
+                         "num_cpus", "mhz_per_cpu", "date"))
+        report += [f"Context: {ctx}.", "",
+                   "Times are the minimum and the median over the repetitions; rates use the minimum CPU time.", "",
+                   "## Two-layer flow step (tanh, bias, explicit Euler)", ""]
+        peak, t_tanh = limits
+        report += [f"Ceilings measured in the same run (ceilings.cpp): register block {peak * 1e-9:.1f} GFLOP/s, "
+                   f"vectorised tanh {t_tanh * 1e9:.2f} ns; limit per pair = (6 dz + 7)/peak + 2 t_tanh "
+                   f"({fmt_rate(limit_rate(16, peak, t_tanh))} pairs/s at d = 16).", ""]
+        if float_runs:
+            fpeak, ft = machine_limits(float_runs)
+            report += [f"Float build: register block {fpeak * 1e-9:.1f} GFLOP/s, tanh {ft * 1e9:.2f} ns.", ""]
+        report += step_tables(step_runs, float_runs, limits)
+        report += ["", "## Single-thread BLAS baselines (same run)", ""] + baseline_table(step_runs)
+        plots(step_runs, out)
+    if (out / "bench_snapshot_io.json").exists():
+        io_runs, _ = load(out / "bench_snapshot_io.json")
+        report += ["", "## One H5MD snapshot", ""] + io_table(io_runs)
+    if (out / "bench_resnet_step.json").exists():
+        resnet_runs, _ = load(out / "bench_resnet_step.json")
+        resnet_limits = machine_limits(resnet_runs) if "BM_RegisterBlock/manual_time" in resnet_runs else None
+        report += ["", "## ResNet flow step (tanh, explicit Euler)", ""] + resnet_table(resnet_runs, resnet_limits)
+    if (out / "bench_diagnostics.json").exists():
+        gram_runs, _ = load(out / "bench_diagnostics.json")
+        report += ["", "## Gram assembly (model A, tanh, bias) against DSYRK on Φ (same run)", ""]
+        report += gram_table(gram_runs)
     (out / "results.md").write_text("\n".join(report) + "\n")
-    plots(step_runs, out)
-    print(f"run_suite: wrote {out / 'results.md'} and {out}/scaling_{{m,n,d}}.png")
+    print(f"run_suite: wrote {out / 'results.md'}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/models/two_layer.hpp"
+#include "models/two_layer_kernels.hpp"
 #include "recording_output.hpp"
 
 namespace mfsim {
@@ -108,6 +109,64 @@ TEST(GramKernel, TwoLayerGramEqualsFeatureProductOfA9) {
         }
       EXPECT_LT(worst, test::tol(1e-12, 1e-5) * largest) << "bias=" << bias;
     }
+  }
+}
+
+TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
+  // Model A's Gram matrix in the factored form S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ) (what the model uses)
+  // against the generic kernel on the full features (A9), at a size spanning several tiles.
+  for (bool bias : {true, false}) {
+    const index_t n = 101, m = 70;
+    ModelA a(ActivationKind::tanh, m, n, bias);
+    const real scale = real(a.spec.beta / std::sqrt(double(m)));
+    Matrix factored("factored", n, n), generic("generic", n, n);
+    a.model->accumulate_gram(a.state, 0, factored);
+    with_activation(a.spec.activation, [&](auto act) {
+      accumulate_gram(detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
+                                                              scale, bias, act},
+                      m, generic);
+    });
+    const HostMatrix f = to_host(factored), g = to_host(generic);
+    double worst = 0, largest = 0;
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        worst = std::fmax(worst, std::fabs(f(i, j) - g(i, j)));
+        largest = std::fmax(largest, std::fabs(g(i, j)));
+        EXPECT_EQ(f(i, j), f(j, i));
+      }
+    EXPECT_GT(largest, 0);
+    EXPECT_LT(worst, test::tol(1e-12, 1e-5) * largest) << "bias=" << bias;
+  }
+}
+
+TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
+  // G_ij = 1 + (x̃_i·x̃_j) Σ_k φ_ik·φ_jk, over several tiles with a ragged edge (n = 101).
+  for (bool append_one : {true, false}) {
+    const index_t n = 101, m = 9;
+    const int p = 2, d = 3;
+    Matrix x("x", n, d);
+    auto xh = Kokkos::create_mirror_view(x);
+    for (index_t i = 0; i < n; ++i)
+      for (int c = 0; c < d; ++c) xh(i, c) = real(std::cos(0.3 * double(i) + 1.7 * c));
+    Kokkos::deep_copy(x, xh);
+    Matrix gram("gram", n, n);
+    Kokkos::deep_copy(gram, real(1));
+    accumulate_gram(SyntheticFeatures{p}, m, gram, InputProductWeight(x, append_one));
+    const HostMatrix g = to_host(gram);
+    double worst = 0, scale = 0;
+    for (index_t i = 0; i < n; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        double w = append_one ? 1 : 0, sum = 0;
+        for (int c = 0; c < d; ++c) w += double(xh(i, c)) * double(xh(j, c));
+        for (index_t k = 0; k < m; ++k)
+          for (int q = 0; q < p; ++q)
+            sum += double(SyntheticFeatures::value(i, k, q)) * SyntheticFeatures::value(j, k, q);
+        const double naive = 1 + w * sum;
+        worst = std::fmax(worst, std::fabs(g(i, j) - naive));
+        scale = std::fmax(scale, std::fabs(naive));
+        EXPECT_EQ(g(i, j), g(j, i));
+      }
+    EXPECT_LT(worst, test::tol(1e-12, 1e-5) * scale) << "append_one=" << append_one;
   }
 }
 

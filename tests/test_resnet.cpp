@@ -369,6 +369,58 @@ TEST(ResNet, WideLayersMatchTheHostNetwork) {
   expect_passes_match_host(spec);
 }
 
+// (B11)–(B12) of the blocks written out on the host from the host passes, at sizes that span
+// several particle tiles and sample chunks of the velocity kernel (both ragged).
+TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
+  Problem p;
+  p.data = make_synthetic_dataset(test::small_data(3, 101, 0));
+  p.spec = small_spec();
+  p.spec.depth = 2;
+  p.spec.width = 150;
+  p.spec.head_width = 10;
+  p.model = std::make_unique<ResNetModel>(p.spec, p.data);
+  p.state = allocate_state(p.model->groups(), true, "test");
+  p.model->initialize(p.state, 5, false);
+  ParticleState v = allocate_like(p.state, "v");
+  p.model->velocity(p.state, v);
+  const HostResNet net(p);
+  const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
+  HostResNet::Pass ref = net.forward(blocks, head);
+  net.backward(blocks, head, ref);
+  const int d = net.d, DB = net.DB();
+  std::vector<double> expected(blocks.size()), expected_lap(std::size_t(net.L * net.M));
+  const double coeff = p.spec.alpha / double(net.n);
+  for (index_t l = 0; l < net.L; ++l)
+    for (index_t m = 0; m < net.M; ++m) {
+      const double* th = &blocks[std::size_t((l * net.M + m) * DB)];
+      double* out = &expected[std::size_t((l * net.M + m) * DB)];
+      double lap = 0;
+      for (int i = 0; i < net.n; ++i) {
+        double s, ds, dds, qu = 0, z2 = 1;
+        HostResNet::eval(net.block_act, net.block_pre(th, ref.z[l], i), s, ds, dds);
+        for (int c = 0; c < d; ++c) {
+          qu += ref.q[l + 1][i * d + c] * th[c];
+          z2 += ref.z[l][i * d + c] * ref.z[l][i * d + c];
+        }
+        const double ri = ref.r[i];
+        for (int c = 0; c < d; ++c) {
+          out[c] -= coeff * ri * s * ref.q[l + 1][i * d + c];
+          out[d + c] -= coeff * ri * qu * ds * ref.z[l][i * d + c];
+        }
+        out[2 * d] -= coeff * ri * qu * ds;
+        lap += coeff * ri * qu * dds * z2;
+      }
+      expected_lap[std::size_t(l * net.M + m)] = lap;
+    }
+  const auto v_blocks = test::host(v.theta[0]);
+  const double tol = test::tol(1e-12, 1e-4);
+  EXPECT_LT(relative_block_error(v_blocks, expected, DB, 0, d), tol) << "u";
+  EXPECT_LT(relative_block_error(v_blocks, expected, DB, d, d), tol) << "w";
+  EXPECT_LT(relative_block_error(v_blocks, expected, DB, 2 * d, 1), tol) << "b";
+  EXPECT_LT(relative_block_error(test::host(v.log_density[0]), expected_lap, 1, 0, 1), tol)
+      << "Laplacian";
+}
+
 // V2a: with every block (u, w, b) = (1, 1, 0), σ0 = tanh and d = 1, the ResNet is the Euler
 // scheme of dz/ds = α tanh z, whose flow map is z(1) = asinh(e^α sinh x); error O(1/L).
 TEST(ResNet, IdenticalBlocksApproachTheForwardOde) {

@@ -11,6 +11,7 @@
 #include "mfsim/diagnostics/ntk.hpp"
 #include "mfsim/diagnostics/particle_speed.hpp"
 #include "mfsim/models/resnet.hpp"
+#include "models/resnet_kernels.hpp"
 
 namespace mfsim {
 namespace {
@@ -60,6 +61,42 @@ TEST(ResNetDiagnostics, EachGramPartCarriesItsGroupsDissipation) {
     EXPECT_GT(speed, 0);
     EXPECT_NEAR(q, speed, test::tol(1e-12, 1e-4) * speed) << model.gram_parts()[std::size_t(part)];
   }
+}
+
+TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
+  // G₁ as the model assembles it (per layer, S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ)) against the generic
+  // kernel on the full features (B13), over several Gram tiles and particle chunks.
+  const index_t n = 101;
+  const Dataset data = make_synthetic_dataset(test::small_data(3, n, 0));
+  ResNetSpec spec = spec_of(150, 10);
+  spec.depth = 2;
+  ResNetModel model(spec, data);
+  ParticleState s = allocate_state(model.groups(), false, "s");
+  model.initialize(s, 5, false);
+  ParticleState v = allocate_like(s, "v");
+  model.velocity(s, v);
+  Matrix factored("factored", n, n), generic("generic", n, n);
+  model.accumulate_gram(s, 0, factored);
+  // The layer states of the last velocity() call, as the model's [L+1][n][d] layout.
+  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> z("z", 3, n, 3), q("q", 3, n, 3);
+  for (index_t l = 0; l <= 2; ++l) {
+    Kokkos::deep_copy(Kokkos::subview(z, l, Kokkos::ALL, Kokkos::ALL), model.layer_state(l));
+    Kokkos::deep_copy(Kokkos::subview(q, l, Kokkos::ALL, Kokkos::ALL), model.layer_sensitivity(l));
+  }
+  const real scale = real(spec.alpha / std::sqrt(double(spec.depth * spec.width)));
+  accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, 0, spec.width, 3,
+                                                           scale, activations::Tanh{}},
+                  spec.depth * spec.width, generic);
+  const HostMatrix f = to_host(factored), g = to_host(generic);
+  double worst = 0, largest = 0;
+  for (index_t i = 0; i < n; ++i)
+    for (index_t j = 0; j < n; ++j) {
+      worst = std::fmax(worst, std::fabs(f(i, j) - g(i, j)));
+      largest = std::fmax(largest, std::fabs(g(i, j)));
+      EXPECT_EQ(f(i, j), f(j, i));
+    }
+  EXPECT_GT(largest, 1e-6);
+  EXPECT_LT(worst, test::tol(1e-12, 1e-5) * largest);
 }
 
 TEST(ResNetDiagnostics, AntitheticStartHasNoBlockGramAndTheHeadKernel) {

@@ -10,6 +10,7 @@
 #include "mfsim/core/random.hpp"
 #include "mfsim/diagnostics/gram_kernel.hpp"
 #include "mfsim/diagnostics/ntk.hpp"
+#include "resnet_kernels.hpp"
 #include "two_layer_kernels.hpp"
 
 namespace mfsim {
@@ -21,193 +22,30 @@ Matrix layer(const LayerView& v, index_t l) {
   return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
 }
 
-// Particles go through team scratch in tiles of this many rows.
-constexpr int tile_rows = 128;
-
-// For every sample i: out(i, c) = Σ_{m ∈ rows} coefficient(m, i) · theta(m, col + c), c < width.
-// This is the per-sample reduction over particles of the forward and backward passes: one team
-// per sample evaluates the coefficients of a tile of particles once (the activation) and then
-// accumulates the tile's column block, so memory stays O(n·width) whatever the number of rows.
-template <class Coefficient>
-void weighted_row_sum(const std::string& label, const Coefficient& coefficient, ConstMatrix theta,
-                      Shard rows, int col, Matrix out) {
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  using Scratch = Kokkos::View<real*, ExecSpace::scratch_memory_space, Kokkos::MemoryUnmanaged>;
-  const int width = int(out.extent(1)), tile = tile_rows;
-  const index_t first = rows.begin, count = rows.size();
-  Kokkos::parallel_for(
-      label,
-      Policy(int(out.extent(0)), Kokkos::AUTO)
-          .set_scratch_size(0, Kokkos::PerTeam(Scratch::shmem_size(tile))),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t i = team.league_rank();
-        Scratch g(team.team_scratch(0), tile);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) { out(i, c) = 0; });
-        for (index_t t0 = 0; t0 < count; t0 += tile) {
-          const int rows_in_tile = count - t0 < tile ? int(count - t0) : tile;
-          team.team_barrier();
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, rows_in_tile),
-                               [&](int j) { g(j) = coefficient(first + t0 + j, i); });
-          team.team_barrier();
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, width), [&](int c) {
-            real acc = 0;
-            for (int j = 0; j < rows_in_tile; ++j) acc += g(j) * theta(first + t0 + j, col + c);
-            out(i, c) += acc;
-          });
-        }
-      });
-}
-
-// scale · σ0(w_m·z_i + b_m): block m's contribution to z_{l+1} − z_l is this times u_m.
-template <class Act>
-struct BlockOutput {
-  ConstMatrix theta, z;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
-    real pre = theta(m, 2 * d);
-    for (int c = 0; c < d; ++c) pre += theta(m, d + c) * z(i, c);
-    return scale * act.value(pre);
-  }
-};
-
-// scale · (q_i·u_m) σ0'(w_m·z_i + b_m): block m's contribution to q_l − q_{l+1} is this times w_m.
-template <class Act>
-struct BlockAdjoint {
-  ConstMatrix theta, z, q;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t m, index_t i) const {
-    real pre = theta(m, 2 * d), qu = 0;
-    for (int c = 0; c < d; ++c) {
-      pre += theta(m, d + c) * z(i, c);
-      qu += theta(m, c) * q(i, c);
-    }
-    real s, ds;
-    act.eval(pre, s, ds);
-    return scale * qu * ds;
-  }
-};
-
-// scale · a_k σh'(v_k·z_i): head particle k's contribution to q_L is this times v_k.
-template <class Act>
-struct HeadAdjoint {
-  ConstMatrix theta, z;
-  int d;
-  real scale;
-  Act act;
-  KOKKOS_INLINE_FUNCTION real operator()(index_t k, index_t i) const {
-    real pre = 0;
-    for (int c = 0; c < d; ++c) pre += theta(k, 1 + c) * z(i, c);
-    real s, ds;
-    act.eval(pre, s, ds);
-    return scale * theta(k, 0) * ds;
-  }
-};
-
 template <class Act>
 void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale,
                      Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::forward", BlockOutput<Act>{blocks, z, d, scale, act}, blocks,
-                   rows, 0, out);
+  detail::per_sample_sum<detail::SampleSum::forward>(
+      "mfsim::ResNet::forward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, z,
+      out, scale, act);
 }
 
 template <class Act>
 void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
                              Matrix out, real scale, Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::backward", BlockAdjoint<Act>{blocks, z, q, d, scale, act},
-                   blocks, rows, d, out);
+  detail::per_sample_sum<detail::SampleSum::backward>(
+      "mfsim::ResNet::backward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, q,
+      out, scale, act);
 }
 
 template <class Act>
 void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act) {
-  const int d = int(z.extent(1));
-  weighted_row_sum("mfsim::ResNet::head_adjoint", HeadAdjoint<Act>{head, z, d, scale, act}, head,
-                   Shard{0, index_t(head.extent(0))}, 1, out);
+  detail::per_sample_sum<detail::SampleSum::head_adjoint>(
+      "mfsim::ResNet::head_adjoint", detail::transpose_particles(head, 0, index_t(head.extent(0))),
+      z, z, out, scale, act);
 }
 
-// (B11)–(B12) for the blocks, every layer in one launch; one thread per particle, looping over the
-// samples. Particle k (global row offset + k) is in layer l = row / width and sees its input z_l
-// and the sensitivity q_{l+1} at its output.
-template <bool WithLaplacian, class Act>
-void block_velocity(ConstMatrix theta, LayerView z, LayerView q, ConstVector r, index_t offset,
-                    index_t width, Matrix v, Vector laplacian, real coeff, Act act) {
-  const int d = int(z.extent(2));
-  const index_t n = index_t(z.extent(1));
-  Kokkos::parallel_for(
-      "mfsim::ResNet::block_velocity", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k) {
-        const index_t l = (offset + k) / width;
-        for (int c = 0; c < 2 * d; ++c) v(k, c) = 0;
-        real vb = 0, lap = 0;
-        for (index_t i = 0; i < n; ++i) {
-          real pre = theta(k, 2 * d), qu = 0, z2 = 1;
-          for (int c = 0; c < d; ++c) {
-            pre += theta(k, d + c) * z(l, i, c);
-            qu += theta(k, c) * q(l + 1, i, c);
-            if constexpr (WithLaplacian) z2 += z(l, i, c) * z(l, i, c);
-          }
-          real s, ds, dds = 0;
-          if constexpr (WithLaplacian) {
-            act.eval(pre, s, ds, dds);
-          } else {
-            act.eval(pre, s, ds);
-          }
-          const real rs = r(i) * s, g = r(i) * qu * ds;
-          for (int c = 0; c < d; ++c) {
-            v(k, c) += rs * q(l + 1, i, c);
-            v(k, d + c) += g * z(l, i, c);
-          }
-          vb += g;
-          if constexpr (WithLaplacian) lap += r(i) * qu * dds * z2;
-        }
-        for (int c = 0; c < 2 * d; ++c) v(k, c) *= -coeff;
-        v(k, 2 * d) = -coeff * vb;
-        if constexpr (WithLaplacian) laplacian(k) = coeff * lap;
-      });
-}
-
-// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
-// scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13).
-template <class Act>
-struct BlockFeatures {
-  ConstMatrix theta;
-  LayerView z, q;
-  index_t offset, width;
-  int d;
-  real scale;
-  Act act;
-
-  int size() const { return 2 * d + 1; }
-  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
-    const index_t l = (offset + k) / width;
-    real pre = theta(k, 2 * d), qu = 0;
-    for (int c = 0; c < d; ++c) {
-      pre += theta(k, d + c) * z(l, i, c);
-      qu += theta(k, c) * q(l + 1, i, c);
-    }
-    real s, ds;
-    act.eval(pre, s, ds);
-    const real g = scale * qu * ds;
-    for (int c = 0; c < d; ++c) {
-      phi[c] = scale * s * q(l + 1, i, c);
-      phi[d + c] = g * z(l, i, c);
-    }
-    phi[2 * d] = g;
-  }
-};
-
-template <class Act>
-void accumulate_block_gram(ConstMatrix theta, LayerView z, LayerView q, index_t offset,
-                           index_t width, real scale, Act act, Matrix gram) {
-  const int d = int(z.extent(2));
-  accumulate_gram(BlockFeatures<Act>{theta, z, q, offset, width, d, scale, act},
-                  index_t(theta.extent(0)), gram);
-}
+using detail::block_velocity;
 
 void add_into(Matrix out, ConstMatrix base) {
   const index_t d = index_t(out.extent(1));
@@ -438,14 +276,22 @@ real ResNetModel::velocity(const ParticleState& s, ParticleState& dsdt) {
   // Velocities (B11) and, when tracked, Laplacians (B12).
   const bool laplacian = dsdt.tracks_log_density();
   const real block_coeff = real(spec_.alpha / double(d.n_train()));
+  // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
+  // |z_l|² in last_norm2_ (free until the head's turn below).
   with_activation(spec_.activation, [&](auto act) {
-    if (laplacian) {
-      block_velocity<true>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
-                           spec_.width, dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff,
-                           act);
-    } else {
-      block_velocity<false>(blocks_theta, states_, sensitivities_, r, groups_[blocks].offset,
-                            spec_.width, dsdt.theta[blocks], Vector(), block_coeff, act);
+    for (index_t l = 0; l < L; ++l) {
+      const Shard rows = local_layer(l);
+      if (rows.size() == 0) continue;
+      const auto zs = tiles::pack_samples(layer(states_, l), true);
+      const auto qs = tiles::pack_samples(layer(sensitivities_, l + 1), false);
+      if (laplacian) {
+        squared_norms(layer(states_, l), last_norm2_);
+        block_velocity<true>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+                             dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
+      } else {
+        block_velocity<false>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+                              dsdt.theta[blocks], Vector(), block_coeff, act);
+      }
     }
   });
   if (laplacian) squared_norms(z_last, last_norm2_);
@@ -471,9 +317,14 @@ std::map<std::string, Activation> ResNetModel::activations() const {
 void ResNetModel::accumulate_gram(const ParticleState& s, int part, Matrix gram) const {
   if (part == 0) {
     const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
+    // Layer by layer in the factored form (resnet_kernels.hpp): two rank-M updates per layer.
     with_activation(spec_.activation, [&](auto act) {
-      accumulate_block_gram(s.theta[blocks], states_, sensitivities_, groups_[blocks].offset,
-                            spec_.width, scale, act, gram);
+      for (index_t l = 0; l < spec_.depth; ++l) {
+        const Shard rows = local_layer(l);
+        if (rows.size() == 0) continue;
+        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), layer(states_, l),
+                                      layer(sensitivities_, l + 1), scale, act, gram);
+      }
     });
   } else {
     const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));

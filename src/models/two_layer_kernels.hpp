@@ -264,12 +264,36 @@ struct TwoLayerFeatures {
   }
 };
 
-// gram += Φ Φᵀ over the rows of theta, on the inputs x.
+// The two scalar factors of model A's features, φ_{i,k} = (S_ik, T_ik x̃_i) with S = scale·σ(z)
+// and T = scale·a σ'(z) (A9): Derivative selects T.
+template <class Act, bool Derivative>
+struct TwoLayerFactor {
+  ConstMatrix theta, x;
+  real scale;
+  bool bias;
+  Act act;
+
+  int size() const { return 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const int dim = int(x.extent(1));
+    real z = bias ? theta(k, dim + 1) : real(0);
+    for (int c = 0; c < dim; ++c) z += theta(k, c + 1) * x(i, c);
+    real s, ds;
+    act.eval(z, s, ds);
+    phi[0] = Derivative ? scale * theta(k, 0) * ds : scale * s;
+  }
+};
+
+// gram += Φ Φᵀ over the rows of theta, on the inputs x, in the factored form
+// Φ Φᵀ = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ): two rank-m updates (n²·m multiply-adds) instead of one of rank
+// m·(d + 2) (TwoLayerFeatures with the generic kernel: the reference of the tests).
 template <class Act>
 void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
                                Matrix gram) {
-  accumulate_gram(TwoLayerFeatures<Act>{theta, x, scale, bias, act}, index_t(theta.extent(0)),
-                  gram);
+  const index_t m = index_t(theta.extent(0));
+  accumulate_gram(TwoLayerFactor<Act, false>{theta, x, scale, bias, act}, m, gram);
+  accumulate_gram(TwoLayerFactor<Act, true>{theta, x, scale, bias, act}, m, gram,
+                  InputProductWeight(x, bias));
 }
 
 }  // namespace mfsim::detail

@@ -12,82 +12,182 @@
 //   };
 //
 // and calls accumulate_gram(features, particles, G). The functor is copied to the device: it holds
-// views and scalars, and may call nothing virtual.
+// views and scalars, and may call nothing virtual. An optional *entry weight* w(i, j) multiplies
+// each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}: features with a product structure
+// (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take two rank-m updates of scalar
+// features instead of one rank-m·p update (accumulate_two_layer_gram).
 //
-// Scheme (GPU-suitable, deterministic): the particles are taken in chunks of ~gram_panel_length/p.
-// For each chunk, one kernel evaluates every feature of the chunk once into a panel P (n × C·p,
-// stored transposed so that a feature's n values are contiguous), and a second adds the rank-C·p
-// update P Pᵀ to G: one team per gram_tile² block of the upper triangle, each thread a 4×4
-// micro-tile accumulated in registers (the outer-product form, which vectorises over j).
-// Memory: O(n²) for G plus O(n·gram_panel_length) for the panel; work n·m feature evaluations
+// Scheme (the packed GEMM of BLAS libraries, GPU-suitable, deterministic): the particles are taken
+// in chunks of ~gram_panel_length/p. For each chunk, one kernel evaluates every feature of the
+// chunk once (n × C·p), a second packs them twice — in row panels of gram_rows samples and column
+// panels of gram_width samples, each feature's values contiguous within a panel — and a third adds
+// the rank-C·p update to the upper triangle of G: one team per gram_tile² block, each thread a
+// gram_rows × gram_vector register block (6 × 8 doubles on AVX2: 12 vector FMAs per 6 broadcasts
+// and 2 vector loads, the core's multiply-add peak; on a GPU 6 × 1, the threads of a warp reading
+// consecutive columns of one panel: coalesced, the row values broadcast).
+// Memory: O(n²) for G plus O(n·gram_panel_length) for the panels; work n·m feature evaluations
 // and n²·m·p/2 multiply-adds. Every entry is summed by one thread in a fixed order: no atomics,
 // bitwise reproducible, and G is exactly symmetric.
 #include <algorithm>
 
+#include "mfsim/core/pair_tiles.hpp"
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {
 
-inline constexpr int gram_tile = 32;           // rows of a team's block of G (multiple of 4)
+// A register block is gram_rows × gram_vector: 6 rows of two vector registers on the host, i.e.
+// 12 independent FMA chains, enough to cover the FMA latency (tiles::accumulate_outer); with
+// AVX-512 (a vector register is a whole tiles::lanes) that takes two of them.
+#if defined(__AVX512F__)
+inline constexpr int gram_host_vector = 2 * tiles::lanes;
+#else
+inline constexpr int gram_host_vector = tiles::lanes;
+#endif
+inline constexpr int gram_rows = tiles::block_rows;                    // samples per row panel
+inline constexpr int gram_vector = tiles::gpu ? 1 : gram_host_vector;  // columns per thread
+inline constexpr int gram_width = tiles::gpu ? 32 : gram_host_vector;  // samples per column panel
+// Rows and columns of a team's block of G: whole register blocks and column panels.
+inline constexpr int gram_tile = gram_width <= 16 ? 48 : 96;
 inline constexpr int gram_panel_length = 512;  // features per sample held at a time (C·p)
+static_assert(gram_tile % gram_rows == 0 && gram_tile % gram_width == 0 &&
+                  gram_width % gram_vector == 0,
+              "a team's block of G is made of whole register blocks and column panels");
 
-// gram(i, j) += Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0).
-template <class Features>
-void accumulate_gram(const Features& features, index_t particles, Matrix gram) {
-  constexpr int micro = 4, per_side = gram_tile / micro;
+// An entry weight fills the register block w[r][c] = w(i0 + r, j0 + c) (i0 a multiple of
+// gram_rows, j0 of gram_vector; entries past n are not used). This one: a plain Gram matrix.
+struct UnitGramWeight {
+  template <int R, int V>
+  KOKKOS_INLINE_FUNCTION void block(index_t, index_t, real (&w)[R][V]) const {
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < V; ++c) w[r][c] = real(1);
+  }
+};
+
+// The weight w(i, j) = x̃_i·x̃_j, x̃ = (x, 1) or x, of model A's factored Gram matrix: the samples
+// packed as accumulate_gram packs features (row and column panels), so that a register block of
+// weights is a vectorised product of depth dz.
+struct InputProductWeight {
+  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> rows, cols;  // (panel, coordinate, sample)
+
+  InputProductWeight(ConstMatrix x, bool append_one);  // below accumulate_gram
+  template <int R, int V>
+  KOKKOS_INLINE_FUNCTION void block(index_t i0, index_t j0, real (&w)[R][V]) const {
+    const int dz = int(rows.extent(1)), width = int(cols.extent(2));
+    const real* a = &rows(i0 / R, 0, 0);
+    const real* b = &cols(j0 / width, 0, j0 % width);
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < V; ++c) w[r][c] = 0;
+    for (int q = 0; q < dz; ++q)
+      for (int r = 0; r < R; ++r) {
+        const real u = a[std::size_t(q) * R + r];
+        MFSIM_LANES
+        for (int c = 0; c < V; ++c) w[r][c] += u * b[std::size_t(q) * width + c];
+      }
+  }
+};
+
+// gram(i, j) += weight(i, j) Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0);
+// the weight must be symmetric.
+template <class Features, class Weight = UnitGramWeight>
+void accumulate_gram(const Features& features, index_t particles, Matrix gram,
+                     const Weight& weight = {}) {
+  constexpr int R = gram_rows, V = gram_vector, W = gram_width, T = gram_tile;
+  constexpr int row_blocks = T / R, column_blocks = T / V;
+  using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
   const index_t n = index_t(gram.extent(0));
   const int p = features.size();
   if (n == 0 || particles == 0 || p == 0) return;
   const index_t chunk = std::max<index_t>(1, std::min<index_t>(particles, gram_panel_length / p));
-  const index_t padded = (n + micro - 1) / micro * micro;  // micro-tiles never leave the panel
-  Matrix rows(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::Gram::features"), n,
-              chunk * p);
-  Matrix panel(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::Gram::panel"), chunk * p,
-               padded);
-  const index_t tiles = (n + gram_tile - 1) / gram_tile;
+  const index_t rows_panels = (n + R - 1) / R, column_panels = (n + W - 1) / W;
+  Matrix values = uninitialized<Matrix>("mfsim::Gram::features", n, chunk * p);
+  Panels rows = uninitialized<Panels>("mfsim::Gram::row_panels", rows_panels, chunk * p, R);
+  Panels cols = uninitialized<Panels>("mfsim::Gram::column_panels", column_panels, chunk * p, W);
+  const index_t tiles = (n + T - 1) / T;
   using Team = Kokkos::TeamPolicy<ExecSpace>;
   for (index_t k0 = 0; k0 < particles; k0 += chunk) {
     const index_t count = std::min(chunk, particles - k0);
-    const index_t length = count * p;
+    const int length = int(count * p);
     Kokkos::parallel_for(
         "mfsim::Gram::features", Kokkos::RangePolicy<ExecSpace>(0, n * count),
         KOKKOS_LAMBDA(index_t e) {
           const index_t i = e / count, c = e % count;
-          features(i, k0 + c, &rows(i, c * p));
+          features(i, k0 + c, &values(i, c * p));
         });
+    // Packing (zero beyond n, so that register blocks never test their edges); one index
+    // division per panel row, not per value.
     Kokkos::parallel_for(
-        "mfsim::Gram::transpose", Kokkos::RangePolicy<ExecSpace>(0, length * padded),
+        "mfsim::Gram::pack_rows", Kokkos::RangePolicy<ExecSpace>(0, rows_panels * length),
         KOKKOS_LAMBDA(index_t e) {
-          const index_t l = e / padded, i = e % padded;
-          panel(l, i) = i < n ? rows(i, l) : real(0);
+          const index_t b = e / length, l = e % length;
+          for (int r = 0; r < R; ++r)
+            rows(b, l, r) = b * R + r < n ? values(b * R + r, l) : real(0);
         });
     Kokkos::parallel_for(
-        "mfsim::Gram::rank_update", Team(int(tiles * tiles), Kokkos::AUTO),
+        "mfsim::Gram::pack_columns", Kokkos::RangePolicy<ExecSpace>(0, column_panels * length),
+        KOKKOS_LAMBDA(index_t e) {
+          const index_t b = e / length, l = e % length;
+          for (int c = 0; c < W; ++c)
+            cols(b, l, c) = b * W + c < n ? values(b * W + c, l) : real(0);
+        });
+    Kokkos::parallel_for(
+        "mfsim::Gram::rank_update", Team(int(tiles * (tiles + 1) / 2), Kokkos::AUTO),
         KOKKOS_LAMBDA(const Team::member_type& team) {
-          const index_t bi = team.league_rank() / tiles, bj = team.league_rank() % tiles;
-          if (bi > bj) return;  // the lower triangle is the transpose of the upper one
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, per_side * per_side), [&](int u) {
-            const index_t i0 = bi * gram_tile + (u / per_side) * micro;
-            const index_t j0 = bj * gram_tile + (u % per_side) * micro;
-            if (i0 >= n || j0 >= n) return;
-            real s[micro][micro] = {};
-            for (index_t l = 0; l < length; ++l) {
-              const real* x = &panel(l, i0);
-              const real* y = &panel(l, j0);
-              for (int r = 0; r < micro; ++r)
-                for (int c = 0; c < micro; ++c) s[r][c] += x[r] * y[c];
-            }
-            for (int r = 0; r < micro; ++r)
-              for (int c = 0; c < micro; ++c) {
-                const index_t i = i0 + r, j = j0 + c;
-                if (i < n && j < n) {
-                  gram(i, j) += s[r][c];
-                  if (bi != bj) gram(j, i) += s[r][c];
-                }
-              }
-          });
+          // Team t → block (bi, bj), bi ≤ bj, row-major over the upper triangle.
+          index_t bi = 0, rest = team.league_rank();
+          while (rest >= tiles - bi) rest -= tiles - bi++;
+          const index_t bj = bi + rest;
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, row_blocks * column_blocks),
+                               [&](int u) {
+                                 const index_t i0 = bi * T + (u / column_blocks) * R;
+                                 const index_t j0 = bj * T + (u % column_blocks) * V;
+                                 // Register blocks past n, or wholly below the diagonal, add
+                                 // nothing.
+                                 if (i0 >= n || j0 >= n || i0 > j0 + V - 1) return;
+                                 const real* x = &rows(i0 / R, 0, 0);
+                                 const real* y = &cols(j0 / W, 0, j0 % W);
+                                 real s[R][V] = {};
+                                 for (int l = 0; l < length; ++l) {
+                                   for (int r = 0; r < R; ++r) {
+                                     const real a = x[std::size_t(l) * R + r];
+                                     MFSIM_LANES
+                                     for (int c = 0; c < V; ++c)
+                                       s[r][c] += a * y[std::size_t(l) * W + c];
+                                   }
+                                 }
+                                 real w[R][V];
+                                 weight.block(i0, j0, w);
+                                 // Entry (i, j), i ≤ j, belongs to this block only: written there
+                                 // and mirrored.
+                                 for (int r = 0; r < R; ++r)
+                                   for (int c = 0; c < V; ++c) {
+                                     const index_t i = i0 + r, j = j0 + c;
+                                     if (i < n && j < n && i <= j) {
+                                       const real add = w[r][c] * s[r][c];
+                                       gram(i, j) += add;
+                                       if (i != j) gram(j, i) += add;
+                                     }
+                                   }
+                               });
         });
   }
+}
+
+inline InputProductWeight::InputProductWeight(ConstMatrix x, bool append_one) {
+  constexpr int R = gram_rows, W = gram_width;
+  const index_t n = index_t(x.extent(0));
+  const int d = int(x.extent(1)), dz = d + (append_one ? 1 : 0);
+  const index_t row_panels = (n + R - 1) / R, column_panels = (n + W - 1) / W;
+  rows = decltype(rows)("mfsim::Gram::input_rows", row_panels, dz, R);
+  cols = decltype(cols)("mfsim::Gram::input_columns", column_panels, dz, W);
+  const auto r = rows, c = cols;
+  Kokkos::parallel_for(
+      "mfsim::Gram::pack_inputs", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(index_t i) {
+        for (int q = 0; q < dz; ++q) {
+          const real v = q < d ? x(i, q) : real(1);
+          r(i / R, q, i % R) = v;
+          c(i / W, q, i % W) = v;
+        }
+      });
 }
 
 }  // namespace mfsim

@@ -1,0 +1,351 @@
+#pragma once
+// Pair kernels of the ResNet blocks (model B, MATH.md §3): the per-layer sums over particles of
+// the forward and backward passes, the per-particle sums over samples of the velocities, and the
+// Gram features of G₁ (B13). Private to resnet.cpp (and its tests).
+//
+// Block particle θ = (u, w, b) (theta columns [0, d), [d, 2d), 2d) acts on a state z through
+// π = w·z + b. The techniques of the two-layer kernels (two_layer_kernels.hpp): the pre-activations
+// of `lanes` particles at a time in a vector loop with a compile-time trip count, σ (and σ') once
+// per pair on that vector (simd_math's tanh vectorises), reductions per lane in a fixed order
+// (bitwise reproducible, no atomics).
+//
+// - Per-sample sums (forward, backward, head adjoint): a layer's particles are first transposed
+//   into a panel P(c, j) (coordinate c of particle j, zero-padded to whole `sample_sum_chunk`s), so
+//   that a thread owning 4 samples reads P row by row, contiguous across particles, each loaded
+//   vector serving the 4 samples — on a GPU a thread owns one sample and all threads of a team read
+//   the same addresses (broadcast). (A variant in 6 × lanes register blocks with the particles
+//   staged per team, as the two-layer forward, measured 20 % slower at the size: n = 200
+//   samples make 4 teams that each restage every particle.)
+// - Per-particle sums (velocities): the two-layer velocity's scheme, layer by layer: a team owns a
+//   tile of particles in scratch (blocks of `lanes`), the layer's z̃_l = (z_l, 1) and q_{l+1} are
+//   packed once (tiles::pack_samples), and 6-sample × lanes register blocks give π and q·u
+//   (accumulate_outer), σ once per pair, then the accumulations over the chunk's samples.
+#include <string>
+
+#include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/diagnostics/gram_kernel.hpp"
+
+namespace mfsim::detail {
+
+using tiles::lanes;
+using tiles::min_of;
+using tiles::ScratchPanels;
+using tiles::ScratchVector;
+using ParticlePanel = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
+
+// Particles of one per-sample pass held in registers at a time (σ of each staged once).
+constexpr int sample_sum_chunk = 8 * lanes;
+
+// P(c, j) = theta(first + j, c) for j < count, 0 for count ≤ j < padded width.
+inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index_t count) {
+  const int cols = int(theta.extent(1));
+  const index_t width = (count + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
+  ParticlePanel panel = uninitialized<ParticlePanel>("mfsim::ResNet::particle_panel", cols, width);
+  Kokkos::parallel_for(
+      "mfsim::ResNet::transpose_particles", Kokkos::RangePolicy<ExecSpace>(0, width),
+      KOKKOS_LAMBDA(index_t j) {
+        for (int c = 0; c < cols; ++c) panel(c, j) = j < count ? theta(first + j, c) : real(0);
+      });
+  return panel;
+}
+
+// What a per-sample pass sums: out(i, c) = scale Σ_j g_ij P(acc_row + c, j), c < d, with
+//   forward       g = σ(π),            π from rows [d, 2d) and bias row 2d (block particles);
+//   backward      g = (q_i·u) σ'(π),   u = rows [0, d);
+//   head_adjoint  g = a σ'(v·z),       a = row 0, v = rows [1, 1 + d), no bias (head particles).
+enum class SampleSum { forward, backward, head_adjoint };
+
+template <SampleSum Kind, class Act>
+void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
+                    Matrix out, real scale, Act act) {
+  // A thread owns `rows` samples: each vector of panel values it loads serves all of them.
+  constexpr int rows = tiles::gpu ? 1 : 4, chunk = sample_sum_chunk, blocks = chunk / lanes;
+  const index_t n = index_t(z.extent(0));
+  const int d = int(z.extent(1));
+  const index_t width = index_t(panel.extent(1));
+  const int w_row = Kind == SampleSum::head_adjoint ? 1 : d;
+  const int acc_row = Kind == SampleSum::forward ? 0 : Kind == SampleSum::backward ? d : 1;
+  const bool bias = Kind != SampleSum::head_adjoint;
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
+  const index_t stride = width;                     // between rows of the panel
+  Kokkos::parallel_for(
+      label, Policy(int((n + per_team - 1) / per_team), Kokkos::AUTO),
+      KOKKOS_LAMBDA(const Policy::member_type& team) {
+        const index_t first = index_t(team.league_rank()) * per_team;
+        const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
+          const index_t i0 = first + t * rows;
+          const int live = int(min_of<index_t>(rows, n - i0));
+          // Rows past n repeat the last sample; their sums are not written.
+          const real* zs[rows];
+          const real* qs[rows];
+          for (int s = 0; s < rows; ++s) {
+            const index_t i = i0 + (s < live ? s : live - 1);
+            zs[s] = &z(i, 0);
+            qs[s] = &q(i, 0);
+          }
+          for (int s = 0; s < live; ++s)
+            for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
+          const real* base = panel.data();
+          for (index_t j0 = 0; j0 < width; j0 += chunk) {
+            real g[rows][chunk];
+            for (int b = 0; b < blocks; ++b) {
+              const real* col = base + j0 + b * lanes;  // column j0 + b·lanes of the panel
+              real pre[rows][lanes], qu[rows][lanes];
+              for (int s = 0; s < rows; ++s) {
+                MFSIM_LANES
+                for (int l = 0; l < lanes; ++l) {
+                  pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
+                  qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
+                }
+              }
+              for (int c = 0; c < d; ++c) {
+                const real* w = col + (w_row + c) * stride;
+                for (int s = 0; s < rows; ++s) {
+                  const real zc = zs[s][c];
+                  MFSIM_LANES
+                  for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+                }
+              }
+              if constexpr (Kind == SampleSum::backward) {
+                for (int c = 0; c < d; ++c) {
+                  const real* u = col + c * stride;
+                  for (int s = 0; s < rows; ++s) {
+                    const real qc = qs[s][c];
+                    MFSIM_LANES
+                    for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
+                  }
+                }
+              }
+              for (int s = 0; s < rows; ++s) {
+                MFSIM_LANES
+                for (int l = 0; l < lanes; ++l) {
+                  if constexpr (Kind == SampleSum::forward) {
+                    g[s][b * lanes + l] = act.value(pre[s][l]);
+                  } else {
+                    real sv, ds;
+                    act.eval(pre[s][l], sv, ds);
+                    g[s][b * lanes + l] = qu[s][l] * ds;
+                  }
+                }
+              }
+            }
+            for (int c = 0; c < d; ++c) {
+              const real* a = base + (acc_row + c) * stride + j0;
+              real acc[rows][lanes] = {};
+              for (int b = 0; b < blocks; ++b)
+                for (int s = 0; s < rows; ++s) {
+                  MFSIM_LANES
+                  for (int l = 0; l < lanes; ++l)
+                    acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
+                }
+              for (int s = 0; s < live; ++s) {
+                real sum = 0;
+                for (int l = 0; l < lanes; ++l) sum += acc[s][l];
+                out(i0 + s, c) += sum;
+              }
+            }
+          }
+          for (int s = 0; s < live; ++s)
+            for (int c = 0; c < d; ++c) out(i0 + s, c) *= scale;
+        });
+      });
+}
+
+// Sums of thread block b (`lanes` particles of one layer) over sample chunk `chunk`, in 6 × lanes
+// register blocks as the two-layer velocity_block: π = w̃·z̃ and q·u by accumulate_outer on the
+// packed samples, σ once per pair, then vw̃ += Σ_s z̃_s g_s, vu += Σ_s q_s (r σ)_s over the chunk
+// (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
+template <bool WithLaplacian, class Act>
+KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
+    const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, index_t chunk,
+    const ConstVector& r, const ConstVector& norm2, const ScratchPanels& w_panels,
+    const ScratchPanels& u_panels, const ScratchPanels& vw_panels, const ScratchPanels& vu_panels,
+    const ScratchVector& lap, int b) {
+  using tiles::block_rows;
+  constexpr int chunk_size = tiles::sample_chunk;
+  const index_t i0 = chunk * chunk_size;
+  const int ns = int(min_of<index_t>(chunk_size, zs.n - i0));
+  const int sample_panels = (ns + block_rows - 1) / block_rows;
+  real sum_lap[lanes];
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) sum_lap[l] = lap(b * lanes + l);
+  real g[chunk_size][lanes], rs[chunk_size][lanes];  // r (q·u) σ'(π) and r σ(π) per pair
+  for (int sb = 0; sb < sample_panels; ++sb) {
+    const index_t panel = chunk * (chunk_size / block_rows) + sb;
+    real pre[block_rows][lanes] = {}, qu[block_rows][lanes] = {};
+    tiles::accumulate_outer(pre, &zs.rows(panel, 0, 0), &w_panels(b, 0, 0), zs.dz);
+    tiles::accumulate_outer(qu, &qs.rows(panel, 0, 0), &u_panels(b, 0, 0), qs.dz);
+    for (int j = 0; j < block_rows; ++j) {
+      const int s = sb * block_rows + j;
+      const bool live = s < ns;  // padding samples: r = 0
+      const real ri = live ? r(i0 + s) : real(0);
+      const real rn2 = WithLaplacian && live ? ri * (norm2(i0 + s) + real(1)) : real(0);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        real sv, ds, dds;
+        if constexpr (WithLaplacian) {
+          act.eval(pre[j][l], sv, ds, dds);
+          sum_lap[l] += rn2 * qu[j][l] * dds;
+        } else {
+          act.eval(pre[j][l], sv, ds);
+        }
+        rs[s][l] = ri * sv;
+        g[s][l] = ri * qu[j][l] * ds;
+      }
+    }
+  }
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) lap(b * lanes + l) = sum_lap[l];
+  const int depth = sample_panels * block_rows;
+  for (int cb = 0; cb < int(zs.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[j][l] = vw_panels(b, cb * block_rows + j, l);
+    tiles::accumulate_outer(acc, &zs.cols(chunk, cb, 0, 0), &g[0][0], depth);
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + j, l) = acc[j][l];
+  }
+  for (int cb = 0; cb < int(qs.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[j][l] = vu_panels(b, cb * block_rows + j, l);
+    tiles::accumulate_outer(acc, &qs.cols(chunk, cb, 0, 0), &rs[0][0], depth);
+    for (int j = 0; j < block_rows; ++j) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vu_panels(b, cb * block_rows + j, l) = acc[j][l];
+  }
+}
+
+// (B11)–(B12) for the local rows [first, first + count) of one layer, whose input states z_l and
+// output sensitivities q_{l+1} are packed in zs (with the appended 1) and qs:
+// v = −coeff Σ_i r_i (σ(π) q_{l+1,i}, (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)) and, WithLaplacian,
+// ΔΨ = coeff Σ_i r_i (q·u) σ''(π) (|z_{l,i}|² + 1) (norm2 = |z_{l,i}|²), π = w·z_{l,i} + b.
+// A team owns a tile of particles ((u, w, b) packed by blocks of lanes in scratch, with the
+// accumulators) and sweeps the packed samples chunk by chunk, as the two-layer velocity.
+template <bool WithLaplacian, class Act>
+void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles::SamplePanels& zs,
+                    const tiles::SamplePanels& qs, ConstVector r, ConstVector norm2, Matrix v,
+                    Vector laplacian, real coeff, Act act) {
+  using tiles::block_rows;
+  constexpr int blocks = tiles::blocks, tile = blocks * lanes;
+  if (count == 0) return;
+  const int d = qs.dz, dz = zs.dz;
+  const int padded_dz = int(zs.cols.extent(1)) * block_rows;
+  const int padded_d = int(qs.cols.extent(1)) * block_rows;
+  const index_t chunks = index_t(zs.cols.extent(0));
+  const std::size_t bytes = tiles::scratch_bytes({{blocks, dz, lanes},
+                                                  {blocks, d, lanes},
+                                                  {blocks, padded_dz, lanes},
+                                                  {blocks, padded_d, lanes}},
+                                                 {tile});
+  const int level = tiles::scratch_level(bytes);
+  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  Kokkos::parallel_for(
+      "mfsim::ResNet::block_velocity",
+      Policy(int((count + tile - 1) / tile), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Policy::member_type& team) {
+        const index_t k0 = first + index_t(team.league_rank()) * tile;
+        const int np = int(min_of<index_t>(tile, first + count - k0));
+        ScratchPanels w_panels(team.team_scratch(level), blocks, dz, lanes);
+        ScratchPanels u_panels(team.team_scratch(level), blocks, d, lanes);
+        ScratchPanels vw_panels(team.team_scratch(level), blocks, padded_dz, lanes);
+        ScratchPanels vu_panels(team.team_scratch(level), blocks, padded_d, lanes);
+        ScratchVector lap(team.team_scratch(level), tile);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
+          for (int e = 0; e < lanes; ++e) {
+            const int p = b * lanes + e;
+            const bool live = p < np;
+            for (int c = 0; c < dz; ++c) w_panels(b, c, e) = live ? theta(k0 + p, d + c) : real(0);
+            for (int c = 0; c < d; ++c) u_panels(b, c, e) = live ? theta(k0 + p, c) : real(0);
+            for (int c = 0; c < padded_dz; ++c) vw_panels(b, c, e) = 0;
+            for (int c = 0; c < padded_d; ++c) vu_panels(b, c, e) = 0;
+            lap(p) = 0;
+          }
+        });
+        team.team_barrier();
+        const int active_blocks = (np + lanes - 1) / lanes;
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+          for (index_t chunk = 0; chunk < chunks; ++chunk)
+            block_velocity_chunk<WithLaplacian>(act, zs, qs, chunk, r, norm2, w_panels, u_panels,
+                                                vw_panels, vu_panels, lap, b);
+        });
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+          const index_t k = k0 + p;
+          const int b = p / lanes, e = p % lanes;
+          for (int c = 0; c < d; ++c) v(k, c) = -coeff * vu_panels(b, c, e);
+          for (int c = 0; c < dz; ++c) v(k, d + c) = -coeff * vw_panels(b, c, e);
+          if constexpr (WithLaplacian) laplacian(k) = coeff * lap(p);
+        });
+      });
+}
+
+// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
+// scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13); for
+// the generic kernel (the reference of the factored form in the tests).
+template <class Act>
+struct BlockFeatures {
+  ConstMatrix theta;
+  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> z, q;  // [L+1][n][d]
+  index_t offset, width;
+  int d;
+  real scale;
+  Act act;
+
+  int size() const { return 2 * d + 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const index_t l = (offset + k) / width;
+    real pre = theta(k, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(k, d + c) * z(l, i, c);
+      qu += theta(k, c) * q(l + 1, i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    const real g = scale * qu * ds;
+    for (int c = 0; c < d; ++c) {
+      phi[c] = scale * s * q(l + 1, i, c);
+      phi[d + c] = g * z(l, i, c);
+    }
+    phi[2 * d] = g;
+  }
+};
+
+// The two scalar factors of one layer's G₁ features, φ_{i,k} = (S_ik q_i, T_ik z̃_i) with
+// S = scale·σ0(π), T = scale·(q_i·u) σ0'(π), z = z_l, q = q_{l+1}: Derivative selects T.
+template <class Act, bool Derivative>
+struct BlockFactor {
+  ConstMatrix theta, z, q;  // theta: the layer's rows
+  real scale;
+  Act act;
+
+  int size() const { return 1; }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
+    const int d = int(z.extent(1));
+    real pre = theta(k, 2 * d), qu = 0;
+    for (int c = 0; c < d; ++c) {
+      pre += theta(k, d + c) * z(i, c);
+      if (Derivative) qu += theta(k, c) * q(i, c);
+    }
+    real s, ds;
+    act.eval(pre, s, ds);
+    phi[0] = Derivative ? scale * qu * ds : scale * s;
+  }
+};
+
+// gram += Σ over the local rows [first, first + count) of one layer of φ φᵀ, in the factored form
+// S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ): two rank-count updates instead of one of rank count·(2d + 1).
+template <class Act>
+void accumulate_block_gram(ConstMatrix theta, index_t first, index_t count, ConstMatrix z,
+                           ConstMatrix q, real scale, Act act, Matrix gram) {
+  const ConstMatrix rows =
+      Kokkos::subview(theta, std::make_pair(first, first + count), Kokkos::ALL);
+  accumulate_gram(BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram,
+                  InputProductWeight(q, false));
+  accumulate_gram(BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram,
+                  InputProductWeight(z, true));
+}
+
+}  // namespace mfsim::detail
