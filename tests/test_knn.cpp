@@ -74,6 +74,91 @@ TEST(Knn, KthDistanceMatchesBruteForce) {
   EXPECT_THROW(kth_neighbour_distance(few, few, 0, false, dist), std::invalid_argument);
 }
 
+// The k-th smallest of the squared distances from query i to the references (all but reference i
+// with `skip`), by a plain host loop.
+double brute_force_kth_squared(const std::vector<double>& q, const std::vector<double>& r, int dim,
+                               index_t i, int k, bool skip) {
+  std::vector<double> all;
+  for (index_t j = 0; j < index_t(r.size()) / dim; ++j) {
+    if (skip && i == j) continue;
+    double d2 = 0;
+    for (int c = 0; c < dim; ++c) {
+      const double diff = q[std::size_t(i * dim + c)] - r[std::size_t(j * dim + c)];
+      d2 += diff * diff;
+    }
+    all.push_back(d2);
+  }
+  std::nth_element(all.begin(), all.begin() + (k - 1), all.end());
+  return all[std::size_t(k - 1)];
+}
+
+// Points on a coarse integer grid: many exactly tied distances and duplicated points, all squared
+// distances exact in either precision, so the k-th distance must match the brute force exactly.
+// Sizes straddle every tiling boundary (register block rows and lanes, a team's row panels, a
+// reference tile), k = 1 and knn_max_k, with and without the query's own index left out.
+TEST(Knn, KthDistanceWithTiesAcrossTileBoundaries) {
+  const int lanes = knn_lanes, rows = knn_rows;
+  const index_t team = knn_row_blocks * rows, tile = index_t(knn_tile_panels) * lanes;
+  const std::vector<std::pair<index_t, index_t>> sizes = {{1, 40},
+                                                          {rows - 1, lanes + 1},
+                                                          {rows + 1, 2 * lanes - 1},
+                                                          {team - 1, tile + 1},
+                                                          {team + 1, tile - 1},
+                                                          {2 * team + 5, 2 * tile + 3},
+                                                          {97, 97},
+                                                          {300, 300}};
+  int cases = 0;
+  for (const auto& [nq, nr] : sizes)
+    for (int k : {1, 3, knn_max_k})
+      for (bool skip : {false, true}) {
+        if (nr - (skip ? 1 : 0) < k || (skip && nq > nr)) continue;
+        const int dim = 3 + cases % 3;
+        const CounterRng rng(7 + std::uint64_t(cases), rng_reference);
+        const auto grid = [&](index_t id, int c) {  // 0, 1 or 2
+          double u0, u1;
+          rng.uniform2(std::uint64_t(id), std::uint32_t(c), u0, u1);
+          return real(std::floor(3 * u0));
+        };
+        Matrix q("queries", nq, dim), r("references", nr, dim);
+        auto rh = Kokkos::create_mirror_view(r);
+        for (index_t j = 0; j < nr; ++j)
+          for (int c = 0; c < dim; ++c) rh(j, c) = grid(j, c);
+        Kokkos::deep_copy(r, rh);
+        // Queries: the references themselves when the own index is left out, else other grid
+        // points (duplicating some references).
+        if (skip)
+          Kokkos::deep_copy(q, Kokkos::subview(r, Kokkos::make_pair(index_t(0), nq), Kokkos::ALL));
+        else {
+          auto qh = Kokkos::create_mirror_view(q);
+          for (index_t i = 0; i < nq; ++i)
+            for (int c = 0; c < dim; ++c) qh(i, c) = grid(nr + i, c);
+          Kokkos::deep_copy(q, qh);
+        }
+        Vector dist("dist", nq);
+        kth_neighbour_distance(q, r, k, skip, dist);
+        const auto qv = test::host(q), rv = test::host(r), got = test::host(dist);
+        for (index_t i = 0; i < nq; ++i) {
+          const double want = std::sqrt(brute_force_kth_squared(qv, rv, dim, i, k, skip));
+          ASSERT_EQ(got[std::size_t(i)], real(want))
+              << "query " << i << " nq=" << nq << " nr=" << nr << " k=" << k << " skip=" << skip;
+        }
+        ++cases;
+      }
+  EXPECT_GE(cases, 40);
+}
+
+// The observer's single search of x among itself gives both estimates exactly as the two
+// separate calls do.
+TEST(Knn, CombinedEstimatesMatchSeparateCalls) {
+  const Matrix x = gaussian_sample(150, {0.1, 0.2, 0.3}, {1.0, 2.0, 0.5}, 5);
+  const Matrix y = gaussian_sample(150, {0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}, 6);
+  for (bool paired : {false, true}) {
+    const KlKnnEstimates both = kl_knn_estimates(x, y, 4, paired);
+    EXPECT_EQ(both.standard_normal, kl_knn_standard_normal(x, 4));
+    EXPECT_EQ(both.two_sample, kl_knn_two_sample(x, y, 4, paired));
+  }
+}
+
 TEST(Knn, Digamma) {
   const double euler_gamma = 0.57721566490153286;
   EXPECT_NEAR(digamma(1), -euler_gamma, 1e-14);

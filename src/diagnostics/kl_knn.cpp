@@ -27,11 +27,12 @@ double digamma(double x) {
          f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))));
 }
 
-double kl_knn_standard_normal(ConstMatrix x, int k) {
+namespace {
+
+// The one-sample estimate from ε_k, the k-th neighbour distances of x among itself.
+double standard_normal_estimate(ConstMatrix x, int k, ConstVector eps) {
   const index_t n = index_t(x.extent(0));
   const int dim = int(x.extent(1));
-  Vector eps(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::eps"), n);
-  kth_neighbour_distance(x, x, k, true, eps);
   double norm2 = 0;
   Kokkos::parallel_reduce(
       "mfsim::KlKnn::sum_norm2", Kokkos::RangePolicy<ExecSpace>(0, n * dim),
@@ -46,15 +47,35 @@ double kl_knn_standard_normal(ConstMatrix x, int k) {
   return -entropy + 0.5 * d * std::log(2 * math::pi) + norm2 / (2 * count);
 }
 
-double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired) {
+// The two-sample estimate from ρ_k (as ε_k above) and the k-th neighbour distances in y.
+double two_sample_estimate(ConstMatrix x, ConstMatrix y, int k, bool paired, ConstVector rho) {
   const index_t n = index_t(x.extent(0)), m = index_t(y.extent(0));
-  Vector rho(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::rho"), n);
   Vector nu(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::nu"), n);
-  kth_neighbour_distance(x, x, k, true, rho);
   kth_neighbour_distance(x, y, k, paired, nu);
   const double references = double(paired ? m - 1 : m);
   return double(x.extent(1)) / double(n) * (sum_log(nu) - sum_log(rho)) +
          std::log(references / double(n - 1));
+}
+
+Vector self_distances(ConstMatrix x, int k) {
+  Vector eps(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::eps"), x.extent(0));
+  kth_neighbour_distance(x, x, k, true, eps);
+  return eps;
+}
+
+}  // namespace
+
+double kl_knn_standard_normal(ConstMatrix x, int k) {
+  return standard_normal_estimate(x, k, self_distances(x, k));
+}
+
+double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired) {
+  return two_sample_estimate(x, y, k, paired, self_distances(x, k));
+}
+
+KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired) {
+  const Vector eps = self_distances(x, k);
+  return {standard_normal_estimate(x, k, eps), two_sample_estimate(x, y, k, paired, eps)};
 }
 
 }  // namespace mfsim

@@ -38,8 +38,9 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
         const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
         const ConstMatrix x = Kokkos::subview(whitened_[g], rows, Kokkos::ALL);
         const ConstMatrix y = Kokkos::subview(initial_[g], rows, Kokkos::ALL);
-        estimates[0] += kl_knn_standard_normal(x, k_);
-        estimates[1] += kl_knn_two_sample(x, y, k_, true);
+        const KlKnnEstimates kl = kl_knn_estimates(x, y, k_, true);
+        estimates[0] += kl.standard_normal;
+        estimates[1] += kl.two_sample;
       }
       estimates[0] /= slices;
       estimates[1] /= slices;

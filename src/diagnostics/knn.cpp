@@ -6,6 +6,15 @@
 
 #include "mfsim/core/math.hpp"
 
+// `omp simd` with an or-reduction over the lanes into `flag` (see MFSIM_LANES); empty in device
+// compilation passes.
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(__SYCL_DEVICE_ONLY__)
+#define MFSIM_LANES_OR(flag)
+#else
+#define MFSIM_PRAGMA(text) _Pragma(#text)
+#define MFSIM_LANES_OR(flag) MFSIM_PRAGMA(omp simd reduction(| : flag))
+#endif
+
 namespace mfsim {
 
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
@@ -85,10 +94,19 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
               if (skip_same_index && i0 < j0 + L && j0 < i0 + R)
                 for (int r = 0; r < R; ++r)
                   if (i0 + r >= j0 && i0 + r < j0 + L) d2[r][i0 + r - j0] = unset;
+              // Does any distance of the block beat its query's k-th best? One vectorised
+              // or-reduction over the lanes (scalar compares with a store would cost as much as
+              // the distances); then the same test per row, and the insertion per lane.
+              int closer = 0;
+              MFSIM_LANES_OR(closer)
+              for (int l = 0; l < L; ++l)
+                for (int r = 0; r < R; ++r) closer |= d2[r][l] < kth[r] ? 1 : 0;
+              if (!closer) continue;
               for (int r = 0; r < R; ++r) {
-                int closer = 0;  // an or-reduction over the lanes: vectorised by the compiler
-                for (int l = 0; l < L; ++l) closer |= d2[r][l] < kth[r] ? 1 : 0;
-                if (!closer) continue;
+                int row_closer = 0;
+                MFSIM_LANES_OR(row_closer)
+                for (int l = 0; l < L; ++l) row_closer |= d2[r][l] < kth[r] ? 1 : 0;
+                if (!row_closer) continue;
                 real* list = lists + r * k;
                 for (int l = 0; l < L; ++l) {
                   const real v = d2[r][l];

@@ -24,6 +24,13 @@ double kl_knn_standard_normal(ConstMatrix x, int k);
 // the estimate is exactly 0 when x = y. Otherwise M' = M.
 double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired);
 
+// Both estimates above (y, k and paired as for kl_knn_two_sample) from one search of x among itself
+// (ε_k = ρ_k): two neighbour searches instead of three.
+struct KlKnnEstimates {
+  double standard_normal, two_sample;
+};
+KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired);
+
 // ψ(x) = Γ'(x)/Γ(x) for x > 0.
 double digamma(double x);
 
