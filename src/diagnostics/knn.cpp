@@ -6,15 +6,6 @@
 
 #include "mfsim/core/math.hpp"
 
-// `omp simd` with an or-reduction over the lanes into `flag` (see MFSIM_LANES); empty in device
-// compilation passes.
-#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(__SYCL_DEVICE_ONLY__)
-#define MFSIM_LANES_OR(flag)
-#else
-#define MFSIM_PRAGMA(text) _Pragma(#text)
-#define MFSIM_LANES_OR(flag) MFSIM_PRAGMA(omp simd reduction(| : flag))
-#endif
-
 namespace mfsim {
 
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,

@@ -16,10 +16,15 @@
 // Marks a loop over lanes for the host compiler to vectorise (OpenMP SIMD: -fopenmp-simd, no
 // OpenMP runtime). Without it GCC vectorises the outer loop of a register block instead, with
 // gathers. Empty in device compilation passes.
+// MFSIM_LANES_OR(flag): the same, with an or-reduction over the lanes into `flag` (an "any lane"
+// test that stays in vector registers).
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(__SYCL_DEVICE_ONLY__)
 #define MFSIM_LANES
+#define MFSIM_LANES_OR(flag)
 #else
 #define MFSIM_LANES _Pragma("omp simd")
+#define MFSIM_PRAGMA(text) _Pragma(#text)
+#define MFSIM_LANES_OR(flag) MFSIM_PRAGMA(omp simd reduction(| : flag))
 #endif
 
 namespace mfsim::tiles {
