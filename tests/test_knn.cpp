@@ -94,14 +94,16 @@ double brute_force_kth_squared(const std::vector<double>& q, const std::vector<d
 
 // Points on a coarse integer grid: many exactly tied distances and duplicated points, all squared
 // distances exact in either precision, so the k-th distance must match the brute force exactly.
-// Sizes straddle every tiling boundary (register block rows and lanes, a team's row panels, a
+// Sizes straddle every tiling boundary (register block rows and lanes, a team's query panels, a
 // reference tile), k = 1 and knn_max_k, with and without the query's own index left out.
 TEST(Knn, KthDistanceWithTiesAcrossTileBoundaries) {
   const int lanes = knn_lanes, rows = knn_rows;
-  const index_t team = knn_row_blocks * rows, tile = index_t(knn_tile_panels) * lanes;
+  const index_t team = index_t(knn_query_panels) * lanes, tile = index_t(knn_tile_panels) * rows;
   const std::vector<std::pair<index_t, index_t>> sizes = {{1, 40},
                                                           {rows - 1, lanes + 1},
                                                           {rows + 1, 2 * lanes - 1},
+                                                          {lanes - 1, rows + 1},
+                                                          {lanes + 1, 2 * rows - 1},
                                                           {team - 1, tile + 1},
                                                           {team + 1, tile - 1},
                                                           {2 * team + 5, 2 * tile + 3},
