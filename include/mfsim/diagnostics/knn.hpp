@@ -8,11 +8,11 @@
 // squared distances Σ_c (x_c − y_c)² (a row per reference, a lane per query) — one broadcast, one
 // vector subtraction and one vector FMA per coordinate and row, computed directly (no
 // ‖x‖² + ‖y‖² − 2x·y cancellation: the same value as a plain loop up to the FMA's rounding) —
-// sweeping the reference panels knn_tile_panels at a time (shared by the
-// team's threads while it sits in cache). Each query keeps its k best squared distances, ascending,
-// in team scratch and its k-th best in a lane of a register: the block's lane-wise minimum over the
-// rows is compared with it, and the insertion runs only for a distance that beats it (rare once the
-// list has warmed up). Memory O((N_q + N_r)·D) for the panels plus O(N_q) for the result: never an
+// sweeping the reference panels knn_tile_panels at a time (a tile shared by the team's threads
+// while it sits in cache). Each query keeps its k best squared distances, ascending, in team
+// scratch and its k-th best in a lane of a register: the block's lane-wise minimum over the rows is
+// compared with it, and the insertion runs only for a distance that beats it (rare once the list
+// has warmed up). Memory O((N_q + N_r)·D) for the panels plus O(N_q) for the result: never an
 // N_q × N_r array. Work N_q·N_r·D subtract-and-FMA pairs; fine up to ~10⁵ points per set (a k-d
 // tree would be the next step beyond). Every query's list is filled by one thread in a fixed
 // order: deterministic, and ties leave the k-th distance unchanged.
