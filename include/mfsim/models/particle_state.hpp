@@ -15,7 +15,6 @@ namespace mfsim {
 // s·local_per_slice + j). With one slice this is a contiguous shard. Plain data, usable in kernels.
 struct RowMap {
   index_t per_slice = 0, slice_offset = 0, local_per_slice = 0;
-  KOKKOS_INLINE_FUNCTION index_t slice_of(index_t local) const { return local / local_per_slice; }
   KOKKOS_INLINE_FUNCTION index_t global_row(index_t local) const {
     const index_t s = local / local_per_slice;
     return s * per_slice + slice_offset + (local - s * local_per_slice);
