@@ -668,5 +668,24 @@ TEST(ResNet, InitialisationDoesNotDependOnTheSplit) {
       }
 }
 
+// M < 2P: the last of 3 ranks holds no block particle of any layer (2 pairs per layer), yet it
+// tracks log-densities like the others and takes part in the evaluation.
+TEST(ResNet, RankWithoutBlockParticlesStillTracksLogDensities) {
+  const Dataset data = make_synthetic_dataset(test::small_data());
+  ResNetSpec spec = small_spec();
+  spec.width = 4;
+  test::FakeShardComm comm(2, 3);
+  ResNetModel part(spec, data, comm);
+  ASSERT_EQ(part.groups()[0].local_count, 0);
+  ParticleState s = allocate_state(part.groups(), true, "s");
+  part.initialize(s, 5, false);
+  set_initial_log_density(s, part.groups());
+  EXPECT_TRUE(s.tracks_log_density());
+  ParticleState v = allocate_like(s, "v");
+  EXPECT_TRUE(v.tracks_log_density());
+  EXPECT_TRUE(std::isfinite(double(part.velocity(s, v))));
+  EXPECT_EQ(part.local_layer(1).size(), 0);
+}
+
 }  // namespace
 }  // namespace mfsim

@@ -53,10 +53,11 @@ void shard_group(GroupSpec& g, int rank, int size);
 
 struct ParticleState {
   std::vector<Matrix> theta;        // per group: [local_count][dim]
-  std::vector<Vector> log_density;  // per group: [local_count], or empty views when not tracked
+  std::vector<Vector> log_density;  // per group: [local_count]; no views when not tracked
 
   std::size_t groups() const { return theta.size(); }
-  bool tracks_log_density() const { return !log_density.empty() && log_density[0].extent(0) > 0; }
+  // Not from the views' sizes: a rank may hold no particle of a group (M < 2P per layer).
+  bool tracks_log_density() const { return !log_density.empty(); }
 };
 
 // A zero-initialised state shaped like the specs (log-density vectors only if `log_density`).
