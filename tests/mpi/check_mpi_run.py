@@ -5,7 +5,7 @@
 
 CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
-strided hyperslab) or errors (a failure on rank 0 only, and a non-finite
+strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
 flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
 """
 import os
@@ -156,10 +156,14 @@ def compare_files(single, parallel, ranks):
 
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
-    if CASE in ("two_layer", "resnet", "restart", "restart_resnet"):
+    if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet"):
         config = "run.toml"
+        text = RESNET if "resnet" in CASE else TWO_LAYER
+        if CASE == "resnet_narrow":
+            text = text.replace("\nwidth = 30\n", "\nwidth = 4\n")
+            assert "\nwidth = 4\n" in text
         with open(config, "w") as f:
-            f.write(RESNET if CASE in ("resnet", "restart_resnet") else TWO_LAYER)
+            f.write(text)
         run(config, "single.h5", 0)
         if CASE.startswith("restart"):
             # Restart the last frame for 30 more steps: every rank reads its shard of the file.
