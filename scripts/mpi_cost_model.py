@@ -32,29 +32,16 @@ def two_layer(p, m, n, d):
 
 
 def resnet_per_layer(p, depth, width, head, n, d):
-    """Model B, each layer's M particles sharded across all ranks: one allreduce of the n x d
-    layer state (forward) and one of the n x d adjoint (backward) per layer, plus the head's."""
+    """Model B as built: each layer's M particles sharded across all ranks, so every rank works
+    in every layer of both passes; one allreduce of the n x d layer increment (forward) and one
+    of the n x d adjoint (backward) per layer, plus the head's."""
     flops = depth * width * n * (12 * d + 60) + head * n * (4 * d + 40)
     comm = (2 * depth + 2) * allreduce_seconds(p, 8 * n * d)
     return flops / RATE, comm
 
 
-def resnet_contiguous(p, depth, width, head, n, d):
-    """Model B as implemented: contiguous shards by global id, i.e. whole layers per rank when
-    P <= L. The forward and backward passes (about 2/3 of the flops) run layer after layer on
-    the owning ranks: they speed up only by max(1, P/L)."""
-    flops = depth * width * n * (12 * d + 60)
-    passes, velocity = flops * 2 / 3, flops / 3
-    head_flops = head * n * (4 * d + 40)
-    t1 = (flops + head_flops) / RATE
-    tp = (passes / max(1.0, p / depth) + velocity / p + head_flops / p) / RATE
-    comm = (2 * depth + 2) * allreduce_seconds(p, 8 * n * d)
-    return t1, comm, tp
-
-
-def efficiency(t1, comm, p, tp=None):
-    tp = t1 / p if tp is None else tp
-    return t1 / p / (tp + comm)
+def efficiency(t1, comm, p):
+    return t1 / p / (t1 / p + comm)
 
 
 def main():
@@ -81,13 +68,6 @@ def main():
             _, comm = resnet_per_layer(p, depth, width, head, n, d)
             cells.append(f"{comm * 1e3:.3g} ms, {efficiency(t1, comm, p):.0%}")
         print(f"| B, per-layer shards | {sizes} | {t1 * 1e3:.3g} ms | " + " | ".join(cells) + " |")
-        cells = []
-        for p in gpus:
-            t1c, comm, tp = resnet_contiguous(p, depth, width, head, n, d)
-            cells.append(f"{comm * 1e3:.3g} ms, {efficiency(t1c, comm, p, tp):.0%}")
-        print(f"| B, contiguous shards (as built) | {sizes} | {t1 * 1e3:.3g} ms | " +
-              " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main()

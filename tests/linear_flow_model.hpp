@@ -24,7 +24,7 @@ class LinearFlowModel final : public Model {
                   std::vector<std::pair<std::string, std::vector<double>>> gram_parts = {})
       : Model(data, self_communicator()), parts_(std::move(gram_parts)) {
     for (auto& g : groups) {
-      g.spec.local_count = g.spec.global_count;
+      shard_group(g.spec, 0, 1);  // one process: every row
       const int d = g.spec.dim();
       if (g.b.empty()) g.b.assign(std::size_t(d), 0.0);
       Matrix a("linear::A", d, d);
@@ -119,10 +119,10 @@ inline GroupSpec linear_group_spec(const std::string& name, index_t count,
   g.name = name;
   for (std::size_t j = 0; j < stds.size(); ++j) g.columns.push_back("x" + std::to_string(j));
   g.global_count = count;
-  g.local_count = count;
   g.init_std = stds;
   g.label = label;
   g.slices = slices;
+  shard_group(g, 0, 1);
   return g;
 }
 

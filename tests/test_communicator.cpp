@@ -11,6 +11,7 @@
 
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
 namespace {
@@ -35,6 +36,7 @@ struct ThreadGroup {
   int arrived = 0;
   long generation = 0;
   std::vector<double> values, buffer;
+  std::vector<std::vector<double>> parts;  // gather: each rank's values
   std::string text;
 };
 
@@ -49,6 +51,15 @@ class ThreadCommunicator final : public Communicator {
     const double out = *std::max_element(g_.values.begin(), g_.values.end());
     g_.barrier();
     return out;
+  }
+  void gather(const double* local, std::int64_t count, double* gathered) const override {
+    if (rank_ == 0) g_.parts.assign(std::size_t(g_.size), {});
+    g_.barrier();
+    g_.parts[std::size_t(rank_)].assign(local, local + count);
+    g_.barrier();
+    if (rank_ == 0)
+      for (const auto& part : g_.parts) gathered = std::copy(part.begin(), part.end(), gathered);
+    g_.barrier();
   }
   void broadcast(double* values, int count, int root) const override {
     if (rank_ == root) g_.buffer.assign(values, values + count);
@@ -132,6 +143,31 @@ TEST(Communicator, NoErrorNoThrowAndTheGroupGoesOn) {
     EXPECT_EQ(o.type, "non_finite");
     EXPECT_EQ(o.message, "the training loss became non-finite (on rank 2 of 3)");
   }
+}
+
+// gather_slices reassembles a group sharded per slice (GroupSpec, shard_group) in global order:
+// each rank's value of coordinate c of global id k is 10k + c.
+TEST(Communicator, GatherSlicesPutsEveryRowAtItsGlobalId) {
+  for (int slices : {1, 4})
+    for (int size : {1, 2, 3}) {
+      const index_t per_slice = 7;  // shards of 4 and 3 rows on 2 ranks, 2, 2 and 3 on 3
+      std::vector<double> result;
+      on_ranks(size, [&](const Communicator& comm) {
+        GroupSpec g;
+        g.global_count = per_slice * slices;
+        g.slices = slices;
+        shard_group(g, comm.rank(), comm.size());
+        std::vector<double> local;
+        for (index_t k = 0; k < g.local_count; ++k)
+          for (int c = 0; c < 2; ++c) local.push_back(10.0 * double(g.rows().global_row(k)) + c);
+        auto all = gather_slices(comm, local, 2, g.global_count, slices);
+        if (comm.is_root()) result = std::move(all);
+      });
+      ASSERT_EQ(result.size(), std::size_t(2 * per_slice * slices));
+      for (std::size_t i = 0; i < result.size(); ++i)
+        EXPECT_EQ(result[i], 10.0 * double(i / 2) + double(i % 2))
+            << "slices " << slices << ", " << size << " ranks, value " << i;
+    }
 }
 
 TEST(Communicator, OneProcessRethrowsTheOriginal) {

@@ -70,6 +70,19 @@ TEST(H5md, RoundTrip) {
     EXPECT_EQ(shard.log_density(i), first.log_density(3 + i));
   }
   EXPECT_EQ(r.read_frame("two_layer", 0, 8, 5).value.extent(0), 2u);  // clipped at the end
+  // A rank's part of every slice (the 10 rows as 2 slices of 5): rows 1..3 and 6..8, in order.
+  const ParticleFrame strided = r.read_frame("two_layer", 0, 1, 3, 2, 5);
+  EXPECT_EQ(strided.particles, 10);
+  ASSERT_EQ(strided.value.extent(0), 6u);
+  ASSERT_EQ(strided.log_density.extent(0), 6u);
+  for (std::size_t i = 0; i < 6; ++i) {
+    const std::size_t row = (i / 3) * 5 + 1 + i % 3;
+    for (std::size_t j = 0; j < first.value.extent(1); ++j)
+      EXPECT_EQ(strided.value(i, j), first.value(row, j)) << i << "," << j;
+    EXPECT_EQ(strided.log_density(i), first.log_density(row));
+  }
+  // Slices that do not fit the frame read nothing (the caller names the size mismatch).
+  EXPECT_EQ(r.read_frame("two_layer", 0, 1, 3, 3, 5).value.extent(0), 0u);
   EXPECT_THROW(r.read_frame("two_layer", 3), InputError);
   EXPECT_THROW(r.read_frame("two_layer", -4), InputError);
   EXPECT_THROW(r.read_frame("resnet_head", 0), InputError);

@@ -2,11 +2,14 @@
 // the draws from how items are split.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "helpers.hpp"
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/random.hpp"
+#include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
 namespace {
@@ -67,6 +70,48 @@ TEST(Shard, CoversEveryItemOnceAndKeepsPairs) {
       }
       EXPECT_EQ(next, count) << count << " items on " << size << " ranks";
     }
+}
+
+// GroupSpec's shard of every slice: over the ranks, each global id exactly once; a rank's rows
+// of slice s are one contiguous block of that slice, at the same offset in every slice; pairs
+// stay on one rank; with M not a multiple of 2P the shards differ in size.
+TEST(Shard, GroupShardsTileEverySlice) {
+  for (index_t per_slice : {10, 7, 2})
+    for (int slices : {1, 3})
+      for (int size : {1, 2, 3, 4}) {
+        std::vector<int> owner(std::size_t(per_slice * slices), -1);
+        index_t smallest = per_slice, largest = 0;
+        for (int rank = 0; rank < size; ++rank) {
+          GroupSpec g;
+          g.global_count = per_slice * slices;
+          g.slices = slices;
+          shard_group(g, rank, size);
+          EXPECT_EQ(g.local_count, g.local_per_slice * slices);
+          EXPECT_EQ(g.slice_offset % 2, 0);
+          smallest = std::min(smallest, g.local_per_slice);
+          largest = std::max(largest, g.local_per_slice);
+          const RowMap rows = g.rows();
+          for (index_t k = 0; k < g.local_count; ++k) {
+            const index_t id = rows.global_row(k);
+            ASSERT_GE(id, 0);
+            ASSERT_LT(id, g.global_count);
+            EXPECT_EQ(id / per_slice, k / g.local_per_slice) << "slice of local row " << k;
+            EXPECT_EQ(id % per_slice, g.slice_offset + k % g.local_per_slice);
+            EXPECT_EQ(owner[std::size_t(id)], -1) << "id " << id << " on two ranks";
+            owner[std::size_t(id)] = rank;
+          }
+        }
+        for (std::size_t id = 0; id < owner.size(); ++id) {
+          EXPECT_GE(owner[id], 0) << "id " << id << " on no rank";
+          // A pair (2p, 2p+1) of one slice is on one rank.
+          if (index_t(id) % per_slice % 2 == 1) {
+            EXPECT_EQ(owner[id], owner[id - 1]);
+          }
+        }
+        if (per_slice == 10 && size == 4) {
+          EXPECT_LT(smallest, largest);  // 5 pairs on 4 ranks
+        }
+      }
 }
 
 }  // namespace

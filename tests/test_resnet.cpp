@@ -624,39 +624,67 @@ TEST(ResNet, InitialLawsMatchTheSpecifiedStdsAndDepthLaw) {
 TEST(ResNet, InitialisationDoesNotDependOnTheSplit) {
   const Dataset data = make_synthetic_dataset(test::small_data());
   ResNetSpec spec = small_spec();
-  spec.width = 6;
+  spec.width = 10;  // 5 pairs per layer: on 4 ranks the shards differ in size
   spec.head_width = 10;
-  const int ranks = 4;  // splits layers of the 18 block rows across ranks
-  for (DepthInit law : {DepthInit::iid, DepthInit::constant})
-    for (bool antithetic : {false, true}) {
-      spec.depth_init = law;
-      ResNetModel whole(spec, data);
-      ParticleState all = allocate_state(whole.groups(), false, "all");
-      whole.initialize(all, 5, antithetic);
-      std::vector<double> blocks, head;
-      std::vector<index_t> rows_of_layer(std::size_t(spec.depth), 0);
-      for (int rank = 0; rank < ranks; ++rank) {
-        test::FakeShardComm comm(rank, ranks);
-        ResNetModel part(spec, data, comm);
-        ParticleState s = allocate_state(part.groups(), false, "part");
-        part.initialize(s, 5, antithetic);
-        const auto b = test::host(s.theta[0]), h = test::host(s.theta[1]);
-        blocks.insert(blocks.end(), b.begin(), b.end());
-        head.insert(head.end(), h.begin(), h.end());
-        EXPECT_EQ(part.groups()[0].offset % 2, 0);
-        EXPECT_EQ(part.groups()[1].offset % 2, 0);
-        // local_layer(l) maps this rank's rows into layer l.
-        for (index_t l = 0; l < spec.depth; ++l) {
-          const Shard rows = part.local_layer(l);
-          for (index_t k = rows.begin; k < rows.end; ++k)
-            EXPECT_EQ((part.groups()[0].offset + k) / spec.width, l);
-          rows_of_layer[std::size_t(l)] += rows.size();
+  for (int ranks : {3, 4})
+    for (DepthInit law : {DepthInit::iid, DepthInit::constant})
+      for (bool antithetic : {false, true}) {
+        spec.depth_init = law;
+        ResNetModel whole(spec, data);
+        ParticleState all = allocate_state(whole.groups(), false, "all");
+        whole.initialize(all, 5, antithetic);
+        const auto all_blocks = test::host(all.theta[0]);
+        const int dim = whole.groups()[0].dim();
+        std::vector<double> blocks(all_blocks.size(), 0), head;
+        std::vector<int> seen(std::size_t(spec.depth * spec.width), 0);
+        for (int rank = 0; rank < ranks; ++rank) {
+          test::FakeShardComm comm(rank, ranks);
+          ResNetModel part(spec, data, comm);
+          ParticleState s = allocate_state(part.groups(), false, "part");
+          part.initialize(s, 5, antithetic);
+          const GroupSpec& g = part.groups()[0];
+          EXPECT_EQ(g.slice_offset % 2, 0);
+          EXPECT_EQ(part.groups()[1].slice_offset % 2, 0);
+          EXPECT_GT(g.local_per_slice, 0);  // every rank holds part of every layer
+          const auto b = test::host(s.theta[0]), h = test::host(s.theta[1]);
+          // Local rows are layer-major: local_layer(l) is this rank's part of layer l, whose
+          // global ids l·M + slice_offset + j hold the single-process rows.
+          for (index_t l = 0; l < spec.depth; ++l) {
+            const Shard rows = part.local_layer(l);
+            EXPECT_EQ(rows.size(), g.local_per_slice);
+            for (index_t k = rows.begin; k < rows.end; ++k) {
+              const index_t id = l * spec.width + g.slice_offset + (k - rows.begin);
+              EXPECT_EQ(g.rows().global_row(k), id);
+              ++seen[std::size_t(id)];
+              for (int c = 0; c < dim; ++c)
+                blocks[std::size_t(id * dim + c)] = b[std::size_t(k * dim + c)];
+            }
+          }
+          head.insert(head.end(), h.begin(), h.end());
         }
+        EXPECT_EQ(blocks, all_blocks);
+        EXPECT_EQ(head, test::host(all.theta[1]));
+        for (int count : seen) EXPECT_EQ(count, 1);
       }
-      EXPECT_EQ(blocks, test::host(all.theta[0]));
-      EXPECT_EQ(head, test::host(all.theta[1]));
-      for (index_t count : rows_of_layer) EXPECT_EQ(count, spec.width);
-    }
+}
+
+// M < 2P: the last of 3 ranks holds no block particle of any layer (2 pairs per layer), yet it
+// tracks log-densities like the others and takes part in the evaluation.
+TEST(ResNet, RankWithoutBlockParticlesStillTracksLogDensities) {
+  const Dataset data = make_synthetic_dataset(test::small_data());
+  ResNetSpec spec = small_spec();
+  spec.width = 4;
+  test::FakeShardComm comm(2, 3);
+  ResNetModel part(spec, data, comm);
+  ASSERT_EQ(part.groups()[0].local_count, 0);
+  ParticleState s = allocate_state(part.groups(), true, "s");
+  part.initialize(s, 5, false);
+  set_initial_log_density(s, part.groups());
+  EXPECT_TRUE(s.tracks_log_density());
+  ParticleState v = allocate_like(s, "v");
+  EXPECT_TRUE(v.tracks_log_density());
+  EXPECT_TRUE(std::isfinite(double(part.velocity(s, v))));
+  EXPECT_EQ(part.local_layer(1).size(), 0);
 }
 
 }  // namespace

@@ -84,8 +84,8 @@ TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
     Kokkos::deep_copy(Kokkos::subview(q, l, Kokkos::ALL, Kokkos::ALL), model.layer_sensitivity(l));
   }
   const real scale = real(spec.alpha / std::sqrt(double(spec.depth * spec.width)));
-  accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, 0, spec.width, 3,
-                                                           scale, activations::Tanh{}},
+  accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
+                                                           activations::Tanh{}},
                   spec.depth * spec.width, generic);
   const HostMatrix f = to_host(factored), g = to_host(generic);
   double worst = 0, largest = 0;

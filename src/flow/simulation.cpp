@@ -37,7 +37,7 @@ void load_frame(const ParticleFrame& frame, const GroupSpec& g, Matrix theta, Ve
         "init.path: {} holds {} particles of dimension {} in /particles/{}; the model needs {} of "
         "dimension {}",
         path, frame.particles, frame.value.extent(1), g.name, g.global_count, g.dim()));
-  // The frame holds this rank's rows only (read_frame with the shard).
+  // The frame holds this rank's rows only (read_frame with the shard), in local order.
   auto host = Kokkos::create_mirror_view(theta);
   for (index_t i = 0; i < g.local_count; ++i)
     for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(i, j));
@@ -110,8 +110,11 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     for (std::size_t g = 0; g < groups.size(); ++g) {
       ParticleFrame frame;
       try {
-        frame = reader.read_frame(groups[g].name, frame_index < 0 ? c.init.frame : frame_index,
-                                  groups[g].offset, groups[g].local_count);
+        // This rank's part of every slice: a hyperslab with stride per_slice.
+        const GroupSpec& spec = groups[g];
+        frame = reader.read_frame(spec.name, frame_index < 0 ? c.init.frame : frame_index,
+                                  spec.slice_offset, spec.local_per_slice, spec.slices,
+                                  spec.per_slice());
       } catch (const InputError& e) {
         throw InputError(std::string("init.path: ") + e.what());
       }

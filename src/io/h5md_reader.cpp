@@ -70,7 +70,7 @@ index_t H5mdReader::frames(const std::string& group) const {
 }
 
 ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, index_t first,
-                                     index_t rows_wanted) const {
+                                     index_t rows_wanted, index_t blocks, index_t stride) const {
   if (!has_particles(group)) throw InputError(path_ + ": no particle group /particles/" + group);
   const index_t count = frames(group);
   const index_t index = frame < 0 ? count + frame : frame;
@@ -89,11 +89,21 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
   out.time = h5::read_doubles(h5::open_dataset(position.get(), "time").get(), hsize_t(index), 1)[0];
   out.particles = index_t(dims[1]);
   out.first = std::min(first, out.particles);
-  const index_t shard_rows = rows_wanted < 0 ? out.particles - out.first
-                                             : std::min(rows_wanted, out.particles - out.first);
-  const auto values =
-      h5::read_doubles(value.get(), hsize_t(index), 1, hsize_t(out.first), hsize_t(shard_rows));
-  out.value = HostMatrix("mfsim::H5mdReader::frame", shard_rows, dims[2]);
+  index_t shard_rows = rows_wanted < 0 ? out.particles - out.first
+                                       : std::min(rows_wanted, out.particles - out.first);
+  // Several blocks that do not fit the frame (a group of another size) read nothing: the caller
+  // compares `particles` with what it expects and names the mismatch.
+  const bool fits = blocks <= 1 || (rows_wanted >= 0 && rows_wanted <= stride &&
+                                    first + (blocks - 1) * stride + rows_wanted <= out.particles);
+  if (!fits) shard_rows = 0;
+  const index_t block_count = std::max<index_t>(blocks, 1);
+  // Reads the frame's rows of the shard (block_count blocks) from a [T][N](...) dataset.
+  const auto read_shard = [&](hid_t dataset, hsize_t frame_row) {
+    return h5::read_doubles_strided(dataset, frame_row, 1, hsize_t(out.first), hsize_t(shard_rows),
+                                    hsize_t(block_count), hsize_t(stride));
+  };
+  const auto values = read_shard(value.get(), hsize_t(index));
+  out.value = HostMatrix("mfsim::H5mdReader::frame", shard_rows * block_count, dims[2]);
   std::copy(values.begin(), values.end(), out.value.data());
   if (h5::has_attribute(value.get(), "columns"))
     out.columns = h5::read_string_array_attribute(value.get(), "columns");
@@ -106,8 +116,7 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
     // The log-density frame with the same step, if it was written.
     for (index_t j = 0; j < rows; ++j) {
       if (steps[std::size_t(j)] != out.step) continue;
-      const auto logp = h5::read_doubles(h5::open_dataset(element.get(), "value").get(), hsize_t(j),
-                                         1, hsize_t(out.first), hsize_t(shard_rows));
+      const auto logp = read_shard(h5::open_dataset(element.get(), "value").get(), hsize_t(j));
       out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
       out.has_log_density = true;
       std::copy(logp.begin(), logp.end(), out.log_density.data());

@@ -98,23 +98,16 @@ void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attr
   h5::flush(file_.get());
 }
 
-// Every rank's rows of a group, in global order on rank 0 (the shards are contiguous by global id
-// and ordered by rank); empty elsewhere.
-std::vector<double> H5mdWriter::gather(const std::vector<double>& local,
-                                       std::size_t global_size) const {
-  std::vector<double> global(comm_.is_root() ? global_size : 0);
-  comm_.gather(local.data(), std::int64_t(local.size()), global.data());
-  return global;
-}
-
 void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const GroupSpec& spec = groups_[g];
-    const std::size_t n = std::size_t(spec.global_count);
-    const auto position = gather(to_host_doubles(s.theta[g]), n * std::size_t(spec.dim()));
+    // Every rank's rows in global order on rank 0 (each rank holds part of every slice).
+    const auto position = gather_slices(comm_, to_host_doubles(s.theta[g]), spec.dim(),
+                                        spec.global_count, spec.slices);
     on_root([&] { append_row(positions_[g], step, time, position.data()); });
     if (log_density_) {
-      const auto log_density = gather(to_host_doubles(s.log_density[g]), n);
+      const auto log_density = gather_slices(comm_, to_host_doubles(s.log_density[g]), 1,
+                                             spec.global_count, spec.slices);
       on_root([&] { append_row(log_densities_[g], step, time, log_density.data()); });
     }
   }

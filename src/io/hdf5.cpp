@@ -306,6 +306,40 @@ std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count, hsiz
   return out;
 }
 
+std::vector<double> read_doubles_strided(hid_t dataset, hsize_t row, hsize_t count,
+                                         hsize_t inner_row, hsize_t inner_count, hsize_t blocks,
+                                         hsize_t stride) {
+  const std::vector<hsize_t> dims = dataset_dims(dataset);
+  if (blocks <= 1) return read_doubles(dataset, row, count, inner_row, inner_count);
+  if (inner_count == 0) return {};
+  if (dims.size() < 2 || inner_count > stride ||
+      inner_row + (blocks - 1) * stride + inner_count > dims[1])
+    throw InputError("cannot read " + std::to_string(blocks) + " blocks of " +
+                     std::to_string(inner_count) + " rows every " + std::to_string(stride) +
+                     " from row " + std::to_string(inner_row) + " of a dataset of " +
+                     std::to_string(dims.size() < 2 ? 0 : dims[1]) + " rows");
+  count = std::min(count, dims[0] - std::min(row, dims[0]));
+  std::vector<hsize_t> start(dims.size(), 0), step(dims.size(), 1), number(dims.size(), 1),
+      block = dims;
+  start[0] = row;
+  block[0] = count;
+  start[1] = inner_row;
+  step[1] = stride;
+  number[1] = blocks;
+  block[1] = inner_count;
+  std::vector<double> out(std::size_t(product(block) * blocks));
+  if (out.empty()) return out;
+  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));
+  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), step.data(),
+                            number.data(), block.data()),
+        "H5Sselect_hyperslab");
+  Handle memory_space = simple_space({hsize_t(out.size())});
+  check(H5Dread(dataset, H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                out.data()),
+        "cannot read dataset");
+  return out;
+}
+
 std::vector<long long> read_int64s(hid_t dataset) {
   std::vector<hsize_t> dims = dataset_dims(dataset);
   std::vector<long long> out(std::size_t(dims.empty() ? 1 : product(dims)));

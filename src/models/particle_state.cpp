@@ -2,9 +2,17 @@
 
 #include <cmath>
 
+#include "mfsim/core/communicator.hpp"
 #include "mfsim/core/math.hpp"
 
 namespace mfsim {
+
+void shard_group(GroupSpec& g, int rank, int size) {
+  const Shard s = shard_of(g.per_slice(), rank, size, 2);
+  g.slice_offset = s.begin;
+  g.local_per_slice = s.size();
+  g.local_count = index_t(g.slices) * s.size();
+}
 
 ParticleState allocate_state(const std::vector<GroupSpec>& specs, bool log_density,
                              const std::string& label) {

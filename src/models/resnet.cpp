@@ -65,8 +65,9 @@ void squared_norms(ConstMatrix z, Vector out) {
       });
 }
 
-void initialize_blocks(Matrix theta, index_t offset, index_t width, const ResNetSpec& spec,
-                       std::uint64_t seed, bool antithetic) {
+void initialize_blocks(Matrix theta, RowMap rows, const ResNetSpec& spec, std::uint64_t seed,
+                       bool antithetic) {
+  const index_t width = rows.per_slice;
   const int d = int(theta.extent(1) - 1) / 2;
   const real su = real(spec.std_u), sw = real(spec.std_w), sb = real(spec.std_b);
   const bool constant = spec.depth_init == DepthInit::constant;
@@ -76,7 +77,7 @@ void initialize_blocks(Matrix theta, index_t offset, index_t width, const ResNet
       Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))), KOKKOS_LAMBDA(index_t k) {
         // Depth-constant laws give every layer the draws of its index j within the layer; pairs
         // (2p, 2p+1) share the draws of p and have opposite u, so each layer's sum vanishes.
-        const index_t id = offset + k;
+        const index_t id = rows.global_row(k);  // layer-major global id: the split's invariant
         const index_t item = constant ? id % width : id;
         const std::uint64_t key = std::uint64_t(antithetic ? item / 2 : item);
         const real sign = (antithetic && item % 2 == 1) ? real(-1) : real(1);
@@ -157,10 +158,10 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   blocks_group.global_count = spec.depth * spec.width;
   blocks_group.slices = int(spec.depth);
   blocks_group.label = "blocks";
-  // Granule 2 keeps antithetic pairs on one rank (a layer holds whole pairs when M is even).
-  const Shard block_shard = shard_of(blocks_group.global_count, comm.rank(), comm.size(), 2);
-  blocks_group.offset = block_shard.begin;
-  blocks_group.local_count = block_shard.size();
+  // Every rank holds part of every layer (shard_group: granule 2 keeps antithetic pairs
+  // together), so each layer's forward and backward sums are split over all ranks, one allreduce
+  // per layer per pass (README, "Running on several processes").
+  shard_group(blocks_group, comm.rank(), comm.size());
 
   GroupSpec head_group;
   head_group.name = "resnet_head";
@@ -173,9 +174,7 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   head_group.label = "head";
   head_group.path_norm_scale = spec.beta;
   head_group.global_count = spec.head_width;
-  const Shard head_shard = shard_of(spec.head_width, comm.rank(), comm.size(), 2);
-  head_group.offset = head_shard.begin;
-  head_group.local_count = head_shard.size();
+  shard_group(head_group, comm.rank(), comm.size());
   groups_ = {blocks_group, head_group};
 
   const index_t n = data.n_train();
@@ -186,11 +185,9 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
-  const GroupSpec& g = groups_[blocks];
-  const index_t begin = std::max(l * spec_.width, g.offset);
-  const index_t end = std::min((l + 1) * spec_.width, g.offset + g.local_count);
-  if (end <= begin) return {0, 0};
-  return {begin - g.offset, end - g.offset};
+  // Local rows are layer-major: this rank's part of layer l is one contiguous block.
+  const index_t per_layer = groups_[blocks].local_per_slice;
+  return {l * per_layer, (l + 1) * per_layer};
 }
 
 ConstMatrix ResNetModel::layer_state(index_t l) const {
@@ -202,8 +199,8 @@ ConstMatrix ResNetModel::layer_sensitivity(index_t l) const {
 }
 
 void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
-  initialize_blocks(s.theta[blocks], groups_[blocks].offset, spec_.width, spec_, seed, antithetic);
-  initialize_head(s.theta[head], groups_[head].offset, spec_, seed, antithetic);
+  initialize_blocks(s.theta[blocks], groups_[blocks].rows(), spec_, seed, antithetic);
+  initialize_head(s.theta[head], groups_[head].slice_offset, spec_, seed, antithetic);
 }
 
 void ResNetModel::propagate(ConstMatrix blocks_theta, index_t l, ConstMatrix z,

@@ -282,21 +282,22 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
       });
 }
 
-// G₁ features of block particle k (global row offset + k, layer l = row / width) for sample i:
+// G₁ features of block particle k (local row; layer l = k / per_layer, the rows being layer-major
+// with per_layer rows of each layer) for sample i:
 // scale · (σ0(π) q_{l+1}, (q_{l+1}·u) σ0'(π) z_l, (q_{l+1}·u) σ0'(π)), π = w·z_l + b (B13); for
 // the generic kernel (the reference of the factored form in the tests).
 template <class Act>
 struct BlockFeatures {
   ConstMatrix theta;
   Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> z, q;  // [L+1][n][d]
-  index_t offset, width;
+  index_t per_layer;
   int d;
   real scale;
   Act act;
 
   int size() const { return 2 * d + 1; }
   KOKKOS_INLINE_FUNCTION void operator()(index_t i, index_t k, real* phi) const {
-    const index_t l = (offset + k) / width;
+    const index_t l = k / per_layer;
     real pre = theta(k, 2 * d), qu = 0;
     for (int c = 0; c < d; ++c) {
       pre += theta(k, d + c) * z(l, i, c);

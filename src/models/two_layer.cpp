@@ -29,9 +29,7 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
   }
   g.path_norm_scale = spec.beta;
   g.global_count = spec.width;
-  const Shard shard = shard_of(spec.width, comm.rank(), comm.size(), 2);
-  g.offset = shard.begin;
-  g.local_count = shard.size();
+  shard_group(g, comm.rank(), comm.size());
   groups_.push_back(g);
 
   residual_ = Vector("mfsim::TwoLayer::residual", data.n_train());
@@ -55,7 +53,7 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
   const int dim = data().dim();
   const bool bias = spec_.bias;
   const real sa = real(spec_.std_a), sw = real(spec_.std_w), sb = real(spec_.std_b);
-  const index_t offset = g.offset;
+  const index_t offset = g.slice_offset;  // one slice: a contiguous shard
   const CounterRng rng(seed, rng_particles);
   Kokkos::parallel_for(
       "mfsim::TwoLayer::initialize", Kokkos::RangePolicy<ExecSpace>(0, g.local_count),

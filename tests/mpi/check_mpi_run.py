@@ -3,8 +3,9 @@
 
     check_mpi_run.py MFSIM MPIEXEC CASE RANKS
 
-CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), restart
-(a restart from a single-process file) or errors (a failure on rank 0 only, and a non-finite
+CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), restart |
+restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
+strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
 flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
 """
 import os
@@ -55,6 +56,8 @@ knn_k = 3
 path_norm = true
 """
 
+# M = 30 per layer: on 2 ranks the per-layer shards hold 14 and 16 particles (M is not a multiple
+# of 2P), on 3 ranks 10 each.
 RESNET = """
 [model]
 kind = "resnet"
@@ -153,12 +156,16 @@ def compare_files(single, parallel, ranks):
 
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
-    if CASE in ("two_layer", "resnet", "restart"):
+    if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet"):
         config = "run.toml"
+        text = RESNET if "resnet" in CASE else TWO_LAYER
+        if CASE == "resnet_narrow":
+            text = text.replace("\nwidth = 30\n", "\nwidth = 4\n")
+            assert "\nwidth = 4\n" in text
         with open(config, "w") as f:
-            f.write(RESNET if CASE == "resnet" else TWO_LAYER)
+            f.write(text)
         run(config, "single.h5", 0)
-        if CASE == "restart":
+        if CASE.startswith("restart"):
             # Restart the last frame for 30 more steps: every rank reads its shard of the file.
             restart = ["--set", 'init.kind="file"', "--set", 'init.path="single.h5"',
                        "--set", "flow.steps=100"]

@@ -1,7 +1,8 @@
 #pragma once
-// The process group that shares the particles. Particles are split into contiguous shards by
-// global id; models reduce partial sums (network outputs, Gram matrices, scalar diagnostics) over
-// the group. A single process is the trivial group.
+// The process group that shares the particles. Particles are split into shards (contiguous by
+// global id, or contiguous within each slice of a group: GroupSpec); models reduce partial sums
+// (network outputs, Gram matrices, scalar diagnostics) over the group. A single process is the
+// trivial group.
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -51,9 +52,17 @@ struct Shard {
 };
 Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule = 1);
 
-// Every rank's rows of `local` stacked in rank order: the whole [global_rows][cols] matrix on rank
-// 0 (the shards are contiguous by global id), an empty matrix elsewhere. Collective.
-Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows);
+// Rank 0 receives the whole [global_rows][row_size] array in global order from every rank's
+// `local` rows (row-major, `row_size` values each), empty elsewhere. The rows form `slices` equal
+// slices and each rank holds a contiguous part of every slice, stored slice by slice, the parts
+// ordered by rank within a slice (GroupSpec's sharding; one slice: contiguous shards). Collective.
+std::vector<double> gather_slices(const Communicator& comm, const std::vector<double>& local,
+                                  std::int64_t row_size, std::int64_t global_rows, int slices = 1);
+
+// gather_rows on device matrices: the whole [global_rows][cols] matrix on rank 0, an empty matrix
+// elsewhere. Collective.
+Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
+                   int slices = 1);
 
 // The single-process group, usable everywhere a Communicator is expected.
 const Communicator& self_communicator();

@@ -16,7 +16,7 @@ struct ParticleFrame {
   double time = 0;
   index_t particles = 0;         // N, the particles of the group in the file
   index_t first = 0;             // the global id of value's first row
-  HostMatrix value;              // [rows][D]: all N rows, or those asked for
+  HostMatrix value;              // [rows][D]: all N rows, or those asked for (block by block)
   HostVector log_density;        // [rows], empty if the file does not track it
   bool has_log_density = false;  // the file tracks it (log_density may still hold 0 rows)
   std::vector<std::string> columns;
@@ -40,9 +40,10 @@ class H5mdReader {
   index_t frames(const std::string& group) const;
   // `frame` < 0 counts from the end (−1: the last complete frame).
   // Reads particles [first, first + rows) of the frame (all of them by default): a rank reads its
-  // shard only.
+  // shard only. With `blocks` > 1, the particles [first + b·stride, first + b·stride + rows) for
+  // b < blocks, in that order (a rank's part of every slice, GroupSpec); they must fit the frame.
   ParticleFrame read_frame(const std::string& group, index_t frame, index_t first = 0,
-                           index_t rows = -1) const;
+                           index_t rows = -1, index_t blocks = 1, index_t stride = 0) const;
 
   bool has_data() const;
   Dataset read_data() const;  // /data/train/{x,y}, /data/test/{x,y} into device views

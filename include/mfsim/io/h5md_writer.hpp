@@ -46,7 +46,6 @@ class H5mdWriter final : public RunOutput {
   void append_observable_row(const std::string& name, index_t step, double time,
                              const std::vector<double>& value,
                              const std::vector<std::size_t>& shape);
-  std::vector<double> gather(const std::vector<double>& local, std::size_t global_size) const;
   template <class Write>
   void on_root(Write&& write);
 

@@ -60,6 +60,12 @@ std::vector<hsize_t> dataset_dims(hid_t dataset);
 // dataset with two or more dimensions, [inner_row, inner_row + inner_count) along the second.
 std::vector<double> read_doubles(hid_t dataset, hsize_t row = 0, hsize_t count = hsize_t(-1),
                                  hsize_t inner_row = 0, hsize_t inner_count = hsize_t(-1));
+// The same with `blocks` blocks along the second dimension, block b being [inner_row + b·stride,
+// inner_row + b·stride + inner_count) (an HDF5 hyperslab with stride), read in that order. The
+// blocks must fit the dataset and not overlap (inner_count ≤ stride); throws InputError if not.
+std::vector<double> read_doubles_strided(hid_t dataset, hsize_t row, hsize_t count,
+                                         hsize_t inner_row, hsize_t inner_count, hsize_t blocks,
+                                         hsize_t stride);
 std::vector<long long> read_int64s(hid_t dataset);
 
 // A dataset [T][inner...] whose first dimension grows by one row per append.

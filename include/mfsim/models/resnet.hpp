@@ -2,8 +2,9 @@
 // Model B (MATH.md §3): the scaled deep ResNet in the mean-field regime with a two-layer head,
 //   z_0 = x,  z_{l+1} = z_l + (α/(L M)) Σ_m u_{l,m} σ0(w_{l,m}·z_l + b_{l,m}),  l = 0..L−1,
 //   f(x) = (β/K) Σ_k a_k σh(v_k·z_L).
-// Two particle groups: the blocks θ = (u, w, b) ∈ R^{2d+1}, row l·M + j for particle j of layer l,
-// and the head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
+// Two particle groups: the blocks θ = (u, w, b) ∈ R^{2d+1}, global id l·M + j for particle j of
+// layer l (L slices: each rank holds the same part of every layer, stored layer-major), and the
+// head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
 #include "mfsim/core/activation.hpp"
 #include "mfsim/models/model.hpp"
 
@@ -69,7 +70,8 @@ class ResNetModel final : public Model {
   // ∂f(x_i)/∂z_l.
   ConstMatrix layer_state(index_t l) const;
   ConstMatrix layer_sensitivity(index_t l) const;
-  // This rank's rows of the blocks group that belong to layer l (possibly empty).
+  // This rank's (local) rows of the blocks group that belong to layer l: rows
+  // [l·m, (l+1)·m) with m = local_per_slice, global ids l·M + slice_offset + [0, m).
   Shard local_layer(index_t l) const;
 
  private:
