@@ -280,6 +280,26 @@ std::vector<hsize_t> dataset_dims(hid_t dataset) {
   return dims;
 }
 
+namespace {
+// Reads the `values` doubles of the hyperslab (start, stride, count, block) of a dataset, as
+// H5Sselect_hyperslab takes them (stride and block null: `count` single elements apart), in
+// row-major order; of a scalar dataset, its value.
+std::vector<double> read_hyperslab(hid_t dataset, const hsize_t* start, const hsize_t* stride,
+                                   const hsize_t* count, const hsize_t* block, std::size_t values) {
+  std::vector<double> out(values);
+  if (out.empty()) return out;
+  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));
+  if (H5Sget_simple_extent_ndims(file_space.get()) > 0)
+    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, stride, count, block),
+          "H5Sselect_hyperslab");
+  Handle memory_space = simple_space({hsize_t(out.size())});
+  check(H5Dread(dataset, H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                out.data()),
+        "cannot read dataset");
+  return out;
+}
+}  // namespace
+
 std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count, hsize_t inner_row,
                                  hsize_t inner_count) {
   std::vector<hsize_t> dims = dataset_dims(dataset);
@@ -292,26 +312,16 @@ std::vector<double> read_doubles(hid_t dataset, hsize_t row, hsize_t count, hsiz
     start[1] = std::min(inner_row, dims[1]);
     extent[1] = std::min(inner_count, dims[1] - start[1]);
   }
-  std::vector<double> out(std::size_t(product(extent)));
-  if (out.empty()) return out;
-  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));
-  if (H5Sget_simple_extent_ndims(file_space.get()) > 0)
-    check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr,
-                              extent.data(), nullptr),
-          "H5Sselect_hyperslab");
-  Handle memory_space = simple_space({hsize_t(out.size())});
-  check(H5Dread(dataset, H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT,
-                out.data()),
-        "cannot read dataset");
-  return out;
+  return read_hyperslab(dataset, start.data(), nullptr, extent.data(), nullptr,
+                        std::size_t(product(extent)));
 }
 
 std::vector<double> read_doubles_strided(hid_t dataset, hsize_t row, hsize_t count,
                                          hsize_t inner_row, hsize_t inner_count, hsize_t blocks,
                                          hsize_t stride) {
-  const std::vector<hsize_t> dims = dataset_dims(dataset);
   if (blocks <= 1) return read_doubles(dataset, row, count, inner_row, inner_count);
   if (inner_count == 0) return {};
+  const std::vector<hsize_t> dims = dataset_dims(dataset);
   if (dims.size() < 2 || inner_count > stride ||
       inner_row + (blocks - 1) * stride + inner_count > dims[1])
     throw InputError("cannot read " + std::to_string(blocks) + " blocks of " +
@@ -327,17 +337,8 @@ std::vector<double> read_doubles_strided(hid_t dataset, hsize_t row, hsize_t cou
   step[1] = stride;
   number[1] = blocks;
   block[1] = inner_count;
-  std::vector<double> out(std::size_t(product(block) * blocks));
-  if (out.empty()) return out;
-  Handle file_space(check(H5Dget_space(dataset), "H5Dget_space"));
-  check(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), step.data(),
-                            number.data(), block.data()),
-        "H5Sselect_hyperslab");
-  Handle memory_space = simple_space({hsize_t(out.size())});
-  check(H5Dread(dataset, H5T_NATIVE_DOUBLE, memory_space.get(), file_space.get(), H5P_DEFAULT,
-                out.data()),
-        "cannot read dataset");
-  return out;
+  return read_hyperslab(dataset, start.data(), step.data(), number.data(), block.data(),
+                        std::size_t(product(block) * blocks));
 }
 
 std::vector<long long> read_int64s(hid_t dataset) {
