@@ -7,19 +7,6 @@
 namespace mfsim {
 namespace {
 
-std::vector<double> to_host_doubles(ConstMatrix m) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
-  std::vector<double> out(host.extent(0) * host.extent(1));
-  for (std::size_t i = 0; i < host.extent(0); ++i)
-    for (std::size_t j = 0; j < host.extent(1); ++j) out[i * host.extent(1) + j] = host(i, j);
-  return out;
-}
-
-std::vector<double> to_host_doubles(ConstVector v) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-  return std::vector<double>(host.data(), host.data() + host.extent(0));
-}
-
 std::string author_name() {
   const char* user = std::getenv("USER");
   return user && *user ? user : "mfsim user";

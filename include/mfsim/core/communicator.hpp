@@ -52,6 +52,10 @@ struct Shard {
 };
 Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule = 1);
 
+// A host copy in double, row-major, of a device view: what gather_slices and the H5MD files take.
+std::vector<double> to_host_doubles(ConstMatrix m);
+std::vector<double> to_host_doubles(ConstVector v);
+
 // Rank 0 receives the whole [global_rows][row_size] array in global order from every rank's
 // `local` rows (row-major, `row_size` values each), empty elsewhere. The rows form `slices` equal
 // slices and each rank holds a contiguous part of every slice, stored slice by slice, the parts
@@ -59,8 +63,8 @@ Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule = 1)
 std::vector<double> gather_slices(const Communicator& comm, const std::vector<double>& local,
                                   std::int64_t row_size, std::int64_t global_rows, int slices = 1);
 
-// gather_rows on device matrices: the whole [global_rows][cols] matrix on rank 0, an empty matrix
-// elsewhere. Collective.
+// gather_slices on device matrices: the whole [global_rows][cols] matrix on rank 0, an empty
+// matrix elsewhere. Collective.
 Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
                    int slices = 1);
 
