@@ -129,8 +129,7 @@ void weighted_abs_column_sums(const std::string& label, const Weight& weight, Co
 }
 
 std::vector<double> host_sum(const Communicator& comm, ConstVector v) {
-  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-  std::vector<double> out(h.data(), h.data() + h.extent(0));
+  std::vector<double> out = to_host_doubles(v);
   comm.allreduce_sum(out.data(), int(out.size()));
   return out;
 }
