@@ -67,7 +67,9 @@ std::vector<double> gather_slices(const Communicator& comm, const std::vector<do
   return out;
 }
 
-Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows, int slices) {
+ConstMatrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
+                        int slices) {
+  if (comm.size() == 1) return local;  // one rank holds every row, in global order
   const std::size_t cols = local.extent(1);
   const std::vector<double> all = gather_slices(comm, to_host_doubles(local), std::int64_t(cols),
                                                 std::int64_t(global_rows), slices);

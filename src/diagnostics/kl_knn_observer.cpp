@@ -11,7 +11,7 @@ KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, i
   for (std::size_t g = 0; g < groups.size(); ++g) {
     references_.emplace_back(groups[g]);
     // The neighbour search needs a whole slice on one process: rank 0 holds every particle.
-    const Matrix all =
+    const ConstMatrix all =
         gather_rows(comm, initial.theta[g], groups[g].global_count, groups[g].slices);
     if (!comm.is_root()) {
       initial_.emplace_back();
@@ -29,7 +29,7 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   const Communicator& comm = p.model.comm();
   const auto& groups = p.model.groups();
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const Matrix all =
+    const ConstMatrix all =
         gather_rows(comm, p.state.theta[g], groups[g].global_count, groups[g].slices);
     double estimates[2] = {0, 0};  // one-sample, two-sample
     if (comm.is_root()) {

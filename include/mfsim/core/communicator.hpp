@@ -64,9 +64,9 @@ std::vector<double> gather_slices(const Communicator& comm, const std::vector<do
                                   std::int64_t row_size, std::int64_t global_rows, int slices = 1);
 
 // gather_slices on device matrices: the whole [global_rows][cols] matrix on rank 0, an empty
-// matrix elsewhere. Collective.
-Matrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
-                   int slices = 1);
+// matrix elsewhere (a single process: `local` itself, no copy). Collective.
+ConstMatrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
+                        int slices = 1);
 
 // The single-process group, usable everywhere a Communicator is expected.
 const Communicator& self_communicator();
