@@ -93,7 +93,7 @@ def spearman(x, y) -> float:
 
 
 def main(argv=None) -> int:
-    args = common.parser(__doc__, seeds="default 5, quick 2").parse_args(argv)
+    args = common.parser(__doc__, seeds="default 5 (the lazy sweep 4), quick 2; both sweeps").parse_args(argv)
     size = SIZES["quick" if args.quick else "default"]
     widths = [2**k for k in size["log2_widths"]]
     ns = list(size["n_trains"])
