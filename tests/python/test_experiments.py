@@ -132,3 +132,13 @@ def test_path_norm_generalisation_quick(tmp_path):
         assert -1 <= st["spearman_test_vs_path_norm"] <= 1
         # the widest network fits the training set better than a single neuron (more parameters, same time)
         assert st["median_train"][-1] < st["median_train"][0]
+    lazy = report["lazy"]
+    lazy_runs = sorted((tmp_path / "runs" / "lazy").glob("*.h5"))
+    assert len(lazy_runs) == len(lazy["widths"]) * lazy["seeds"]
+    with open_run(lazy_runs[0]) as run:
+        # antithetic pairs: the lazy sweep starts from f ≡ 0, so its test error is not the random initial function's
+        assert float(run.get("model.beta")) == lazy["beta"]
+        assert run.observables["loss"].time[0] == 0.0
+        assert run.observables["loss"].initial == pytest.approx(0.5 * np.mean(run.data.y_train ** 2), rel=1e-9)
+    assert lazy["median_train"][-1] < lazy["median_train"][0]
+    assert lazy["width_of_max_test"] in lazy["widths"]
