@@ -19,6 +19,7 @@ namespace mfsim {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 struct Result {
@@ -230,6 +231,61 @@ TEST(Cli, DiagnosticsAreWrittenAndSurviveARestart) {
     ASSERT_EQ(b.size(), 3u) << name;
     EXPECT_EQ(b, std::vector<double>(a.begin() + 2, a.end())) << name;
   }
+}
+
+// A restart carries on w2_path_length and loss_bound from the init file's values at the restart
+// step. Both are trapezoid sums, and the restart reproduces the state bitwise, so the sums split
+// exactly at the restart time t_r: ℓ is summed over every step, and the loss bound's ∫ λ_min over
+// the Gram observation times, of which t_r is one here (step 10, gram_every 5: cadences count
+// absolute steps, and a run always observes its first step). The original run's trapezoid thus has
+// a node at t_r, and ∫_{t₀}^t = ∫_{t₀}^{t_r} + ∫_{t_r}^t term by term, whence
+// B(t) = L(t₀) e^{−(2/n)∫_{t₀}^t λ_min} = B(t_r) e^{−(2/n)∫_{t_r}^t λ_min}. (Were t_r between two
+// Gram observations, the original's trapezoid would straddle it and differ by O(Δ²).) What is left
+// is rounding: the order of the sums, the clock t_r + k·dt, exp(a + b) against exp(a)·exp(b).
+TEST(Cli, RestartContinuesThePathLengthAndTheLossBound) {
+  const std::string dir = test::scratch_dir("cli_restart_observables");
+  const std::string config =
+      write_config(dir, std::string(tiny_config) + "[diagnostics]\ngram_every = 5\n");
+  const std::string whole = dir + "/whole.h5", bare = dir + "/bare.h5";
+  ASSERT_EQ(mfsim(dir, "run " + config + " -q -o " + whole).code, 0);
+  const auto restart = [&](const std::string& from, const std::string& out) {
+    return mfsim(dir, "run " + config + " -q -o " + out +
+                          " --set flow.steps=10 --set init.kind=file --set init.path=" + from +
+                          " --set init.frame=1 --set data.kind=file --set data.path=" + from);
+  };
+  const Result part = restart(whole, dir + "/part.h5");
+  ASSERT_EQ(part.code, 0) << part.err;
+  EXPECT_THAT(part.err, Not(HasSubstr("note")));
+  for (const char* name : {"w2_path_length", "loss_bound"}) {
+    const ObservableSeries a = H5mdReader(whole).read_observable(name);
+    const ObservableSeries b = H5mdReader(dir + "/part.h5").read_observable(name);
+    ASSERT_EQ(a.step, (std::vector<long long>{0, 5, 10, 15, 20})) << name;
+    ASSERT_EQ(b.step, (std::vector<long long>{10, 15, 20})) << name;
+    for (std::size_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(b.value[k], a.value[k + 2], 1e-12 * std::fabs(a.value[k + 2]))
+          << name << " at step " << b.step[k];
+  }
+  // Not vacuous: starting again would give ℓ(t_r) = 0 and B(t_r) = L(t_r), both far off.
+  const double loss_r = observable(whole, "loss")[2];
+  EXPECT_GT(observable(whole, "w2_path_length")[2], 1e-3);
+  EXPECT_GT(observable(whole, "loss_bound")[2], loss_r * (1 + 1e-6));
+
+  // An init file without them (diagnostics off) starts them again, with a note on stderr.
+  ASSERT_EQ(mfsim(dir, "run " + config + " -q -o " + bare +
+                           " --set diagnostics.gram=false --set diagnostics.path_length=false")
+                .code,
+            0);
+  const Result fresh = restart(bare, dir + "/fresh.h5");
+  ASSERT_EQ(fresh.code, 0) << fresh.err;
+  EXPECT_THAT(fresh.err,
+              HasSubstr("mfsim: note: " + bare + " holds no value at the restart step 10"));
+  EXPECT_THAT(fresh.err, HasSubstr("loss_bound starts again from the loss"));
+  EXPECT_THAT(fresh.err, HasSubstr("w2_path_length starts again from 0"));
+  EXPECT_EQ(std::count(fresh.err.begin(), fresh.err.end(), '\n'), 1) << fresh.err;
+  EXPECT_EQ(observable(dir + "/fresh.h5", "w2_path_length")[0], 0.0);
+  EXPECT_EQ(observable(dir + "/fresh.h5", "loss_bound")[0],
+            observable(dir + "/fresh.h5", "loss")[0]);
+  EXPECT_EQ(observable(dir + "/fresh.h5", "loss")[0], loss_r);
 }
 
 TEST(Cli, ResNetDiagnosticsCarryTheGroupLabels) {

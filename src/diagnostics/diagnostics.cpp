@@ -1,5 +1,8 @@
 #include "mfsim/diagnostics/diagnostics.hpp"
 
+#include <algorithm>
+#include <iostream>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <stdexcept>
@@ -12,6 +15,7 @@
 #include "mfsim/diagnostics/kl_transport_observer.hpp"
 #include "mfsim/diagnostics/path_length_observer.hpp"
 #include "mfsim/diagnostics/path_norm_observer.hpp"
+#include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
 namespace {
@@ -60,6 +64,26 @@ ParticleState initial_particles(const Config& c, const Problem& p) {
   return copy;
 }
 
+// On a restart, the scalar observable `name` that the init file holds at the restart step, from
+// which this run carries the original run's curve on; none if the file lacks it at that step (an
+// older file, the diagnostic off, another cadence). Every rank reads the same file alike.
+std::optional<double> restart_value(const Config& c, const Problem& p, const std::string& name) {
+  const H5mdReader reader = [&] {
+    try {
+      return H5mdReader(c.init.path);
+    } catch (const InputError& e) {
+      throw InputError(std::string("init.path: ") + e.what());
+    }
+  }();
+  const auto names = reader.observables();
+  if (std::find(names.begin(), names.end(), name) == names.end()) return std::nullopt;
+  const ObservableSeries s = reader.read_observable(name);
+  if (!s.shape.empty()) return std::nullopt;
+  for (std::size_t i = 0; i < s.step.size(); ++i)
+    if (s.step[i] == p.first_step) return s.value[i];
+  return std::nullopt;
+}
+
 }  // namespace
 
 Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
@@ -83,6 +107,17 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
     observers_.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
   }
 
+  // A restart carries on the curves integrated along the run from the init file's values at the
+  // restart step; those it lacks start again from this run's start (one line on stderr).
+  std::vector<std::string> restarted;
+  const auto continued = [&](const std::string& name, const std::string& start) {
+    std::optional<double> value;
+    if (c.init.kind != "file") return value;
+    on_every_rank(model.comm(), [&] { value = restart_value(c, p, name); });
+    if (!value) restarted.push_back(name + " starts again from " + start);
+    return value;
+  };
+
   const index_t n = model.data().n_train();
   if (s.gram && !model.gram_parts().empty()) {
     if (n > s.gram_max_samples) {
@@ -95,7 +130,9 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
         throw InputError(fmt::format(
             "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
             DiagnosticsSettings::gram_matrix_max_samples, n));
-      observers_.push_back(std::make_unique<GramObserver>(model, s));
+      auto gram = std::make_unique<GramObserver>(model, s);
+      if (const auto bound = continued("loss_bound", "the loss")) gram->continue_from(*bound);
+      observers_.push_back(std::move(gram));
       if (s.ntk) {
         Matrix kernel("mfsim::Diagnostics::ntk", n, n);
         const double scale = model.infinite_width_gram(kernel);
@@ -112,7 +149,17 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
   if (s.path_norm && any_path_norm)
     observers_.push_back(std::make_unique<PathNormObserver>(s.every));
-  if (s.path_length) observers_.push_back(std::make_unique<PathLengthObserver>(s.every));
+  if (s.path_length) {
+    auto length = std::make_unique<PathLengthObserver>(s.every);
+    if (const auto value = continued("w2_path_length", "0")) length->continue_from(*value);
+    observers_.push_back(std::move(length));
+  }
+  if (!restarted.empty() && model.comm().is_root()) {
+    std::string what = restarted[0];
+    for (std::size_t i = 1; i < restarted.size(); ++i) what += ", " + restarted[i];
+    std::cerr << fmt::format("mfsim: note: {} holds no value at the restart step {}: {}\n",
+                             c.init.path, p.first_step, what);
+  }
 }
 
 std::vector<Observer*> Diagnostics::observers() const {

@@ -80,7 +80,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   // (A12) with the trapezoid rule between observations.
   if (!started_) {
     started_ = true;
-    initial_loss_ = p.loss;
+    initial_loss_ = continued_bound_ ? *continued_bound_ : p.loss;
   } else {
     integral_ += 0.5 * (p.time - last_time_) * (last_lambda_min_ + ev.min);
   }

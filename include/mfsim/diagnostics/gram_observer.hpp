@@ -7,8 +7,9 @@
 //   energy_identity_error              |(1/n²) rᵀGr − S| / max(S, (1/n²) rᵀGr), S the mean squared
 //                                      particle speed: (A11) says 0 up to rounding
 //   loss_bound                         L(t₀) exp(−(2/n) ∫_{t₀}^t λ_min(G) du) (A12), the integral
-//   by
-//                                      the trapezoid rule over this observer's observation times
+//                                      by the trapezoid rule over this observer's observation
+//                                      times; a restart continues it (continue_from)
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ class GramObserver final : public Observer {
   GramObserver(const Model& model, const DiagnosticsSettings& settings);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   index_t every() const override { return every_; }
+  // On a restart: the bound the init file holds at the restart step, B(t_r). The run then writes
+  // B(t_r) exp(−(2/n) ∫_{t_r}^t λ_min), the original run's bound continued, instead of starting
+  // again from L(t_r).
+  void continue_from(double loss_bound) { continued_bound_ = loss_bound; }
 
   // G (summed over parts and ranks) at the state of the last observation, on the host.
   const HostMatrix& gram() const { return host_gram_; }
@@ -34,7 +39,9 @@ class GramObserver final : public Observer {
   EigenSolverKind solver_;
   bool spectrum_, matrix_;
   index_t every_;
-  // (A12): the loss at this run's first observation and the running ∫ λ_min dt.
+  // (A12): the loss at this run's first observation (or the continued bound) and the running
+  // ∫ λ_min dt.
+  std::optional<double> continued_bound_;
   bool started_ = false;
   double initial_loss_ = 0, integral_ = 0, last_time_ = 0, last_lambda_min_ = 0;
 };

@@ -3,7 +3,8 @@
 // groups; MATH.md §3.7 (T4)), an upper bound on W₂(ρ_t, ρ_{t₀}) (for the ResNet, on the
 // depth-averaged W₂ of the blocks together with the head's). Accumulated at every step by the
 // trapezoid rule on the speeds at the step points (exact for constant velocities); t₀ is the start
-// of this run (a restart starts again from 0).
+// of the original run: a restart continues from the length the init file holds at the restart
+// step (continue_from), or starts again from 0 if it holds none.
 #include "mfsim/diagnostics/observer.hpp"
 
 namespace mfsim {
@@ -14,6 +15,8 @@ class PathLengthObserver final : public Observer {
   void on_step(const FlowPoint& p) override;
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   index_t every() const override { return every_; }
+  // On a restart: ℓ at the restart step, read from the init file; the run adds to it.
+  void continue_from(double length) { length_ = length; }
 
  private:
   index_t every_;
