@@ -19,6 +19,8 @@ class Diagnostics {
   // build_problem(..., log_density = settings.kl_transport)), kNN needs more particles per slice
   // than knn_k and a single process, gram_matrix a small n_train. Diagnostics that do not apply
   // (gram above gram_max_samples) are left out with a line on `log` (root rank only).
+  // On a restart, w2_path_length and loss_bound continue from the init file's values at the
+  // restart step (read alike on every rank), or start again with a note on stderr (root rank).
   Diagnostics(const Config& config, const Problem& problem, std::ostream& log);
 
   std::vector<Observer*> observers() const;
