@@ -64,6 +64,14 @@ inline double max_abs(const std::vector<double>& a) {
   return m;
 }
 
+// Whether the row-major n × n matrix `a` equals its transpose bit for bit.
+inline bool is_exactly_symmetric(const std::vector<double>& a, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (a[i * n + j] != a[j * n + i]) return false;
+  return true;
+}
+
 // A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).
 class FakeShardComm : public Communicator {
  public:

@@ -26,6 +26,20 @@ LOSS_RTOL, OTHER_RTOL = 1e-12, 1e-10
 # must keep them at round-off level, but their values are noise and cannot agree relatively.
 ROUNDOFF_ATOL = {"energy_identity_error": 1e-12}
 
+# What both models observe and write: every step's observables, snapshots every 25 steps, and
+# the diagnostics that reduce across ranks.
+OBSERVE = """
+[output]
+observe_every = 1
+snapshot_every = 25
+[diagnostics]
+every = 10
+gram = true
+kl = ["transport", "knn"]
+knn_k = 3
+path_norm = true
+"""
+
 TWO_LAYER = """
 [model]
 kind = "two_layer"
@@ -45,16 +59,7 @@ antithetic = true
 integrator = "rk4"
 dt = 0.05
 steps = 100
-[output]
-observe_every = 1
-snapshot_every = 25
-[diagnostics]
-every = 10
-gram = true
-kl = ["transport", "knn"]
-knn_k = 3
-path_norm = true
-"""
+""" + OBSERVE
 
 # M = 30 per layer: on 2 ranks the per-layer shards hold 14 and 16 particles (M is not a multiple
 # of 2P), on 3 ranks 10 each.
@@ -80,16 +85,7 @@ antithetic = false
 integrator = "heun"
 dt = 0.1
 steps = 100
-[output]
-observe_every = 1
-snapshot_every = 25
-[diagnostics]
-every = 10
-gram = true
-kl = ["transport", "knn"]
-knn_k = 3
-path_norm = true
-"""
+""" + OBSERVE
 
 failures = []
 
