@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="scatter coordinates: column names or block norms, e.g. a,w_1 or '|u|,|w|'")
     plot.add_argument("--group", action="append", help="only this particle group (repeatable)")
     plot.add_argument("--no-particles", action="store_true", help="observables only")
+    plot.add_argument("--all-points", action="store_true",
+                      help="particle views: axes that show every point (default: clipped to the 0.5-99.5 percentiles)")
     plot.add_argument("--dpi", type=int, default=110)
 
     summary = sub.add_parser("summary", help="final observables, particle groups, parameters and config")
@@ -96,7 +98,7 @@ def _plot(args) -> int:
         raise ValueError(f"--coords needs two names separated by a comma (got {args.coords!r})")
     runs = [open_run(f) for f in args.files]
     for path in write_plots(runs, args.output, particles=not args.no_particles, frames=args.frames,
-                            coords=coords, groups=args.group, dpi=args.dpi):
+                            coords=coords, groups=args.group, dpi=args.dpi, clip=not args.all_points):
         print(path)
     return 0
 

@@ -252,11 +252,14 @@ def _layer_quantities(columns: Sequence[str]) -> list[str]:
 
 
 def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str] | None = None,
-                  max_points: int = 20000, movement_frames: int = 24):
+                  max_points: int = 20000, movement_frames: int = 24, clip: bool = True):
     """Particles of one group: scatter plots at several frames, histograms, movement from t = 0;
     for a group with slices > 1 (ResNet blocks), per-layer statistics.
 
     Frames are read one at a time; at most `max_points` particles (a fixed random subset) are drawn.
+    With `clip`, the axes span the 0.5–99.5 percentiles (the figure says how many points fall
+    outside); clip=False shows every point. Antithetic pairs (rows 2j, 2j + 1: (a, w), (−a, w))
+    are drawn as filled and open markers; ResNet blocks are coloured by layer, with a colour bar.
     """
     g = run.particles[group]
     xname, yname = coords if coords else default_coordinates(g.columns)
@@ -293,25 +296,60 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
 
     allx = np.concatenate([s[1] for s in scatter.values()])
     ally = np.concatenate([s[2] for s in scatter.values()])
-    xlim, ylim = _limits(allx), _limits(ally)
+    xlim, ylim = (_limits(allx), _limits(ally)) if clip else (_limits(allx, 0), _limits(ally, 0))
     drawn = allx.size // len(scatter)
     size, alpha = float(np.clip(4000 / drawn, 2, 16)), float(np.clip(2000 / drawn, 0.3, 0.8))
     # ResNet blocks: colour by layer (row l*M + j belongs to layer l).
     layer_of = (np.arange(g.n_particles) // (g.n_particles // g.slices))[subset] if layered else None
+    antithetic = bool(run.get("init.antithetic", False)) and g.n_particles % 2 == 0
+    second = (np.arange(g.n_particles) % 2 == 1)[subset] if antithetic else np.zeros(drawn, dtype=bool)
+    outside_total = 0
     for col, (i, (t, xs, ys)) in enumerate(sorted(scatter.items())):
         ax = fig.add_subplot(grid[0, col])
-        if layered:
-            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, c=layer_of, cmap="viridis")
-        else:
-            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, color=f"C{col}")
-        ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname,
-               title=f"frame {i}, t = {t:g}" + (" (colour: layer)" if layered else ""))
+        for member, marker_kwargs in ((~second, {"lw": 0}), (second, {"facecolors": "none", "lw": 0.7})):
+            if not np.any(member):
+                continue
+            label = None
+            if antithetic:
+                flipped = "u" if layered else g.columns[0]
+                label = ("first of a pair" if marker_kwargs["lw"] == 0
+                         else f"antithetic twin ({flipped} → −{flipped})")
+            if layered:
+                cmap = plt.get_cmap("viridis", g.slices)  # one colour per layer
+                colour = {"c": layer_of[member], "cmap": cmap, "vmin": -0.5, "vmax": g.slices - 0.5}
+                if "facecolors" in marker_kwargs:  # open markers take their colour from the edge
+                    colour = {"edgecolors": cmap(layer_of[member])}
+            else:
+                colour = {"edgecolors": f"C{col}"} if "facecolors" in marker_kwargs else {"color": f"C{col}"}
+            artist = ax.scatter(xs[member], ys[member], s=size, alpha=alpha, label=label, **colour, **marker_kwargs)
+            if layered and "c" in colour and col == len(scatter) - 1:
+                bar = fig.colorbar(artist, ax=ax, pad=0.02)
+                bar.set_label("layer l")
+                bar.set_ticks(np.unique(np.linspace(0, g.slices - 1, min(g.slices, 9)).round()))
+                bar.solids.set_alpha(1)
+        outside = int(np.sum((xs < xlim[0]) | (xs > xlim[1]) | (ys < ylim[0]) | (ys > ylim[1])))
+        outside_total += outside
+        ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname, title=f"frame {i}, t = {t:g}")
+        if clip and outside:
+            ax.text(0.99, 0.01, f"{outside} of {xs.size} outside the axes", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize="xx-small", color="0.35")
+        if antithetic and col == 0:
+            ax.legend(fontsize="xx-small", loc="best", markerscale=max(1.0, 12 / size))
         ax.grid(True, alpha=0.3)
+    notes = []
+    if clip:
+        notes.append("axes clipped to the 0.5–99.5 percentiles of the points shown"
+                     + (f" ({outside_total} point{'s' if outside_total > 1 else ''} outside in all; "
+                        "plot --all-points shows them)" if outside_total else ""))
+    if drawn < g.n_particles:
+        notes.append(f"{drawn} of {g.n_particles} particles drawn (a fixed random subset)")
+    if notes:
+        fig.text(0.5, 0.005, "; ".join(notes), ha="center", va="bottom", fontsize="x-small", color="0.35")
 
     for col, (name, k) in enumerate(((xname, 1), (yname, 2))):
         ax = fig.add_subplot(grid[1, col])
         values = [(s[0], s[k]) for _, s in sorted(scatter.items())]
-        lo, hi = _limits(np.concatenate([v for _, v in values]))
+        lo, hi = _limits(np.concatenate([v for _, v in values]), 0.5 if clip else 0)
         bins = np.linspace(lo, hi, int(np.clip(np.sqrt(drawn), 10, 50)) + 1)
         for c, (t, v) in enumerate(values):
             ax.hist(v, bins=bins, histtype="step", density=True, color=f"C{c}", label=f"t = {t:g}")
@@ -341,15 +379,16 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
         ax.plot(layers, per_layer, "o-", ms=3)
         ax.set(xlabel="layer l", ylabel="mean |θ(t) − θ(0)|", title=f"movement per layer at t = {t:g}")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.025, 1, 1))
     return fig
 
 
-def _limits(v: np.ndarray) -> tuple[float, float]:
+def _limits(v: np.ndarray, percent: float = 0.5) -> tuple[float, float]:
+    """[lo, hi] spanning the `percent`..100−`percent` percentiles of v, padded by 5%."""
     v = v[np.isfinite(v)]
     if v.size == 0:
         return -1.0, 1.0
-    lo, hi = np.percentile(v, [0.5, 99.5])
+    lo, hi = np.percentile(v, [percent, 100 - percent])
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     return float(lo - pad), float(hi + pad)
 
@@ -361,7 +400,7 @@ def _unique_stems(runs: Sequence[Run]) -> list[str]:
 
 def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bool = True, frames: int = 4,
                 coords: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-                dpi: int = 110) -> list[Path]:
+                dpi: int = 110, clip: bool = True) -> list[Path]:
     """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -379,7 +418,7 @@ def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bo
             for group in run.particles:
                 if groups and group not in groups:
                     continue
-                save(particle_view(run, group, frames=frames, coords=coords), f"{stem}.{group}.png")
+                save(particle_view(run, group, frames=frames, coords=coords, clip=clip), f"{stem}.{group}.png")
     if len(runs) > 1:
         save(overlay(runs), "overlay.png")
     return written
