@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   run->add_option("-o,--output", output, "Output H5MD file (overrides output.path)");
   run->add_flag("-f,--force", options.overwrite, "Overwrite an existing output file");
   run->add_flag("-q,--quiet", quiet, "No progress line");
+  bool print_config = false;
+  run->add_flag("--print-config", print_config,
+                "Print the resolved config (what /parameters/config_resolved will hold) and exit");
   CLI::App* info = app.add_subcommand("info", "Describe an mfsim H5MD file");
   info->add_option("file", info_path, "H5MD file")->required();
 
@@ -80,6 +83,10 @@ int main(int argc, char** argv) {
       if (!output.empty()) overrides.push_back("output.path=" + toml_string(output));
       mfsim::Config config;
       mfsim::on_every_rank(comm, [&] { config = mfsim::load_config(config_path, overrides); });
+      if (print_config) {
+        if (comm.is_root()) std::cout << config.resolved;
+        return mfsim::exit_ok;
+      }
       options.progress = !quiet;
       mfsim::run_simulation(config, options, std::cout, comm);
     } else {

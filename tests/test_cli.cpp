@@ -105,6 +105,14 @@ TEST(Cli, RunsAndDescribesTheOutput) {
   EXPECT_EQ(reader.frames("two_layer"), 3);
   EXPECT_THAT(reader.parameter("config_resolved"), HasSubstr("beta = 2"));
   EXPECT_EQ(reader.read_observable("loss").step, (std::vector<long long>{0, 5, 10, 15, 20}));
+  // --print-config prints what the run stores as config_resolved, and runs nothing.
+  const Result printed =
+      mfsim(dir, "run " + config + " -o " + dir + "/a.h5 --set model.beta=2 --print-config");
+  ASSERT_EQ(printed.code, 0) << printed.err;
+  EXPECT_EQ(printed.out, reader.parameter("config_resolved"));
+  const Result dry = mfsim(dir, "run " + config + " -o " + dir + "/never.h5 --print-config");
+  ASSERT_EQ(dry.code, 0) << dry.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/never.h5"));
 
   const Result info = mfsim(dir, "info " + dir + "/a.h5");
   ASSERT_EQ(info.code, 0) << info.err;

@@ -97,7 +97,7 @@ TEST(Config, ResNetKeys) {
   const Config c = parse_config(
       "[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 64\nhead_width = 128\nalpha = 2.5\n"
       "beta = 3\nactivation = \"softplus\"\nsoftplus_kappa = 4\nhead_activation = \"erf\"\n"
-      "depth_init = \"constant\"\n"
+      "depth_init = \"constant\"\npath_norm_weight = 1.5\n"
       "[init]\nstd_u = 0.5\nstd_w = 0.6\nstd_b = 0.7\nstd_a = 0.8\nstd_v = 0.9\n"
       "antithetic = true\n");
   const ResNetSpec& r = c.model.resnet;
@@ -112,6 +112,7 @@ TEST(Config, ResNetKeys) {
   EXPECT_EQ(r.head_activation.kind, ActivationKind::erf);
   EXPECT_DOUBLE_EQ(r.head_activation.kappa, 4.0);
   EXPECT_EQ(r.depth_init, DepthInit::constant);
+  EXPECT_DOUBLE_EQ(r.path_norm_weight, 1.5);
   EXPECT_DOUBLE_EQ(r.std_u, 0.5);
   EXPECT_DOUBLE_EQ(r.std_w, 0.6);
   EXPECT_DOUBLE_EQ(r.std_b, 0.7);
@@ -124,6 +125,7 @@ TEST(Config, ResNetKeys) {
   EXPECT_EQ(d.model.resnet.depth, 16);
   EXPECT_EQ(d.model.resnet.head_width, 1024);
   EXPECT_EQ(d.model.resnet.depth_init, DepthInit::iid);
+  EXPECT_DOUBLE_EQ(d.model.resnet.path_norm_weight, 3.0);
   EXPECT_EQ(c.model.two_layer.width, 64);
   EXPECT_DOUBLE_EQ(c.model.two_layer.std_a, 0.8);
   // Keys of the other model are accepted whatever the kind (so that --set can switch kinds).
@@ -144,6 +146,8 @@ TEST(Config, ResNetErrorsNameTheKey) {
               HasSubstr("model.head_activation: must be one of relu, tanh"));
   EXPECT_THAT(error_of(resnet + "depth_init = \"random\"\n"),
               HasSubstr("model.depth_init: must be one of iid, constant"));
+  EXPECT_THAT(error_of(resnet + "path_norm_weight = -1\n"),
+              HasSubstr("model.path_norm_weight: must be >= 0"));
   EXPECT_THAT(error_of(resnet + "widht = 3\n"), HasSubstr("model.widht: unknown key"));
   EXPECT_THAT(error_of(resnet + "[init]\nstd_u = -1\n"), HasSubstr("init.std_u: must be > 0"));
   EXPECT_THAT(error_of(resnet + "[init]\nstd_v = inf\n"),

@@ -2,6 +2,7 @@
 // against the model, and observable names for a model with several labelled groups and Gram parts
 // (how the ResNet plugs in).
 #include <gmock/gmock.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -181,6 +182,19 @@ TEST(Diagnostics, LabelledGroupsAndGramParts) {
   EXPECT_DOUBLE_EQ(out["gram_lambda_min"].last(), 11.0);
   EXPECT_DOUBLE_EQ(out["gram_lambda_max"].last(), 14.0);
   EXPECT_EQ(out["kl_blocks_knn_two_sample"].value[0][0], 0.0);  // x = initial particles
+  // The bias at t = 0 is the one-sample estimate on the initial particles (true KL 0), constant;
+  // the corrected estimate subtracts it, so it starts at 0.
+  for (const char* part : {"blocks", "head"}) {
+    const auto& knn = out[fmt::format("kl_{}_knn", part)].value;
+    const auto& bias = out[fmt::format("kl_{}_knn_bias_t0", part)].value;
+    const auto& corrected = out[fmt::format("kl_{}_knn_corrected", part)].value;
+    ASSERT_EQ(bias.size(), knn.size()) << part;
+    EXPECT_NE(bias[0][0], 0.0) << part;  // a finite sample of ρ₀ never estimates exactly 0
+    for (std::size_t i = 0; i < knn.size(); ++i) {
+      EXPECT_NEAR(bias[i][0], knn[0][0], 1e-12 * std::fabs(knn[0][0])) << part;
+      EXPECT_DOUBLE_EQ(corrected[i][0], knn[i][0] - bias[0][0]) << part;
+    }
+  }
   // Each observer keeps its own cadence (r.observe_every = 1 is the loss's).
   EXPECT_EQ(out["kl_blocks_transport"].step, (std::vector<index_t>{0, 2, 4, 5}));
   EXPECT_EQ(out["kl_blocks_knn"].step, (std::vector<index_t>{0, 2, 4, 5}));

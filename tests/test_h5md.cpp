@@ -102,6 +102,36 @@ TEST(H5md, RoundTrip) {
   EXPECT_THROW(r.parameter("nope"), InputError);
 }
 
+TEST(H5md, NumericParametersAreNumericAttributes) {
+  const std::string path = test::scratch_dir("h5md_numeric_parameters") + "/run.h5";
+  Fixture f;
+  const std::map<std::string, std::string> given = {
+      {"ntk_lambda0", "0.0011134"}, {"ranks", "1"}, {"raw_learning_rate", "1e-05"},
+      {"mfsim_version", "0.1.0"}, {"backend", "Serial"}, {"odd", "inf"}, {"config", "width = 10\n"}};
+  {
+    H5mdWriter w(path, false, f.model->groups(), false);
+    w.write_parameters(given);
+  }
+  // Raw HDF5 readers see numbers as numbers, the rest as text ...
+  h5::Handle file = h5::open_file(path);
+  h5::Handle group = h5::open_group(file.get(), "parameters");
+  const auto type_class = [&](const char* name) {
+    h5::Handle attr(H5Aopen(group.get(), name, H5P_DEFAULT));
+    h5::Handle type(H5Aget_type(attr.get()));
+    return H5Tget_class(type.get());
+  };
+  EXPECT_EQ(type_class("ntk_lambda0"), H5T_FLOAT);
+  EXPECT_EQ(type_class("raw_learning_rate"), H5T_FLOAT);
+  EXPECT_EQ(type_class("ranks"), H5T_INTEGER);
+  for (const char* text : {"mfsim_version", "backend", "odd", "config"})
+    EXPECT_EQ(type_class(text), H5T_STRING) << text;
+  EXPECT_EQ(h5::read_double_array_attribute(group.get(), "ntk_lambda0"),
+            std::vector<double>{0.0011134});
+  // ... and the reader gives back the text every value was written from.
+  H5mdReader r(path);
+  for (const auto& [name, value] : given) EXPECT_EQ(r.parameter(name), value) << name;
+}
+
 TEST(H5md, FileFollowsH5mdLayout) {
   const std::string path = test::scratch_dir("h5md_layout") + "/run.h5";
   Fixture f;

@@ -44,8 +44,8 @@ TEST(PathNorm, MeanFieldPathNormsAndRademacherBound) {
     observer.observe({0, 0.0, 0.1, s, v, loss, model}, out);
     EXPECT_NEAR(out["path_norm_l1"].last(), l1, test::tol(1e-14, 1e-6) * l1);
     EXPECT_NEAR(out["path_norm_l2"].last(), l2, test::tol(1e-14, 1e-6) * l2);
-    // LDC Lemma 4 as in MATH.md §2.7: 2R sqrt(2 log d' / n), d' = d (+1 with a bias), n = 25.
-    EXPECT_NEAR(out["rademacher_bound"].last(), 2 * l1 * std::sqrt(2 * std::log(D - 1.0) / 25),
+    // 2R sqrt(2 log(2d') / n), d' = d (+1 with a bias), n = 25 (docs/corrections.md).
+    EXPECT_NEAR(out["rademacher_bound"].last(), 2 * l1 * std::sqrt(2 * std::log(2 * (D - 1.0)) / 25),
                 test::tol(1e-14, 1e-6) * l1);
   }
 }

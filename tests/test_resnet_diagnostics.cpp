@@ -113,7 +113,7 @@ TEST(ResNetDiagnostics, AntitheticStartHasNoBlockGramAndTheHeadKernel) {
 }
 
 // MATH.md §3.8 written as matrices: ‖ (c, 0)ᵀ A_{L−1} ⋯ A_0 ‖₁ on the augmented state (z, 1),
-// A_l = I + 3 [|U_l||W_l|; 0], U_l = (α/(LM)) [u_{l,m}]_m (d × M), W_l rows |(w_{l,m}, b_{l,m})|.
+// A_l = I + c [|U_l||W_l|; 0] (c = spec.path_norm_weight), U_l = (α/(LM)) [u_{l,m}]_m (d × M), W_l rows |(w_{l,m}, b_{l,m})|.
 double weighted_path_norm_reference(const ResNetSpec& spec, const std::vector<double>& blocks,
                                     const std::vector<double>& head, int d) {
   const int M = int(spec.width), K = int(spec.head_width), L = int(spec.depth);
@@ -129,7 +129,8 @@ double weighted_path_norm_reference(const ResNetSpec& spec, const std::vector<do
       for (int j = 0; j < d; ++j) U(j, m) = spec.alpha / (L * M) * std::fabs(theta[j]);
       for (int j = 0; j <= d; ++j) W(m, j) = std::fabs(theta[d + j]);
     }
-    const Eigen::MatrixXd A = Eigen::MatrixXd::Identity(d + 1, d + 1) + 3 * U * W;
+    const Eigen::MatrixXd A =
+        Eigen::MatrixXd::Identity(d + 1, d + 1) + spec.path_norm_weight * U * W;
     row = row * A;
   }
   return row.lpNorm<1>();
@@ -148,6 +149,22 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
         spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
     EXPECT_NEAR(norm, expected, test::tol(1e-13, 1e-5) * expected);
     EXPECT_GT(norm, 0);
+  }
+  // The factor c of A_l = I + c|U||W| is a parameter (model.path_norm_weight, default 3).
+  {
+    ResNetSpec spec = spec_of(5, 8);
+    EXPECT_EQ(spec.path_norm_weight, 3.0);
+    spec.path_norm_weight = 1.5;
+    ResNetModel model(spec, data);
+    ParticleState s = allocate_state(model.groups(), false, "s");
+    model.initialize(s, 3, false);
+    const double expected = weighted_path_norm_reference(
+        spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
+    EXPECT_NEAR(model.path_norms(s).at("path_norm_weighted"), expected,
+                test::tol(1e-13, 1e-5) * expected);
+    spec.path_norm_weight = 3;
+    ResNetModel three(spec, data);
+    EXPECT_LT(model.path_norms(s).at("path_norm_weighted"), three.path_norms(s).at("path_norm_weighted"));
   }
   // With the residual branches switched off (α → 0) it is the head's ℓ1 path norm over v.
   ResNetSpec spec = spec_of(5, 8);

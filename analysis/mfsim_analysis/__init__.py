@@ -7,7 +7,7 @@
     g = run.particles["two_layer"]              # frames read one at a time
     last = g.frame(-1); last["a"], last.block("w"), last["|w|"]
 
-Command line: python3 -m mfsim_analysis {plot,summary,sweep} --help
+Command line: python3 -m mfsim_analysis {plot,summary,sweep,launch} --help
 """
 
 from .fit import PowerLawFit, fit_power_law

@@ -1,4 +1,4 @@
-"""The command line: plot, summary, sweep. Errors are one line on stderr with exit code 2."""
+"""The command line: plot, summary, sweep, launch. Errors are one line on stderr with exit code 2."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .run import NotAnMfsimFile, open_run
+from .sweep import ERRORS, STATS
 
 PROG = "mfsim_analysis"
 
@@ -33,23 +34,55 @@ def _parser() -> argparse.ArgumentParser:
                       help="scatter coordinates: column names or block norms, e.g. a,w_1 or '|u|,|w|'")
     plot.add_argument("--group", action="append", help="only this particle group (repeatable)")
     plot.add_argument("--no-particles", action="store_true", help="observables only")
+    plot.add_argument("--all-points", action="store_true",
+                      help="particle views: axes that show every point (default: clipped to the 0.5-99.5 percentiles)")
     plot.add_argument("--dpi", type=int, default=110)
 
     summary = sub.add_parser("summary", help="final observables, particle groups, parameters and config")
     summary.add_argument("file", metavar="RUN.h5")
     summary.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    sweep = sub.add_parser("sweep", help="a quantity across runs, with a log-log power-law fit")
-    sweep.add_argument("files", nargs="+", metavar="RUN.h5")
+    sweep = sub.add_parser("sweep", help="a quantity across runs: table, error bars, log-log slope fits with CIs",
+                           description="A quantity across runs (files, or folders written by launch), with "
+                                       "error bars and a log-log power-law fit per curve.")
+    sweep.add_argument("files", nargs="+", metavar="RUN.h5|DIR",
+                       help="run files, or folders (their index.json's runs, else every *.h5 below)")
     sweep.add_argument("--x", required=True, metavar="KEY", help="config key or quantity, e.g. model.width")
     sweep.add_argument("--y", required=True, action="append", metavar="QUANTITY",
-                       help="e.g. final:test_loss, min:loss, t=2:loss, or a config key (repeatable)")
-    sweep.add_argument("--stat", choices=("none", "mean", "std"), default="none",
-                       help="aggregate the runs sharing an x value (e.g. seeds): their mean or std")
-    sweep.add_argument("--level", type=float, default=0.95, help="confidence level of the slope (0.95)")
+                       help="final:test_loss, min:loss, t=2:loss, a config key, or an expression of them: "
+                            "'gram_lambda_min/ntk_lambda0', 'test_loss-loss' (repeatable)")
+    sweep.add_argument("--hue", metavar="KEY", help="one curve per value of this key (e.g. model.depth)")
+    sweep.add_argument("--stat", choices=STATS, default="none",
+                       help="aggregate the runs sharing (hue, x), e.g. seeds: mean, median or std")
+    sweep.add_argument("--err", choices=ERRORS,
+                       help="error bars of --stat mean: sem (default: ± 1 standard error), bootstrap "
+                            "(percentile CI at --level), std, none; --stat median: bootstrap (default) or none")
+    sweep.add_argument("--level", type=float, default=0.95, help="confidence level of slopes and bootstrap (0.95)")
+    sweep.add_argument("--fit-range", metavar="LO,HI", help="fit only the points with LO <= x <= HI")
     sweep.add_argument("--no-fit", action="store_true")
+    sweep.add_argument("--xscale", choices=("log", "linear", "symlog"), help="default log if every x > 0")
+    sweep.add_argument("--yscale", choices=("log", "linear", "symlog"), help="default log if every y > 0")
     sweep.add_argument("-o", "--output", metavar="DIR", help="also write the plot sweep_<y>_vs_<x>.png here")
     sweep.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    launch = sub.add_parser("launch", help="run a grid of mfsim runs from one config (parallel, resumable)",
+                            description="Runs `mfsim run CONFIG --set ...` for every point of the --grid "
+                                        "product (and of init.seed = 1..K), --jobs at a time; skips a run "
+                                        "whose file holds the same resolved config and finished; writes "
+                                        "DIR/index.json.")
+    launch.add_argument("config", metavar="CONFIG.toml")
+    launch.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="values of a config key (repeatable: the product of all)")
+    launch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every run, not part of the file names (repeatable)")
+    launch.add_argument("--seeds", type=int, default=0, metavar="K", help="also init.seed = 1..K")
+    launch.add_argument("--seed-key", default="init.seed", metavar="KEY", help="the key --seeds sets (init.seed)")
+    launch.add_argument("--jobs", type=int, default=2, help="mfsim processes at once (default 2)")
+    launch.add_argument("-o", "--output", required=True, metavar="DIR", help="DIR/runs/*.h5 and DIR/index.json")
+    launch.add_argument("--mfsim", metavar="PATH", help="the binary ($MFSIM_EXECUTABLE, build/simulations/mfsim, PATH)")
+    launch.add_argument("--force", action="store_true", help="rerun every run, even those up to date")
+    launch.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    launch.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -65,7 +98,7 @@ def _plot(args) -> int:
         raise ValueError(f"--coords needs two names separated by a comma (got {args.coords!r})")
     runs = [open_run(f) for f in args.files]
     for path in write_plots(runs, args.output, particles=not args.no_particles, frames=args.frames,
-                            coords=coords, groups=args.group, dpi=args.dpi):
+                            coords=coords, groups=args.group, dpi=args.dpi, clip=not args.all_points):
         print(path)
     return 0
 
@@ -79,23 +112,47 @@ def _summary(args) -> int:
     return 0
 
 
+def _run_files(paths) -> list[str]:
+    from .launch import index_files
+
+    files: list[str] = []
+    for p in paths:
+        if Path(p).is_dir():
+            found = index_files(p)
+            if not found:
+                raise ValueError(f"{p}: no runs (no index.json runs and no *.h5 files)")
+            files += [str(f) for f in found]
+        else:
+            files.append(str(p))
+    return files
+
+
 def _sweep(args) -> int:
     from .sweep import format_sweep, plot_sweep, sweep
 
-    runs = [open_run(f) for f in args.files]
-    s = sweep(runs, args.x, args.y, stat=args.stat, fit=not args.no_fit, level=args.level)
+    fit_range = None
+    if args.fit_range:
+        try:
+            lo, hi = (float(v) for v in args.fit_range.split(","))
+        except ValueError:
+            raise ValueError(f"--fit-range needs LO,HI (got {args.fit_range!r})") from None
+        fit_range = (lo, hi)
+    runs = [open_run(f) for f in _run_files(args.files)]
+    s = sweep(runs, args.x, args.y, hue=args.hue, stat=args.stat, err=args.err, fit=not args.no_fit,
+              level=args.level, fit_range=fit_range)
     plot_path = None
     if args.output:
         numeric = all(isinstance(r["x"], (int, float)) for r in s.rows)
         if not numeric:
-            raise ValueError(f"--x {args.x}: cannot plot non-numeric values on a log axis")
+            raise ValueError(f"--x {args.x}: cannot plot non-numeric values")
         Path(args.output).mkdir(parents=True, exist_ok=True)
         plot_path = Path(args.output) / f"sweep_{_slug('_'.join(args.y))}_vs_{_slug(args.x)}.png"
-        plot_sweep(s, plot_path)
+        plot_sweep(s, plot_path, xscale=args.xscale, yscale=args.yscale)
     if args.json:
-        print(json.dumps({"x": s.x, "y": s.ys, "stat": s.stat, "rows": s.rows,
-                          "fits": {y: f.as_dict() for y, f in s.fits.items()}, "fit_errors": s.fit_errors,
-                          "plot": str(plot_path) if plot_path else None}, indent=2, default=str))
+        print(json.dumps({"x": s.x, "y": s.ys, "hue": s.hue, "stat": s.stat, "err": s.err, "level": s.level,
+                          "rows": s.rows, "fits": {k: f.as_dict() for k, f in s.fits.items()},
+                          "fit_errors": s.fit_errors, "plot": str(plot_path) if plot_path else None},
+                         indent=2, default=str))
     else:
         print(format_sweep(s))
         if plot_path:
@@ -103,9 +160,36 @@ def _sweep(args) -> int:
     return 0
 
 
+def _launch(args) -> int:
+    from .launch import Plan, parse_grid, parse_value, run_plan, toml_value
+
+    grid = parse_grid(args.grid)
+    fixed = {}
+    for spec in args.set:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--set {spec!r}: expected KEY=VALUE")
+        fixed[key.strip()] = parse_value(value)
+    if args.seeds < 0 or args.jobs < 1:
+        raise ValueError("--seeds must be >= 0 and --jobs >= 1")
+    plan = Plan.grid(args.config, grid, seeds=args.seeds, seed_key=args.seed_key, fixed=fixed, out=args.output)
+    if args.dry_run:
+        for r in plan.runs:
+            print(f"{r.path}  " + " ".join(f"{k}={toml_value(v)}" for k, v in r.overrides.items()))
+        return 0
+    results = run_plan(plan, binary=args.mfsim, jobs=args.jobs, reuse=not args.force, progress=not args.quiet)
+    counts = {k: sum(r.status == k for r in results) for k in ("ran", "skipped", "failed")}
+    print(f"{len(results)} runs: {counts['ran']} ran, {counts['skipped']} skipped (up to date), "
+          f"{counts['failed']} failed; index: {Path(args.output) / 'index.json'}")
+    for r in results:
+        if r.status == "failed":
+            print(f"failed: {r.path}: {r.error}", file=sys.stderr)
+    return 1 if counts["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"plot": _plot, "summary": _summary, "sweep": _sweep}[args.command]
+    command = {"plot": _plot, "summary": _summary, "sweep": _sweep, "launch": _launch}[args.command]
     try:
         return command(args)
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more

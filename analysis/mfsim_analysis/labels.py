@@ -18,7 +18,9 @@ __all__ = ["Style", "style_of", "order_key", "panel_title", "PANELS"]
 class Style:
     label: str
     panel: str  # observables with the same panel share axes
-    scale: str = "linear"  # "linear", "log", or "abslog" (log of |value|)
+    scale: str = "linear"  # "linear", "log", "abslog" (log of |value|) or "kl" (log, symlog if < 0)
+    linestyle: str | None = None  # fixed line style (e.g. one per KL estimator); None: by position
+    part: str = ""  # the particle group's label (blocks, head): one colour per part in the KL panel
 
 
 # Panel key -> (title, y-axis label), in the order the dashboard shows them.
@@ -26,8 +28,10 @@ PANELS: dict[str, tuple[str, str]] = {
     "loss": ("Loss", "L"),
     "gram": ("Gram matrix eigenvalues", "λ"),
     "gram_spectrum": ("Gram spectrum", "eigenvalues of G"),
-    "kl": ("KL(ρ_t ‖ ρ_0)", "KL"),
+    "gram_ratio": ("λ_min(G) / β²λ₀ (NTK reference)", "λ_min(G(t)) / β²λ₀"),
+    "kl": ("KL(ρ_t ‖ ρ_0)", "KL (nats)"),
     "norms": ("Path norms", "norm"),
+    "weighted_norm": ("Weighted path norm (ResNet)", "‖θ‖_WP"),
     "w2": ("Movement", "W₂ path length"),
     "identity": ("Energy identity (A11)", "relative error"),
 }
@@ -37,37 +41,44 @@ _KNOWN: dict[str, Style] = {
     "test_loss": Style("test loss", "loss", "log"),
     "loss_bound": Style("bound (A12): L(0)·exp(−(2/n)∫λ_min)", "loss", "log"),
     "gram_lambda_min": Style("λ_min(G)", "gram", "log"),
-    "gram_lambda_max": Style("λ_max(G)", "gram", "log"),
+    "gram_lambda_max": Style("λ_max(G)", "gram", "log", "--"),
     "gram_blocks_lambda_min": Style("λ_min(G₁), blocks", "gram", "log"),
     "gram_head_lambda_min": Style("λ_min(G₂), head", "gram", "log"),
     "gram_spectrum": Style("spectrum of G", "gram_spectrum", "log"),
-    "kl_transport": Style("KL, transport", "kl", "log"),
-    "kl_knn": Style("KL, k-NN", "kl", "log"),
-    "kl_knn_two_sample": Style("KL, two-sample k-NN", "kl", "log"),
-    "path_norm_l1": Style("ℓ1 path norm", "norms"),
-    "path_norm_l2": Style("ℓ2 path norm", "norms"),
-    "path_norm_weighted": Style("weighted path norm", "norms"),
-    "rademacher_bound": Style("Rademacher bound", "norms"),
+    "path_norm_l1": Style("ℓ1 path norm P₁", "norms"),
+    "path_norm_l2": Style("ℓ2 path norm P₂", "norms"),
+    "path_norm_weighted": Style("weighted path norm", "weighted_norm", "log"),
+    "rademacher_bound": Style("Rademacher bound 2P₁√(2 log(2d′)/n)", "norms", "linear", "--"),
     "w2_path_length": Style("W₂ path length ∫‖v‖ dt", "w2"),
     "energy_identity_error": Style("|rᵀGr/n² − mean|v|²| / mean|v|²", "identity", "abslog"),
 }
 
 _KL_PARTS = {"blocks": "blocks", "head": "head"}
-_KL_METHODS = {"transport": "transport", "knn": "k-NN", "knn_two_sample": "two-sample k-NN"}
+# One line style per estimator (the colour is the part, or the run in an overlay).
+_KL_METHODS = {
+    "transport": ("transport", "-"),
+    "knn": ("k-NN", "--"),
+    "knn_corrected": ("k-NN − bias at t = 0", "-."),
+    "knn_two_sample": ("two-sample k-NN", ":"),
+    "knn_bias_t0": ("k-NN bias at t = 0", (0, (8, 2, 1, 2, 1, 2))),
+}
 
 
 def style_of(name: str, values: np.ndarray | None = None) -> Style:
-    """The style of an observable; per-part KLs (kl_blocks_*, kl_head_*) join the KL panel."""
+    """The style of an observable; the KLs (kl_METHOD, kl_blocks_METHOD, kl_head_METHOD) share
+    the KL panel, one line style per estimator."""
     if name in _KNOWN:
         return _KNOWN[name]
-    match = re.fullmatch(r"kl_(blocks|head)_(.+)", name)
+    match = re.fullmatch(r"kl_(?:(blocks|head)_)?(.+)", name)
     if match:
         part, method = match.groups()
-        return Style(f"KL {_KL_PARTS[part]}, {_KL_METHODS.get(method, method)}", "kl", "log")
-    if name.startswith("kl_"):
-        return Style(name.replace("_", " "), "kl", "log")
+        label, linestyle = _KL_METHODS.get(method, (method.replace("_", " "), None))
+        prefix = f"KL {_KL_PARTS[part]}, " if part else "KL, "
+        return Style(prefix + label, "kl", "kl", linestyle, part or "")
     if name.startswith("path_norm"):
         return Style(name.replace("_", " "), "norms")
+    if re.fullmatch(r"rademacher_.+_bound", name):
+        return Style(f"Rademacher bound ({name.split('_')[1]})", "norms", "linear", "--")
     return Style(name, f"other:{name}", _auto_scale(values))
 
 

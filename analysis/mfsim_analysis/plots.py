@@ -51,6 +51,10 @@ def _describe(run: Run) -> str:
     parts = [run.model]
     if run.model == "two_layer":
         parts.append(f"m={c('model.width', '?')} σ={c('model.activation', '?')} β={c('model.beta', '?')}")
+    elif run.model == "resnet":
+        parts.append(f"L={c('model.depth', '?')} M={c('model.width', '?')} K={c('model.head_width', '?')} "
+                     f"α={c('model.alpha', '?')} β={c('model.beta', '?')} σ0={c('model.activation', '?')} "
+                     f"σh={c('model.head_activation', '?')}")
     parts.append(f"d={c('data.dim', '?')} n={c('data.n_train', '?')}")
     parts.append(f"{c('flow.integrator', '?')} dt={c('flow.dt', '?')}")
     return "  ".join(str(p) for p in parts)
@@ -61,13 +65,29 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
     found: dict[str, list[tuple[str, Style]]] = {}
     for run in runs:
         for name in run.observables:
+            if name.startswith("rademacher") and not rademacher_valid(run, name):
+                continue
             obs = run.observables[name]
             style = style_of(name, obs.value if obs.value.ndim == 1 else None)
             entries = found.setdefault(style.panel, [])
             if name not in [n for n, _ in entries]:
                 entries.append((name, style))
+    if any(r.lambda0 and "gram_lambda_min" in r.observables for r in runs):
+        found["gram_ratio"] = [("gram_lambda_min", Style("λ_min(G(t)) / β²λ₀", "gram_ratio", "log"))]
     order = [p for p in PANELS if p in found] + sorted(p for p in found if p not in PANELS)
     return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
+
+
+def rademacher_valid(run: Run, name: str = "rademacher_bound") -> bool:
+    """The Rademacher bound 2P₁√(2 log(2d′)/n) holds for the two-layer ReLU network (1-Lipschitz,
+    positively homogeneous) with ‖(x, 1)‖_∞ ≤ 1; not for other activations, nor for the ResNet
+    head (its inputs are z_L, not x). docs/corrections.md."""
+    if run.model != "two_layer" or name != "rademacher_bound":
+        return False
+    if str(run.get("model.activation", "")) != "relu":
+        return False
+    x = run.data.x_train
+    return x.size == 0 or float(np.max(np.abs(x))) <= 1 + 1e-12
 
 
 def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
@@ -87,30 +107,87 @@ def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
 def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
     title, ylabel = panel_title(panel)
     several = len(runs) > 1
+    parts = list(dict.fromkeys(style.part for _, style in entries))
     for i, (run, run_label) in enumerate(zip(runs, labels)):
         for j, (name, style) in enumerate(entries):
             if name not in run.observables or len(run.observables[name]) == 0:
                 continue
             obs = run.observables[name]
+            value = obs.value
+            if panel == "gram_ratio":
+                if not run.lambda0:
+                    continue
+                value = obs.value / (run.ntk_gram_scale * run.lambda0)
             kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
                       else (run_label if several else style.label)}
+            linestyle = style.linestyle or (_LINESTYLES[j % len(_LINESTYLES)] if several else "-")
             if several:
-                kwargs.update(color=f"C{i % 10}", linestyle=_LINESTYLES[j % len(_LINESTYLES)])
+                kwargs.update(color=f"C{i % 10}", linestyle=linestyle)
+            elif panel == "kl":  # one colour per part, one line style per estimator
+                kwargs.update(color=f"C{parts.index(style.part) % 10}", linestyle=linestyle)
             else:
-                kwargs.update(color=f"C{j % 10}")
-            _draw_series(ax, obs.time, obs.value, style, **kwargs)
+                kwargs.update(color=f"C{j % 10}", linestyle=linestyle)
+            if style.linestyle and not isinstance(style.linestyle, str):
+                kwargs["lw"] = 1.0
+            _draw_series(ax, obs.time, value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
-            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1, ls=(0, (6, 3)),
-                       label="β²λ₀ (NTK limit at t = 0)" + (f" — {run_label}" if several else ""))
+            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1.2, ls=":",
+                       label="β²λ₀ (NTK limit of λ_min(G(0)))" + (f" — {run_label}" if several else ""))
+    if panel == "gram_ratio":
+        ax.axhline(1.0, color="k", lw=1, ls=":", label="1 (infinite width, t = 0)")
+        ax.axhline(0.5, color="k", lw=0.8, ls="--", label="1/2: (T3) holds above")
     scale = entries[0][1].scale
-    if scale in ("log", "abslog") and _has_positive(ax):
+    if scale == "kl":
+        _kl_scale(ax)
+    elif scale in ("log", "abslog") and _has_positive(ax):
         ax.set_yscale("log", nonpositive="mask")
     ax.set_title(title)
     ax.set_xlabel("flow time t")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
+    if panel == "norms" and any(n.startswith("rademacher") for r in runs for n in r.observables) and not any(
+            n.startswith("rademacher") for n, _ in entries):
+        ax.text(0.98, 0.02, "Rademacher bound not drawn: valid for two-layer ReLU only",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.4")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="x-small", loc="best")
+        if panel == "kl":  # many curves: the legend beside the axes, not over the data
+            handles = None
+            if not several and len(parts) > 1:  # colour = part, line style = estimator
+                from matplotlib.lines import Line2D
+
+                methods = list(dict.fromkeys((style.label.split(", ", 1)[-1], style.linestyle or "-")
+                                             for _, style in entries))
+                handles = ([Line2D([], [], color=f"C{k % 10}", label=part or "all") for k, part in enumerate(parts)]
+                           + [Line2D([], [], color="0.3", ls=ls, label=m) for m, ls in methods])
+            ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0)
+        else:
+            ax.legend(fontsize="x-small", loc="best")
+
+
+def _kl_scale(ax) -> None:
+    """Log y for the KL panel; symlog when an estimate is negative (kNN bias), so that negative
+    values are shown, not dropped; values below 1e-12 at t = 0 (an exact 0 up to rounding) do not
+    set the range."""
+    values = []
+    for line in ax.get_lines():
+        t, v = (np.asarray(a, dtype=float) for a in line.get_data())
+        keep = np.isfinite(v) & ~((t == 0) & (np.abs(v) < 1e-12))
+        values.append(v[keep])
+    v = np.concatenate(values) if values else np.zeros(0)
+    if v.size == 0:
+        return
+    if np.any(v < 0):
+        nonzero = np.abs(v[np.abs(v) >= 1e-12])
+        thresh = 10.0 ** np.floor(np.log10(np.percentile(nonzero, 10))) if nonzero.size else 1e-3
+        ax.set_yscale("symlog", linthresh=float(max(thresh, 1e-6)))
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.text(0.01, 0.01, f"symlog: linear for |KL| < {max(thresh, 1e-6):.0e}", transform=ax.transAxes,
+                fontsize="xx-small", color="0.4", va="bottom")
+    elif np.any(v > 0):
+        ax.set_yscale("log", nonpositive="mask")
+        positive = v[v > 0]
+        ax.set_ylim(positive.min() / 2, positive.max() * 2)
 
 
 def _has_positive(ax) -> bool:
@@ -175,11 +252,14 @@ def _layer_quantities(columns: Sequence[str]) -> list[str]:
 
 
 def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str] | None = None,
-                  max_points: int = 20000, movement_frames: int = 24):
+                  max_points: int = 20000, movement_frames: int = 24, clip: bool = True):
     """Particles of one group: scatter plots at several frames, histograms, movement from t = 0;
     for a group with slices > 1 (ResNet blocks), per-layer statistics.
 
     Frames are read one at a time; at most `max_points` particles (a fixed random subset) are drawn.
+    With `clip`, the axes span the 0.5–99.5 percentiles (the figure says how many points fall
+    outside); clip=False shows every point. Antithetic pairs (rows 2j, 2j + 1: (a, w), (−a, w))
+    are drawn as filled and open markers; ResNet blocks are coloured by layer, with a colour bar.
     """
     g = run.particles[group]
     xname, yname = coords if coords else default_coordinates(g.columns)
@@ -216,25 +296,60 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
 
     allx = np.concatenate([s[1] for s in scatter.values()])
     ally = np.concatenate([s[2] for s in scatter.values()])
-    xlim, ylim = _limits(allx), _limits(ally)
+    xlim, ylim = (_limits(allx), _limits(ally)) if clip else (_limits(allx, 0), _limits(ally, 0))
     drawn = allx.size // len(scatter)
     size, alpha = float(np.clip(4000 / drawn, 2, 16)), float(np.clip(2000 / drawn, 0.3, 0.8))
     # ResNet blocks: colour by layer (row l*M + j belongs to layer l).
     layer_of = (np.arange(g.n_particles) // (g.n_particles // g.slices))[subset] if layered else None
+    antithetic = bool(run.get("init.antithetic", False)) and g.n_particles % 2 == 0
+    second = (np.arange(g.n_particles) % 2 == 1)[subset] if antithetic else np.zeros(drawn, dtype=bool)
+    outside_total = 0
     for col, (i, (t, xs, ys)) in enumerate(sorted(scatter.items())):
         ax = fig.add_subplot(grid[0, col])
-        if layered:
-            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, c=layer_of, cmap="viridis")
-        else:
-            ax.scatter(xs, ys, s=size, alpha=alpha, lw=0, color=f"C{col}")
-        ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname,
-               title=f"frame {i}, t = {t:g}" + (" (colour: layer)" if layered else ""))
+        for member, marker_kwargs in ((~second, {"lw": 0}), (second, {"facecolors": "none", "lw": 0.7})):
+            if not np.any(member):
+                continue
+            label = None
+            if antithetic:
+                flipped = "u" if layered else g.columns[0]
+                label = ("first of a pair" if marker_kwargs["lw"] == 0
+                         else f"antithetic twin ({flipped} → −{flipped})")
+            if layered:
+                cmap = plt.get_cmap("viridis", g.slices)  # one colour per layer
+                colour = {"c": layer_of[member], "cmap": cmap, "vmin": -0.5, "vmax": g.slices - 0.5}
+                if "facecolors" in marker_kwargs:  # open markers take their colour from the edge
+                    colour = {"edgecolors": cmap(layer_of[member])}
+            else:
+                colour = {"edgecolors": f"C{col}"} if "facecolors" in marker_kwargs else {"color": f"C{col}"}
+            artist = ax.scatter(xs[member], ys[member], s=size, alpha=alpha, label=label, **colour, **marker_kwargs)
+            if layered and "c" in colour and col == len(scatter) - 1:
+                bar = fig.colorbar(artist, ax=ax, pad=0.02)
+                bar.set_label("layer l")
+                bar.set_ticks(np.unique(np.linspace(0, g.slices - 1, min(g.slices, 9)).round()))
+                bar.solids.set_alpha(1)
+        outside = int(np.sum((xs < xlim[0]) | (xs > xlim[1]) | (ys < ylim[0]) | (ys > ylim[1])))
+        outside_total += outside
+        ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname, title=f"frame {i}, t = {t:g}")
+        if clip and outside:
+            ax.text(0.99, 0.01, f"{outside} of {xs.size} outside the axes", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize="xx-small", color="0.35")
+        if antithetic and col == 0:
+            ax.legend(fontsize="xx-small", loc="best", markerscale=max(1.0, 12 / size))
         ax.grid(True, alpha=0.3)
+    notes = []
+    if clip:
+        notes.append("axes clipped to the 0.5–99.5 percentiles of the points shown"
+                     + (f" ({outside_total} point{'s' if outside_total > 1 else ''} outside in all; "
+                        "plot --all-points shows them)" if outside_total else ""))
+    if drawn < g.n_particles:
+        notes.append(f"{drawn} of {g.n_particles} particles drawn (a fixed random subset)")
+    if notes:
+        fig.text(0.5, 0.005, "; ".join(notes), ha="center", va="bottom", fontsize="x-small", color="0.35")
 
     for col, (name, k) in enumerate(((xname, 1), (yname, 2))):
         ax = fig.add_subplot(grid[1, col])
         values = [(s[0], s[k]) for _, s in sorted(scatter.items())]
-        lo, hi = _limits(np.concatenate([v for _, v in values]))
+        lo, hi = _limits(np.concatenate([v for _, v in values]), 0.5 if clip else 0)
         bins = np.linspace(lo, hi, int(np.clip(np.sqrt(drawn), 10, 50)) + 1)
         for c, (t, v) in enumerate(values):
             ax.hist(v, bins=bins, histtype="step", density=True, color=f"C{c}", label=f"t = {t:g}")
@@ -264,15 +379,16 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
         ax.plot(layers, per_layer, "o-", ms=3)
         ax.set(xlabel="layer l", ylabel="mean |θ(t) − θ(0)|", title=f"movement per layer at t = {t:g}")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.025, 1, 1))
     return fig
 
 
-def _limits(v: np.ndarray) -> tuple[float, float]:
+def _limits(v: np.ndarray, percent: float = 0.5) -> tuple[float, float]:
+    """[lo, hi] spanning the `percent`..100−`percent` percentiles of v, padded by 5%."""
     v = v[np.isfinite(v)]
     if v.size == 0:
         return -1.0, 1.0
-    lo, hi = np.percentile(v, [0.5, 99.5])
+    lo, hi = np.percentile(v, [percent, 100 - percent])
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     return float(lo - pad), float(hi + pad)
 
@@ -284,7 +400,7 @@ def _unique_stems(runs: Sequence[Run]) -> list[str]:
 
 def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bool = True, frames: int = 4,
                 coords: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-                dpi: int = 110) -> list[Path]:
+                dpi: int = 110, clip: bool = True) -> list[Path]:
     """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +418,7 @@ def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bo
             for group in run.particles:
                 if groups and group not in groups:
                     continue
-                save(particle_view(run, group, frames=frames, coords=coords), f"{stem}.{group}.png")
+                save(particle_view(run, group, frames=frames, coords=coords, clip=clip), f"{stem}.{group}.png")
     if len(runs) > 1:
         save(overlay(runs), "overlay.png")
     return written

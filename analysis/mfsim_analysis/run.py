@@ -100,6 +100,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _attribute(value: Any) -> Any:
+    """A /parameters attribute as Python: numbers (mfsim writes plain numbers as numeric
+    attributes) as int or float, anything else as text."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (np.integer, int)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return _attribute(value.reshape(())[()])
+    return _text(value)
+
+
 def _texts(value: Any) -> list[str]:
     return [_text(v) for v in np.atleast_1d(value)]
 
@@ -298,7 +312,7 @@ def _find_lambda0(handle: h5py.File) -> float | None:
     for place in [p for p in places if p is not None]:
         for name in _LAMBDA0_NAMES:
             if name in place.attrs:
-                return float(_text(place.attrs[name]))
+                return float(_attribute(place.attrs[name]))
             if isinstance(place, h5py.Group) and name in place:
                 item = place[name]
                 if isinstance(item, h5py.Group) and "value" in item:
@@ -322,8 +336,9 @@ class Run:
             raise NotAnMfsimFile(f"{path}: not an mfsim H5MD file ({what}, expected creator 'mfsim')")
         self.mfsim_version = _text(creator.attrs.get("version", ""))
         params = handle.get("parameters")
-        self.parameters: dict[str, str] = (
-            {k: _text(v) for k, v in params.attrs.items()} if params is not None else {}
+        # numbers as int/float (numeric attributes, or older files' numeric text), text as str
+        self.parameters: dict[str, Any] = (
+            {k: _attribute(v) for k, v in params.attrs.items()} if params is not None else {}
         )
         self.config_text = self.parameters.get("config", "")
         resolved = self.parameters.get("config_resolved", "")
@@ -406,7 +421,9 @@ class Run:
         return out
 
 
-def _number_or_text(text: str) -> Any:
+def _number_or_text(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
     for kind in (int, float):
         try:
             return kind(text)

@@ -1,13 +1,25 @@
-"""`sweep FILES... --x KEY --y QUANTITY`: one row per run (or per x value), and a log–log fit.
+"""`sweep FILES|DIR --x KEY --y QUANTITY [--hue KEY] [--stat mean]`: a quantity across runs, with
+error bars and a log–log power-law fit (slope with its confidence interval) per curve.
 
-A quantity is a config key or /parameters attribute ("model.width", "raw_learning_rate"), or
-KIND:OBSERVABLE with KIND one of final, initial, min, max, mean, or t=T (the value observed at
-the flow time closest to T): "final:test_loss", "t=2:loss".
+A quantity is
+  * a config key or /parameters attribute: "model.width", "ntk_lambda0", "raw_learning_rate";
+  * KIND:OBSERVABLE with KIND one of final, initial, min, max, mean, or t=T (the value observed
+    at the flow time closest to T): "final:test_loss", "t=2:loss"; a bare observable name is its
+    final value ("test_loss" = "final:test_loss");
+  * an arithmetic expression of those: + − * / ** and log, log10, exp, sqrt, abs:
+    "gram_lambda_min/ntk_lambda0", "test_loss-loss", "min:gram_lambda_min/(model.beta**2*ntk_lambda0)".
+
+With --stat mean (or median), the runs sharing (hue, x) (e.g. seeds) become one point whose error
+bar is the standard error of the mean (--err sem, the default), a percentile bootstrap confidence
+interval at --level (--err bootstrap), the standard deviation (--err std) or none.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,39 +29,132 @@ import numpy as np
 from .fit import PowerLawFit, fit_power_law
 from .run import Run
 
-__all__ = ["quantity", "Sweep", "sweep", "format_sweep", "plot_sweep", "STATS"]
+__all__ = ["quantity", "Sweep", "sweep", "format_sweep", "plot_sweep", "STATS", "ERRORS", "bootstrap_ci"]
 
 _REDUCERS: dict[str, Callable[[np.ndarray], float]] = {
     "final": lambda v: v[-1], "initial": lambda v: v[0], "min": np.min, "max": np.max, "mean": np.mean,
 }
+_FUNCTIONS: dict[str, Callable] = {"log": np.log, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": abs}
 
-STATS = ("none", "mean", "std")
+STATS = ("none", "mean", "median", "std")
+ERRORS = ("sem", "bootstrap", "std", "none")
+
+_KIND = r"(?:final|initial|min|max|mean|t=[^:\s]*?):"
+_ATOM = re.compile(rf"(?:{_KIND})?[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Add,
+            ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd)
 
 
-def quantity(spec: str) -> Callable[[Run], Any]:
-    """The function run -> value that a quantity spec names (see the module docstring)."""
-    match = re.fullmatch(r"(final|initial|min|max|mean|t=([^:]+)):(.+)", spec)
+def _atom(spec: str) -> Callable[[Run], Any]:
+    """One name: KIND:OBSERVABLE, a dotted config key, or an undotted observable (final value)
+    or /parameters attribute."""
+    match = re.fullmatch(r"(final|initial|min|max|mean|t=([^:]*)):(.+)", spec)
     if not match:
-        return lambda run: run.get(spec)
+        if "." in spec:
+            return lambda run: run.get(spec)
+
+        def bare(run: Run) -> Any:
+            if spec in run.observables:
+                return _observable(run, spec, "final", None)
+            try:
+                return run.get(spec)
+            except KeyError:
+                raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}") from None
+
+        return bare
     kind, at, name = match.groups()
+    t = None
     if at is not None:
         try:
             t = float(at)
         except ValueError:
             raise ValueError(f"{spec}: t=T needs a number (got {at!r})") from None
+    return lambda run: _observable(run, name, kind, t)
+
+
+def _observable(run: Run, name: str, kind: str, t: float | None) -> float:
+    if name not in run.observables:
+        raise KeyError(f"{run.path}: no observable {name!r}")
+    obs = run.observables[name]
+    if len(obs) == 0:
+        raise KeyError(f"{run.path}: observable {name!r} has no complete row yet")
+    v = obs.value.astype(float)
+    if v.ndim != 1:
+        raise ValueError(f"{run.path}: observable {name!r} is not a scalar series")
+    return float(obs.at_time(t)) if t is not None else float(_REDUCERS[kind](v))
+
+
+def quantity(spec: str) -> Callable[[Run], Any]:
+    """The function run -> value that a quantity spec names (see the module docstring)."""
+    spec = spec.strip()
+    if _ATOM.fullmatch(spec):
+        return _atom(spec)
+    # An expression: the names become variables v0, v1, ...; the rest must be arithmetic.
+    names: list[str] = []
+    pieces: list[str] = []
+    i = 0
+    while i < len(spec):
+        ch = spec[i]
+        if ch.isspace() or ch in "+-*/()":
+            pieces.append(ch)
+            i += 1
+            continue
+        number = _NUMBER.match(spec, i)
+        if number:
+            pieces.append(number.group())
+            i = number.end()
+            continue
+        atom = _ATOM.match(spec, i)
+        if not atom:
+            bad = re.match(r"t=([^:]*):", spec[i:])
+            if bad:
+                raise ValueError(f"{spec}: t=T needs a number (got {bad.group(1)!r})")
+            raise ValueError(f"{spec}: cannot read {spec[i:]!r} (a quantity is a name, KIND:NAME, or "
+                             "+ - * / ** of them)")
+        text = atom.group()
+        following = spec[atom.end():].lstrip()
+        if text in _FUNCTIONS and following.startswith("("):
+            pieces.append(f"_f_{text}")
+        else:
+            if text not in names:
+                names.append(text)
+            pieces.append(f"v{names.index(text)}")
+        i = atom.end()
+    source = "".join(pieces)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"{spec}: not an arithmetic expression") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED) or isinstance(node, ast.Call) and not (
+                isinstance(node.func, ast.Name) and node.func.id.startswith("_f_") and len(node.args) == 1):
+            raise ValueError(f"{spec}: only + - * / ** and {', '.join(_FUNCTIONS)} are allowed")
+    code = compile(tree, spec, "eval")
+    getters = [_atom(n) for n in names]
+    functions = {f"_f_{k}": f for k, f in _FUNCTIONS.items()}
 
     def value(run: Run) -> float:
-        if name not in run.observables:
-            raise KeyError(f"{run.path}: no observable {name!r}")
-        obs = run.observables[name]
-        if len(obs) == 0:
-            raise KeyError(f"{run.path}: observable {name!r} has no complete row yet")
-        v = obs.value.astype(float)
-        if v.ndim != 1:
-            raise ValueError(f"{run.path}: observable {name!r} is not a scalar series")
-        return float(obs.at_time(t)) if at is not None else float(_REDUCERS[kind](v))
+        env = {f"v{j}": float(g(run)) for j, g in enumerate(getters)}
+        with np.errstate(all="ignore"):
+            try:
+                return float(eval(code, {"__builtins__": {}}, {**functions, **env}))  # noqa: S307 (checked AST)
+            except ZeroDivisionError:
+                return float("nan")
 
     return value
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, *, statistic=np.mean, resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` at `level` (fixed seed: reproducible)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    stats = statistic(v[rng.integers(0, v.size, size=(resamples, v.size))], axis=1)
+    lo, hi = np.quantile(stats, [0.5 - level / 2, 0.5 + level / 2])
+    return float(lo), float(hi)
 
 
 @dataclass
@@ -57,42 +162,107 @@ class Sweep:
     x: str
     ys: list[str]
     stat: str
-    rows: list[dict[str, Any]]  # {"x", y..., "file" or "runs"}
-    fits: dict[str, PowerLawFit] = field(default_factory=dict)
+    rows: list[dict[str, Any]]  # {"x", ["hue"], y..., "file"} or {..., "runs", "<y>:lo", "<y>:hi"}
+    fits: dict[str, PowerLawFit] = field(default_factory=dict)  # by curve label (see curve_label)
     fit_errors: dict[str, str] = field(default_factory=dict)
+    hue: str | None = None
+    err: str = "none"
+    level: float = 0.95
+    fit_range: tuple[float, float] | None = None
+
+    def curves(self) -> list[tuple[str, Any, list[dict[str, Any]]]]:
+        """(y, hue value, rows) per curve, hue values in order."""
+        hues = list(dict.fromkeys(r.get("hue") for r in self.rows))
+        return [(y, h, [r for r in self.rows if r.get("hue") == h]) for y in self.ys for h in hues]
+
+    def curve_key(self, y: str, hue_value: Any = None) -> str:
+        """The key of a curve in fits and fit_errors: y, or "y | HUE=VALUE"."""
+        return y if self.hue is None else f"{y} | {self.hue}={_cell(hue_value)}"
+
+    def curve_label(self, y: str, hue_value: Any = None) -> str:
+        column = _column(y, self.stat)
+        return column if self.hue is None else f"{column} | {self.hue}={_cell(hue_value)}"
 
 
-def sweep(runs: Sequence[Run], x: str, ys: Sequence[str], *, stat: str = "none", fit: bool = True,
-          level: float = 0.95) -> Sweep:
-    """Evaluates the quantities on every run; with stat mean or std, aggregates the runs that share
-    an x value (e.g. seeds) into one row; then fits y ≈ C·x^slope on log–log axes for each y."""
+def sweep(runs: Sequence[Run], x: str, ys: Sequence[str], *, hue: str | None = None, stat: str = "none",
+          err: str | None = None, fit: bool = True, level: float = 0.95,
+          fit_range: tuple[float, float] | None = None) -> Sweep:
+    """Evaluates the quantities on every run; with stat mean, median or std, aggregates the runs
+    that share (hue, x) (e.g. seeds) into one row with an error bar; then fits y ≈ C·x^slope on
+    log–log axes for each curve (each y, each hue value), over x in fit_range if given."""
     if stat not in STATS:
         raise ValueError(f"--stat must be one of {', '.join(STATS)} (got {stat!r})")
-    fx, fys = quantity(x), [quantity(y) for y in ys]
-    points = [{"x": fx(r), **{y: f(r) for y, f in zip(ys, fys)}, "file": r.path} for r in runs]
-    points.sort(key=lambda p: (_sort_key(p["x"]), p["file"]))
+    err = err or ("sem" if stat == "mean" else "bootstrap" if stat == "median" else "none")
+    if err not in ERRORS:
+        raise ValueError(f"--err must be one of {', '.join(ERRORS)} (got {err!r})")
+    if err != "none" and stat not in ("mean", "median"):
+        raise ValueError(f"--err {err} needs --stat mean or median")
+    if stat == "median" and err in ("sem", "std"):
+        raise ValueError("--stat median takes --err bootstrap or none")
+    fx, fh, fys = quantity(x), quantity(hue) if hue else None, [quantity(y) for y in ys]
+    points = []
+    for r in runs:
+        p = {"x": fx(r), **{y: f(r) for y, f in zip(ys, fys)}, "file": r.path}
+        if fh:
+            p["hue"] = fh(r)
+        points.append(p)
+    points.sort(key=lambda p: (_sort_key(p.get("hue")), _sort_key(p["x"]), p["file"]))
     if stat == "none":
         rows = points
     else:
         rows = []
-        for xv in dict.fromkeys(p["x"] for p in points):
-            group = [p for p in points if p["x"] == xv]
-            row: dict[str, Any] = {"x": xv, "runs": len(group)}
+        for key in dict.fromkeys((p.get("hue"), p["x"]) for p in points):
+            group = [p for p in points if (p.get("hue"), p["x"]) == key]
+            row: dict[str, Any] = {"x": key[1], "runs": len(group)}
+            if hue:
+                row["hue"] = key[0]
             for y in ys:
                 v = np.asarray([p[y] for p in group], dtype=float)
-                row[y] = float(v.mean()) if stat == "mean" else float(v.std(ddof=1)) if v.size > 1 else float("nan")
+                row[y], lo, hi = _aggregate(v, stat, err, level)
+                if err != "none":
+                    row[f"{y}:lo"], row[f"{y}:hi"] = lo, hi
             rows.append(row)
-    result = Sweep(x, list(ys), stat, rows)
+    result = Sweep(x, list(ys), stat, rows, hue=hue, err=err, level=level, fit_range=fit_range)
     if fit:
-        for y in ys:
+        for y, h, curve in result.curves():
+            label = result.curve_key(y, h)
+            use = [r for r in curve if _in_range(r["x"], fit_range)]
             try:
-                result.fits[y] = fit_power_law([r["x"] for r in rows], [r[y] for r in rows], level)
+                result.fits[label] = fit_power_law([r["x"] for r in use], [r[y] for r in use], level)
             except (ValueError, TypeError) as e:
-                result.fit_errors[y] = str(e)
+                result.fit_errors[label] = str(e)
     return result
 
 
+def _aggregate(v: np.ndarray, stat: str, err: str, level: float) -> tuple[float, float, float]:
+    nan = float("nan")
+    if stat == "std":
+        return (float(v.std(ddof=1)) if v.size > 1 else nan), nan, nan
+    centre = float(np.median(v)) if stat == "median" else float(v.mean())
+    if err == "sem":
+        half = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else nan
+        return centre, centre - half, centre + half
+    if err == "std":
+        half = float(v.std(ddof=1)) if v.size > 1 else nan
+        return centre, centre - half, centre + half
+    if err == "bootstrap":
+        lo, hi = bootstrap_ci(v, level, statistic=np.median if stat == "median" else np.mean)
+        return centre, lo, hi
+    return centre, nan, nan
+
+
+def _in_range(x: Any, fit_range: tuple[float, float] | None) -> bool:
+    if fit_range is None:
+        return True
+    try:
+        return fit_range[0] <= float(x) <= fit_range[1]
+    except (TypeError, ValueError):
+        return False
+
+
 def _sort_key(v: Any) -> tuple:
+    if v is None:
+        return (0, 0.0, "")
     return (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
 
 
@@ -100,20 +270,36 @@ def _column(y: str, stat: str) -> str:
     return y if stat == "none" else f"{stat}({y})"
 
 
+def _error_name(s: Sweep) -> str:
+    return {"sem": "± 1 standard error", "std": "± 1 std", "bootstrap": f"{100 * s.level:g}% bootstrap CI",
+            "none": ""}[s.err]
+
+
 def format_sweep(s: Sweep) -> str:
-    header = [s.x] + [_column(y, s.stat) for y in s.ys] + (["file"] if s.stat == "none" else ["runs"])
+    header = [s.x] + ([s.hue] if s.hue else []) + [_column(y, s.stat) for y in s.ys]
+    if s.err != "none":
+        header += [f"{y} {'[lo, hi]' if s.err == 'bootstrap' else '±'}" for y in s.ys]
+    header += ["file"] if s.stat == "none" else ["runs"]
     rows = []
     for r in s.rows:
-        cells = [_cell(r["x"])] + [_cell(r[y]) for y in s.ys]
+        cells = [_cell(r["x"])] + ([_cell(r.get("hue"))] if s.hue else []) + [_cell(r[y]) for y in s.ys]
+        if s.err != "none":
+            for y in s.ys:
+                lo, hi = r.get(f"{y}:lo", float("nan")), r.get(f"{y}:hi", float("nan"))
+                cells.append(f"[{lo:.4g}, {hi:.4g}]" if s.err == "bootstrap" else f"{(hi - lo) / 2:.4g}")
         cells.append(r["file"] if s.stat == "none" else str(r["runs"]))
         rows.append(cells)
     widths = [max(len(c[j]) for c in [header] + rows) for j in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + rows]
-    for y in s.ys:
-        if y in s.fits:
-            lines.append(f"fit {_column(y, s.stat)} ~ {s.x}^slope: {s.fits[y].describe()}")
-        elif y in s.fit_errors:
-            lines.append(f"no fit for {_column(y, s.stat)}: {s.fit_errors[y]}")
+    if s.err != "none":
+        lines.append(f"error: {_error_name(s)} over the runs of each point")
+    where = f" over {s.fit_range[0]:g} <= {s.x} <= {s.fit_range[1]:g}" if s.fit_range else ""
+    for y, h, _ in s.curves():
+        key, label = s.curve_key(y, h), s.curve_label(y, h)
+        if key in s.fits:
+            lines.append(f"fit {label} ~ {s.x}^slope{where}: {s.fits[key].describe()}")
+        elif key in s.fit_errors:
+            lines.append(f"no fit for {label}: {s.fit_errors[key]}")
     return "\n".join(lines)
 
 
@@ -121,26 +307,66 @@ def _cell(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def plot_sweep(s: Sweep, path) -> None:
-    """A log–log plot of the rows with each fitted power law."""
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def plot_sweep(s: Sweep, path, *, xscale: str | None = None, yscale: str | None = None, dpi: int = 110) -> None:
+    """The rows with their error bars and each fitted power law, the slope and its CI written next
+    to its line; log–log unless a value is not positive (then that axis is linear)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for i, y in enumerate(s.ys):
-        xs = np.asarray([r["x"] for r in s.rows], dtype=float)
-        vs = np.asarray([r[y] for r in s.rows], dtype=float)
-        ax.plot(xs, vs, "o", color=f"C{i}", label=_column(y, s.stat))
-        if y in s.fits:
-            f = s.fits[y]
-            grid = np.geomspace(xs[xs > 0].min(), xs.max(), 50)
-            ax.plot(grid, f(grid), "-", color=f"C{i}", alpha=0.7,
-                    label=f"slope {f.slope:+.3f}, {100 * f.level:g}% CI [{f.ci[0]:+.3f}, {f.ci[1]:+.3f}]")
-    ax.set(xscale="log", yscale="log", xlabel=s.x, ylabel=", ".join(_column(y, s.stat) for y in s.ys))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    curves = s.curves()
+    hues = list(dict.fromkeys(h for _, h, _ in curves))
+    all_x = np.asarray([r["x"] for r in s.rows], dtype=float)
+    all_y = np.asarray([r[y] for r in s.rows for y in s.ys], dtype=float)
+    xscale = xscale or ("log" if np.all(all_x[np.isfinite(all_x)] > 0) else "linear")
+    yscale = yscale or ("log" if np.all(all_y[np.isfinite(all_y)] > 0) else "linear")
+    for y, h, rows in curves:
+        j, k = s.ys.index(y), hues.index(h)
+        color = f"C{(k if s.hue else j) % 10}"
+        marker = _MARKERS[j % len(_MARKERS)] if s.hue else "o"
+        xs = np.asarray([r["x"] for r in rows], dtype=float)
+        vs = np.asarray([r[y] for r in rows], dtype=float)
+        label = s.curve_label(y, h) if (s.hue or len(s.ys) > 1) else _column(y, s.stat)
+        if s.err != "none":
+            lo = np.asarray([r.get(f"{y}:lo", np.nan) for r in rows], dtype=float)
+            hi = np.asarray([r.get(f"{y}:hi", np.nan) for r in rows], dtype=float)
+            yerr = np.vstack([np.clip(vs - lo, 0, None), np.clip(hi - vs, 0, None)])
+            yerr[~np.isfinite(yerr)] = 0
+            ax.errorbar(xs, vs, yerr=yerr, fmt=marker, color=color, capsize=3, ms=5, label=label)
+        else:
+            ax.plot(xs, vs, marker, color=color, ms=5, label=label)
+        fit = s.fits.get(s.curve_key(y, h))
+        if fit is not None:
+            used = xs[[_in_range(v, s.fit_range) for v in xs]]
+            used = used[used > 0]
+            grid = np.geomspace(used.min(), used.max(), 50)
+            ax.plot(grid, fit(grid), "-", color=color, alpha=0.75, lw=1.5)
+            ci = "" if not np.isfinite(fit.ci[0]) else f" [{fit.ci[0]:+.2f}, {fit.ci[1]:+.2f}]"
+            ax.annotate(f"slope {fit.slope:+.2f}{ci}", (grid[-1], fit(grid[-1])), xytext=(4, 0),
+                        textcoords="offset points", fontsize="x-small", color=color, va="center")
+    ax.set_xscale(xscale)
+    ax.set_yscale(yscale)
+    ax.margins(x=0.2)
+    ylabel = _column(s.ys[0], s.stat) if len(s.ys) == 1 else "value"
+    ax.set_xlabel(s.x)
+    ax.set_ylabel("\n".join(textwrap.wrap(ylabel, 38)) or ylabel)
+    parts = [f"{len(s.rows)} points"]
+    if s.stat != "none":
+        runs = [r["runs"] for r in s.rows]
+        parts.append(f"{min(runs)}–{max(runs)} runs each" if min(runs) != max(runs) else f"{runs[0]} runs each")
+    if s.err != "none":
+        parts.append(f"error bars: {_error_name(s)}")
+    if s.fits:
+        parts.append(f"fits: {100 * s.level:g}% CI of the slope"
+                     + (f", {s.fit_range[0]:g} ≤ x ≤ {s.fit_range[1]:g}" if s.fit_range else ""))
+    ax.set_title("\n".join(textwrap.wrap("; ".join(parts), 70)), fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="x-small", loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)

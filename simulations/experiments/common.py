@@ -60,30 +60,17 @@ def complete(path: Path, t_end: float) -> bool:
 
 def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, t_end_key: str = "flow.t_end",
             jobs: int = 2, reuse: bool = False, cost=None) -> int:
-    """Runs `mfsim run config -o path --set key=value ...` for each (path, overrides); returns how
-    many ran. A run's t_end is its override `t_end_key`, else the config's (for --reuse); `cost`
-    orders the runs, largest first."""
-    import tomllib
+    """Runs `mfsim run config -o path --set key=value ...` for each (path, overrides) through the
+    sweep machinery (mfsim_analysis.launch, as `mfsim-analysis launch` does); returns how many ran.
+    With `reuse`, a run whose file holds the same resolved config and finished is kept; `cost`
+    orders the runs, largest first. Raises RuntimeError naming the first run that failed."""
+    from mfsim_analysis.launch import Plan, RunSpec, run_plan
 
-    default_t_end = tomllib.loads(config.read_text())["flow"]["t_end"]
-    todo = [(path, sets) for path, sets in runs
-            if not (reuse and complete(path, float(sets.get(t_end_key, default_t_end))))]
-    if cost is not None:
-        todo.sort(key=lambda item: cost(item[1]), reverse=True)
-
-    def one(item):
-        path, sets = item
-        command = [str(binary), "run", str(config), "-o", str(path), "--force", "-q"]
-        for key, value in sets.items():
-            command += ["--set", f"{key}={_toml(value)}"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"mfsim failed on {path.name} ({sets}): {result.stderr.strip()}")
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for future in concurrent.futures.as_completed([pool.submit(one, item) for item in todo]):
-            future.result()
-    return len(todo)
+    del t_end_key  # the resolved config itself is compared now, t_end included
+    plan = Plan(Path(config), [RunSpec(Path(p), dict(sets)) for p, sets in runs])
+    results = run_plan(plan, binary=binary, jobs=jobs, reuse=reuse, cost=cost, progress=False,
+                       keep_going=False)
+    return sum(r.status == "ran" for r in results)
 
 
 def _toml(value) -> str:

@@ -115,14 +115,16 @@ def figure(path, betas, n, results, fits, lambda0):
         ax.plot(fb, fit(fb), "-", color=line.get_color(),
                 label=f"fit β ≥ {fits['fit_from']:g}: slope {fit.slope:+.2f} [{fit.ci[0]:+.2f}, {fit.ci[1]:+.2f}]")
     ax.plot(grid, values[-1] * (grid / betas[-1]) ** -2.0, "k:", lw=1, label="β⁻² (T6)")
-    ax.set(xscale="log", yscale="log", xlabel="β", title="drift of λ_min and KL against β")
+    ax.set(xscale="log", yscale="log", xlabel="β", ylabel="Gram drift, KL(ρ_end ‖ ρ₀)",
+           title="drift of λ_min and KL against β")
     ax.legend(fontsize="x-small", title="95% CI", title_fontsize="x-small")
 
     ax = axes[3]
     ax.plot(betas, [beta * r["length_end"] for beta, r in zip(betas, results)], "o-",
             label="β · ℓ(end) (W₂ path length)")
     ax.plot(betas, [beta**2 * r["kl_end"] for beta, r in zip(betas, results)], "s-", label="β² · KL(end)")
-    ax.set(xscale="log", yscale="log", xlabel="β", title="lazy limit: β·ℓ and β²·KL level off (T6)")
+    ax.set(xscale="log", yscale="log", xlabel="β", ylabel="β·ℓ(end), β²·KL(end)",
+           title="lazy limit: β·ℓ and β²·KL level off (T6)")
     ax.legend(fontsize="x-small")
     for a in axes:
         a.grid(True, alpha=0.3)

@@ -2,7 +2,7 @@
 """Experiment 5 — path norm and generalisation (MATH.md §2.7): the test error of the trained
 two-layer ReLU network against its ℓ1 path norm P₁ = β·mean_k |a_k|‖(w_k, b_k)‖₁, across widths
 and training-set sizes — the norm-based view of double descent (Liu–Dadi–Cevher: the complexity of
-the path-norm ball is width-free, ≤ 2P₁ sqrt(2 log d'/n)).
+the path-norm ball is width-free, ≤ 2P₁ sqrt(2 log(2d')/n), E–Ma–Wu; docs/corrections.md).
 
 Model A (ReLU, β = 1, bias, d = 5, inputs on the sphere), a single-ReLU teacher y = σ(w*·x) with
 Gaussian label noise (std 0.3) on the training targets only, 500 clean test points; widths
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     axes[1].set(xscale="log", yscale="log", xlabel="ℓ1 path norm P₁ at the end",
                 ylabel="test loss", title="test loss against the path norm (size ∝ log m)")
     axes[2].set_title(f"gap against the norm-based bound: ρ_s = {gap_vs_bound:+.2f}")
-    axes[2].set(xlabel="Rademacher bound 2P₁ sqrt(2 log d'/n)",
+    axes[2].set(xlabel="Rademacher bound 2P₁ sqrt(2 log(2d')/n)",
                 ylabel="test − training loss")
     for ax in axes[:3]:
         ax.legend(fontsize="x-small")

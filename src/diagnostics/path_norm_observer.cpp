@@ -7,7 +7,9 @@
 namespace mfsim {
 
 double path_norm_rademacher_bound(double radius, int input_dim, index_t samples) {
-  return 2 * radius * std::sqrt(2 * std::log(double(input_dim)) / double(samples));
+  // Massart's lemma over the 2d' vertices ±e_j of the unit ℓ1 ball: log(2d'), not log d'
+  // (E, Ma & Wu 2019; docs/corrections.md).
+  return 2 * radius * std::sqrt(2 * std::log(2.0 * double(input_dim)) / double(samples));
 }
 
 void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {

@@ -68,6 +68,7 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   r.head_activation = {parse_activation(s.choice("head_activation", "tanh", activation_names())),
                        kappa};
   r.depth_init = parse_depth_init(s.choice("depth_init", "iid", {"iid", "constant"}));
+  r.path_norm_weight = s.number("path_norm_weight", 3.0, 0.0);
   s.finish();
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "mfsim/core/error.hpp"
 
 namespace mfsim {
@@ -182,7 +184,25 @@ bool H5mdReader::has_parameter(const std::string& name) const {
 
 std::string H5mdReader::parameter(const std::string& name) const {
   if (!has_parameter(name)) throw InputError(path_ + ": no parameter " + name);
-  return h5::read_string_attribute(h5::open_group(file_.get(), "parameters").get(), name);
+  h5::Handle group = h5::open_group(file_.get(), "parameters");
+  // Numbers are numeric attributes (H5mdWriter::write_parameters): back to the text they came
+  // from (fmt's shortest round-trip form, as the writer's callers format them).
+  h5::Handle attr(H5Aopen(group.get(), name.c_str(), H5P_DEFAULT));
+  h5::Handle type(H5Aget_type(attr.get()));
+  const H5T_class_t kind = H5Tget_class(type.get());
+  if (kind == H5T_INTEGER) {
+    long long value = 0;
+    if (H5Aread(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
+      throw InputError(path_ + ": cannot read parameter " + name);
+    return fmt::format("{}", value);
+  }
+  if (kind == H5T_FLOAT) {
+    double value = 0;
+    if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0)
+      throw InputError(path_ + ": cannot read parameter " + name);
+    return fmt::format("{}", value);
+  }
+  return h5::read_string_attribute(group.get(), name);
 }
 
 }  // namespace mfsim

@@ -1,5 +1,7 @@
 #include "mfsim/io/h5md_writer.hpp"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 
 #include "mfsim/core/error.hpp"
@@ -78,10 +80,31 @@ void H5mdWriter::write_data(const Dataset& data) {
   h5::flush(f);
 }
 
+namespace {
+// A value that is a plain decimal number (digits, sign, point, exponent; finite) is stored as a
+// numeric attribute, so that raw h5py users get numbers; any other text (the TOML config,
+// "0.1.0", "inf") stays a string.
+void write_parameter(hid_t group, const std::string& name, const std::string& value) {
+  const bool plain = !value.empty() && value.find_first_not_of("0123456789+-.eE") == std::string::npos;
+  if (plain) {
+    const char* begin = value.c_str();
+    char* end = nullptr;
+    errno = 0;
+    const long long integer = std::strtoll(begin, &end, 10);
+    if (errno == 0 && *end == '\0') return h5::write_attribute(group, name, integer);
+    errno = 0;
+    const double number = std::strtod(begin, &end);
+    if (errno == 0 && *end == '\0' && std::isfinite(number))
+      return h5::write_attribute(group, name, number);
+  }
+  h5::write_attribute(group, name, value);
+}
+}  // namespace
+
 void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
   if (!comm_.is_root()) return;
   h5::Handle group = h5::create_group(file_.get(), "parameters");
-  for (const auto& [name, value] : attributes) h5::write_attribute(group.get(), name, value);
+  for (const auto& [name, value] : attributes) write_parameter(group.get(), name, value);
   h5::flush(file_.get());
 }
 

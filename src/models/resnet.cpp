@@ -367,10 +367,11 @@ std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s) co
   r[std::size_t(d)] = 0;
   for (double& c : r) c *= spec_.beta / double(spec_.head_width);
 
-  // r ← r A_l for l = L−1, …, 0: r A_l = r + 3 (α/(LM)) Σ_m (Σ_j r_j |u_{m,j}|) |(w_m, b_m)|.
+  // r ← r A_l for l = L−1, …, 0: r A_l = r + c (α/(LM)) Σ_m (Σ_j r_j |u_{m,j}|) |(w_m, b_m)|.
   Vector row("mfsim::ResNet::path_row", d + 1);
   auto row_host = Kokkos::create_mirror_view(row);
-  const double coupling = 3 * spec_.alpha / (double(spec_.depth) * double(spec_.width));
+  const double coupling =
+      spec_.path_norm_weight * spec_.alpha / (double(spec_.depth) * double(spec_.width));
   for (index_t l = spec_.depth - 1; l >= 0; --l) {
     for (int j = 0; j <= d; ++j) row_host(j) = real(r[std::size_t(j)]);
     Kokkos::deep_copy(row, row_host);

@@ -62,14 +62,14 @@ def test_overlay_labels_name_what_differs(width_runs):
 def test_dashboard_panels_for_every_known_observable(future_run, tmp_path):
     with open_run(future_run) as run:
         fig = dashboard(run)
-        assert fig.panels == ["loss", "gram", "gram_spectrum", "kl", "norms", "w2", "identity",
-                              "other:some_new_observable"]
+        assert fig.panels == ["loss", "gram", "gram_spectrum", "gram_ratio", "kl", "norms", "weighted_norm",
+                              "w2", "identity", "other:some_new_observable"]
         loss_ax, gram_ax = fig.axes[0], fig.axes[1]
         assert loss_ax.get_yscale() == "log" and gram_ax.get_yscale() == "log"
         # The λ₀ reference is drawn at ntk_gram_scale · λ₀ = 2 · 0.05.
         flat = [line for line in gram_ax.get_lines() if np.ptp(line.get_ydata()) == 0]
         assert [line.get_ydata()[0] for line in flat] == [pytest.approx(0.1)]
-        kl_labels = [line.get_label() for line in fig.axes[3].get_lines()]
+        kl_labels = [line.get_label() for line in fig.axes[fig.panels.index("kl")].get_lines()]
         assert "KL blocks, transport" in kl_labels and "KL head, k-NN" in kl_labels
     result = run_cli_here("plot", future_run, "-o", tmp_path, "--dpi", 40)
     assert result.returncode == 0, result.stderr
@@ -88,7 +88,7 @@ def test_dashboard_of_a_real_diagnostics_run(tmp_path):
         assert run.ntk_gram_scale == pytest.approx(1.0)
         assert run.particles["two_layer"].frame(-1).log_density.shape == (64,)
         fig = dashboard(run)
-        assert fig.panels == ["loss", "gram", "gram_spectrum", "kl", "norms", "w2", "identity"]
+        assert fig.panels == ["loss", "gram", "gram_spectrum", "gram_ratio", "kl", "norms", "w2", "identity"]
     result = run_cli_here("plot", path, "-o", tmp_path, "--dpi", 40)
     assert result.returncode == 0, result.stderr
     assert _png_ok(tmp_path / "diagnostics.dashboard.png")

@@ -127,7 +127,7 @@ def test_path_norm_generalisation_quick(tmp_path):
             assert run.observables["path_norm_l1"].final == pytest.approx(p1, rel=rel)
             n, d = run.data.x_train.shape
             assert run.observables["rademacher_bound"].final == pytest.approx(
-                2 * p1 * np.sqrt(2 * np.log(d + 1) / n), rel=rel)
+                2 * p1 * np.sqrt(2 * np.log(2 * (d + 1)) / n), rel=rel)
     for n, st in report["per_n"].items():
         assert -1 <= st["spearman_test_vs_path_norm"] <= 1
         # the widest network fits the training set better than a single neuron (more parameters, same time)

@@ -4,6 +4,12 @@
 //   kl_<label>_knn              Kozachenko–Leonenko, against the known Gaussian ρ₀
 //   kl_<label>_knn_two_sample   Wang–Kulkarni–Verdú, against the run's initial particles, each
 //                               particle's own initial position left out (exactly 0 at t = 0)
+//   kl_<label>_knn_bias_t0      the Kozachenko–Leonenko estimate on the initial particles, whose
+//                               true KL to ρ₀ is 0: the estimator's measured bias (a constant)
+//   kl_<label>_knn_corrected    kl_<label>_knn − kl_<label>_knn_bias_t0 (first-order correction:
+//                               the bias at ρ_t is taken to be the bias at ρ₀)
+// The constructor prints one warning line per group in the regime where the estimator is known to
+// be unreliable (docs/corrections.md: N per slice < 10^(D/2), or |bias_t0| > 0.1).
 // A group of L slices (ResNet layers) is estimated slice by slice from each slice's particles, and
 // the slices' estimates are averaged. The initial particles are the state the run starts from
 // for a fresh run, and frame 0 of init.path on a restart (Diagnostics). With several ranks, the
@@ -25,6 +31,7 @@ class KlKnnObserver final : public Observer {
  private:
   std::vector<GaussianReference> references_;
   std::vector<Matrix> initial_, whitened_;  // per group, whitened, all particles (rank 0 only)
+  std::vector<double> bias_;                // per group, the estimate at t = 0 (rank 0 only)
   int k_;
   index_t every_;
 };

@@ -29,6 +29,9 @@ struct ResNetSpec {
   DepthInit depth_init = DepthInit::iid;
   double std_u = 1, std_w = 1, std_b = 1;  // Gaussian initial law of the blocks, per coordinate
   double std_a = 1, std_v = 1;             // and of the head
+  // c in path_norm_weighted's A_l = I + c |U_l||W_l| (model.path_norm_weight; 3 as recalled from
+  // E, Ma & Wang 2019, not verified: docs/corrections.md).
+  double path_norm_weight = 3;
 };
 
 class ResNetModel final : public Model {
@@ -60,9 +63,10 @@ class ResNetModel final : public Model {
   double infinite_width_gram(Matrix kernel) const override;
 
   // path_norm_weighted (MATH.md §3.8, after E, Ma & Wang 2019): ‖ cᵀ A_L ⋯ A_1 ‖₁ on the
-  // augmented state (z, 1), with A_l = I + 3 |U_l||W_l|, U_l = (α/(LM)) [u_{l,1} … u_{l,M}],
+  // augmented state (z, 1), with A_l = I + c |U_l||W_l|, U_l = (α/(LM)) [u_{l,1} … u_{l,M}],
   // W_l = [(w_{l,m}, b_{l,m})]_m, and c_j = (β/K) Σ_k |a_k| |v_{k,j}| the head's path weights
-  // (so that with L = 0 it is the head's ℓ1 path norm). The factor 3 is recalled, not verified.
+  // (so that with L = 0 it is the head's ℓ1 path norm). c = spec.path_norm_weight, default 3
+  // (recalled, not verified).
   std::map<std::string, double> path_norms(const ParticleState& s) const override;
 
   // The forward and backward pass of the last velocity() call, on the training inputs (what the
