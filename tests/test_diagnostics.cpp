@@ -1,8 +1,8 @@
 // The [diagnostics] section and the Diagnostics factory: defaults, every error path, the checks
 // against the model, and observable names for a model with several labelled groups and Gram parts
 // (how the ResNet plugs in).
-#include <gmock/gmock.h>
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <sstream>

@@ -106,8 +106,9 @@ TEST(H5md, NumericParametersAreNumericAttributes) {
   const std::string path = test::scratch_dir("h5md_numeric_parameters") + "/run.h5";
   Fixture f;
   const std::map<std::string, std::string> given = {
-      {"ntk_lambda0", "0.0011134"}, {"ranks", "1"}, {"raw_learning_rate", "1e-05"},
-      {"mfsim_version", "0.1.0"}, {"backend", "Serial"}, {"odd", "inf"}, {"config", "width = 10\n"}};
+      {"ntk_lambda0", "0.0011134"}, {"ranks", "1"},        {"raw_learning_rate", "1e-05"},
+      {"mfsim_version", "0.1.0"},   {"backend", "Serial"}, {"odd", "inf"},
+      {"config", "width = 10\n"}};
   {
     H5mdWriter w(path, false, f.model->groups(), false);
     w.write_parameters(given);

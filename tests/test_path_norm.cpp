@@ -45,8 +45,8 @@ TEST(PathNorm, MeanFieldPathNormsAndRademacherBound) {
     EXPECT_NEAR(out["path_norm_l1"].last(), l1, test::tol(1e-14, 1e-6) * l1);
     EXPECT_NEAR(out["path_norm_l2"].last(), l2, test::tol(1e-14, 1e-6) * l2);
     // 2R sqrt(2 log(2d') / n), d' = d (+1 with a bias), n = 25 (docs/corrections.md).
-    EXPECT_NEAR(out["rademacher_bound"].last(), 2 * l1 * std::sqrt(2 * std::log(2 * (D - 1.0)) / 25),
-                test::tol(1e-14, 1e-6) * l1);
+    EXPECT_NEAR(out["rademacher_bound"].last(),
+                2 * l1 * std::sqrt(2 * std::log(2 * (D - 1.0)) / 25), test::tol(1e-14, 1e-6) * l1);
   }
 }
 

@@ -113,7 +113,8 @@ TEST(ResNetDiagnostics, AntitheticStartHasNoBlockGramAndTheHeadKernel) {
 }
 
 // MATH.md §3.8 written as matrices: ‖ (c, 0)ᵀ A_{L−1} ⋯ A_0 ‖₁ on the augmented state (z, 1),
-// A_l = I + c [|U_l||W_l|; 0] (c = spec.path_norm_weight), U_l = (α/(LM)) [u_{l,m}]_m (d × M), W_l rows |(w_{l,m}, b_{l,m})|.
+// A_l = I + c [|U_l||W_l|; 0] (c = spec.path_norm_weight), U_l = (α/(LM)) [u_{l,m}]_m (d × M), W_l
+// rows |(w_{l,m}, b_{l,m})|.
 double weighted_path_norm_reference(const ResNetSpec& spec, const std::vector<double>& blocks,
                                     const std::vector<double>& head, int d) {
   const int M = int(spec.width), K = int(spec.head_width), L = int(spec.depth);
@@ -164,7 +165,8 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
                 test::tol(1e-13, 1e-5) * expected);
     spec.path_norm_weight = 3;
     ResNetModel three(spec, data);
-    EXPECT_LT(model.path_norms(s).at("path_norm_weighted"), three.path_norms(s).at("path_norm_weighted"));
+    EXPECT_LT(model.path_norms(s).at("path_norm_weighted"),
+              three.path_norms(s).at("path_norm_weighted"));
   }
   // With the residual branches switched off (α → 0) it is the head's ℓ1 path norm over v.
   ResNetSpec spec = spec_of(5, 8);

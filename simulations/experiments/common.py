@@ -73,16 +73,6 @@ def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, t_end_
     return sum(r.status == "ran" for r in results)
 
 
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    return str(value)
-
-
 def save_figure(fig, path: Path, dpi: int = 80) -> None:
     """PNG small enough to commit (the gallery keeps each well under 150 kB)."""
     import matplotlib.pyplot as plt

@@ -85,7 +85,8 @@ namespace {
 // numeric attribute, so that raw h5py users get numbers; any other text (the TOML config,
 // "0.1.0", "inf") stays a string.
 void write_parameter(hid_t group, const std::string& name, const std::string& value) {
-  const bool plain = !value.empty() && value.find_first_not_of("0123456789+-.eE") == std::string::npos;
+  const bool plain =
+      !value.empty() && value.find_first_not_of("0123456789+-.eE") == std::string::npos;
   if (plain) {
     const char* begin = value.c_str();
     char* end = nullptr;
