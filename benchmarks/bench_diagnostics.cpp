@@ -49,6 +49,8 @@ struct Setup {
   Dataset data;
   std::unique_ptr<TwoLayerModel> model;
   ParticleState state, velocity;
+  std::unique_ptr<Evaluation> evaluation;
+  Workspace scratch;
   real loss = 0;
 
   Setup(const benchmark::State& bench, bool log_density) {
@@ -65,9 +67,10 @@ struct Setup {
     model->initialize(state, 1, false);
     if (log_density) set_initial_log_density(state, model->groups());
     velocity = allocate_like(state, "bench_velocity");
-    loss = model->velocity(state, velocity);
+    evaluation = model->make_evaluation();
+    loss = model->evaluate(state, *evaluation, velocity);
   }
-  FlowPoint point() { return {0, 0.0, 1e-3, state, velocity, double(loss), *model}; }
+  FlowPoint point() { return {0, 0.0, 1e-3, state, velocity, double(loss), *evaluation, *model}; }
 };
 
 template <class F>
@@ -89,7 +92,7 @@ void euler_step(benchmark::State& bench, bool log_density) {
   Setup s(bench, log_density);
   Integrator euler(IntegratorKind::euler, s.state);
   const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return s.model->velocity(x, dx);
+    return s.model->evaluate(x, *s.evaluation, dx);
   };
   timed(bench, [&] {
     field(s.state, s.velocity);
@@ -117,7 +120,9 @@ void BM_GramAccumulate(benchmark::State& bench) {
   Setup s(bench, false);
   const index_t n = bench.range(0);
   Matrix gram("gram", n, n);
-  const double cpu = bench::timed_loop(bench, [&] { s.model->accumulate_gram(s.state, 0, gram); });
+  const double cpu = bench::timed_loop(bench, [&] { 
+    s.model->accumulate_gram(s.state, *s.evaluation, 0, gram, s.scratch);
+  });
   gram_counters(bench, double(s.model->groups()[0].dim()), cpu);
 }
 
@@ -129,7 +134,9 @@ void BM_GramAccumulateGeneric(benchmark::State& bench) {
   const detail::TwoLayerFeatures<activations::Tanh> features{
       s.state.theta[0], s.data.x_train, scale, true, {}};
   const double cpu = bench::timed_loop(
-      bench, [&] { accumulate_gram(features, index_t(s.state.theta[0].extent(0)), gram); });
+      bench, [&] { 
+    accumulate_gram(features, index_t(s.state.theta[0].extent(0)), gram, s.scratch);
+  });
   gram_counters(bench, double(features.size()), cpu);
 }
 
@@ -161,7 +168,7 @@ void gram_observe(benchmark::State& bench, EigenSolverKind solver) {
   Setup s(bench, false);
   DiagnosticsSettings settings;
   settings.gram_solver = solver;
-  GramObserver gram(*s.model, settings);
+  GramObserver gram(*s.model, *s.model, settings);
   NullSink sink;
   timed(bench, [&] { gram.observe(s.point(), sink); });
 }

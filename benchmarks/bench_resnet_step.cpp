@@ -33,11 +33,12 @@ Dataset synthetic(index_t n, int d) {
 }
 
 // Times Euler steps of `model` from state s.
-double time_steps(benchmark::State& state, Model& model, ParticleState& s) {
+double time_steps(benchmark::State& state, const Model& model, ParticleState& s) {
   ParticleState v = allocate_like(s, "bench_velocity");
   Integrator euler(IntegratorKind::euler, s);
+  const auto evaluation = model.make_evaluation();
   const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return model.velocity(x, dx);
+    return model.evaluate(x, *evaluation, dx);
   };
   return bench::timed_loop(state, [&] {
     field(s, v);

@@ -10,7 +10,9 @@
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/types.hpp"
 #include "mfsim/data/synthetic.hpp"
+#include "mfsim/models/model.hpp"
 #include "mfsim/models/particle_state.hpp"
+#include "mfsim/models/resnet.hpp"
 
 namespace mfsim::test {
 
@@ -70,6 +72,20 @@ inline bool is_exactly_symmetric(const std::vector<double>& a, std::size_t n) {
     for (std::size_t j = 0; j < i; ++j)
       if (a[i * n + j] != a[j * n + i]) return false;
   return true;
+}
+
+// The model evaluated at s with a fresh evaluation: v ← v(s); the evaluation holds the loss and
+// what the model's diagnostics read.
+inline std::unique_ptr<Evaluation> evaluate(const Model& model, const ParticleState& s,
+                                            ParticleState& v) {
+  std::unique_ptr<Evaluation> e = model.make_evaluation();
+  model.evaluate(s, *e, v);
+  return e;
+}
+
+// The ResNet's view of an evaluation it made.
+inline const ResNetEvaluation& resnet(const Evaluation& e) {
+  return dynamic_cast<const ResNetEvaluation&>(e);
 }
 
 // A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mfsim/core/random.hpp"
+#include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
 
 namespace mfsim::test {
@@ -17,7 +18,7 @@ struct LinearGroup {
   std::vector<double> b;  // D (empty: 0)
 };
 
-class LinearFlowModel final : public Model {
+class LinearFlowModel final : public Model, public GramModel {
  public:
   // `gram_parts`: name and the matrix (n×n row-major, n = data.n_train()) each part adds.
   LinearFlowModel(std::vector<LinearGroup> groups, const Dataset& data = {},
@@ -44,7 +45,6 @@ class LinearFlowModel final : public Model {
       b_.push_back(b);
       trace_.push_back(trace);
     }
-    residual_ = Vector("linear::residual", data.n_train());
   }
 
   std::string kind() const override { return "linear_flow"; }
@@ -61,7 +61,13 @@ class LinearFlowModel final : public Model {
     }
   }
 
-  real velocity(const ParticleState& s, ParticleState& dsdt) override {
+  std::unique_ptr<Evaluation> make_evaluation() const override {
+    return std::make_unique<Evaluation>(data().n_train());
+  }
+
+  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override {
+    Kokkos::deep_copy(e.residual, real(0));  // no data
+    e.loss = 1;
     for (std::size_t g = 0; g < specs_.size(); ++g) {
       ConstMatrix th = s.theta[g], a = a_[g];
       ConstVector b = b_[g];
@@ -81,10 +87,10 @@ class LinearFlowModel final : public Model {
     return 1;  // no data, no loss; any positive value keeps run_flow's loss_tol = 0 from stopping
   }
 
-  void predict(const ParticleState&, ConstMatrix, Vector f) const override {
+  using Model::predict;
+  void predict(const ParticleState&, ConstMatrix, Vector f, Workspace&) const override {
     Kokkos::deep_copy(f, real(0));
   }
-  ConstVector residual() const override { return residual_; }
   std::map<std::string, std::string> scalings(double) const override { return {}; }
   std::map<std::string, Activation> activations() const override { return {}; }
 
@@ -93,7 +99,8 @@ class LinearFlowModel final : public Model {
     for (const auto& p : parts_) names.push_back(p.first);
     return names;
   }
-  void accumulate_gram(const ParticleState&, int part, Matrix gram) const override {
+  void accumulate_gram(const ParticleState&, const Evaluation&, int part, Matrix gram,
+                       Workspace&) const override {
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), gram);
     const auto& m = parts_[std::size_t(part)].second;
     for (std::size_t i = 0; i < host.extent(0); ++i)
@@ -108,7 +115,6 @@ class LinearFlowModel final : public Model {
   std::vector<Vector> b_;
   std::vector<double> trace_;
   std::vector<std::pair<std::string, std::vector<double>>> parts_;
-  Vector residual_;
 };
 
 // A group spec with `count` particles in R^{stds.size()}.

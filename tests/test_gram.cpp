@@ -35,7 +35,8 @@ TEST(GramKernel, EqualsNaiveProductOfFeatures) {
            {1, 1, 1}, {5, 7, 3}, {33, 70, 4}, {64, 129, 1}, {70, 3, 300}}) {
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));  // accumulate_gram adds
-    accumulate_gram(SyntheticFeatures{p}, m, gram);
+    Workspace scratch;
+    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch);
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)
@@ -79,7 +80,8 @@ TEST(GramKernel, TwoLayerGramEqualsFeatureProductOfA9) {
       const int d = 3, D = a.model->groups()[0].dim();
       Matrix gram("gram", n, n);
       ASSERT_EQ(a.model->gram_parts().size(), 1u);
-      a.model->accumulate_gram(a.state, 0, gram);
+      Workspace scratch;
+      a.model->accumulate_gram(a.state, *a.model->make_evaluation(), 0, gram, scratch);
       const HostMatrix g = to_host(gram);
       // Φ on the host from (A9): φ = (β/√m)(σ(z), a σ'(z) x, a σ'(z)).
       const auto th = test::host(a.state.theta[0]), x = test::host(a.data.x_train);
@@ -120,11 +122,12 @@ TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
     ModelA a(ActivationKind::tanh, m, n, bias);
     const real scale = real(a.spec.beta / std::sqrt(double(m)));
     Matrix factored("factored", n, n), generic("generic", n, n);
-    a.model->accumulate_gram(a.state, 0, factored);
+    Workspace scratch;
+    a.model->accumulate_gram(a.state, *a.model->make_evaluation(), 0, factored, scratch);
     with_activation(a.spec.activation, [&](auto act) {
       accumulate_gram(detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
                                                               scale, bias, act},
-                      m, generic);
+                      m, generic, scratch);
     });
     const std::vector<double> f = test::host(factored), g = test::host(generic);
     EXPECT_TRUE(test::is_exactly_symmetric(f, std::size_t(n)));
@@ -146,7 +149,9 @@ TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
     Kokkos::deep_copy(x, xh);
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));
-    accumulate_gram(SyntheticFeatures{p}, m, gram, InputProductWeight(x, append_one));
+    Workspace scratch;
+    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch,
+                    input_product_weight(x, append_one, scratch));
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)
@@ -205,7 +210,7 @@ TEST(GramObserver, EnergyIdentityAndLossBoundHoldAlongARun) {
     DiagnosticsSettings s;
     s.gram_every = 1;
     s.gram_spectrum = true;
-    GramObserver gram(*a.model, s);
+    GramObserver gram(*a.model, *a.model, s);
     RunSettings r;
     r.integrator = IntegratorKind::rk4;
     r.dt = 0.05;

@@ -102,7 +102,7 @@ TEST(KlTransport, NetworkFlowRateVanishesAtInitialisation) {
        {ActivationKind::tanh, ActivationKind::softplus, ActivationKind::gelu}) {
     Network net(act, 20000, false);
     ParticleState v = allocate_like(net.state, "v");
-    net.model->velocity(net.state, v);
+    test::evaluate(*net.model, net.state, v);
     const auto th = test::host(net.state.theta[0]), vel = test::host(v.theta[0]);
     const auto lap = test::host(v.log_density[0]);
     const auto& g = net.model->groups()[0];

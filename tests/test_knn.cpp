@@ -155,7 +155,8 @@ TEST(Knn, CombinedEstimatesMatchSeparateCalls) {
   const Matrix x = gaussian_sample(150, {0.1, 0.2, 0.3}, {1.0, 2.0, 0.5}, 5);
   const Matrix y = gaussian_sample(150, {0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}, 6);
   for (bool paired : {false, true}) {
-    const KlKnnEstimates both = kl_knn_estimates(x, y, 4, paired);
+    Workspace scratch;
+    const KlKnnEstimates both = kl_knn_estimates(x, y, 4, paired, scratch);
     EXPECT_EQ(both.standard_normal, kl_knn_standard_normal(x, 4));
     EXPECT_EQ(both.two_sample, kl_knn_two_sample(x, y, 4, paired));
   }

@@ -74,9 +74,10 @@ struct Init {
     ParticleState s = allocate_state(model.groups(), false, "s");
     model.initialize(s, seed, false);
     ParticleState v = allocate_like(s, "v");
-    model.velocity(s, v);
+    const auto e = test::evaluate(model, s, v);
     Matrix g("g", 8, 8);
-    model.accumulate_gram(s, 0, g);
+    Workspace scratch;
+    model.accumulate_gram(s, *e, 0, g, scratch);
     HostMatrix h = to_host(g);
     for (int i = 0; i < 8; ++i)
       for (int j = 0; j < 8; ++j) h(i, j) /= spec.beta * spec.beta;

@@ -38,10 +38,10 @@ TEST(PathNorm, MeanFieldPathNormsAndRademacherBound) {
     }
     l1 *= 3.0 / 4, l2 *= 3.0 / 4;  // β · mean_k
     ParticleState v = allocate_like(s, "v");
-    const double loss = model.velocity(s, v);
+    const auto e = test::evaluate(model, s, v);
     PathNormObserver observer(0);
     test::RecordingOutput out;
-    observer.observe({0, 0.0, 0.1, s, v, loss, model}, out);
+    observer.observe({0, 0.0, 0.1, s, v, e->loss, *e, model}, out);
     EXPECT_NEAR(out["path_norm_l1"].last(), l1, test::tol(1e-14, 1e-6) * l1);
     EXPECT_NEAR(out["path_norm_l2"].last(), l2, test::tol(1e-14, 1e-6) * l2);
     // 2R sqrt(2 log(2d') / n), d' = d (+1 with a bias), n = 25 (docs/corrections.md).

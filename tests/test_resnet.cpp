@@ -217,17 +217,18 @@ double relative_block_error(const std::vector<double>& a, const std::vector<doub
 void expect_passes_match_host(const ResNetSpec& spec) {
   Problem p = make_problem(spec);
   ParticleState v = allocate_like(p.state, "v");
-  const double loss = p.model->velocity(p.state, v);
+  const auto e = test::evaluate(*p.model, p.state, v);
+  const double loss = e->loss;
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   HostResNet::Pass ref = net.forward(blocks, head);
   net.backward(blocks, head, ref);
   EXPECT_NEAR(loss, net.loss(blocks, head), test::tol(1e-13, 1e-5));
-  EXPECT_LT(test::max_abs_diff(test::host(p.model->residual()), ref.r), test::tol(1e-13, 1e-5));
+  EXPECT_LT(test::max_abs_diff(test::host(e->residual), ref.r), test::tol(1e-13, 1e-5));
   for (index_t l = 0; l <= net.L; ++l) {
-    EXPECT_LT(test::max_abs_diff(test::host(p.model->layer_state(l)), ref.z[l]),
+    EXPECT_LT(test::max_abs_diff(test::host(test::resnet(*e).state(l)), ref.z[l]),
               test::tol(1e-13, 1e-5));
-    EXPECT_LT(test::max_abs_diff(test::host(p.model->layer_sensitivity(l)), ref.q[l]),
+    EXPECT_LT(test::max_abs_diff(test::host(test::resnet(*e).sensitivity(l)), ref.q[l]),
               test::tol(1e-13, 1e-5));
   }
   EXPECT_GT(test::max_abs(ref.q[0]), 1e-2);
@@ -250,7 +251,7 @@ TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
 TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
   Problem p = make_problem(spec());
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  test::evaluate(*p.model, p.state, v);
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   const double h = test::is_double() ? 1e-5 : 1e-2;
@@ -285,7 +286,7 @@ TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
   if (!test::is_double()) GTEST_SKIP() << "second differences need double precision";
   Problem p = make_problem(spec());
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  test::evaluate(*p.model, p.state, v);
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   HostResNet::Pass ref = net.forward(blocks, head);
@@ -331,7 +332,7 @@ TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
 TEST_P(ResNetActivations, EnergyIdentity) {
   Problem p = make_problem(spec(), false, false);
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  test::evaluate(*p.model, p.state, v);
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   const auto vb = test::host(v.theta[0]), vh = test::host(v.theta[1]);
@@ -382,7 +383,7 @@ TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
   p.state = allocate_state(p.model->groups(), true, "test");
   p.model->initialize(p.state, 5, false);
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  test::evaluate(*p.model, p.state, v);
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   HostResNet::Pass ref = net.forward(blocks, head);
@@ -446,8 +447,8 @@ TEST(ResNet, IdenticalBlocksApproachTheForwardOde) {
     for (index_t k = 0; k < L * 3; ++k) blocks[k * 3] = 1, blocks[k * 3 + 1] = 1;
     test::set(s.theta[0], blocks);
     ParticleState v = allocate_like(s, "v");
-    model.velocity(s, v);
-    const auto z = test::host(model.layer_state(L));
+    const auto evaluation = test::evaluate(model, s, v);
+    const auto z = test::host(test::resnet(*evaluation).state(L));
     double e = 0;
     for (std::size_t i = 0; i < x.size(); ++i)
       e = std::fmax(e, std::fabs(z[i] - std::asinh(std::exp(alpha) * std::sinh(x[i]))));
@@ -482,15 +483,15 @@ TEST(ResNet, AntitheticStartIsExactlyTheIdentityWithZeroOutput) {
     }
 
     ParticleState v = allocate_like(p.state, "v");
-    p.model->velocity(p.state, v);
+    const auto e = test::evaluate(*p.model, p.state, v);
     const std::vector<double> zeros(std::size_t(net.n * net.d), 0.0);
     for (index_t l = 0; l <= net.L; ++l) {
-      EXPECT_EQ(test::host(p.model->layer_state(l)), net.x) << "layer " << l;
-      EXPECT_EQ(test::host(p.model->layer_sensitivity(l)), zeros) << "layer " << l;
+      EXPECT_EQ(test::host(test::resnet(*e).state(l)), net.x) << "layer " << l;
+      EXPECT_EQ(test::host(test::resnet(*e).sensitivity(l)), zeros) << "layer " << l;
     }
     std::vector<double> minus_y = net.y;
     for (double& c : minus_y) c = -c;
-    EXPECT_EQ(test::host(p.model->residual()), minus_y);
+    EXPECT_EQ(test::host(e->residual), minus_y);
     Vector f("f", p.data.n_test());
     p.model->predict(p.state, p.data.x_test, f);
     EXPECT_EQ(test::host(f), std::vector<double>(std::size_t(p.data.n_test()), 0.0));
@@ -552,14 +553,13 @@ TEST(ResNet, LargeBetaApproachesTheLazyKernelPrediction) {
     ParticleState v = allocate_like(s, "v");
     Integrator rk4(IntegratorKind::rk4, s);
     const VelocityField field = [&](const ParticleState& a, ParticleState& da) {
-      return model.velocity(a, da);
+      return test::evaluate(model, a, da)->loss;
     };
     for (int step = 0; step < steps; ++step) {
       field(s, v);
       rk4.finish_step(s, v, real(t_end / steps), field);
     }
-    field(s, v);
-    const auto r = test::host(model.residual());
+    const auto r = test::host(test::evaluate(model, s, v)->residual);
     double diff = 0;
     for (int i = 0; i < n; ++i) diff += (r[i] - lazy(i)) * (r[i] - lazy(i));
     return std::sqrt(diff) / r0.norm();
@@ -683,7 +683,7 @@ TEST(ResNet, RankWithoutBlockParticlesStillTracksLogDensities) {
   EXPECT_TRUE(s.tracks_log_density());
   ParticleState v = allocate_like(s, "v");
   EXPECT_TRUE(v.tracks_log_density());
-  EXPECT_TRUE(std::isfinite(double(part.velocity(s, v))));
+  EXPECT_TRUE(std::isfinite(double(test::evaluate(part, s, v)->loss)));
   EXPECT_EQ(part.local_layer(1).size(), 0);
 }
 

@@ -40,6 +40,11 @@ double quadratic_form(const HostMatrix& g, const std::vector<double>& r) {
   return q / double(r.size() * r.size());
 }
 
+double weighted_path_norm(const ResNetModel& model, const ParticleState& s) {
+  Workspace scratch;
+  return model.path_norms(s, scratch).at("path_norm_weighted");
+}
+
 TEST(ResNetDiagnostics, EachGramPartCarriesItsGroupsDissipation) {
   // (1/n²) rᵀG₁r = (1/LM) Σ|V_blocks|² and (1/n²) rᵀG₂r = (1/K) Σ|V_head|², at rounding level.
   const Dataset data = make_synthetic_dataset(test::small_data(3, 9, 0));
@@ -47,12 +52,13 @@ TEST(ResNetDiagnostics, EachGramPartCarriesItsGroupsDissipation) {
   ParticleState s = allocate_state(model.groups(), false, "s");
   model.initialize(s, 5, false);
   ParticleState v = allocate_like(s, "v");
-  model.velocity(s, v);
+  const auto e = test::evaluate(model, s, v);
   ASSERT_EQ(model.gram_parts(), (std::vector<std::string>{"blocks", "head"}));
-  const auto r = test::host(model.residual());
+  const auto r = test::host(e->residual);
+  Workspace scratch;
   for (int part = 0; part < 2; ++part) {
     Matrix g("g", 9, 9);
-    model.accumulate_gram(s, part, g);
+    model.accumulate_gram(s, *e, part, g, scratch);
     const double q = quadratic_form(to_host(g), r);
     const std::vector<GroupSpec> group = {model.groups()[std::size_t(part)]};
     ParticleState one;
@@ -74,19 +80,15 @@ TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
   ParticleState s = allocate_state(model.groups(), false, "s");
   model.initialize(s, 5, false);
   ParticleState v = allocate_like(s, "v");
-  model.velocity(s, v);
+  const auto e = test::evaluate(model, s, v);
   Matrix factored("factored", n, n), generic("generic", n, n);
-  model.accumulate_gram(s, 0, factored);
-  // The layer states of the last velocity() call, as the model's [L+1][n][d] layout.
-  Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> z("z", 3, n, 3), q("q", 3, n, 3);
-  for (index_t l = 0; l <= 2; ++l) {
-    Kokkos::deep_copy(Kokkos::subview(z, l, Kokkos::ALL, Kokkos::ALL), model.layer_state(l));
-    Kokkos::deep_copy(Kokkos::subview(q, l, Kokkos::ALL, Kokkos::ALL), model.layer_sensitivity(l));
-  }
+  Workspace scratch;
+  model.accumulate_gram(s, *e, 0, factored, scratch);
+  const LayerView z = test::resnet(*e).states, q = test::resnet(*e).sensitivities;
   const real scale = real(spec.alpha / std::sqrt(double(spec.depth * spec.width)));
   accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
                                                            activations::Tanh{}},
-                  spec.depth * spec.width, generic);
+                  spec.depth * spec.width, generic, scratch);
   const std::vector<double> f = test::host(factored), g = test::host(generic);
   EXPECT_TRUE(test::is_exactly_symmetric(f, std::size_t(n)));
   const double worst = test::max_abs_diff(f, g), largest = test::max_abs(g);
@@ -100,10 +102,11 @@ TEST(ResNetDiagnostics, AntitheticStartHasNoBlockGramAndTheHeadKernel) {
   ParticleState s = allocate_state(model.groups(), false, "s");
   model.initialize(s, 7, true);
   ParticleState v = allocate_like(s, "v");
-  model.velocity(s, v);
+  const auto e = test::evaluate(model, s, v);
   Matrix g1("g1", 6, 6), g2("g2", 6, 6), k("k", 6, 6);
-  model.accumulate_gram(s, 0, g1);
-  model.accumulate_gram(s, 1, g2);
+  Workspace scratch;
+  model.accumulate_gram(s, *e, 0, g1, scratch);
+  model.accumulate_gram(s, *e, 1, g2, scratch);
   for (double e : test::host(g1)) EXPECT_EQ(e, 0.0);
   const double scale = model.infinite_width_gram(k);
   EXPECT_DOUBLE_EQ(scale, 1.7 * 1.7);
@@ -145,7 +148,7 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
     ResNetModel model(spec, data);
     ParticleState s = allocate_state(model.groups(), false, "s");
     model.initialize(s, 3, false);
-    const double norm = model.path_norms(s).at("path_norm_weighted");
+    const double norm = weighted_path_norm(model, s);
     const double expected = weighted_path_norm_reference(
         spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
     EXPECT_NEAR(norm, expected, test::tol(1e-13, 1e-5) * expected);
@@ -161,12 +164,12 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
     model.initialize(s, 3, false);
     const double expected = weighted_path_norm_reference(
         spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
-    EXPECT_NEAR(model.path_norms(s).at("path_norm_weighted"), expected,
+    EXPECT_NEAR(weighted_path_norm(model, s), expected,
                 test::tol(1e-13, 1e-5) * expected);
     spec.path_norm_weight = 3;
     ResNetModel three(spec, data);
-    EXPECT_LT(model.path_norms(s).at("path_norm_weighted"),
-              three.path_norms(s).at("path_norm_weighted"));
+    EXPECT_LT(weighted_path_norm(model, s),
+              weighted_path_norm(three, s));
   }
   // With the residual branches switched off (α → 0) it is the head's ℓ1 path norm over v.
   ResNetSpec spec = spec_of(5, 8);
@@ -179,7 +182,7 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
   for (int k = 0; k < 8; ++k)
     for (int j = 1; j <= 3; ++j) head_l1 += std::fabs(head[k * 4]) * std::fabs(head[k * 4 + j]);
   head_l1 *= spec.beta / 8;
-  EXPECT_NEAR(model.path_norms(s).at("path_norm_weighted"), head_l1,
+  EXPECT_NEAR(weighted_path_norm(model, s), head_l1,
               test::tol(1e-12, 1e-5) * head_l1);
 }
 

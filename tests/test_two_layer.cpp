@@ -108,7 +108,7 @@ TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
   for (bool bias : {true, false}) {
     Problem p = make_problem(act, 6, bias);
     ParticleState v = allocate_like(p.state, "v");
-    const double loss = p.model->velocity(p.state, v);
+    const double loss = test::evaluate(*p.model, p.state, v)->loss;
     const HostNetwork net(p);
     const auto th = test::host(p.state.theta[0]), vel = test::host(v.theta[0]);
     EXPECT_NEAR(loss, net.loss(th), test::tol(1e-13, 1e-5));
@@ -131,10 +131,10 @@ TEST_P(TwoLayerActivation, LaplacianIsTraceOfPotentialHessian) {
   if (!is_twice_differentiable(act)) GTEST_SKIP() << "σ'' is a Dirac mass";
   Problem p = make_problem(act);
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  const auto e = test::evaluate(*p.model, p.state, v);
   const HostNetwork net(p);
   const auto th = test::host(p.state.theta[0]), lap = test::host(v.log_density[0]);
-  const auto r = test::host(p.model->residual());
+  const auto r = test::host(e->residual);
   const double h = 1e-4;
   for (int k = 0; k < 6; ++k) {
     double fd = 0;
@@ -153,7 +153,7 @@ TEST_P(TwoLayerActivation, EnergyIdentity) {
   // dL/dt along the flow = ∇L·v = −(1/m) Σ_k |v_k|² (A11), checked by a central difference.
   Problem p = make_problem(parse_activation(GetParam()), 8);
   ParticleState v = allocate_like(p.state, "v");
-  p.model->velocity(p.state, v);
+  test::evaluate(*p.model, p.state, v);
   const HostNetwork net(p);
   const auto th = test::host(p.state.theta[0]), vel = test::host(v.theta[0]);
   double speed2 = 0;
@@ -185,8 +185,8 @@ TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
     ParticleState s = allocate_state(model.groups(), true, "s");
     model.initialize(s, 3, false);
     ParticleState v = allocate_like(s, "v"), v_again = allocate_like(s, "v_again");
-    const double loss = model.velocity(s, v);
-    model.velocity(s, v_again);
+    const double loss = test::evaluate(model, s, v)->loss;
+    test::evaluate(model, s, v_again);
     EXPECT_EQ(test::host(v.theta[0]), test::host(v_again.theta[0]));
     EXPECT_EQ(test::host(v.log_density[0]), test::host(v_again.log_density[0]));
 
@@ -247,7 +247,7 @@ TEST(TwoLayer, AntitheticInitialisationHasZeroOutput) {
   p.model->predict(p.state, p.data.x_test, f);
   for (double v : test::host(f)) EXPECT_EQ(v, 0.0);
   ParticleState v = allocate_like(p.state, "v");
-  const double loss = p.model->velocity(p.state, v);
+  const double loss = test::evaluate(*p.model, p.state, v)->loss;
   const auto y = test::host(p.data.y_train);
   double expected = 0;
   for (double yi : y) expected += yi * yi;
@@ -315,7 +315,7 @@ TEST(TwoLayer, ReluBalancednessDriftShrinksLikeDt) {
     Integrator euler(IntegratorKind::euler, p.state);
     ParticleState v = allocate_like(p.state, "v");
     const VelocityField field = [&](const ParticleState& s, ParticleState& ds) {
-      return p.model->velocity(s, ds);
+      return test::evaluate(*p.model, s, ds)->loss;
     };
     for (int step = 0; step < int(std::lround(1.0 / dt)); ++step) {
       field(p.state, v);

@@ -119,7 +119,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   };
 
   const index_t n = model.data().n_train();
-  if (s.gram && !model.gram_parts().empty()) {
+  const GramModel* gram_capability = gram_model(model);
+  if (s.gram && gram_capability && !gram_capability->gram_parts().empty()) {
     if (n > s.gram_max_samples) {
       if (model.comm().is_root())
         log << fmt::format(
@@ -130,12 +131,12 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
         throw InputError(fmt::format(
             "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
             DiagnosticsSettings::gram_matrix_max_samples, n));
-      auto gram = std::make_unique<GramObserver>(model, s);
+      auto gram = std::make_unique<GramObserver>(model, *gram_capability, s);
       if (const auto bound = continued("loss_bound", "the loss")) gram->continue_from(*bound);
       observers_.push_back(std::move(gram));
       if (s.ntk) {
         Matrix kernel("mfsim::Diagnostics::ntk", n, n);
-        const double scale = model.infinite_width_gram(kernel);
+        const double scale = gram_capability->infinite_width_gram(kernel);
         if (scale > 0) {
           const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(kernel), s.gram_solver);
           parameters_["ntk_lambda0"] = fmt::format("{:.17g}", ev.min);

@@ -8,15 +8,23 @@
 namespace mfsim {
 
 HostMatrix to_host(ConstMatrix m) {
-  auto mirror = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
   HostMatrix out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::host_matrix"), m.extent(0),
                  m.extent(1));
-  Kokkos::deep_copy(out, mirror);
+  copy_to_host(m, out);
   return out;
 }
 
-GramObserver::GramObserver(const Model& model, const DiagnosticsSettings& settings)
-    : parts_(model.gram_parts()),
+void copy_to_host(ConstMatrix m, HostMatrix out) {
+  // deep_copy converts real → double only within one memory space: mirror first (a no-op view
+  // where m is already on the host).
+  const auto mirror = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
+  Kokkos::deep_copy(out, mirror);
+}
+
+GramObserver::GramObserver(const Model& model, const GramModel& gram,
+                           const DiagnosticsSettings& settings)
+    : model_(gram),
+      parts_(gram.gram_parts()),
       solver_(settings.gram_solver),
       spectrum_(settings.gram_spectrum),
       matrix_(settings.gram_matrix),
@@ -24,6 +32,8 @@ GramObserver::GramObserver(const Model& model, const DiagnosticsSettings& settin
   const index_t n = model.data().n_train();
   gram_ = Matrix("mfsim::Gram::total", n, n);
   for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
+  host_gram_ = HostMatrix("mfsim::Gram::host_total", n, n);
+  if (parts_.size() > 1) host_part_ = HostMatrix("mfsim::Gram::host_part", n, n);
 }
 
 void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
@@ -34,19 +44,20 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   for (std::size_t q = 0; q < parts_.size(); ++q) {
     Matrix part = part_gram_[q];
     Kokkos::deep_copy(part, real(0));
-    model.accumulate_gram(p.state, int(q), part);
+    model_.accumulate_gram(p.state, p.evaluation, int(q), part, scratch_);
     model.comm().allreduce_sum(part);
     Matrix total = gram_;
     Kokkos::parallel_for(
         "mfsim::Gram::add_part", Kokkos::RangePolicy<ExecSpace>(0, n * n),
         KOKKOS_LAMBDA(index_t e) { total(e / n, e % n) += part(e / n, e % n); });
     if (several) {
-      const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(part), solver_);
+      copy_to_host(part, host_part_);
+      const ExtremeEigenvalues ev = extreme_eigenvalues(host_part_, solver_);
       sink.append_observable(observable_name("gram", parts_[q], "lambda_min"), p.step, p.time,
                              {ev.min});
     }
   }
-  host_gram_ = to_host(gram_);
+  copy_to_host(gram_, host_gram_);
 
   ExtremeEigenvalues ev;
   if (spectrum_) {
@@ -64,7 +75,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   }
 
   // (A11): (1/n²) rᵀGr against the mean squared particle speed.
-  const auto r = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), model.residual());
+  const auto r = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.evaluation.residual);
   double quadratic = 0;
   for (index_t i = 0; i < n; ++i) {
     double row = 0;

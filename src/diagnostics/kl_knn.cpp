@@ -48,34 +48,38 @@ double standard_normal_estimate(ConstMatrix x, int k, ConstVector eps) {
 }
 
 // The two-sample estimate from ρ_k (as ε_k above) and the k-th neighbour distances in y.
-double two_sample_estimate(ConstMatrix x, ConstMatrix y, int k, bool paired, ConstVector rho) {
+double two_sample_estimate(ConstMatrix x, ConstMatrix y, int k, bool paired, ConstVector rho,
+                           Workspace& scratch) {
   const index_t n = index_t(x.extent(0)), m = index_t(y.extent(0));
-  Vector nu(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::nu"), n);
-  kth_neighbour_distance(x, y, k, paired, nu);
+  const Vector nu = scratch.view<Vector>("knn_nu", n);
+  kth_neighbour_distance(x, y, k, paired, nu, scratch);
   const double references = double(paired ? m - 1 : m);
   return double(x.extent(1)) / double(n) * (sum_log(nu) - sum_log(rho)) +
          std::log(references / double(n - 1));
 }
 
-Vector self_distances(ConstMatrix x, int k) {
-  Vector eps(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::KlKnn::eps"), x.extent(0));
-  kth_neighbour_distance(x, x, k, true, eps);
+Vector self_distances(ConstMatrix x, int k, Workspace& scratch) {
+  const Vector eps = scratch.view<Vector>("knn_eps", x.extent(0));
+  kth_neighbour_distance(x, x, k, true, eps, scratch);
   return eps;
 }
 
 }  // namespace
 
 double kl_knn_standard_normal(ConstMatrix x, int k) {
-  return standard_normal_estimate(x, k, self_distances(x, k));
+  Workspace scratch;
+  return standard_normal_estimate(x, k, self_distances(x, k, scratch));
 }
 
 double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired) {
-  return two_sample_estimate(x, y, k, paired, self_distances(x, k));
+  Workspace scratch;
+  return two_sample_estimate(x, y, k, paired, self_distances(x, k, scratch), scratch);
 }
 
-KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired) {
-  const Vector eps = self_distances(x, k);
-  return {standard_normal_estimate(x, k, eps), two_sample_estimate(x, y, k, paired, eps)};
+KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired,
+                                Workspace& scratch) {
+  const Vector eps = self_distances(x, k, scratch);
+  return {standard_normal_estimate(x, k, eps), two_sample_estimate(x, y, k, paired, eps, scratch)};
 }
 
 }  // namespace mfsim

@@ -66,7 +66,7 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
         const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
         const ConstMatrix x = Kokkos::subview(whitened_[g], rows, Kokkos::ALL);
         const ConstMatrix y = Kokkos::subview(initial_[g], rows, Kokkos::ALL);
-        const KlKnnEstimates kl = kl_knn_estimates(x, y, k_, true);
+        const KlKnnEstimates kl = kl_knn_estimates(x, y, k_, true, scratch_);
         estimates[0] += kl.standard_normal;
         estimates[1] += kl.two_sample;
       }

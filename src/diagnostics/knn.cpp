@@ -10,6 +10,12 @@ namespace mfsim {
 
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance) {
+  Workspace scratch;
+  kth_neighbour_distance(queries, references, k, skip_same_index, distance, scratch);
+}
+
+void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
+                            bool skip_same_index, Vector distance, Workspace& scratch) {
   constexpr int R = knn_rows, L = knn_lanes, B = knn_query_panels, T = knn_tile_panels;
   using Team = Kokkos::TeamPolicy<ExecSpace>;
   using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
@@ -24,8 +30,8 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                                 " references cannot give a " + std::to_string(k) + "-th neighbour");
   // Packing, zero beyond the last point (those lanes are never stored, those rows are masked).
   const index_t query_panels = (nq + L - 1) / L, reference_panels = (nr + R - 1) / R;
-  const Panels x = uninitialized<Panels>("mfsim::Knn::query_panels", query_panels, dim, L);
-  const Panels y = uninitialized<Panels>("mfsim::Knn::reference_panels", reference_panels, dim, R);
+  const Panels x = scratch.view<Panels>("knn_query_panels", query_panels, dim, L);
+  const Panels y = scratch.view<Panels>("knn_reference_panels", reference_panels, dim, R);
   Kokkos::parallel_for(
       "mfsim::Knn::pack_queries", Kokkos::RangePolicy<ExecSpace>(0, query_panels * dim),
       KOKKOS_LAMBDA(index_t e) {

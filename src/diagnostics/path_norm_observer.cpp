@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "mfsim/core/math.hpp"
+#include "mfsim/models/path_norm_model.hpp"
 
 namespace mfsim {
 
@@ -42,8 +43,9 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     sink.append_observable(observable_name("rademacher", label, "bound"), p.step, p.time,
                            {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
   }
-  for (const auto& [name, value] : p.model.path_norms(p.state))
-    sink.append_observable(name, p.step, p.time, {value});
+  if (const auto* extra = dynamic_cast<const PathNormModel*>(&p.model))
+    for (const auto& [name, value] : extra->path_norms(p.state, scratch_))
+      sink.append_observable(name, p.step, p.time, {value});
 }
 
 }  // namespace mfsim

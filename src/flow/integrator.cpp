@@ -33,22 +33,6 @@ Integrator::Integrator(IntegratorKind kind, const ParticleState& like) : kind_(k
   }
 }
 
-int Integrator::order() const {
-  switch (kind_) {
-    case IntegratorKind::euler:
-      return 1;
-    case IntegratorKind::heun:
-      return 2;
-    case IntegratorKind::rk4:
-      break;
-  }
-  return 4;
-}
-
-int Integrator::stages() const {
-  return order();
-}
-
 void Integrator::finish_step(ParticleState& s, const ParticleState& k1, real dt,
                              const VelocityField& v) {
   switch (kind_) {

@@ -26,15 +26,18 @@ bool on_cadence(index_t step, index_t every) {
 }
 }  // namespace
 
-RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& settings,
+RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings& settings,
                     const std::vector<Observer*>& observers, RunOutput& output,
                     ProgressReporter* progress) {
   const auto start = std::chrono::steady_clock::now();
   Integrator integrator(settings.integrator, state);
   ParticleState velocity = allocate_like(state, "run::velocity");
   ParticleState previous = allocate_like(state, "run::previous");
-  const VelocityField field = [&model](const ParticleState& s, ParticleState& dsdt) {
-    return model.velocity(s, dsdt);
+  // One evaluation for the whole run: the observers read it at the start of a step, before the
+  // integrator's later stages refill it.
+  const std::unique_ptr<Evaluation> evaluation = model.make_evaluation();
+  const VelocityField field = [&](const ParticleState& s, ParticleState& dsdt) {
+    return model.evaluate(s, *evaluation, dsdt);
   };
   const Communicator& comm = model.comm();
   const bool time_limited = settings.t_end > 0;
@@ -45,7 +48,7 @@ RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& setti
   double previous_time = time;
   index_t last_snapshot = -1;
   for (index_t done = 0;; ++done) {
-    const double loss = double(model.velocity(state, velocity));
+    const double loss = double(model.evaluate(state, *evaluation, velocity));
     const bool finite_state = comm.allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
     if (!std::isfinite(loss) || !finite_state) {
       std::string what = !finite_state ? "a particle coordinate" : "the training loss";
@@ -69,7 +72,7 @@ RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& setti
 
     double dt = settings.dt;
     if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
-    const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, model};
+    const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, *evaluation, model};
     for (Observer* o : observers) o->on_step(point);
     for (Observer* o : observers) {
       const index_t every = o->every() > 0 ? o->every() : settings.observe_every;

@@ -12,15 +12,23 @@ double half_mean_square(ConstVector r) {
   return sum / (2.0 * double(n));
 }
 
-double Model::test_loss(const ParticleState& s) const {
+void subtract_targets(Vector f, ConstVector y) {
+  Kokkos::parallel_for(
+      "mfsim::Model::residual", Kokkos::RangePolicy<ExecSpace>(0, index_t(f.extent(0))),
+      KOKKOS_LAMBDA(index_t i) { f(i) -= y(i); });
+}
+
+void Model::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
+  Workspace scratch;
+  predict(s, x, f, scratch);
+}
+
+double Model::test_loss(const ParticleState& s, Workspace& scratch) const {
   const index_t n = data_.n_test();
   if (n == 0) return 0;
-  Vector f(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::Model::test_output"), n);
-  predict(s, data_.x_test, f);
-  ConstVector y = data_.y_test;
-  Kokkos::parallel_for(
-      "mfsim::Model::test_residual", Kokkos::RangePolicy<ExecSpace>(0, n),
-      KOKKOS_LAMBDA(index_t i) { f(i) -= y(i); });
+  const Vector f = scratch.view<Vector>("test_output", n);
+  predict(s, data_.x_test, f, scratch);
+  subtract_targets(f, data_.y_test);
   return half_mean_square(f);
 }
 

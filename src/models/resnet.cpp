@@ -16,33 +16,33 @@
 namespace mfsim {
 namespace {
 
-using LayerView = ResNetModel::LayerView;
-
 Matrix layer(const LayerView& v, index_t l) {
   return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
 }
 
 template <class Act>
-void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale,
-                     Act act) {
+void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale, Act act,
+                     Workspace& scratch) {
   detail::per_sample_sum<detail::SampleSum::forward>(
-      "mfsim::ResNet::forward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, z,
-      out, scale, act);
+      "mfsim::ResNet::forward",
+      detail::transpose_particles(blocks, rows.begin, rows.size(), scratch), z, z, out, scale, act);
 }
 
 template <class Act>
 void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
-                             Matrix out, real scale, Act act) {
+                             Matrix out, real scale, Act act, Workspace& scratch) {
   detail::per_sample_sum<detail::SampleSum::backward>(
-      "mfsim::ResNet::backward", detail::transpose_particles(blocks, rows.begin, rows.size()), z, q,
-      out, scale, act);
+      "mfsim::ResNet::backward",
+      detail::transpose_particles(blocks, rows.begin, rows.size(), scratch), z, q, out, scale, act);
 }
 
 template <class Act>
-void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act) {
+void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act,
+                  Workspace& scratch) {
   detail::per_sample_sum<detail::SampleSum::head_adjoint>(
-      "mfsim::ResNet::head_adjoint", detail::transpose_particles(head, 0, index_t(head.extent(0))),
-      z, z, out, scale, act);
+      "mfsim::ResNet::head_adjoint",
+      detail::transpose_particles(head, 0, index_t(head.extent(0)), scratch), z, z, out, scale,
+      act);
 }
 
 using detail::block_velocity;
@@ -52,17 +52,6 @@ void add_into(Matrix out, ConstMatrix base) {
   Kokkos::parallel_for(
       "mfsim::ResNet::add_into", Kokkos::RangePolicy<ExecSpace>(0, index_t(out.extent(0)) * d),
       KOKKOS_LAMBDA(index_t idx) { out(idx / d, idx % d) += base(idx / d, idx % d); });
-}
-
-void squared_norms(ConstMatrix z, Vector out) {
-  const int d = int(z.extent(1));
-  Kokkos::parallel_for(
-      "mfsim::ResNet::squared_norms", Kokkos::RangePolicy<ExecSpace>(0, index_t(z.extent(0))),
-      KOKKOS_LAMBDA(index_t i) {
-        real s = 0;
-        for (int c = 0; c < d; ++c) s += z(i, c) * z(i, c);
-        out(i) = s;
-      });
 }
 
 void initialize_blocks(Matrix theta, RowMap rows, const ResNetSpec& spec, std::uint64_t seed,
@@ -176,11 +165,24 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   shard_group(head_group, comm.rank(), comm.size());
   groups_ = {blocks_group, head_group};
 
-  const index_t n = data.n_train();
-  states_ = LayerView("mfsim::ResNet::states", spec.depth + 1, n, d);
-  sensitivities_ = LayerView("mfsim::ResNet::sensitivities", spec.depth + 1, n, d);
-  residual_ = Vector("mfsim::ResNet::residual", n);
-  last_norm2_ = Vector("mfsim::ResNet::last_norm2", n);
+}
+
+ResNetEvaluation::ResNetEvaluation(index_t depth, index_t n_train, int dim)
+    : Evaluation(n_train),
+      states("mfsim::ResNet::states", depth + 1, n_train, dim),
+      sensitivities("mfsim::ResNet::sensitivities", depth + 1, n_train, dim),
+      norm2("mfsim::ResNet::norm2", n_train) {}
+
+ConstMatrix ResNetEvaluation::state(index_t l) const {
+  return layer(states, l);
+}
+
+ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
+  return layer(sensitivities, l);
+}
+
+std::unique_ptr<Evaluation> ResNetModel::make_evaluation() const {
+  return std::make_unique<ResNetEvaluation>(spec_.depth, data().n_train(), data().dim());
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -189,25 +191,18 @@ Shard ResNetModel::local_layer(index_t l) const {
   return {l * per_layer, (l + 1) * per_layer};
 }
 
-ConstMatrix ResNetModel::layer_state(index_t l) const {
-  return layer(states_, l);
-}
-
-ConstMatrix ResNetModel::layer_sensitivity(index_t l) const {
-  return layer(sensitivities_, l);
-}
-
 void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
   initialize_blocks(s.theta[blocks], groups_[blocks].rows(), spec_, seed, antithetic);
   initialize_head(s.theta[head], groups_[head].slice_offset, spec_, seed, antithetic);
 }
 
-void ResNetModel::propagate(ConstMatrix blocks_theta, index_t l, ConstMatrix z,
-                            Matrix z_next) const {
+void ResNetModel::propagate(ConstMatrix blocks_theta, index_t l, ConstMatrix z, Matrix z_next,
+                            Workspace& scratch) const {
   const real scale = real(spec_.alpha / (double(spec_.depth) * double(spec_.width)));
   const Shard rows = local_layer(l);
-  with_activation(spec_.activation,
-                  [&](auto act) { block_increment(blocks_theta, rows, z, z_next, scale, act); });
+  with_activation(spec_.activation, [&](auto act) {
+    block_increment(blocks_theta, rows, z, z_next, scale, act, scratch);
+  });
   comm().allreduce_sum(z_next);
   add_into(z_next, z);
 }
@@ -221,96 +216,103 @@ void ResNetModel::head_output(ConstMatrix head_theta, ConstMatrix z_last, Vector
   comm().allreduce_sum(f);
 }
 
-void ResNetModel::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
+void ResNetModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
+                          Workspace& scratch) const {
   const index_t n = index_t(x.extent(0));
   const int d = int(x.extent(1));
-  Matrix z = uninitialized<Matrix>("mfsim::ResNet::predict_state", n, d);
-  Matrix z_next = uninitialized<Matrix>("mfsim::ResNet::predict_next_state", n, d);
+  Matrix z = scratch.view<Matrix>("predict_state", n, d);
+  Matrix z_next = scratch.view<Matrix>("predict_next_state", n, d);
   Kokkos::deep_copy(z, x);
   for (index_t l = 0; l < spec_.depth; ++l) {
-    propagate(s.theta[blocks], l, z, z_next);
+    propagate(s.theta[blocks], l, z, z_next, scratch);
     std::swap(z, z_next);
   }
   head_output(s.theta[head], z, f);
 }
 
-real ResNetModel::velocity(const ParticleState& s, ParticleState& dsdt) {
+real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
+                           ParticleState& dsdt) const {
+  auto& e = static_cast<ResNetEvaluation&>(evaluation);
+  const LayerView& states = e.states;
+  const LayerView& sensitivities = e.sensitivities;
+  Workspace& scratch = e.scratch;
   const Dataset& d = data();
   const index_t L = spec_.depth;
   ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
 
   // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = f − y.
-  Kokkos::deep_copy(layer(states_, 0), d.x_train);
+  Kokkos::deep_copy(layer(states, 0), d.x_train);
   for (index_t l = 0; l < L; ++l)
-    propagate(blocks_theta, l, layer(states_, l), layer(states_, l + 1));
-  const ConstMatrix z_last = layer(states_, L);
-  head_output(head_theta, z_last, residual_);
-  Vector r = residual_;
-  ConstVector y = d.y_train;
-  Kokkos::parallel_for(
-      "mfsim::ResNet::residual", Kokkos::RangePolicy<ExecSpace>(0, d.n_train()),
-      KOKKOS_LAMBDA(index_t i) { r(i) -= y(i); });
+    propagate(blocks_theta, l, layer(states, l), layer(states, l + 1), scratch);
+  const ConstMatrix z_last = layer(states, L);
+  const Vector r = e.residual;
+  head_output(head_theta, z_last, r);
+  subtract_targets(r, d.y_train);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
   with_activation(spec_.head_activation, [&](auto act) {
-    head_adjoint(head_theta, z_last, layer(sensitivities_, L), head_scale, act);
+    head_adjoint(head_theta, z_last, layer(sensitivities, L), head_scale, act, scratch);
   });
-  comm().allreduce_sum(layer(sensitivities_, L));
+  comm().allreduce_sum(layer(sensitivities, L));
   const real block_scale = real(spec_.alpha / (double(L) * double(spec_.width)));
   for (index_t l = L - 1; l >= 0; --l) {
-    const Matrix q = layer(sensitivities_, l);
+    const Matrix q = layer(sensitivities, l);
     const Shard rows = local_layer(l);
     with_activation(spec_.activation, [&](auto act) {
-      block_adjoint_increment(blocks_theta, rows, layer(states_, l), layer(sensitivities_, l + 1),
-                              q, block_scale, act);
+      block_adjoint_increment(blocks_theta, rows, layer(states, l), layer(sensitivities, l + 1),
+                              q, block_scale, act, scratch);
     });
     comm().allreduce_sum(q);
-    add_into(q, layer(sensitivities_, l + 1));
+    add_into(q, layer(sensitivities, l + 1));
   }
 
   // Velocities (B11) and, when tracked, Laplacians (B12).
   const bool laplacian = dsdt.tracks_log_density();
   const real block_coeff = real(spec_.alpha / double(d.n_train()));
   // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
-  // |z_l|² in last_norm2_ (free until the head's turn below).
+  // |z_l|² in e.norm2 (then |z_L|² for the head).
   with_activation(spec_.activation, [&](auto act) {
     for (index_t l = 0; l < L; ++l) {
       const Shard rows = local_layer(l);
       if (rows.size() == 0) continue;
-      const auto zs = tiles::pack_samples(layer(states_, l), true);
-      const auto qs = tiles::pack_samples(layer(sensitivities_, l + 1), false);
+      const auto zs = tiles::pack_samples(layer(states, l), true, scratch, "layer_states");
+      const auto qs =
+          tiles::pack_samples(layer(sensitivities, l + 1), false, scratch, "layer_sensitivities");
       if (laplacian) {
-        squared_norms(layer(states_, l), last_norm2_);
-        block_velocity<true>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+        detail::squared_row_norms(layer(states, l), 0, e.norm2);
+        block_velocity<true>(blocks_theta, rows.begin, rows.size(), zs, qs, r, e.norm2,
                              dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
       } else {
-        block_velocity<false>(blocks_theta, rows.begin, rows.size(), zs, qs, r, last_norm2_,
+        block_velocity<false>(blocks_theta, rows.begin, rows.size(), zs, qs, r, e.norm2,
                               dsdt.theta[blocks], Vector(), block_coeff, act);
       }
     }
   });
-  if (laplacian) squared_norms(z_last, last_norm2_);
+  if (laplacian) detail::squared_row_norms(z_last, 0, e.norm2);
   const real head_coeff = real(spec_.beta / double(d.n_train()));
   with_activation(spec_.head_activation, [&](auto act) {
     if (laplacian) {
       detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                       last_norm2_, dsdt.theta[head], dsdt.log_density[head],
-                                       head_coeff, false, act);
+                                       e.norm2, dsdt.theta[head], dsdt.log_density[head],
+                                       head_coeff, false, act, scratch);
     } else {
       detail::two_layer_velocity<false>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                        last_norm2_, dsdt.theta[head], Vector(), head_coeff, false,
-                                        act);
+                                        e.norm2, dsdt.theta[head], Vector(), head_coeff, false,
+                                        act, scratch);
     }
   });
-  return real(half_mean_square(r));
+  e.loss = half_mean_square(r);
+  return real(e.loss);
 }
 
 std::map<std::string, Activation> ResNetModel::activations() const {
   return {{"model.activation", spec_.activation}, {"model.head_activation", spec_.head_activation}};
 }
 
-void ResNetModel::accumulate_gram(const ParticleState& s, int part, Matrix gram) const {
+void ResNetModel::accumulate_gram(const ParticleState& s, const Evaluation& evaluation, int part,
+                                  Matrix gram, Workspace& scratch) const {
+  const auto& e = static_cast<const ResNetEvaluation&>(evaluation);
   if (part == 0) {
     const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
     // Layer by layer in the factored form (resnet_kernels.hpp): two rank-M updates per layer.
@@ -318,15 +320,15 @@ void ResNetModel::accumulate_gram(const ParticleState& s, int part, Matrix gram)
       for (index_t l = 0; l < spec_.depth; ++l) {
         const Shard rows = local_layer(l);
         if (rows.size() == 0) continue;
-        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), layer(states_, l),
-                                      layer(sensitivities_, l + 1), scale, act, gram);
+        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), e.state(l),
+                                      e.sensitivity(l + 1), scale, act, gram, scratch);
       }
     });
   } else {
     const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));
     with_activation(spec_.head_activation, [&](auto act) {
-      detail::accumulate_two_layer_gram(s.theta[head], layer(states_, spec_.depth), scale, false,
-                                        act, gram);
+      detail::accumulate_two_layer_gram(s.theta[head], e.state(spec_.depth), scale, false, act,
+                                        gram, scratch);
     });
   }
 }
@@ -352,10 +354,12 @@ std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
   };
 }
 
-std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s) const {
+std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s,
+                                                      Workspace& scratch) const {
   const int d = data().dim();
   ConstMatrix head_theta = s.theta[head], blocks_theta = s.theta[blocks];
-  Vector sums("mfsim::ResNet::path_sums", d + 1);
+  const Vector sums = scratch.view<Vector>("path_sums", d + 1);
+  Kokkos::deep_copy(sums, real(0));
   // The row vector r (length d + 1; the constant coordinate has no head weight) starts at c.
   const auto head_rows = Shard{0, groups_[head].local_count};
   const auto abs_a = KOKKOS_LAMBDA(index_t k) {
@@ -368,8 +372,10 @@ std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s) co
   for (double& c : r) c *= spec_.beta / double(spec_.head_width);
 
   // r ← r A_l for l = L−1, …, 0: r A_l = r + c (α/(LM)) Σ_m (Σ_j r_j |u_{m,j}|) |(w_m, b_m)|.
-  Vector row("mfsim::ResNet::path_row", d + 1);
-  auto row_host = Kokkos::create_mirror_view(row);
+  const Vector row = scratch.view<Vector>("path_row", d + 1);
+  std::vector<real> row_values(std::size_t(d) + 1);
+  const Kokkos::View<real*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> row_host(row_values.data(),
+                                                                                 row_values.size());
   const double coupling =
       spec_.path_norm_weight * spec_.alpha / (double(spec_.depth) * double(spec_.width));
   for (index_t l = spec_.depth - 1; l >= 0; --l) {

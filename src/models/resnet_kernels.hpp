@@ -23,6 +23,7 @@
 #include <string>
 
 #include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/core/workspace.hpp"
 #include "mfsim/diagnostics/gram_kernel.hpp"
 
 namespace mfsim::detail {
@@ -36,11 +37,12 @@ using ParticlePanel = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
 // Particles of one per-sample pass held in registers at a time (σ of each staged once).
 constexpr int sample_sum_chunk = 8 * lanes;
 
-// P(c, j) = theta(first + j, c) for j < count, 0 for count ≤ j < padded width.
-inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index_t count) {
+// P(c, j) = theta(first + j, c) for j < count, 0 for count ≤ j < padded width, in `scratch`.
+inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index_t count,
+                                         Workspace& scratch) {
   const int cols = int(theta.extent(1));
   const index_t width = (count + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
-  ParticlePanel panel = uninitialized<ParticlePanel>("mfsim::ResNet::particle_panel", cols, width);
+  const ParticlePanel panel = scratch.view<ParticlePanel>("particle_panel", cols, width);
   Kokkos::parallel_for(
       "mfsim::ResNet::transpose_particles", Kokkos::RangePolicy<ExecSpace>(0, width),
       KOKKOS_LAMBDA(index_t j) {
@@ -340,13 +342,13 @@ struct BlockFactor {
 // S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ): two rank-count updates instead of one of rank count·(2d + 1).
 template <class Act>
 void accumulate_block_gram(ConstMatrix theta, index_t first, index_t count, ConstMatrix z,
-                           ConstMatrix q, real scale, Act act, Matrix gram) {
+                           ConstMatrix q, real scale, Act act, Matrix gram, Workspace& scratch) {
   const ConstMatrix rows =
       Kokkos::subview(theta, std::make_pair(first, first + count), Kokkos::ALL);
-  accumulate_gram(BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram,
-                  InputProductWeight(q, false));
-  accumulate_gram(BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram,
-                  InputProductWeight(z, true));
+  accumulate_gram(BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram, scratch,
+                  input_product_weight(q, false, scratch));
+  accumulate_gram(BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram, scratch,
+                  input_product_weight(z, true, scratch));
 }
 
 }  // namespace mfsim::detail

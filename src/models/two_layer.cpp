@@ -32,19 +32,9 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
   shard_group(g, comm.rank(), comm.size());
   groups_.push_back(g);
 
-  residual_ = Vector("mfsim::TwoLayer::residual", data.n_train());
   input_norm2_ = uninitialized<Vector>("mfsim::TwoLayer::input_norm2", data.n_train());
-  ConstMatrix x = data.x_train;
-  Vector norm2 = input_norm2_;
-  const real extra = spec.bias ? real(1) : real(0);
-  Kokkos::parallel_for(
-      "mfsim::TwoLayer::input_norm2", Kokkos::RangePolicy<ExecSpace>(0, data.n_train()),
-      KOKKOS_LAMBDA(index_t i) {
-        real s = extra;
-        for (int c = 0; c < dim; ++c) s += x(i, c) * x(i, c);
-        norm2(i) = s;
-      });
-  train_panels_ = tiles::pack_samples(x, spec.bias);
+  detail::squared_row_norms(data.x_train, spec.bias ? real(1) : real(0), input_norm2_);
+  train_panels_ = tiles::pack_samples(data.x_train, spec.bias);
 }
 
 void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
@@ -68,7 +58,12 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
       });
 }
 
-void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
+std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation() const {
+  return std::make_unique<Evaluation>(data().n_train());
+}
+
+void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
+                            Workspace& /*scratch: the forward pass needs none*/) const {
   const real scale = real(spec_.beta / double(spec_.width));
   with_activation(spec_.activation, [&](auto act) {
     detail::two_layer_forward("mfsim::TwoLayer::forward", s.theta[0], x, f, scale, spec_.bias, act);
@@ -76,14 +71,11 @@ void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f) con
   comm().allreduce_sum(f);
 }
 
-real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
+real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
   const Dataset& d = data();
-  predict(s, d.x_train, residual_);
-  Vector r = residual_;
-  ConstVector y = d.y_train;
-  Kokkos::parallel_for(
-      "mfsim::TwoLayer::residual", Kokkos::RangePolicy<ExecSpace>(0, d.n_train()),
-      KOKKOS_LAMBDA(index_t i) { r(i) -= y(i); });
+  const Vector r = e.residual;
+  predict(s, d.x_train, r, e.scratch);
+  subtract_targets(r, d.y_train);
 
   const real coeff = real(spec_.beta / double(d.n_train()));
   const bool laplacian = dsdt.tracks_log_density();
@@ -97,17 +89,20 @@ real TwoLayerModel::velocity(const ParticleState& s, ParticleState& dsdt) {
                                         input_norm2_, dsdt.theta[0], Vector(), coeff, act);
     }
   });
-  return real(half_mean_square(r));
+  e.loss = half_mean_square(r);
+  return real(e.loss);
 }
 
 std::map<std::string, Activation> TwoLayerModel::activations() const {
   return {{"model.activation", spec_.activation}};
 }
 
-void TwoLayerModel::accumulate_gram(const ParticleState& s, int /*part*/, Matrix gram) const {
+void TwoLayerModel::accumulate_gram(const ParticleState& s, const Evaluation& /*e*/, int /*part*/,
+                                    Matrix gram, Workspace& scratch) const {
   const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
   with_activation(spec_.activation, [&](auto act) {
-    detail::accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram);
+    detail::accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram,
+                                      scratch);
   });
 }
 

@@ -236,9 +236,22 @@ void two_layer_velocity(const std::string& label, ConstMatrix theta, const Sampl
 template <bool WithLaplacian, class Act>
 void two_layer_velocity(const std::string& label, ConstMatrix theta, ConstMatrix x, ConstVector r,
                         ConstVector norm2, Matrix v, Vector laplacian, real coeff, bool bias,
-                        Act act) {
-  two_layer_velocity<WithLaplacian>(label, theta, tiles::pack_samples(x, bias), r, norm2, v,
-                                    laplacian, coeff, act);
+                        Act act, Workspace& scratch) {
+  two_layer_velocity<WithLaplacian>(label, theta,
+                                    tiles::pack_samples(x, bias, scratch, "velocity_samples"), r,
+                                    norm2, v, laplacian, coeff, act);
+}
+
+// out(i) = |x_i|² + extra: the Laplacians' data factor (extra = 1 for x̃ = (x, 1)).
+inline void squared_row_norms(ConstMatrix x, real extra, Vector out) {
+  const int d = int(x.extent(1));
+  Kokkos::parallel_for(
+      "mfsim::squared_row_norms", Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))),
+      KOKKOS_LAMBDA(index_t i) {
+        real s = extra;
+        for (int c = 0; c < d; ++c) s += x(i, c) * x(i, c);
+        out(i) = s;
+      });
 }
 
 // Gram features φ_{i,k} = scale · (σ(z), a σ'(z) x_i, a σ'(z) [bias]), z = w_k·x_i + b_k (A9;
@@ -289,11 +302,11 @@ struct TwoLayerFactor {
 // m·(d + 2) (TwoLayerFeatures with the generic kernel: the reference of the tests).
 template <class Act>
 void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
-                               Matrix gram) {
+                               Matrix gram, Workspace& scratch) {
   const index_t m = index_t(theta.extent(0));
-  accumulate_gram(TwoLayerFactor<Act, false>{theta, x, scale, bias, act}, m, gram);
-  accumulate_gram(TwoLayerFactor<Act, true>{theta, x, scale, bias, act}, m, gram,
-                  InputProductWeight(x, bias));
+  accumulate_gram(TwoLayerFactor<Act, false>{theta, x, scale, bias, act}, m, gram, scratch);
+  accumulate_gram(TwoLayerFactor<Act, true>{theta, x, scale, bias, act}, m, gram, scratch,
+                  input_product_weight(x, bias, scratch));
 }
 
 }  // namespace mfsim::detail

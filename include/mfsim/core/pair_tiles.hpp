@@ -12,6 +12,7 @@
 #include <array>
 
 #include "mfsim/core/types.hpp"
+#include "mfsim/core/workspace.hpp"
 
 // Marks a loop over lanes for the host compiler to vectorise (OpenMP SIMD: -fopenmp-simd, no
 // OpenMP runtime). Without it GCC vectorises the outer loop of a register block instead, with
@@ -99,5 +100,8 @@ struct SamplePanels {
 };
 
 SamplePanels pack_samples(ConstMatrix x, bool append_one);
+// The same in the buffers `name`_rows and `name`_cols of `scratch`.
+SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
+                          const std::string& name);
 
 }  // namespace mfsim::tiles

@@ -11,7 +11,7 @@
 //     void operator()(index_t i, index_t k, real* phi) const;  // writes φ_{i,k}[0..p)
 //   };
 //
-// and calls accumulate_gram(features, particles, G). The functor is copied to the device: it holds
+// and calls accumulate_gram(features, particles, G, scratch). The functor is copied to the device: it holds
 // views and scalars, and may call nothing virtual. An optional *entry weight* w(i, j) multiplies
 // each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}: features with a product structure
 // (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take two rank-m updates of scalar
@@ -32,6 +32,7 @@
 
 #include "mfsim/core/pair_tiles.hpp"
 #include "mfsim/core/types.hpp"
+#include "mfsim/core/workspace.hpp"
 
 namespace mfsim {
 
@@ -65,11 +66,10 @@ struct UnitGramWeight {
 
 // The weight w(i, j) = x̃_i·x̃_j, x̃ = (x, 1) or x, of model A's factored Gram matrix: the samples
 // packed as accumulate_gram packs features (row and column panels), so that a register block of
-// weights is a vectorised product of depth dz.
+// weights is a vectorised product of depth dz. Made by input_product_weight.
 struct InputProductWeight {
   Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> rows, cols;  // (panel, coordinate, sample)
 
-  InputProductWeight(ConstMatrix x, bool append_one);  // below accumulate_gram
   template <int R, int V>
   KOKKOS_INLINE_FUNCTION void block(index_t i0, index_t j0, real (&w)[R][V]) const {
     const int dz = int(rows.extent(1)), width = int(cols.extent(2));
@@ -89,7 +89,7 @@ struct InputProductWeight {
 // gram(i, j) += weight(i, j) Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0);
 // the weight must be symmetric.
 template <class Features, class Weight = UnitGramWeight>
-void accumulate_gram(const Features& features, index_t particles, Matrix gram,
+void accumulate_gram(const Features& features, index_t particles, Matrix gram, Workspace& scratch,
                      const Weight& weight = {}) {
   constexpr int R = gram_rows, V = gram_vector, W = gram_width, T = gram_tile;
   constexpr int row_blocks = T / R, column_blocks = T / V;
@@ -99,9 +99,9 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram,
   if (n == 0 || particles == 0 || p == 0) return;
   const index_t chunk = std::max<index_t>(1, std::min<index_t>(particles, gram_panel_length / p));
   const index_t rows_panels = (n + R - 1) / R, column_panels = (n + W - 1) / W;
-  Matrix values = uninitialized<Matrix>("mfsim::Gram::features", n, chunk * p);
-  Panels rows = uninitialized<Panels>("mfsim::Gram::row_panels", rows_panels, chunk * p, R);
-  Panels cols = uninitialized<Panels>("mfsim::Gram::column_panels", column_panels, chunk * p, W);
+  const Matrix values = scratch.view<Matrix>("gram_features", n, chunk * p);
+  const Panels rows = scratch.view<Panels>("gram_row_panels", rows_panels, chunk * p, R);
+  const Panels cols = scratch.view<Panels>("gram_column_panels", column_panels, chunk * p, W);
   const index_t tiles = (n + T - 1) / T;
   using Team = Kokkos::TeamPolicy<ExecSpace>;
   for (index_t k0 = 0; k0 < particles; k0 += chunk) {
@@ -172,22 +172,27 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram,
   }
 }
 
-inline InputProductWeight::InputProductWeight(ConstMatrix x, bool append_one) {
+// The weight x̃_i·x̃_j of the rows of x, packed in `scratch` (zero-padded panels).
+inline InputProductWeight input_product_weight(ConstMatrix x, bool append_one, Workspace& scratch) {
   constexpr int R = gram_rows, W = gram_width;
   const index_t n = index_t(x.extent(0));
   const int d = int(x.extent(1)), dz = d + (append_one ? 1 : 0);
   const index_t row_panels = (n + R - 1) / R, column_panels = (n + W - 1) / W;
-  rows = decltype(rows)("mfsim::Gram::input_rows", row_panels, dz, R);
-  cols = decltype(cols)("mfsim::Gram::input_columns", column_panels, dz, W);
-  const auto r = rows, c = cols;
+  using Panels = decltype(InputProductWeight::rows);
+  InputProductWeight weight{scratch.view<Panels>("gram_input_rows", row_panels, dz, R),
+                            scratch.view<Panels>("gram_input_columns", column_panels, dz, W)};
+  const auto r = weight.rows, c = weight.cols;
+  // Over the padded sample range: the entries past n are zeros, as in a fresh allocation.
   Kokkos::parallel_for(
-      "mfsim::Gram::pack_inputs", Kokkos::RangePolicy<ExecSpace>(0, n), KOKKOS_LAMBDA(index_t i) {
+      "mfsim::Gram::pack_inputs", Kokkos::RangePolicy<ExecSpace>(0, std::max(row_panels * R, column_panels * W)),
+      KOKKOS_LAMBDA(index_t i) {
         for (int q = 0; q < dz; ++q) {
-          const real v = q < d ? x(i, q) : real(1);
-          r(i / R, q, i % R) = v;
-          c(i / W, q, i % W) = v;
+          const real v = i >= n ? real(0) : q < d ? x(i, q) : real(1);
+          if (i < row_panels * R) r(i / R, q, i % R) = v;
+          if (i < column_panels * W) c(i / W, q, i % W) = v;
         }
       });
+  return weight;
 }
 
 }  // namespace mfsim

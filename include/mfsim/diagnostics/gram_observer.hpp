@@ -1,5 +1,5 @@
 #pragma once
-// Observables of the Gram matrix G = Σ_parts G_part (Model::accumulate_gram; MATH.md §2.5, §3.6):
+// Observables of the Gram matrix G = Σ_parts G_part (GramModel::accumulate_gram; MATH.md §2.5, §3.6):
 //   gram_lambda_min, gram_lambda_max   extreme eigenvalues of G
 //   gram_<part>_lambda_min             λ_min of each part, for models with several parts
 //   gram_spectrum [n]                  every eigenvalue, ascending (optional)
@@ -15,12 +15,14 @@
 
 #include "mfsim/diagnostics/observer.hpp"
 #include "mfsim/diagnostics/settings.hpp"
+#include "mfsim/models/gram_model.hpp"
 
 namespace mfsim {
 
 class GramObserver final : public Observer {
  public:
-  GramObserver(const Model& model, const DiagnosticsSettings& settings);
+  // `gram` is `model`'s Gram capability (gram_model(model)).
+  GramObserver(const Model& model, const GramModel& gram, const DiagnosticsSettings& settings);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   index_t every() const override { return every_; }
   // On a restart: the bound the init file holds at the restart step, B(t_r). The run then writes
@@ -28,14 +30,13 @@ class GramObserver final : public Observer {
   // again from L(t_r).
   void continue_from(double loss_bound) { continued_bound_ = loss_bound; }
 
-  // G (summed over parts and ranks) at the state of the last observation, on the host.
-  const HostMatrix& gram() const { return host_gram_; }
-
  private:
+  const GramModel& model_;
   std::vector<std::string> parts_;
   std::vector<Matrix> part_gram_;
   Matrix gram_;
-  HostMatrix host_gram_;
+  HostMatrix host_part_, host_gram_;  // host copies (preallocated: an observation allocates none)
+  Workspace scratch_;
   EigenSolverKind solver_;
   bool spectrum_, matrix_;
   index_t every_;
@@ -48,5 +49,7 @@ class GramObserver final : public Observer {
 
 // A host copy in double precision of a device matrix.
 HostMatrix to_host(ConstMatrix m);
+// The same into `out` (of m's extents), allocating nothing where m is host-accessible.
+void copy_to_host(ConstMatrix m, HostMatrix out);
 
 }  // namespace mfsim

@@ -6,6 +6,7 @@
 // KL unchanged (it is invariant under a bijection applied to both laws) while making Euclidean
 // neighbourhoods match the law's shape.
 #include "mfsim/core/types.hpp"
+#include "mfsim/core/workspace.hpp"
 
 namespace mfsim {
 
@@ -29,7 +30,9 @@ double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired);
 struct KlKnnEstimates {
   double standard_normal, two_sample;
 };
-KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired);
+// The distances and packed panels live in `scratch`.
+KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired,
+                                Workspace& scratch);
 
 // ψ(x) = Γ'(x)/Γ(x) for x > 0.
 double digamma(double x);

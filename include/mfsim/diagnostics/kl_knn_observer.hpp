@@ -32,6 +32,7 @@ class KlKnnObserver final : public Observer {
   std::vector<GaussianReference> references_;
   std::vector<Matrix> initial_, whitened_;  // per group, whitened, all particles (rank 0 only)
   std::vector<double> bias_;                // per group, the estimate at t = 0 (rank 0 only)
+  Workspace scratch_;                       // the neighbour searches' panels and distances
   int k_;
   index_t every_;
 };

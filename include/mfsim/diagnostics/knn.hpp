@@ -17,6 +17,7 @@
 // tree would be the next step beyond). Every query's list is filled by one thread in a fixed
 // order: deterministic, and ties leave the k-th distance unchanged.
 #include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/core/workspace.hpp"
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {
@@ -42,6 +43,9 @@ inline constexpr int knn_tile_panels = 42;
 // `references`. With `skip_same_index`, reference row i is never a neighbour of query i: the
 // leave-one-out search when both are the same set, or a particle with its own initial position
 // left out. Throws std::invalid_argument unless 1 ≤ k ≤ knn_max_k and enough references remain.
+// The packed panels live in `scratch`; the overload without one allocates its own.
+void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
+                            bool skip_same_index, Vector distance, Workspace& scratch);
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance);
 

@@ -18,8 +18,8 @@ class ObservableSink {
                                  const std::vector<std::size_t>& shape = {}) = 0;
 };
 
-// The flow at the start of a step: `velocity` = v(state), and the model holds the forward pass of
-// `state` (residuals and whatever its diagnostics need).
+// The flow at the start of a step: `velocity` = v(state), and `evaluation` what the model
+// computed with it (residuals, and whatever its diagnostics read), all of `state`.
 struct FlowPoint {
   index_t step;
   double time;
@@ -27,7 +27,8 @@ struct FlowPoint {
   const ParticleState& state;
   const ParticleState& velocity;
   double loss;
-  Model& model;
+  const Evaluation& evaluation;
+  const Model& model;
 };
 
 class Observer {
@@ -50,6 +51,9 @@ std::string observable_name(const std::string& family, const std::string& label,
 class LossObserver final : public Observer {
  public:
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+
+ private:
+  Workspace scratch_;  // the test-set forward pass
 };
 
 }  // namespace mfsim

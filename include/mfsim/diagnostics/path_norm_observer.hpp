@@ -7,7 +7,7 @@
 //       the ℓ1-path-norm ball of radius P₁ (E, Ma & Wu 2019; docs/corrections.md), d' = dim w̃
 //       (d + 1 with a bias), n = n_train. Valid for ReLU with ‖x̃‖_∞ ≤ 1 (true on the sphere).
 // (The label is empty for model A: path_norm_l1, path_norm_l2, rademacher_bound.)
-// Then whatever Model::path_norms adds (the ResNet's path_norm_weighted).
+// Then whatever a PathNormModel adds (the ResNet's path_norm_weighted).
 #include "mfsim/diagnostics/observer.hpp"
 
 namespace mfsim {
@@ -20,6 +20,7 @@ class PathNormObserver final : public Observer {
 
  private:
   index_t every_;
+  Workspace scratch_;  // the model's path-norm sums
 };
 
 // The width-free Rademacher bound 2 R sqrt(2 log(2d') / n) of the ℓ1-path-norm ball of radius R.

@@ -20,8 +20,6 @@ class Integrator {
   Integrator(IntegratorKind kind, const ParticleState& like);
 
   IntegratorKind kind() const { return kind_; }
-  int order() const;
-  int stages() const;
 
   // Advances s by dt, given k1 = v(s) (the run loop evaluates it first, for its diagnostics).
   void finish_step(ParticleState& s, const ParticleState& k1, real dt, const VelocityField& v);

@@ -54,7 +54,7 @@ struct RunSummary {
 
 // Runs the flow from `state`, which ends holding the final state. Throws NonFiniteError, after
 // writing the last finite state as a snapshot, if the loss or a particle stops being finite.
-RunSummary run_flow(Model& model, ParticleState& state, const RunSettings& settings,
+RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings& settings,
                     const std::vector<Observer*>& observers, RunOutput& output,
                     ProgressReporter* progress = nullptr);
 

@@ -1,15 +1,23 @@
 #pragma once
 // A mean-field model: particle groups, their initial law, and the velocity field of the
 // Wasserstein gradient flow of L = |f(x) − y|²/(2n) (flow time: every particle velocity is O(1)
-// whatever the width, MATH.md §1.4).
+// whatever the width, MATH.md §1.4). Optional capabilities are separate interfaces a model may
+// also implement (GramModel, PathNormModel).
+//
+// Ranks: every method returns values summed over every rank (a model's particles are sharded,
+// its data is not), except the accumulate_* methods, which add this rank's part and leave the sum
+// to the caller.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mfsim/core/activation.hpp"
 #include "mfsim/core/communicator.hpp"
+#include "mfsim/core/workspace.hpp"
 #include "mfsim/data/dataset.hpp"
+#include "mfsim/models/evaluation.hpp"
 #include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
@@ -27,17 +35,21 @@ class Model {
   // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
   virtual void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const = 0;
 
-  // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals, velocities),
-  // and when `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
-  // characteristic. Returns the training loss. The residuals (and whatever a model keeps for its
-  // diagnostics) describe `s` until the next call.
-  virtual real velocity(const ParticleState& s, ParticleState& dsdt) = 0;
+  // The buffers of one evaluation of this model (residuals, layer passes, packing scratch),
+  // allocated once: the caller keeps it and passes it to every evaluate().
+  virtual std::unique_ptr<Evaluation> make_evaluation() const = 0;
 
-  // Network outputs f(x_i) on the rows of x (summed over every rank).
-  virtual void predict(const ParticleState& s, ConstMatrix x, Vector f) const = 0;
+  // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals,
+  // velocities), and when `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
+  // characteristic. Fills `e` (which must come from this model's make_evaluation()) with what it
+  // computed at `s`, sets e.loss and returns it. The model keeps nothing between calls.
+  virtual real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const = 0;
 
-  // r = f(x_train) − y_train at the state of the last velocity() call.
-  virtual ConstVector residual() const = 0;
+  // Network outputs f(x_i) on the rows of x (summed over every rank), its intermediate values in
+  // `scratch`; the overload without one allocates its own (for one-off calls).
+  virtual void predict(const ParticleState& s, ConstMatrix x, Vector f,
+                       Workspace& scratch) const = 0;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f) const;
 
   // The model's scaling constants for /parameters: the flow's normalisation and the raw gradient
   // descent learning rates equivalent to a flow step dt.
@@ -47,27 +59,8 @@ class Model {
   // needing σ'' (transport KL) can name the key to change.
   virtual std::map<std::string, Activation> activations() const = 0;
 
-  // --- Gram matrix (MATH.md §2.5, §3.6) ---------------------------------------------------------
-  // G = Σ_parts Φ_p Φ_pᵀ (n_train × n_train), Φ_p the gradient features of the particles of part p,
-  // φ_{i,k} = (β/√m) ∇_θ h(x_i; θ_k) for model A: then (1/n²) rᵀGr is the mean squared particle
-  // speed (A11). Parts are what the theory treats separately (the ResNet: "blocks" G₁ and "head"
-  // G₂); a model with one part names it after its group. Empty: the model has no Gram matrix.
-  virtual std::vector<std::string> gram_parts() const { return {}; }
-  // Adds this rank's particles' contribution to part `part` of G. `s` must be the state of the
-  // last velocity() call (the model may use what that call kept: residuals, forward and adjoint
-  // passes). The caller sums the result over the ranks (comm().allreduce_sum).
-  virtual void accumulate_gram(const ParticleState& /*s*/, int /*part*/, Matrix /*gram*/) const {}
-  // The infinite-width Gram at the Gaussian initial law, G(τ₀) = scale · K (MATH.md §2.6): writes
-  // K (n_train × n_train) and returns scale (β² for model A); 0 when the model has no reference.
-  virtual double infinite_width_gram(Matrix /*kernel*/) const { return 0; }
-
-  // Path norms the model defines beyond those of its groups of two-layer units
-  // (GroupSpec::path_norm_scale), by observable name, summed over every rank: the ResNet's
-  // weighted path norm (MATH.md §3.8).
-  virtual std::map<std::string, double> path_norms(const ParticleState& /*s*/) const { return {}; }
-
-  // The test loss |f(x_test) − y_test|²/(2 n_test); 0 without test data.
-  double test_loss(const ParticleState& s) const;
+  // The test loss |f(x_test) − y_test|²/(2 n_test) (f in `scratch`); 0 without test data.
+  double test_loss(const ParticleState& s, Workspace& scratch) const;
 
  protected:
   Model(const Dataset& data, const Communicator& comm) : data_(data), comm_(comm) {}
@@ -79,5 +72,7 @@ class Model {
 
 // |r|²/(2n) for a residual vector.
 double half_mean_square(ConstVector r);
+// f ← f − y: outputs to residuals.
+void subtract_targets(Vector f, ConstVector y);
 
 }  // namespace mfsim

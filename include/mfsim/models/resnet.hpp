@@ -6,7 +6,9 @@
 // layer l (L slices: each rank holds the same part of every layer, stored layer-major), and the
 // head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
 #include "mfsim/core/activation.hpp"
+#include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
+#include "mfsim/models/path_norm_model.hpp"
 
 namespace mfsim {
 
@@ -34,10 +36,25 @@ struct ResNetSpec {
   double path_norm_weight = 3;
 };
 
-class ResNetModel final : public Model {
+// Layers of states or adjoints on the training inputs: [L+1][n][d].
+using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
+
+// What a ResNet evaluation keeps besides the residuals: the forward and backward pass on the
+// training inputs (what the Gram matrices G₁, G₂ need): z_l^i for l = 0..L and the output
+// sensitivities q_l^i = ∂f(x_i)/∂z_l.
+class ResNetEvaluation final : public Evaluation {
  public:
-  // Layers of states and adjoints: [L+1][n][d].
-  using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
+  ResNetEvaluation(index_t depth, index_t n_train, int dim);
+  ConstMatrix state(index_t l) const;
+  ConstMatrix sensitivity(index_t l) const;
+
+  LayerView states;         // z_l^i
+  LayerView sensitivities;  // q_l^i
+  Vector norm2;             // |z_l^i|² of one layer at a time: the Laplacians' data factor
+};
+
+class ResNetModel final : public Model, public GramModel, public PathNormModel {
+ public:
 
   ResNetModel(const ResNetSpec& spec, const Dataset& data,
               const Communicator& comm = self_communicator());
@@ -48,16 +65,19 @@ class ResNetModel final : public Model {
   static constexpr std::size_t blocks = 0, head = 1;  // group indices in a ParticleState
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
-  real velocity(const ParticleState& s, ParticleState& dsdt) override;
-  void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
-  ConstVector residual() const override { return residual_; }
+  std::unique_ptr<Evaluation> make_evaluation() const override;
+  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
+  using Model::predict;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
   std::map<std::string, std::string> scalings(double dt) const override;
   std::map<std::string, Activation> activations() const override;
 
   // Gram parts (B13): "blocks" G₁ with φ^R = (α/√(LM)) ∇_θ(q_{l+1}·σ(z_l, θ)), and "head" G₂ with
-  // φ^H = (β/√K) ∇_ω h(z_L; ω), from the forward and backward pass of the last velocity() call.
+  // φ^H = (β/√K) ∇_ω h(z_L; ω), from the forward and backward pass of the evaluation `e`
+  // (a ResNetEvaluation).
   std::vector<std::string> gram_parts() const override { return {"blocks", "head"}; }
-  void accumulate_gram(const ParticleState& s, int part, Matrix gram) const override;
+  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
+                       Workspace& scratch) const override;
   // K_head of MATH.md §3.6 on the raw inputs (σh, std_a, std_v, no bias), scale β²: the limit of
   // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
   double infinite_width_gram(Matrix kernel) const override;
@@ -67,29 +87,22 @@ class ResNetModel final : public Model {
   // W_l = [(w_{l,m}, b_{l,m})]_m, and c_j = (β/K) Σ_k |a_k| |v_{k,j}| the head's path weights
   // (so that with L = 0 it is the head's ℓ1 path norm). c = spec.path_norm_weight, default 3
   // (recalled, not verified).
-  std::map<std::string, double> path_norms(const ParticleState& s) const override;
+  std::map<std::string, double> path_norms(const ParticleState& s,
+                                           Workspace& scratch) const override;
 
-  // The forward and backward pass of the last velocity() call, on the training inputs (what the
-  // Gram matrices G₁, G₂ need): z_l^i for l = 0..L and the output sensitivities q_l^i =
-  // ∂f(x_i)/∂z_l.
-  ConstMatrix layer_state(index_t l) const;
-  ConstMatrix layer_sensitivity(index_t l) const;
   // This rank's (local) rows of the blocks group that belong to layer l: rows
   // [l·m, (l+1)·m) with m = local_per_slice, global ids l·M + slice_offset + [0, m).
   Shard local_layer(index_t l) const;
 
  private:
   // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank.
-  void propagate(ConstMatrix blocks, index_t l, ConstMatrix z, Matrix z_next) const;
+  void propagate(ConstMatrix blocks, index_t l, ConstMatrix z, Matrix z_next,
+                 Workspace& scratch) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(ConstMatrix head, ConstMatrix z_last, Vector f) const;
 
   ResNetSpec spec_;
   std::vector<GroupSpec> groups_;
-  LayerView states_;         // z_l^i
-  LayerView sensitivities_;  // q_l^i
-  Vector residual_;          // [n]
-  Vector last_norm2_;        // |z_L^i|²: the head Laplacian's data factor
 };
 
 }  // namespace mfsim

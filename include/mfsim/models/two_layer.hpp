@@ -2,6 +2,7 @@
 // Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k).
 #include "mfsim/core/activation.hpp"
 #include "mfsim/core/pair_tiles.hpp"
+#include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
 
 namespace mfsim {
@@ -14,7 +15,7 @@ struct TwoLayerSpec {
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
 };
 
-class TwoLayerModel final : public Model {
+class TwoLayerModel final : public Model, public GramModel {
  public:
   TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                 const Communicator& comm = self_communicator());
@@ -24,22 +25,23 @@ class TwoLayerModel final : public Model {
   const TwoLayerSpec& spec() const { return spec_; }
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
-  real velocity(const ParticleState& s, ParticleState& dsdt) override;
-  void predict(const ParticleState& s, ConstMatrix x, Vector f) const override;
-  ConstVector residual() const override { return residual_; }
+  std::unique_ptr<Evaluation> make_evaluation() const override;
+  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
+  using Model::predict;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
   std::map<std::string, std::string> scalings(double dt) const override;
   std::map<std::string, Activation> activations() const override;
 
   // One Gram part, named after the group: G of (A9) with φ = (β/√m)∇_θ h.
   std::vector<std::string> gram_parts() const override { return {"two_layer"}; }
-  void accumulate_gram(const ParticleState& s, int part, Matrix gram) const override;
+  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
+                       Workspace& scratch) const override;
   // K of MATH.md §2.6 at the configured stds (arc-cosine, Williams, or quadrature); scale β².
   double infinite_width_gram(Matrix kernel) const override;
 
  private:
   TwoLayerSpec spec_;
   std::vector<GroupSpec> groups_;
-  Vector residual_;                   // [n_train]
   Vector input_norm2_;                // |x_i|² (+1 with bias): the Laplacian's data factor
   tiles::SamplePanels train_panels_;  // x̃_train packed for the velocity kernel
 };

@@ -1,0 +1,40 @@
+#pragma once
+// The optional capability of a model to assemble its Gram matrix (MATH.md §2.5, §3.6), read by
+// GramObserver and the NTK diagnostics. A model that has no Gram matrix does not implement it.
+#include <string>
+#include <vector>
+
+#include "mfsim/core/workspace.hpp"
+#include "mfsim/models/evaluation.hpp"
+#include "mfsim/models/particle_state.hpp"
+
+namespace mfsim {
+
+class GramModel {
+ public:
+  virtual ~GramModel() = default;
+
+  // G = Σ_parts Φ_p Φ_pᵀ (n_train × n_train), Φ_p the gradient features of the particles of part
+  // p, φ_{i,k} = (β/√m) ∇_θ h(x_i; θ_k) for model A: then (1/n²) rᵀGr is the mean squared particle
+  // speed (A11). Parts are what the theory treats separately (the ResNet: "blocks" G₁ and "head"
+  // G₂); a model with one part names it after its group.
+  virtual std::vector<std::string> gram_parts() const = 0;
+
+  // Adds this rank's particles' contribution to part `part` of G at the state `s` of the
+  // evaluation `e` (the model may read what it computed: forward and adjoint passes). Like every
+  // accumulate_* method it does not reduce over ranks: the caller sums G (Communicator).
+  virtual void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
+                               Workspace& scratch) const = 0;
+
+  // The infinite-width Gram at the Gaussian initial law, G(τ₀) = scale · K (MATH.md §2.6): writes
+  // K (n_train × n_train) and returns scale (β² for model A); 0 when the model has no reference.
+  virtual double infinite_width_gram(Matrix /*kernel*/) const { return 0; }
+};
+
+// The model's Gram capability, or nullptr.
+template <class AnyModel>
+const GramModel* gram_model(const AnyModel& model) {
+  return dynamic_cast<const GramModel*>(&model);
+}
+
+}  // namespace mfsim

@@ -1,0 +1,21 @@
+#pragma once
+// The optional capability of a model to define path norms beyond those of its groups of two-layer
+// units (GroupSpec::path_norm_scale), read by PathNormObserver: the ResNet's weighted path norm
+// (MATH.md §3.8).
+#include <map>
+#include <string>
+
+#include "mfsim/core/workspace.hpp"
+#include "mfsim/models/particle_state.hpp"
+
+namespace mfsim {
+
+class PathNormModel {
+ public:
+  virtual ~PathNormModel() = default;
+  // By observable name, summed over every rank; intermediate sums in `scratch`.
+  virtual std::map<std::string, double> path_norms(const ParticleState& s,
+                                                   Workspace& scratch) const = 0;
+};
+
+}  // namespace mfsim
