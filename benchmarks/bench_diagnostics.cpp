@@ -23,6 +23,7 @@
 
 #include "baselines.hpp"
 #include "common.hpp"
+#include "detail/two_layer_kernels.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
@@ -32,7 +33,6 @@
 #include "mfsim/diagnostics/path_norm_observer.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/two_layer.hpp"
-#include "models/two_layer_kernels.hpp"
 
 namespace {
 
@@ -120,9 +120,8 @@ void BM_GramAccumulate(benchmark::State& bench) {
   Setup s(bench, false);
   const index_t n = bench.range(0);
   Matrix gram("gram", n, n);
-  const double cpu = bench::timed_loop(bench, [&] { 
-    s.model->accumulate_gram(s.state, *s.evaluation, 0, gram, s.scratch);
-  });
+  const double cpu = bench::timed_loop(
+      bench, [&] { s.model->accumulate_gram(s.state, *s.evaluation, 0, gram, s.scratch); });
   gram_counters(bench, double(s.model->groups()[0].dim()), cpu);
 }
 
@@ -133,8 +132,7 @@ void BM_GramAccumulateGeneric(benchmark::State& bench) {
   const real scale = real(1 / std::sqrt(double(bench.range(1))));  // β = 1
   const detail::TwoLayerFeatures<activations::Tanh> features{
       s.state.theta[0], s.data.x_train, scale, true, {}};
-  const double cpu = bench::timed_loop(
-      bench, [&] { 
+  const double cpu = bench::timed_loop(bench, [&] {
     accumulate_gram(features, index_t(s.state.theta[0].extent(0)), gram, s.scratch);
   });
   gram_counters(bench, double(features.size()), cpu);

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common.hpp"
-#include "mfsim/core/pair_tiles.hpp"
+#include "detail/pair_tiles.hpp"
 #include "mfsim/core/simd_math.hpp"
 
 namespace {

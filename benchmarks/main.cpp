@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "mfsim/core/pair_tiles.hpp"
+#include "detail/pair_tiles.hpp"
 #include "mfsim/core/types.hpp"
 
 int main(int argc, char** argv) {

@@ -9,7 +9,7 @@
 #ifdef MFSIM_ENABLE_MPI
 #include "mfsim/core/mpi_communicator.hpp"
 #endif
-#include "mfsim/flow/simulation.hpp"
+#include "mfsim/app/simulation.hpp"
 #include "mfsim/io/info.hpp"
 
 namespace {

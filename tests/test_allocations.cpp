@@ -8,9 +8,9 @@
 #include <cstring>
 #include <sstream>
 
-#include "mfsim/diagnostics/diagnostics.hpp"
+#include "mfsim/app/diagnostics.hpp"
+#include "mfsim/app/simulation.hpp"
 #include "mfsim/flow/run.hpp"
-#include "mfsim/flow/simulation.hpp"
 #include "mfsim/io/config.hpp"
 
 namespace mfsim {
@@ -88,21 +88,22 @@ TEST(Allocations, HookCountsAViewAllocation) {
 }
 
 TEST(Allocations, TwoLayerStepAndObservationsAllocateNothingAfterTheFirst) {
-  const auto counts = allocations_per_step(
-      "simulations/configs/two_layer_meanfield.toml",
-      {"model.width=64", "data.n_train=20", "data.n_test=30", "diagnostics.kl=[\"transport\", "
-       "\"knn\"]", "diagnostics.gram_spectrum=true"},
-      6);
+  const auto counts = allocations_per_step("simulations/configs/two_layer_meanfield.toml",
+                                           {"model.width=64", "data.n_train=20", "data.n_test=30",
+                                            "diagnostics.kl=[\"transport\", "
+                                            "\"knn\"]",
+                                            "diagnostics.gram_spectrum=true"},
+                                           6);
   EXPECT_GT(counts[1], counts[0]) << "the first step allocates its buffers (hook alive)";
   expect_allocation_free_after_warm_up(counts);
 }
 
 TEST(Allocations, ResNetStepAndObservationsAllocateNothingAfterTheFirst) {
-  const auto counts = allocations_per_step(
-      "simulations/configs/resnet_meanfield.toml",
-      {"model.depth=3", "model.width=16", "model.head_width=16", "data.n_train=12",
-       "data.n_test=7"},
-      6);
+  const auto counts =
+      allocations_per_step("simulations/configs/resnet_meanfield.toml",
+                           {"model.depth=3", "model.width=16", "model.head_width=16",
+                            "data.n_train=12", "data.n_test=7"},
+                           6);
   expect_allocation_free_after_warm_up(counts);
 }
 

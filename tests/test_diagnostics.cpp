@@ -9,8 +9,8 @@
 
 #include "helpers.hpp"
 #include "linear_flow_model.hpp"
+#include "mfsim/app/diagnostics.hpp"
 #include "mfsim/core/error.hpp"
-#include "mfsim/diagnostics/diagnostics.hpp"
 #include "mfsim/io/config.hpp"
 #include "recording_output.hpp"
 

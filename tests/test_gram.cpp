@@ -5,13 +5,14 @@
 
 #include <cmath>
 
+#include "detail/gram_kernel.hpp"
+#include "detail/two_layer_kernels.hpp"
 #include "helpers.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
-#include "mfsim/diagnostics/gram_kernel.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
+#include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/models/two_layer.hpp"
-#include "models/two_layer_kernels.hpp"
 #include "recording_output.hpp"
 
 namespace mfsim {

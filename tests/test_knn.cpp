@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "detail/knn_tiling.hpp"
 #include "helpers.hpp"
 #include "mfsim/core/random.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"

@@ -7,7 +7,7 @@
 #include "helpers.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
-#include "mfsim/diagnostics/ntk.hpp"
+#include "mfsim/models/ntk.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {

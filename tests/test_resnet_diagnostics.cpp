@@ -6,12 +6,12 @@
 #include <Eigen/Dense>
 #include <cmath>
 
+#include "detail/resnet_kernels.hpp"
 #include "helpers.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
-#include "mfsim/diagnostics/ntk.hpp"
 #include "mfsim/diagnostics/particle_speed.hpp"
+#include "mfsim/models/ntk.hpp"
 #include "mfsim/models/resnet.hpp"
-#include "models/resnet_kernels.hpp"
 
 namespace mfsim {
 namespace {
@@ -164,12 +164,10 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
     model.initialize(s, 3, false);
     const double expected = weighted_path_norm_reference(
         spec, test::host(s.theta[ResNetModel::blocks]), test::host(s.theta[ResNetModel::head]), 3);
-    EXPECT_NEAR(weighted_path_norm(model, s), expected,
-                test::tol(1e-13, 1e-5) * expected);
+    EXPECT_NEAR(weighted_path_norm(model, s), expected, test::tol(1e-13, 1e-5) * expected);
     spec.path_norm_weight = 3;
     ResNetModel three(spec, data);
-    EXPECT_LT(weighted_path_norm(model, s),
-              weighted_path_norm(three, s));
+    EXPECT_LT(weighted_path_norm(model, s), weighted_path_norm(three, s));
   }
   // With the residual branches switched off (α → 0) it is the head's ℓ1 path norm over v.
   ResNetSpec spec = spec_of(5, 8);
@@ -182,8 +180,7 @@ TEST(ResNetDiagnostics, WeightedPathNormMatchesMatrixProducts) {
   for (int k = 0; k < 8; ++k)
     for (int j = 1; j <= 3; ++j) head_l1 += std::fabs(head[k * 4]) * std::fabs(head[k * 4 + j]);
   head_l1 *= spec.beta / 8;
-  EXPECT_NEAR(weighted_path_norm(model, s), head_l1,
-              test::tol(1e-12, 1e-5) * head_l1);
+  EXPECT_NEAR(weighted_path_norm(model, s), head_l1, test::tol(1e-12, 1e-5) * head_l1);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "helpers.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/models/two_layer.hpp"
 

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "detail/knn_tiling.hpp"
 #include "mfsim/core/math.hpp"
 
 namespace mfsim {

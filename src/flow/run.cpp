@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mfsim/core/error.hpp"
+#include "mfsim/core/profiling.hpp"
 
 namespace mfsim {
 
@@ -30,6 +31,10 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
                     const std::vector<Observer*>& observers, RunOutput& output,
                     ProgressReporter* progress) {
   const auto start = std::chrono::steady_clock::now();
+  const ProfilingRegion run_region("mfsim::run_flow");
+  // The observers' region names, made once: the loop builds no string per step.
+  std::vector<std::string> observer_regions;
+  for (const Observer* o : observers) observer_regions.push_back("mfsim::observe::" + o->name());
   Integrator integrator(settings.integrator, state);
   ParticleState velocity = allocate_like(state, "run::velocity");
   ParticleState previous = allocate_like(state, "run::previous");
@@ -48,7 +53,11 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   double previous_time = time;
   index_t last_snapshot = -1;
   for (index_t done = 0;; ++done) {
-    const double loss = double(model.evaluate(state, *evaluation, velocity));
+    double loss;
+    {
+      const ProfilingRegion region("mfsim::evaluate");
+      loss = double(model.evaluate(state, *evaluation, velocity));
+    }
     const bool finite_state = comm.allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
     if (!std::isfinite(loss) || !finite_state) {
       std::string what = !finite_state ? "a particle coordinate" : "the training loss";
@@ -74,17 +83,24 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
     const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, *evaluation, model};
     for (Observer* o : observers) o->on_step(point);
-    for (Observer* o : observers) {
+    for (std::size_t k = 0; k < observers.size(); ++k) {
+      Observer* o = observers[k];
       const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
-      if (done == 0 || last || on_cadence(step, every)) o->observe(point, output);
+      if (done == 0 || last || on_cadence(step, every)) {
+        const ProfilingRegion region(observer_regions[k]);
+        o->observe(point, output);
+      }
     }
     if (done == 0 || last || on_cadence(step, settings.observe_every)) ++summary.observations;
-    if (done == 0 || last || on_cadence(step, settings.snapshot_every)) {
-      output.append_particles(step, time, state);
-      last_snapshot = step;
-      ++summary.snapshots;
+    {
+      const ProfilingRegion region("mfsim::output");
+      if (done == 0 || last || on_cadence(step, settings.snapshot_every)) {
+        output.append_particles(step, time, state);
+        last_snapshot = step;
+        ++summary.snapshots;
+      }
+      output.flush();
     }
-    output.flush();
     if (progress) progress->update(done, step, time, loss, last);
     if (last) {
       summary.step = step;
@@ -96,7 +112,10 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     }
     deep_copy(previous, state);
     previous_time = time;
-    integrator.finish_step(state, velocity, real(dt), field);
+    {
+      const ProfilingRegion region("mfsim::integrate");
+      integrator.finish_step(state, velocity, real(dt), field);
+    }
     ++step;
     // Flow time from the step count, not by summation, so that it does not drift.
     time = (time_limited && dt < settings.dt)

@@ -6,12 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "detail/gram_kernel.hpp"
+#include "detail/resnet_kernels.hpp"
+#include "detail/two_layer_kernels.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/random.hpp"
-#include "mfsim/diagnostics/gram_kernel.hpp"
-#include "mfsim/diagnostics/ntk.hpp"
-#include "resnet_kernels.hpp"
-#include "two_layer_kernels.hpp"
+#include "mfsim/models/ntk.hpp"
 
 namespace mfsim {
 namespace {
@@ -164,7 +164,6 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   head_group.global_count = spec.head_width;
   shard_group(head_group, comm.rank(), comm.size());
   groups_ = {blocks_group, head_group};
-
 }
 
 ResNetEvaluation::ResNetEvaluation(index_t depth, index_t n_train, int dim)
@@ -260,8 +259,8 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
     const Matrix q = layer(sensitivities, l);
     const Shard rows = local_layer(l);
     with_activation(spec_.activation, [&](auto act) {
-      block_adjoint_increment(blocks_theta, rows, layer(states, l), layer(sensitivities, l + 1),
-                              q, block_scale, act, scratch);
+      block_adjoint_increment(blocks_theta, rows, layer(states, l), layer(sensitivities, l + 1), q,
+                              block_scale, act, scratch);
     });
     comm().allreduce_sum(q);
     add_into(q, layer(sensitivities, l + 1));
@@ -298,8 +297,8 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
                                        head_coeff, false, act, scratch);
     } else {
       detail::two_layer_velocity<false>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                        e.norm2, dsdt.theta[head], Vector(), head_coeff, false,
-                                        act, scratch);
+                                        e.norm2, dsdt.theta[head], Vector(), head_coeff, false, act,
+                                        scratch);
     }
   });
   e.loss = half_mean_square(r);

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "detail/two_layer_kernels.hpp"
 #include "mfsim/core/random.hpp"
-#include "mfsim/diagnostics/ntk.hpp"
-#include "two_layer_kernels.hpp"
+#include "mfsim/models/ntk.hpp"
 
 namespace mfsim {
 
@@ -34,7 +34,8 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
 
   input_norm2_ = uninitialized<Vector>("mfsim::TwoLayer::input_norm2", data.n_train());
   detail::squared_row_norms(data.x_train, spec.bias ? real(1) : real(0), input_norm2_);
-  train_panels_ = tiles::pack_samples(data.x_train, spec.bias);
+  train_panels_ =
+      std::make_shared<const tiles::SamplePanels>(tiles::pack_samples(data.x_train, spec.bias));
 }
 
 void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
@@ -81,11 +82,11 @@ real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleStat
   const bool laplacian = dsdt.tracks_log_density();
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], train_panels_, r,
+      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
                                        input_norm2_, dsdt.theta[0], dsdt.log_density[0], coeff,
                                        act);
     } else {
-      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], train_panels_, r,
+      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
                                         input_norm2_, dsdt.theta[0], Vector(), coeff, act);
     }
   });

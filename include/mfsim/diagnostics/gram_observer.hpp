@@ -1,5 +1,6 @@
 #pragma once
-// Observables of the Gram matrix G = Σ_parts G_part (GramModel::accumulate_gram; MATH.md §2.5, §3.6):
+// Observables of the Gram matrix G = Σ_parts G_part (MATH.md §2.5, §3.6), from the model's
+// GramModel::accumulate_gram:
 //   gram_lambda_min, gram_lambda_max   extreme eigenvalues of G
 //   gram_<part>_lambda_min             λ_min of each part, for models with several parts
 //   gram_spectrum [n]                  every eigenvalue, ascending (optional)
@@ -13,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "mfsim/diagnostics/observer.hpp"
 #include "mfsim/diagnostics/settings.hpp"
+#include "mfsim/flow/observer.hpp"
 #include "mfsim/models/gram_model.hpp"
 
 namespace mfsim {
@@ -24,6 +25,7 @@ class GramObserver final : public Observer {
   // `gram` is `model`'s Gram capability (gram_model(model)).
   GramObserver(const Model& model, const GramModel& gram, const DiagnosticsSettings& settings);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "gram"; }
   index_t every() const override { return every_; }
   // On a restart: the bound the init file holds at the restart step, B(t_r). The run then writes
   // B(t_r) exp(−(2/n) ∫_{t_r}^t λ_min), the original run's bound continued, instead of starting

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "mfsim/diagnostics/gaussian_reference.hpp"
-#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 
@@ -26,6 +26,7 @@ class KlKnnObserver final : public Observer {
  public:
   KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "kl_knn"; }
   index_t every() const override { return every_; }
 
  private:

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "mfsim/diagnostics/gaussian_reference.hpp"
-#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 
@@ -16,6 +16,7 @@ class KlTransportObserver final : public Observer {
  public:
   KlTransportObserver(const Model& model, index_t every);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "kl_transport"; }
   index_t every() const override { return every_; }
 
  private:

@@ -3,41 +3,25 @@
 //
 // Scheme (the register blocking of accumulate_gram, with a selection instead of a store): the
 // queries are packed once in panels of knn_lanes points and the references in panels of knn_rows
-// points, each coordinate's values contiguous within a panel. One team per knn_query_panels query
-// panels; each thread owns one query panel and computes knn_rows × knn_lanes register blocks of
-// squared distances Σ_c (x_c − y_c)² (a row per reference, a lane per query) — one broadcast, one
-// vector subtraction and one vector FMA per coordinate and row, computed directly (no
-// ‖x‖² + ‖y‖² − 2x·y cancellation: the same value as a plain loop up to the FMA's rounding) —
-// sweeping the reference panels knn_tile_panels at a time (a tile shared by the team's threads
-// while it sits in cache). Each query keeps its k best squared distances, ascending, in team
-// scratch and its k-th best in a lane of a register: the block's lane-wise minimum over the rows is
-// compared with it, and the insertion runs only for a distance that beats it (rare once the list
-// has warmed up). Memory O((N_q + N_r)·D) for the panels plus O(N_q) for the result: never an
+// points (detail/knn_tiling.hpp), each coordinate's values contiguous within a panel. One team per
+// knn_query_panels query panels; each thread owns one query panel and computes knn_rows × knn_lanes
+// register blocks of squared distances Σ_c (x_c − y_c)² (a row per reference, a lane per query) —
+// one broadcast, one vector subtraction and one vector FMA per coordinate and row, computed
+// directly (no ‖x‖² + ‖y‖² − 2x·y cancellation: the same value as a plain loop up to the FMA's
+// rounding) — sweeping the reference panels knn_tile_panels at a time (a tile shared by the team's
+// threads while it sits in cache). Each query keeps its k best squared distances, ascending, in
+// team scratch and its k-th best in a lane of a register: the block's lane-wise minimum over the
+// rows is compared with it, and the insertion runs only for a distance that beats it (rare once the
+// list has warmed up). Memory O((N_q + N_r)·D) for the panels plus O(N_q) for the result: never an
 // N_q × N_r array. Work N_q·N_r·D subtract-and-FMA pairs; fine up to ~10⁵ points per set (a k-d
 // tree would be the next step beyond). Every query's list is filled by one thread in a fixed
 // order: deterministic, and ties leave the k-th distance unchanged.
-#include "mfsim/core/pair_tiles.hpp"
-#include "mfsim/core/workspace.hpp"
 #include "mfsim/core/types.hpp"
+#include "mfsim/core/workspace.hpp"
 
 namespace mfsim {
 
 inline constexpr int knn_max_k = 32;
-
-// The register block: knn_rows references × knn_lanes queries; with AVX-512 (32 vector registers)
-// two registers per row, 12 accumulators, enough independent chains to keep both the add and the
-// FMA pipes busy. On a GPU one query per thread (its k-th best in a register, its list in
-// scratch), the threads of a team reading the same reference values (broadcast).
-#if defined(__AVX512F__)
-inline constexpr int knn_host_lanes = 2 * tiles::lanes;
-#else
-inline constexpr int knn_host_lanes = tiles::lanes;
-#endif
-inline constexpr int knn_rows = tiles::block_rows;
-inline constexpr int knn_lanes = tiles::gpu ? 1 : knn_host_lanes;
-inline constexpr int knn_query_panels = tiles::gpu ? 64 : 8;  // query panels (threads) per team
-// Reference panels per tile: 252 references, 24 KB at D = 12 in double (in L1 with the queries).
-inline constexpr int knn_tile_panels = 42;
 
 // distance(i) = Euclidean distance from row i of `queries` to its k-th nearest row of
 // `references`. With `skip_same_index`, reference row i is never a neighbour of query i: the

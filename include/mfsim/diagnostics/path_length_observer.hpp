@@ -5,7 +5,7 @@
 // trapezoid rule on the speeds at the step points (exact for constant velocities); t₀ is the start
 // of the original run: a restart continues from the length the init file holds at the restart
 // step (continue_from), or starts again from 0 if it holds none.
-#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 
@@ -14,6 +14,7 @@ class PathLengthObserver final : public Observer {
   explicit PathLengthObserver(index_t every) : every_(every) {}
   void on_step(const FlowPoint& p) override;
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "path_length"; }
   index_t every() const override { return every_; }
   // On a restart: ℓ at the restart step, read from the init file; the run adds to it.
   void continue_from(double length) { length_ = length; }

@@ -8,7 +8,7 @@
 //       (d + 1 with a bias), n = n_train. Valid for ReLU with ‖x̃‖_∞ ≤ 1 (true on the sphere).
 // (The label is empty for model A: path_norm_l1, path_norm_l2, rademacher_bound.)
 // Then whatever a PathNormModel adds (the ResNet's path_norm_weighted).
-#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 
@@ -16,6 +16,7 @@ class PathNormObserver final : public Observer {
  public:
   explicit PathNormObserver(index_t every) : every_(every) {}
   void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "path_norm"; }
   index_t every() const override { return every_; }
 
  private:

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "mfsim/diagnostics/observer.hpp"
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 

@@ -1,11 +1,16 @@
 #pragma once
 // Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k).
+#include <memory>
+
 #include "mfsim/core/activation.hpp"
-#include "mfsim/core/pair_tiles.hpp"
 #include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
 
 namespace mfsim {
+
+namespace tiles {
+struct SamplePanels;  // private (src/detail/pair_tiles.hpp)
+}
 
 struct TwoLayerSpec {
   index_t width = 1024;  // m
@@ -42,8 +47,9 @@ class TwoLayerModel final : public Model, public GramModel {
  private:
   TwoLayerSpec spec_;
   std::vector<GroupSpec> groups_;
-  Vector input_norm2_;                // |x_i|² (+1 with bias): the Laplacian's data factor
-  tiles::SamplePanels train_panels_;  // x̃_train packed for the velocity kernel
+  Vector input_norm2_;  // |x_i|² (+1 with bias): the Laplacian's data factor
+  // x̃_train packed for the velocity kernel; shared by copies of the model, never modified.
+  std::shared_ptr<const tiles::SamplePanels> train_panels_;
 };
 
 }  // namespace mfsim

@@ -1,4 +1,4 @@
-#include "mfsim/models/model_factory.hpp"
+#include "mfsim/app/model_factory.hpp"
 
 #include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"

@@ -1,4 +1,4 @@
-#include "mfsim/diagnostics/diagnostics.hpp"
+#include "mfsim/app/diagnostics.hpp"
 
 #include <algorithm>
 #include <iostream>

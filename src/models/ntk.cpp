@@ -1,4 +1,4 @@
-#include "mfsim/diagnostics/ntk.hpp"
+#include "mfsim/models/ntk.hpp"
 
 #include <Eigen/Dense>
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "mfsim/diagnostics/observer.hpp"
-#include "mfsim/flow/simulation.hpp"
+#include "mfsim/app/simulation.hpp"
+#include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
 

@@ -11,11 +11,11 @@
 //     void operator()(index_t i, index_t k, real* phi) const;  // writes φ_{i,k}[0..p)
 //   };
 //
-// and calls accumulate_gram(features, particles, G, scratch). The functor is copied to the device: it holds
-// views and scalars, and may call nothing virtual. An optional *entry weight* w(i, j) multiplies
-// each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}: features with a product structure
-// (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take two rank-m updates of scalar
-// features instead of one rank-m·p update (accumulate_two_layer_gram).
+// and calls accumulate_gram(features, particles, G, scratch). The functor is copied to the device:
+// it holds views and scalars, and may call nothing virtual. An optional *entry weight* w(i, j)
+// multiplies each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}: features with a product
+// structure (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take two rank-m updates of
+// scalar features instead of one rank-m·p update (accumulate_two_layer_gram).
 //
 // Scheme (the packed GEMM of BLAS libraries, GPU-suitable, deterministic): the particles are taken
 // in chunks of ~gram_panel_length/p. For each chunk, one kernel evaluates every feature of the
@@ -30,7 +30,7 @@
 // bitwise reproducible, and G is exactly symmetric.
 #include <algorithm>
 
-#include "mfsim/core/pair_tiles.hpp"
+#include "detail/pair_tiles.hpp"
 #include "mfsim/core/types.hpp"
 #include "mfsim/core/workspace.hpp"
 
@@ -184,7 +184,8 @@ inline InputProductWeight input_product_weight(ConstMatrix x, bool append_one, W
   const auto r = weight.rows, c = weight.cols;
   // Over the padded sample range: the entries past n are zeros, as in a fresh allocation.
   Kokkos::parallel_for(
-      "mfsim::Gram::pack_inputs", Kokkos::RangePolicy<ExecSpace>(0, std::max(row_panels * R, column_panels * W)),
+      "mfsim::Gram::pack_inputs",
+      Kokkos::RangePolicy<ExecSpace>(0, std::max(row_panels * R, column_panels * W)),
       KOKKOS_LAMBDA(index_t i) {
         for (int q = 0; q < dz; ++q) {
           const real v = i >= n ? real(0) : q < d ? x(i, q) : real(1);

@@ -22,9 +22,9 @@
 //   (accumulate_outer), σ once per pair, then the accumulations over the chunk's samples.
 #include <string>
 
-#include "mfsim/core/pair_tiles.hpp"
+#include "detail/gram_kernel.hpp"
+#include "detail/pair_tiles.hpp"
 #include "mfsim/core/workspace.hpp"
-#include "mfsim/diagnostics/gram_kernel.hpp"
 
 namespace mfsim::detail {
 

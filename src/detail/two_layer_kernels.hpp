@@ -1,8 +1,8 @@
 #pragma once
 // Pair kernels of a two-layer unit a σ(w·x + b) over a set of inputs: model A itself, and the head
 // of the ResNet (model B), whose inputs are the last layer's states z_L. The forward pass and the
-// velocity field are tiled particles × samples in team scratch (core/pair_tiles.hpp); the Gram
-// features feed diagnostics/gram_kernel.hpp. Private to the library and its benchmarks.
+// velocity field are tiled particles × samples in team scratch (detail/pair_tiles.hpp); the Gram
+// features feed detail/gram_kernel.hpp. Private to the library and its benchmarks.
 //
 // The pre-activation z = w·x + b is the product of the particle's (w, b) = θ(k, 1 … dz) with the
 // extended sample x̃ = (x, 1) (dz = d + 1 with bias, d without). The kernels stage x̃ in scratch,
@@ -10,8 +10,8 @@
 // whole register blocks with zeros (a zero particle or sample adds nothing).
 #include <string>
 
-#include "mfsim/core/pair_tiles.hpp"
-#include "mfsim/diagnostics/gram_kernel.hpp"
+#include "detail/gram_kernel.hpp"
+#include "detail/pair_tiles.hpp"
 
 namespace mfsim::detail {
 

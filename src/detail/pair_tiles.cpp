@@ -1,4 +1,4 @@
-#include "mfsim/core/pair_tiles.hpp"
+#include "detail/pair_tiles.hpp"
 
 namespace mfsim::tiles {
 namespace {
@@ -45,8 +45,8 @@ SamplePanels pack_samples(ConstMatrix x, bool append_one) {
   p.n = shape.n;
   p.rows = uninitialized<Rows>("mfsim::tiles::sample_rows",
                                shape.chunks * (sample_chunk / block_rows), p.dz, block_rows);
-  p.cols = uninitialized<Cols>("mfsim::tiles::sample_cols", shape.chunks,
-                               shape.coordinate_panels, sample_chunk, block_rows);
+  p.cols = uninitialized<Cols>("mfsim::tiles::sample_cols", shape.chunks, shape.coordinate_panels,
+                               sample_chunk, block_rows);
   fill_panels(x, append_one, p, shape.coordinate_panels);
   return p;
 }
@@ -59,8 +59,8 @@ SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
   p.n = shape.n;
   p.rows = scratch.view<Rows>(name + "_rows", shape.chunks * (sample_chunk / block_rows), p.dz,
                               block_rows);
-  p.cols = scratch.view<Cols>(name + "_cols", shape.chunks, shape.coordinate_panels,
-                              sample_chunk, block_rows);
+  p.cols = scratch.view<Cols>(name + "_cols", shape.chunks, shape.coordinate_panels, sample_chunk,
+                              block_rows);
   fill_panels(x, append_one, p, shape.coordinate_panels);
   return p;
 }

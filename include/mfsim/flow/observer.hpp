@@ -40,20 +40,13 @@ class Observer {
   virtual void observe(const FlowPoint& p, ObservableSink& sink) = 0;
   // The observation cadence in steps; 0: the run's (output.observe_every).
   virtual index_t every() const { return 0; }
+  // Names the observer's Kokkos Tools region, "mfsim::observe::<name>" (docs/performance.md).
+  virtual std::string name() const { return "observer"; }
 };
 
 // "<family>_<label>_<quantity>", or "<family>_<quantity>" for an empty label: kl_transport,
 // kl_head_transport, gram_blocks_lambda_min (GroupSpec::label, Model::gram_parts).
 std::string observable_name(const std::string& family, const std::string& label,
                             const std::string& quantity);
-
-// `loss` (training, |r|²/(2n)) and `test_loss` (same on the test set).
-class LossObserver final : public Observer {
- public:
-  void observe(const FlowPoint& p, ObservableSink& sink) override;
-
- private:
-  Workspace scratch_;  // the test-set forward pass
-};
 
 }  // namespace mfsim

@@ -1,4 +1,4 @@
-#include "mfsim/flow/simulation.hpp"
+#include "mfsim/app/simulation.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,12 +8,13 @@
 
 #include <fmt/format.h>
 
+#include "mfsim/app/diagnostics.hpp"
+#include "mfsim/app/model_factory.hpp"
 #include "mfsim/core/error.hpp"
-#include "mfsim/diagnostics/diagnostics.hpp"
+#include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
-#include "mfsim/models/model_factory.hpp"
 
 namespace mfsim {
 namespace {

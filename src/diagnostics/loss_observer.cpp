@@ -1,11 +1,6 @@
-#include "mfsim/diagnostics/observer.hpp"
+#include "mfsim/diagnostics/loss_observer.hpp"
 
 namespace mfsim {
-
-std::string observable_name(const std::string& family, const std::string& label,
-                            const std::string& quantity) {
-  return family + "_" + (label.empty() ? "" : label + "_") + quantity;
-}
 
 void LossObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   sink.append_observable("loss", p.step, p.time, {p.loss});
