@@ -94,7 +94,7 @@ void BM_TwoLayerReference(benchmark::State& state) {
 BENCHMARK(BM_ResNetEulerStep)
     ->ArgNames({"n", "L", "M", "K", "d"})
     ->Args({16, 2, 16, 32, 4})       // smoke size (ctest)
-    ->Args({200, 16, 256, 1024, 8})  // the reference size of the issue
+    ->Args({200, 16, 256, 1024, 8})  // the ResNet reference size (benchmarks/README.md)
     ->Args({1000, 64, 1024, 4096, 16})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

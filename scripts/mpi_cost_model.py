@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Predicted parallel efficiency of one velocity evaluation on P GPUs (README, "MPI: cost model").
+"""Predicted parallel efficiency of one velocity evaluation on P GPUs (docs/mpi.md, "Cost model").
 
     /usr/bin/python3 scripts/mpi_cost_model.py
 

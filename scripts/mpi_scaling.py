@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Strong scaling of one mfsim step across MPI ranks (README, "MPI").
+"""Strong scaling of one mfsim step across MPI ranks (docs/mpi.md).
 
     /usr/bin/python3 scripts/mpi_scaling.py [--mfsim build-mpi/simulations/mfsim]
         [--model two_layer|resnet] [--ranks 1 2] [--repeat 5] [--steps 10]
@@ -10,7 +10,7 @@ and the setup), divided by the steps, minimum over the repetitions (the least di
 shared machine wall times mean little: the CPU time of the whole job (all ranks, start-up
 included) is printed too, and ranks x CPU(1 rank) / CPU(P ranks) predicts the idle-machine
 speed-up when the ranks are balanced (waits in MPI spin, so they count as CPU time). Sizes:
-two_layer n = 1000, m = 10^5, d = 5 (the issue's target: 1 -> 2 ranks at least 1.7x faster);
+two_layer n = 1000, m = 10^5, d = 5 (the target: 1 -> 2 ranks at least 1.7x faster);
 resnet n = 1000, L = 8, M = 2000, K = 2000, d = 5.
 """
 import argparse

@@ -116,3 +116,23 @@ TEST(Shard, GroupShardsTileEverySlice) {
 
 }  // namespace
 }  // namespace mfsim
+
+namespace mfsim {
+namespace {
+
+TEST(Antithetic, PairsShareTheKeyOfTheirIndexAndOpposeTheirSign) {
+  for (index_t p : {index_t(0), index_t(3), index_t(1) << 40}) {
+    const AntitheticDraw even = antithetic_draw(2 * p, true),
+                         odd = antithetic_draw(2 * p + 1, true);
+    EXPECT_EQ(even.key, std::uint64_t(p));
+    EXPECT_EQ(odd.key, std::uint64_t(p));
+    EXPECT_EQ(even.sign, real(1));
+    EXPECT_EQ(odd.sign, real(-1));
+    const AntitheticDraw plain = antithetic_draw(2 * p + 1, false);
+    EXPECT_EQ(plain.key, std::uint64_t(2 * p + 1));
+    EXPECT_EQ(plain.sign, real(1));
+  }
+}
+
+}  // namespace
+}  // namespace mfsim

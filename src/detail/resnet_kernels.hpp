@@ -14,7 +14,7 @@
 //   that a thread owning 4 samples reads P row by row, contiguous across particles, each loaded
 //   vector serving the 4 samples — on a GPU a thread owns one sample and all threads of a team read
 //   the same addresses (broadcast). (A variant in 6 × lanes register blocks with the particles
-//   staged per team, as the two-layer forward, measured 20 % slower at the size: n = 200
+//   staged per team, as the two-layer forward, measured 20 % slower at the reference size: n = 200
 //   samples make 4 teams that each restage every particle.)
 // - Per-particle sums (velocities): the two-layer velocity's scheme, layer by layer: a team owns a
 //   tile of particles in scratch (blocks of `lanes`), the layer's z̃_l = (z_l, 1) and q_{l+1} are

@@ -68,8 +68,7 @@ void initialize_blocks(Matrix theta, RowMap rows, const ResNetSpec& spec, std::u
         // (2p, 2p+1) share the draws of p and have opposite u, so each layer's sum vanishes.
         const index_t id = rows.global_row(k);  // layer-major global id: the split's invariant
         const index_t item = constant ? id % width : id;
-        const std::uint64_t key = std::uint64_t(antithetic ? item / 2 : item);
-        const real sign = (antithetic && item % 2 == 1) ? real(-1) : real(1);
+        const auto [key, sign] = antithetic_draw(item, antithetic);
         for (int c = 0; c < d; ++c) {
           theta(k, c) = sign * su * real(rng.normal(key, std::uint32_t(c)));
           theta(k, d + c) = sw * real(rng.normal(key, std::uint32_t(d + c)));
@@ -87,8 +86,7 @@ void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::
       "mfsim::ResNet::initialize_head", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
       KOKKOS_LAMBDA(index_t k) {
         const index_t id = offset + k;
-        const std::uint64_t key = std::uint64_t(antithetic ? id / 2 : id);
-        const real sign = (antithetic && id % 2 == 1) ? real(-1) : real(1);
+        const auto [key, sign] = antithetic_draw(id, antithetic);
         theta(k, 0) = sign * sa * real(rng.normal(key, 0));
         for (int c = 0; c < d; ++c)
           theta(k, 1 + c) = sv * real(rng.normal(key, std::uint32_t(1 + c)));
@@ -148,7 +146,7 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   blocks_group.label = "blocks";
   // Every rank holds part of every layer (shard_group: granule 2 keeps antithetic pairs
   // together), so each layer's forward and backward sums are split over all ranks, one allreduce
-  // per layer per pass (README, "Running on several processes").
+  // per layer per pass (docs/mpi.md).
   shard_group(blocks_group, comm.rank(), comm.size());
 
   GroupSpec head_group;

@@ -50,9 +50,7 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
       "mfsim::TwoLayer::initialize", Kokkos::RangePolicy<ExecSpace>(0, g.local_count),
       KOKKOS_LAMBDA(index_t i) {
         const index_t id = offset + i;
-        // Antithetic pairs (2p, 2p+1) share the draws of p and have opposite output weights.
-        const std::uint64_t key = std::uint64_t(antithetic ? id / 2 : id);
-        const real sign = (antithetic && id % 2 == 1) ? real(-1) : real(1);
+        const auto [key, sign] = antithetic_draw(id, antithetic);
         theta(i, 0) = sign * sa * real(rng.normal(key, 0));
         for (int c = 0; c < dim; ++c) theta(i, c + 1) = sw * real(rng.normal(key, c + 1));
         if (bias) theta(i, dim + 1) = sb * real(rng.normal(key, dim + 1));

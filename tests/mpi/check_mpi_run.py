@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An MPI run against the single-process run of the same config (issue 7).
+"""An MPI run against the single-process run of the same config.
 
     check_mpi_run.py MFSIM MPIEXEC CASE RANKS
 
@@ -19,7 +19,7 @@ import numpy as np
 MFSIM, MPIEXEC, CASE, RANKS = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 
 # Summation order is the only difference (allreduce of partial sums): losses to 1e-12 relative
-# (the issue's contract); particles after 100 steps and the diagnostics derived from them (Gram
+# (the MPI contract, docs/mpi.md); particles after 100 steps and the diagnostics derived from them (Gram
 # eigenvalues, kNN distances, path norms) to 1e-10.
 LOSS_RTOL, OTHER_RTOL = 1e-12, 1e-10
 # Observables that measure round-off themselves (|a − b|/max(|a|, |b|) of an identity): both runs

@@ -1,4 +1,4 @@
-"""Adds to a real mfsim file what the diagnostics and ResNet branches will write (issue 3, 4):
+"""Adds to a real mfsim file what the diagnostics and ResNet branches will write:
 the Gram/KL/path-norm observables, λ₀, the gram spectrum, and the ResNet particle groups.
 
 The analysis package must draw them without knowing more than their names; these tests keep it so.

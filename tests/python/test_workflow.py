@@ -1,4 +1,4 @@
-"""Issue 16: the sweep launcher, sweep post-processing, numeric /parameters, the kNN bias
+"""The researcher workflow: the sweep launcher, sweep post-processing, numeric /parameters, the kNN bias
 observables and the corrected Rademacher bound, on files the mfsim binary writes."""
 
 import json

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "mfsim/core/math.hpp"
+#include "mfsim/core/types.hpp"
 
 namespace mfsim {
 
@@ -79,5 +80,17 @@ class CounterRng {
  private:
   std::uint32_t k0_, k1_, stream_;
 };
+
+// Antithetic initialisation: particles 2p and 2p+1 take the draws of key p and opposite output
+// weights (sign −1 for the odd one), so that their contributions to f cancel at t = 0. Without
+// pairing, item `id` draws from key `id` with sign +1.
+struct AntitheticDraw {
+  std::uint64_t key;
+  real sign;
+};
+KOKKOS_INLINE_FUNCTION AntitheticDraw antithetic_draw(index_t id, bool antithetic) {
+  if (!antithetic) return {std::uint64_t(id), real(1)};
+  return {std::uint64_t(id / 2), id % 2 == 1 ? real(-1) : real(1)};
+}
 
 }  // namespace mfsim

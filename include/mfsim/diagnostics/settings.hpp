@@ -1,5 +1,5 @@
 #pragma once
-// What the [diagnostics] section of a config asks for (README: "Diagnostics").
+// What the [diagnostics] section of a config asks for (docs/diagnostics.md).
 #include "mfsim/core/types.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 
