@@ -5,6 +5,7 @@
 #include <Kokkos_Core.hpp>
 #include <iostream>
 
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #ifdef MFSIM_ENABLE_MPI
 #include "mfsim/core/mpi_communicator.hpp"

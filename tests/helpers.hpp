@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,14 +89,27 @@ inline const ResNetEvaluation& resnet(const Evaluation& e) {
   return dynamic_cast<const ResNetEvaluation&>(e);
 }
 
-// A communicator that only pretends to be rank `r` of `p` (for sharding, not for reductions).
+// A communicator that only pretends to be rank `r` of `p`: for sharding, and for a rank's local
+// arithmetic, its reductions leave this rank's partial values as they are (no other rank adds
+// to them). Gathers and broadcasts, which need the other ranks, are refused.
 class FakeShardComm : public Communicator {
  public:
   FakeShardComm(int r, int p) : r_(r), p_(p) {}
   int rank() const override { return r_; }
   int size() const override { return p_; }
+  void allreduce_sum(Vector) const override {}
+  void allreduce_sum(Matrix) const override {}
+  void allreduce_sum(double*, int) const override {}
+  double allreduce_max(double value) const override { return value; }
+  void gather(const double*, std::int64_t, double*) const override { refuse(); }
+  void broadcast(double*, int, int) const override { refuse(); }
+  void broadcast(std::string&, int) const override { refuse(); }
+  void abort(int) const override { refuse(); }
 
  private:
+  [[noreturn]] static void refuse() {
+    throw std::logic_error("FakeShardComm pretends a rank and cannot exchange data");
+  }
   int r_, p_;
 };
 

@@ -8,9 +8,12 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/core/gather.hpp"
 #include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
@@ -45,6 +48,12 @@ class ThreadCommunicator final : public Communicator {
   ThreadCommunicator(ThreadGroup& g, int rank) : g_(g), rank_(rank) {}
   int rank() const override { return rank_; }
   int size() const override { return g_.size; }
+  // The error agreement needs only max, gather and broadcast; sums are for the models' tests,
+  // which run on MPI (tests/mpi).
+  void allreduce_sum(Vector) const override { refuse(); }
+  void allreduce_sum(Matrix) const override { refuse(); }
+  void allreduce_sum(double*, int) const override { refuse(); }
+  void abort(int) const override { refuse(); }
   double allreduce_max(double value) const override {
     g_.values[std::size_t(rank_)] = value;
     g_.barrier();
@@ -75,6 +84,9 @@ class ThreadCommunicator final : public Communicator {
   }
 
  private:
+  [[noreturn]] static void refuse() {
+    throw std::logic_error("ThreadCommunicator implements the error agreement's operations only");
+  }
   ThreadGroup& g_;
   int rank_;
 };
@@ -106,6 +118,9 @@ std::vector<Outcome> on_ranks(int size, const std::function<void(const Communica
   for (auto& t : threads) t.join();
   return out;
 }
+
+// A backend that forgets an operation must not compile into one that silently does nothing.
+static_assert(std::is_abstract_v<Communicator>, "every Communicator operation is pure virtual");
 
 TEST(Communicator, EveryRankRaisesTheLowestFailingRanksError) {
   const auto out = on_ranks(3, [](const Communicator& comm) {

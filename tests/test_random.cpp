@@ -9,6 +9,7 @@
 #include "helpers.hpp"
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/random.hpp"
+#include "mfsim/core/shard.hpp"
 #include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "helpers.hpp"
+#include "mfsim/core/shard.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/resnet.hpp"
 

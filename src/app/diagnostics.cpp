@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/kl_knn_observer.hpp"

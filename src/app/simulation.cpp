@@ -10,6 +10,7 @@
 
 #include "mfsim/app/diagnostics.hpp"
 #include "mfsim/app/model_factory.hpp"
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"

@@ -1,142 +1,34 @@
 #include "mfsim/core/communicator.hpp"
 
-#include <algorithm>
-#include <stdexcept>
-
-#include "mfsim/core/error.hpp"
+#include <cstring>
 
 namespace mfsim {
 
-Shard shard_of(std::int64_t count, int rank, int size, std::int64_t granule) {
-  const std::int64_t units = count / granule;
-  const std::int64_t base = units / size, extra = units % size;
-  const std::int64_t begin = rank * base + (rank < extra ? rank : extra);
-  const std::int64_t end = begin + base + (rank < extra ? 1 : 0);
-  // The last rank also takes the items left over when count is not a multiple of granule.
-  return {begin * granule, rank == size - 1 ? count : end * granule};
-}
-
-const Communicator& self_communicator() {
-  static const Communicator self;
-  return self;
-}
-
-std::vector<double> to_host_doubles(ConstMatrix m) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
-  std::vector<double> out(host.extent(0) * host.extent(1));
-  for (std::size_t i = 0; i < host.extent(0); ++i)
-    for (std::size_t j = 0; j < host.extent(1); ++j) out[i * host.extent(1) + j] = host(i, j);
-  return out;
-}
-
-std::vector<double> to_host_doubles(ConstVector v) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-  return std::vector<double>(host.data(), host.data() + host.extent(0));
-}
-
-std::vector<double> gather_slices(const Communicator& comm, const std::vector<double>& local,
-                                  std::int64_t row_size, std::int64_t global_rows, int slices) {
-  std::vector<double> stacked(comm.is_root() ? std::size_t(global_rows * row_size) : 0);
-  if (slices == 1) {  // contiguous shards in rank order: the stacked rows are in global order
-    comm.gather(local.data(), std::int64_t(local.size()), stacked.data());
-    return stacked;
-  }
-  // Every rank's row count first: rank 0 places each rank's part of a slice after the parts of
-  // the lower ranks.
-  const int size = comm.size();
-  const double my_rows = double(std::int64_t(local.size()) / std::max<std::int64_t>(row_size, 1));
-  std::vector<double> rows(comm.is_root() ? std::size_t(size) : 0);
-  comm.gather(&my_rows, 1, rows.data());
-  comm.gather(local.data(), std::int64_t(local.size()), stacked.data());
-  if (!comm.is_root()) return stacked;
-  std::vector<double> out(stacked.size());
-  const std::int64_t per_slice = global_rows / slices;
-  std::int64_t source = 0, offset = 0;  // rank r's first value in `stacked`, first row in a slice
-  for (int r = 0; r < size; ++r) {
-    const std::int64_t local_per_slice = std::int64_t(rows[std::size_t(r)]) / slices;
-    for (std::int64_t s = 0; s < slices; ++s) {
-      const std::int64_t values = local_per_slice * row_size;
-      std::copy(stacked.begin() + source, stacked.begin() + source + values,
-                out.begin() + (s * per_slice + offset) * row_size);
-      source += values;
-    }
-    offset += local_per_slice;
-  }
-  if (offset != per_slice)
-    throw std::logic_error("gather_slices: the ranks' rows do not tile the slices");
-  return out;
-}
-
-ConstMatrix gather_rows(const Communicator& comm, ConstMatrix local, index_t global_rows,
-                        int slices) {
-  if (comm.size() == 1) return local;  // one rank holds every row, in global order
-  const std::size_t cols = local.extent(1);
-  const std::vector<double> all = gather_slices(comm, to_host_doubles(local), std::int64_t(cols),
-                                                std::int64_t(global_rows), slices);
-  if (!comm.is_root()) return Matrix();
-  Matrix out("mfsim::gather_rows", global_rows, cols);
-  auto out_host = Kokkos::create_mirror_view(out);
-  for (std::size_t i = 0; i < all.size(); ++i) out_host.data()[i] = real(all[i]);
-  Kokkos::deep_copy(out, out_host);
-  return out;
-}
-
 namespace {
-bool collective_error = false;
 
-enum class ErrorKind : int { none = 0, input, non_finite, other };
-
-ErrorKind classify(std::exception_ptr error, std::string& message) {
-  if (!error) return ErrorKind::none;
-  try {
-    std::rethrow_exception(error);
-  } catch (const InputError& e) {
-    message = e.what();
-    return ErrorKind::input;
-  } catch (const NonFiniteError& e) {
-    message = e.what();
-    return ErrorKind::non_finite;
-  } catch (const std::exception& e) {
-    message = e.what();
-  } catch (...) {
-    message = "unknown error";
+// The trivial group: reductions, gathers and broadcasts over one rank leave the values as they
+// are (a gather copies them), and abort returns (the caller then exits on its own).
+class SelfCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  void allreduce_sum(Vector) const override {}
+  void allreduce_sum(Matrix) const override {}
+  void allreduce_sum(double*, int) const override {}
+  double allreduce_max(double value) const override { return value; }
+  void gather(const double* local, std::int64_t count, double* gathered) const override {
+    if (count > 0) std::memcpy(gathered, local, std::size_t(count) * sizeof(double));
   }
-  return ErrorKind::other;
-}
+  void broadcast(double*, int, int) const override {}
+  void broadcast(std::string&, int) const override {}
+  void abort(int) const override {}
+};
+
 }  // namespace
 
-bool error_is_collective() {
-  return collective_error;
-}
-
-void raise_if_any_failed(const Communicator& comm, std::exception_ptr error) {
-  std::string message;
-  ErrorKind kind = classify(error, message);
-  if (comm.size() == 1) {
-    collective_error = bool(error);
-    if (error) std::rethrow_exception(error);
-    return;
-  }
-  // The lowest failing rank speaks for all: max of (size − rank) over the failing ranks.
-  const int size = comm.size();
-  const double top = comm.allreduce_max(kind == ErrorKind::none ? 0.0 : double(size - comm.rank()));
-  if (top == 0) return;
-  const int speaker = size - int(top);
-  double code = double(int(kind));
-  comm.broadcast(&code, 1, speaker);
-  comm.broadcast(message, speaker);
-  // Rank 0 prints it: say where it came from when that was another rank.
-  if (speaker > 0)
-    message += " (on rank " + std::to_string(speaker) + " of " + std::to_string(size) + ")";
-  collective_error = true;
-  switch (ErrorKind(int(code))) {
-    case ErrorKind::input:
-      throw InputError(message);
-    case ErrorKind::non_finite:
-      throw NonFiniteError(message);
-    default:
-      throw std::runtime_error(message);
-  }
+const Communicator& self_communicator() {
+  static const SelfCommunicator self;
+  return self;
 }
 
 }  // namespace mfsim

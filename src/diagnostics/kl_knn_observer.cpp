@@ -5,6 +5,7 @@
 #include <cmath>
 #include <iostream>
 
+#include "mfsim/core/gather.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
 
 namespace mfsim {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/profiling.hpp"
 

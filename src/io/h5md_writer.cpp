@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/core/gather.hpp"
 
 namespace mfsim {
 namespace {

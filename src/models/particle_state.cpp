@@ -4,6 +4,7 @@
 
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/math.hpp"
+#include "mfsim/core/shard.hpp"
 
 namespace mfsim {
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "mfsim/core/shard.hpp"
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {

@@ -6,6 +6,7 @@
 // layer l (L slices: each rank holds the same part of every layer, stored layer-major), and the
 // head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
 #include "mfsim/core/activation.hpp"
+#include "mfsim/core/shard.hpp"
 #include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
 #include "mfsim/models/path_norm_model.hpp"
@@ -55,7 +56,6 @@ class ResNetEvaluation final : public Evaluation {
 
 class ResNetModel final : public Model, public GramModel, public PathNormModel {
  public:
-
   ResNetModel(const ResNetSpec& spec, const Dataset& data,
               const Communicator& comm = self_communicator());
 
