@@ -24,6 +24,7 @@
 #include "baselines.hpp"
 #include "common.hpp"
 #include "detail/two_layer_kernels.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"

@@ -3,11 +3,15 @@
 // run (MATH.md §6 V5).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <string>
 
 #include "detail/gram_kernel.hpp"
 #include "detail/two_layer_kernels.hpp"
 #include "helpers.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
@@ -244,6 +248,26 @@ TEST(GramObserver, EnergyIdentityAndLossBoundHoldAlongARun) {
     EXPECT_EQ(spectrum.value.back().back(), out["gram_lambda_max"].value.back()[0]);
     EXPECT_GT(lmin.value.back()[0], 0);
   }
+}
+
+TEST(GramObserver, NotesTheFirstHandOverFromLanczosToTheDenseSolver) {
+  // n = 3 is below Lanczos' minimum size: every observation falls back, one line says so.
+  ModelA a(ActivationKind::tanh, 32, 3, true, 1.0);
+  DiagnosticsSettings s;
+  s.gram_every = 1;
+  s.gram_solver = EigenSolverKind::lanczos;
+  std::ostringstream log;
+  GramObserver gram(*a.model, *a.model, s, &log);
+  RunSettings r;
+  r.steps = 3;
+  r.observe_every = 1;
+  test::RecordingOutput out;
+  run_flow(*a.model, a.state, r, {&gram}, out);
+  ASSERT_EQ(out["gram_lambda_min"].value.size(), 4u);
+  const std::string text = log.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("handed over to the dense solver at step 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("n = 3: too small for Lanczos"), std::string::npos) << text;
 }
 
 }  // namespace

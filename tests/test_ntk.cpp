@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "helpers.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/models/ntk.hpp"

@@ -8,6 +8,7 @@
 
 #include "detail/resnet_kernels.hpp"
 #include "helpers.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/particle_speed.hpp"
 #include "mfsim/models/ntk.hpp"

@@ -11,6 +11,7 @@
 
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/kl_knn_observer.hpp"
 #include "mfsim/diagnostics/kl_transport_observer.hpp"
@@ -132,7 +133,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
         throw InputError(fmt::format(
             "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
             DiagnosticsSettings::gram_matrix_max_samples, n));
-      auto gram = std::make_unique<GramObserver>(model, *gram_capability, s);
+      auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
+                                                 model.comm().is_root() ? &log : nullptr);
       if (const auto bound = continued("loss_bound", "the loss")) gram->continue_from(*bound);
       observers_.push_back(std::move(gram));
       if (s.ntk) {

@@ -5,19 +5,6 @@
 
 namespace mfsim {
 
-std::vector<double> to_host_doubles(ConstMatrix m) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
-  std::vector<double> out(host.extent(0) * host.extent(1));
-  for (std::size_t i = 0; i < host.extent(0); ++i)
-    for (std::size_t j = 0; j < host.extent(1); ++j) out[i * host.extent(1) + j] = host(i, j);
-  return out;
-}
-
-std::vector<double> to_host_doubles(ConstVector v) {
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
-  return std::vector<double>(host.data(), host.data() + host.extent(0));
-}
-
 std::vector<double> gather_slices(const Communicator& comm, const std::vector<double>& local,
                                   std::int64_t row_size, std::int64_t global_rows, int slices) {
   std::vector<double> stacked(comm.is_root() ? std::size_t(global_rows * row_size) : 0);

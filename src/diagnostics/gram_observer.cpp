@@ -2,30 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
+#include <string>
 
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/particle_speed.hpp"
 
 namespace mfsim {
 
-HostMatrix to_host(ConstMatrix m) {
-  HostMatrix out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "mfsim::host_matrix"), m.extent(0),
-                 m.extent(1));
-  copy_to_host(m, out);
-  return out;
-}
-
-void copy_to_host(ConstMatrix m, HostMatrix out) {
-  // deep_copy converts real → double only within one memory space: mirror first (a no-op view
-  // where m is already on the host).
-  const auto mirror = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), m);
-  Kokkos::deep_copy(out, mirror);
-}
-
 GramObserver::GramObserver(const Model& model, const GramModel& gram,
-                           const DiagnosticsSettings& settings)
+                           const DiagnosticsSettings& settings, std::ostream* log)
     : model_(gram),
       parts_(gram.gram_parts()),
       solver_(settings.gram_solver),
+      log_(log),
       spectrum_(settings.gram_spectrum),
       matrix_(settings.gram_matrix),
       every_(settings.gram_every) {
@@ -34,6 +24,19 @@ GramObserver::GramObserver(const Model& model, const GramModel& gram,
   for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
   host_gram_ = HostMatrix("mfsim::Gram::host_total", n, n);
   if (parts_.size() > 1) host_part_ = HostMatrix("mfsim::Gram::host_part", n, n);
+}
+
+ExtremeEigenvalues GramObserver::extremes(const HostMatrix& host, const std::string& part,
+                                          index_t step) {
+  const ExtremeEigenvalues ev = extreme_eigenvalues(host, solver_);
+  if (ev.dense_fallback && solver_ == EigenSolverKind::lanczos && log_ && !fallback_noted_) {
+    fallback_noted_ = true;
+    *log_ << "note: gram_solver = \"lanczos\" handed over to the dense solver at step " << step
+          << " (" << (part.empty() ? std::string("G") : "G_" + part) << ", n = " << host.extent(0)
+          << (host.extent(0) <= 3 ? ": too small for Lanczos" : ": Lanczos did not converge")
+          << "); the values are the dense solver's\n";
+  }
+  return ev;
 }
 
 void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
@@ -52,7 +55,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
         KOKKOS_LAMBDA(index_t e) { total(e / n, e % n) += part(e / n, e % n); });
     if (several) {
       copy_to_host(part, host_part_);
-      const ExtremeEigenvalues ev = extreme_eigenvalues(host_part_, solver_);
+      const ExtremeEigenvalues ev = extremes(host_part_, parts_[q], p.step);
       sink.append_observable(observable_name("gram", parts_[q], "lambda_min"), p.step, p.time,
                              {ev.min});
     }
@@ -65,7 +68,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     ev = {all.front(), all.back()};
     sink.append_observable("gram_spectrum", p.step, p.time, all, {std::size_t(n)});
   } else {
-    ev = extreme_eigenvalues(host_gram_, solver_);
+    ev = extremes(host_gram_, "", p.step);
   }
   sink.append_observable("gram_lambda_min", p.step, p.time, {ev.min});
   sink.append_observable("gram_lambda_max", p.step, p.time, {ev.max});

@@ -10,7 +10,7 @@
 #include "detail/resnet_kernels.hpp"
 #include "detail/two_layer_kernels.hpp"
 #include "mfsim/core/error.hpp"
-#include "mfsim/core/gather.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/core/random.hpp"
 #include "mfsim/models/ntk.hpp"
 

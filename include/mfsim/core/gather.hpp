@@ -1,17 +1,14 @@
 #pragma once
-// Host copies of device arrays and their gathers onto rank 0 (what the H5MD writer and the
-// diagnostics that need every particle take).
+// Gathers of sharded arrays onto rank 0 (what the H5MD writer and the diagnostics that need every
+// particle take).
 #include <cstdint>
 #include <vector>
 
 #include "mfsim/core/communicator.hpp"
+#include "mfsim/core/host_copy.hpp"
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {
-
-// A host copy in double, row-major, of a device view: what gather_slices and the H5MD files take.
-std::vector<double> to_host_doubles(ConstMatrix m);
-std::vector<double> to_host_doubles(ConstVector v);
 
 // Rank 0 receives the whole [global_rows][row_size] array in global order from every rank's
 // `local` rows (row-major, `row_size` values each), empty elsewhere. The rows form `slices` equal

@@ -10,6 +10,7 @@
 //   loss_bound                         L(t₀) exp(−(2/n) ∫_{t₀}^t λ_min(G) du) (A12), the integral
 //                                      by the trapezoid rule over this observer's observation
 //                                      times; a restart continues it (continue_from)
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +23,11 @@ namespace mfsim {
 
 class GramObserver final : public Observer {
  public:
-  // `gram` is `model`'s Gram capability (gram_model(model)).
-  GramObserver(const Model& model, const GramModel& gram, const DiagnosticsSettings& settings);
+  // `gram` is `model`'s Gram capability (gram_model(model)). With `log`, the first time the
+  // Lanczos solver hands over to the dense one is noted there, one line (root rank: pass null
+  // elsewhere).
+  GramObserver(const Model& model, const GramModel& gram, const DiagnosticsSettings& settings,
+               std::ostream* log = nullptr);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   std::string name() const override { return "gram"; }
   index_t every() const override { return every_; }
@@ -40,6 +44,10 @@ class GramObserver final : public Observer {
   HostMatrix host_part_, host_gram_;  // host copies (preallocated: an observation allocates none)
   Workspace scratch_;
   EigenSolverKind solver_;
+  std::ostream* log_;
+  bool fallback_noted_ = false;
+  // λ_min and λ_max of `host`, noting the first dense fallback of the Lanczos solver.
+  ExtremeEigenvalues extremes(const HostMatrix& host, const std::string& part, index_t step);
   bool spectrum_, matrix_;
   index_t every_;
   // (A12): the loss at this run's first observation (or the continued bound) and the running
@@ -48,10 +56,5 @@ class GramObserver final : public Observer {
   bool started_ = false;
   double initial_loss_ = 0, integral_ = 0, last_time_ = 0, last_lambda_min_ = 0;
 };
-
-// A host copy in double precision of a device matrix.
-HostMatrix to_host(ConstMatrix m);
-// The same into `out` (of m's extents), allocating nothing where m is host-accessible.
-void copy_to_host(ConstMatrix m, HostMatrix out);
 
 }  // namespace mfsim
