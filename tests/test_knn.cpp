@@ -163,6 +163,26 @@ TEST(Knn, CombinedEstimatesMatchSeparateCalls) {
   }
 }
 
+// The execution-space-first overloads run the same kernels on the instance given: the same values
+// as the default instance's, bit for bit, with the work fenced on that instance only.
+TEST(Knn, ExplicitExecutionSpaceInstanceGivesTheDefaultsValues) {
+  const Matrix x = gaussian_sample(90, {0.1, 0.2, 0.3}, {1.0, 2.0, 0.5}, 7);
+  const Matrix y = gaussian_sample(70, {0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}, 8);
+  const ExecSpace space;
+  Workspace scratch, scratch_default;
+  Vector on_space("on_space", 90), on_default("on_default", 90);
+  kth_neighbour_distance(space, x, y, 3, false, on_space, scratch);
+  space.fence();
+  kth_neighbour_distance(x, y, 3, false, on_default);
+  EXPECT_EQ(test::host(on_space), test::host(on_default));
+  const KlKnnEstimates a = kl_knn_estimates(space, x, y, 3, false, scratch);
+  const KlKnnEstimates b = kl_knn_estimates(x, y, 3, false, scratch_default);
+  EXPECT_EQ(a.standard_normal, b.standard_normal);
+  EXPECT_EQ(a.two_sample, b.two_sample);
+  EXPECT_EQ(kl_knn_standard_normal(space, x, 3), b.standard_normal);
+  EXPECT_EQ(kl_knn_two_sample(space, x, y, 3, false), b.two_sample);
+}
+
 TEST(Knn, Digamma) {
   const double euler_gamma = 0.57721566490153286;
   EXPECT_NEAR(digamma(1), -euler_gamma, 1e-14);

@@ -12,11 +12,16 @@ namespace mfsim {
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance) {
   Workspace scratch;
-  kth_neighbour_distance(queries, references, k, skip_same_index, distance, scratch);
+  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
 }
 
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance, Workspace& scratch) {
+  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
+}
+
+void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
+                            int k, bool skip_same_index, Vector distance, Workspace& scratch) {
   constexpr int R = knn_rows, L = knn_lanes, B = knn_query_panels, T = knn_tile_panels;
   using Team = Kokkos::TeamPolicy<ExecSpace>;
   using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
@@ -34,15 +39,15 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
   const Panels x = scratch.view<Panels>("knn_query_panels", query_panels, dim, L);
   const Panels y = scratch.view<Panels>("knn_reference_panels", reference_panels, dim, R);
   Kokkos::parallel_for(
-      "mfsim::Knn::pack_queries", Kokkos::RangePolicy<ExecSpace>(0, query_panels * dim),
+      "mfsim::Knn::pack_queries", Kokkos::RangePolicy<ExecSpace>(space, 0, query_panels * dim),
       KOKKOS_LAMBDA(index_t e) {
         const index_t b = e / dim;
         const int c = int(e % dim);
         for (int l = 0; l < L; ++l) x(b, c, l) = b * L + l < nq ? queries(b * L + l, c) : real(0);
       });
   Kokkos::parallel_for(
-      "mfsim::Knn::pack_references", Kokkos::RangePolicy<ExecSpace>(0, reference_panels * dim),
-      KOKKOS_LAMBDA(index_t e) {
+      "mfsim::Knn::pack_references",
+      Kokkos::RangePolicy<ExecSpace>(space, 0, reference_panels * dim), KOKKOS_LAMBDA(index_t e) {
         const index_t b = e / dim;
         const int c = int(e % dim);
         for (int r = 0; r < R; ++r)
@@ -55,7 +60,7 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
   const index_t teams = (query_panels + B - 1) / B;
   Kokkos::parallel_for(
       "mfsim::Knn::kth_distance",
-      Team(int(teams), tiles::gpu ? B : 1).set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      Team(space, int(teams), tiles::gpu ? B : 1).set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Team::member_type& team) {
         const index_t p0 = index_t(team.league_rank()) * B;  // the team's first query panel
         const int blocks = int(query_panels - p0 < B ? query_panels - p0 : B);

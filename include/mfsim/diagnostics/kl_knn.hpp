@@ -14,6 +14,9 @@ namespace mfsim {
 //   KL = −Ĥ + (D/2) log 2π + (1/2N) Σ_i |x_i|²,
 //   Ĥ  = ψ(N) − ψ(k) + log V_D + (D/N) Σ_i log ε_k(i),   V_D = π^{D/2} / Γ(D/2 + 1),
 // ε_k(i) the distance from x_i to its k-th nearest neighbour among the other N − 1 rows.
+// Every estimator here runs on `space` (the overloads without one: the default instance) and
+// returns when its value is known.
+double kl_knn_standard_normal(const ExecSpace& space, ConstMatrix x, int k);
 double kl_knn_standard_normal(ConstMatrix x, int k);
 
 // Wang–Kulkarni–Verdú two-sample estimate of KL(P || Q) from the rows of `x` ~ P (N of them) and
@@ -23,6 +26,7 @@ double kl_knn_standard_normal(ConstMatrix x, int k);
 // With `paired`, y_i is the counterpart of x_i (the same particle at t = 0) and is left out of
 // x_i's candidates, M' = M − 1: then y \ {y_i} is independent of x_i in the mean-field limit, and
 // the estimate is exactly 0 when x = y. Otherwise M' = M.
+double kl_knn_two_sample(const ExecSpace& space, ConstMatrix x, ConstMatrix y, int k, bool paired);
 double kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired);
 
 // Both estimates above (y, k and paired as for kl_knn_two_sample) from one search of x among itself
@@ -31,6 +35,8 @@ struct KlKnnEstimates {
   double standard_normal, two_sample;
 };
 // The distances and packed panels live in `scratch`.
+KlKnnEstimates kl_knn_estimates(const ExecSpace& space, ConstMatrix x, ConstMatrix y, int k,
+                                bool paired, Workspace& scratch);
 KlKnnEstimates kl_knn_estimates(ConstMatrix x, ConstMatrix y, int k, bool paired,
                                 Workspace& scratch);
 

@@ -27,7 +27,11 @@ inline constexpr int knn_max_k = 32;
 // `references`. With `skip_same_index`, reference row i is never a neighbour of query i: the
 // leave-one-out search when both are the same set, or a particle with its own initial position
 // left out. Throws std::invalid_argument unless 1 ≤ k ≤ knn_max_k and enough references remain.
-// The packed panels live in `scratch`; the overload without one allocates its own.
+// The packed panels live in `scratch`; the overload without one allocates its own. The work is
+// enqueued on `space` (a stream on a GPU: fence it before `distance` is read elsewhere); the
+// overloads without one use the default instance.
+void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
+                            int k, bool skip_same_index, Vector distance, Workspace& scratch);
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance, Workspace& scratch);
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
