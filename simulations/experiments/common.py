@@ -24,7 +24,39 @@ if str(REPO / "analysis") not in sys.path:
 
 from mfsim_analysis import NotAnMfsimFile, open_run  # noqa: E402
 
-__all__ = ["REPO", "parser", "mfsim_binary", "complete", "run_all", "save_figure", "write_report", "Timer"]
+__all__ = ["REPO", "BASE_CONFIG", "write_config", "parser", "mfsim_binary", "complete", "run_all", "save_figure",
+           "write_report", "Timer"]
+
+# The configuration every experiment starts from: the two-layer tanh network on a ReLU teacher, on
+# the sphere in d = 5, n = 20. Each experiment states only what it changes (write_config).
+BASE_CONFIG = {
+    "model": {"kind": "two_layer", "activation": "tanh", "width": 64, "beta": 1.0, "bias": True},
+    "data": {"kind": "teacher", "dim": 5, "n_train": 20, "n_test": 100, "inputs": "sphere", "teacher_width": 1,
+             "teacher_activation": "relu", "seed": 1},
+    "init": {"kind": "gaussian", "seed": 1, "antithetic": False},
+    "flow": {"integrator": "heun", "dt": 0.1, "t_end": 1.0},
+    "output": {"observe_every": 10, "snapshot_every": 1000000},
+}
+
+
+def write_config(path: Path, title: str, changes: dict) -> Path:
+    """Writes BASE_CONFIG with `changes` to `path` as TOML under a `# title` line: a "section.key"
+    entry sets one key, a "section" entry with a dict replaces the whole section (the ResNet's
+    model). The runs then vary it further through --set."""
+    from mfsim_analysis.launch import toml_value
+
+    sections = {name: dict(keys) for name, keys in BASE_CONFIG.items()}
+    for key, value in changes.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            sections.setdefault(section, {})[name] = value
+        else:
+            sections[key] = dict(value)
+    lines = [f"# {title}"]
+    for section, keys in sections.items():
+        lines += ["", f"[{section}]"] + [f"{name} = {toml_value(value)}" for name, value in keys.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def parser(doc: str, *, seeds: str | None = None) -> argparse.ArgumentParser:

@@ -28,49 +28,13 @@ import numpy as np
 import common
 from mfsim_analysis import fit_power_law, open_run
 
-CONFIG = """\
-# Experiment 2 (lazy against mean-field): beta, dt and t_end vary through --set.
-[model]
-kind = "two_layer"
-activation = "tanh"
-width = {width}
-beta = 1.0
-bias = true
-
-[data]
-kind = "teacher"
-dim = 5
-n_train = {n}
-n_test = 100
-inputs = "sphere"
-teacher_width = 1
-teacher_activation = "relu"
-seed = 1
-
-[init]
-kind = "gaussian"
-seed = 3
-antithetic = true
-
-[flow]
-integrator = "rk4"
-dt = 0.1
-t_end = 1.0
-
-[output]
-observe_every = {every}
-snapshot_every = 100000
-
-[diagnostics]
-gram = true
-kl = ["transport"]
-"""
-
 SIZES = {
     # β = 2^k, width m, rescaled horizon t', steps per run, fit over β ≥ fit_from
     "default": dict(log2_betas=range(0, 8), width=1024, n=20, t_rescaled=40.0, steps=1600, every=40, fit_from=8),
     "quick": dict(log2_betas=range(0, 6), width=128, n=20, t_rescaled=20.0, steps=800, every=40, fit_from=4),
 }
+
+TITLE = "Experiment 2 (lazy against mean-field): beta, dt and t_end vary through --set."
 
 
 def measure(run):
@@ -142,7 +106,10 @@ def main(argv=None) -> int:
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "lazy_vs_mean_field.toml"
-    config.write_text(CONFIG.format(width=size["width"], n=n, every=size["every"]))
+    common.write_config(config, TITLE, {
+        "model.width": size["width"], "data.n_train": n, "init.seed": 3, "init.antithetic": True,
+        "flow.integrator": "rk4", "output.observe_every": size["every"], "output.snapshot_every": 100000,
+        "diagnostics": {"gram": True, "kl": ["transport"]}})
 
     plan = []
     for beta in betas:

@@ -29,47 +29,12 @@ import numpy as np
 import common
 from mfsim_analysis import open_run
 
-CONFIG = """\
-# Experiment 3 (linear convergence): beta, dt and t_end vary through --set.
-[model]
-kind = "two_layer"
-activation = "tanh"
-width = {width}
-beta = 1.0
-bias = true
-
-[data]
-kind = "teacher"
-dim = 5
-n_train = {n}
-n_test = 100
-inputs = "sphere"
-teacher_width = 1
-teacher_activation = "relu"
-seed = 1
-
-[init]
-kind = "gaussian"
-seed = 5
-antithetic = true
-
-[flow]
-integrator = "rk4"
-dt = 0.1
-t_end = 1.0
-
-[output]
-observe_every = {every}
-snapshot_every = 100000
-
-[diagnostics]
-gram = true
-"""
-
 SIZES = {
     "default": dict(width=1024, n=20, t_rescaled=150.0, steps=6000, every=20),
     "quick": dict(width=128, n=20, t_rescaled=40.0, steps=1600, every=40),
 }
+
+TITLE = "Experiment 3 (linear convergence): beta, dt and t_end vary through --set."
 
 
 FLOOR = 1e-14  # relative loss below which rates are not measured
@@ -159,7 +124,10 @@ def main(argv=None) -> int:
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "linear_convergence.toml"
-    config.write_text(CONFIG.format(width=size["width"], n=n, every=size["every"]))
+    common.write_config(config, TITLE, {
+        "model.width": size["width"], "data.n_train": n, "init.seed": 5, "init.antithetic": True,
+        "flow.integrator": "rk4", "output.observe_every": size["every"], "output.snapshot_every": 100000,
+        "diagnostics": {"gram": True}})
     plan = []
     for beta in betas:
         t_end = size["t_rescaled"] * n / beta**2

@@ -32,48 +32,6 @@ import numpy as np
 import common
 from mfsim_analysis import open_run
 
-CONFIG = """\
-# Experiment 5 (path norm and generalisation): width, n_train and the seed vary through --set.
-[model]
-kind = "two_layer"
-activation = "relu"
-width = 16
-beta = {beta}
-bias = true
-
-[data]
-kind = "teacher"
-dim = 5
-n_train = 40
-n_test = 500
-inputs = "sphere"
-teacher_width = 1
-teacher_activation = "relu"
-noise = {noise}
-seed = 1
-
-[init]
-kind = "gaussian"
-seed = 1
-antithetic = {antithetic}
-
-[flow]
-integrator = "heun"
-dt = {dt}
-t_end = {t_end}
-loss_tol = {loss_tol}
-
-[output]
-observe_every = {every}
-snapshot_every = 1000000
-
-[diagnostics]
-gram = false
-kl = []
-path_norm = true
-path_length = false
-"""
-
 SIZES = {
     "default": dict(log2_widths=range(0, 9), n_trains=(20, 40, 80), seeds=5, noise=0.3, dt=0.05, t_end=200.0),
     "quick": dict(log2_widths=range(0, 6), n_trains=(20, 40), seeds=2, noise=0.3, dt=0.05, t_end=20.0),
@@ -84,6 +42,19 @@ LAZY = {
                     beta=10.0, dt=5e-4, t_end=100.0, loss_tol=1e-5),
     "quick": dict(widths=(2, 8, 32), n_train=40, seeds=2, noise=0.5, beta=10.0, dt=5e-4, t_end=2.0, loss_tol=1e-5),
 }
+
+TITLE = "Experiment 5 (path norm and generalisation): width, n_train and the seed vary through --set."
+
+
+def path_norm_config(path, size, *, every, beta, antithetic, loss_tol):
+    """The ReLU student of width 16 on n = 40 noisy teacher samples; the runs vary width, n_train, seed."""
+    common.write_config(path, TITLE, {
+        "model.activation": "relu", "model.width": 16, "model.beta": beta,
+        "data.n_train": 40, "data.n_test": 500, "data.noise": size["noise"],
+        "init.antithetic": antithetic,
+        "flow.dt": size["dt"], "flow.t_end": size["t_end"], "flow.loss_tol": loss_tol,
+        "output.observe_every": every,
+        "diagnostics": {"gram": False, "kl": [], "path_norm": True, "path_length": False}})
 
 
 def spearman(x, y) -> float:
@@ -103,8 +74,7 @@ def main(argv=None) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "path_norm_generalisation.toml"
     steps = int(round(size["t_end"] / size["dt"]))
-    config.write_text(CONFIG.format(noise=size["noise"], dt=size["dt"], t_end=size["t_end"], every=max(1, steps // 50),
-                                    beta=1.0, antithetic="false", loss_tol=0.0))
+    path_norm_config(config, size, every=max(1, steps // 50), beta=1.0, antithetic=False, loss_tol=0.0)
     plan = [(runs / f"n{n}_m{m}_s{s}.h5", {"model.width": m, "data.n_train": n, "init.seed": 100 * m + s})
             for n in ns for m in widths for s in seeds]
     with common.Timer() as timer:
@@ -214,8 +184,8 @@ def lazy_sweep(binary, args):
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "path_norm_generalisation_lazy.toml"
     steps = int(round(size["t_end"] / size["dt"]))
-    config.write_text(CONFIG.format(noise=size["noise"], dt=size["dt"], t_end=size["t_end"], every=max(1, steps // 50),
-                                    beta=size["beta"], antithetic="true", loss_tol=size["loss_tol"]))
+    path_norm_config(config, size, every=max(1, steps // 50), beta=size["beta"], antithetic=True,
+                     loss_tol=size["loss_tol"])
     # each seed its own data set as well: the peak is a property of the width, not of one draw of the noise
     plan = [(runs / f"m{m}_s{s}.h5", {"model.width": m, "data.n_train": size["n_train"], "data.seed": s,
                                       "init.seed": 100 * m + s}) for m in size["widths"] for s in seeds]

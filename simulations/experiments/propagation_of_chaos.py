@@ -28,45 +28,13 @@ import numpy as np
 import common
 from mfsim_analysis import fit_power_law, open_run, predict
 
-CONFIG = """\
-# Experiment 1 (propagation of chaos): the widths and seeds vary through --set.
-[model]
-kind = "two_layer"
-activation = "tanh"
-width = 64
-beta = 1.0
-bias = true
-
-[data]
-kind = "teacher"
-dim = 5
-n_train = 20
-n_test = {n_test}
-inputs = "sphere"
-teacher_width = 1
-teacher_activation = "relu"
-seed = 1
-
-[init]
-kind = "gaussian"
-seed = 1
-antithetic = false
-
-[flow]
-integrator = "{integrator}"
-dt = {dt}
-t_end = {t_end}
-
-[output]
-observe_every = {every}
-snapshot_every = {every}
-"""
-
 SIZES = {
     # widths as powers of two, seeds, times where the spread is measured, flow step
     "default": dict(log2_widths=range(6, 13), seeds=20, times=(0.0, 0.5, 2.0, 8.0), dt=0.1, n_test=100),
     "quick": dict(log2_widths=range(5, 10), seeds=12, times=(0.0, 0.5, 2.0), dt=0.1, n_test=50),
 }
+
+TITLE = "Experiment 1 (propagation of chaos): the widths and seeds vary through --set."
 
 
 def init_seed(m: int, s: int) -> int:
@@ -189,7 +157,9 @@ def main(argv=None) -> int:
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "propagation_of_chaos.toml"
-    config.write_text(CONFIG.format(n_test=size["n_test"], dt=dt, t_end=t_end, every=every, integrator="heun"))
+    common.write_config(config, TITLE, {
+        "data.n_test": size["n_test"], "flow.dt": dt, "flow.t_end": t_end, "output.observe_every": every,
+        "output.snapshot_every": every})
 
     start = time.monotonic()
     ran = run_all(binary, config, runs, widths, seeds, args.jobs, args.reuse)

@@ -31,50 +31,6 @@ import numpy as np
 import common
 from mfsim_analysis import fit_power_law, open_run, predict
 
-CONFIG = """\
-# Experiment 4 (the ResNet's depth and width): depth, width, head_width, depth_init, seed vary.
-[model]
-kind = "resnet"
-activation = "tanh"
-head_activation = "tanh"
-alpha = 1.0
-beta = 1.0
-depth = 8
-width = 32
-head_width = 256
-depth_init = "iid"
-
-[data]
-kind = "teacher"
-dim = 5
-n_train = 20
-n_test = {n_test}
-inputs = "sphere"
-teacher_width = 1
-teacher_activation = "relu"
-seed = 1
-
-[init]
-kind = "gaussian"
-seed = 1
-antithetic = false
-
-[flow]
-integrator = "heun"
-dt = {dt}
-t_end = {t_end}
-
-[output]
-observe_every = 1000000
-snapshot_every = 1000000
-
-[diagnostics]
-gram = false
-kl = []
-path_norm = false
-path_length = false
-"""
-
 SIZES = {
     # depth sweep: L = 2^k at fixed M and K, reference depth, seeds; width sweep: M = 2^k at fixed L, seeds
     "default": dict(log2_depths=range(1, 7), depth_width=32, depth_head=256, depth_ref=1024, depth_seeds=4,
@@ -82,6 +38,8 @@ SIZES = {
     "quick": dict(log2_depths=range(1, 5), depth_width=16, depth_head=64, depth_ref=128, depth_seeds=2,
                   log2_widths=range(3, 7), width_depth=4, width_seeds=8, t_end=2.0, dt=0.1, n_test=50),
 }
+
+TITLE = "Experiment 4 (the ResNet's depth and width): depth, width, head_width, depth_init, seed vary."
 
 
 def outputs(path, x):
@@ -102,7 +60,12 @@ def main(argv=None) -> int:
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     config = args.out / "resnet_depth_width.toml"
-    config.write_text(CONFIG.format(n_test=size["n_test"], dt=size["dt"], t_end=t_end))
+    common.write_config(config, TITLE, {
+        "model": {"kind": "resnet", "activation": "tanh", "head_activation": "tanh", "alpha": 1.0, "beta": 1.0,
+                  "depth": 8, "width": 32, "head_width": 256, "depth_init": "iid"},
+        "data.n_test": size["n_test"], "flow.dt": size["dt"], "flow.t_end": t_end,
+        "output.observe_every": 1000000,
+        "diagnostics": {"gram": False, "kl": [], "path_norm": False, "path_length": False}})
 
     M, K, L_ref, L_w = size["depth_width"], size["depth_head"], size["depth_ref"], size["width_depth"]
     plan = []
