@@ -1,25 +1,32 @@
 #include "mfsim/core/activation.hpp"
 
-#include "mfsim/core/error.hpp"
+#include "mfsim/core/enum_names.hpp"
 
 namespace mfsim {
 
-const std::vector<std::string>& activation_names() {
-  static const std::vector<std::string> names = {"relu",     "tanh", "sigmoid",
-                                                 "softplus", "erf",  "gelu"};
+namespace {
+const EnumNames<ActivationKind>& table() {
+  static const EnumNames<ActivationKind> names("activation",
+                                               {{ActivationKind::relu, "relu"},
+                                                {ActivationKind::tanh, "tanh"},
+                                                {ActivationKind::sigmoid, "sigmoid"},
+                                                {ActivationKind::softplus, "softplus"},
+                                                {ActivationKind::erf, "erf"},
+                                                {ActivationKind::gelu, "gelu"}});
   return names;
+}
+}  // namespace
+
+const std::vector<std::string>& activation_names() {
+  return table().names();
 }
 
 ActivationKind parse_activation(const std::string& name) {
-  const auto& names = activation_names();
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return ActivationKind(i);
-  throw InputError("unknown activation \"" + name +
-                   "\" (expected relu, tanh, sigmoid, softplus, erf or gelu)");
+  return table().parse(name);
 }
 
 std::string activation_name(ActivationKind kind) {
-  return activation_names().at(int(kind));
+  return table().name(kind);
 }
 
 bool is_twice_differentiable(ActivationKind kind) {

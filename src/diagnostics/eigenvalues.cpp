@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "mfsim/core/enum_names.hpp"
 #include "mfsim/core/error.hpp"
 
 namespace mfsim {
@@ -48,10 +49,20 @@ bool lanczos_min(const Eigen::MatrixXd& a, double scale, double& value) {
 
 }  // namespace
 
+namespace {
+const EnumNames<EigenSolverKind>& solver_table() {
+  static const EnumNames<EigenSolverKind> names(
+      "eigensolver", {{EigenSolverKind::dense, "dense"}, {EigenSolverKind::lanczos, "lanczos"}});
+  return names;
+}
+}  // namespace
+
 EigenSolverKind parse_eigen_solver(const std::string& name) {
-  if (name == "dense") return EigenSolverKind::dense;
-  if (name == "lanczos") return EigenSolverKind::lanczos;
-  throw InputError("unknown eigensolver \"" + name + "\" (expected dense or lanczos)");
+  return solver_table().parse(name);
+}
+
+const std::vector<std::string>& eigen_solver_names() {
+  return solver_table().names();
 }
 
 std::vector<double> eigenvalues(const HostMatrix& a) {

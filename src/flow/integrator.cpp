@@ -1,26 +1,28 @@
 #include "mfsim/flow/integrator.hpp"
 
-#include "mfsim/core/error.hpp"
+#include "mfsim/core/enum_names.hpp"
 
 namespace mfsim {
 
+namespace {
+const EnumNames<IntegratorKind>& table() {
+  static const EnumNames<IntegratorKind> names("integrator", {{IntegratorKind::euler, "euler"},
+                                                              {IntegratorKind::heun, "heun"},
+                                                              {IntegratorKind::rk4, "rk4"}});
+  return names;
+}
+}  // namespace
+
 IntegratorKind parse_integrator(const std::string& name) {
-  if (name == "euler") return IntegratorKind::euler;
-  if (name == "heun") return IntegratorKind::heun;
-  if (name == "rk4") return IntegratorKind::rk4;
-  throw InputError("unknown integrator \"" + name + "\" (expected euler, heun or rk4)");
+  return table().parse(name);
 }
 
 std::string integrator_name(IntegratorKind kind) {
-  switch (kind) {
-    case IntegratorKind::euler:
-      return "euler";
-    case IntegratorKind::heun:
-      return "heun";
-    case IntegratorKind::rk4:
-      break;
-  }
-  return "rk4";
+  return table().name(kind);
+}
+
+const std::vector<std::string>& integrator_names() {
+  return table().names();
 }
 
 Integrator::Integrator(IntegratorKind kind, const ParticleState& like) : kind_(kind) {

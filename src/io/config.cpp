@@ -67,7 +67,7 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   r.alpha = s.number("alpha", 1.0, 0.0, HUGE_VAL, true);
   r.head_activation = {parse_activation(s.choice("head_activation", "tanh", activation_names())),
                        kappa};
-  r.depth_init = parse_depth_init(s.choice("depth_init", "iid", {"iid", "constant"}));
+  r.depth_init = parse_depth_init(s.choice("depth_init", "iid", depth_init_names()));
   r.path_norm_weight = s.number("path_norm_weight", 3.0, 0.0);
   s.finish();
 }
@@ -129,7 +129,7 @@ void read_init(Config& c, const toml::table& root, toml::table& resolved) {
 void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   Section s(root, "flow", resolved);
   RunSettings& f = c.flow;
-  f.integrator = parse_integrator(s.choice("integrator", "euler", {"euler", "heun", "rk4"}));
+  f.integrator = parse_integrator(s.choice("integrator", "euler", integrator_names()));
   f.dt = s.number("dt", 0.01, 0.0, HUGE_VAL, true);
   // Without `steps`, a given t_end alone decides when to stop.
   const bool has_steps = s.has("steps"), has_t_end = s.has("t_end");
@@ -157,7 +157,7 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
   d.gram = s.boolean("gram", true);
   d.gram_every = s.integer("gram_every", d.every, 1);
   d.gram_max_samples = s.integer("gram_max_samples", 2000, 1);
-  d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", {"dense", "lanczos"}));
+  d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", eigen_solver_names()));
   d.gram_spectrum = s.boolean("gram_spectrum", false);
   if (d.gram_spectrum && d.gram_solver == EigenSolverKind::lanczos)
     s.error("gram_spectrum",

@@ -9,6 +9,7 @@
 #include "detail/gram_kernel.hpp"
 #include "detail/resnet_kernels.hpp"
 #include "detail/two_layer_kernels.hpp"
+#include "mfsim/core/enum_names.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/core/random.hpp"
@@ -124,10 +125,20 @@ std::vector<double> host_sum(const Communicator& comm, ConstVector v) {
 
 }  // namespace
 
+namespace {
+const EnumNames<DepthInit>& depth_init_table() {
+  static const EnumNames<DepthInit> names(
+      "depth law", {{DepthInit::iid, "iid"}, {DepthInit::constant, "constant"}});
+  return names;
+}
+}  // namespace
+
 DepthInit parse_depth_init(const std::string& name) {
-  if (name == "iid") return DepthInit::iid;
-  if (name == "constant") return DepthInit::constant;
-  throw InputError("unknown depth law \"" + name + "\" (expected iid or constant)");
+  return depth_init_table().parse(name);
+}
+
+const std::vector<std::string>& depth_init_names() {
+  return depth_init_table().names();
 }
 
 ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)

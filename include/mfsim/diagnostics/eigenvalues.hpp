@@ -12,6 +12,7 @@ namespace mfsim {
 
 enum class EigenSolverKind { dense, lanczos };
 EigenSolverKind parse_eigen_solver(const std::string& name);  // throws InputError
+const std::vector<std::string>& eigen_solver_names();         // what gram_solver accepts
 
 struct ExtremeEigenvalues {
   double min = 0, max = 0;

@@ -3,6 +3,7 @@
 // The log-densities of a state are integrated with the same scheme as the particles.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mfsim/models/particle_state.hpp"
 
@@ -11,6 +12,7 @@ namespace mfsim {
 enum class IntegratorKind { euler, heun, rk4 };
 IntegratorKind parse_integrator(const std::string& name);  // throws InputError
 std::string integrator_name(IntegratorKind kind);
+const std::vector<std::string>& integrator_names();  // what flow.integrator accepts
 
 // Evaluates the velocity field at a state: dsdt ← v(s); returns the loss at s.
 using VelocityField = std::function<real(const ParticleState& s, ParticleState& dsdt)>;

@@ -20,6 +20,7 @@ enum class DepthInit {
 };
 
 DepthInit parse_depth_init(const std::string& name);  // throws InputError
+const std::vector<std::string>& depth_init_names();   // what model.depth_init accepts
 
 struct ResNetSpec {
   index_t depth = 16;          // L
