@@ -1,6 +1,7 @@
 #include "mfsim/app/simulation.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -69,6 +70,13 @@ void check_output_path(const Config& c, const RunOptions& options) {
     throw InputError("output.path: \"" + out + "\" is a directory");
 }
 
+// Kokkos' concurrency of the execution space: the thread count of a host backend (all cores by
+// default for OpenMP and Threads, or OMP_NUM_THREADS / --kokkos-num-threads), 1 for Serial, the
+// most resident threads on a GPU.
+int backend_threads() {
+  return ExecSpace().concurrency();
+}
+
 std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
                                               const Communicator& comm) {
   std::map<std::string, std::string> out = p.model->scalings(c.flow.dt);
@@ -79,6 +87,7 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"mfsim_version", MFSIM_VERSION},
       {"kokkos_version", std::to_string(KOKKOS_VERSION)},
       {"backend", ExecSpace::name()},
+      {"threads", std::to_string(backend_threads())},  // a number: a numeric attribute
       {"precision", precision_name},
       {"ranks", std::to_string(comm.size())},
       {"model", p.model->kind()},
@@ -180,6 +189,11 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   settings.start_time = p.start_time;
   const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
   StderrProgress progress(total, p.start_time, settings.t_end);
+  // The header of the progress lines: what the speed figures that follow were measured on.
+  if (options.progress && comm.is_root())
+    std::fprintf(stderr, "mfsim: Kokkos %s backend, %d threads, %s precision, %d rank%s\n",
+                 ExecSpace::name(), backend_threads(), precision_name, comm.size(),
+                 comm.size() == 1 ? "" : "s");
   const RunSummary s = run_flow(*p.model, p.state, settings, observers, writer,
                                 options.progress && comm.is_root() ? &progress : nullptr);
   if (comm.is_root()) {

@@ -15,9 +15,9 @@ void print_info(const std::string& path, std::ostream& out) {
   auto parameter = [&](const char* name) {
     return r.has_parameter(name) ? r.parameter(name) : std::string("?");
   };
-  out << fmt::format("{}: mfsim {}, backend {}, {} precision, {} rank(s)\n", path,
-                     parameter("mfsim_version"), parameter("backend"), parameter("precision"),
-                     parameter("ranks"));
+  out << fmt::format("{}: mfsim {}, backend {} ({} threads), {} precision, {} rank(s)\n", path,
+                     parameter("mfsim_version"), parameter("backend"), parameter("threads"),
+                     parameter("precision"), parameter("ranks"));
   out << fmt::format("model: {}\n", parameter("model"));
   if (r.has_data()) {
     const Dataset d = r.read_data();

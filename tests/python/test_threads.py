@@ -1,0 +1,74 @@
+"""Runs at 1, 2 and 4 threads of a threaded Kokkos backend (OpenMP, Threads) agree: particle
+trajectories bit for bit, reduced observables to 1e-13 relative.
+
+Every pair kernel gives each output to one thread and sums it in a fixed order, so the particles
+cannot depend on the thread count; only the parallel_reduce of the observables (losses, Gram
+spectra, kNN sums) combine per-thread partial sums, in an order that does. Skipped on Serial and
+GPU builds, where there is no thread count to vary.
+"""
+
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import mfsim_command
+
+THREADS = (1, 2, 4)
+OBSERVABLE_RTOL = 1e-13
+# The diagnostics that reduce over samples or particles in parallel, on top of the small run.
+DIAGNOSTICS = {"diagnostics.gram": "true", "diagnostics.kl": '["transport", "knn"]',
+               "diagnostics.path_norm": "true", "init.antithetic": "true"}
+MODELS = {
+    "two_layer": {},
+    "resnet": {"model.kind": '"resnet"', "model.depth": 4, "model.width": 8,
+               "model.head_width": 32},
+}
+
+
+def run(out, threads, overrides):
+    command = mfsim_command(out, **{k.replace(".", "__"): v for k, v in overrides.items()})
+    command.append(f"--kokkos-num-threads={threads}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
+    return out
+
+
+def datasets(path):
+    """Every dataset of the file by name, read into memory."""
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: found.update({name: item[()]})
+                     if isinstance(item, h5py.Dataset) else None)
+        parameters = dict(f["parameters"].attrs)
+    return found, parameters
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_trajectories_do_not_depend_on_the_thread_count(model, tmp_path):
+    overrides = {**DIAGNOSTICS, **MODELS[model]}
+    reference, parameters = datasets(run(tmp_path / "t1.h5", 1, overrides))
+    backend = parameters["backend"]
+    backend = backend.decode() if isinstance(backend, bytes) else str(backend)
+    if backend not in ("OpenMP", "Threads"):
+        pytest.skip(f"backend {backend}: no thread count to vary")
+    assert int(parameters["threads"]) == 1
+    for threads in THREADS[1:]:
+        other, other_parameters = datasets(run(tmp_path / f"t{threads}.h5", threads, overrides))
+        assert int(other_parameters["threads"]) == threads
+        assert other.keys() == reference.keys()
+        for name, value in reference.items():
+            if not np.issubdtype(np.asarray(value).dtype, np.floating):
+                np.testing.assert_array_equal(other[name], value, err_msg=name)
+            elif name.startswith(("particles/", "data/")) or name.endswith(("/step", "/time")):
+                # Bit for bit: the same floats, NaN where NaN.
+                assert np.array_equal(other[name], value, equal_nan=True), (
+                    f"{name} differs at {threads} threads by "
+                    f"{np.nanmax(np.abs(other[name] - value))}")
+            else:
+                # Relative to the observable's scale: a residual that should be 0 is rounding.
+                scale = np.nanmax(np.abs(value), initial=0.0)
+                np.testing.assert_allclose(other[name], value, rtol=OBSERVABLE_RTOL,
+                                           atol=OBSERVABLE_RTOL * scale, equal_nan=True,
+                                           err_msg=f"{name} at {threads} threads")
