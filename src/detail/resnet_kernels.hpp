@@ -120,6 +120,7 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
                   }
                 }
               }
+              (void)act;  // captured outside the if constexpr below (nvcc: see block_velocity)
               for (int s = 0; s < rows; ++s) {
                 MFSIM_LANES
                 for (int l = 0; l < lanes; ++l) {
@@ -279,6 +280,9 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
           const int b = p / lanes, e = p % lanes;
           for (int c = 0; c < d; ++c) v(k, c) = -coeff * vu_panels(b, c, e);
           for (int c = 0; c < dz; ++c) v(k, d + c) = -coeff * vw_panels(b, c, e);
+          // Captured outside the if constexpr: nvcc's extended lambdas cannot first capture a
+          // variable inside one.
+          (void)laplacian;
           if constexpr (WithLaplacian) laplacian(k) = coeff * lap(p);
         });
       });

@@ -226,6 +226,9 @@ void two_layer_velocity(const std::string& label, ConstMatrix theta, const Sampl
           const real ca = coeff * a(p);
           v(k, 0) = -coeff * va(p);
           for (int c = 0; c < dz; ++c) v(k, 1 + c) = -ca * vw_panels(b, c, l);
+          // Captured outside the if constexpr: nvcc's extended lambdas cannot first capture a
+          // variable inside one.
+          (void)laplacian;
           if constexpr (WithLaplacian) laplacian(k) = ca * lap(p);
         });
       });
