@@ -15,7 +15,7 @@
 # or a missing GPU/build.
 set -uo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "gpu_check: $*" >&2; exit 2; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,18 +100,18 @@ step() {  # name seconds command...: runs with a time limit, records the outcome
   note "$name: $([[ $rc == 0 ]] && echo passed || echo "FAILED (exit $rc)") in $(( $(date +%s) - start )) s"
   [[ $rc == 0 ]] || status=1
 }
-# Tests: one at a time (they share the GPU).
-step ctest-double 180 ctest --test-dir "$build" --output-on-failure -j 1
+# Tests: 4 at a time (processes share the GPU; the machine's cores run the host side).
+step ctest-double 200 ctest --test-dir "$build" --output-on-failure -j 4
 grep -E 'tests passed|tests failed' "$out/ctest-double.log" >> "$summary"
 if [[ -n $build_float ]]; then
-  step ctest-float 180 ctest --test-dir "$build_float" --output-on-failure -j 1
+  step ctest-float 200 ctest --test-dir "$build_float" --output-on-failure -j 4
   grep -E 'tests passed|tests failed' "$out/ctest-float.log" >> "$summary"
 else
   note "ctest-float: skipped (no float build given)"
 fi
 # Benchmarks at the README's sizes (docs/performance.md), 3 repetitions each, JSON per program.
 bench() {  # name build program filter
-  step "$1" 90 "$2/benchmarks/$3" --benchmark_filter="$4" --benchmark_repetitions=3 \
+  step "$1" 60 "$2/benchmarks/$3" --benchmark_filter="$4" --benchmark_repetitions=3 \
     --benchmark_report_aggregates_only=true --benchmark_out="$out/$1.json" \
     --benchmark_out_format=json
 }

@@ -1,5 +1,7 @@
 """Runs at 1, 2 and 4 threads of a threaded Kokkos backend (OpenMP, Threads) agree: particle
-trajectories bit for bit, reduced observables to 1e-13 relative.
+trajectories bit for bit, reduced observables to 1e-13 of max(|value|, 1) (relative above 1,
+absolute below: KL estimates are differences of O(1) logarithms, identity errors are rounding-level
+numbers themselves).
 
 Every pair kernel gives each output to one thread and sums it in a fixed order, so the particles
 cannot depend on the thread count; only the parallel_reduce of the observables (losses, Gram
@@ -28,8 +30,11 @@ MODELS = {
 
 
 def run(out, threads, overrides):
+    """Runs mfsim; `threads` None: Kokkos' default (and no Kokkos option, which Debian's Kokkos
+    3.4 would reject: --kokkos-num-threads is Kokkos 4's spelling)."""
     command = mfsim_command(out, **{k.replace(".", "__"): v for k, v in overrides.items()})
-    command.append(f"--kokkos-num-threads={threads}")
+    if threads is not None:
+        command.append(f"--kokkos-num-threads={threads}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
     return out
@@ -48,11 +53,12 @@ def datasets(path):
 @pytest.mark.parametrize("model", MODELS)
 def test_trajectories_do_not_depend_on_the_thread_count(model, tmp_path):
     overrides = {**DIAGNOSTICS, **MODELS[model]}
-    reference, parameters = datasets(run(tmp_path / "t1.h5", 1, overrides))
+    _, parameters = datasets(run(tmp_path / "default.h5", None, {**MODELS[model]}))
     backend = parameters["backend"]
     backend = backend.decode() if isinstance(backend, bytes) else str(backend)
     if backend not in ("OpenMP", "Threads"):
         pytest.skip(f"backend {backend}: no thread count to vary")
+    reference, parameters = datasets(run(tmp_path / "t1.h5", 1, overrides))
     assert int(parameters["threads"]) == 1
     for threads in THREADS[1:]:
         other, other_parameters = datasets(run(tmp_path / f"t{threads}.h5", threads, overrides))
@@ -67,8 +73,10 @@ def test_trajectories_do_not_depend_on_the_thread_count(model, tmp_path):
                     f"{name} differs at {threads} threads by "
                     f"{np.nanmax(np.abs(other[name] - value))}")
             else:
-                # Relative to the observable's scale: a residual that should be 0 is rounding.
-                scale = np.nanmax(np.abs(value), initial=0.0)
+                # Relative to the observable's scale, and absolute below 1: the kNN KL estimates
+                # are differences of O(1) logarithms, the relative errors of exact identities
+                # (energy_identity_error) are rounding-level numbers themselves.
+                scale = max(np.nanmax(np.abs(value), initial=0.0), 1.0)
                 np.testing.assert_allclose(other[name], value, rtol=OBSERVABLE_RTOL,
-                                           atol=OBSERVABLE_RTOL * scale, equal_nan=True,
-                                           err_msg=f"{name} at {threads} threads")
+                                           atol=OBSERVABLE_RTOL * scale,
+                                           equal_nan=True, err_msg=f"{name} at {threads} threads")
