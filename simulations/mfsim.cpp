@@ -3,6 +3,7 @@
 //   mfsim info FILE.h5
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "mfsim/core/collective_error.hpp"
@@ -50,6 +51,10 @@ int main(int argc, char** argv) {
 #else
   const mfsim::Communicator& comm = mfsim::self_communicator();
 #endif
+  // The OpenMP runtime read its environment at load time: without OMP_PROC_BIND its threads are
+  // not bound, which is what "false" says. Stating it only stops Kokkos' OpenMP backend from
+  // printing a four-line warning on every run; a value the user set is kept.
+  setenv("OMP_PROC_BIND", "false", 0);
   Kokkos::ScopeGuard kokkos(argc, argv);
 
   CLI::App app{"mfsim: particle simulation of mean-field neural network dynamics"};
