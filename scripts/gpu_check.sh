@@ -9,7 +9,7 @@
 # --build-dir: existing CUDA build folders (double; float optional, else the float tests are
 #   skipped and the summary says so). --kokkos: a Kokkos CUDA install prefix (with
 #   bin/nvcc_wrapper); the script configures and builds OUTDIR/build-cuda and OUTDIR/build-cuda-float
-#   from this checkout first (not counted in the 10 minutes: about an hour on two cores).
+#   from this checkout first (not counted in the 10 minutes: about 45 min each on two cores).
 # --build-only: build (or check the build folders) and stop before anything needs a GPU.
 # Exit status: 0 when every step passed, 1 when a test or benchmark failed, 2 for bad arguments
 # or a missing GPU/build.
