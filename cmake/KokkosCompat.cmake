@@ -47,7 +47,7 @@ option(MFSIM_ALLOW_KNOWN_BAD_KOKKOS "Build against a Kokkos/compiler pair known 
 #    Fixed by PR 8223 (merged 2025-07), which makes that constructor constexpr only for compilers
 #    other than the affected GCCs; both sides are still 4.6.99, so the installed header decides:
 #    a fixed impl/Kokkos_SharedAlloc.hpp tests KOKKOS_COMPILER_GCC, an affected one never does
-#    (checked on the develop snapshot of 2025-06-20 and on 4.6.01).
+#    (checked on the develop snapshot of 2025-06-20, whose install this refuses, and on 4.6.01).
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
    AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13 AND Kokkos_VERSION VERSION_EQUAL 4.6.99
    AND NOT MFSIM_ALLOW_KNOWN_BAD_KOKKOS)
