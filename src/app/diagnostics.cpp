@@ -12,6 +12,8 @@
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/host_copy.hpp"
+#include "mfsim/diagnostics/free_energy_observer.hpp"
+#include "mfsim/diagnostics/gibbs_gap.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/kl_knn_observer.hpp"
 #include "mfsim/diagnostics/kl_transport_observer.hpp"
@@ -51,6 +53,29 @@ void check_knn(const Model& model, int k) {
           fmt::format("diagnostics.knn_k: must be below the {} particles per slice of {} (got {})",
                       per_slice, g.name, k));
   }
+}
+
+// The Gibbs gap where the config allows it (GibbsGap's conditions); why not, as an error, where it
+// was asked for explicitly.
+std::unique_ptr<GibbsGap> make_gibbs_gap(const Config& c, const Model& model) {
+  const DiagnosticsSettings& s = c.diagnostics;
+  const Regularisation& r = c.flow.regularisation;
+  if (!s.gibbs_gap) return nullptr;
+  const auto* potential = dynamic_cast<const PotentialModel*>(&model);
+  std::string why;
+  if (!potential)
+    why = fmt::format("the {} model has no potential at arbitrary points", model.kind());
+  else if (model.groups().size() != 1 || model.groups()[0].dim() > GibbsGap::max_dim)
+    why = fmt::format("needs particles of dimension <= {} (model.bias and data.dim give {})",
+                      GibbsGap::max_dim, model.groups()[0].dim());
+  else if (!(r.temperature > 0 && r.weight_decay > 0))
+    why = "needs flow.temperature > 0 and flow.weight_decay > 0";
+  else if (!s.free_energy)
+    why = "needs diagnostics.free_energy = true";
+  if (why.empty())
+    return std::make_unique<GibbsGap>(model, *potential, r, s.gibbs_samples, r.noise_seed);
+  if (s.gibbs_gap_required) throw InputError("diagnostics.gibbs_gap: " + why);
+  return nullptr;
 }
 
 // The initial particles of the two-sample kNN estimate: the state this run starts from, or on a
@@ -147,6 +172,15 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
         }
       }
     }
+  }
+
+  const Regularisation& regularisation = c.flow.regularisation;
+  std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);
+  if (s.free_energy && regularisation.any()) {
+    if (regularisation.noisy()) check_knn(model, s.knn_k);
+    observers_.push_back(std::make_unique<FreeEnergyObserver>(
+        model, regularisation, s.knn_k, regularisation.noisy() ? s.knn_every : s.every,
+        std::move(gibbs_gap)));
   }
 
   bool any_path_norm = false;

@@ -42,8 +42,16 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   // One evaluation for the whole run: the observers read it at the start of a step, before the
   // integrator's later stages refill it.
   const std::unique_ptr<Evaluation> evaluation = model.make_evaluation();
+  // The regularisers' drift is added to the model's velocity in every stage; the observers see
+  // the model's velocity v = −∇Ψ alone (FlowPoint), the integrator the total drift k1.
+  const Regularisation& regularisation = settings.regularisation;
+  const auto& groups = model.groups();
+  const bool drift = regularisation.has_drift();
+  ParticleState k1 = drift ? allocate_like(state, "run::drift") : velocity;
   const VelocityField field = [&](const ParticleState& s, ParticleState& dsdt) {
-    return model.evaluate(s, *evaluation, dsdt);
+    const real loss = model.evaluate(s, *evaluation, dsdt);
+    if (drift) add_regulariser_drift(regularisation, groups, s, dsdt, dsdt);
+    return loss;
   };
   const Communicator& comm = model.comm();
   const bool time_limited = settings.t_end > 0;
@@ -115,7 +123,10 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     previous_time = time;
     {
       const ProfilingRegion region("mfsim::integrate");
-      integrator.finish_step(state, velocity, real(dt), field);
+      if (drift) add_regulariser_drift(regularisation, groups, state, velocity, k1);
+      integrator.finish_step(state, k1, real(dt), field);
+      // Euler–Maruyama: the Brownian increment of the step, at the temperature of its start.
+      if (regularisation.noisy()) add_langevin_noise(regularisation, groups, state, step, time, dt);
     }
     ++step;
     // Flow time from the step count, not by summation, so that it does not drift.

@@ -137,6 +137,22 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   f.steps =
       (has_t_end && !has_steps) ? std::numeric_limits<index_t>::max() : s.integer("steps", 1000, 0);
   f.loss_tol = s.number("loss_tol", 0.0, 0.0);
+  // Mean-field Langevin dynamics and the regularisers (flow/regularisation.hpp).
+  Regularisation& r = f.regularisation;
+  r.temperature = s.number("temperature", 0.0, 0.0);
+  r.schedule = parse_temperature_schedule(
+      s.choice("temperature_schedule", "constant", temperature_schedule_names()));
+  r.temperature_rate = s.number("temperature_rate", 0.0, 0.0);
+  r.weight_decay = s.number("weight_decay", 0.0, 0.0);
+  r.path_norm_penalty = s.number("path_norm_penalty", 0.0, 0.0);
+  r.path_norm_smoothing = s.number("path_norm_smoothing", 1e-3, 0.0, HUGE_VAL, true);
+  // Default: the init seed (a stream of its own, so independent of the initial draws).
+  r.noise_seed = std::uint64_t(s.integer("noise_seed", std::int64_t(c.init.seed), 0));
+  if (r.noisy() && f.integrator != IntegratorKind::euler)
+    s.error("integrator", "must be \"euler\" (Euler–Maruyama) when flow.temperature > 0 (got \"" +
+                              integrator_name(f.integrator) +
+                              "\"): the noise has no higher-order "
+                              "scheme here");
   s.finish();
 }
 
@@ -169,8 +185,16 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
     d.kl_transport = d.kl_transport || kind == "transport";
     d.kl_knn = d.kl_knn || kind == "knn";
   }
+  if (d.kl_transport && c.flow.regularisation.noisy())
+    s.error("kl",
+            "\"transport\" is exact only without noise (flow.temperature > 0): use kl = "
+            "[\"knn\"], whose entropy also gives the free energy");
   d.knn_k = int(s.integer("knn_k", 5, 1, knn_max_k));
   d.knn_every = s.integer("knn_every", d.every, 1);
+  d.free_energy = s.boolean("free_energy", true);
+  d.gibbs_gap_required = s.has("gibbs_gap");
+  d.gibbs_gap = s.boolean("gibbs_gap", true);
+  d.gibbs_samples = s.integer("gibbs_samples", 65536, 16);
   d.path_norm = s.boolean("path_norm", true);
   d.path_length = s.boolean("path_length", true);
   s.finish();

@@ -111,6 +111,20 @@ double TwoLayerModel::infinite_width_gram(Matrix kernel) const {
   return spec_.beta * spec_.beta;
 }
 
+void TwoLayerModel::potential(const Evaluation& e, ConstMatrix points, Vector psi,
+                              Workspace& scratch) const {
+  const index_t count = index_t(points.extent(0));
+  const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
+  const real coeff = real(spec_.beta / double(data().n_train()));
+  with_activation(spec_.activation, [&](auto act) {
+    detail::two_layer_velocity<false>("mfsim::TwoLayer::potential", points, *train_panels_,
+                                      e.residual, input_norm2_, v, Vector(), coeff, act);
+  });
+  Kokkos::parallel_for(
+      "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(0, count),
+      KOKKOS_LAMBDA(index_t j) { psi(j) = -points(j, 0) * v(j, 0); });
+}
+
 std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {
   // Mean-field time: dθ/dt = −m ∇_θ L, so gradient descent on the raw parameters with learning
   // rate m·dt takes the same steps.

@@ -20,8 +20,10 @@ enum RngStream : std::uint32_t {
   rng_teacher = 4,
   rng_train_labels = 5,  // random labels and label noise of the training set
   rng_test_labels = 6,
-  rng_head_particles = 7,  // model B head
-  rng_reference = 8,       // fresh samples of the initial law (two-sample estimators)
+  rng_head_particles = 7,    // model B head
+  rng_reference = 8,         // fresh samples of the initial law (two-sample estimators)
+  rng_langevin_noise = 9,    // the Brownian increments of mean-field Langevin dynamics
+  rng_gibbs_reference = 10,  // the importance samples of the Gibbs gap's partition function
 };
 
 struct Philox4x32 {
