@@ -55,6 +55,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   };
   const Communicator& comm = model.comm();
   const bool time_limited = settings.t_end > 0;
+  const double origin = settings.start_time - double(settings.first_step) * settings.dt;
 
   RunSummary summary;
   index_t step = settings.first_step;
@@ -129,10 +130,10 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       if (regularisation.noisy()) add_langevin_noise(regularisation, groups, state, step, time, dt);
     }
     ++step;
-    // Flow time from the step count, not by summation, so that it does not drift.
-    time = (time_limited && dt < settings.dt)
-               ? settings.t_end
-               : settings.start_time + double(done + 1) * settings.dt;
+    // Flow time from the absolute step count, not by summation, so that it does not drift, and so
+    // that a restart from step j (time j·dt) computes bitwise the times of the uninterrupted run:
+    // time-dependent terms (a temperature schedule) then match too. origin is 0 for a fresh run.
+    time = (time_limited && dt < settings.dt) ? settings.t_end : origin + double(step) * settings.dt;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

@@ -146,8 +146,12 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   r.weight_decay = s.number("weight_decay", 0.0, 0.0);
   r.path_norm_penalty = s.number("path_norm_penalty", 0.0, 0.0);
   r.path_norm_smoothing = s.number("path_norm_smoothing", 1e-3, 0.0, HUGE_VAL, true);
-  // Default: the init seed (a stream of its own, so independent of the initial draws).
-  r.noise_seed = std::uint64_t(s.integer("noise_seed", std::int64_t(c.init.seed), 0));
+  // Default: the init seed (a stream of its own, so independent of the initial draws). Resolved
+  // only where it matters, so that a noiseless run's resolved config does not grow a key that
+  // follows init.seed.
+  r.noise_seed = c.init.seed;
+  if (r.noisy() || s.has("noise_seed"))
+    r.noise_seed = std::uint64_t(s.integer("noise_seed", std::int64_t(c.init.seed), 0));
   if (r.noisy() && f.integrator != IntegratorKind::euler)
     s.error("integrator", "must be \"euler\" (Euler–Maruyama) when flow.temperature > 0 (got \"" +
                               integrator_name(f.integrator) +

@@ -3,7 +3,10 @@
 
     check_mpi_run.py MFSIM MPIEXEC CASE RANKS
 
-CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), restart |
+CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), langevin |
+langevin_resnet (the same with noise, weight decay and the path-norm penalty: the noise is keyed
+by global particle id, so only the reductions' order differs), langevin_bitwise (β = 0: no
+reduction touches the particles, which must then be bitwise equal), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
 flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
@@ -87,6 +90,24 @@ dt = 0.1
 steps = 100
 """ + OBSERVE
 
+# Mean-field Langevin dynamics on top of a config: Euler–Maruyama, the kNN KL (the transport KL is
+# refused with noise), the free energy and its entropy.
+LANGEVIN_FLOW = """integrator = "euler"
+temperature = 0.01
+temperature_schedule = "logarithmic"
+weight_decay = 0.1
+path_norm_penalty = 0.01
+"""
+
+
+def langevin(text):
+    for integrator in ('integrator = "rk4"\n', 'integrator = "heun"\n'):
+        text = text.replace(integrator, LANGEVIN_FLOW)
+    text = text.replace('kl = ["transport", "knn"]', 'kl = ["knn"]')
+    assert "temperature" in text and '"transport"' not in text
+    return text
+
+
 failures = []
 
 
@@ -154,9 +175,14 @@ def compare_files(single, parallel, ranks):
 
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
-    if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet"):
+    if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
+                "langevin_resnet", "langevin_bitwise"):
         config = "run.toml"
         text = RESNET if "resnet" in CASE else TWO_LAYER
+        if CASE.startswith("langevin"):
+            text = langevin(text)
+        if CASE == "langevin_bitwise":
+            text = text.replace("[model]\n", "[model]\nbeta = 0\n")
         if CASE == "resnet_narrow":
             text = text.replace("\nwidth = 30\n", "\nwidth = 4\n")
             assert "\nwidth = 4\n" in text
@@ -175,6 +201,12 @@ with tempfile.TemporaryDirectory() as tmp:
         else:
             run(config, "mpi.h5", RANKS)
             compare_files("single.h5", "mpi.h5", RANKS)
+            if CASE == "langevin_bitwise":
+                with h5py.File("single.h5", "r") as s, h5py.File("mpi.h5", "r") as p:
+                    for group in s["particles"]:
+                        a = s["particles"][group]["position/value"][()]
+                        b = p["particles"][group]["position/value"][()]
+                        check(np.array_equal(a, b), f"{group}: noisy particles not bitwise equal")
     elif CASE == "errors":
         config = "run.toml"
         with open(config, "w") as f:
