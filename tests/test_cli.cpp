@@ -381,6 +381,11 @@ TEST(Cli, LangevinRunWritesTheFreeEnergy) {
     EXPECT_DOUBLE_EQ(entropy[i], -lambda[i] * h[i]) << i;
   }
   EXPECT_EQ(observable(out, "gibbs_gap").size(), f.size());  // d = 1: D = 3
+  // (A12) and the W₂ path length hold for the plain gradient flow only: not written here.
+  const auto names = H5mdReader(out).observables();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "loss_bound"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "w2_path_length"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "gram_lambda_min"), 1);
   const Result refused = mfsim(dir, "run " + config + " -q -o " + dir + "/never.h5" +
                                         langevin_options + " --set flow.integrator=heun");
   EXPECT_EQ(refused.code, 2);

@@ -160,7 +160,10 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
             DiagnosticsSettings::gram_matrix_max_samples, n));
       auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
                                                  model.comm().is_root() ? &log : nullptr);
-      if (const auto bound = continued("loss_bound", "the loss")) gram->continue_from(*bound);
+      if (c.flow.regularisation.any())
+        gram->omit_loss_bound();
+      else if (const auto bound = continued("loss_bound", "the loss"))
+        gram->continue_from(*bound);
       observers_.push_back(std::move(gram));
       if (s.ntk) {
         Matrix kernel("mfsim::Diagnostics::ntk", n, n);
@@ -187,7 +190,9 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
   if (s.path_norm && any_path_norm)
     observers_.push_back(std::make_unique<PathNormObserver>(s.every));
-  if (s.path_length) {
+  // The W₂ path length integrates the model's velocity: a bound on the movement of the plain
+  // gradient flow only (the regularisers' drift and the noise move the particles too).
+  if (s.path_length && !regularisation.any()) {
     auto length = std::make_unique<PathLengthObserver>(s.every);
     if (const auto value = continued("w2_path_length", "0")) length->continue_from(*value);
     observers_.push_back(std::move(length));
