@@ -11,7 +11,8 @@ reliable) on a ReLU teacher with weight decay λ' and several temperatures λ, a
   - the exponential rate of that gap, fitted by least squares on log(F − F_∞) over the times where
     the gap stands above five times the stationary noise, with a 95% Student-t CI (the theory:
     F − F* ≤ e^{−2λ C_LSI t}(F_0 − F*) under a uniform log-Sobolev inequality, Nitanda–Wu–Suzuki
-    2022, Chizat 2022: a rate that falls with λ at fixed λ');
+    2022, Chizat 2022; for proximal Gibbs measures dominated by the weight decay's Gaussian
+    N(0, λ/λ' I), C_LSI ≈ λ'/λ, so a rate of at least about 2λ');
   - gibbs_gap = KL(ρ_t ‖ ρ̂_t), the particle law against its proximal Gibbs measure, which bounds
     (F − F*)/λ and falls to the estimators' floor;
   - the test loss and the path norm at the end, against λ (more noise: a smoother, smaller-norm
