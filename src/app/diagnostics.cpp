@@ -78,33 +78,25 @@ std::unique_ptr<GibbsGap> make_gibbs_gap(const Config& c, const Model& model) {
   return nullptr;
 }
 
-// The initial particles of the two-sample kNN estimate: the state this run starts from, or on a
-// restart the first frame of the file it restarts from.
-ParticleState initial_particles(const Config& c, const Problem& p) {
-  if (c.init.kind == "file") {
-    Config first = c;
-    first.init.frame = 0;
-    return build_problem(first, p.model->comm()).state;
-  }
-  ParticleState copy = allocate_like(p.state, "initial");
-  deep_copy(copy, p.state);
-  return copy;
+// The initial particles of the two-sample kNN estimate: the state the run starts from, or on a
+// restart the first frame of the file it restarts from (already open: Problem::init_file).
+ParticleState initial_particles(const Problem& p) {
+  ParticleState initial = allocate_state(p.model->groups(), false, "initial");
+  if (p.init_file)
+    load_state(*p.init_file, "init.path", p.model->groups(), 0, initial);
+  else
+    for (std::size_t g = 0; g < initial.theta.size(); ++g)
+      Kokkos::deep_copy(initial.theta[g], p.state.theta[g]);
+  return initial;
 }
 
 // On a restart, the scalar observable `name` that the init file holds at the restart step, from
 // which this run carries the original run's curve on; none if the file lacks it at that step (an
 // older file, the diagnostic off, another cadence). Every rank reads the same file alike.
-std::optional<double> restart_value(const Config& c, const Problem& p, const std::string& name) {
-  const H5mdReader reader = [&] {
-    try {
-      return H5mdReader(c.init.path);
-    } catch (const InputError& e) {
-      throw InputError(std::string("init.path: ") + e.what());
-    }
-  }();
-  const auto names = reader.observables();
+std::optional<double> restart_value(const Problem& p, const std::string& name) {
+  const auto names = p.init_file->observables();
   if (std::find(names.begin(), names.end(), name) == names.end()) return std::nullopt;
-  const ObservableSeries s = reader.read_observable(name);
+  const ObservableSeries s = p.init_file->read_observable(name);
   if (!s.shape.empty()) return std::nullopt;
   for (std::size_t i = 0; i < s.step.size(); ++i)
     if (s.step[i] == p.first_step) return s.value[i];
@@ -130,7 +122,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
     check_knn(model, s.knn_k);
     ParticleState initial;
     // Reading a restart's first frame may fail on one rank only: end every rank the same way.
-    on_every_rank(model.comm(), [&] { initial = initial_particles(c, p); });
+    on_every_rank(model.comm(), [&] { initial = initial_particles(p); });
     observers_.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
   }
 
@@ -139,8 +131,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   std::vector<std::string> restarted;
   const auto continued = [&](const std::string& name, const std::string& start) {
     std::optional<double> value;
-    if (c.init.kind != "file") return value;
-    on_every_rank(model.comm(), [&] { value = restart_value(c, p, name); });
+    if (!p.init_file) return value;
+    on_every_rank(model.comm(), [&] { value = restart_value(p, name); });
     if (!value) restarted.push_back(name + " starts again from " + start);
     return value;
   };

@@ -88,6 +88,38 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
 
 }  // namespace
 
+LoadedFrame load_state(const H5mdReader& file, const std::string& key,
+                       const std::vector<GroupSpec>& groups, index_t frame, ParticleState& state) {
+  // A negative frame counts from the end of the frames every group has: a run killed between
+  // writing its groups leaves one group a frame ahead.
+  index_t common_frames = std::numeric_limits<index_t>::max();
+  for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  const index_t frame_index = frame < 0 ? common_frames + frame : frame;
+  LoadedFrame loaded;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    ParticleFrame read;
+    try {
+      // This rank's part of every slice: a hyperslab with stride per_slice.
+      const GroupSpec& spec = groups[g];
+      read = file.read_frame(spec.name, frame_index < 0 ? frame : frame_index, spec.slice_offset,
+                             spec.local_per_slice, spec.slices, spec.per_slice());
+    } catch (const InputError& e) {
+      throw InputError(key + ": " + e.what());
+    }
+    if (g > 0 && read.step != loaded.step)
+      throw InputError(fmt::format(
+          "{}: {}: frame {} is step {} in /particles/{} but step {} in "
+          "/particles/{}",
+          key, file.path(), frame_index, loaded.step, groups[0].name, read.step, groups[g].name));
+    load_frame(read, groups[g], state.theta[g],
+               state.tracks_log_density() ? state.log_density[g] : Vector(), file.path());
+    loaded.has_log_density = loaded.has_log_density && read.has_log_density;
+    loaded.step = read.step;
+    loaded.time = read.time;
+  }
+  return loaded;
+}
+
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
   p.data = make_dataset(c.data);
@@ -95,44 +127,16 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
   if (c.init.kind == "file") {
-    const H5mdReader reader = [&] {
-      try {
-        return H5mdReader(c.init.path);
-      } catch (const InputError& e) {
-        throw InputError(std::string("init.path: ") + e.what());
-      }
-    }();
-    // A negative frame counts from the end of the frames every group has: a run killed between
-    // writing its groups leaves one group a frame ahead.
-    index_t common_frames = std::numeric_limits<index_t>::max();
-    for (const GroupSpec& g : groups)
-      common_frames = std::min(common_frames, reader.frames(g.name));
-    const index_t frame_index = c.init.frame < 0 ? common_frames + c.init.frame : c.init.frame;
-    bool have_log_density = true;
-    for (std::size_t g = 0; g < groups.size(); ++g) {
-      ParticleFrame frame;
-      try {
-        // This rank's part of every slice: a hyperslab with stride per_slice.
-        const GroupSpec& spec = groups[g];
-        frame = reader.read_frame(spec.name, frame_index < 0 ? c.init.frame : frame_index,
-                                  spec.slice_offset, spec.local_per_slice, spec.slices,
-                                  spec.per_slice());
-      } catch (const InputError& e) {
-        throw InputError(std::string("init.path: ") + e.what());
-      }
-      if (g > 0 && frame.step != p.first_step)
-        throw InputError(fmt::format(
-            "init.path: {}: frame {} is step {} in /particles/{} but step "
-            "{} in /particles/{}",
-            c.init.path, frame_index, p.first_step, groups[0].name, frame.step, groups[g].name));
-      load_frame(frame, groups[g], p.state.theta[g],
-                 log_density ? p.state.log_density[g] : Vector(), c.init.path);
-      have_log_density = have_log_density && frame.has_log_density;
-      p.first_step = frame.step;
-      p.start_time = frame.time;
+    try {
+      p.init_file = std::make_shared<const H5mdReader>(c.init.path);
+    } catch (const InputError& e) {
+      throw InputError(std::string("init.path: ") + e.what());
     }
+    const LoadedFrame loaded = load_state(*p.init_file, "init.path", groups, c.init.frame, p.state);
+    p.first_step = loaded.step;
+    p.start_time = loaded.time;
     // A file without log-densities restarts the transport estimate from the Gaussian law.
-    if (log_density && !have_log_density) set_initial_log_density(p.state, groups);
+    if (log_density && !loaded.has_log_density) set_initial_log_density(p.state, groups);
   } else {
     p.model->initialize(p.state, c.init.seed, c.init.antithetic);
     if (log_density) set_initial_log_density(p.state, groups);
