@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cmath>
+#include <iostream>
 
 #include "helpers.hpp"
 #include "mfsim/core/error.hpp"
@@ -186,6 +187,10 @@ TEST(Langevin, OrnsteinUhlenbeckMomentsMatchTheClosedForm) {
     EXPECT_NEAR(got.variance, variance, 4 * se_variance + std::fabs(chain_variance - variance))
         << "t = " << t;
     EXPECT_GT(std::fabs(chain_variance - variance), 0);
+    std::cout << "OU t = " << t << ": mean " << got.mean << " (closed form " << mean << ", chain "
+              << chain_mean << ", s.e. " << se_mean << "), variance " << got.variance
+              << " (closed form " << variance << ", chain " << chain_variance << ", s.e. "
+              << se_variance << ")\n";
   }
 }
 
@@ -207,6 +212,8 @@ TEST(Langevin, EulerMaruyamaWeakErrorIsFirstOrder) {
     errors.push_back(std::fabs(got.mean - mean) + std::fabs(got.variance - variance));
   }
   const double slope = std::log(errors[0] / errors[2]) / std::log(steps[0] / steps[2]);
+  std::cout << "weak errors at dt = 0.2, 0.1, 0.05: " << errors[0] << " " << errors[1] << " "
+            << errors[2] << "; order " << slope << "\n";
   EXPECT_GT(slope, 0.8) << errors[0] << " " << errors[1] << " " << errors[2];
   EXPECT_LT(slope, 1.25) << errors[0] << " " << errors[1] << " " << errors[2];
   EXPECT_GT(errors[0], errors[1]);

@@ -59,7 +59,9 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   const real kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
   m.activation = r.activation = Activation{parse_activation(activation), kappa};
   m.width = r.width = s.integer("width", 1024, 1);
-  m.beta = r.beta = s.number("beta", 1.0, 0.0, HUGE_VAL, true);
+  // β = 0 is the data-free flow (Ψ ≡ 0): with weight decay and noise, the Ornstein–Uhlenbeck
+  // process of MATH.md V6a.
+  m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
   // Model B only.
   r.depth = s.integer("depth", 16, 1, 1 << 20);
