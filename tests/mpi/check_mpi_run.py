@@ -133,7 +133,8 @@ def run(config, output, ranks, *extra, expect=0):
 def relative_error(a, b, scale=None):
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if scale is None:
-        scale = max(np.max(np.abs(b)), 1e-300) if b.size else 1.0
+        scale = np.max(np.abs(b)) if b.size else 1.0
+    scale = max(scale, 1e-300)
     return float(np.max(np.abs(a - b)) / scale) if b.size else 0.0
 
 
