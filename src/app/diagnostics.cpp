@@ -12,6 +12,7 @@
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/host_copy.hpp"
+#include "mfsim/diagnostics/classification_observer.hpp"
 #include "mfsim/diagnostics/free_energy_observer.hpp"
 #include "mfsim/diagnostics/gibbs_gap.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
@@ -152,7 +153,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
             DiagnosticsSettings::gram_matrix_max_samples, n));
       auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
                                                  model.comm().is_root() ? &log : nullptr);
-      if (c.flow.regularisation.any())
+      // (A12) bounds the square loss of the plain gradient flow only.
+      if (c.flow.regularisation.any() || model.loss() != LossKind::square)
         gram->omit_loss_bound();
       else if (const auto bound = continued("loss_bound", "the loss"))
         gram->continue_from(*bound);
@@ -168,6 +170,9 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
       }
     }
   }
+
+  if (needs_signed_labels(model.loss()))
+    observers_.push_back(std::make_unique<ClassificationObserver>());
 
   const Regularisation& regularisation = c.flow.regularisation;
   std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);

@@ -20,13 +20,30 @@
 namespace mfsim {
 namespace {
 
-Dataset make_dataset(const DataConfig& c) {
+// The labels of a file used with a loss that needs ±1 (logistic): the first other value found.
+void check_signed_labels(ConstVector y, const std::string& path, const char* part) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+  for (std::size_t i = 0; i < host.extent(0); ++i)
+    if (host(i) != real(1) && host(i) != real(-1))
+      throw InputError(fmt::format(
+          "data.path: {}: /data/{}/y[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
+          "+1 (mfsim data import --binary-labels maps two classes to them)",
+          path, part, i, double(host(i))));
+}
+
+Dataset make_dataset(const DataConfig& c, LossKind loss) {
   if (c.kind == "file") {
+    Dataset d;
     try {
-      return H5mdReader(c.path).read_data();
+      d = H5mdReader(c.path).read_data();
     } catch (const InputError& e) {
       throw InputError(std::string("data.path: ") + e.what());
     }
+    if (needs_signed_labels(loss)) {
+      check_signed_labels(d.y_train, c.path, "train");
+      check_signed_labels(d.y_test, c.path, "test");
+    }
+    return d;
   }
   return make_synthetic_dataset(c.synthetic);
 }
@@ -122,7 +139,7 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
 
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
-  p.data = make_dataset(c.data);
+  p.data = make_dataset(c.data, c.model.two_layer.loss);
   p.model = make_model(c.model, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");

@@ -80,6 +80,11 @@ void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstM
         Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
         KOKKOS_LAMBDA(index_t i) { y(i) += sd * real(rng.normal(std::uint64_t(i), 2)); });
   }
+  if (spec.sign_labels)
+    Kokkos::parallel_for(
+        "mfsim::SyntheticData::sign_labels",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
+        KOKKOS_LAMBDA(index_t i) { y(i) = y(i) < 0 ? real(-1) : real(1); });
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   // process of MATH.md V6a.
   m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
+  m.loss = r.loss = parse_loss(s.choice("loss", "square", loss_names()));
   // Model B only.
   r.depth = s.integer("depth", 16, 1, 1 << 20);
   r.head_width = s.integer("head_width", 1024, 1);
@@ -93,6 +94,7 @@ void read_data(Config& c, const toml::table& root, toml::table& resolved) {
       parse_activation(s.choice("teacher_activation", "relu", activation_names()));
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
+  g.sign_labels = needs_signed_labels(c.model.two_layer.loss);
   d.path = s.text("path", "");
   if (d.kind == "file") require_file(s, "path", d.path);
   s.finish();

@@ -111,7 +111,7 @@ const std::vector<std::string>& depth_init_names() {
 }
 
 ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)
-    : Model(data, comm), spec_(spec) {
+    : Model(data, comm, spec.loss), spec_(spec) {
   const int d = data.dim();
   GroupSpec blocks_group;
   blocks_group.name = "resnet_blocks";
@@ -218,14 +218,14 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   const index_t L = spec_.depth;
   ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
 
-  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = f − y.
+  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
   Kokkos::deep_copy(layer(states, 0), d.x_train);
   for (index_t l = 0; l < L; ++l)
     propagate(blocks_theta, l, layer(states, l), layer(states, l + 1), scratch);
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
-  head_output(head_theta, z_last, r);
-  subtract_targets(r, d.y_train);
+  head_output(head_theta, z_last, e.output);
+  e.loss = loss_and_derivative(loss(), e.output, d.y_train, r);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
@@ -280,7 +280,6 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
                                         scratch);
     }
   });
-  e.loss = half_mean_square(r);
   return real(e.loss);
 }
 

@@ -13,7 +13,7 @@ namespace mfsim {
 
 TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                              const Communicator& comm)
-    : Model(data, comm), spec_(spec) {
+    : Model(data, comm, spec.loss), spec_(spec) {
   const int dim = data.dim();
   GroupSpec g;
   g.name = "two_layer";
@@ -73,8 +73,8 @@ void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
 real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
   const Dataset& d = data();
   const Vector r = e.residual;
-  predict(s, d.x_train, r, e.scratch);
-  subtract_targets(r, d.y_train);
+  predict(s, d.x_train, e.output, e.scratch);
+  e.loss = loss_and_derivative(loss(), e.output, d.y_train, r);
 
   const real coeff = real(spec_.beta / double(d.n_train()));
   const bool laplacian = dsdt.tracks_log_density();
@@ -88,7 +88,6 @@ real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleStat
                                         input_norm2_, dsdt.theta[0], Vector(), coeff, act);
     }
   });
-  e.loss = half_mean_square(r);
   return real(e.loss);
 }
 

@@ -23,6 +23,9 @@ struct SyntheticDataSpec {
   Activation teacher_activation{ActivationKind::relu, 1};
   double noise = 0;  // std of Gaussian noise added to the training targets only
   std::uint64_t seed = 1;
+  // Classification (model.loss = "logistic"): every target becomes its sign, ±1 (+1 at 0), after
+  // the noise, so that the noise flips labels near the teacher's boundary.
+  bool sign_labels = false;
 };
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);

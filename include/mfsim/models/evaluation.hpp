@@ -13,13 +13,15 @@ namespace mfsim {
 class Evaluation {
  public:
   explicit Evaluation(index_t n_train)
-      : residual(uninitialized<Vector>("mfsim::Evaluation::residual", n_train)) {}
+      : output(uninitialized<Vector>("mfsim::Evaluation::output", n_train)),
+        residual(uninitialized<Vector>("mfsim::Evaluation::residual", n_train)) {}
   virtual ~Evaluation() = default;
   Evaluation(const Evaluation&) = delete;
   Evaluation& operator=(const Evaluation&) = delete;
 
-  Vector residual;    // r = f(x_train) − y_train (summed over every rank)
-  double loss = 0;    // |r|²/(2n)
+  Vector output;      // f(x_train) (summed over every rank)
+  Vector residual;    // r_i = ℓ'(f(x_i), y_i): f − y for the square loss (models/loss.hpp)
+  double loss = 0;    // (1/n) Σ ℓ(f(x_i), y_i): |r|²/(2n) for the square loss
   Workspace scratch;  // the evaluation's own packing and transpose buffers
 };
 

@@ -1,8 +1,8 @@
 #pragma once
 // A mean-field model: particle groups, their initial law, and the velocity field of the
-// Wasserstein gradient flow of L = |f(x) − y|²/(2n) (flow time: every particle velocity is O(1)
-// whatever the width, MATH.md §1.4). Optional capabilities are separate interfaces a model may
-// also implement (GramModel, PathNormModel).
+// Wasserstein gradient flow of L = (1/n) Σ ℓ(f(x_i), y_i) (models/loss.hpp; square by default)
+// (flow time: every particle velocity is O(1) whatever the width, MATH.md §1.4). Optional
+// capabilities are separate interfaces a model may also implement (GramModel, PathNormModel).
 //
 // Ranks: every method returns values summed over every rank (a model's particles are sharded,
 // its data is not), except the accumulate_* methods, which add this rank's part and leave the sum
@@ -18,6 +18,7 @@
 #include "mfsim/core/workspace.hpp"
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/models/evaluation.hpp"
+#include "mfsim/models/loss.hpp"
 #include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
@@ -30,6 +31,7 @@ class Model {
   virtual const std::vector<GroupSpec>& groups() const = 0;
   const Dataset& data() const { return data_; }
   const Communicator& comm() const { return comm_; }
+  LossKind loss() const { return loss_; }
 
   // Draws this rank's particles from the Gaussian initial law. With `antithetic`, particles come
   // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
@@ -59,20 +61,20 @@ class Model {
   // needing σ'' (transport KL) can name the key to change.
   virtual std::map<std::string, Activation> activations() const = 0;
 
-  // The test loss |f(x_test) − y_test|²/(2 n_test) (f in `scratch`); 0 without test data.
+  // The test loss (1/n_test) Σ ℓ(f(x), y) on the test set (f in `scratch`); 0 without test data.
   double test_loss(const ParticleState& s, Workspace& scratch) const;
 
  protected:
-  Model(const Dataset& data, const Communicator& comm) : data_(data), comm_(comm) {}
+  Model(const Dataset& data, const Communicator& comm, LossKind loss = LossKind::square)
+      : data_(data), comm_(comm), loss_(loss) {}
 
  private:
   Dataset data_;
   const Communicator& comm_;
+  LossKind loss_;
 };
 
 // |r|²/(2n) for a residual vector.
 double half_mean_square(ConstVector r);
-// f ← f − y: outputs to residuals.
-void subtract_targets(Vector f, ConstVector y);
 
 }  // namespace mfsim

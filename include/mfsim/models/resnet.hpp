@@ -36,6 +36,7 @@ struct ResNetSpec {
   // c in path_norm_weighted's A_l = I + c |U_l||W_l| (model.path_norm_weight; 3 as recalled from
   // E, Ma & Wang 2019, not verified: docs/corrections.md).
   double path_norm_weight = 3;
+  LossKind loss = LossKind::square;
 };
 
 // Layers of states or adjoints on the training inputs: [L+1][n][d].

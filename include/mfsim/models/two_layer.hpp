@@ -19,6 +19,7 @@ struct TwoLayerSpec {
   bool bias = true;
   Activation activation;
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
+  LossKind loss = LossKind::square;
 };
 
 class TwoLayerModel final : public Model, public GramModel, public PotentialModel {
