@@ -1,6 +1,9 @@
 // mfsim: the command-line front end.
 //   mfsim run CONFIG.toml [--set section.key=value]... [--output PATH] [--force] [--quiet]
 //   mfsim info FILE.h5
+//   mfsim data import INPUT -o DATA.h5 [--labels Y.npy] [--label-column NAME] [--test-fraction F]
+//                     [--standardize] [--normalize-to-sphere] [--binary-labels] [--seed S]
+//                     [--force]
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <iostream>
@@ -11,6 +14,7 @@
 #include "mfsim/core/mpi_communicator.hpp"
 #endif
 #include "mfsim/app/simulation.hpp"
+#include "mfsim/io/data_import.hpp"
 #include "mfsim/io/info.hpp"
 
 namespace {
@@ -71,6 +75,28 @@ int main(int argc, char** argv) {
                 "Print the resolved config (what /parameters/config_resolved will hold) and exit");
   CLI::App* info = app.add_subcommand("info", "Describe an mfsim H5MD file");
   info->add_option("file", info_path, "H5MD file")->required();
+  CLI::App* data = app.add_subcommand("data", "Data files for data.kind = \"file\"");
+  data->require_subcommand(1);
+  CLI::App* import = data->add_subcommand(
+      "import", "A CSV table (or .npy features and labels) to an mfsim data file");
+  mfsim::ImportOptions import_options;
+  std::string import_output;
+  bool import_force = false;
+  import->add_option("input", import_options.input, "CSV file, or features X.npy")->required();
+  import->add_option("-o,--output", import_output, "The data file to write (.h5)")->required();
+  import->add_option("--labels", import_options.labels, "Labels y.npy (with an .npy input)");
+  import->add_option("--label-column", import_options.label_column,
+                     "CSV: the label column's name or 0-based index (default: the last)");
+  import->add_option("--test-fraction", import_options.test_fraction,
+                     "Fraction of rows held out as the test set (seeded shuffle; default 0)");
+  import->add_flag("--standardize", import_options.standardize,
+                   "Each feature to mean 0, std 1 (training statistics)");
+  import->add_flag("--normalize-to-sphere", import_options.normalize_to_sphere,
+                   "Each input row to unit norm (after --standardize)");
+  import->add_flag("--binary-labels", import_options.binary_labels,
+                   "Map exactly two label values to -1 and +1 (for model.loss = \"logistic\")");
+  import->add_option("--seed", import_options.seed, "Seed of the train/test shuffle (default 1)");
+  import->add_flag("-f,--force", import_force, "Overwrite an existing output file");
 
   try {
     app.parse(argc, argv);
@@ -90,6 +116,17 @@ int main(int argc, char** argv) {
       }
       options.progress = !quiet;
       mfsim::run_simulation(config, options, std::cout, comm);
+    } else if (*import) {
+      mfsim::on_every_rank(comm, [&] {
+        if (!comm.is_root()) return;
+        const mfsim::ImportedData imported = mfsim::import_data(import_options);
+        mfsim::write_data_file(import_output, import_force, imported);
+        const auto& p = imported.parameters;
+        std::cout << "mfsim: wrote " << import_output << " (" << p.at("import_n_train")
+                  << " training and " << p.at("import_n_test") << " test rows of "
+                  << p.at("import_features") << " features; labels " << p.at("import_labels")
+                  << ")\n";
+      });
     } else {
       mfsim::on_every_rank(comm, [&] {
         if (comm.is_root()) mfsim::print_info(info_path, std::cout);

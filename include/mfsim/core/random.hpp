@@ -24,6 +24,7 @@ enum RngStream : std::uint32_t {
   rng_reference = 8,         // fresh samples of the initial law (two-sample estimators)
   rng_langevin_noise = 9,    // the Brownian increments of mean-field Langevin dynamics
   rng_gibbs_reference = 10,  // the importance samples of the Gibbs gap's partition function
+  rng_import_split = 11,     // mfsim data import: the shuffle of the train/test split
 };
 
 struct Philox4x32 {
