@@ -145,11 +145,11 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   groups_ = {blocks_group, head_group};
 }
 
-ResNetEvaluation::ResNetEvaluation(index_t depth, index_t n_train, int dim)
-    : Evaluation(n_train),
-      states("mfsim::ResNet::states", depth + 1, n_train, dim),
-      sensitivities("mfsim::ResNet::sensitivities", depth + 1, n_train, dim),
-      norm2("mfsim::ResNet::norm2", n_train) {}
+ResNetEvaluation::ResNetEvaluation(index_t depth, const Dataset& data, index_t minibatch)
+    : Evaluation(data, minibatch),
+      states("mfsim::ResNet::states", depth + 1, samples(), data.dim()),
+      sensitivities("mfsim::ResNet::sensitivities", depth + 1, samples(), data.dim()),
+      norm2("mfsim::ResNet::norm2", samples()) {}
 
 ConstMatrix ResNetEvaluation::state(index_t l) const {
   return layer(states, l);
@@ -159,8 +159,8 @@ ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
   return layer(sensitivities, l);
 }
 
-std::unique_ptr<Evaluation> ResNetModel::make_evaluation() const {
-  return std::make_unique<ResNetEvaluation>(spec_.depth, data().n_train(), data().dim());
+std::unique_ptr<Evaluation> ResNetModel::make_evaluation(index_t minibatch) const {
+  return std::make_unique<ResNetEvaluation>(spec_.depth, data(), minibatch);
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -214,18 +214,17 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   const LayerView& states = e.states;
   const LayerView& sensitivities = e.sensitivities;
   Workspace& scratch = e.scratch;
-  const Dataset& d = data();
   const index_t L = spec_.depth;
   ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
 
   // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
-  Kokkos::deep_copy(layer(states, 0), d.x_train);
+  Kokkos::deep_copy(layer(states, 0), e.x());
   for (index_t l = 0; l < L; ++l)
     propagate(blocks_theta, l, layer(states, l), layer(states, l + 1), scratch);
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
   head_output(head_theta, z_last, e.output);
-  e.loss = loss_and_derivative(loss(), e.output, d.y_train, r);
+  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
@@ -247,7 +246,7 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
 
   // Velocities (B11) and, when tracked, Laplacians (B12).
   const bool laplacian = dsdt.tracks_log_density();
-  const real block_coeff = real(spec_.alpha / double(d.n_train()));
+  const real block_coeff = real(spec_.alpha / double(e.samples()));
   // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
   // |z_l|² in e.norm2 (then |z_L|² for the head).
   with_activation(spec_.activation, [&](auto act) {
@@ -268,7 +267,7 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
     }
   });
   if (laplacian) detail::squared_row_norms(z_last, 0, e.norm2);
-  const real head_coeff = real(spec_.beta / double(d.n_train()));
+  const real head_coeff = real(spec_.beta / double(e.samples()));
   with_activation(spec_.head_activation, [&](auto act) {
     if (laplacian) {
       detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,

@@ -57,8 +57,8 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
       });
 }
 
-std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation() const {
-  return std::make_unique<Evaluation>(data().n_train());
+std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(index_t minibatch) const {
+  return std::make_unique<Evaluation>(data(), minibatch);
 }
 
 void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
@@ -71,21 +71,28 @@ void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
 }
 
 real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
-  const Dataset& d = data();
   const Vector r = e.residual;
-  predict(s, d.x_train, e.output, e.scratch);
-  e.loss = loss_and_derivative(loss(), e.output, d.y_train, r);
+  predict(s, e.x(), e.output, e.scratch);
+  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
 
-  const real coeff = real(spec_.beta / double(d.n_train()));
+  const real coeff = real(spec_.beta / double(e.samples()));
   const bool laplacian = dsdt.tracks_log_density();
+  // The training set is packed once (constructor); a minibatch at every evaluation.
+  tiles::SamplePanels batch_panels;
+  Vector norm2 = input_norm2_;
+  if (e.minibatch()) {
+    batch_panels = tiles::pack_samples(e.x(), spec_.bias, e.scratch, "minibatch_samples");
+    norm2 = e.scratch.view<Vector>("minibatch_norm2", e.samples());
+    detail::squared_row_norms(e.x(), spec_.bias ? real(1) : real(0), norm2);
+  }
+  const tiles::SamplePanels& panels = e.minibatch() ? batch_panels : *train_panels_;
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
-                                       input_norm2_, dsdt.theta[0], dsdt.log_density[0], coeff,
-                                       act);
+      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
+                                       dsdt.theta[0], dsdt.log_density[0], coeff, act);
     } else {
-      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
-                                        input_norm2_, dsdt.theta[0], Vector(), coeff, act);
+      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
+                                        dsdt.theta[0], Vector(), coeff, act);
     }
   });
   return real(e.loss);

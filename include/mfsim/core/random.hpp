@@ -25,6 +25,9 @@ enum RngStream : std::uint32_t {
   rng_langevin_noise = 9,    // the Brownian increments of mean-field Langevin dynamics
   rng_gibbs_reference = 10,  // the importance samples of the Gibbs gap's partition function
   rng_import_split = 11,     // mfsim data import: the shuffle of the train/test split
+  rng_minibatch = 12,        // the training samples of each SGD step
+  rng_online_inputs = 13,    // online SGD: fresh inputs
+  rng_online_labels = 14,    // online SGD: their targets' label noise and random labels
 };
 
 struct Philox4x32 {

@@ -30,4 +30,17 @@ struct SyntheticDataSpec {
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
 
+// Fresh samples of the same law (inputs, teacher, training label noise) on streams of their own,
+// for online SGD: draw(id, x, y) fills the rows of x, y with samples id, id + 1, ... — a pure
+// function of the seed and the ids, like the data set itself.
+class SyntheticSampler {
+ public:
+  explicit SyntheticSampler(const SyntheticDataSpec& spec);
+  void draw(std::uint64_t first_id, Matrix x, Vector y) const;
+
+ private:
+  SyntheticDataSpec spec_;
+  Matrix teacher_;
+};
+
 }  // namespace mfsim

@@ -38,11 +38,14 @@ class Model {
   virtual void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const = 0;
 
   // The buffers of one evaluation of this model (residuals, layer passes, packing scratch),
-  // allocated once: the caller keeps it and passes it to every evaluate().
-  virtual std::unique_ptr<Evaluation> make_evaluation() const = 0;
+  // allocated once: the caller keeps it and passes it to every evaluate(). Over the training set,
+  // or with `minibatch` > 0 over minibatches of that many samples (SGD; Evaluation).
+  virtual std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const = 0;
+  std::unique_ptr<Evaluation> make_evaluation() const { return make_evaluation(0); }
 
   // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals,
-  // velocities), and when `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
+  // velocities) for the loss over the samples of `e` (the training set or a minibatch), and when
+  // `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
   // characteristic. Fills `e` (which must come from this model's make_evaluation()) with what it
   // computed at `s`, sets e.loss and returns it. The model keeps nothing between calls.
   virtual real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const = 0;

@@ -32,7 +32,8 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
   const TwoLayerSpec& spec() const { return spec_; }
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
-  std::unique_ptr<Evaluation> make_evaluation() const override;
+  using Model::make_evaluation;
+  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override;
   real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
   using Model::predict;
   void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
