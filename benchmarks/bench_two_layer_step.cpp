@@ -4,6 +4,9 @@
 //   BM_TwoLayerLangevinStep the same step with weight decay and Langevin noise (Euler–Maruyama):
 //   what
 //                          mean-field Langevin dynamics adds to a step (docs/langevin.md)
+//   BM_TwoLayerMinibatchStep the Euler step on a minibatch of B = n/10 samples (drawing it, the
+//                          forward pass, velocities and update on B): SGD's step against the
+//                          full-batch BM_TwoLayerEulerStep at the same n
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -23,6 +26,7 @@
 #include "common.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/minibatch.hpp"
 #include "mfsim/flow/regularisation.hpp"
 #include "mfsim/models/two_layer.hpp"
 
@@ -102,6 +106,27 @@ void BM_TwoLayerLangevinStep(benchmark::State& state) {
     add_langevin_noise(r, groups, p.state, step++, 0.0, 1e-3);
   });
   set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7);
+}
+
+void BM_TwoLayerMinibatchStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  Problem p(n, m, d);
+  Integrator euler(IntegratorKind::euler, p.state);
+  MinibatchSettings settings;
+  settings.size = n / 10;
+  const MinibatchSampler sampler(settings, p.data);
+  const auto evaluation = p.model->make_evaluation(settings.size);
+  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
+    return p.model->evaluate(s, *evaluation, v);
+  };
+  index_t step = 0;
+  const double cpu = bench::timed_loop(state, [&] {
+    sampler.draw(step++, *evaluation);
+    field(p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  set_pair_counters(state, cpu, settings.size, m, d, 6.0 * (d + 1) + 7);
 }
 
 void BM_TwoLayerForward(benchmark::State& state) {
@@ -189,6 +214,12 @@ BENCHMARK(BM_TwoLayerLangevinStep)
     ->ArgNames({"n", "m", "d"})
     ->Args({64, 256, 4})
     ->Args({1000, 10000, 16})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerMinibatchStep)
+    ->ArgNames({"n", "m", "d"})
+    ->Args({640, 256, 4})
+    ->Args({10000, 10000, 16})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerForward)->Apply(kernel_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);

@@ -360,6 +360,15 @@ TEST(Cli, ResNetLangevinRestartReproducesTheUninterruptedRunBitwise) {
                          langevin_options, {"euler"});
 }
 
+// Minibatch SGD draws each step's samples by the step number: a restart reproduces the
+// uninterrupted run bitwise (every integrator: the minibatch is fixed within a step).
+TEST(Cli, MinibatchRestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_sgd_restart", tiny_config, two_layer_groups,
+                         " --set flow.batch_size=7");
+  expect_bitwise_restart("cli_resnet_sgd_restart", tiny_resnet_config, resnet_groups,
+                         " --set flow.batch_size=7");
+}
+
 // The regularised run writes its objective's terms, which add up to the free energy, and a
 // temperature with a non-Euler integrator is refused before anything is written.
 TEST(Cli, LangevinRunWritesTheFreeEnergy) {

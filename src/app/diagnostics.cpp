@@ -138,6 +138,9 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
     return value;
   };
 
+  // The plain gradient flow: no regulariser, no noise, no minibatch.
+  const bool plain_flow =
+      !c.flow.regularisation.any() && !c.flow.minibatch.active(model.data().n_train());
   const index_t n = model.data().n_train();
   const GramModel* gram_capability = gram_model(model);
   if (s.gram && gram_capability && !gram_capability->gram_parts().empty()) {
@@ -153,8 +156,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
             DiagnosticsSettings::gram_matrix_max_samples, n));
       auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
                                                  model.comm().is_root() ? &log : nullptr);
-      // (A12) bounds the square loss of the plain gradient flow only.
-      if (c.flow.regularisation.any() || model.loss() != LossKind::square)
+      // (A12) bounds the square loss of the plain, full-batch gradient flow only.
+      if (!plain_flow || model.loss() != LossKind::square)
         gram->omit_loss_bound();
       else if (const auto bound = continued("loss_bound", "the loss"))
         gram->continue_from(*bound);
@@ -187,9 +190,10 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
   if (s.path_norm && any_path_norm)
     observers_.push_back(std::make_unique<PathNormObserver>(s.every));
-  // The W₂ path length integrates the model's velocity: a bound on the movement of the plain
-  // gradient flow only (the regularisers' drift and the noise move the particles too).
-  if (s.path_length && !regularisation.any()) {
+  // The W₂ path length integrates the model's full-batch velocity: a bound on the movement of
+  // the plain gradient flow only (the regularisers' drift, the noise and minibatches move the
+  // particles otherwise).
+  if (s.path_length && plain_flow) {
     auto length = std::make_unique<PathLengthObserver>(s.every);
     if (const auto value = continued("w2_path_length", "0")) length->continue_from(*value);
     observers_.push_back(std::move(length));

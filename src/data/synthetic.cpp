@@ -79,8 +79,7 @@ void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstM
     const real sd = real(noise);
     Kokkos::parallel_for(
         "mfsim::SyntheticData::label_noise",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
-        KOKKOS_LAMBDA(index_t i) {
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
           y(i) += sd * real(rng.normal(first_id + std::uint64_t(i), 2));
         });
   }

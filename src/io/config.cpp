@@ -156,6 +156,20 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   r.noise_seed = c.init.seed;
   if (r.noisy() || s.has("noise_seed"))
     r.noise_seed = std::uint64_t(s.integer("noise_seed", std::int64_t(c.init.seed), 0));
+  // Stochastic gradients (flow/minibatch.hpp).
+  MinibatchSettings& b = f.minibatch;
+  b.size = s.integer("batch_size", 0, 0);
+  b.online = s.boolean("online", false);
+  if (b.online && b.size == 0)
+    s.error("online", "needs flow.batch_size > 0 (the fresh samples of each step)");
+  if (b.online && c.data.kind == "file")
+    s.error("online",
+            "draws fresh samples of the synthetic data law: it needs data.kind = "
+            "\"teacher\" or \"random_labels\", not a file");
+  b.online_data = c.data.synthetic;
+  b.seed = c.init.seed;
+  if (b.size > 0 || s.has("batch_seed"))
+    b.seed = std::uint64_t(s.integer("batch_seed", std::int64_t(c.init.seed), 0));
   if (r.noisy() && f.integrator != IntegratorKind::euler)
     s.error("integrator", "must be \"euler\" (Euler–Maruyama) when flow.temperature > 0 (got \"" +
                               integrator_name(f.integrator) +

@@ -6,7 +6,8 @@
 CASE is two_layer | resnet (100 steps, every loss observed, the particles snapshotted), langevin |
 langevin_resnet (the same with noise, weight decay and the path-norm penalty: the noise is keyed
 by global particle id, so only the reductions' order differs), langevin_bitwise (β = 0: no
-reduction touches the particles, which must then be bitwise equal), restart |
+reduction touches the particles, which must then be bitwise equal), sgd | sgd_resnet (minibatch and
+online SGD: the same draws on every rank), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
 flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
@@ -182,13 +183,16 @@ def compare_files(single, parallel, ranks):
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
     if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
-                "langevin_resnet", "langevin_bitwise"):
+                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet"):
         config = "run.toml"
         text = RESNET if "resnet" in CASE else TWO_LAYER
         if CASE.startswith("langevin"):
             text = langevin(text)
         if CASE == "langevin_bitwise":
             text = text.replace("[model]\n", "[model]\nbeta = 0\n")
+        if CASE.startswith("sgd"):  # minibatches of 7 (online for the ResNet): the same draws on every rank
+            text = text.replace("steps = 100\n", "steps = 100\nbatch_size = 7\n" +
+                                ("online = true\n" if "resnet" in CASE else ""))
         if CASE == "resnet_narrow":
             text = text.replace("\nwidth = 30\n", "\nwidth = 4\n")
             assert "\nwidth = 4\n" in text

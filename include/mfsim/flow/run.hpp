@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/minibatch.hpp"
 #include "mfsim/flow/observer.hpp"
 #include "mfsim/flow/regularisation.hpp"
 
@@ -24,6 +25,10 @@ struct RunSettings {
   double start_time = 0;
   // Weight decay, path-norm penalty and Langevin noise (none by default: the plain gradient flow).
   Regularisation regularisation;
+  // Stochastic gradients (none by default): each step's velocity on a minibatch. The observers
+  // and the loss (hence loss_tol) see full-batch evaluations, made only at the steps that observe
+  // or snapshot.
+  MinibatchSettings minibatch;
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).

@@ -40,7 +40,7 @@ class Evaluation {
   index_t samples() const { return index_t(x_.extent(0)); }
   bool minibatch() const { return minibatch_; }
 
-  Matrix batch_x;     // a minibatch evaluation's samples (empty otherwise)
+  Matrix batch_x;  // a minibatch evaluation's samples (empty otherwise)
   Vector batch_y;
   Vector output;      // f at the samples (summed over every rank)
   Vector residual;    // r_i = ℓ'(f(x_i), y_i): f − y for the square loss (models/loss.hpp)
