@@ -160,3 +160,20 @@ def test_langevin_free_energy_quick(tmp_path):
     # More noise spreads the particles: a larger path norm.
     assert report["runs"][1]["path_norm"] > report["runs"][0]["path_norm"]
     assert "95% CI" in result.stdout
+
+
+def test_real_data_classification_quick(tmp_path):
+    """Experiment 7: the breast-cancer set, logistic loss, full batch and SGD in both regimes: every
+    run classifies the held-out rows well; the lazy run's Gram matrix moves less than the
+    mean-field one's."""
+    pytest.importorskip("sklearn")
+    result = run_experiment("real_data_classification", tmp_path)
+    report = json.loads((tmp_path / "real_data_classification.json").read_text())
+    figure_ok(tmp_path / "real_data_classification.png")
+    runs = {(r["beta"], r["batch"]): r for r in report["runs"]}
+    assert len(runs) == 4 and {b for _, b in runs} == {0, report["batch"]}
+    for r in runs.values():
+        assert r["final_test"] > 0.9 and r["final_train"] > 0.9, r
+    for batch in (0, report["batch"]):
+        assert runs[(32.0, batch)]["gram_change"] < 0.5 * runs[(1.0, batch)]["gram_change"]
+    assert "figure:" in result.stdout
