@@ -406,14 +406,7 @@ TEST(Langevin, FreeEnergyFallsAndGibbsGapClosesWithData) {
   EXPECT_LT(gap_series.back()[0], 0.1 * gap_series.front()[0]);
 }
 
-std::string config_error(const std::string& text) {
-  try {
-    parse_config(text, {}, "test.toml");
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "accepted";
-}
+using test::config_error;
 
 TEST(Langevin, ConfigRefusesWhatTheNoiseCannotDo) {
   EXPECT_THAT(config_error("[flow]\ntemperature = -1\n"), HasSubstr("flow.temperature"));

@@ -71,14 +71,7 @@ TEST(Loss, AccuracyAndMargin) {
   EXPECT_NEAR(margin(device(f), device(y)), -5.0, 1e-6);
 }
 
-std::string config_error(const std::string& text) {
-  try {
-    parse_config(text, {}, "test.toml");
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "accepted";
-}
+using test::config_error;
 
 TEST(Loss, ConfigAndSyntheticLabels) {
   EXPECT_THAT(config_error("[model]\nloss = \"hinge\"\n"), HasSubstr("model.loss"));

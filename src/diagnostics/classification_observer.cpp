@@ -3,6 +3,7 @@
 #include <cfloat>
 
 #include "mfsim/core/math.hpp"
+#include "mfsim/diagnostics/path_norm_observer.hpp"
 
 namespace mfsim {
 
@@ -44,21 +45,7 @@ void ClassificationObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   sink.append_observable("margin", p.step, p.time, {m});
   const auto& groups = p.model.groups();
   if (groups.size() != 1 || !(groups[0].path_norm_scale > 0)) return;
-  // P₂ = β mean_k |a_k| ‖(w_k, b_k)‖₂ over every rank (path_norm_l2).
-  ConstMatrix theta = p.state.theta[0];
-  const int dim = int(theta.extent(1));
-  double sum = 0;
-  Kokkos::parallel_reduce(
-      "mfsim::Classification::path_norm",
-      Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k, double& acc) {
-        double w2 = 0;
-        for (int c = 1; c < dim; ++c) w2 += double(theta(k, c)) * double(theta(k, c));
-        acc += math::fabs(double(theta(k, 0))) * math::sqrt(w2);
-      },
-      sum);
-  const double norm =
-      groups[0].path_norm_scale * p.model.comm().sum(sum) / double(groups[0].global_count);
+  const double norm = path_norms(groups[0], p.state.theta[0], p.model.comm()).l2;
   sink.append_observable("normalised_margin", p.step, p.time, {norm > 0 ? m / norm : 0.0});
 }
 
