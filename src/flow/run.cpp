@@ -4,6 +4,8 @@
 #include <cmath>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/profiling.hpp"
@@ -71,14 +73,23 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     const bool finite_state = comm.allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
     if (!std::isfinite(loss) || !finite_state) {
       std::string what = !finite_state ? "a particle coordinate" : "the training loss";
-      if (done > 0 && last_snapshot != step - 1) {
-        output.append_particles(step - 1, previous_time, previous);
-        what += "; the last finite state (step " + std::to_string(step - 1) + ") is saved";
+      what += fmt::format(" became non-finite at step {} (t = {:.6g})", step, time);
+      if (done > 0) {
+        // The last finite state gets its observables row and its frame when its step was off
+        // their cadences, so that the file ends on it.
+        const double previous_loss = double(model.evaluate(previous, *evaluation, velocity));
+        const FlowPoint point{step - 1, previous_time, 0.0,         previous,
+                              velocity, previous_loss, *evaluation, model};
+        for (Observer* o : observers) {
+          const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
+          if (done > 1 && !on_cadence(step - 1, every)) o->observe(point, output);
+        }
+        if (last_snapshot != step - 1) output.append_particles(step - 1, previous_time, previous);
+        what += fmt::format("; the last finite state (step {}) is saved", step - 1);
       }
       // Every rank sees it (the check above is a reduction): raise it as an agreed error.
-      raise_if_any_failed(comm, std::make_exception_ptr(NonFiniteError(
-                                    what + " became non-finite at step " + std::to_string(step) +
-                                    " (t = " + std::to_string(time) + "); try a smaller flow.dt")));
+      raise_if_any_failed(
+          comm, std::make_exception_ptr(NonFiniteError(what + "; try a smaller flow.dt")));
     }
     if (done == 0) summary.initial_loss = loss;
 
@@ -133,7 +144,8 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     // Flow time from the absolute step count, not by summation, so that it does not drift, and so
     // that a restart from step j (time j·dt) computes bitwise the times of the uninterrupted run:
     // time-dependent terms (a temperature schedule) then match too. origin is 0 for a fresh run.
-    time = (time_limited && dt < settings.dt) ? settings.t_end : origin + double(step) * settings.dt;
+    time =
+        (time_limited && dt < settings.dt) ? settings.t_end : origin + double(step) * settings.dt;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
