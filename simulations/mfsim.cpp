@@ -1,6 +1,7 @@
 // mfsim: the command-line front end.
 //   mfsim run CONFIG.toml [--set section.key=value]... [--output PATH] [--force] [--quiet]
 //   mfsim info FILE.h5
+#include <hdf5.h>
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <iostream>
@@ -67,6 +68,10 @@ int fail(int code, const std::string& message, const mfsim::Communicator& comm,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every file is closed by its owner before main returns. HDF5's own exit handler would close
+  // again a file whose close failed (a write error: the disk or a size limit), and crashes doing
+  // so; the data already on disk is what a failed close leaves either way.
+  H5dont_atexit();
 #ifdef MFSIM_ENABLE_MPI
   // Before Kokkos, and finalised after it: MPI_Init may edit argv.
   const mfsim::MpiSession mpi(argc, argv);

@@ -18,7 +18,7 @@ std::string author_name() {
 }
 
 // Room for HDF5's metadata (chunk indexes, object headers) beyond what a write's rows take.
-constexpr std::uint64_t metadata_margin = std::uint64_t(1) << 20;
+constexpr std::uint64_t metadata_margin = std::uint64_t(256) << 10;
 
 // The file space an append of a `bytes`-byte row may allocate: a new chunk of the series (at most
 // 1024 rows, or about 1 MiB of a large row: h5::Series), plus the time and step chunks.
@@ -41,7 +41,7 @@ H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
   // writer, and the space of the file's skeleton is reserved before HDF5 writes it.
   guard_ = std::make_unique<OutputGuard>(path, overwrite);
   before_first_frame([&] {
-    guard_->reserve(metadata_margin * 4, "nothing written");
+    guard_->reserve(metadata_margin, "nothing written");
     file_ = h5::create_file(path, true);
     const hid_t f = file_.get();
 
@@ -93,7 +93,9 @@ void H5mdWriter::before_first_frame(Write&& write) {
     file_ = h5::Handle();
     guard_->remove();
     if (dynamic_cast<const InputError*>(&e)) throw;
-    throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()));
+    // The guard's own messages name the file already; HDF5's say why only through errno.
+    if (std::string(e.what()).rfind(path_ + ": ", 0) == 0) throw;
+    throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) + "; nothing written");
   }
 }
 

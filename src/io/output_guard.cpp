@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -58,6 +59,11 @@ OutputGuard::~OutputGuard() {
 
 void OutputGuard::reserve(std::uint64_t end, const std::string& context) {
   if (fd_ < 0 || !can_reserve_) return;
+  // A file-size limit (ulimit -f) is a full disk of its own; fallocate does not check it.
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      end > std::uint64_t(limit.rlim_cur))
+    throw std::runtime_error(path_ + ": file size limit exceeded; " + context);
 #ifdef __linux__
   // From the current end of the file: HDF5 truncates the file to its own end when it flushes,
   // which gives back whatever was reserved beyond it.
@@ -101,6 +107,7 @@ void OutputGuard::remove() {
 
 std::string OutputGuard::describe_failure(const std::string& path, const std::string& what) {
   if (disk_full(errno)) return no_space(path);
+  if (errno == EFBIG) return path + ": file size limit exceeded";
   const std::string dir = std::filesystem::path(path).parent_path().string();
   struct statvfs fs {};
   if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && fs.f_bavail == 0)
