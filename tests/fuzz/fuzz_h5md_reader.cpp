@@ -53,7 +53,7 @@ void make_dataset(hid_t file, const std::string& name, Bytes& in, hsize_t typica
   const std::uint8_t what = in.next();
   if (what % 8 == 0) return;  // missing
   const int rank = (what / 8) % 4;
-  std::vector<hsize_t> dims(std::size_t(rank));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
   hsize_t n = 1;
   for (auto& d : dims) {
     const std::uint8_t b = in.next();
