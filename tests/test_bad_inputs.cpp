@@ -230,6 +230,14 @@ TEST(BadInputs, WrongTypedDatasetsAndAbsurdSizesNameTheObject) {
   replace_with_strings(file, "data/train/y", 20);
   expect_refused(dir, "run run.toml -q -o out.h5 " + data_file,
                  "/data/train/y: holds strings, expected numbers");
+  // A numeric attribute holding text: std::invalid_argument from stod (exit 1) before.
+  fresh();
+  {
+    h5::Handle f = h5::open_file(file, true);
+    h5::write_attribute(h5::open_group(f.get(), "parameters").get(), "ntk_lambda0",
+                        std::string("abc"));
+  }
+  expect_refused(dir, "info bad.h5", "/parameters attribute ntk_lambda0 is not a number");
   // Declared sizes no machine holds: std::bad_alloc (exit 1) before.
   fresh();
   replace_with_declared(file, "data/train/x", {hsize_t(1) << 40, 3});

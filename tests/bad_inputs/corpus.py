@@ -333,6 +333,24 @@ def main():
                bad.name)
         bad.unlink()
 
+    # Attributes of the wrong type, read by `mfsim info`.
+    for i, (attribute, value) in enumerate([("ntk_lambda0", "abc"), ("ntk_gram_scale", "")]):
+        bad = work / f"attr{i}.h5"
+        shutil.copy(work / "good.h5", bad)
+        with h5py.File(bad, "a") as f:
+            f["parameters"].attrs[attribute] = value
+        c.case(f"info: parameter {attribute} = {value!r}", ["info", bad.name], bad.name)
+        bad.unlink()
+    bad = work / "columns.h5"
+    shutil.copy(work / "good.h5", bad)
+    with h5py.File(bad, "a") as f:
+        f["particles/two_layer/position/value"].attrs["columns"] = np.arange(5)
+    c.case("info: numeric columns attribute", ["info", bad.name], bad.name)
+    c.case("init: numeric columns attribute", ["run", "run.toml", "-q", "-o", "out.h5", "--set",
+                                               "init.kind=file", "--set",
+                                               f"init.path={bad.name}"], bad.name)
+    bad.unlink()
+
     for f in c.failures:
         print("NOT REFUSED CLEANLY:", f)
     print(f"bad inputs tried: {c.tried}, refused cleanly: {c.refused}")
