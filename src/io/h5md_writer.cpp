@@ -123,7 +123,11 @@ void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const doub
   const std::string context = last_frame_step_ < 0 ? "no frame was written"
                                                    : "the file holds every frame up to step " +
                                                          std::to_string(last_frame_step_);
-  reserve(append_allocation(values * sizeof(double)), context);
+  // HDF5 allocates a row's chunk when it writes the chunk out (at the flush, or when the chunk
+  // cache evicts it), not when the row is appended: the reservation covers every row appended
+  // since the last flush.
+  pending_allocation_ += append_allocation(values * sizeof(double));
+  reserve(pending_allocation_, context);
   const long long s = step;
   try {
     e.value.append(row);
@@ -235,8 +239,12 @@ void H5mdWriter::flush() {
     try {
       h5::flush(file_.get());
     } catch (const std::exception& e) {
-      throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()));
+      throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) +
+                               (last_frame_step_ < 0 ? std::string("; no frame was written")
+                                                     : "; the file holds every frame up to step " +
+                                                           std::to_string(last_frame_step_)));
     }
+    pending_allocation_ = 0;
     if (pending_frame_step_ >= 0) last_frame_step_ = pending_frame_step_;
     pending_frame_step_ = -1;
   });

@@ -67,11 +67,12 @@ class H5mdWriter final : public RunOutput {
   h5::Handle file_;
   std::vector<TimeSeries> positions_, log_densities_;
   std::map<std::string, TimeSeries> observables_;
-  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
-  bool failed_ = false;               // rank 0: stop writing after a failure
-  index_t last_step_ = -1;            // the step of the last row given
-  index_t pending_frame_step_ = -1;   // a particle frame appended since the last flush
-  index_t last_frame_step_ = -1;      // the last particle frame flushed
+  std::exception_ptr pending_error_;      // rank 0: a failed write, raised at the next flush()
+  bool failed_ = false;                   // rank 0: stop writing after a failure
+  index_t last_step_ = -1;                // the step of the last row given
+  index_t pending_frame_step_ = -1;       // a particle frame appended since the last flush
+  index_t last_frame_step_ = -1;          // the last particle frame flushed
+  std::uint64_t pending_allocation_ = 0;  // file space the rows since the last flush may take
 };
 
 }  // namespace mfsim
