@@ -8,6 +8,8 @@
 # undefined: coverage-guided and checked); the rest of mfsim comes from the release build's
 # library, uninstrumented, so that no sanitized build of the whole library is needed.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 300)]   (after cmake --build --preset release)
+# FUZZ_TARGETS="fuzz_h5md_reader" runs only some; MFSIM_FUZZ_STRICT=1 makes the reader target
+# also stop at an error that the binary would report with exit code 1 instead of 2.
 # Crash inputs land in build-fuzz/crashes/<target>/; once fixed, keep them in
 # tests/fuzz/regressions/<target>/, where ctest (fuzz.regressions.<target>) replays them.
 set -euo pipefail
@@ -75,7 +77,7 @@ printf '[model]\nwidth = 8\n[data]\ndim = 3\nn_train = 4\nn_test = 2\n[flow]\nst
 build/simulations/mfsim run "$tmp/seed.toml" -q -o "$tmp/seed.h5" >/dev/null
 { printf '\001'; cat "$tmp/seed.h5"; } >"$work/fuzz_h5md_reader/valid_file"
 rm -rf "$tmp"
-for target in fuzz_config fuzz_h5md_reader; do
+for target in ${FUZZ_TARGETS:-fuzz_config fuzz_h5md_reader}; do
   echo "== $target: $seconds s"
   (cd "build-fuzz/crashes/$target" &&
     ASAN_OPTIONS=detect_leaks=0 "../../$target" -max_total_time="$seconds" -max_len=65536 \

@@ -83,7 +83,11 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
   // A negative frame counts from the end of the frames every group has: a run killed between
   // writing its groups leaves one group a frame ahead.
   index_t common_frames = std::numeric_limits<index_t>::max();
-  for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  try {
+    for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  } catch (const InputError& e) {
+    throw InputError(key + ": " + e.what());
+  }
   const index_t frame_index = frame < 0 ? common_frames + frame : frame;
   LoadedFrame loaded;
   for (std::size_t g = 0; g < groups.size(); ++g) {
