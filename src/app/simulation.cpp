@@ -9,11 +9,15 @@
 #include <fmt/format.h>
 
 #include "mfsim/app/diagnostics.hpp"
+#include "mfsim/app/memory_check.hpp"
 #include "mfsim/app/model_factory.hpp"
+#include "mfsim/app/output_path.hpp"
+#include "mfsim/app/resolved_config.hpp"
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"
+#include "mfsim/io/data_import.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
 
@@ -62,28 +66,15 @@ void load_frame(const ParticleFrame& frame, const GroupSpec& g, Matrix theta, Ve
     for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(i, j));
   Kokkos::deep_copy(theta, host);
   if (log_density.extent(0) > 0 && frame.has_log_density) {
+    if (frame.log_density.extent(0) != frame.value.extent(0))  // the reader checks the shapes
+      throw InputError(
+          fmt::format("init.path: {}: /particles/{}/log_density has {} rows, the "
+                      "positions {}",
+                      path, g.name, frame.log_density.extent(0), frame.value.extent(0)));
     auto logp = Kokkos::create_mirror_view(log_density);
     for (index_t i = 0; i < g.local_count; ++i) logp(i) = real(frame.log_density(i));
     Kokkos::deep_copy(log_density, logp);
   }
-}
-
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return !a.empty() && !b.empty() && std::filesystem::exists(a) && std::filesystem::exists(b) &&
-         std::filesystem::equivalent(a, b, ec);
-}
-
-void check_output_path(const Config& c, const RunOptions& options) {
-  const std::string& out = c.output.path;
-  if (c.init.kind == "file" && same_file(out, c.init.path))
-    throw InputError("output.path: \"" + out + "\" is the init file; write the restart elsewhere");
-  if (c.data.kind == "file" && same_file(out, c.data.path))
-    throw InputError("output.path: \"" + out + "\" is the data file; write the run elsewhere");
-  if (!options.overwrite && std::filesystem::exists(out))
-    throw InputError("output.path: \"" + out + "\" exists (use --force to overwrite it)");
-  if (std::filesystem::is_directory(out))
-    throw InputError("output.path: \"" + out + "\" is a directory");
 }
 
 std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
@@ -91,7 +82,7 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
   std::map<std::string, std::string> out = p.model->scalings(c.flow.dt);
   out.insert({
       {"config", c.verbatim},
-      {"config_resolved", c.resolved},
+      {"config_resolved", resolved_as_run(c, p.data)},
       {"config_source", c.source},
       {"mfsim_version", MFSIM_VERSION},
       {"kokkos_version", std::to_string(KOKKOS_VERSION)},
@@ -100,6 +91,11 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"ranks", std::to_string(comm.size())},
       {"model", p.model->kind()},
   });
+  // The data file a run read, beside the sizes in config_resolved: where, and which bytes.
+  if (c.data.kind == "file") {
+    out["data_file"] = std::filesystem::absolute(c.data.path).string();
+    out["data_file_fnv1a64"] = file_checksum(c.data.path);
+  }
   return out;
 }
 
@@ -110,7 +106,11 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
   // A negative frame counts from the end of the frames every group has: a run killed between
   // writing its groups leaves one group a frame ahead.
   index_t common_frames = std::numeric_limits<index_t>::max();
-  for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  try {
+    for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  } catch (const InputError& e) {
+    throw InputError(key + ": " + e.what());
+  }
   const index_t frame_index = frame < 0 ? common_frames + frame : frame;
   LoadedFrame loaded;
   for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -166,7 +166,8 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   // Each stage that may fail on some ranks only (rank 0 alone writes; every rank reads its input
   // files) ends with an agreement, so that all ranks stop together with the same error.
   on_every_rank(comm, [&] {
-    if (comm.is_root()) check_output_path(c, options);
+    check_memory(c);
+    if (comm.is_root()) check_output_path(c, options.overwrite);
   });
   Problem p;
   on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
@@ -178,11 +179,9 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
 
   // Only now, with every input validated, does anything appear on disk.
   std::unique_ptr<H5mdWriter> writer_owner;
+  OutputDirectories directories;  // removed again if the writer cannot start
   on_every_rank(comm, [&] {
-    if (comm.is_root()) {
-      const auto parent = std::filesystem::path(c.output.path).parent_path();
-      if (!parent.empty()) std::filesystem::create_directories(parent);
-    }
+    if (comm.is_root()) directories.create(c.output.path);
     writer_owner = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
                                                 p.state.tracks_log_density(), comm);
     auto attributes = parameters(c, p, comm);
@@ -190,6 +189,7 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
     writer_owner->write_parameters(attributes);
     writer_owner->write_data(p.data);
   });
+  directories.keep();
   H5mdWriter& writer = *writer_owner;
 
   LossObserver loss;

@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/profiling.hpp"
@@ -101,14 +103,23 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       std::string what = !finite_state ? "a particle coordinate"
                          : full        ? "the training loss"
                                        : "the minibatch loss";
-      if (done > 0 && last_snapshot != step - 1) {
-        output.append_particles(step - 1, previous_time, previous);
-        what += "; the last finite state (step " + std::to_string(step - 1) + ") is saved";
+      what += fmt::format(" became non-finite at step {} (t = {:.6g})", step, time);
+      if (done > 0) {
+        // The last finite state gets its observables row and its frame when its step was off
+        // their cadences, so that the file ends on it.
+        const double previous_loss = double(model.evaluate(previous, *evaluation, velocity));
+        const FlowPoint point{step - 1, previous_time, 0.0,         previous,
+                              velocity, previous_loss, *evaluation, model};
+        for (Observer* o : observers) {
+          const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
+          if (done > 1 && !on_cadence(step - 1, every)) o->observe(point, output);
+        }
+        if (last_snapshot != step - 1) output.append_particles(step - 1, previous_time, previous);
+        what += fmt::format("; the last finite state (step {}) is saved", step - 1);
       }
       // Every rank sees it (the check above is a reduction): raise it as an agreed error.
-      raise_if_any_failed(comm, std::make_exception_ptr(NonFiniteError(
-                                    what + " became non-finite at step " + std::to_string(step) +
-                                    " (t = " + std::to_string(time) + "); try a smaller flow.dt")));
+      raise_if_any_failed(
+          comm, std::make_exception_ptr(NonFiniteError(what + "; try a smaller flow.dt")));
     }
     if (done == 0) summary.initial_loss = loss;
 

@@ -22,7 +22,7 @@ void apply_override(toml::table& root, const std::string& assignment) {
   const std::string path = assignment.substr(0, eq);
   const auto dot = path.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot == 0 || dot + 1 == path.size())
-    throw InputError("--set " + assignment + ": expected section.key=value");
+    throw InputError("--set " + config_detail::quoted(assignment) + ": expected section.key=value");
   const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
   const std::string text = assignment.substr(eq + 1);
 
@@ -38,13 +38,15 @@ void apply_override(toml::table& root, const std::string& assignment) {
     existing = root.get(section);
   }
   toml::table* table = existing->as_table();
-  if (!table) throw InputError("--set " + assignment + ": " + section + " is not a table");
+  if (!table)
+    throw InputError("--set " + config_detail::quoted(assignment) + ": " + section +
+                     " is not a table");
   table->insert_or_assign(key, *parsed.get("value"));
 }
 
 void require_file(Section& s, const std::string& key, const std::string& path) {
   if (path.empty()) s.error(key, "is required");
-  if (!std::filesystem::exists(path)) s.error(key, "no such file \"" + path + "\"");
+  if (!std::filesystem::exists(path)) s.error(key, "no such file " + config_detail::quoted(path));
 }
 
 // Every key is read whatever the kind (see read_data); keys shared by the two models have one
@@ -258,6 +260,10 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // std::ifstream opens a directory and reads nothing from it: the defaults would run.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(path + ": is a directory, not a config file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot read the config file");
   std::ostringstream text;

@@ -76,6 +76,16 @@ def test_import_then_run_on_the_file(tmp_path, table):
     with open_run(run) as r:
         assert r.data.x_train.shape == (32, 3)
         assert "train_accuracy" in r.observables
+    with h5py.File(run, "r") as f:  # what the run read: sizes in the resolved config, the file's bytes
+        p = f["parameters"].attrs
+        resolved = str(p["config_resolved"])
+        assert "dim = 3" in resolved and "n_train = 32" in resolved and "n_test = 8" in resolved
+        assert str(p["data_file"]) == str(out.resolve())
+    h = 0xcbf29ce484222325  # FNV-1a 64 of the data file's bytes
+    for byte in out.read_bytes():
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    with h5py.File(run, "r") as f:
+        assert str(f["parameters"].attrs["data_file_fnv1a64"]) == f"{h:016x}"
 
 
 def test_import_npy_pair(tmp_path):
