@@ -1,6 +1,12 @@
 // Model A's flow step and its kernels at (n, m, d), with the in-run baselines of the same shapes.
 //
 //   BM_TwoLayerEulerStep   forward pass, residual, velocities, Euler update (one flow step)
+//   BM_TwoLayerLangevinStep the same step with weight decay and Langevin noise (Euler–Maruyama):
+//   what
+//                          mean-field Langevin dynamics adds to a step (docs/langevin.md)
+//   BM_TwoLayerMinibatchStep the Euler step on a minibatch of B = n/10 samples (drawing it, the
+//                          forward pass, velocities and update on B): SGD's step against the
+//                          full-batch BM_TwoLayerEulerStep at the same n
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -20,6 +26,8 @@
 #include "common.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/minibatch.hpp"
+#include "mfsim/flow/regularisation.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace {
@@ -74,6 +82,51 @@ void BM_TwoLayerEulerStep(benchmark::State& state) {
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
   state.counters["bytes"] = double(6 * m * (dz + 1) + 4 * n * dz + 4 * n) * double(sizeof(real));
+}
+
+void BM_TwoLayerLangevinStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  Problem p(n, m, d);
+  Integrator euler(IntegratorKind::euler, p.state);
+  const auto evaluation = p.model->make_evaluation();
+  const auto& groups = p.model->groups();
+  Regularisation r;
+  r.temperature = 0.01;
+  r.weight_decay = 0.1;
+  ParticleState drift = allocate_like(p.state, "bench::drift");
+  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
+    return p.model->evaluate(s, *evaluation, v);
+  };
+  index_t step = 0;
+  const double cpu = bench::timed_loop(state, [&] {
+    field(p.state, p.velocity);
+    add_regulariser_drift(r, groups, p.state, p.velocity, drift);
+    euler.finish_step(p.state, drift, real(1e-3), field);
+    add_langevin_noise(r, groups, p.state, step++, 0.0, 1e-3);
+  });
+  set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7);
+}
+
+void BM_TwoLayerMinibatchStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  Problem p(n, m, d);
+  Integrator euler(IntegratorKind::euler, p.state);
+  MinibatchSettings settings;
+  settings.size = n / 10;
+  const MinibatchSampler sampler(settings, p.data);
+  const auto evaluation = p.model->make_evaluation(settings.size);
+  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
+    return p.model->evaluate(s, *evaluation, v);
+  };
+  index_t step = 0;
+  const double cpu = bench::timed_loop(state, [&] {
+    sampler.draw(step++, *evaluation);
+    field(p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  set_pair_counters(state, cpu, settings.size, m, d, 6.0 * (d + 1) + 7);
 }
 
 void BM_TwoLayerForward(benchmark::State& state) {
@@ -155,6 +208,18 @@ void baseline_sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_TwoLayerEulerStep)
     ->Apply(kernel_sizes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerLangevinStep)
+    ->ArgNames({"n", "m", "d"})
+    ->Args({64, 256, 4})
+    ->Args({1000, 10000, 16})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerMinibatchStep)
+    ->ArgNames({"n", "m", "d"})
+    ->Args({640, 256, 4})
+    ->Args({10000, 10000, 16})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerForward)->Apply(kernel_sizes)->UseManualTime()->Unit(benchmark::kMillisecond);

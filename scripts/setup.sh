@@ -11,6 +11,7 @@ packages=(
   libcli11-dev libtomlplusplus-dev libfmt-dev
   libopenmpi-dev openmpi-bin
   python3-h5py python3-numpy python3-matplotlib python3-scipy python3-pytest
+  python3-sklearn  # its bundled real data sets (simulations/data/export_sklearn.py); no download
 )
 
 missing=()

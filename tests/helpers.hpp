@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "mfsim/core/communicator.hpp"
+#include "mfsim/core/error.hpp"
 #include "mfsim/core/types.hpp"
 #include "mfsim/data/synthetic.hpp"
+#include "mfsim/io/config.hpp"
 #include "mfsim/models/model.hpp"
 #include "mfsim/models/particle_state.hpp"
 #include "mfsim/models/resnet.hpp"
@@ -112,6 +114,16 @@ class FakeShardComm : public Communicator {
   }
   int r_, p_;
 };
+
+// The one-line InputError message of parsing config `text`, or "accepted".
+inline std::string config_error(const std::string& text) {
+  try {
+    parse_config(text, {}, "test.toml");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
 
 // A fresh, empty scratch directory (unique per test process, so ctest -j is safe).
 inline std::string scratch_dir(const std::string& name) {

@@ -61,8 +61,9 @@ class LinearFlowModel final : public Model, public GramModel {
     }
   }
 
-  std::unique_ptr<Evaluation> make_evaluation() const override {
-    return std::make_unique<Evaluation>(data().n_train());
+  using Model::make_evaluation;
+  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override {
+    return std::make_unique<Evaluation>(data(), minibatch);
   }
 
   real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override {

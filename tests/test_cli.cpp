@@ -163,21 +163,22 @@ TEST(Cli, ExistingOutputIsKeptWithoutForce) {
 
 // Runs `config` whole (20 steps) and again from its frame at step 10: the last frames agree bitwise
 // in every particle group.
+// `extra`: more --set options for both runs; `integrators`: the schemes to check.
 void expect_bitwise_restart(const std::string& name, const char* config_text,
-                            const std::vector<std::string>& groups) {
+                            const std::vector<std::string>& groups, const std::string& extra = "",
+                            const std::vector<std::string>& integrators = {"euler", "rk4"}) {
   const std::string dir = test::scratch_dir(name);
   const std::string config = write_config(dir, config_text);
-  for (const std::string integrator : {"euler", "rk4"}) {
+  for (const std::string& integrator : integrators) {
     const std::string whole = dir + "/whole_" + integrator + ".h5";
     const std::string part = dir + "/part_" + integrator + ".h5";
-    ASSERT_EQ(
-        mfsim(dir, "run " + config + " -q -o " + whole + " --set flow.integrator=" + integrator)
-            .code,
-        0);
-    const Result r =
-        mfsim(dir, "run " + config + " -q -o " + part + " --set flow.integrator=" + integrator +
-                       " --set flow.steps=10 --set init.kind=file" + " --set init.path=" + whole +
-                       " --set init.frame=1" + " --set data.kind=file --set data.path=" + whole);
+    const Result w = mfsim(
+        dir, "run " + config + " -q -o " + whole + " --set flow.integrator=" + integrator + extra);
+    ASSERT_EQ(w.code, 0) << w.err;
+    const Result r = mfsim(
+        dir, "run " + config + " -q -o " + part + extra + " --set flow.integrator=" + integrator +
+                 " --set flow.steps=10 --set init.kind=file" + " --set init.path=" + whole +
+                 " --set init.frame=1" + " --set data.kind=file --set data.path=" + whole);
     ASSERT_EQ(r.code, 0) << r.err;
     for (const std::string& group : groups) {
       const ParticleFrame restart_last = H5mdReader(part).read_frame(group, -1);
@@ -341,6 +342,64 @@ TEST(Cli, RestartReproducesTheUninterruptedRunBitwise) {
 
 TEST(Cli, ResNetRestartReproducesTheUninterruptedRunBitwise) {
   expect_bitwise_restart("cli_resnet_restart", tiny_resnet_config, resnet_groups);
+}
+
+// Mean-field Langevin dynamics: the noise is keyed by the step, so a noisy restart reproduces the
+// uninterrupted run bitwise too (with the drifts of weight decay and the path-norm penalty).
+const char* langevin_options =
+    " --set flow.temperature=0.05 --set flow.weight_decay=0.1 --set flow.path_norm_penalty=0.02"
+    " --set flow.temperature_schedule=logarithmic";
+
+TEST(Cli, LangevinRestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_langevin_restart", tiny_config, two_layer_groups, langevin_options,
+                         {"euler"});
+}
+
+TEST(Cli, ResNetLangevinRestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_resnet_langevin_restart", tiny_resnet_config, resnet_groups,
+                         langevin_options, {"euler"});
+}
+
+// Minibatch SGD draws each step's samples by the step number: a restart reproduces the
+// uninterrupted run bitwise (every integrator: the minibatch is fixed within a step).
+TEST(Cli, MinibatchRestartReproducesTheUninterruptedRunBitwise) {
+  expect_bitwise_restart("cli_sgd_restart", tiny_config, two_layer_groups,
+                         " --set flow.batch_size=7");
+  expect_bitwise_restart("cli_resnet_sgd_restart", tiny_resnet_config, resnet_groups,
+                         " --set flow.batch_size=7");
+}
+
+// The regularised run writes its objective's terms, which add up to the free energy, and a
+// temperature with a non-Euler integrator is refused before anything is written.
+TEST(Cli, LangevinRunWritesTheFreeEnergy) {
+  const std::string dir = test::scratch_dir("cli_langevin");
+  const std::string config = write_config(dir);
+  const std::string out = dir + "/noisy.h5";
+  const Result r = mfsim(dir, "run " + config + " -q -o " + out + langevin_options +
+                                  " --set diagnostics.knn_k=3 --set data.dim=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::vector<double> f = observable(out, "free_energy"), loss = observable(out, "loss");
+  const std::vector<double> decay = observable(out, "weight_decay_term"),
+                            penalty = observable(out, "path_norm_penalty_term"),
+                            entropy = observable(out, "entropy_term"),
+                            h = observable(out, "entropy_knn"),
+                            lambda = observable(out, "temperature");
+  ASSERT_EQ(f.size(), loss.size());
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    EXPECT_DOUBLE_EQ(f[i], loss[i] + decay[i] + penalty[i] + entropy[i]) << i;
+    EXPECT_DOUBLE_EQ(entropy[i], -lambda[i] * h[i]) << i;
+  }
+  EXPECT_EQ(observable(out, "gibbs_gap").size(), f.size());  // d = 1: D = 3
+  // (A12) and the W₂ path length hold for the plain gradient flow only: not written here.
+  const auto names = H5mdReader(out).observables();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "loss_bound"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "w2_path_length"), 0);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "gram_lambda_min"), 1);
+  const Result refused = mfsim(dir, "run " + config + " -q -o " + dir + "/never.h5" +
+                                        langevin_options + " --set flow.integrator=heun");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("flow.integrator"));
+  EXPECT_FALSE(fs::exists(dir + "/never.h5"));
 }
 
 // Kills a run of `config` with SIGKILL once a few frames are on disk: the file still opens, every

@@ -67,7 +67,7 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("[model]\nwidth = 2.5\n"), HasSubstr("model.width: must be an integer"));
   EXPECT_THAT(error_of("[model]\nwidth = \"big\"\n"), HasSubstr("model.width"));
   EXPECT_THAT(error_of("[model]\nbeta = nan\n"), HasSubstr("model.beta: must be a finite number"));
-  EXPECT_THAT(error_of("[model]\nbeta = 0\n"), HasSubstr("model.beta: must be > 0"));
+  EXPECT_THAT(error_of("[model]\nbeta = -1\n"), HasSubstr("model.beta: must be >= 0"));
   EXPECT_THAT(error_of("[model]\nactivation = \"swish\"\n"),
               HasSubstr("model.activation: must be one of relu, tanh"));
   EXPECT_THAT(error_of("[model]\nkind = \"resnet3\"\n"),

@@ -43,7 +43,9 @@ ResNetSpec small_spec(ActivationKind block = ActivationKind::tanh,
 
 Problem make_problem(const ResNetSpec& spec, bool antithetic = false, bool log_density = true) {
   Problem p;
-  p.data = make_synthetic_dataset(test::small_data(3, 7, 4));
+  SyntheticDataSpec data = test::small_data(3, 7, 4);
+  data.sign_labels = needs_signed_labels(spec.loss);
+  p.data = make_synthetic_dataset(data);
   p.spec = spec;
   p.model = std::make_unique<ResNetModel>(spec, p.data);
   p.state = allocate_state(p.model->groups(), log_density, "test");
@@ -61,6 +63,7 @@ struct HostResNet {
   index_t L, M, K;
   double alpha, beta;
   Activation block_act, head_act;
+  bool logistic;
 
   explicit HostResNet(const Problem& p)
       : x(test::host(p.data.x_train)),
@@ -73,7 +76,8 @@ struct HostResNet {
         alpha(p.spec.alpha),
         beta(p.spec.beta),
         block_act(p.spec.activation),
-        head_act(p.spec.head_activation) {}
+        head_act(p.spec.head_activation),
+        logistic(p.spec.loss == LossKind::logistic) {}
 
   int DB() const { return 2 * d + 1; }
   int DH() const { return 1 + d; }
@@ -162,10 +166,13 @@ struct HostResNet {
     }
   }
 
+  // |f − y|²/(2n), or (1/n) Σ log(1 + e^{−y f}) for the logistic loss.
   double loss(const std::vector<double>& blocks, const std::vector<double>& head) const {
     double s = 0;
-    for (double v : forward(blocks, head).r) s += v * v;
-    return s / (2 * n);
+    const std::vector<double> r = forward(blocks, head).r;
+    for (int i = 0; i < n; ++i)
+      s += logistic ? std::log(1 + std::exp(-y[i] * (r[i] + y[i]))) : 0.5 * r[i] * r[i];
+    return s / n;
   }
 
   // Ψ^R (B7) at block parameters `theta` of layer l, the mean field (z, q, r) of `p` frozen.
@@ -249,8 +256,8 @@ TEST_P(ResNetActivations, ForwardAndBackwardPassesMatchTheHostNetwork) {
 
 // V = −LM ∇_θ L for the blocks and −K ∇_ω L for the head (B11), each parameter block (u, w, b,
 // a, v) against central differences of the host loss.
-TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
-  Problem p = make_problem(spec());
+void expect_velocity_is_minus_scaled_loss_gradient(const ResNetSpec& spec) {
+  Problem p = make_problem(spec);
   ParticleState v = allocate_like(p.state, "v");
   test::evaluate(*p.model, p.state, v);
   const HostResNet net(p);
@@ -279,6 +286,17 @@ TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
   EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), 2 * d, 1), tol) << "b";
   EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 0, 1), tol) << "a";
   EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 1, d), tol) << "v";
+}
+
+TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
+  expect_velocity_is_minus_scaled_loss_gradient(spec());
+}
+
+// The same with the logistic loss (labels ±1): the velocity weighs each sample by ℓ'(f, y).
+TEST(ResNet, LogisticVelocityIsMinusScaledLossGradient) {
+  ResNetSpec s = small_spec(ActivationKind::tanh, ActivationKind::erf);
+  s.loss = LossKind::logistic;
+  expect_velocity_is_minus_scaled_loss_gradient(s);
 }
 
 // (B12): the Laplacian of Ψ^R, Ψ^H in the particle's own variables, the mean field frozen.

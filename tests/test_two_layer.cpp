@@ -6,7 +6,9 @@
 
 #include "helpers.hpp"
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/run.hpp"
 #include "mfsim/models/two_layer.hpp"
+#include "recording_output.hpp"
 
 namespace mfsim {
 namespace {
@@ -19,9 +21,13 @@ struct Problem {
 };
 
 Problem make_problem(ActivationKind act, index_t width = 6, bool bias = true,
-                     bool antithetic = false, bool log_density = true) {
+                     bool antithetic = false, bool log_density = true,
+                     LossKind loss = LossKind::square) {
   Problem p;
-  p.data = make_synthetic_dataset(test::small_data(3, 9, 4));
+  SyntheticDataSpec data = test::small_data(3, 9, 4);
+  data.sign_labels = needs_signed_labels(loss);
+  p.data = make_synthetic_dataset(data);
+  p.spec.loss = loss;
   p.spec.width = width;
   p.spec.beta = 1.7;
   p.spec.bias = bias;
@@ -41,6 +47,7 @@ struct HostNetwork {
   double beta;
   bool bias;
   Activation act;
+  LossKind loss_kind;
 
   explicit HostNetwork(const Problem& p)
       : x(test::host(p.data.x_train)),
@@ -49,7 +56,8 @@ struct HostNetwork {
         d(p.data.dim()),
         beta(p.spec.beta),
         bias(p.spec.bias),
-        act(p.spec.activation) {}
+        act(p.spec.activation),
+        loss_kind(p.spec.loss) {}
 
   int D() const { return d + 1 + (bias ? 1 : 0); }
   double pre(const std::vector<double>& th, int k, int i) const {
@@ -88,10 +96,15 @@ struct HostNetwork {
     }
     return r;
   }
+  // The empirical loss: |f − y|²/(2n), or (1/n) Σ log(1 + e^{−y f}) (computed naively: the test
+  // outputs are O(1)).
   double loss(const std::vector<double>& th) const {
     double s = 0;
-    for (double v : residual(th)) s += v * v;
-    return s / (2 * n);
+    const std::vector<double> r = residual(th);
+    for (int i = 0; i < n; ++i)
+      s += loss_kind == LossKind::square ? 0.5 * r[i] * r[i]
+                                         : std::log(1 + std::exp(-y[i] * (r[i] + y[i])));
+    return s / n;
   }
   // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x_i + b) for particle row k of th, with the residual r fixed.
   double potential(const std::vector<double>& th, int k, const std::vector<double>& r) const {
@@ -105,8 +118,11 @@ class TwoLayerActivation : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
   const ActivationKind act = parse_activation(GetParam());
-  for (bool bias : {true, false}) {
-    Problem p = make_problem(act, 6, bias);
+  for (const auto& [bias, kind] : {std::pair{true, LossKind::square},
+                                   {false, LossKind::square},
+                                   {true, LossKind::logistic},
+                                   {false, LossKind::logistic}}) {
+    Problem p = make_problem(act, 6, bias, false, true, kind);
     ParticleState v = allocate_like(p.state, "v");
     const double loss = test::evaluate(*p.model, p.state, v)->loss;
     const HostNetwork net(p);
@@ -122,7 +138,7 @@ TEST_P(TwoLayerActivation, VelocityIsMinusWidthTimesLossGradient) {
     }
     const double scale = test::max_abs(fd);
     EXPECT_LT(test::max_abs_diff(vel, fd), test::tol(1e-7, 1e-4) * scale)
-        << GetParam() << " bias=" << bias;
+        << GetParam() << " bias=" << bias << " loss=" << loss_name(kind);
   }
 }
 
@@ -172,6 +188,51 @@ INSTANTIATE_TEST_SUITE_P(All, TwoLayerActivation,
 // The tiled kernels at sizes that span several particle tiles and sample chunks with ragged
 // edges (m, n not multiples of any tile or chunk), against (A1), (A5) and (A6) evaluated on the
 // host in long double; and bitwise reproducible from one call to the next.
+// The logistic flow of model A against a host reference that applies (A5) with
+// r_i = ℓ'(f_i, y_i) = −y_i / (1 + e^{y_i f_i}) (models/loss.hpp): the velocities and 100 Euler
+// steps, 1e−12 relative.
+TEST(TwoLayer, LogisticEulerTrajectoryMatchesTheHostReference) {
+  if (!test::is_double()) GTEST_SKIP() << "a 1e-12 comparison needs double precision";
+  Problem p = make_problem(ActivationKind::tanh, 6, true, false, false, LossKind::logistic);
+  const HostNetwork net(p);
+  std::vector<double> th = test::host(p.state.theta[0]);
+  const int m = 6, D = net.D(), n = net.n, d = net.d;
+  const double dt = 0.05;
+  ParticleState v0 = allocate_like(p.state, "v0");
+  test::evaluate(*p.model, p.state, v0);
+  const std::vector<double> model_velocity = test::host(v0.theta[0]);
+  for (int step = 0; step < 100; ++step) {
+    const std::vector<double> r = net.residual(th);
+    std::vector<double> v(th.size(), 0.0);
+    for (int i = 0; i < n; ++i) {
+      const double f = r[i] + net.y[i];
+      const double dl = -net.y[i] / (1 + std::exp(net.y[i] * f));
+      for (int k = 0; k < m; ++k) {
+        const double s = std::tanh(net.pre(th, k, i)), ds = 1 - s * s;
+        const double a = th[k * D];
+        v[k * D] -= net.beta / n * dl * s;
+        for (int c = 0; c < d; ++c)
+          v[k * D + 1 + c] -= net.beta / n * dl * a * ds * net.x[i * d + c];
+        v[k * D + d + 1] -= net.beta / n * dl * a * ds;
+      }
+    }
+    if (step == 0)  // the velocities themselves, before the trajectory compounds them
+      EXPECT_LT(test::max_abs_diff(model_velocity, v), 1e-12 * test::max_abs(v));
+    for (std::size_t j = 0; j < th.size(); ++j) th[j] += dt * v[j];
+  }
+  RunSettings settings;
+  settings.dt = dt;
+  settings.steps = 100;
+  test::RecordingOutput out;
+  run_flow(*p.model, p.state, settings, {}, out);
+  const std::vector<double> got = test::host(p.state.theta[0]);
+  EXPECT_LT(test::max_abs_diff(got, th), 1e-12 * test::max_abs(th));
+  EXPECT_GT(test::max_abs_diff(got, test::host(make_problem(ActivationKind::tanh, 6, true, false,
+                                                            false, LossKind::logistic)
+                                                   .state.theta[0])),
+            1e-3);  // it moved
+}
+
 TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
   for (bool bias : {true, false}) {
     const int d = 7, n = 101, m = 142;  // widths are even (antithetic pairs)

@@ -34,6 +34,13 @@ PANELS: dict[str, tuple[str, str]] = {
     "weighted_norm": ("Weighted path norm (ResNet)", "‖θ‖_WP"),
     "w2": ("Movement", "W₂ path length"),
     "identity": ("Energy identity (A11)", "relative error"),
+    "accuracy": ("Accuracy", "fraction with sign f(x) = y"),
+    "margin": ("Margin", "min_i y_i f(x_i)"),
+    "free_energy": ("Free energy gap F_λ(ρ_t) − F_∞", "F_λ(ρ_t) − F_∞ (F_∞: mean of the last quarter)"),
+    "free_energy_terms": ("Free energy terms", "value"),
+    "gibbs": ("Distance to the proximal Gibbs measure", "KL(ρ_t ‖ ρ̂_t)"),
+    "entropy": ("Entropy of the particle law (k-NN)", "H (nats)"),
+    "temperature": ("Temperature", "λ(t)"),
 }
 
 _KNOWN: dict[str, Style] = {
@@ -51,6 +58,18 @@ _KNOWN: dict[str, Style] = {
     "rademacher_bound": Style("Rademacher bound 2P₁√(2 log(2d′)/n)", "norms", "linear", "--"),
     "w2_path_length": Style("W₂ path length ∫‖v‖ dt", "w2"),
     "energy_identity_error": Style("|rᵀGr/n² − mean|v|²| / mean|v|²", "identity", "abslog"),
+    # Classification (model.loss = "logistic").
+    "train_accuracy": Style("train accuracy", "accuracy"),
+    "test_accuracy": Style("test accuracy", "accuracy", "linear", "--"),
+    "margin": Style("margin min y f", "margin"),
+    "normalised_margin": Style("normalised margin (÷ P₂)", "margin", "linear", "--"),
+    # Mean-field Langevin dynamics (docs/langevin.md).
+    "free_energy": Style("F_λ(ρ_t) − F_∞", "free_energy", "log"),
+    "weight_decay_term": Style("(λ'/2) E|θ|²", "free_energy_terms"),
+    "path_norm_penalty_term": Style("μ P_ε", "free_energy_terms"),
+    "entropy_term": Style("−λ H", "free_energy_terms"),
+    "gibbs_gap": Style("KL(ρ_t ‖ ρ̂_t)", "gibbs", "log"),
+    "temperature": Style("λ(t)", "temperature"),
 }
 
 _KL_PARTS = {"blocks": "blocks", "head": "head"}
@@ -69,6 +88,10 @@ def style_of(name: str, values: np.ndarray | None = None) -> Style:
     the KL panel, one line style per estimator."""
     if name in _KNOWN:
         return _KNOWN[name]
+    match = re.fullmatch(r"entropy_(?:(blocks|head)_)?knn", name)
+    if match:
+        part = match.group(1)
+        return Style(f"H, {_KL_PARTS[part]}" if part else "H", "entropy", "linear", None, part or "")
     match = re.fullmatch(r"kl_(?:(blocks|head)_)?(.+)", name)
     if match:
         part, method = match.groups()

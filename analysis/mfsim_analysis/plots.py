@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 from .labels import PANELS, Style, order_key, panel_title, style_of  # noqa: E402
 from .run import Run  # noqa: E402
 
-__all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates"]
+__all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates",
+           "stationary_value"]
 
 _LINESTYLES = ("-", "--", ":", "-.")
 _IGNORED_KEYS = {"output.path", "init.path", "data.path", "init.frame"}
@@ -78,6 +79,13 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
     return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
 
 
+def stationary_value(time, value, fraction: float = 0.25) -> float:
+    """The stationary value of a series that settles: its mean over the last `fraction` of the
+    run's time (the free energy's F_∞, up to the entropy estimator's noise)."""
+    time, value = np.asarray(time, dtype=float), np.asarray(value, dtype=float)
+    return float(np.mean(value[time >= time[-1] - fraction * (time[-1] - time[0])]))
+
+
 def rademacher_valid(run: Run, name: str = "rademacher_bound") -> bool:
     """The Rademacher bound 2P₁√(2 log(2d′)/n) holds for the two-layer ReLU network (1-Lipschitz,
     positively homogeneous) with ‖(x, 1)‖_∞ ≤ 1; not for other activations, nor for the ResNet
@@ -118,6 +126,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 if not run.lambda0:
                     continue
                 value = obs.value / (run.ntk_gram_scale * run.lambda0)
+            if panel == "free_energy":
+                value = obs.value - stationary_value(obs.time, obs.value)
             kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
                       else (run_label if several else style.label)}
             linestyle = style.linestyle or (_LINESTYLES[j % len(_LINESTYLES)] if several else "-")

@@ -106,8 +106,16 @@ def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, t_end_
 
 
 def save_figure(fig, path: Path, dpi: int = 80) -> None:
-    """PNG small enough to commit (the gallery keeps each well under 150 kB)."""
+    """PNG small enough to commit (the gallery keeps each well under 150 kB). Every panel that
+    shows data must say what its y axis is: a figure with an unlabelled one is refused (the quick
+    experiment tests run every figure through here)."""
     import matplotlib.pyplot as plt
+
+    unlabelled = [ax.get_title() or f"panel {i + 1}" for i, ax in enumerate(fig.axes)
+                  if ax.has_data() and not ax.get_ylabel()]
+    if unlabelled:
+        plt.close(fig)
+        raise ValueError(f"{path.name}: panels without a y label: {', '.join(unlabelled)}")
 
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)

@@ -12,6 +12,9 @@
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/host_copy.hpp"
+#include "mfsim/diagnostics/classification_observer.hpp"
+#include "mfsim/diagnostics/free_energy_observer.hpp"
+#include "mfsim/diagnostics/gibbs_gap.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/kl_knn_observer.hpp"
 #include "mfsim/diagnostics/kl_transport_observer.hpp"
@@ -53,33 +56,48 @@ void check_knn(const Model& model, int k) {
   }
 }
 
-// The initial particles of the two-sample kNN estimate: the state this run starts from, or on a
-// restart the first frame of the file it restarts from.
-ParticleState initial_particles(const Config& c, const Problem& p) {
-  if (c.init.kind == "file") {
-    Config first = c;
-    first.init.frame = 0;
-    return build_problem(first, p.model->comm()).state;
-  }
-  ParticleState copy = allocate_like(p.state, "initial");
-  deep_copy(copy, p.state);
-  return copy;
+// The Gibbs gap where the config allows it (GibbsGap's conditions); why not, as an error, where it
+// was asked for explicitly.
+std::unique_ptr<GibbsGap> make_gibbs_gap(const Config& c, const Model& model) {
+  const DiagnosticsSettings& s = c.diagnostics;
+  const Regularisation& r = c.flow.regularisation;
+  if (!s.gibbs_gap) return nullptr;
+  const auto* potential = dynamic_cast<const PotentialModel*>(&model);
+  std::string why;
+  if (!potential)
+    why = fmt::format("the {} model has no potential at arbitrary points", model.kind());
+  else if (model.groups().size() != 1 || model.groups()[0].dim() > GibbsGap::max_dim)
+    why = fmt::format("needs particles of dimension <= {} (model.bias and data.dim give {})",
+                      GibbsGap::max_dim, model.groups()[0].dim());
+  else if (!(r.temperature > 0 && r.weight_decay > 0))
+    why = "needs flow.temperature > 0 and flow.weight_decay > 0";
+  else if (!s.free_energy)
+    why = "needs diagnostics.free_energy = true";
+  if (why.empty())
+    return std::make_unique<GibbsGap>(model, *potential, r, s.gibbs_samples, r.noise_seed);
+  if (s.gibbs_gap_required) throw InputError("diagnostics.gibbs_gap: " + why);
+  return nullptr;
+}
+
+// The initial particles of the two-sample kNN estimate: the state the run starts from, or on a
+// restart the first frame of the file it restarts from (already open: Problem::init_file).
+ParticleState initial_particles(const Problem& p) {
+  ParticleState initial = allocate_state(p.model->groups(), false, "initial");
+  if (p.init_file)
+    load_state(*p.init_file, "init.path", p.model->groups(), 0, initial);
+  else
+    for (std::size_t g = 0; g < initial.theta.size(); ++g)
+      Kokkos::deep_copy(initial.theta[g], p.state.theta[g]);
+  return initial;
 }
 
 // On a restart, the scalar observable `name` that the init file holds at the restart step, from
 // which this run carries the original run's curve on; none if the file lacks it at that step (an
 // older file, the diagnostic off, another cadence). Every rank reads the same file alike.
-std::optional<double> restart_value(const Config& c, const Problem& p, const std::string& name) {
-  const H5mdReader reader = [&] {
-    try {
-      return H5mdReader(c.init.path);
-    } catch (const InputError& e) {
-      throw InputError(std::string("init.path: ") + e.what());
-    }
-  }();
-  const auto names = reader.observables();
+std::optional<double> restart_value(const Problem& p, const std::string& name) {
+  const auto names = p.init_file->observables();
   if (std::find(names.begin(), names.end(), name) == names.end()) return std::nullopt;
-  const ObservableSeries s = reader.read_observable(name);
+  const ObservableSeries s = p.init_file->read_observable(name);
   if (!s.shape.empty()) return std::nullopt;
   for (std::size_t i = 0; i < s.step.size(); ++i)
     if (s.step[i] == p.first_step) return s.value[i];
@@ -105,7 +123,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
     check_knn(model, s.knn_k);
     ParticleState initial;
     // Reading a restart's first frame may fail on one rank only: end every rank the same way.
-    on_every_rank(model.comm(), [&] { initial = initial_particles(c, p); });
+    on_every_rank(model.comm(), [&] { initial = initial_particles(p); });
     observers_.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
   }
 
@@ -114,12 +132,15 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
   std::vector<std::string> restarted;
   const auto continued = [&](const std::string& name, const std::string& start) {
     std::optional<double> value;
-    if (c.init.kind != "file") return value;
-    on_every_rank(model.comm(), [&] { value = restart_value(c, p, name); });
+    if (!p.init_file) return value;
+    on_every_rank(model.comm(), [&] { value = restart_value(p, name); });
     if (!value) restarted.push_back(name + " starts again from " + start);
     return value;
   };
 
+  // The plain gradient flow: no regulariser, no noise, no minibatch.
+  const bool plain_flow =
+      !c.flow.regularisation.any() && !c.flow.minibatch.active(model.data().n_train());
   const index_t n = model.data().n_train();
   const GramModel* gram_capability = gram_model(model);
   if (s.gram && gram_capability && !gram_capability->gram_parts().empty()) {
@@ -135,7 +156,11 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
             DiagnosticsSettings::gram_matrix_max_samples, n));
       auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
                                                  model.comm().is_root() ? &log : nullptr);
-      if (const auto bound = continued("loss_bound", "the loss")) gram->continue_from(*bound);
+      // (A12) bounds the square loss of the plain, full-batch gradient flow only.
+      if (!plain_flow || model.loss() != LossKind::square)
+        gram->omit_loss_bound();
+      else if (const auto bound = continued("loss_bound", "the loss"))
+        gram->continue_from(*bound);
       observers_.push_back(std::move(gram));
       if (s.ntk) {
         Matrix kernel("mfsim::Diagnostics::ntk", n, n);
@@ -149,11 +174,26 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
     }
   }
 
+  if (needs_signed_labels(model.loss()))
+    observers_.push_back(std::make_unique<ClassificationObserver>());
+
+  const Regularisation& regularisation = c.flow.regularisation;
+  std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);
+  if (s.free_energy && regularisation.any()) {
+    if (regularisation.noisy()) check_knn(model, s.knn_k);
+    observers_.push_back(std::make_unique<FreeEnergyObserver>(
+        model, regularisation, s.knn_k, regularisation.noisy() ? s.knn_every : s.every,
+        std::move(gibbs_gap)));
+  }
+
   bool any_path_norm = false;
   for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
   if (s.path_norm && any_path_norm)
     observers_.push_back(std::make_unique<PathNormObserver>(s.every));
-  if (s.path_length) {
+  // The W₂ path length integrates the model's full-batch velocity: a bound on the movement of
+  // the plain gradient flow only (the regularisers' drift, the noise and minibatches move the
+  // particles otherwise).
+  if (s.path_length && plain_flow) {
     auto length = std::make_unique<PathLengthObserver>(s.every);
     if (const auto value = continued("w2_path_length", "0")) length->continue_from(*value);
     observers_.push_back(std::move(length));

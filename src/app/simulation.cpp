@@ -10,24 +10,45 @@
 #include <fmt/format.h>
 
 #include "mfsim/app/diagnostics.hpp"
+#include "mfsim/app/memory_check.hpp"
 #include "mfsim/app/model_factory.hpp"
+#include "mfsim/app/output_path.hpp"
+#include "mfsim/app/resolved_config.hpp"
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"
+#include "mfsim/io/data_import.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
 
 namespace mfsim {
 namespace {
 
-Dataset make_dataset(const DataConfig& c) {
+// The labels of a file used with a loss that needs ±1 (logistic): the first other value found.
+void check_signed_labels(ConstVector y, const std::string& path, const char* part) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+  for (std::size_t i = 0; i < host.extent(0); ++i)
+    if (host(i) != real(1) && host(i) != real(-1))
+      throw InputError(fmt::format(
+          "data.path: {}: /data/{}/y[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
+          "+1 (mfsim data import --binary-labels maps two classes to them)",
+          path, part, i, double(host(i))));
+}
+
+Dataset make_dataset(const DataConfig& c, LossKind loss) {
   if (c.kind == "file") {
+    Dataset d;
     try {
-      return H5mdReader(c.path).read_data();
+      d = H5mdReader(c.path).read_data();
     } catch (const InputError& e) {
       throw InputError(std::string("data.path: ") + e.what());
     }
+    if (needs_signed_labels(loss)) {
+      check_signed_labels(d.y_train, c.path, "train");
+      check_signed_labels(d.y_test, c.path, "test");
+    }
+    return d;
   }
   return make_synthetic_dataset(c.synthetic);
 }
@@ -46,28 +67,15 @@ void load_frame(const ParticleFrame& frame, const GroupSpec& g, Matrix theta, Ve
     for (int j = 0; j < g.dim(); ++j) host(i, j) = real(frame.value(i, j));
   Kokkos::deep_copy(theta, host);
   if (log_density.extent(0) > 0 && frame.has_log_density) {
+    if (frame.log_density.extent(0) != frame.value.extent(0))  // the reader checks the shapes
+      throw InputError(
+          fmt::format("init.path: {}: /particles/{}/log_density has {} rows, the "
+                      "positions {}",
+                      path, g.name, frame.log_density.extent(0), frame.value.extent(0)));
     auto logp = Kokkos::create_mirror_view(log_density);
     for (index_t i = 0; i < g.local_count; ++i) logp(i) = real(frame.log_density(i));
     Kokkos::deep_copy(log_density, logp);
   }
-}
-
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return !a.empty() && !b.empty() && std::filesystem::exists(a) && std::filesystem::exists(b) &&
-         std::filesystem::equivalent(a, b, ec);
-}
-
-void check_output_path(const Config& c, const RunOptions& options) {
-  const std::string& out = c.output.path;
-  if (c.init.kind == "file" && same_file(out, c.init.path))
-    throw InputError("output.path: \"" + out + "\" is the init file; write the restart elsewhere");
-  if (c.data.kind == "file" && same_file(out, c.data.path))
-    throw InputError("output.path: \"" + out + "\" is the data file; write the run elsewhere");
-  if (!options.overwrite && std::filesystem::exists(out))
-    throw InputError("output.path: \"" + out + "\" exists (use --force to overwrite it)");
-  if (std::filesystem::is_directory(out))
-    throw InputError("output.path: \"" + out + "\" is a directory");
 }
 
 // Kokkos' concurrency of the execution space: the thread count of a host backend (all cores by
@@ -82,7 +90,7 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
   std::map<std::string, std::string> out = p.model->scalings(c.flow.dt);
   out.insert({
       {"config", c.verbatim},
-      {"config_resolved", c.resolved},
+      {"config_resolved", resolved_as_run(c, p.data)},
       {"config_source", c.source},
       {"mfsim_version", MFSIM_VERSION},
       {"kokkos_version", std::to_string(KOKKOS_VERSION)},
@@ -92,56 +100,69 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"ranks", std::to_string(comm.size())},
       {"model", p.model->kind()},
   });
+  // The data file a run read, beside the sizes in config_resolved: where, and which bytes.
+  if (c.data.kind == "file") {
+    out["data_file"] = std::filesystem::absolute(c.data.path).string();
+    out["data_file_fnv1a64"] = file_checksum(c.data.path);
+  }
   return out;
 }
 
 }  // namespace
 
+LoadedFrame load_state(const H5mdReader& file, const std::string& key,
+                       const std::vector<GroupSpec>& groups, index_t frame, ParticleState& state) {
+  // A negative frame counts from the end of the frames every group has: a run killed between
+  // writing its groups leaves one group a frame ahead.
+  index_t common_frames = std::numeric_limits<index_t>::max();
+  try {
+    for (const GroupSpec& g : groups) common_frames = std::min(common_frames, file.frames(g.name));
+  } catch (const InputError& e) {
+    throw InputError(key + ": " + e.what());
+  }
+  const index_t frame_index = frame < 0 ? common_frames + frame : frame;
+  LoadedFrame loaded;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    ParticleFrame read;
+    try {
+      // This rank's part of every slice: a hyperslab with stride per_slice.
+      const GroupSpec& spec = groups[g];
+      read = file.read_frame(spec.name, frame_index < 0 ? frame : frame_index, spec.slice_offset,
+                             spec.local_per_slice, spec.slices, spec.per_slice());
+    } catch (const InputError& e) {
+      throw InputError(key + ": " + e.what());
+    }
+    if (g > 0 && read.step != loaded.step)
+      throw InputError(fmt::format(
+          "{}: {}: frame {} is step {} in /particles/{} but step {} in "
+          "/particles/{}",
+          key, file.path(), frame_index, loaded.step, groups[0].name, read.step, groups[g].name));
+    load_frame(read, groups[g], state.theta[g],
+               state.tracks_log_density() ? state.log_density[g] : Vector(), file.path());
+    loaded.has_log_density = loaded.has_log_density && read.has_log_density;
+    loaded.step = read.step;
+    loaded.time = read.time;
+  }
+  return loaded;
+}
+
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
-  p.data = make_dataset(c.data);
+  p.data = make_dataset(c.data, c.model.two_layer.loss);
   p.model = make_model(c.model, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
   if (c.init.kind == "file") {
-    const H5mdReader reader = [&] {
-      try {
-        return H5mdReader(c.init.path);
-      } catch (const InputError& e) {
-        throw InputError(std::string("init.path: ") + e.what());
-      }
-    }();
-    // A negative frame counts from the end of the frames every group has: a run killed between
-    // writing its groups leaves one group a frame ahead.
-    index_t common_frames = std::numeric_limits<index_t>::max();
-    for (const GroupSpec& g : groups)
-      common_frames = std::min(common_frames, reader.frames(g.name));
-    const index_t frame_index = c.init.frame < 0 ? common_frames + c.init.frame : c.init.frame;
-    bool have_log_density = true;
-    for (std::size_t g = 0; g < groups.size(); ++g) {
-      ParticleFrame frame;
-      try {
-        // This rank's part of every slice: a hyperslab with stride per_slice.
-        const GroupSpec& spec = groups[g];
-        frame = reader.read_frame(spec.name, frame_index < 0 ? c.init.frame : frame_index,
-                                  spec.slice_offset, spec.local_per_slice, spec.slices,
-                                  spec.per_slice());
-      } catch (const InputError& e) {
-        throw InputError(std::string("init.path: ") + e.what());
-      }
-      if (g > 0 && frame.step != p.first_step)
-        throw InputError(fmt::format(
-            "init.path: {}: frame {} is step {} in /particles/{} but step "
-            "{} in /particles/{}",
-            c.init.path, frame_index, p.first_step, groups[0].name, frame.step, groups[g].name));
-      load_frame(frame, groups[g], p.state.theta[g],
-                 log_density ? p.state.log_density[g] : Vector(), c.init.path);
-      have_log_density = have_log_density && frame.has_log_density;
-      p.first_step = frame.step;
-      p.start_time = frame.time;
+    try {
+      p.init_file = std::make_shared<const H5mdReader>(c.init.path);
+    } catch (const InputError& e) {
+      throw InputError(std::string("init.path: ") + e.what());
     }
+    const LoadedFrame loaded = load_state(*p.init_file, "init.path", groups, c.init.frame, p.state);
+    p.first_step = loaded.step;
+    p.start_time = loaded.time;
     // A file without log-densities restarts the transport estimate from the Gaussian law.
-    if (log_density && !have_log_density) set_initial_log_density(p.state, groups);
+    if (log_density && !loaded.has_log_density) set_initial_log_density(p.state, groups);
   } else {
     p.model->initialize(p.state, c.init.seed, c.init.antithetic);
     if (log_density) set_initial_log_density(p.state, groups);
@@ -154,7 +175,8 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   // Each stage that may fail on some ranks only (rank 0 alone writes; every rank reads its input
   // files) ends with an agreement, so that all ranks stop together with the same error.
   on_every_rank(comm, [&] {
-    if (comm.is_root()) check_output_path(c, options);
+    check_memory(c);
+    if (comm.is_root()) check_output_path(c, options.overwrite);
   });
   Problem p;
   on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
@@ -166,11 +188,9 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
 
   // Only now, with every input validated, does anything appear on disk.
   std::unique_ptr<H5mdWriter> writer_owner;
+  OutputDirectories directories;  // removed again if the writer cannot start
   on_every_rank(comm, [&] {
-    if (comm.is_root()) {
-      const auto parent = std::filesystem::path(c.output.path).parent_path();
-      if (!parent.empty()) std::filesystem::create_directories(parent);
-    }
+    if (comm.is_root()) directories.create(c.output.path);
     writer_owner = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
                                                 p.state.tracks_log_density(), comm);
     auto attributes = parameters(c, p, comm);
@@ -178,6 +198,7 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
     writer_owner->write_parameters(attributes);
     writer_owner->write_data(p.data);
   });
+  directories.keep();
   H5mdWriter& writer = *writer_owner;
 
   LossObserver loss;

@@ -21,7 +21,9 @@ Matrix make_teacher(const SyntheticDataSpec& spec) {
   return teacher;
 }
 
-void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream) {
+// Sample i of x is item first_id + i of the stream.
+void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream,
+                 std::uint64_t first_id = 0) {
   const int dim = spec.dim;
   const bool sphere = spec.inputs == InputDistribution::sphere;
   const CounterRng rng(spec.seed, stream);
@@ -30,7 +32,7 @@ void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream) {
       KOKKOS_LAMBDA(index_t i) {
         double norm2 = 0;
         for (int c = 0; c < dim; ++c) {
-          const double z = rng.normal(std::uint64_t(i), c);
+          const double z = rng.normal(first_id + std::uint64_t(i), c);
           x(i, c) = real(z);
           norm2 += z * z;
         }
@@ -59,14 +61,14 @@ void fill_teacher_targets(Vector y, ConstMatrix x, ConstMatrix teacher, Act act)
 }
 
 void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstMatrix teacher,
-                  RngStream label_stream, double noise) {
+                  RngStream label_stream, double noise, std::uint64_t first_id = 0) {
   const CounterRng rng(spec.seed, label_stream);
   if (spec.target == TargetKind::random_labels) {
     Kokkos::parallel_for(
         "mfsim::SyntheticData::random_labels",
         Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
           double u0, u1;
-          rng.uniform2(std::uint64_t(i), 0, u0, u1);
+          rng.uniform2(first_id + std::uint64_t(i), 0, u0, u1);
           y(i) = u0 < 0.5 ? real(-1) : real(1);
         });
   } else {
@@ -77,12 +79,26 @@ void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstM
     const real sd = real(noise);
     Kokkos::parallel_for(
         "mfsim::SyntheticData::label_noise",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
-        KOKKOS_LAMBDA(index_t i) { y(i) += sd * real(rng.normal(std::uint64_t(i), 2)); });
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
+          y(i) += sd * real(rng.normal(first_id + std::uint64_t(i), 2));
+        });
   }
+  if (spec.sign_labels)
+    Kokkos::parallel_for(
+        "mfsim::SyntheticData::sign_labels",
+        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
+        KOKKOS_LAMBDA(index_t i) { y(i) = y(i) < 0 ? real(-1) : real(1); });
 }
 
 }  // namespace
+
+SyntheticSampler::SyntheticSampler(const SyntheticDataSpec& spec)
+    : spec_(spec), teacher_(make_teacher(spec)) {}
+
+void SyntheticSampler::draw(std::uint64_t first_id, Matrix x, Vector y) const {
+  fill_inputs(x, spec_, rng_online_inputs, first_id);
+  fill_targets(y, x, spec_, teacher_, rng_online_labels, spec_.noise, first_id);
+}
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
   Dataset d;

@@ -92,6 +92,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
                          {scale > 0 ? std::fabs(quadratic - speed) / scale : 0.0});
 
   // (A12) with the trapezoid rule between observations.
+  if (!loss_bound_) return;
   if (!started_) {
     started_ = true;
     initial_loss_ = continued_bound_ ? *continued_bound_ : p.loss;

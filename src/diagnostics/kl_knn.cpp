@@ -29,6 +29,13 @@ double digamma(double x) {
 
 namespace {
 
+// The Kozachenko–Leonenko entropy from ε_k, the k-th neighbour distances of x among itself.
+double entropy_estimate(const ExecSpace& space, ConstMatrix x, int k, ConstVector eps) {
+  const double d = double(x.extent(1)), count = double(x.extent(0));
+  const double log_unit_ball = 0.5 * d * std::log(math::pi) - std::lgamma(0.5 * d + 1);
+  return digamma(count) - digamma(k) + log_unit_ball + d / count * sum_log(space, eps);
+}
+
 // The one-sample estimate from ε_k, the k-th neighbour distances of x among itself.
 double standard_normal_estimate(const ExecSpace& space, ConstMatrix x, int k, ConstVector eps) {
   const index_t n = index_t(x.extent(0));
@@ -42,10 +49,8 @@ double standard_normal_estimate(const ExecSpace& space, ConstMatrix x, int k, Co
       },
       norm2);
   const double d = dim, count = double(n);
-  const double log_unit_ball = 0.5 * d * std::log(math::pi) - std::lgamma(0.5 * d + 1);
-  const double entropy =
-      digamma(count) - digamma(k) + log_unit_ball + d / count * sum_log(space, eps);
-  return -entropy + 0.5 * d * std::log(2 * math::pi) + norm2 / (2 * count);
+  return -entropy_estimate(space, x, k, eps) + 0.5 * d * std::log(2 * math::pi) +
+         norm2 / (2 * count);
 }
 
 // The two-sample estimate from ρ_k (as ε_k above) and the k-th neighbour distances in y.
@@ -74,6 +79,14 @@ double kl_knn_standard_normal(const ExecSpace& space, ConstMatrix x, int k) {
 
 double kl_knn_standard_normal(ConstMatrix x, int k) {
   return kl_knn_standard_normal(ExecSpace(), x, k);
+}
+
+double entropy_knn(const ExecSpace& space, ConstMatrix x, int k, Workspace& scratch) {
+  return entropy_estimate(space, x, k, self_distances(space, x, k, scratch));
+}
+
+double entropy_knn(ConstMatrix x, int k, Workspace& scratch) {
+  return entropy_knn(ExecSpace(), x, k, scratch);
 }
 
 double kl_knn_two_sample(const ExecSpace& space, ConstMatrix x, ConstMatrix y, int k, bool paired) {

@@ -13,30 +13,34 @@ double path_norm_rademacher_bound(double radius, int input_dim, index_t samples)
   return 2 * radius * std::sqrt(2 * std::log(2.0 * double(input_dim)) / double(samples));
 }
 
+PathNorms path_norms(const GroupSpec& group, ConstMatrix theta, const Communicator& comm) {
+  const int dim = int(theta.extent(1));
+  double sums[2] = {0, 0};
+  Kokkos::parallel_reduce(
+      "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+      KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
+        double n1 = 0, n2 = 0;
+        for (int c = 1; c < dim; ++c) {
+          const double w = theta(k, c);
+          n1 += math::fabs(w);
+          n2 += w * w;
+        }
+        const double a = math::fabs(double(theta(k, 0)));
+        l1 += a * n1;
+        l2 += a * math::sqrt(n2);
+      },
+      sums[0], sums[1]);
+  comm.allreduce_sum(sums, 2);
+  const double scale = group.path_norm_scale / double(group.global_count);
+  return {scale * sums[0], scale * sums[1]};
+}
+
 void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   const auto& groups = p.model.groups();
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (!(groups[g].path_norm_scale > 0)) continue;
-    ConstMatrix theta = p.state.theta[g];
-    const int dim = int(theta.extent(1));
-    double sums[2] = {0, 0};
-    Kokkos::parallel_reduce(
-        "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-        KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
-          double n1 = 0, n2 = 0;
-          for (int c = 1; c < dim; ++c) {
-            const double w = theta(k, c);
-            n1 += math::fabs(w);
-            n2 += w * w;
-          }
-          const double a = math::fabs(double(theta(k, 0)));
-          l1 += a * n1;
-          l2 += a * math::sqrt(n2);
-        },
-        sums[0], sums[1]);
-    p.model.comm().allreduce_sum(sums, 2);
-    const double scale = groups[g].path_norm_scale / double(groups[g].global_count);
-    const double p1 = scale * sums[0], p2 = scale * sums[1];
+    const int dim = groups[g].dim();
+    const auto [p1, p2] = path_norms(groups[g], p.state.theta[g], p.model.comm());
     const std::string& label = groups[g].label;
     sink.append_observable(observable_name("path_norm", label, "l1"), p.step, p.time, {p1});
     sink.append_observable(observable_name("path_norm", label, "l2"), p.step, p.time, {p2});

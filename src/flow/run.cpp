@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
@@ -42,11 +45,31 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   // One evaluation for the whole run: the observers read it at the start of a step, before the
   // integrator's later stages refill it.
   const std::unique_ptr<Evaluation> evaluation = model.make_evaluation();
+  // The regularisers' drift is added to the model's velocity in every stage; the observers see
+  // the model's velocity v = −∇Ψ alone (FlowPoint), the integrator the total drift k1.
+  const Regularisation& regularisation = settings.regularisation;
+  const auto& groups = model.groups();
+  const bool drift = regularisation.has_drift();
+  // Stochastic gradients: every stage of a step evaluates that step's minibatch (`stepping`); the
+  // full batch is evaluated only at the steps that observe or snapshot. Without minibatches both
+  // are the one evaluation and its velocity.
+  const bool minibatches = settings.minibatch.active(model.data().n_train());
+  const std::unique_ptr<Evaluation> batch_evaluation =
+      minibatches ? model.make_evaluation(settings.minibatch.size) : nullptr;
+  std::optional<MinibatchSampler> sampler;
+  if (minibatches) sampler.emplace(settings.minibatch, model.data());
+  Evaluation& stepping = minibatches ? *batch_evaluation : *evaluation;
+  ParticleState step_velocity =
+      minibatches ? allocate_like(state, "run::minibatch_velocity") : velocity;
+  ParticleState k1 = drift ? allocate_like(state, "run::drift") : step_velocity;
   const VelocityField field = [&](const ParticleState& s, ParticleState& dsdt) {
-    return model.evaluate(s, *evaluation, dsdt);
+    const real loss = model.evaluate(s, stepping, dsdt);
+    if (drift) add_regulariser_drift(regularisation, groups, s, dsdt, dsdt);
+    return loss;
   };
   const Communicator& comm = model.comm();
   const bool time_limited = settings.t_end > 0;
+  const double origin = settings.start_time - double(settings.first_step) * settings.dt;
 
   RunSummary summary;
   index_t step = settings.first_step;
@@ -54,22 +77,49 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   double previous_time = time;
   index_t last_snapshot = -1;
   for (index_t done = 0;; ++done) {
-    double loss;
-    {
+    const bool budget_spent =
+        done >= settings.steps || (time_limited && time >= settings.t_end * (1 - 1e-12));
+    // The full batch is evaluated where something observes or snapshots (always, without
+    // minibatches).
+    bool full = !minibatches || done == 0 || budget_spent ||
+                on_cadence(step, settings.observe_every) ||
+                on_cadence(step, settings.snapshot_every);
+    for (const Observer* o : observers) full = full || on_cadence(step, o->every());
+    double loss = 0, step_loss = 0;
+    if (full) {
       const ProfilingRegion region("mfsim::evaluate");
       loss = double(model.evaluate(state, *evaluation, velocity));
     }
+    const bool steps_on_minibatch = minibatches && !budget_spent;
+    if (steps_on_minibatch) {
+      const ProfilingRegion region("mfsim::evaluate_minibatch");
+      sampler->draw(step, stepping);
+      step_loss = double(model.evaluate(state, stepping, step_velocity));
+    }
+    const bool finite_loss =
+        (!full || std::isfinite(loss)) && (!steps_on_minibatch || std::isfinite(step_loss));
     const bool finite_state = comm.allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
-    if (!std::isfinite(loss) || !finite_state) {
-      std::string what = !finite_state ? "a particle coordinate" : "the training loss";
-      if (done > 0 && last_snapshot != step - 1) {
-        output.append_particles(step - 1, previous_time, previous);
-        what += "; the last finite state (step " + std::to_string(step - 1) + ") is saved";
+    if (!finite_loss || !finite_state) {
+      std::string what = !finite_state ? "a particle coordinate"
+                         : full        ? "the training loss"
+                                       : "the minibatch loss";
+      what += fmt::format(" became non-finite at step {} (t = {:.6g})", step, time);
+      if (done > 0) {
+        // The last finite state gets its observables row and its frame when its step was off
+        // their cadences, so that the file ends on it.
+        const double previous_loss = double(model.evaluate(previous, *evaluation, velocity));
+        const FlowPoint point{step - 1, previous_time, 0.0,         previous,
+                              velocity, previous_loss, *evaluation, model};
+        for (Observer* o : observers) {
+          const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
+          if (done > 1 && !on_cadence(step - 1, every)) o->observe(point, output);
+        }
+        if (last_snapshot != step - 1) output.append_particles(step - 1, previous_time, previous);
+        what += fmt::format("; the last finite state (step {}) is saved", step - 1);
       }
       // Every rank sees it (the check above is a reduction): raise it as an agreed error.
-      raise_if_any_failed(comm, std::make_exception_ptr(NonFiniteError(
-                                    what + " became non-finite at step " + std::to_string(step) +
-                                    " (t = " + std::to_string(time) + "); try a smaller flow.dt")));
+      raise_if_any_failed(
+          comm, std::make_exception_ptr(NonFiniteError(what + "; try a smaller flow.dt")));
     }
     if (done == 0) summary.initial_loss = loss;
 
@@ -77,19 +127,21 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     bool last = done >= settings.steps;
     if (time_limited && time >= settings.t_end * (1 - 1e-12))
       last = true, reason = StopReason::t_end;
-    if (loss <= settings.loss_tol) last = true, reason = StopReason::loss_tol;
+    if (full && loss <= settings.loss_tol) last = true, reason = StopReason::loss_tol;
     if (done >= settings.steps) reason = StopReason::steps;
 
     double dt = settings.dt;
     if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
-    const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, *evaluation, model};
-    for (Observer* o : observers) o->on_step(point);
-    for (std::size_t k = 0; k < observers.size(); ++k) {
-      Observer* o = observers[k];
-      const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
-      if (done == 0 || last || on_cadence(step, every)) {
-        const ProfilingRegion region(observer_regions[k]);
-        o->observe(point, output);
+    if (full) {
+      const FlowPoint point{step, time, last ? 0.0 : dt, state, velocity, loss, *evaluation, model};
+      for (Observer* o : observers) o->on_step(point);
+      for (std::size_t k = 0; k < observers.size(); ++k) {
+        Observer* o = observers[k];
+        const index_t every = o->every() > 0 ? o->every() : settings.observe_every;
+        if (done == 0 || last || on_cadence(step, every)) {
+          const ProfilingRegion region(observer_regions[k]);
+          o->observe(point, output);
+        }
       }
     }
     if (done == 0 || last || on_cadence(step, settings.observe_every)) ++summary.observations;
@@ -102,7 +154,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       }
       output.flush();
     }
-    if (progress) progress->update(done, step, time, loss, last);
+    if (progress) progress->update(done, step, time, full ? loss : step_loss, last);
     if (last) {
       summary.step = step;
       summary.steps_run = done;
@@ -115,13 +167,17 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     previous_time = time;
     {
       const ProfilingRegion region("mfsim::integrate");
-      integrator.finish_step(state, velocity, real(dt), field);
+      if (drift) add_regulariser_drift(regularisation, groups, state, step_velocity, k1);
+      integrator.finish_step(state, k1, real(dt), field);
+      // Euler–Maruyama: the Brownian increment of the step, at the temperature of its start.
+      if (regularisation.noisy()) add_langevin_noise(regularisation, groups, state, step, time, dt);
     }
     ++step;
-    // Flow time from the step count, not by summation, so that it does not drift.
-    time = (time_limited && dt < settings.dt)
-               ? settings.t_end
-               : settings.start_time + double(done + 1) * settings.dt;
+    // Flow time from the absolute step count, not by summation, so that it does not drift, and so
+    // that a restart from step j (time j·dt) computes bitwise the times of the uninterrupted run:
+    // time-dependent terms (a temperature schedule) then match too. origin is 0 for a fresh run.
+    time =
+        (time_limited && dt < settings.dt) ? settings.t_end : origin + double(step) * settings.dt;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;

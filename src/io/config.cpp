@@ -22,7 +22,7 @@ void apply_override(toml::table& root, const std::string& assignment) {
   const std::string path = assignment.substr(0, eq);
   const auto dot = path.find('.');
   if (eq == std::string::npos || dot == std::string::npos || dot == 0 || dot + 1 == path.size())
-    throw InputError("--set " + assignment + ": expected section.key=value");
+    throw InputError("--set " + config_detail::quoted(assignment) + ": expected section.key=value");
   const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
   const std::string text = assignment.substr(eq + 1);
 
@@ -38,13 +38,15 @@ void apply_override(toml::table& root, const std::string& assignment) {
     existing = root.get(section);
   }
   toml::table* table = existing->as_table();
-  if (!table) throw InputError("--set " + assignment + ": " + section + " is not a table");
+  if (!table)
+    throw InputError("--set " + config_detail::quoted(assignment) + ": " + section +
+                     " is not a table");
   table->insert_or_assign(key, *parsed.get("value"));
 }
 
 void require_file(Section& s, const std::string& key, const std::string& path) {
   if (path.empty()) s.error(key, "is required");
-  if (!std::filesystem::exists(path)) s.error(key, "no such file \"" + path + "\"");
+  if (!std::filesystem::exists(path)) s.error(key, "no such file " + config_detail::quoted(path));
 }
 
 // Every key is read whatever the kind (see read_data); keys shared by the two models have one
@@ -59,8 +61,11 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
   const real kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
   m.activation = r.activation = Activation{parse_activation(activation), kappa};
   m.width = r.width = s.integer("width", 1024, 1);
-  m.beta = r.beta = s.number("beta", 1.0, 0.0, HUGE_VAL, true);
+  // β = 0 is the data-free flow (Ψ ≡ 0): with weight decay and noise, the Ornstein–Uhlenbeck
+  // process of MATH.md V6a.
+  m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
+  m.loss = r.loss = parse_loss(s.choice("loss", "square", loss_names()));
   // Model B only.
   r.depth = s.integer("depth", 16, 1, 1 << 20);
   r.head_width = s.integer("head_width", 1024, 1);
@@ -91,6 +96,7 @@ void read_data(Config& c, const toml::table& root, toml::table& resolved) {
       parse_activation(s.choice("teacher_activation", "relu", activation_names()));
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
+  g.sign_labels = needs_signed_labels(c.model.two_layer.loss);
   d.path = s.text("path", "");
   if (d.kind == "file") require_file(s, "path", d.path);
   s.finish();
@@ -137,6 +143,40 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   f.steps =
       (has_t_end && !has_steps) ? std::numeric_limits<index_t>::max() : s.integer("steps", 1000, 0);
   f.loss_tol = s.number("loss_tol", 0.0, 0.0);
+  // Mean-field Langevin dynamics and the regularisers (flow/regularisation.hpp).
+  Regularisation& r = f.regularisation;
+  r.temperature = s.number("temperature", 0.0, 0.0);
+  r.schedule = parse_temperature_schedule(
+      s.choice("temperature_schedule", "constant", temperature_schedule_names()));
+  r.temperature_rate = s.number("temperature_rate", 0.0, 0.0);
+  r.weight_decay = s.number("weight_decay", 0.0, 0.0);
+  r.path_norm_penalty = s.number("path_norm_penalty", 0.0, 0.0);
+  r.path_norm_smoothing = s.number("path_norm_smoothing", 1e-3, 0.0, HUGE_VAL, true);
+  // Default: the init seed (a stream of its own, so independent of the initial draws). Resolved
+  // only where it matters, so that a noiseless run's resolved config does not grow a key that
+  // follows init.seed.
+  r.noise_seed = c.init.seed;
+  if (r.noisy() || s.has("noise_seed"))
+    r.noise_seed = std::uint64_t(s.integer("noise_seed", std::int64_t(c.init.seed), 0));
+  // Stochastic gradients (flow/minibatch.hpp).
+  MinibatchSettings& b = f.minibatch;
+  b.size = s.integer("batch_size", 0, 0);
+  b.online = s.boolean("online", false);
+  if (b.online && b.size == 0)
+    s.error("online", "needs flow.batch_size > 0 (the fresh samples of each step)");
+  if (b.online && c.data.kind == "file")
+    s.error("online",
+            "draws fresh samples of the synthetic data law: it needs data.kind = "
+            "\"teacher\" or \"random_labels\", not a file");
+  b.online_data = c.data.synthetic;
+  b.seed = c.init.seed;
+  if (b.size > 0 || s.has("batch_seed"))
+    b.seed = std::uint64_t(s.integer("batch_seed", std::int64_t(c.init.seed), 0));
+  if (r.noisy() && f.integrator != IntegratorKind::euler)
+    s.error("integrator", "must be \"euler\" (Euler–Maruyama) when flow.temperature > 0 (got \"" +
+                              integrator_name(f.integrator) +
+                              "\"): the noise has no higher-order "
+                              "scheme here");
   s.finish();
 }
 
@@ -169,8 +209,16 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
     d.kl_transport = d.kl_transport || kind == "transport";
     d.kl_knn = d.kl_knn || kind == "knn";
   }
+  if (d.kl_transport && c.flow.regularisation.noisy())
+    s.error("kl",
+            "\"transport\" is exact only without noise (flow.temperature > 0): use kl = "
+            "[\"knn\"], whose entropy also gives the free energy");
   d.knn_k = int(s.integer("knn_k", 5, 1, knn_max_k));
   d.knn_every = s.integer("knn_every", d.every, 1);
+  d.free_energy = s.boolean("free_energy", true);
+  d.gibbs_gap_required = s.has("gibbs_gap");
+  d.gibbs_gap = s.boolean("gibbs_gap", true);
+  d.gibbs_samples = s.integer("gibbs_samples", 65536, 16);
   d.path_norm = s.boolean("path_norm", true);
   d.path_length = s.boolean("path_length", true);
   s.finish();
@@ -212,6 +260,10 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  // std::ifstream opens a directory and reads nothing from it: the defaults would run.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(path + ": is a directory, not a config file");
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot read the config file");
   std::ostringstream text;

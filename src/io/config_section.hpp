@@ -15,6 +15,14 @@
 
 namespace mfsim::config_detail {
 
+// A value quoted in an error message, cut at a readable length: a 10 MB string stays one short
+// line.
+inline std::string quoted(const std::string& value) {
+  constexpr std::size_t keep = 64;
+  if (value.size() <= keep) return "\"" + value + "\"";
+  return "\"" + value.substr(0, keep) + "...\" (" + std::to_string(value.size()) + " characters)";
+}
+
 class Section {
  public:
   Section(const toml::table& root, const std::string& name, toml::table& resolved)
@@ -47,7 +55,7 @@ class Section {
       if (a == value) return value;
     std::string list;
     for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    error(key, "must be one of " + list + " (got \"" + value + "\")");
+    error(key, "must be one of " + list + " (got " + quoted(value) + ")");
   }
 
   bool boolean(const std::string& key, bool fallback) {
@@ -114,7 +122,7 @@ class Section {
     for (const auto& v : values) {
       bool ok = false;
       for (const auto& a : allowed) ok = ok || a == v;
-      if (!ok) error(key, "unknown entry \"" + v + "\"");
+      if (!ok) error(key, "unknown entry " + quoted(v));
       out.push_back(v);
     }
     out_->insert_or_assign(key, out);

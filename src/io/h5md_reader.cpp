@@ -1,21 +1,27 @@
 #include "mfsim/io/h5md_reader.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
+#include "checked_read.hpp"
 #include "mfsim/core/error.hpp"
 
 namespace mfsim {
 namespace {
 
 // Complete rows of an H5MD time-dependent element: a row counts once step, time and value have it.
-index_t complete_rows(hid_t element) {
+// Each must be a numeric dataset with the rows along its first dimension (step and time [T],
+// value `value_rank` dimensions in all).
+index_t complete_rows(hid_t file, const std::string& path, const std::string& element,
+                      std::size_t value_rank = checked::any_rank) {
   hsize_t rows = hsize_t(-1);
   for (const char* name : {"step", "time", "value"}) {
-    h5::Handle ds = h5::open_dataset(element, name);
-    const auto dims = h5::dataset_dims(ds.get());
-    rows = std::min(rows, dims.empty() ? hsize_t(1) : dims[0]);
+    std::vector<hsize_t> dims;
+    const bool is_value = std::string(name) == "value";
+    checked::open_numeric(file, path, "/" + element + "/" + name, is_value ? value_rank : 1, dims);
+    rows = std::min(rows, dims[0]);
   }
   return index_t(rows);
 }
@@ -68,7 +74,7 @@ bool H5mdReader::has_particles(const std::string& group) const {
 
 index_t H5mdReader::frames(const std::string& group) const {
   if (!has_particles(group)) return 0;
-  return complete_rows(h5::open_group(file_.get(), "particles/" + group + "/position").get());
+  return complete_rows(file_.get(), path_, "particles/" + group + "/position", 3);
 }
 
 ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, index_t first,
@@ -79,16 +85,29 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
   if (index < 0 || index >= count)
     throw InputError(path_ + ": frame " + std::to_string(frame) + " out of range (the file has " +
                      std::to_string(count) + " frames of /particles/" + group + ")");
-  h5::Handle position = h5::open_group(file_.get(), "particles/" + group + "/position");
-  h5::Handle value = h5::open_dataset(position.get(), "value");
-  const auto dims = h5::dataset_dims(value.get());
-  if (dims.size() != 3)
-    throw InputError(path_ + ": /particles/" + group + "/position/value is not [T][N][D]");
+  // Shapes and types are checked before anything is read: a mismatched dataset is never read
+  // past its end.
+  const std::string base = "/particles/" + group + "/position";
+  std::vector<hsize_t> dims, step_dims, time_dims;
+  h5::Handle value = checked::open_numeric(file_.get(), path_, base + "/value", 3, dims);
+  h5::Handle steps = checked::open_numeric(file_.get(), path_, base + "/step", 1, step_dims);
+  h5::Handle times = checked::open_numeric(file_.get(), path_, base + "/time", 1, time_dims);
+  if (dims[1] == 0 || dims[2] == 0)
+    throw InputError(checked::where(path_, base + "/value") + ": holds no particles (shape [" +
+                     std::to_string(dims[0]) + "][" + std::to_string(dims[1]) + "][" +
+                     std::to_string(dims[2]) + "])");
+  checked::require_allocatable((long double)dims[1] * dims[2], path_, base + "/value");
+  checked::require_allocatable((long double)step_dims[0], path_, base + "/step");
 
   ParticleFrame out;
   out.index = index;
-  out.step = h5::read_int64s(h5::open_dataset(position.get(), "step").get())[std::size_t(index)];
-  out.time = h5::read_doubles(h5::open_dataset(position.get(), "time").get(), hsize_t(index), 1)[0];
+  out.step = checked::read(path_, base + "/step",
+                           [&] { return h5::read_int64s(steps.get()); })[std::size_t(index)];
+  out.time = checked::read(path_, base + "/time",
+                           [&] { return h5::read_doubles(times.get(), hsize_t(index), 1); })[0];
+  if (!std::isfinite(out.time))
+    throw InputError(fmt::format("{}: frame {} has time {} (must be finite)",
+                                 checked::where(path_, base + "/time"), index, out.time));
   out.particles = index_t(dims[1]);
   out.first = std::min(first, out.particles);
   index_t shard_rows = rows_wanted < 0 ? out.particles - out.first
@@ -104,21 +123,45 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
     return h5::read_doubles_strided(dataset, frame_row, 1, hsize_t(out.first), hsize_t(shard_rows),
                                     hsize_t(block_count), hsize_t(stride));
   };
-  const auto values = read_shard(value.get(), hsize_t(index));
+  const auto values = checked::read(path_, base + "/value",
+                                    [&] { return read_shard(value.get(), hsize_t(index)); });
+  checked::require_finite(values, path_, base + "/value");
   out.value = HostMatrix("mfsim::H5mdReader::frame", shard_rows * block_count, dims[2]);
   std::copy(values.begin(), values.end(), out.value.data());
-  if (h5::has_attribute(value.get(), "columns"))
-    out.columns = h5::read_string_array_attribute(value.get(), "columns");
+  if (h5::has_attribute(value.get(), "columns")) {
+    h5::Handle attr(H5Aopen(value.get(), "columns", H5P_DEFAULT));
+    h5::Handle type(attr ? H5Aget_type(attr.get()) : -1);
+    if (!type || H5Tget_class(type.get()) != H5T_STRING)
+      throw InputError(checked::where(path_, base + "/value") +
+                       ": attribute columns does not hold strings");
+    out.columns = checked::read(path_, base + "/value attribute columns", [&] {
+      return h5::read_string_array_attribute(value.get(), "columns");
+    });
+  }
 
   const std::string log_path = "particles/" + group + "/log_density";
   if (h5::exists(file_.get(), log_path + "/value")) {
-    h5::Handle element = h5::open_group(file_.get(), log_path);
-    const auto steps = h5::read_int64s(h5::open_dataset(element.get(), "step").get());
-    const index_t rows = complete_rows(element.get());
+    // [T][N] with the position's N: a log-density of another shape is refused, not read past.
+    const std::string log_base = "/" + log_path;
+    const index_t rows = complete_rows(file_.get(), path_, log_path, 2);
+    std::vector<hsize_t> log_dims, log_step_dims;
+    h5::Handle log_value =
+        checked::open_numeric(file_.get(), path_, log_base + "/value", 2, log_dims);
+    h5::Handle log_steps =
+        checked::open_numeric(file_.get(), path_, log_base + "/step", 1, log_step_dims);
+    if (log_dims[1] != dims[1])
+      throw InputError(fmt::format("{}: has shape [{}][{}], expected [T][{}] (the particles of {})",
+                                   checked::where(path_, log_base + "/value"), log_dims[0],
+                                   log_dims[1], dims[1], base + "/value"));
+    checked::require_allocatable((long double)log_step_dims[0], path_, log_base + "/step");
+    const auto steps_logp =
+        checked::read(path_, log_base + "/step", [&] { return h5::read_int64s(log_steps.get()); });
     // The log-density frame with the same step, if it was written.
     for (index_t j = 0; j < rows; ++j) {
-      if (steps[std::size_t(j)] != out.step) continue;
-      const auto logp = read_shard(h5::open_dataset(element.get(), "value").get(), hsize_t(j));
+      if (steps_logp[std::size_t(j)] != out.step) continue;
+      const auto logp = checked::read(path_, log_base + "/value",
+                                      [&] { return read_shard(log_value.get(), hsize_t(j)); });
+      checked::require_finite(logp, path_, log_base + "/value");
       out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
       out.has_log_density = true;
       std::copy(logp.begin(), logp.end(), out.log_density.data());
@@ -136,22 +179,33 @@ Dataset H5mdReader::read_data() const {
   if (!has_data()) throw InputError(path_ + ": no /data/train/{x,y} in the file");
   Dataset d;
   auto read_split = [&](const std::string& name, Matrix& x, Vector& y, int dim) {
-    const std::string base = "data/" + name;
-    if (!h5::exists(file_.get(), base + "/x")) {
+    const std::string base = "/data/" + name;
+    if (!h5::exists(file_.get(), base + "/x") && !h5::exists(file_.get(), base + "/y")) {
       x = Matrix("mfsim::Dataset::x_" + name, 0, dim);
       y = Vector("mfsim::Dataset::y_" + name, 0);
       return;
     }
-    h5::Handle xs = h5::open_dataset(file_.get(), base + "/x");
-    h5::Handle ys = h5::open_dataset(file_.get(), base + "/y");
-    const auto xdims = h5::dataset_dims(xs.get()), ydims = h5::dataset_dims(ys.get());
-    if (xdims.size() != 2 || ydims.size() != 1 || xdims[0] != ydims[0])
-      throw InputError(path_ + ": /" + base + "/x must be [n][d] and /" + base + "/y [n]");
+    std::vector<hsize_t> xdims, ydims;
+    h5::Handle xs = checked::open_numeric(file_.get(), path_, base + "/x", 2, xdims);
+    h5::Handle ys = checked::open_numeric(file_.get(), path_, base + "/y", 1, ydims);
+    if (xdims[0] != ydims[0])
+      throw InputError(fmt::format("{}: has {} rows but {} has {}",
+                                   checked::where(path_, base + "/x"), xdims[0], base + "/y",
+                                   ydims[0]));
+    if (xdims[1] == 0) throw InputError(checked::where(path_, base + "/x") + ": has dimension 0");
+    // No training samples: nothing to fit (and a loss of 0/0).
+    if (name == "train" && xdims[0] == 0)
+      throw InputError(checked::where(path_, base + "/x") + ": has 0 rows (no training samples)");
     if (dim >= 0 && int(xdims[1]) != dim)
-      throw InputError(path_ + ": /" + base + "/x has dimension " + std::to_string(xdims[1]) +
+      throw InputError(path_ + ": " + base + "/x has dimension " + std::to_string(xdims[1]) +
                        ", the training inputs " + std::to_string(dim));
-    x = to_device(h5::read_doubles(xs.get()), xdims[0], xdims[1], "mfsim::Dataset::x_" + name);
-    y = to_device(h5::read_doubles(ys.get()), "mfsim::Dataset::y_" + name);
+    checked::require_allocatable((long double)xdims[0] * xdims[1], path_, base + "/x");
+    const auto xv = checked::read(path_, base + "/x", [&] { return h5::read_doubles(xs.get()); });
+    const auto yv = checked::read(path_, base + "/y", [&] { return h5::read_doubles(ys.get()); });
+    checked::require_finite(xv, path_, base + "/x");
+    checked::require_finite(yv, path_, base + "/y");
+    x = to_device(xv, xdims[0], xdims[1], "mfsim::Dataset::x_" + name);
+    y = to_device(yv, "mfsim::Dataset::y_" + name);
   };
   read_split("train", d.x_train, d.y_train, -1);
   read_split("test", d.x_test, d.y_test, d.dim());
@@ -165,7 +219,7 @@ std::vector<std::string> H5mdReader::observables() const {
 
 ObservableSeries H5mdReader::read_observable(const std::string& name) const {
   h5::Handle element = h5::open_group(file_.get(), "observables/" + name);
-  const index_t rows = complete_rows(element.get());
+  const index_t rows = complete_rows(file_.get(), path_, "observables/" + name);
   h5::Handle value = h5::open_dataset(element.get(), "value");
   ObservableSeries out;
   const auto dims = h5::dataset_dims(value.get());

@@ -7,6 +7,7 @@
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/gather.hpp"
+#include "mfsim/core/stop_signal.hpp"
 
 namespace mfsim {
 namespace {
@@ -16,6 +17,15 @@ std::string author_name() {
   return user && *user ? user : "mfsim user";
 }
 
+// Room for HDF5's metadata (chunk indexes, object headers) beyond what a write's rows take.
+constexpr std::uint64_t metadata_margin = std::uint64_t(256) << 10;
+
+// The file space an append of a `bytes`-byte row may allocate: a new chunk of the series (at most
+// 1024 rows, or about 1 MiB of a large row: h5::Series), plus the time and step chunks.
+std::uint64_t append_allocation(std::uint64_t bytes) {
+  return std::min<std::uint64_t>(1024 * bytes, bytes + (std::uint64_t(1) << 20)) + 2 * 8192;
+}
+
 }  // namespace
 
 H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
@@ -23,31 +33,76 @@ H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
                        const Communicator& comm)
     : path_(path), groups_(groups), log_density_(log_density), comm_(comm) {
   if (!comm.is_root()) return;  // only rank 0 touches the file
-  file_ = h5::create_file(path, overwrite);
-  const hid_t f = file_.get();
+  // A stop requested while the run was being set up: leave nothing behind.
+  if (stop_signal() != 0)
+    throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) +
+                                           " before writing " + path + " (nothing written)");
+  // Created and locked here, then handed to HDF5 (which truncates it): the lock refuses a second
+  // writer, and the space of the file's skeleton is reserved before HDF5 writes it.
+  guard_ = std::make_unique<OutputGuard>(path, overwrite);
+  before_first_frame([&] {
+    guard_->reserve(metadata_margin, "nothing written");
+    file_ = h5::create_file(path, true);
+    const hid_t f = file_.get();
 
-  h5::Handle h5md = h5::create_group(f, "h5md");
-  h5::write_attribute(h5md.get(), "version", std::vector<int>{1, 1});
-  h5::write_attribute(h5::create_group(h5md.get(), "author").get(), "name", author_name());
-  h5::Handle creator = h5::create_group(h5md.get(), "creator");
-  h5::write_attribute(creator.get(), "name", std::string("mfsim"));
-  h5::write_attribute(creator.get(), "version", std::string(MFSIM_VERSION));
+    h5::Handle h5md = h5::create_group(f, "h5md");
+    h5::write_attribute(h5md.get(), "version", std::vector<int>{1, 1});
+    h5::write_attribute(h5::create_group(h5md.get(), "author").get(), "name", author_name());
+    h5::Handle creator = h5::create_group(h5md.get(), "creator");
+    h5::write_attribute(creator.get(), "name", std::string("mfsim"));
+    h5::write_attribute(creator.get(), "version", std::string(MFSIM_VERSION));
 
-  for (const GroupSpec& g : groups) {
-    h5::Handle group = h5::create_group(f, "particles/" + g.name);
-    h5::Handle box = h5::create_group(group.get(), "box");
-    h5::write_attribute(box.get(), "dimension", std::vector<int>{g.dim()});
-    h5::write_attribute(box.get(), "boundary",
-                        std::vector<std::string>(std::size_t(g.dim()), "none"));
-    h5::write_attribute(group.get(), "slices", std::vector<int>{g.slices});
-    const hsize_t n = hsize_t(g.global_count), d = hsize_t(g.dim());
-    positions_.push_back(make_element(group.get(), "position", {n, d}));
-    h5::Handle value = h5::open_dataset(group.get(), "position/value");
-    h5::write_attribute(value.get(), "columns", g.columns);
-    h5::write_attribute(value.get(), "init_std", g.init_std);
-    if (log_density) log_densities_.push_back(make_element(group.get(), "log_density", {n}));
+    for (const GroupSpec& g : groups) {
+      h5::Handle group = h5::create_group(f, "particles/" + g.name);
+      h5::Handle box = h5::create_group(group.get(), "box");
+      h5::write_attribute(box.get(), "dimension", std::vector<int>{g.dim()});
+      h5::write_attribute(box.get(), "boundary",
+                          std::vector<std::string>(std::size_t(g.dim()), "none"));
+      h5::write_attribute(group.get(), "slices", std::vector<int>{g.slices});
+      const hsize_t n = hsize_t(g.global_count), d = hsize_t(g.dim());
+      positions_.push_back(make_element(group.get(), "position", {n, d}));
+      h5::Handle value = h5::open_dataset(group.get(), "position/value");
+      h5::write_attribute(value.get(), "columns", g.columns);
+      h5::write_attribute(value.get(), "init_std", g.init_std);
+      if (log_density) log_densities_.push_back(make_element(group.get(), "log_density", {n}));
+    }
+    h5::flush(f);
+  });
+}
+
+H5mdWriter::~H5mdWriter() {
+  if (!guard_) return;
+  // HDF5 closes the file first; then the space reserved beyond its end is given back, and the
+  // lock goes with the descriptor.
+  positions_.clear();
+  log_densities_.clear();
+  observables_.clear();
+  file_ = h5::Handle();
+  guard_->release_reserve();
+}
+
+template <class Write>
+void H5mdWriter::before_first_frame(Write&& write) {
+  try {
+    write();
+  } catch (const std::exception& e) {
+    // A run that fails before its first frame (a full disk) leaves no file, not an empty one.
+    positions_.clear();
+    log_densities_.clear();
+    observables_.clear();
+    file_ = h5::Handle();
+    guard_->remove();
+    if (dynamic_cast<const InputError*>(&e)) throw;
+    // The guard's own messages name the file already; HDF5's say why only through errno.
+    if (std::string(e.what()).rfind(path_ + ": ", 0) == 0) throw;
+    throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) + "; nothing written");
   }
-  h5::flush(f);
+}
+
+void H5mdWriter::reserve(std::uint64_t bytes, const std::string& context) {
+  haddr_t eoa = 0;
+  if (H5Fget_eoa(file_.get(), &eoa) < 0) return;
+  guard_->reserve(std::uint64_t(eoa) + bytes + metadata_margin, context);
 }
 
 H5mdWriter::TimeSeries H5mdWriter::make_element(hid_t parent, const std::string& name,
@@ -61,16 +116,39 @@ H5mdWriter::TimeSeries H5mdWriter::make_element(hid_t parent, const std::string&
 }
 
 // Value first and step last: a reader counts a frame only when its step is there.
-void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const double* row) {
+// The space the row may take is reserved first: a full disk stops the run before the row, never
+// in the middle of it.
+void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const double* row,
+                            std::size_t values) {
+  const std::string context = last_frame_step_ < 0 ? "no frame was written"
+                                                   : "the file holds every frame up to step " +
+                                                         std::to_string(last_frame_step_);
+  // HDF5 allocates a row's chunk when it writes the chunk out (at the flush, or when the chunk
+  // cache evicts it), not when the row is appended: the reservation covers every row appended
+  // since the last flush.
+  pending_allocation_ += append_allocation(values * sizeof(double));
+  reserve(pending_allocation_, context);
   const long long s = step;
-  e.value.append(row);
-  e.time.append(&time);
-  e.step.append(&s);
+  try {
+    e.value.append(row);
+    e.time.append(&time);
+    e.step.append(&s);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(OutputGuard::describe_failure(path_, error.what()) + "; " + context);
+  }
 }
 
 void H5mdWriter::write_data(const Dataset& data) {
   if (!comm_.is_root()) return;
+  before_first_frame([&] { write_data_now(data); });
+}
+
+void H5mdWriter::write_data_now(const Dataset& data) {
   const hid_t f = file_.get();
+  reserve(std::uint64_t(data.x_train.size() + data.y_train.size() + data.x_test.size() +
+                        data.y_test.size()) *
+              sizeof(double),
+          "nothing written");
   auto write_split = [&](const std::string& name, ConstMatrix x, ConstVector y) {
     h5::Handle group = h5::create_group(f, "data/" + name);
     h5::write_dataset(group.get(), "x", to_host_doubles(x).data(),
@@ -106,29 +184,39 @@ void write_parameter(hid_t group, const std::string& name, const std::string& va
 
 void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
   if (!comm_.is_root()) return;
-  h5::Handle group = h5::create_group(file_.get(), "parameters");
-  for (const auto& [name, value] : attributes) write_parameter(group.get(), name, value);
-  h5::flush(file_.get());
+  before_first_frame([&] {
+    std::uint64_t bytes = 0;
+    for (const auto& [name, value] : attributes) bytes += name.size() + value.size() + 256;
+    reserve(bytes, "nothing written");
+    h5::Handle group = h5::create_group(file_.get(), "parameters");
+    for (const auto& [name, value] : attributes) write_parameter(group.get(), name, value);
+    h5::flush(file_.get());
+  });
 }
 
 void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
+  last_step_ = step;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const GroupSpec& spec = groups_[g];
     // Every rank's rows in global order on rank 0 (each rank holds part of every slice).
     const auto position = gather_slices(comm_, to_host_doubles(s.theta[g]), spec.dim(),
                                         spec.global_count, spec.slices);
-    on_root([&] { append_row(positions_[g], step, time, position.data()); });
+    on_root([&] { append_row(positions_[g], step, time, position.data(), position.size()); });
     if (log_density_) {
       const auto log_density = gather_slices(comm_, to_host_doubles(s.log_density[g]), 1,
                                              spec.global_count, spec.slices);
-      on_root([&] { append_row(log_densities_[g], step, time, log_density.data()); });
+      on_root([&] {
+        append_row(log_densities_[g], step, time, log_density.data(), log_density.size());
+      });
     }
   }
+  if (!failed_) pending_frame_step_ = step;
 }
 
 void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
                                    const std::vector<double>& value,
                                    const std::vector<std::size_t>& shape) {
+  last_step_ = step;
   on_root([&] { append_observable_row(name, step, time, value, shape); });
 }
 
@@ -143,15 +231,36 @@ void H5mdWriter::append_observable_row(const std::string& name, index_t step, do
                                          std::vector<hsize_t>(shape.begin(), shape.end())))
              .first;
   }
-  append_row(it->second, step, time, value.data());
+  append_row(it->second, step, time, value.data(), value.size());
 }
 
 void H5mdWriter::flush() {
-  on_root([&] { h5::flush(file_.get()); });
+  on_root([&] {
+    try {
+      h5::flush(file_.get());
+    } catch (const std::exception& e) {
+      throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) +
+                               (last_frame_step_ < 0 ? std::string("; no frame was written")
+                                                     : "; the file holds every frame up to step " +
+                                                           std::to_string(last_frame_step_)));
+    }
+    pending_allocation_ = 0;
+    if (pending_frame_step_ >= 0) last_frame_step_ = pending_frame_step_;
+    pending_frame_step_ = -1;
+  });
   // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
   std::exception_ptr error = pending_error_;
   pending_error_ = nullptr;
   raise_if_any_failed(comm_, error);
+  // A stop signal ends the run here, between two complete frames (one process: with several,
+  // the ranks would not agree on the step).
+  if (comm_.size() == 1 && stop_signal() != 0)
+    throw StopRequested(stop_signal(),
+                        "stopped by " + signal_name(stop_signal()) + " at step " +
+                            std::to_string(last_step_) + "; " + path_ +
+                            (last_frame_step_ < 0 ? std::string(" holds no frame")
+                                                  : " holds every frame up to step " +
+                                                        std::to_string(last_frame_step_)));
 }
 
 template <class Write>

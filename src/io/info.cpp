@@ -1,14 +1,27 @@
 #include "mfsim/io/info.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <ostream>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "mfsim/core/error.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
+namespace {
+// A numeric parameter: a file whose attribute holds text instead is refused, naming it.
+double number_parameter(const H5mdReader& r, const std::string& name) {
+  const std::string text = r.parameter(name);
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0')
+    throw InputError(r.path() + ": /parameters attribute " + name + " is not a number");
+  return value;
+}
+}  // namespace
 
 void print_info(const std::string& path, std::ostream& out) {
   const H5mdReader r(path);
@@ -66,11 +79,11 @@ void print_info(const std::string& path, std::ostream& out) {
       const ObservableSeries s = r.read_observable("gram_lambda_min");
       if (!s.step.empty())
         gram = fmt::format("lambda_min(G)/beta^2 = {:.6g} at step {} (t = {:.6g})",
-                           s.value.front() / std::stod(r.parameter("ntk_gram_scale")),
-                           s.step.front(), s.time.front());
+                           s.value.front() / number_parameter(r, "ntk_gram_scale"), s.step.front(),
+                           s.time.front());
     }
     out << fmt::format("NTK reference: lambda0 = lambda_min(K) = {:.6g}; {}\n",
-                       std::stod(r.parameter("ntk_lambda0")), gram);
+                       number_parameter(r, "ntk_lambda0"), gram);
   }
 }
 

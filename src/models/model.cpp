@@ -12,12 +12,6 @@ double half_mean_square(ConstVector r) {
   return sum / (2.0 * double(n));
 }
 
-void subtract_targets(Vector f, ConstVector y) {
-  Kokkos::parallel_for(
-      "mfsim::Model::residual", Kokkos::RangePolicy<ExecSpace>(0, index_t(f.extent(0))),
-      KOKKOS_LAMBDA(index_t i) { f(i) -= y(i); });
-}
-
 void Model::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
   Workspace scratch;
   predict(s, x, f, scratch);
@@ -28,8 +22,7 @@ double Model::test_loss(const ParticleState& s, Workspace& scratch) const {
   if (n == 0) return 0;
   const Vector f = scratch.view<Vector>("test_output", n);
   predict(s, data_.x_test, f, scratch);
-  subtract_targets(f, data_.y_test);
-  return half_mean_square(f);
+  return mean_loss(loss_, f, data_.y_test, f);
 }
 
 }  // namespace mfsim

@@ -6,14 +6,11 @@
 
 #include <fmt/format.h>
 
-#include "detail/gram_kernel.hpp"
 #include "detail/resnet_kernels.hpp"
 #include "detail/two_layer_kernels.hpp"
 #include "mfsim/core/enum_names.hpp"
 #include "mfsim/core/error.hpp"
-#include "mfsim/core/host_copy.hpp"
 #include "mfsim/core/random.hpp"
-#include "mfsim/models/ntk.hpp"
 
 namespace mfsim {
 namespace {
@@ -95,34 +92,6 @@ void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::
       });
 }
 
-// out(c) = Σ_{m ∈ rows} weight(m) |theta(m, col + c)| for every c < out.extent(0): one team per
-// output column reduces over the rows (a handful of columns, many rows).
-template <class Weight>
-void weighted_abs_column_sums(const std::string& label, const Weight& weight, ConstMatrix theta,
-                              Shard rows, int col, Vector out) {
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
-  const index_t first = rows.begin, count = rows.size();
-  Kokkos::parallel_for(
-      label, Policy(int(out.extent(0)), Kokkos::AUTO),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const int c = team.league_rank();
-        real sum = 0;
-        Kokkos::parallel_reduce(
-            Kokkos::TeamThreadRange(team, count),
-            [&](index_t j, real& acc) {
-              acc += weight(first + j) * math::fabs(theta(first + j, col + c));
-            },
-            sum);
-        Kokkos::single(Kokkos::PerTeam(team), [&]() { out(c) = sum; });
-      });
-}
-
-std::vector<double> host_sum(const Communicator& comm, ConstVector v) {
-  std::vector<double> out = to_host_doubles(v);
-  comm.allreduce_sum(out.data(), int(out.size()));
-  return out;
-}
-
 }  // namespace
 
 namespace {
@@ -142,7 +111,7 @@ const std::vector<std::string>& depth_init_names() {
 }
 
 ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)
-    : Model(data, comm), spec_(spec) {
+    : Model(data, comm, spec.loss), spec_(spec) {
   const int d = data.dim();
   GroupSpec blocks_group;
   blocks_group.name = "resnet_blocks";
@@ -176,11 +145,11 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   groups_ = {blocks_group, head_group};
 }
 
-ResNetEvaluation::ResNetEvaluation(index_t depth, index_t n_train, int dim)
-    : Evaluation(n_train),
-      states("mfsim::ResNet::states", depth + 1, n_train, dim),
-      sensitivities("mfsim::ResNet::sensitivities", depth + 1, n_train, dim),
-      norm2("mfsim::ResNet::norm2", n_train) {}
+ResNetEvaluation::ResNetEvaluation(index_t depth, const Dataset& data, index_t minibatch)
+    : Evaluation(data, minibatch),
+      states("mfsim::ResNet::states", depth + 1, samples(), data.dim()),
+      sensitivities("mfsim::ResNet::sensitivities", depth + 1, samples(), data.dim()),
+      norm2("mfsim::ResNet::norm2", samples()) {}
 
 ConstMatrix ResNetEvaluation::state(index_t l) const {
   return layer(states, l);
@@ -190,8 +159,8 @@ ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
   return layer(sensitivities, l);
 }
 
-std::unique_ptr<Evaluation> ResNetModel::make_evaluation() const {
-  return std::make_unique<ResNetEvaluation>(spec_.depth, data().n_train(), data().dim());
+std::unique_ptr<Evaluation> ResNetModel::make_evaluation(index_t minibatch) const {
+  return std::make_unique<ResNetEvaluation>(spec_.depth, data(), minibatch);
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -245,18 +214,17 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   const LayerView& states = e.states;
   const LayerView& sensitivities = e.sensitivities;
   Workspace& scratch = e.scratch;
-  const Dataset& d = data();
   const index_t L = spec_.depth;
   ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
 
-  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = f − y.
-  Kokkos::deep_copy(layer(states, 0), d.x_train);
+  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
+  Kokkos::deep_copy(layer(states, 0), e.x());
   for (index_t l = 0; l < L; ++l)
     propagate(blocks_theta, l, layer(states, l), layer(states, l + 1), scratch);
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
-  head_output(head_theta, z_last, r);
-  subtract_targets(r, d.y_train);
+  head_output(head_theta, z_last, e.output);
+  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
@@ -278,7 +246,7 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
 
   // Velocities (B11) and, when tracked, Laplacians (B12).
   const bool laplacian = dsdt.tracks_log_density();
-  const real block_coeff = real(spec_.alpha / double(d.n_train()));
+  const real block_coeff = real(spec_.alpha / double(e.samples()));
   // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
   // |z_l|² in e.norm2 (then |z_L|² for the head).
   with_activation(spec_.activation, [&](auto act) {
@@ -299,7 +267,7 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
     }
   });
   if (laplacian) detail::squared_row_norms(z_last, 0, e.norm2);
-  const real head_coeff = real(spec_.beta / double(d.n_train()));
+  const real head_coeff = real(spec_.beta / double(e.samples()));
   with_activation(spec_.head_activation, [&](auto act) {
     if (laplacian) {
       detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
@@ -311,41 +279,11 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
                                         scratch);
     }
   });
-  e.loss = half_mean_square(r);
   return real(e.loss);
 }
 
 std::map<std::string, Activation> ResNetModel::activations() const {
   return {{"model.activation", spec_.activation}, {"model.head_activation", spec_.head_activation}};
-}
-
-void ResNetModel::accumulate_gram(const ParticleState& s, const Evaluation& evaluation, int part,
-                                  Matrix gram, Workspace& scratch) const {
-  const auto& e = static_cast<const ResNetEvaluation&>(evaluation);
-  if (part == 0) {
-    const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
-    // Layer by layer in the factored form (resnet_kernels.hpp): two rank-M updates per layer.
-    with_activation(spec_.activation, [&](auto act) {
-      for (index_t l = 0; l < spec_.depth; ++l) {
-        const Shard rows = local_layer(l);
-        if (rows.size() == 0) continue;
-        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), e.state(l),
-                                      e.sensitivity(l + 1), scale, act, gram, scratch);
-      }
-    });
-  } else {
-    const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));
-    with_activation(spec_.head_activation, [&](auto act) {
-      detail::accumulate_two_layer_gram(s.theta[head], e.state(spec_.depth), scale, false, act,
-                                        gram, scratch);
-    });
-  }
-}
-
-double ResNetModel::infinite_width_gram(Matrix kernel) const {
-  const TwoLayerKernelSpec k{spec_.head_activation, spec_.std_a, spec_.std_v, 0.0, false};
-  two_layer_kernel(k, data().x_train, kernel);
-  return spec_.beta * spec_.beta;
 }
 
 std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
@@ -361,48 +299,6 @@ std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
        fmt::format("{}", double(spec_.depth) * double(spec_.width) * dt)},
       {"raw_learning_rate_head", fmt::format("{}", double(spec_.head_width) * dt)},
   };
-}
-
-std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s,
-                                                      Workspace& scratch) const {
-  const int d = data().dim();
-  ConstMatrix head_theta = s.theta[head], blocks_theta = s.theta[blocks];
-  const Vector sums = scratch.view<Vector>("path_sums", d + 1);
-  Kokkos::deep_copy(sums, real(0));
-  // The row vector r (length d + 1; the constant coordinate has no head weight) starts at c.
-  const auto head_rows = Shard{0, groups_[head].local_count};
-  const auto abs_a = KOKKOS_LAMBDA(index_t k) {
-    return math::fabs(head_theta(k, 0));
-  };
-  weighted_abs_column_sums("mfsim::ResNet::head_path_weights", abs_a, head_theta, head_rows, 1,
-                           Kokkos::subview(sums, std::make_pair(0, d)));
-  std::vector<double> r = host_sum(comm(), sums);
-  r[std::size_t(d)] = 0;
-  for (double& c : r) c *= spec_.beta / double(spec_.head_width);
-
-  // r ← r A_l for l = L−1, …, 0: r A_l = r + c (α/(LM)) Σ_m (Σ_j r_j |u_{m,j}|) |(w_m, b_m)|.
-  const Vector row = scratch.view<Vector>("path_row", d + 1);
-  std::vector<real> row_values(std::size_t(d) + 1);
-  const Kokkos::View<real*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged> row_host(row_values.data(),
-                                                                                 row_values.size());
-  const double coupling =
-      spec_.path_norm_weight * spec_.alpha / (double(spec_.depth) * double(spec_.width));
-  for (index_t l = spec_.depth - 1; l >= 0; --l) {
-    for (int j = 0; j <= d; ++j) row_host(j) = real(r[std::size_t(j)]);
-    Kokkos::deep_copy(row, row_host);
-    const auto through_u = KOKKOS_LAMBDA(index_t m) {
-      real t = 0;
-      for (int j = 0; j < d; ++j) t += row(j) * math::fabs(blocks_theta(m, j));
-      return t;
-    };
-    weighted_abs_column_sums("mfsim::ResNet::layer_path_sums", through_u, blocks_theta,
-                             local_layer(l), d, sums);
-    const std::vector<double> layer_sums = host_sum(comm(), sums);
-    for (int j = 0; j <= d; ++j) r[std::size_t(j)] += coupling * layer_sums[std::size_t(j)];
-  }
-  double norm = 0;
-  for (double c : r) norm += std::fabs(c);
-  return {{"path_norm_weighted", norm}};
 }
 
 }  // namespace mfsim

@@ -13,7 +13,7 @@ namespace mfsim {
 
 TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                              const Communicator& comm)
-    : Model(data, comm), spec_(spec) {
+    : Model(data, comm, spec.loss), spec_(spec) {
   const int dim = data.dim();
   GroupSpec g;
   g.name = "two_layer";
@@ -57,8 +57,8 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
       });
 }
 
-std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation() const {
-  return std::make_unique<Evaluation>(data().n_train());
+std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(index_t minibatch) const {
+  return std::make_unique<Evaluation>(data(), minibatch);
 }
 
 void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
@@ -71,24 +71,30 @@ void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
 }
 
 real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
-  const Dataset& d = data();
   const Vector r = e.residual;
-  predict(s, d.x_train, r, e.scratch);
-  subtract_targets(r, d.y_train);
+  predict(s, e.x(), e.output, e.scratch);
+  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
 
-  const real coeff = real(spec_.beta / double(d.n_train()));
+  const real coeff = real(spec_.beta / double(e.samples()));
   const bool laplacian = dsdt.tracks_log_density();
+  // The training set is packed once (constructor); a minibatch at every evaluation.
+  tiles::SamplePanels batch_panels;
+  Vector norm2 = input_norm2_;
+  if (e.minibatch()) {
+    batch_panels = tiles::pack_samples(e.x(), spec_.bias, e.scratch, "minibatch_samples");
+    norm2 = e.scratch.view<Vector>("minibatch_norm2", e.samples());
+    detail::squared_row_norms(e.x(), spec_.bias ? real(1) : real(0), norm2);
+  }
+  const tiles::SamplePanels& panels = e.minibatch() ? batch_panels : *train_panels_;
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
-                                       input_norm2_, dsdt.theta[0], dsdt.log_density[0], coeff,
-                                       act);
+      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
+                                       dsdt.theta[0], dsdt.log_density[0], coeff, act);
     } else {
-      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], *train_panels_, r,
-                                        input_norm2_, dsdt.theta[0], Vector(), coeff, act);
+      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
+                                        dsdt.theta[0], Vector(), coeff, act);
     }
   });
-  e.loss = half_mean_square(r);
   return real(e.loss);
 }
 
@@ -109,6 +115,20 @@ double TwoLayerModel::infinite_width_gram(Matrix kernel) const {
   const TwoLayerKernelSpec k{spec_.activation, spec_.std_a, spec_.std_w, spec_.std_b, spec_.bias};
   two_layer_kernel(k, data().x_train, kernel);
   return spec_.beta * spec_.beta;
+}
+
+void TwoLayerModel::potential(const Evaluation& e, ConstMatrix points, Vector psi,
+                              Workspace& scratch) const {
+  const index_t count = index_t(points.extent(0));
+  const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
+  const real coeff = real(spec_.beta / double(data().n_train()));
+  with_activation(spec_.activation, [&](auto act) {
+    detail::two_layer_velocity<false>("mfsim::TwoLayer::potential", points, *train_panels_,
+                                      e.residual, input_norm2_, v, Vector(), coeff, act);
+  });
+  Kokkos::parallel_for(
+      "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(0, count),
+      KOKKOS_LAMBDA(index_t j) { psi(j) = -points(j, 0) * v(j, 0); });
 }
 
 std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {

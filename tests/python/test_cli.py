@@ -203,3 +203,24 @@ def test_launcher_runs_without_pythonpath(small_run):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["config"]["model"]["width"] == 64
+
+
+def test_dashboard_of_a_langevin_run(tmp_path):
+    """A noisy, weight-decayed run: the free-energy gap on a log axis (F − F_∞, F_∞ the mean of
+    the last quarter), its terms, the Gibbs gap, the entropy and the temperature."""
+    from mfsim_analysis.plots import stationary_value
+
+    path = run_mfsim(tmp_path / "langevin.h5", data__dim=1, flow__integrator="euler", flow__temperature=0.02,
+                     flow__weight_decay=0.5, flow__steps=200, diagnostics__knn_k=3, diagnostics__every=20,
+                     diagnostics__knn_every=20)
+    with open_run(path) as run:
+        f = run.observables["free_energy"]
+        fig = dashboard(run)
+        assert {"free_energy", "free_energy_terms", "gibbs", "entropy", "temperature"} <= set(fig.panels)
+        gap_ax = next(ax for ax in fig.axes if ax.get_title().startswith("Free energy gap"))
+        assert gap_ax.get_yscale() == "log"
+        drawn = gap_ax.get_lines()[0].get_ydata()
+        np.testing.assert_allclose(drawn, f.value - stationary_value(f.time, f.value))
+        assert stationary_value([0, 1, 2, 3], [4, 3, 2, 1]) == pytest.approx(1.0)
+        gibbs_ax = next(ax for ax in fig.axes if ax.get_title().startswith("Distance to the proximal"))
+        assert gibbs_ax.get_yscale() == "log"

@@ -142,3 +142,38 @@ def test_path_norm_generalisation_quick(tmp_path):
         assert run.observables["loss"].initial == pytest.approx(0.5 * np.mean(run.data.y_train ** 2), rel=1e-9)
     assert lazy["median_train"][-1] < lazy["median_train"][0]
     assert lazy["width_of_max_test"] in lazy["widths"]
+
+
+def test_langevin_free_energy_quick(tmp_path):
+    """V6b: the free energy falls (up to the entropy estimator's noise) to a plateau at an
+    exponential rate with a finite CI, and the Gibbs gap falls by an order of magnitude."""
+    result = run_experiment("langevin_free_energy", tmp_path)
+    report = json.loads((tmp_path / "langevin_free_energy.json").read_text())
+    figure_ok(tmp_path / "langevin_free_energy.png")
+    assert [r["temperature"] for r in report["runs"]] == pytest.approx([0.01, 0.05])
+    for r in report["runs"]:
+        fit = r["fit"]
+        assert fit["points"] >= 3 and fit["ci"][0] > 0, r  # a decay, resolved by the fit
+        assert fit["ci"][0] <= fit["rate"] <= fit["ci"][1]
+        assert r["max_increase"] < 0.01, r  # non-increasing up to estimator noise
+        assert r["gibbs_end"] < 0.1 * r["gibbs_start"], r
+    # More noise spreads the particles: a larger path norm.
+    assert report["runs"][1]["path_norm"] > report["runs"][0]["path_norm"]
+    assert "95% CI" in result.stdout
+
+
+def test_real_data_classification_quick(tmp_path):
+    """Experiment 7: the breast-cancer set, logistic loss, full batch and SGD in both regimes: every
+    run classifies the held-out rows well; the lazy run's Gram matrix moves less than the
+    mean-field one's."""
+    pytest.importorskip("sklearn")
+    result = run_experiment("real_data_classification", tmp_path)
+    report = json.loads((tmp_path / "real_data_classification.json").read_text())
+    figure_ok(tmp_path / "real_data_classification.png")
+    runs = {(r["beta"], r["batch"]): r for r in report["runs"]}
+    assert len(runs) == 4 and {b for _, b in runs} == {0, report["batch"]}
+    for r in runs.values():
+        assert r["final_test"] > 0.9 and r["final_train"] > 0.9, r
+    for batch in (0, report["batch"]):
+        assert runs[(32.0, batch)]["gram_change"] < 0.5 * runs[(1.0, batch)]["gram_change"]
+    assert "figure:" in result.stdout

@@ -228,3 +228,47 @@ def test_numpy_resnet_reproduces_the_losses_mfsim_wrote(tmp_path):
                 run.observables["test_loss"].value[row], rel=rel)
         with pytest.raises(ValueError, match="frame index"):
             predict(run, d.x_test, run.particles["resnet_head"].frame(0))
+
+
+@pytest.mark.parametrize("model", ["two_layer", "resnet"])
+def test_logistic_run_recomputed_in_numpy(tmp_path, model):
+    """model.loss = "logistic": the training and test losses, the accuracies, the margin and (model
+    A) the normalised margin the binary wrote are recomputed in numpy from the stored particles."""
+    extra = dict(model__kind=f'"{model}"', model__depth=3, model__head_width=32) if model == "resnet" else {}
+    path = run_mfsim(tmp_path / "logistic.h5", model__loss='"logistic"', data__teacher_width=4,
+                     flow__steps=40, output__snapshot_every=40, output__observe_every=40, **extra)
+    with open_run(path) as run:
+        d = run.data
+        assert set(np.unique(d.y_train)) <= {-1.0, 1.0} and len(np.unique(d.y_train)) == 2
+        rel = 1e-12 if run.parameters.get("precision", "double") == "double" else 1e-5
+        obs = run.observables
+        for frame, row in ((0, 0), (-1, -1)):
+            f_train, f_test = predict(run, d.x_train, frame), predict(run, d.x_test, frame)
+            assert np.mean(np.logaddexp(0, -d.y_train * f_train)) == pytest.approx(obs["loss"].value[row], rel=rel)
+            assert np.mean(np.logaddexp(0, -d.y_test * f_test)) == pytest.approx(obs["test_loss"].value[row], rel=rel)
+            assert np.mean(d.y_train * f_train > 0) == obs["train_accuracy"].value[row]
+            assert np.mean(d.y_test * f_test > 0) == obs["test_accuracy"].value[row]
+            margin = np.min(d.y_train * f_train)
+            assert margin == pytest.approx(obs["margin"].value[row], rel=rel, abs=1e-14)
+            if model == "two_layer":
+                theta = run.particles["two_layer"].frame(frame).value
+                p2 = float(run.get("model.beta")) * np.mean(np.abs(theta[:, 0]) * np.linalg.norm(theta[:, 1:], axis=1))
+                assert margin / p2 == pytest.approx(obs["normalised_margin"].value[row], rel=rel, abs=1e-14)
+        assert "loss_bound" not in obs  # (A12) is a bound of the square loss only
+        assert obs["train_accuracy"].value[-1] > obs["train_accuracy"].value[0] or obs["train_accuracy"].value[0] == 1
+
+
+def test_logistic_margin_grows_on_separable_data(tmp_path):
+    """Chizat–Bach: on linearly separable data (labels sign(tanh(w*·x)) = sign(w*·x)) the ReLU
+    network under the logistic loss fits every label and its normalised margin keeps increasing
+    towards a plateau (the implicit bias towards max-margin)."""
+    path = run_mfsim(tmp_path / "separable.h5", model__loss='"logistic"', model__activation='"relu"',
+                     model__width=512, data__teacher_activation='"tanh"', data__n_train=20, data__dim=3,
+                     flow__integrator='"euler"', flow__dt=0.1, flow__t_end=200.0, output__observe_every=100)
+    with open_run(path) as run:
+        margin, accuracy = run.observables["normalised_margin"], run.observables["train_accuracy"]
+        assert accuracy.value[-1] == 1.0
+        late = margin.value[margin.time >= 50]
+        assert late[0] > 0 and np.all(np.diff(late) > 0), late
+        gains = np.diff(late)
+        assert gains[-1] < gains[0]  # slowing down: towards a plateau

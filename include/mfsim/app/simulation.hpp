@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "mfsim/io/config.hpp"
+#include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/models/model.hpp"
 
 namespace mfsim {
@@ -15,7 +16,22 @@ struct Problem {
   ParticleState state;
   index_t first_step = 0;  // step and time of the initial state (non-zero on restart)
   double start_time = 0;
+  // The file a restart starts from (init.kind = "file"), opened once: the diagnostics read its
+  // first frame and its observables from it too.
+  std::shared_ptr<const H5mdReader> init_file;
 };
+
+// Frame `frame` (negative: from the end of the frames every group has) of every group of the
+// model in `file`, this rank's rows, into `state`; with log-densities in `state` and in the file,
+// those too. Returns the frame's step and time; `has_log_density` tells whether the file had them.
+// Throws InputError naming `key` (the config key of the file) on a missing or mismatched frame.
+struct LoadedFrame {
+  index_t step = 0;
+  double time = 0;
+  bool has_log_density = true;
+};
+LoadedFrame load_state(const H5mdReader& file, const std::string& key,
+                       const std::vector<GroupSpec>& groups, index_t frame, ParticleState& state);
 
 // Builds everything a run needs without touching the output. Throws InputError on bad input
 // (missing or mismatched files, ...). With `log_density`, the state carries log ρ_t per particle.

@@ -20,8 +20,14 @@ enum RngStream : std::uint32_t {
   rng_teacher = 4,
   rng_train_labels = 5,  // random labels and label noise of the training set
   rng_test_labels = 6,
-  rng_head_particles = 7,  // model B head
-  rng_reference = 8,       // fresh samples of the initial law (two-sample estimators)
+  rng_head_particles = 7,    // model B head
+  rng_reference = 8,         // fresh samples of the initial law (two-sample estimators)
+  rng_langevin_noise = 9,    // the Brownian increments of mean-field Langevin dynamics
+  rng_gibbs_reference = 10,  // the importance samples of the Gibbs gap's partition function
+  rng_import_split = 11,     // mfsim data import: the shuffle of the train/test split
+  rng_minibatch = 12,        // the training samples of each SGD step
+  rng_online_inputs = 13,    // online SGD: fresh inputs
+  rng_online_labels = 14,    // online SGD: their targets' label noise and random labels
 };
 
 struct Philox4x32 {

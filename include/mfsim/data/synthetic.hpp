@@ -23,8 +23,24 @@ struct SyntheticDataSpec {
   Activation teacher_activation{ActivationKind::relu, 1};
   double noise = 0;  // std of Gaussian noise added to the training targets only
   std::uint64_t seed = 1;
+  // Classification (model.loss = "logistic"): every target becomes its sign, ±1 (+1 at 0), after
+  // the noise, so that the noise flips labels near the teacher's boundary.
+  bool sign_labels = false;
 };
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
+
+// Fresh samples of the same law (inputs, teacher, training label noise) on streams of their own,
+// for online SGD: draw(id, x, y) fills the rows of x, y with samples id, id + 1, ... — a pure
+// function of the seed and the ids, like the data set itself.
+class SyntheticSampler {
+ public:
+  explicit SyntheticSampler(const SyntheticDataSpec& spec);
+  void draw(std::uint64_t first_id, Matrix x, Vector y) const;
+
+ private:
+  SyntheticDataSpec spec_;
+  Matrix teacher_;
+};
 
 }  // namespace mfsim

@@ -35,6 +35,9 @@ class GramObserver final : public Observer {
   // B(t_r) exp(−(2/n) ∫_{t_r}^t λ_min), the original run's bound continued, instead of starting
   // again from L(t_r).
   void continue_from(double loss_bound) { continued_bound_ = loss_bound; }
+  // (A12) bounds the loss of the plain gradient flow only: a regularised or noisy flow (weight
+  // decay, path-norm penalty, temperature) writes no loss_bound.
+  void omit_loss_bound() { loss_bound_ = false; }
 
  private:
   const GramModel& model_;
@@ -53,6 +56,7 @@ class GramObserver final : public Observer {
   // (A12): the loss at this run's first observation (or the continued bound) and the running
   // ∫ λ_min dt.
   std::optional<double> continued_bound_;
+  bool loss_bound_ = true;
   bool started_ = false;
   double initial_loss_ = 0, integral_ = 0, last_time_ = 0, last_lambda_min_ = 0;
 };

@@ -19,6 +19,11 @@ namespace mfsim {
 double kl_knn_standard_normal(const ExecSpace& space, ConstMatrix x, int k);
 double kl_knn_standard_normal(ConstMatrix x, int k);
 
+// The Kozachenko–Leonenko entropy estimate Ĥ above (differential entropy, nats) of the law of the
+// rows of x; the neighbour distances and panels live in `scratch`.
+double entropy_knn(const ExecSpace& space, ConstMatrix x, int k, Workspace& scratch);
+double entropy_knn(ConstMatrix x, int k, Workspace& scratch);
+
 // Wang–Kulkarni–Verdú two-sample estimate of KL(P || Q) from the rows of `x` ~ P (N of them) and
 // of `y` ~ Q (M):
 //   KL = (D/N) Σ_i log( ν_k(i) / ρ_k(i) ) + log( M' / (N − 1) ),

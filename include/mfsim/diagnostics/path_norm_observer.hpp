@@ -24,6 +24,13 @@ class PathNormObserver final : public Observer {
   Workspace scratch_;  // the model's path-norm sums
 };
 
+// P₁ and P₂ of a group of two-layer units (`theta`: this rank's particles of `group`), summed over
+// every rank of `comm`.
+struct PathNorms {
+  double l1, l2;
+};
+PathNorms path_norms(const GroupSpec& group, ConstMatrix theta, const Communicator& comm);
+
 // The width-free Rademacher bound 2 R sqrt(2 log(2d') / n) of the ℓ1-path-norm ball of radius R.
 double path_norm_rademacher_bound(double radius, int input_dim, index_t samples);
 

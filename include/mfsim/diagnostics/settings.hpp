@@ -23,6 +23,15 @@ struct DiagnosticsSettings {
   int knn_k = 5;
   index_t knn_every = 10;
 
+  // The regularised flow's objective (free_energy and its terms), when flow.temperature,
+  // weight_decay or path_norm_penalty is set; at knn_every with temperature > 0 (the entropy is a
+  // kNN estimate), else at `every`.
+  bool free_energy = true;
+  // gibbs_gap, with the free energy where it is valid (model A, D <= 4, temperature and
+  // weight_decay > 0); gibbs_gap_required: asked for explicitly, so an invalid setting is an error.
+  bool gibbs_gap = true, gibbs_gap_required = false;
+  index_t gibbs_samples = 65536;  // importance samples of its log-partition function
+
   bool path_norm = true;    // path_norm_l1, path_norm_l2, rademacher_bound
   bool path_length = true;  // w2_path_length
 

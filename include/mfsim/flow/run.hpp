@@ -1,12 +1,15 @@
 #pragma once
-// The run loop: evaluate v at the current state, observe, snapshot, check, step; repeat until the
-// step budget, the end time or the loss tolerance is reached.
+// The run loop: evaluate v at the current state, observe, snapshot, check, step (adding the
+// regularisers' drift, and the Langevin noise after the step); repeat until the step budget, the
+// end time or the loss tolerance is reached.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "mfsim/flow/integrator.hpp"
+#include "mfsim/flow/minibatch.hpp"
 #include "mfsim/flow/observer.hpp"
+#include "mfsim/flow/regularisation.hpp"
 
 namespace mfsim {
 
@@ -20,6 +23,12 @@ struct RunSettings {
   index_t snapshot_every = 100;
   index_t first_step = 0;  // step number and time of the initial state (restart)
   double start_time = 0;
+  // Weight decay, path-norm penalty and Langevin noise (none by default: the plain gradient flow).
+  Regularisation regularisation;
+  // Stochastic gradients (none by default): each step's velocity on a minibatch. The observers
+  // and the loss (hence loss_tol) see full-batch evaluations, made only at the steps that observe
+  // or snapshot.
+  MinibatchSettings minibatch;
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).

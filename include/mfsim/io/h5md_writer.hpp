@@ -16,6 +16,7 @@
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/io/hdf5.hpp"
+#include "mfsim/io/output_guard.hpp"
 
 namespace mfsim {
 
@@ -24,6 +25,9 @@ class H5mdWriter final : public RunOutput {
   // Creates `path`; an existing file is an InputError unless `overwrite`.
   H5mdWriter(const std::string& path, bool overwrite, const std::vector<GroupSpec>& groups,
              bool log_density, const Communicator& comm = self_communicator());
+  ~H5mdWriter() override;
+  H5mdWriter(const H5mdWriter&) = delete;
+  H5mdWriter& operator=(const H5mdWriter&) = delete;
 
   void write_data(const Dataset& data);
   // Attributes of /parameters (verbatim and resolved config, versions, backend, ...).
@@ -42,7 +46,13 @@ class H5mdWriter final : public RunOutput {
     h5::Series step, time, value;
   };
   TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
-  void append_row(TimeSeries& e, index_t step, double time, const double* row);
+  void append_row(TimeSeries& e, index_t step, double time, const double* row, std::size_t values);
+  void write_data_now(const Dataset& data);
+  // Runs `write` (before any frame): on failure the file is removed and the error says why.
+  template <class Write>
+  void before_first_frame(Write&& write);
+  // Reserves `bytes` beyond HDF5's end of the file, plus room for metadata (OutputGuard).
+  void reserve(std::uint64_t bytes, const std::string& context);
   void append_observable_row(const std::string& name, index_t step, double time,
                              const std::vector<double>& value,
                              const std::vector<std::size_t>& shape);
@@ -53,11 +63,16 @@ class H5mdWriter final : public RunOutput {
   std::vector<GroupSpec> groups_;
   bool log_density_ = false;  // on every rank (only rank 0 has the series)
   const Communicator& comm_;
+  std::unique_ptr<OutputGuard> guard_;  // rank 0: the lock and the reserved space; outlives file_
   h5::Handle file_;
   std::vector<TimeSeries> positions_, log_densities_;
   std::map<std::string, TimeSeries> observables_;
-  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
-  bool failed_ = false;               // rank 0: stop writing after a failure
+  std::exception_ptr pending_error_;      // rank 0: a failed write, raised at the next flush()
+  bool failed_ = false;                   // rank 0: stop writing after a failure
+  index_t last_step_ = -1;                // the step of the last row given
+  index_t pending_frame_step_ = -1;       // a particle frame appended since the last flush
+  index_t last_frame_step_ = -1;          // the last particle frame flushed
+  std::uint64_t pending_allocation_ = 0;  // file space the rows since the last flush may take
 };
 
 }  // namespace mfsim

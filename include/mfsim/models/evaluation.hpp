@@ -7,20 +7,50 @@
 // itself keeps nothing between calls.
 #include "mfsim/core/types.hpp"
 #include "mfsim/core/workspace.hpp"
+#include "mfsim/data/dataset.hpp"
 
 namespace mfsim {
 
 class Evaluation {
  public:
-  explicit Evaluation(index_t n_train)
-      : residual(uninitialized<Vector>("mfsim::Evaluation::residual", n_train)) {}
+  // Over the training set of `data`, or with `minibatch` > 0 over minibatches of that many
+  // samples (SGD): the caller draws each minibatch into batch_x and batch_y before evaluate()
+  // (flow/minibatch.hpp).
+  explicit Evaluation(const Dataset& data, index_t minibatch = 0) : minibatch_(minibatch > 0) {
+    const index_t n = minibatch_ ? minibatch : data.n_train();
+    if (minibatch_) {
+      batch_x = uninitialized<Matrix>("mfsim::Evaluation::batch_x", n, data.dim());
+      batch_y = uninitialized<Vector>("mfsim::Evaluation::batch_y", n);
+      x_ = batch_x;
+      y_ = batch_y;
+    } else {
+      x_ = data.x_train;
+      y_ = data.y_train;
+    }
+    output = uninitialized<Vector>("mfsim::Evaluation::output", n);
+    residual = uninitialized<Vector>("mfsim::Evaluation::residual", n);
+  }
   virtual ~Evaluation() = default;
   Evaluation(const Evaluation&) = delete;
   Evaluation& operator=(const Evaluation&) = delete;
 
-  Vector residual;    // r = f(x_train) − y_train (summed over every rank)
-  double loss = 0;    // |r|²/(2n)
+  // The samples evaluated: the training set, or the current minibatch.
+  ConstMatrix x() const { return x_; }
+  ConstVector y() const { return y_; }
+  index_t samples() const { return index_t(x_.extent(0)); }
+  bool minibatch() const { return minibatch_; }
+
+  Matrix batch_x;  // a minibatch evaluation's samples (empty otherwise)
+  Vector batch_y;
+  Vector output;      // f at the samples (summed over every rank)
+  Vector residual;    // r_i = ℓ'(f(x_i), y_i): f − y for the square loss (models/loss.hpp)
+  double loss = 0;    // (1/n) Σ ℓ(f(x_i), y_i) over the samples: |r|²/(2n) for the square loss
   Workspace scratch;  // the evaluation's own packing and transpose buffers
+
+ private:
+  ConstMatrix x_;
+  ConstVector y_;
+  bool minibatch_ = false;
 };
 
 }  // namespace mfsim

@@ -1,8 +1,8 @@
 #pragma once
 // A mean-field model: particle groups, their initial law, and the velocity field of the
-// Wasserstein gradient flow of L = |f(x) − y|²/(2n) (flow time: every particle velocity is O(1)
-// whatever the width, MATH.md §1.4). Optional capabilities are separate interfaces a model may
-// also implement (GramModel, PathNormModel).
+// Wasserstein gradient flow of L = (1/n) Σ ℓ(f(x_i), y_i) (models/loss.hpp; square by default)
+// (flow time: every particle velocity is O(1) whatever the width, MATH.md §1.4). Optional
+// capabilities are separate interfaces a model may also implement (GramModel, PathNormModel).
 //
 // Ranks: every method returns values summed over every rank (a model's particles are sharded,
 // its data is not), except the accumulate_* methods, which add this rank's part and leave the sum
@@ -18,6 +18,7 @@
 #include "mfsim/core/workspace.hpp"
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/models/evaluation.hpp"
+#include "mfsim/models/loss.hpp"
 #include "mfsim/models/particle_state.hpp"
 
 namespace mfsim {
@@ -30,17 +31,21 @@ class Model {
   virtual const std::vector<GroupSpec>& groups() const = 0;
   const Dataset& data() const { return data_; }
   const Communicator& comm() const { return comm_; }
+  LossKind loss() const { return loss_; }
 
   // Draws this rank's particles from the Gaussian initial law. With `antithetic`, particles come
   // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
   virtual void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const = 0;
 
   // The buffers of one evaluation of this model (residuals, layer passes, packing scratch),
-  // allocated once: the caller keeps it and passes it to every evaluate().
-  virtual std::unique_ptr<Evaluation> make_evaluation() const = 0;
+  // allocated once: the caller keeps it and passes it to every evaluate(). Over the training set,
+  // or with `minibatch` > 0 over minibatches of that many samples (SGD; Evaluation).
+  virtual std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const = 0;
+  std::unique_ptr<Evaluation> make_evaluation() const { return make_evaluation(0); }
 
   // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals,
-  // velocities), and when `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
+  // velocities) for the loss over the samples of `e` (the training set or a minibatch), and when
+  // `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
   // characteristic. Fills `e` (which must come from this model's make_evaluation()) with what it
   // computed at `s`, sets e.loss and returns it. The model keeps nothing between calls.
   virtual real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const = 0;
@@ -59,20 +64,20 @@ class Model {
   // needing σ'' (transport KL) can name the key to change.
   virtual std::map<std::string, Activation> activations() const = 0;
 
-  // The test loss |f(x_test) − y_test|²/(2 n_test) (f in `scratch`); 0 without test data.
+  // The test loss (1/n_test) Σ ℓ(f(x), y) on the test set (f in `scratch`); 0 without test data.
   double test_loss(const ParticleState& s, Workspace& scratch) const;
 
  protected:
-  Model(const Dataset& data, const Communicator& comm) : data_(data), comm_(comm) {}
+  Model(const Dataset& data, const Communicator& comm, LossKind loss = LossKind::square)
+      : data_(data), comm_(comm), loss_(loss) {}
 
  private:
   Dataset data_;
   const Communicator& comm_;
+  LossKind loss_;
 };
 
 // |r|²/(2n) for a residual vector.
 double half_mean_square(ConstVector r);
-// f ← f − y: outputs to residuals.
-void subtract_targets(Vector f, ConstVector y);
 
 }  // namespace mfsim

@@ -36,6 +36,7 @@ struct ResNetSpec {
   // c in path_norm_weighted's A_l = I + c |U_l||W_l| (model.path_norm_weight; 3 as recalled from
   // E, Ma & Wang 2019, not verified: docs/corrections.md).
   double path_norm_weight = 3;
+  LossKind loss = LossKind::square;
 };
 
 // Layers of states or adjoints on the training inputs: [L+1][n][d].
@@ -46,7 +47,8 @@ using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
 // sensitivities q_l^i = ∂f(x_i)/∂z_l.
 class ResNetEvaluation final : public Evaluation {
  public:
-  ResNetEvaluation(index_t depth, index_t n_train, int dim);
+  // Over the training set of `data`, or over minibatches of `minibatch` samples.
+  ResNetEvaluation(index_t depth, const Dataset& data, index_t minibatch = 0);
   ConstMatrix state(index_t l) const;
   ConstMatrix sensitivity(index_t l) const;
 
@@ -66,7 +68,8 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   static constexpr std::size_t blocks = 0, head = 1;  // group indices in a ParticleState
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
-  std::unique_ptr<Evaluation> make_evaluation() const override;
+  using Model::make_evaluation;
+  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override;
   real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
   using Model::predict;
   void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;

@@ -5,6 +5,7 @@
 #include "mfsim/core/activation.hpp"
 #include "mfsim/models/gram_model.hpp"
 #include "mfsim/models/model.hpp"
+#include "mfsim/models/potential_model.hpp"
 
 namespace mfsim {
 
@@ -18,9 +19,10 @@ struct TwoLayerSpec {
   bool bias = true;
   Activation activation;
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
+  LossKind loss = LossKind::square;
 };
 
-class TwoLayerModel final : public Model, public GramModel {
+class TwoLayerModel final : public Model, public GramModel, public PotentialModel {
  public:
   TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                 const Communicator& comm = self_communicator());
@@ -30,7 +32,8 @@ class TwoLayerModel final : public Model, public GramModel {
   const TwoLayerSpec& spec() const { return spec_; }
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
-  std::unique_ptr<Evaluation> make_evaluation() const override;
+  using Model::make_evaluation;
+  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override;
   real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
   using Model::predict;
   void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
@@ -43,6 +46,11 @@ class TwoLayerModel final : public Model, public GramModel {
                        Workspace& scratch) const override;
   // K of MATH.md §2.6 at the configured stds (arc-cosine, Williams, or quadrature); scale β².
   double infinite_width_gram(Matrix kernel) const override;
+
+  // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x̃_i) at the rows of `points` (A3), through the velocity kernel:
+  // Ψ = −a v_a (A5).
+  void potential(const Evaluation& e, ConstMatrix points, Vector psi,
+                 Workspace& scratch) const override;
 
  private:
   TwoLayerSpec spec_;

@@ -1,0 +1,30 @@
+#pragma once
+// Classification observables, for a loss with labels ±1 (model.loss = "logistic"):
+//   train_accuracy, test_accuracy   the fraction of samples with sign f(x) = y (f(x) = 0 counts as
+//                                   wrong); test_accuracy only with test data
+//   margin                          min_i y_i f(x_i) over the training set
+//   normalised_margin               margin / path_norm_l2, for a model of one group of two-layer
+//                                   units (model A): the Chizat–Bach quantity, invariant under the
+//                                   rescaling (a, w) → (ca, w/c) of ReLU units; its growth along
+//                                   the flow is the implicit bias towards max-margin
+// The training outputs come from the evaluation (Evaluation::output); the test outputs from one
+// forward pass per observation.
+#include "mfsim/flow/observer.hpp"
+
+namespace mfsim {
+
+class ClassificationObserver final : public Observer {
+ public:
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "classification"; }
+
+ private:
+  Workspace scratch_;  // the test-set forward pass
+};
+
+// Fraction of i with sign f(i) = y(i) (f(i) = 0 counts as wrong); 0 for no samples.
+double accuracy(ConstVector f, ConstVector y);
+// min_i y(i) f(i).
+double margin(ConstVector f, ConstVector y);
+
+}  // namespace mfsim

@@ -1,0 +1,44 @@
+#pragma once
+// The objective of the regularised flow (flow/regularisation.hpp, MATH.md §2.4),
+//   free_energy = loss + weight_decay_term + path_norm_penalty_term + entropy_term,
+//   weight_decay_term      = (λ'/2) Σ_groups E|θ|²
+//   path_norm_penalty_term = μ Σ_groups P_ε        (groups of two-layer units)
+//   entropy_term           = −λ(t) Σ_groups H      (H: Kozachenko–Leonenko, on whitened
+//                                                   coordinates plus Σ_j log σ_j; a group of
+//                                                   L slices takes the mean of its slices)
+// with `temperature` = λ(t) and, when λ > 0, entropy_<label>_knn per group, so that a user can
+// recompose F_λ. With a GibbsGap it also writes gibbs_gap = KL(ρ || ρ̂). The entropy gathers
+// each group to rank 0 as the kNN KL does.
+#include <memory>
+#include <vector>
+
+#include "mfsim/diagnostics/gaussian_reference.hpp"
+#include "mfsim/diagnostics/gibbs_gap.hpp"
+#include "mfsim/flow/observer.hpp"
+#include "mfsim/flow/regularisation.hpp"
+
+namespace mfsim {
+
+class FreeEnergyObserver final : public Observer {
+ public:
+  FreeEnergyObserver(const Model& model, const Regularisation& r, int knn_k, index_t every,
+                     std::unique_ptr<GibbsGap> gibbs_gap = nullptr);
+  void observe(const FlowPoint& p, ObservableSink& sink) override;
+  std::string name() const override { return "free_energy"; }
+  index_t every() const override { return every_; }
+
+ private:
+  // Σ_g H_g at the state, and each H_g in `per_group` (every rank).
+  double entropy(const FlowPoint& p, std::vector<double>& per_group);
+
+  Regularisation regularisation_;
+  int k_;
+  index_t every_;
+  std::vector<GaussianReference> references_;
+  std::vector<Matrix> whitened_;  // per group, all particles (rank 0 only)
+  std::vector<double> log_std_;   // per group, Σ_j log σ_j: the whitening's entropy shift
+  Workspace scratch_;
+  std::unique_ptr<GibbsGap> gibbs_gap_;
+};
+
+}  // namespace mfsim

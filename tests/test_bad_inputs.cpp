@@ -1,0 +1,482 @@
+// Regression tests of issue 15, end to end with the binary: every bad input file, size, path or
+// command line is refused with exit code 2 and one stderr line naming the culprit, creating or
+// touching no file; the writer's promises (one writer per file, stop signals, a full disk) hold.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "helpers.hpp"
+#include "mfsim/io/h5md_reader.hpp"
+
+namespace mfsim {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs the binary in `dir` (its working directory) through the shell; stdout and stderr go to
+// files outside `dir`, so that `dir` holds only what mfsim wrote.
+Result mfsim(const std::string& dir, const std::string& args, const std::string& prefix = "") {
+  const std::string log = dir + ".log";
+  const std::string cmd = "cd " + dir + " && " + prefix + std::string(MFSIM_EXECUTABLE) + " " +
+                          args + " >" + log + ".out 2>" + log + ".err";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log + ".out"), slurp(log + ".err")};
+}
+
+std::size_t lines(const std::string& text) {
+  return std::size_t(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Every file under `dir` with its content: "no file created or touched" is equality of two.
+std::map<std::string, std::string> contents(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    out[e.path().string()] = e.is_regular_file() ? slurp(e.path().string()) : "<dir>";
+  return out;
+}
+
+const char* tiny_config = R"([model]
+width = 32
+activation = "tanh"
+[data]
+dim = 3
+n_train = 20
+n_test = 10
+[flow]
+dt = 0.05
+steps = 20
+[output]
+observe_every = 5
+snapshot_every = 10
+[diagnostics]
+kl = ["transport"]
+)";
+
+// A scratch directory with run.toml and a valid run's output good.h5 (log-densities included).
+std::string prepared(const std::string& name) {
+  const std::string dir = test::scratch_dir("bad_" + name);
+  std::ofstream(dir + "/run.toml") << tiny_config;
+  const Result r = mfsim(dir, "run run.toml -q -o good.h5");
+  EXPECT_EQ(r.code, 0) << r.err;
+  return dir;
+}
+
+// Edits of an HDF5 file with the C API: replace a dataset, spoil one value.
+void replace_dataset(const std::string& file, const std::string& name,
+                     const std::vector<hsize_t>& dims, const std::vector<double>& values) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+  const hid_t ds =
+      H5Dcreate2(f, name.c_str(), H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(ds, 0);
+  if (!values.empty())
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+
+void replace_with_strings(const std::string& file, const std::string& name, hsize_t count) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, 4);
+  const hid_t space = H5Screate_simple(1, &count, nullptr);
+  const hid_t ds = H5Dcreate2(f, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const std::string text(4 * count, 'x');
+  H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data());
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Fclose(f);
+}
+
+// A chunked dataset declaring `dims` with nothing written: an absurd size costs no disk.
+void replace_with_declared(const std::string& file, const std::string& name,
+                           const std::vector<hsize_t>& dims) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, name.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  std::vector<hsize_t> chunk(dims.size(), 1);
+  H5Pset_chunk(dcpl, int(chunk.size()), chunk.data());
+  const hid_t ds =
+      H5Dcreate2(f, name.c_str(), H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Dclose(ds);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  H5Fclose(f);
+}
+
+void spoil(const std::string& file, const std::string& name, double bad) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hid_t ds = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Dget_space(ds);
+  std::vector<double> values(std::size_t(H5Sget_simple_extent_npoints(space)));
+  H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  values.back() = bad;  // in the last frame, the one a restart reads
+  H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(f);
+}
+
+const std::string restart = "--set init.kind=file --set init.path=bad.h5";
+const std::string data_file = "--set data.kind=file --set data.path=bad.h5";
+
+// Runs `args` in `dir` and expects a clean refusal: code 2, one line containing `what`, and no
+// file created or touched.
+void expect_refused(const std::string& dir, const std::string& args, const std::string& what) {
+  const auto before = contents(dir);
+  const Result r = mfsim(dir, args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  EXPECT_EQ(lines(r.err), 1u) << args << "\n" << r.err;
+  EXPECT_THAT(r.err, HasSubstr(what)) << args;
+  EXPECT_EQ(contents(dir), before) << args << ": a file was created or changed";
+}
+
+TEST(BadInputs, WrongShapedLogDensityIsRefusedNotReadPastItsEnd) {
+  const std::string dir = prepared("logp_shape");
+  fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+  // [T][10] for 32 particles: read past its end before (a heap overflow, kl_transport = 4e178).
+  replace_dataset(dir + "/bad.h5", "particles/two_layer/log_density/value", {3, 10},
+                  std::vector<double>(30, 0.0));
+  expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                 "bad.h5: /particles/two_layer/log_density/value: has shape [3][10], expected "
+                 "[T][32]");
+}
+
+TEST(BadInputs, WrongShapedPositionsStepsAndTimesAreRefused) {
+  const std::string dir = prepared("shapes");
+  const std::string file = dir + "/bad.h5";
+  const std::string base = "particles/two_layer/position/";
+  const std::vector<std::pair<std::string, std::vector<hsize_t>>> cases = {
+      {"value", {3, 32}}, {"step", {3, 2}}, {"time", {3, 1}}, {"value", {3, 0, 5}}};
+  for (const auto& [name, dims] : cases) {
+    fs::copy_file(dir + "/good.h5", file, fs::copy_options::overwrite_existing);
+    std::size_t n = 1;
+    for (hsize_t d : dims) n *= d;
+    replace_dataset(file, base + name, dims, std::vector<double>(n, 1.0));
+    expect_refused(dir, "run run.toml -q -o out.h5 " + restart, "/" + base + name);
+  }
+}
+
+TEST(BadInputs, NonFiniteValuesInInputFilesAreBadInput) {
+  const std::string dir = prepared("non_finite");
+  const std::string file = dir + "/bad.h5";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"particles/two_layer/position/value", restart},
+      {"particles/two_layer/log_density/value", restart},
+      {"particles/two_layer/position/time", restart},
+      {"data/train/x", data_file},
+      {"data/train/y", data_file},
+      {"data/test/y", data_file}};
+  for (double bad : {NAN, INFINITY, -INFINITY})
+    for (const auto& [name, args] : cases) {
+      fs::copy_file(dir + "/good.h5", file, fs::copy_options::overwrite_existing);
+      spoil(file, name, bad);
+      expect_refused(dir, "run run.toml -q -o out.h5 " + args, "/" + name);
+    }
+}
+
+TEST(BadInputs, DataFileWithoutTrainingRowsIsRefused) {
+  const std::string dir = prepared("zero_rows");
+  fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+  replace_dataset(dir + "/bad.h5", "data/train/x", {0, 3}, {});
+  replace_dataset(dir + "/bad.h5", "data/train/y", {0}, {});
+  expect_refused(dir, "run run.toml -q -o out.h5 " + data_file,
+                 "/data/train/x: has 0 rows (no training samples)");
+}
+
+TEST(BadInputs, WrongTypedDatasetsAndAbsurdSizesNameTheObject) {
+  const std::string dir = prepared("types");
+  const std::string file = dir + "/bad.h5";
+  const auto fresh = [&] {
+    fs::copy_file(dir + "/good.h5", file, fs::copy_options::overwrite_existing);
+  };
+  fresh();
+  replace_with_strings(file, "particles/two_layer/position/time", 3);
+  expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                 "/particles/two_layer/position/time: holds strings, expected numbers");
+  fresh();
+  replace_with_strings(file, "data/train/y", 20);
+  expect_refused(dir, "run run.toml -q -o out.h5 " + data_file,
+                 "/data/train/y: holds strings, expected numbers");
+  // A numeric attribute holding text: std::invalid_argument from stod (exit 1) before.
+  fresh();
+  {
+    h5::Handle f = h5::open_file(file, true);
+    h5::write_attribute(h5::open_group(f.get(), "parameters").get(), "ntk_lambda0",
+                        std::string("abc"));
+  }
+  expect_refused(dir, "info bad.h5", "/parameters attribute ntk_lambda0 is not a number");
+  // Declared sizes no machine holds: std::bad_alloc (exit 1) before.
+  fresh();
+  replace_with_declared(file, "data/train/x", {hsize_t(1) << 40, 3});
+  replace_with_declared(file, "data/train/y", {hsize_t(1) << 40});
+  expect_refused(dir, "run run.toml -q -o out.h5 " + data_file,
+                 "/data/train/x: declares 3298534883328 values");
+}
+
+TEST(BadInputs, ResolvedConfigStatesTheDataFileSizes) {
+  const std::string dir = prepared("data_dims");
+  // data.dim and the counts disagree with good.h5 (d = 3, 20 and 10 samples): the file decides,
+  // and the stored config says so.
+  const Result r = mfsim(dir,
+                         "run run.toml -q -o out.h5 --set data.kind=file --set data.path=good.h5 "
+                         "--set data.dim=7 --set data.n_train=5 --set data.n_test=1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string resolved = H5mdReader(dir + "/out.h5").parameter("config_resolved");
+  EXPECT_THAT(resolved, HasSubstr("dim = 3"));
+  EXPECT_THAT(resolved, HasSubstr("n_train = 20"));
+  EXPECT_THAT(resolved, HasSubstr("n_test = 10"));
+}
+
+TEST(BadInputs, SizesNoMachineHoldsAreRefusedUpFront) {
+  const std::string dir = prepared("sizes");
+  expect_refused(dir, "run run.toml -q -o out.h5 --set model.width=9223372036854775807",
+                 "model.width: the run would need at least");
+  expect_refused(dir, "run run.toml -q -o out.h5 --set data.n_train=9223372036854775807",
+                 "data.n_train: the run would need at least");
+  expect_refused(dir,
+                 "run run.toml -q -o out.h5 --set model.kind=resnet --set model.depth=1000 "
+                 "--set model.width=4611686018427387904",
+                 "model.width: the run would need at least");
+}
+
+TEST(BadInputs, MessagesNameTheProblemOnOneShortLine) {
+  const std::string dir = prepared("messages");
+  expect_refused(dir, "frobnicate run.toml", "unknown command \"frobnicate\"");
+  // A 100 kB value is cut, not echoed.
+  const Result r =
+      mfsim(dir, "run run.toml -q -o out.h5 --set model.activation=" + std::string(100000, 'x'));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(lines(r.err), 1u);
+  EXPECT_LT(r.err.size(), 400u);
+  EXPECT_THAT(r.err, HasSubstr("(100000 characters)"));
+}
+
+TEST(BadInputs, NonFiniteStopReadsWellAndEndsOnAnObservedFiniteState) {
+  const std::string dir = prepared("blow_up");
+  const Result r = mfsim(dir,
+                         "run run.toml -q -o blow.h5 --set flow.dt=1000 --set model.beta=50 "
+                         "--set flow.steps=1000 --set output.observe_every=1000 "
+                         "--set output.snapshot_every=1000 --set diagnostics.kl=[]");
+  ASSERT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(lines(r.err), 1u);
+  EXPECT_THAT(r.err, testing::MatchesRegex(
+                         "mfsim: error: the training loss became non-finite at step [0-9]+ "
+                         "\\(t = [0-9.e+]+\\); the last finite state \\(step [0-9]+\\) is saved; "
+                         "try a smaller flow.dt\n"));
+  // Times print with 6 significant digits, not hundreds.
+  EXPECT_LT(r.err.size(), 200u);
+  const H5mdReader reader(dir + "/blow.h5");
+  const index_t last = reader.read_frame("two_layer", -1).step;
+  const ObservableSeries loss = reader.read_observable("loss");
+  ASSERT_FALSE(loss.step.empty());
+  EXPECT_EQ(loss.step.back(), last);  // the last finite step has its observables row
+  EXPECT_TRUE(std::isfinite(loss.value.back()));
+}
+
+TEST(BadInputs, OutputPathsThatMustNotBeWrittenAreRefusedCreatingNothing) {
+  const std::string dir = prepared("paths");
+  fs::copy_file(dir + "/good.h5", dir + "/own.h5");
+  std::ofstream(dir + "/plain") << "a file\n";
+  // Through a directory that does not exist yet: refused before it is made.
+  expect_refused(dir,
+                 "run run.toml -q -o sub/../own.h5 --force --set init.kind=file "
+                 "--set init.path=own.h5",
+                 "is the init file");
+  expect_refused(dir,
+                 "run run.toml -q -o new/deeper/../../own.h5 --force --set data.kind=file "
+                 "--set data.path=own.h5",
+                 "is the data file");
+  expect_refused(dir, "run run.toml -q -o run.toml --force", "is the config file");
+  expect_refused(dir, "run run.toml -q -o ''", "--output: must not be empty");
+  expect_refused(dir, "run . -q -o out.h5", "is a directory, not a config file");
+  expect_refused(dir, "run run.toml -q -o plain/out.h5", "is not a directory");
+  // A run refused for another reason leaves no directory behind either.
+  expect_refused(dir, "run run.toml -q -o newdir/out.h5 --set model.width=0", "model.width");
+  expect_refused(dir, "run run.toml -q -o " + std::string(300, 'n') + ".h5",
+                 "has a name of 303 characters");
+  expect_refused(dir, "run run.toml -q -o good.h5", "exists (use --force");
+  expect_refused(dir, "run run.toml -q -o . --force", "is a directory");
+}
+
+TEST(BadInputs, ReadOnlyOutputIsRefused) {
+  const std::string dir = prepared("read_only");
+  fs::create_directory(dir + "/ro");
+  // As root, permissions do not stop a write: a read-only mount does.
+  if (::geteuid() == 0) {
+    if (::mount("tmpfs", (dir + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m") != 0)
+      GTEST_SKIP() << "running as root and cannot mount a read-only tmpfs";
+  } else {
+    fs::permissions(dir + "/ro", fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  expect_refused(dir, "run run.toml -q -o ro/out.h5", "cannot be written");
+  expect_refused(dir, "run run.toml -q -o ro/sub/out.h5", "cannot be written");
+  if (::geteuid() == 0) ::umount((dir + "/ro").c_str());
+}
+
+// A long run in the background of `dir`, writing `output`.
+pid_t start_long_run(const std::string& dir, const std::string& output) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(dir.c_str()) != 0) ::_exit(99);
+    const std::string err = dir + ".bg.err";
+    FILE* f = std::freopen(err.c_str(), "w", stderr);
+    (void)f;
+    ::execl(MFSIM_EXECUTABLE, MFSIM_EXECUTABLE, "run", "run.toml", "-q", "-o", output.c_str(),
+            "--set", "flow.steps=100000000", "--set", "output.snapshot_every=1", "--set",
+            "diagnostics.gram=false", nullptr);
+    ::_exit(98);
+  }
+  // Until the run has written a few frames.
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    try {
+      if (fs::exists(dir + "/" + output) && H5mdReader(dir + "/" + output).frames("two_layer") > 3)
+        break;
+    } catch (const std::exception&) {
+    }
+  }
+  return pid;
+}
+
+int wait_code(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+}
+
+TEST(BadInputs, SecondWriterOfTheSameOutputIsRefused) {
+  const std::string dir = prepared("two_writers");
+  const pid_t first = start_long_run(dir, "shared.h5");
+  const Result second = mfsim(dir, "run run.toml -q -o shared.h5 --force");
+  EXPECT_EQ(second.code, 2) << second.err;
+  EXPECT_EQ(lines(second.err), 1u);
+  EXPECT_THAT(second.err, HasSubstr("another process is writing this file"));
+  ::kill(first, SIGTERM);
+  EXPECT_EQ(wait_code(first), 128 + SIGTERM);
+  // Only the first run's frames: consecutive steps from 0.
+  const H5mdReader reader(dir + "/shared.h5");
+  const index_t frames = reader.frames("two_layer");
+  ASSERT_GT(frames, 3);
+  for (index_t j = 0; j < frames; ++j) EXPECT_EQ(reader.read_frame("two_layer", j).step, j);
+}
+
+TEST(BadInputs, StopSignalsCloseACompleteFileAndExitWith128PlusTheSignal) {
+  const std::string dir = prepared("signals");
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    const std::string out = "stopped" + std::to_string(signal) + ".h5";
+    const pid_t pid = start_long_run(dir, out);
+    ::kill(pid, signal);
+    EXPECT_EQ(wait_code(pid), 128 + signal);
+    const std::string err = slurp(dir + ".bg.err");
+    EXPECT_EQ(lines(err), 1u) << err;
+    EXPECT_THAT(err, HasSubstr("stopped by SIG"));
+    EXPECT_THAT(err, HasSubstr("holds every frame up to step"));
+    // Complete: every frame readable, and a restart from the last one runs.
+    const H5mdReader reader(dir + "/" + out);
+    EXPECT_GT(reader.frames("two_layer"), 3);
+    const Result r =
+        mfsim(dir, "run run.toml -q -o re" + out +
+                       " --set flow.steps=1 --set init.kind=file --set init.path=" + out);
+    EXPECT_EQ(r.code, 0) << r.err;
+  }
+}
+
+// Fills a file system of `size` with a run of large frames; expects exit 1 with one line saying
+// `what`, and a file whose every frame is complete and restartable.
+void expect_clean_stop_when_full(const std::string& dir, const std::string& out,
+                                 const std::string& prefix, const std::string& what) {
+  const Result r = mfsim(dir,
+                         "run run.toml -q -o " + out +
+                             " --set model.width=20000 --set output.snapshot_every=1 "
+                             "--set flow.steps=100000 --set diagnostics.gram=false",
+                         prefix);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(lines(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(what));
+  EXPECT_THAT(r.err, HasSubstr("the file holds every frame up to step"));
+  const H5mdReader reader(dir + "/" + out);
+  const index_t frames = reader.frames("two_layer");
+  EXPECT_GT(frames, 1);
+  for (index_t j = 0; j < frames; ++j) {
+    const ParticleFrame f = reader.read_frame("two_layer", j);
+    EXPECT_EQ(f.step, j);
+    double sum = 0;
+    for (std::size_t i = 0; i < f.value.size(); ++i) sum += std::abs(f.value.data()[i]);
+    EXPECT_GT(sum, 0) << "frame " << j << " holds zeros";
+  }
+  const Result again = mfsim(dir,
+                             "run run.toml -q -o restarted.h5 --force "
+                             "--set model.width=20000 --set flow.steps=1 "
+                             "--set diagnostics.gram=false --set init.kind=file "
+                             "--set init.path=" +
+                                 out);
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(H5mdReader(dir + "/restarted.h5").read_frame("two_layer", 0).step, frames - 1);
+}
+
+TEST(BadInputs, FullDiskStopsWithOneLineAndCompleteFrames) {
+  const std::string dir = prepared("disk_full");
+  const std::string mount_point = dir + "/small";
+  fs::create_directory(mount_point);
+  if (::mount("tmpfs", mount_point.c_str(), "tmpfs", 0, "size=6m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root); the file-size-limit test covers it";
+  expect_clean_stop_when_full(dir, "small/full.h5", "", "no space left on device");
+  // Already full at start: no "exists", no 0-byte file.
+  {
+    std::ofstream fill(mount_point + "/filler", std::ios::binary);
+    const std::string block(1 << 16, 'x');
+    while (fill.write(block.data(), block.size())) {
+    }
+  }
+  const Result r = mfsim(dir, "run run.toml -q -o small/second.h5");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(lines(r.err), 1u) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("no space left on device"));
+  EXPECT_THAT(r.err, Not(HasSubstr("exists")));
+  EXPECT_FALSE(fs::exists(mount_point + "/second.h5"));
+  ::umount(mount_point.c_str());
+}
+
+// The same promise without root: a file-size limit (ulimit -f, SIGXFSZ ignored) makes the
+// writer's reservations fail at a chosen size, as a full disk would.
+TEST(BadInputs, WriteFailureAtAFileSizeLimitKeepsCompleteFrames) {
+  const std::string dir = prepared("size_limit");
+  expect_clean_stop_when_full(dir, "limited.h5", "trap '' XFSZ; ulimit -f 20000; ",
+                              "file size limit exceeded");
+}
+
+}  // namespace
+}  // namespace mfsim
