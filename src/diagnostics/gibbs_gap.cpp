@@ -25,6 +25,17 @@ KOKKOS_INLINE_FUNCTION double exponent(ConstVector psi, ConstMatrix points, inde
   return -(double(psi(j)) + regulariser_potential(points, j, dim, 0.0, penalty, eps)) / lambda;
 }
 
+// The reference draws: standard normals keyed by (seed, draw, coordinate). A free function, not
+// the constructor: nvcc refuses an extended lambda whose enclosing function is a constructor.
+void draw_normals(Matrix normals, const CounterRng& rng) {
+  const int dim = int(normals.extent(1));
+  Kokkos::parallel_for(
+      "mfsim::GibbsGap::draw", Kokkos::RangePolicy<ExecSpace>(0, index_t(normals.extent(0))),
+      KOKKOS_LAMBDA(index_t j) {
+        for (int c = 0; c < dim; ++c) normals(j, c) = real(rng.normal(std::uint64_t(j), c));
+      });
+}
+
 }  // namespace
 
 GibbsGap::GibbsGap(const Model& model, const PotentialModel& potential, const Regularisation& r,
@@ -34,13 +45,7 @@ GibbsGap::GibbsGap(const Model& model, const PotentialModel& potential, const Re
   normals_ = Matrix("mfsim::GibbsGap::normals", samples, dim);
   points_ = Matrix("mfsim::GibbsGap::points", samples, dim);
   psi_ = Vector("mfsim::GibbsGap::psi", std::max(samples, model.groups()[0].local_count));
-  Matrix normals = normals_;
-  const CounterRng rng(seed, rng_gibbs_reference);
-  Kokkos::parallel_for(
-      "mfsim::GibbsGap::draw", Kokkos::RangePolicy<ExecSpace>(0, samples),
-      KOKKOS_LAMBDA(index_t j) {
-        for (int c = 0; c < dim; ++c) normals(j, c) = real(rng.normal(std::uint64_t(j), c));
-      });
+  draw_normals(normals_, CounterRng(seed, rng_gibbs_reference));
 }
 
 double GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda) {
