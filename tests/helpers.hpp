@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -123,6 +125,20 @@ inline std::string config_error(const std::string& text) {
     return e.what();
   }
   return "accepted";
+}
+
+// What a run of the binary returned: its exit code, stdout and stderr.
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+// The whole content of a file (binary-safe; empty if it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // A fresh, empty scratch directory (unique per test process, so ctest -j is safe).

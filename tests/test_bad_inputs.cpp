@@ -27,17 +27,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::Result;
+using test::slurp;
 
 // Runs the binary in `dir` (its working directory) through the shell; stdout and stderr go to
 // files outside `dir`, so that `dir` holds only what mfsim wrote.
