@@ -285,6 +285,25 @@ TEST(Langevin, TransportKlOfWeightDecayMatchesTheLinearFlow) {
   EXPECT_NEAR(out["kl_transport"].last(), expected, 0.03);
 }
 
+// `steps` Euler steps (dt = 0.05) of `model` from seed 4 under `reg`, observing the loss, the
+// path norms and the free energy every 100 steps.
+test::RecordingOutput observed_run(const TwoLayerModel& model, const Regularisation& reg,
+                                   index_t steps) {
+  ParticleState state = allocate_state(model.groups(), false, "s");
+  model.initialize(state, 4, false);
+  RunSettings settings;
+  settings.dt = 0.05;
+  settings.steps = steps;
+  settings.observe_every = 100;
+  settings.regularisation = reg;
+  LossObserver loss;
+  PathNormObserver norms(100);
+  FreeEnergyObserver free_energy(model, reg, 5, 100);
+  test::RecordingOutput out;
+  run_flow(model, state, settings, {&loss, &norms, &free_energy}, out);
+  return out;
+}
+
 // One Euler step with weight decay equals the host reference θ + dt (v − λ'θ), v the model's
 // velocity; over a longer run weight decay lowers the path norm and the loss settles above the
 // unregularised one.
@@ -312,16 +331,9 @@ TEST(Langevin, WeightDecayStepMatchesTheHostReferenceAndShrinksThePathNorm) {
 
   std::map<double, test::RecordingOutput> runs;
   for (double decay : {0.0, 0.2}) {
-    ParticleState state = allocate_state(model.groups(), false, "s");
-    model.initialize(state, 4, false);
-    RunSettings settings;
-    settings.dt = 0.05;
-    settings.steps = 4000;
-    settings.observe_every = 100;
-    settings.regularisation.weight_decay = decay;
-    LossObserver loss;
-    PathNormObserver norms(100);
-    run_flow(model, state, settings, {&loss, &norms}, runs[decay]);
+    Regularisation reg;
+    reg.weight_decay = decay;
+    runs[decay] = observed_run(model, reg, 4000);
   }
   const auto& plain = runs[0.0];
   const auto& decayed = runs[0.2];
@@ -341,18 +353,10 @@ TEST(Langevin, PathNormPenaltyLowersThePathNorm) {
   const TwoLayerModel model(spec, data);
   std::map<double, test::RecordingOutput> runs;
   for (double mu : {0.0, 0.1}) {
-    ParticleState state = allocate_state(model.groups(), false, "s");
-    model.initialize(state, 4, false);
-    RunSettings settings;
-    settings.dt = 0.05;
-    settings.steps = 1000;
-    settings.observe_every = 100;
-    settings.regularisation.path_norm_penalty = mu;
-    settings.regularisation.path_norm_smoothing = 1e-4;
-    LossObserver loss;
-    PathNormObserver norms(100);
-    FreeEnergyObserver free_energy(model, settings.regularisation, 5, 100);
-    run_flow(model, state, settings, {&loss, &norms, &free_energy}, runs[mu]);
+    Regularisation reg;
+    reg.path_norm_penalty = mu;
+    reg.path_norm_smoothing = 1e-4;
+    runs[mu] = observed_run(model, reg, 1000);
   }
   const auto& penalised = runs[0.1];
   EXPECT_LT(penalised["path_norm_l2"].last(), 0.8 * runs[0.0]["path_norm_l2"].last());
