@@ -16,6 +16,7 @@
 #include "mfsim/app/resolved_config.hpp"
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/core/kernel_isa.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/data_import.hpp"
@@ -96,6 +97,7 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"kokkos_version", std::to_string(KOKKOS_VERSION)},
       {"backend", ExecSpace::name()},
       {"threads", std::to_string(backend_threads())},  // a number: a numeric attribute
+      {"kernel_isa", kernel_instruction_set()},
       {"precision", precision_name},
       {"ranks", std::to_string(comm.size())},
       {"model", p.model->kind()},
@@ -212,9 +214,10 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   StderrProgress progress(total, p.start_time, settings.t_end);
   // The header of the progress lines: what the speed figures that follow were measured on.
   if (options.progress && comm.is_root())
-    std::fprintf(stderr, "mfsim: Kokkos %s backend, %d threads, %s precision, %d rank%s\n",
+    std::fprintf(stderr,
+                 "mfsim: Kokkos %s backend, %d threads, %s precision, %d rank%s; kernels: %s\n",
                  ExecSpace::name(), backend_threads(), precision_name, comm.size(),
-                 comm.size() == 1 ? "" : "s");
+                 comm.size() == 1 ? "" : "s", kernel_instruction_set());
   const RunSummary s = run_flow(*p.model, p.state, settings, observers, writer,
                                 options.progress && comm.is_root() ? &progress : nullptr);
   if (comm.is_root()) {

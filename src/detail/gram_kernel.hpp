@@ -86,6 +86,36 @@ struct InputProductWeight {
   }
 };
 
+// φ_{i,k} for k = k0 … k0 + count − 1, written one after another from out (p values each): a
+// run of particles per call, so that a CPU build dispatches to its instruction-set clone once per
+// run, not per feature (a GPU thread takes one particle).
+inline constexpr index_t gram_feature_run = tiles::gpu ? 1 : 64;
+template <class Features>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void evaluate_features(const Features& features, index_t i,
+                                                               index_t k0, index_t count, real* out,
+                                                               int p) {
+  for (index_t c = 0; c < count; ++c) features(i, k0 + c, out + c * p);
+}
+
+// s[r][c] = Σ_{l < length} x[l·R + r] y[l·W + c]: one register block of the rank update, from a
+// row panel (R samples per feature) and a column panel (W samples per feature, of which this block
+// reads V). Summed in a local block, which the compiler keeps in registers (s itself might alias x
+// or y).
+template <int W, int R, int V>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void gram_register_block(real (&s)[R][V], const real* x,
+                                                                 const real* y, int length) {
+  real acc[R][V] = {};
+  for (int l = 0; l < length; ++l) {
+    for (int r = 0; r < R; ++r) {
+      const real a = x[std::size_t(l) * R + r];
+      MFSIM_LANES
+      for (int c = 0; c < V; ++c) acc[r][c] += a * y[std::size_t(l) * W + c];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < V; ++c) s[r][c] = acc[r][c];
+}
+
 // gram(i, j) += weight(i, j) Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0);
 // the weight must be symmetric.
 template <class Features, class Weight = UnitGramWeight>
@@ -107,11 +137,13 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
   for (index_t k0 = 0; k0 < particles; k0 += chunk) {
     const index_t count = std::min(chunk, particles - k0);
     const int length = int(count * p);
+    const index_t runs = (count + gram_feature_run - 1) / gram_feature_run;
     Kokkos::parallel_for(
-        "mfsim::Gram::features", Kokkos::RangePolicy<ExecSpace>(0, n * count),
+        "mfsim::Gram::features", Kokkos::RangePolicy<ExecSpace>(0, n * runs),
         KOKKOS_LAMBDA(index_t e) {
-          const index_t i = e / count, c = e % count;
-          features(i, k0 + c, &values(i, c * p));
+          const index_t i = e / runs, c0 = (e % runs) * gram_feature_run;
+          const index_t length = count - c0 < gram_feature_run ? count - c0 : gram_feature_run;
+          evaluate_features(features, i, k0 + c0, length, &values(i, c0 * p), p);
         });
     // Packing (zero beyond n, so that register blocks never test their edges); one index
     // division per panel row, not per value.
@@ -136,38 +168,29 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
           index_t bi = 0, rest = team.league_rank();
           while (rest >= tiles - bi) rest -= tiles - bi++;
           const index_t bj = bi + rest;
-          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, row_blocks * column_blocks),
-                               [&](int u) {
-                                 const index_t i0 = bi * T + (u / column_blocks) * R;
-                                 const index_t j0 = bj * T + (u % column_blocks) * V;
-                                 // Register blocks past n, or wholly below the diagonal, add
-                                 // nothing.
-                                 if (i0 >= n || j0 >= n || i0 > j0 + V - 1) return;
-                                 const real* x = &rows(i0 / R, 0, 0);
-                                 const real* y = &cols(j0 / W, 0, j0 % W);
-                                 real s[R][V] = {};
-                                 for (int l = 0; l < length; ++l) {
-                                   for (int r = 0; r < R; ++r) {
-                                     const real a = x[std::size_t(l) * R + r];
-                                     MFSIM_LANES
-                                     for (int c = 0; c < V; ++c)
-                                       s[r][c] += a * y[std::size_t(l) * W + c];
-                                   }
-                                 }
-                                 real w[R][V];
-                                 weight.block(i0, j0, w);
-                                 // Entry (i, j), i ≤ j, belongs to this block only: written there
-                                 // and mirrored.
-                                 for (int r = 0; r < R; ++r)
-                                   for (int c = 0; c < V; ++c) {
-                                     const index_t i = i0 + r, j = j0 + c;
-                                     if (i < n && j < n && i <= j) {
-                                       const real add = w[r][c] * s[r][c];
-                                       gram(i, j) += add;
-                                       if (i != j) gram(j, i) += add;
-                                     }
-                                   }
-                               });
+          Kokkos::parallel_for(
+              Kokkos::TeamThreadRange(team, row_blocks * column_blocks), [&](int u) {
+                const index_t i0 = bi * T + (u / column_blocks) * R;
+                const index_t j0 = bj * T + (u % column_blocks) * V;
+                // Register blocks past n, or wholly below the diagonal, add
+                // nothing.
+                if (i0 >= n || j0 >= n || i0 > j0 + V - 1) return;
+                real s[R][V];
+                gram_register_block<W>(s, &rows(i0 / R, 0, 0), &cols(j0 / W, 0, j0 % W), length);
+                real w[R][V];
+                weight.block(i0, j0, w);
+                // Entry (i, j), i ≤ j, belongs to this block only: written there
+                // and mirrored.
+                for (int r = 0; r < R; ++r)
+                  for (int c = 0; c < V; ++c) {
+                    const index_t i = i0 + r, j = j0 + c;
+                    if (i < n && j < n && i <= j) {
+                      const real add = w[r][c] * s[r][c];
+                      gram(i, j) += add;
+                      if (i != j) gram(j, i) += add;
+                    }
+                  }
+              });
         });
   }
 }

@@ -11,6 +11,7 @@
 // fixed order, so results are bitwise reproducible run to run on a given backend.
 #include <array>
 
+#include "detail/isa_clones.hpp"
 #include "mfsim/core/types.hpp"
 #include "mfsim/core/workspace.hpp"
 

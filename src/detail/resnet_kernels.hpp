@@ -57,101 +57,109 @@ inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index
 //   head_adjoint  g = a σ'(v·z),       a = row 0, v = rows [1, 1 + d), no bias (head particles).
 enum class SampleSum { forward, backward, head_adjoint };
 
-template <SampleSum Kind, class Act>
-void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
-                    Matrix out, real scale, Act act) {
-  // A thread owns `rows` samples: each vector of panel values it loads serves all of them.
-  constexpr int rows = tiles::gpu ? 1 : 4, chunk = sample_sum_chunk, blocks = chunk / lanes;
+// One thread's share of a per-sample pass: the sums of samples i0 … i0 + Rows − 1 (those below n)
+// over every particle of the panel. Each vector of panel values it loads serves all Rows samples.
+template <SampleSum Kind, int Rows, class Act>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
+    const Act& act, const ParticlePanel& panel, const ConstMatrix& z, const ConstMatrix& q,
+    const Matrix& out, real scale, index_t i0) {
+  constexpr int chunk = sample_sum_chunk, blocks = chunk / lanes;
   const index_t n = index_t(z.extent(0));
   const int d = int(z.extent(1));
   const index_t width = index_t(panel.extent(1));
+  const index_t stride = width;  // between rows of the panel
   const int w_row = Kind == SampleSum::head_adjoint ? 1 : d;
   const int acc_row = Kind == SampleSum::forward ? 0 : Kind == SampleSum::backward ? d : 1;
   const bool bias = Kind != SampleSum::head_adjoint;
+  const int live = int(min_of<index_t>(Rows, n - i0));
+  // Rows past n repeat the last sample; their sums are not written.
+  const real* zs[Rows];
+  const real* qs[Rows];
+  for (int s = 0; s < Rows; ++s) {
+    const index_t i = i0 + (s < live ? s : live - 1);
+    zs[s] = &z(i, 0);
+    qs[s] = &q(i, 0);
+  }
+  for (int s = 0; s < live; ++s)
+    for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
+  const real* base = panel.data();
+  for (index_t j0 = 0; j0 < width; j0 += chunk) {
+    real g[Rows][chunk];
+    for (int b = 0; b < blocks; ++b) {
+      const real* col = base + j0 + b * lanes;  // column j0 + b·lanes of the panel
+      real pre[Rows][lanes], qu[Rows][lanes];
+      for (int s = 0; s < Rows; ++s) {
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) {
+          pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
+          qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
+        }
+      }
+      for (int c = 0; c < d; ++c) {
+        const real* w = col + (w_row + c) * stride;
+        for (int s = 0; s < Rows; ++s) {
+          const real zc = zs[s][c];
+          MFSIM_LANES
+          for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+        }
+      }
+      if constexpr (Kind == SampleSum::backward) {
+        for (int c = 0; c < d; ++c) {
+          const real* u = col + c * stride;
+          for (int s = 0; s < Rows; ++s) {
+            const real qc = qs[s][c];
+            MFSIM_LANES
+            for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
+          }
+        }
+      }
+      for (int s = 0; s < Rows; ++s) {
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) {
+          if constexpr (Kind == SampleSum::forward) {
+            g[s][b * lanes + l] = act.value(pre[s][l]);
+          } else {
+            real sv, ds;
+            act.eval(pre[s][l], sv, ds);
+            g[s][b * lanes + l] = qu[s][l] * ds;
+          }
+        }
+      }
+    }
+    for (int c = 0; c < d; ++c) {
+      const real* a = base + (acc_row + c) * stride + j0;
+      real acc[Rows][lanes] = {};
+      for (int b = 0; b < blocks; ++b)
+        for (int s = 0; s < Rows; ++s) {
+          MFSIM_LANES
+          for (int l = 0; l < lanes; ++l) acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
+        }
+      for (int s = 0; s < live; ++s) {
+        real sum = 0;
+        for (int l = 0; l < lanes; ++l) sum += acc[s][l];
+        out(i0 + s, c) += sum;
+      }
+    }
+  }
+  for (int s = 0; s < live; ++s)
+    for (int c = 0; c < d; ++c) out(i0 + s, c) *= scale;
+}
+
+template <SampleSum Kind, class Act>
+void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
+                    Matrix out, real scale, Act act) {
+  // A thread owns `rows` samples (sample_sum_rows).
+  constexpr int rows = tiles::gpu ? 1 : 4;
+  const index_t n = index_t(z.extent(0));
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
   constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
-  const index_t stride = width;                     // between rows of the panel
   Kokkos::parallel_for(
       label, Policy(int((n + per_team - 1) / per_team), Kokkos::AUTO),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t first = index_t(team.league_rank()) * per_team;
         const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
-          const index_t i0 = first + t * rows;
-          const int live = int(min_of<index_t>(rows, n - i0));
-          // Rows past n repeat the last sample; their sums are not written.
-          const real* zs[rows];
-          const real* qs[rows];
-          for (int s = 0; s < rows; ++s) {
-            const index_t i = i0 + (s < live ? s : live - 1);
-            zs[s] = &z(i, 0);
-            qs[s] = &q(i, 0);
-          }
-          for (int s = 0; s < live; ++s)
-            for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
-          const real* base = panel.data();
-          for (index_t j0 = 0; j0 < width; j0 += chunk) {
-            real g[rows][chunk];
-            for (int b = 0; b < blocks; ++b) {
-              const real* col = base + j0 + b * lanes;  // column j0 + b·lanes of the panel
-              real pre[rows][lanes], qu[rows][lanes];
-              for (int s = 0; s < rows; ++s) {
-                MFSIM_LANES
-                for (int l = 0; l < lanes; ++l) {
-                  pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
-                  qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
-                }
-              }
-              for (int c = 0; c < d; ++c) {
-                const real* w = col + (w_row + c) * stride;
-                for (int s = 0; s < rows; ++s) {
-                  const real zc = zs[s][c];
-                  MFSIM_LANES
-                  for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
-                }
-              }
-              if constexpr (Kind == SampleSum::backward) {
-                for (int c = 0; c < d; ++c) {
-                  const real* u = col + c * stride;
-                  for (int s = 0; s < rows; ++s) {
-                    const real qc = qs[s][c];
-                    MFSIM_LANES
-                    for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
-                  }
-                }
-              }
-              (void)act;  // captured outside the if constexpr below (nvcc: see block_velocity)
-              for (int s = 0; s < rows; ++s) {
-                MFSIM_LANES
-                for (int l = 0; l < lanes; ++l) {
-                  if constexpr (Kind == SampleSum::forward) {
-                    g[s][b * lanes + l] = act.value(pre[s][l]);
-                  } else {
-                    real sv, ds;
-                    act.eval(pre[s][l], sv, ds);
-                    g[s][b * lanes + l] = qu[s][l] * ds;
-                  }
-                }
-              }
-            }
-            for (int c = 0; c < d; ++c) {
-              const real* a = base + (acc_row + c) * stride + j0;
-              real acc[rows][lanes] = {};
-              for (int b = 0; b < blocks; ++b)
-                for (int s = 0; s < rows; ++s) {
-                  MFSIM_LANES
-                  for (int l = 0; l < lanes; ++l)
-                    acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
-                }
-              for (int s = 0; s < live; ++s) {
-                real sum = 0;
-                for (int l = 0; l < lanes; ++l) sum += acc[s][l];
-                out(i0 + s, c) += sum;
-              }
-            }
-          }
-          for (int s = 0; s < live; ++s)
-            for (int c = 0; c < d; ++c) out(i0 + s, c) *= scale;
+          sample_sum_rows<Kind, rows>(act, panel, z, q, out, scale, first + t * rows);
         });
       });
 }
@@ -161,7 +169,7 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
 // packed samples, σ once per pair, then vw̃ += Σ_s z̃_s g_s, vu += Σ_s q_s (r σ)_s over the chunk
 // (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
 template <bool WithLaplacian, class Act>
-KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
     const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, index_t chunk,
     const ConstVector& r, const ConstVector& norm2, const ScratchPanels& w_panels,
     const ScratchPanels& u_panels, const ScratchPanels& vw_panels, const ScratchPanels& vu_panels,

@@ -33,10 +33,9 @@ static_assert(block_rows % 2 == 0, "forward_block sums particles by antithetic p
 // acc[l] += Σ_p a_p σ(z_pl). (Named functions, not lambdas: CUDA forbids lambdas in the generic
 // lambdas of with_activation.)
 template <class Act>
-KOKKOS_INLINE_FUNCTION void forward_block(const Act& act, const ScratchPanels& w_panels,
-                                          const ScratchVector& a, int particle_panels,
-                                          const ScratchPanels& x_panels, int b,
-                                          const ScratchVector& acc) {
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
+    const Act& act, const ScratchPanels& w_panels, const ScratchVector& a, int particle_panels,
+    const ScratchPanels& x_panels, int b, const ScratchVector& acc) {
   const int dz = int(x_panels.extent(1));
   real f[lanes];
   MFSIM_LANES
@@ -120,11 +119,10 @@ void two_layer_forward(const std::string& label, ConstMatrix theta, ConstMatrix 
 // The per-particle sums of thread block b (`lanes` particles) over chunk `chunk` of the samples:
 // va += Σ_i r_i σ(z), vw̃ += Σ_i r_i σ'(z) x̃_i and, WithLaplacian, lap += Σ_i r_i σ''(z) |x̃_i|².
 template <bool WithLaplacian, class Act>
-KOKKOS_INLINE_FUNCTION void velocity_block(const Act& act, const SamplePanels& samples,
-                                           index_t chunk, const ConstVector& r,
-                                           const ConstVector& norm2, const ScratchPanels& w_panels,
-                                           const ScratchPanels& vw_panels, const ScratchVector& va,
-                                           const ScratchVector& lap, int b) {
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
+    const Act& act, const SamplePanels& samples, index_t chunk, const ConstVector& r,
+    const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& vw_panels,
+    const ScratchVector& va, const ScratchVector& lap, int b) {
   const int dz = samples.dz;
   const index_t i0 = chunk * sample_chunk;
   const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));

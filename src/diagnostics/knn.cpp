@@ -9,6 +9,70 @@
 
 namespace mfsim {
 
+namespace {
+
+// One query panel (L queries, packed at xp) against reference panels [t0, t1) of y (R references
+// per panel, panel-major): the squared distances in an R × L register block, merged into each
+// query's sorted list of its k best (lists[l·k … l·k + k)).
+template <int R, int L>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void knn_scan_references(const real* xp, const real* y,
+                                                                 index_t t0, index_t t1, int dim,
+                                                                 index_t i0, index_t nr,
+                                                                 bool skip_same_index, int k,
+                                                                 real unset, real* lists) {
+  real kth[L];
+  for (int l = 0; l < L; ++l) kth[l] = lists[l * k + k - 1];
+  for (index_t rp = t0; rp < t1; ++rp) {
+    const index_t j0 = rp * R;
+    const real* yp = y + std::size_t(rp) * dim * R;
+    real d2[R][L] = {};
+    for (int c = 0; c < dim; ++c)
+      for (int r = 0; r < R; ++r) {
+        const real u = yp[c * R + r];
+        MFSIM_LANES
+        for (int l = 0; l < L; ++l) {
+          const real diff = xp[c * L + l] - u;
+          d2[r][l] += diff * diff;
+        }
+      }
+    // Rows past the last reference, and each query's own index, are no candidates.
+    const bool own = skip_same_index && i0 < j0 + R && j0 < i0 + L;
+    if (own || j0 + R > nr)
+      for (int r = 0; r < R; ++r) {
+        MFSIM_LANES
+        for (int l = 0; l < L; ++l)
+          if (j0 + r >= nr || (own && j0 + r == i0 + l)) d2[r][l] = unset;
+      }
+    // Does any distance of the block beat its query's k-th best? The lane-wise minimum over the
+    // rows against the lane's k-th best, one vectorised or-reduction (scalar compares would cost
+    // as much as the distances); then the insertion, lane by lane.
+    real lo[L];
+    int closer = 0;
+    MFSIM_LANES_OR(closer)
+    for (int l = 0; l < L; ++l) {
+      real m = d2[0][l];
+      for (int r = 1; r < R; ++r) m = d2[r][l] < m ? d2[r][l] : m;
+      lo[l] = m;
+      closer |= m < kth[l] ? 1 : 0;
+    }
+    if (!closer) continue;
+    for (int l = 0; l < L; ++l) {
+      if (!(lo[l] < kth[l])) continue;
+      real* list = lists + l * k;
+      for (int r = 0; r < R; ++r) {
+        const real v = d2[r][l];
+        if (!(v < list[k - 1])) continue;
+        int pos = k - 1;
+        for (; pos > 0 && list[pos - 1] > v; --pos) list[pos] = list[pos - 1];
+        list[pos] = v;
+      }
+      kth[l] = list[k - 1];
+    }
+  }
+}
+
+}  // namespace
+
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance) {
   Workspace scratch;
@@ -75,55 +139,8 @@ void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMa
             const index_t i0 = (p0 + b) * L;
             const real* xp = &x(p0 + b, 0, 0);
             real* lists = best.data() + std::size_t(b) * L * k;
-            real kth[L];
-            for (int l = 0; l < L; ++l) kth[l] = lists[l * k + k - 1];
-            for (index_t rp = t0; rp < t1; ++rp) {
-              const index_t j0 = rp * R;
-              const real* yp = &y(rp, 0, 0);
-              real d2[R][L] = {};
-              for (int c = 0; c < dim; ++c)
-                for (int r = 0; r < R; ++r) {
-                  const real u = yp[c * R + r];
-                  MFSIM_LANES
-                  for (int l = 0; l < L; ++l) {
-                    const real diff = xp[c * L + l] - u;
-                    d2[r][l] += diff * diff;
-                  }
-                }
-              // Rows past the last reference, and each query's own index, are no candidates.
-              const bool own = skip_same_index && i0 < j0 + R && j0 < i0 + L;
-              if (own || j0 + R > nr)
-                for (int r = 0; r < R; ++r) {
-                  MFSIM_LANES
-                  for (int l = 0; l < L; ++l)
-                    if (j0 + r >= nr || (own && j0 + r == i0 + l)) d2[r][l] = unset;
-                }
-              // Does any distance of the block beat its query's k-th best? The lane-wise minimum
-              // over the rows against the lane's k-th best, one vectorised or-reduction (scalar
-              // compares would cost as much as the distances); then the insertion, lane by lane.
-              real lo[L];
-              int closer = 0;
-              MFSIM_LANES_OR(closer)
-              for (int l = 0; l < L; ++l) {
-                real m = d2[0][l];
-                for (int r = 1; r < R; ++r) m = d2[r][l] < m ? d2[r][l] : m;
-                lo[l] = m;
-                closer |= m < kth[l] ? 1 : 0;
-              }
-              if (!closer) continue;
-              for (int l = 0; l < L; ++l) {
-                if (!(lo[l] < kth[l])) continue;
-                real* list = lists + l * k;
-                for (int r = 0; r < R; ++r) {
-                  const real v = d2[r][l];
-                  if (!(v < list[k - 1])) continue;
-                  int pos = k - 1;
-                  for (; pos > 0 && list[pos - 1] > v; --pos) list[pos] = list[pos - 1];
-                  list[pos] = v;
-                }
-                kth[l] = list[k - 1];
-              }
-            }
+            knn_scan_references<R, L>(xp, y.data(), t0, t1, dim, i0, nr, skip_same_index, k, unset,
+                                      lists);
           });
         }
         team.team_barrier();

@@ -31,6 +31,7 @@ void print_info(const std::string& path, std::ostream& out) {
   out << fmt::format("{}: mfsim {}, backend {} ({} threads), {} precision, {} rank(s)\n", path,
                      parameter("mfsim_version"), parameter("backend"), parameter("threads"),
                      parameter("precision"), parameter("ranks"));
+  if (r.has_parameter("kernel_isa")) out << fmt::format("kernels: {}\n", parameter("kernel_isa"));
   out << fmt::format("model: {}\n", parameter("model"));
   if (r.has_data()) {
     const Dataset d = r.read_data();
