@@ -1,5 +1,6 @@
 // Shared main of the benchmark programs: Kokkos once, and the context every result needs
-// (backend, precision, concurrency, vector lanes, build flags) in Google Benchmark's JSON output.
+// (backend, precision, concurrency, vector lanes, kernel instruction set, build flags) in Google
+// Benchmark's JSON output.
 #include <benchmark/benchmark.h>
 
 #include <Kokkos_Core.hpp>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "detail/pair_tiles.hpp"
+#include "mfsim/core/kernel_isa.hpp"
 #include "mfsim/core/types.hpp"
 
 int main(int argc, char** argv) {
@@ -20,6 +22,7 @@ int main(int argc, char** argv) {
                               std::to_string(mfsim::ExecSpace().concurrency()));
   benchmark::AddCustomContext("precision", mfsim::precision_name);
   benchmark::AddCustomContext("simd_lanes", std::to_string(mfsim::tiles::lanes));
+  benchmark::AddCustomContext("kernel_isa", mfsim::kernel_instruction_set());
   benchmark::AddCustomContext("build", MFSIM_BENCH_BUILD);
   // The BLAS baselines force one OpenBLAS thread; the core type comes from the environment.
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");

@@ -25,7 +25,7 @@ foreach(_mfsim_device IN LISTS Kokkos_DEVICES)
     break()
   endif()
 endforeach()
-# The backend presets (openmp, cuda) name the backend they need: a Kokkos_ROOT left empty (its
+# The backend presets (openmp, threads, cuda) name the backend they need: a Kokkos_ROOT left empty (its
 # environment variable unset) would otherwise fall back to Debian's Serial Kokkos without a word.
 set(MFSIM_REQUIRE_KOKKOS_DEVICE "" CACHE STRING
     "A Kokkos backend the Kokkos found must have (OPENMP, CUDA, ...); empty: any")
@@ -33,8 +33,8 @@ if(MFSIM_REQUIRE_KOKKOS_DEVICE AND NOT MFSIM_REQUIRE_KOKKOS_DEVICE IN_LIST Kokko
   message(FATAL_ERROR
     "mfsim: this build needs a Kokkos with the ${MFSIM_REQUIRE_KOKKOS_DEVICE} backend, but the "
     "Kokkos found (${Kokkos_DIR}, version ${Kokkos_VERSION}) has only: ${Kokkos_DEVICES}. Give "
-    "its install prefix with -DKokkos_ROOT=... (presets: MFSIM_KOKKOS_OPENMP_ROOT or "
-    "MFSIM_KOKKOS_CUDA_ROOT in the environment; docs/gpu.md).")
+    "its install prefix with -DKokkos_ROOT=... (presets: MFSIM_KOKKOS_OPENMP_ROOT, "
+    "MFSIM_KOKKOS_THREADS_ROOT or MFSIM_KOKKOS_CUDA_ROOT in the environment; docs/gpu.md).")
 endif()
 
 # Kokkos/compiler combinations known to miscompile mfsim: refused here, with the reason, rather
