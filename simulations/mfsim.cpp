@@ -5,10 +5,12 @@
 //                     [--standardize] [--normalize-to-sphere] [--binary-labels] [--seed S]
 //                     [--force]
 #include <hdf5.h>
+#include <sched.h>
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
@@ -88,6 +90,13 @@ int main(int argc, char** argv) {
   // not bound, which is what "false" says. Stating it only stops Kokkos' OpenMP backend from
   // printing a four-line warning on every run; a value the user set is kept.
   setenv("OMP_PROC_BIND", "false", 0);
+#if defined(KOKKOS_ENABLE_THREADS)
+  // Kokkos' Threads backend starts one thread unless told otherwise (OpenMP takes every core the
+  // process may use). The same default here: every core of this process's affinity mask, unless
+  // KOKKOS_NUM_THREADS is set; --kokkos-num-threads on the command line overrides either.
+  if (cpu_set_t cores; sched_getaffinity(0, sizeof cores, &cores) == 0)
+    setenv("KOKKOS_NUM_THREADS", std::to_string(CPU_COUNT(&cores)).c_str(), 0);
+#endif
   Kokkos::ScopeGuard kokkos(argc, argv);
 
   CLI::App app{"mfsim: particle simulation of mean-field neural network dynamics"};

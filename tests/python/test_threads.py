@@ -9,6 +9,7 @@ spectra, kNN sums) combine per-thread partial sums, in an order that does. Skipp
 GPU builds, where there is no thread count to vary.
 """
 
+import os
 import subprocess
 
 import h5py
@@ -80,3 +81,19 @@ def test_trajectories_do_not_depend_on_the_thread_count(model, tmp_path):
                 np.testing.assert_allclose(other[name], value, rtol=OBSERVABLE_RTOL,
                                            atol=OBSERVABLE_RTOL * scale,
                                            equal_nan=True, err_msg=f"{name} at {threads} threads")
+
+
+def test_a_run_uses_every_core_by_default(tmp_path):
+    """Without OMP_NUM_THREADS, KOKKOS_NUM_THREADS or --kokkos-num-threads, a threaded backend runs
+    on every core the process may use (OpenMP by its runtime's default, Threads by mfsim's)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "KOKKOS_NUM_THREADS")}
+    out = tmp_path / "default.h5"
+    result = subprocess.run(mfsim_command(out), capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
+    _, parameters = datasets(out)
+    backend = parameters["backend"]
+    backend = backend.decode() if isinstance(backend, bytes) else str(backend)
+    if backend not in ("OpenMP", "Threads"):
+        pytest.skip(f"backend {backend}: one thread by construction")
+    assert int(parameters["threads"]) == len(os.sched_getaffinity(0))
