@@ -17,13 +17,15 @@ venv="${1:-$root/.venv-peers}"
 
 JAX=0.10.2
 KEOPS=2.3
+TORCH=2.15.0
 
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
 pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
 "${pip[@]}" "jax[cpu]==$JAX" "jaxlib==$JAX" "numpy==2.4.6" "ml_dtypes==0.7.0" "opt_einsum==3.4.0"
+"${pip[@]}" "torch==$TORCH"
 "${pip[@]}" "pykeops==$KEOPS" "keopscore==$KEOPS" "pybind11==3.1.0"
 "$venv/bin/python" - <<'PY'
-import jax, numpy, pykeops
-print("numpy", numpy.__version__, "| jax", jax.__version__,
+import jax, numpy, pykeops, torch
+print("numpy", numpy.__version__, "| jax", jax.__version__, "| torch", torch.__version__,
       "| pykeops", pykeops.__version__)
 PY
