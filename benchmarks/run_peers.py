@@ -1,29 +1,35 @@
 #!/usr/bin/python3
-"""mfsim's two-layer Euler step side by side with the peers of benchmarks/peers/step.py.
+"""mfsim's Euler step side by side with the peers of benchmarks/peers/step.py.
 
-    /usr/bin/python3 benchmarks/run_peers.py [--quick | --full] [--reps R] [--out DIR]
+    /usr/bin/python3 benchmarks/run_peers.py [--model resnet] [--quick | --full] [--reps R] [--out DIR]
+                                             [--build DIR] [--mpi-build DIR] [--venv DIR]
 
-Per size (n, m, d): mfsim (build-native/simulations/mfsim, `native` preset) writes the problem
+Per size: mfsim (--build, default build/: the `release` preset, -march=native) writes the problem
 (data, particles at step 0) and one Euler step with dt = 1e6, from which v_ref = (θ1 − θ0)/dt; each
-peer checks its first velocity against v_ref (≤ 1e−10, relative, per block) before it is timed.
-Then, R rounds, each running every (implementation, threads) once in a random order (interleaved
-repetitions): mfsim with one thread (build-native, pinned to core 0) and with two (two MPI ranks
-of build-native-mpi, the same flags plus MFSIM_ENABLE_MPI; Kokkos here is Serial-only), and each
+peer checks its first velocity against v_ref (≤ 1e−10, relative, per block of coordinates) before
+it is timed. Then, R rounds, each running every (implementation, threads) once in a random order
+(interleaved repetitions): mfsim with one thread (--build, pinned to core 0) and with two (two MPI
+ranks of --mpi-build, default build-mpi/: the `mpi` preset; Kokkos here is Serial-only), and each
 peer pinned to 1 or 2 cores with its thread pools sized to match. Every run is a subprocess
 capped at 8 GB of address space (RLIMIT_AS) and a timeout; a peer that fails at some m is
 recorded there and not run at larger m (same n, d, threads).
 
-Seconds per step: from mfsim's own report of its steps loop ("N steps ... in X s"), the difference
-between a run of 1 + K steps and one of 1 step, over K (the end observations cancel); a peer's
-fastest timed step (after a warm-up step that includes compilation); the minimum over the
-rounds. Peak memory: the peak RSS of the subprocess (os.wait4; for mpirun, the largest rank).
-Writes DIR/peers.json and DIR/peers.png (time and memory against m at n = 1000, d = 16).
+Seconds per step: mfsim's own report of its steps alone ("(X s/step in steps, ...": the velocity
+evaluations that the steps use and the updates, each phase closed by a Kokkos fence; the
+observations and snapshots at both ends excluded), from one run of K steps; a peer's fastest timed
+step (after a warm-up step that includes compilation); the minimum over the rounds. Peak memory:
+the peak RSS of the subprocess (os.wait4; for mpirun, the largest rank).
 
-Sizes: --quick n = 100, m = 1000, d = 16, one thread, one round (the ctest smoke test; exit 77
-when the venv is missing); default: n = 1000, d = 16, m ∈ {10³, 10⁴, 10⁵, 10⁶} and
-n = 1000, m = 10⁴, d = 256; --full: n ∈ {10², 10³, 10⁴}, m ∈ {10³ … 10⁶}, d ∈ {16, 256}.
+Model A (two_layer, default): writes DIR/peers.json and DIR/peers.png (time and memory against m at
+n = 1000, d = 16). --quick: n = 100, m = 1000, d = 16, one thread, one round (the ctest smoke test;
+exit 77 when a peer is missing); default: n = 1000, d = 16, m ∈ {10³, 10⁴, 10⁵, 10⁶} and n = 1000,
+m = 10⁴, d = 256; --full: n ∈ {10², 10³, 10⁴}, m ∈ {10³ … 10⁶}, d ∈ {16, 256}.
+Model B (--model resnet): DIR/peers_resnet.json and .png; L = 8 layers of M ∈ {10², 10³, 10⁴, 10⁵}
+particles and a head of K = 1000 (m = LM + K), n = 1000, d = 16 (--full adds n = 100 and d = 256);
+--quick: n = 100, L = 4, M = K = 256.
 Exit status 1 when a peer's velocity disagrees with mfsim's or mfsim fails.
 """
+
 
 from __future__ import annotations
 
@@ -283,7 +289,11 @@ def versions(args):
             name, version = line.split()
             v[name if name != "numpy" else "numpy (venv)"] = version
     info = subprocess.run([str(args.build / "simulations" / "mfsim"), "--version"], capture_output=True, text=True)
-    v["mfsim"] = (info.stdout or info.stderr).strip().splitlines()[0] if (info.stdout or info.stderr) else "?"
+    line = (info.stdout or info.stderr or "?").strip().splitlines()[0]
+    v["mfsim"] = line.removeprefix("mfsim ")
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if commit.returncode == 0:
+        v["mfsim"] += f" (commit {commit.stdout.strip()})"
     return v
 
 
