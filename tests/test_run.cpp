@@ -46,13 +46,19 @@ struct SmallFlow {
   }
 };
 
-TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
-  SmallFlow s;
+// A fixed-step run of `steps` steps of 0.1 with these cadences.
+RunSettings cadences(index_t steps, index_t observe_every, index_t snapshot_every) {
   RunSettings r;
   r.dt = 0.1;
-  r.steps = 25;
-  r.observe_every = 10;
-  r.snapshot_every = 20;
+  r.steps = steps;
+  r.observe_every = observe_every;
+  r.snapshot_every = snapshot_every;
+  return r;
+}
+
+TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
+  SmallFlow s;
+  const RunSettings r = cadences(25, 10, 20);
   LossObserver loss;
   MemoryOutput out;
   const RunSummary summary = run_flow(*s.model, s.state, r, {&loss}, out);
@@ -81,12 +87,7 @@ TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
     }
   } out;
   SmallFlow s;
-  RunSettings r;
-  r.dt = 0.1;
-  r.steps = 10;
-  r.observe_every = 5;
-  r.snapshot_every = 10;
-  const RunSummary summary = run_flow(*s.model, s.state, r, {&slow}, out);
+  const RunSummary summary = run_flow(*s.model, s.state, cadences(10, 5, 10), {&slow}, out);
   ASSERT_EQ(summary.steps_run, 10);
   EXPECT_GT(summary.step_seconds, 0.0);
   EXPECT_GE(summary.observe_seconds, 3 * 0.050);  // steps 0, 5, 10
