@@ -68,6 +68,17 @@ def numpy_peer(x, y, theta, beta, threads):
     return velocity, step, lambda t: t, np.copy
 
 
+def two_layer_loss(lib, x, y, beta, m, d):
+    """L(theta) = |f - y|^2 / (2n) written once for jax.numpy and torch (the same calls in both)."""
+
+    def loss(theta):
+        a, w, b = theta[:, 0], theta[:, 1:d + 1], theta[:, d + 1]
+        f = (beta / m) * lib.tanh(x @ w.T + b) @ a
+        return 0.5 * lib.mean((f - y) ** 2)
+
+    return loss
+
+
 def _jax():
     import jax
 
@@ -81,13 +92,7 @@ def jax_grad_peer(x, y, theta, beta, threads):
     jax, jnp = _jax()
     n, d = x.shape
     m = theta.shape[0]
-    x, y = jnp.asarray(x), jnp.asarray(y)
-
-    def loss(theta):
-        a, w, b = theta[:, 0], theta[:, 1:d + 1], theta[:, d + 1]
-        f = (beta / m) * jnp.tanh(x @ w.T + b) @ a
-        return 0.5 * jnp.mean((f - y) ** 2)
-
+    loss = two_layer_loss(jnp, jnp.asarray(x), jnp.asarray(y), beta, m, d)
     velocity = jax.jit(lambda theta: -m * jax.grad(loss)(theta))
     step = jax.jit(lambda theta, dt: theta + dt * (-m * jax.grad(loss)(theta)), donate_argnums=0)
     return velocity, step, lambda t: t.block_until_ready(), jnp.asarray
@@ -155,12 +160,7 @@ def torch_autograd_peer(x, y, theta, beta, threads):
     torch = _torch(threads)
     n, d = x.shape
     m = theta.shape[0]
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-
-    def loss(theta):
-        a, w, b = theta[:, 0], theta[:, 1:d + 1], theta[:, d + 1]
-        f = (beta / m) * torch.tanh(x @ w.T + b) @ a
-        return 0.5 * torch.mean((f - y) ** 2)
+    loss = two_layer_loss(torch, torch.from_numpy(x), torch.from_numpy(y), beta, m, d)
 
     def velocity(theta):
         theta = torch.as_tensor(theta).requires_grad_(True)
