@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -92,6 +93,20 @@ TEST(Cli, RunsAndDescribesTheOutput) {
   const Result r = mfsim(dir, "run " + config + " -q -o " + dir + "/a.h5 --set model.beta=2");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("wrote " + dir + "/a.h5"));
+  // The summary line: the whole run's seconds, then the steps' alone (per step), the observers'
+  // and the output's, which add up to at most the whole.
+  std::smatch m;
+  const std::string number = "([0-9.eE+-]+)";
+  ASSERT_TRUE(std::regex_search(r.out, m,
+                                std::regex("mfsim: 20 steps to step 20 .* in " + number + " s \\(" +
+                                           number + " s/step in steps, " + number +
+                                           " s observing, " + number + " s writing\\); loss ")))
+      << r.out;
+  const double total = std::stod(m[1]), per_step = std::stod(m[2]), observing = std::stod(m[3]),
+               writing = std::stod(m[4]);
+  EXPECT_GT(per_step, 0.0);
+  // Printed to 3 or 4 significant digits: allow their rounding.
+  EXPECT_LE(20 * per_step + observing + writing, total * 1.02);
   const H5mdReader reader(dir + "/a.h5");
   EXPECT_EQ(reader.frames("two_layer"), 3);
   EXPECT_THAT(reader.parameter("config_resolved"), HasSubstr("beta = 2"));

@@ -1,8 +1,10 @@
 // The run loop: stopping rules, observation and snapshot cadence, non-finite detection.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <limits>
 #include <map>
+#include <thread>
 
 #include "helpers.hpp"
 #include "mfsim/core/error.hpp"
@@ -44,13 +46,19 @@ struct SmallFlow {
   }
 };
 
-TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
-  SmallFlow s;
+// A fixed-step run of `steps` steps of 0.1 with these cadences.
+RunSettings cadences(index_t steps, index_t observe_every, index_t snapshot_every) {
   RunSettings r;
   r.dt = 0.1;
-  r.steps = 25;
-  r.observe_every = 10;
-  r.snapshot_every = 20;
+  r.steps = steps;
+  r.observe_every = observe_every;
+  r.snapshot_every = snapshot_every;
+  return r;
+}
+
+TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
+  SmallFlow s;
+  const RunSettings r = cadences(25, 10, 20);
   LossObserver loss;
   MemoryOutput out;
   const RunSummary summary = run_flow(*s.model, s.state, r, {&loss}, out);
@@ -61,6 +69,33 @@ TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
   EXPECT_EQ(out.snapshot_steps, (std::vector<index_t>{0, 20, 25}));
   EXPECT_NEAR(out.snapshot_times.back(), 2.5, 1e-12);
   EXPECT_LT(summary.loss, summary.initial_loss);
+}
+
+// The summary splits the run's time: a slow observer's and a slow output's sleeps land in their
+// own parts, never in the steps' time, and the parts add up to at most the whole.
+TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
+  using std::chrono::milliseconds;
+  struct SlowObserver : Observer {
+    void observe(const FlowPoint&, ObservableSink&) override {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  } slow;
+  struct SlowOutput : MemoryOutput {
+    void append_particles(index_t step, double time, const ParticleState& s) override {
+      std::this_thread::sleep_for(milliseconds(60));
+      MemoryOutput::append_particles(step, time, s);
+    }
+  } out;
+  SmallFlow s;
+  const RunSummary summary = run_flow(*s.model, s.state, cadences(10, 5, 10), {&slow}, out);
+  ASSERT_EQ(summary.steps_run, 10);
+  EXPECT_GT(summary.step_seconds, 0.0);
+  EXPECT_GE(summary.observe_seconds, 3 * 0.050);  // steps 0, 5, 10
+  EXPECT_GE(summary.write_seconds, 2 * 0.060);    // steps 0, 10
+  EXPECT_LT(summary.step_seconds, 0.050);         // none of the sleeps: 10 steps of 16 particles
+  EXPECT_LE(summary.step_seconds + summary.observe_seconds + summary.write_seconds,
+            summary.seconds);
+  EXPECT_DOUBLE_EQ(summary.seconds_per_step(), summary.step_seconds / 10);
 }
 
 TEST(RunFlow, StopsAtEndTimeExactly) {

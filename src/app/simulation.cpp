@@ -222,11 +222,12 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
                                 options.progress && comm.is_root() ? &progress : nullptr);
   if (comm.is_root()) {
     log << fmt::format(
-        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s; loss {:.6g} -> "
-        "{:.6g}\n"
+        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s ({:.4g} s/step in "
+        "steps, {:.3g} s observing, {:.3g} s writing); loss {:.6g} -> {:.6g}\n"
         "mfsim: wrote {} ({} snapshots, {} observation rows)\n",
-        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, s.initial_loss, s.loss,
-        c.output.path, s.snapshots, s.observations);
+        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, s.seconds_per_step(),
+        s.observe_seconds, s.write_seconds, s.initial_loss, s.loss, c.output.path, s.snapshots,
+        s.observations);
   }
   return s;
 }

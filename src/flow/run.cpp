@@ -6,6 +6,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <Kokkos_Core.hpp>
 
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
@@ -29,6 +30,22 @@ namespace {
 bool on_cadence(index_t step, index_t every) {
   return every > 0 && step % every == 0;
 }
+
+// Splits run_flow's wall time into consecutive laps: each lap() fences Kokkos, so that the
+// kernels launched in a phase are charged to it, and returns the seconds since the previous lap.
+class LapClock {
+ public:
+  double lap() {
+    Kokkos::fence();
+    const auto now = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(now - mark_).count();
+    mark_ = now;
+    return seconds;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point mark_ = std::chrono::steady_clock::now();
+};
 }  // namespace
 
 RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings& settings,
@@ -76,7 +93,9 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   double time = settings.start_time;
   double previous_time = time;
   index_t last_snapshot = -1;
+  LapClock clock;
   for (index_t done = 0;; ++done) {
+    clock.lap();  // the previous iteration's tail (progress) is in summary.seconds only
     const bool budget_spent =
         done >= settings.steps || (time_limited && time >= settings.t_end * (1 - 1e-12));
     // The full batch is evaluated where something observes or snapshots (always, without
@@ -90,6 +109,8 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       const ProfilingRegion region("mfsim::evaluate");
       loss = double(model.evaluate(state, *evaluation, velocity));
     }
+    // The full evaluation is the step's own velocity without minibatches, unless no step follows.
+    const double full_seconds = clock.lap();
     const bool steps_on_minibatch = minibatches && !budget_spent;
     if (steps_on_minibatch) {
       const ProfilingRegion region("mfsim::evaluate_minibatch");
@@ -122,6 +143,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
           comm, std::make_exception_ptr(NonFiniteError(what + "; try a smaller flow.dt")));
     }
     if (done == 0) summary.initial_loss = loss;
+    const double check_seconds = clock.lap();
 
     StopReason reason = StopReason::steps;
     bool last = done >= settings.steps;
@@ -129,6 +151,8 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       last = true, reason = StopReason::t_end;
     if (full && loss <= settings.loss_tol) last = true, reason = StopReason::loss_tol;
     if (done >= settings.steps) reason = StopReason::steps;
+    (minibatches || last ? summary.observe_seconds : summary.step_seconds) += full_seconds;
+    if (!last) summary.step_seconds += check_seconds;
 
     double dt = settings.dt;
     if (time_limited && time + dt > settings.t_end) dt = settings.t_end - time;
@@ -145,6 +169,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       }
     }
     if (done == 0 || last || on_cadence(step, settings.observe_every)) ++summary.observations;
+    summary.observe_seconds += clock.lap();
     {
       const ProfilingRegion region("mfsim::output");
       if (done == 0 || last || on_cadence(step, settings.snapshot_every)) {
@@ -154,6 +179,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       }
       output.flush();
     }
+    summary.write_seconds += clock.lap();
     if (progress) progress->update(done, step, time, full ? loss : step_loss, last);
     if (last) {
       summary.step = step;
@@ -172,6 +198,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       // Euler–Maruyama: the Brownian increment of the step, at the temperature of its start.
       if (regularisation.noisy()) add_langevin_noise(regularisation, groups, state, step, time, dt);
     }
+    summary.step_seconds += clock.lap();
     ++step;
     // Flow time from the absolute step count, not by summation, so that it does not drift, and so
     // that a restart from step j (time j·dt) computes bitwise the times of the uninterrupted run:

@@ -58,7 +58,14 @@ struct RunSummary {
   double initial_loss = 0;
   StopReason reason = StopReason::steps;
   index_t observations = 0, snapshots = 0;
-  double seconds = 0;
+  double seconds = 0;  // the whole of run_flow
+  // Its parts (each read after a Kokkos fence, so that queued kernels count where they were
+  // launched): the steps alone (evaluating the velocity that a step uses, the finiteness check,
+  // integrating), the observers (their evaluations included: the final state's, and the full
+  // batch's under minibatches) and the snapshots with the flushes. The rest (setup, progress
+  // lines) is in `seconds` only, so their sum is at most `seconds`.
+  double step_seconds = 0, observe_seconds = 0, write_seconds = 0;
+  double seconds_per_step() const { return steps_run > 0 ? step_seconds / double(steps_run) : 0; }
 };
 
 // Runs the flow from `state`, which ends holding the final state. Throws NonFiniteError, after
