@@ -133,7 +133,7 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
   const Panels rows = scratch.view<Panels>("gram_row_panels", rows_panels, chunk * p, R);
   const Panels cols = scratch.view<Panels>("gram_column_panels", column_panels, chunk * p, W);
   const index_t tiles = (n + T - 1) / T;
-  using Team = Kokkos::TeamPolicy<ExecSpace>;
+  using Team = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   for (index_t k0 = 0; k0 < particles; k0 += chunk) {
     const index_t count = std::min(chunk, particles - k0);
     const int length = int(count * p);

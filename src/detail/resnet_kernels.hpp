@@ -151,7 +151,7 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
   // A thread owns `rows` samples (sample_sum_rows).
   constexpr int rows = tiles::gpu ? 1 : 4;
   const index_t n = index_t(z.extent(0));
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
   Kokkos::parallel_for(
       label, Policy(int((n + per_team - 1) / per_team), Kokkos::AUTO),
@@ -251,7 +251,7 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
                                                   {blocks, padded_d, lanes}},
                                                  {tile});
   const int level = tiles::scratch_level(bytes);
-  using Policy = Kokkos::TeamPolicy<ExecSpace>;
+  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   Kokkos::parallel_for(
       "mfsim::ResNet::block_velocity",
       Policy(int((count + tile - 1) / tile), tiles::team_size)

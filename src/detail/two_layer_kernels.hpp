@@ -19,7 +19,7 @@ using tiles::block_rows;  // samples, particles or coordinates per register bloc
 using tiles::lanes;
 using tiles::ScratchPanels;
 using tiles::ScratchVector;
-using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
+using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
 using Member = TeamPolicy::member_type;
 
 using tiles::min_of;

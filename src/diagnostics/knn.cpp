@@ -87,7 +87,7 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
 void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
                             int k, bool skip_same_index, Vector distance, Workspace& scratch) {
   constexpr int R = knn_rows, L = knn_lanes, B = knn_query_panels, T = knn_tile_panels;
-  using Team = Kokkos::TeamPolicy<ExecSpace>;
+  using Team = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
   const index_t nq = index_t(queries.extent(0)), nr = index_t(references.extent(0));
   const int dim = int(queries.extent(1));
