@@ -51,12 +51,17 @@ def datasets(path):
     return found, parameters
 
 
+def backend_name(parameters):
+    """/parameters/backend as text (h5py may hand back bytes)."""
+    backend = parameters["backend"]
+    return backend.decode() if isinstance(backend, bytes) else str(backend)
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_trajectories_do_not_depend_on_the_thread_count(model, tmp_path):
     overrides = {**DIAGNOSTICS, **MODELS[model]}
     _, parameters = datasets(run(tmp_path / "default.h5", None, {**MODELS[model]}))
-    backend = parameters["backend"]
-    backend = backend.decode() if isinstance(backend, bytes) else str(backend)
+    backend = backend_name(parameters)
     if backend not in ("OpenMP", "Threads"):
         pytest.skip(f"backend {backend}: no thread count to vary")
     reference, parameters = datasets(run(tmp_path / "t1.h5", 1, overrides))
@@ -92,8 +97,7 @@ def test_a_run_uses_every_core_by_default(tmp_path):
     result = subprocess.run(mfsim_command(out), capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
     _, parameters = datasets(out)
-    backend = parameters["backend"]
-    backend = backend.decode() if isinstance(backend, bytes) else str(backend)
+    backend = backend_name(parameters)
     if backend not in ("OpenMP", "Threads"):
         pytest.skip(f"backend {backend}: one thread by construction")
     assert int(parameters["threads"]) == len(os.sched_getaffinity(0))
