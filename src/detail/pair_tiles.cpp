@@ -8,61 +8,72 @@ using Cols = decltype(SamplePanels::cols);
 
 struct PanelShape {
   int dz, coordinate_panels;
-  index_t n, chunks;
-  PanelShape(ConstMatrix x, bool append_one)
-      : dz(int(x.extent(1)) + (append_one ? 1 : 0)),
+  index_t layers, n, chunks;
+  PanelShape(MatrixStack x, bool append_one)
+      : dz(int(x.extent(2)) + (append_one ? 1 : 0)),
         coordinate_panels((dz + block_rows - 1) / block_rows),
-        n(index_t(x.extent(0))),
+        layers(index_t(x.extent(0))),
+        n(index_t(x.extent(1))),
         chunks((n + sample_chunk - 1) / sample_chunk) {}
+  index_t row_panels() const { return layers * chunks * (sample_chunk / block_rows); }
 };
 
-// Writes every entry of p.rows and p.cols (the zero padding included).
-void fill_panels(ConstMatrix x, bool append_one, const SamplePanels& p, int coordinate_panels) {
-  const int dim = int(x.extent(1));
-  const auto rows = p.rows;
-  const auto cols = p.cols;
-  const index_t n = p.n;
-  const index_t chunks = index_t(p.cols.extent(0));
+// A matrix as a stack of one.
+MatrixStack stack_of(ConstMatrix x) {
+  const Kokkos::LayoutStride layout(1, 0, x.extent(0), x.stride(0), x.extent(1), x.stride(1));
+  return MatrixStack(x.data(), layout);
+}
+
+// Writes every entry of rows and cols (the zero padding included), a chunk of 48 samples of one
+// matrix per iteration, each panel in the order of its memory.
+SamplePanels fill_panels(MatrixStack x, bool append_one, const PanelShape& shape, Rows rows,
+                         Cols cols) {
+  const int dim = int(x.extent(2)), dz = shape.dz, coordinate_panels = shape.coordinate_panels;
+  const index_t n = shape.n, chunks = shape.chunks;
   Kokkos::parallel_for(
-      "mfsim::tiles::pack_samples", Kokkos::RangePolicy<ExecSpace>(0, chunks * sample_chunk),
-      KOKKOS_LAMBDA(index_t i) {
-        for (int c = 0; c < coordinate_panels * block_rows; ++c) {
-          const real xv = i >= n || c > dim ? real(0)
-                          : c == dim        ? real(append_one ? 1 : 0)
-                                            : x(i, c);
-          if (c < dim + (append_one ? 1 : 0)) rows(i / block_rows, c, i % block_rows) = xv;
-          cols(i / sample_chunk, c / block_rows, i % sample_chunk, c % block_rows) = xv;
-        }
+      "mfsim::tiles::pack_samples", Kokkos::RangePolicy<ExecSpace>(0, shape.layers * chunks),
+      KOKKOS_LAMBDA(index_t lc) {
+        const index_t l = lc / chunks, i0 = lc % chunks * sample_chunk;
+        const auto value = [&](int s, int c) {
+          const index_t i = i0 + s;
+          return i >= n || c > dim ? real(0) : c == dim ? real(append_one ? 1 : 0) : x(l, i, c);
+        };
+        constexpr int row_panels = sample_chunk / block_rows;
+        for (int p = 0; p < row_panels; ++p)
+          for (int c = 0; c < dz; ++c)
+            for (int j = 0; j < block_rows; ++j)
+              rows(lc * row_panels + p, c, j) = value(p * block_rows + j, c);
+        for (int cb = 0; cb < coordinate_panels; ++cb)
+          for (int s = 0; s < sample_chunk; ++s)
+            for (int j = 0; j < block_rows; ++j) cols(lc, cb, s, j) = value(s, cb * block_rows + j);
       });
+  return {rows, cols, dz, n, chunks};
 }
 
 }  // namespace
 
 SamplePanels pack_samples(ConstMatrix x, bool append_one) {
-  const PanelShape shape(x, append_one);
-  SamplePanels p;
-  p.dz = shape.dz;
-  p.n = shape.n;
-  p.rows = uninitialized<Rows>("mfsim::tiles::sample_rows",
-                               shape.chunks * (sample_chunk / block_rows), p.dz, block_rows);
-  p.cols = uninitialized<Cols>("mfsim::tiles::sample_cols", shape.chunks, shape.coordinate_panels,
-                               sample_chunk, block_rows);
-  fill_panels(x, append_one, p, shape.coordinate_panels);
-  return p;
+  const MatrixStack stack = stack_of(x);
+  const PanelShape shape(stack, append_one);
+  return fill_panels(
+      stack, append_one, shape,
+      uninitialized<Rows>("mfsim::tiles::sample_rows", shape.row_panels(), shape.dz, block_rows),
+      uninitialized<Cols>("mfsim::tiles::sample_cols", shape.layers * shape.chunks,
+                          shape.coordinate_panels, sample_chunk, block_rows));
 }
 
 SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
                           const std::string& name) {
+  return pack_layers(stack_of(x), append_one, scratch, name);
+}
+
+SamplePanels pack_layers(MatrixStack x, bool append_one, Workspace& scratch,
+                         const std::string& name) {
   const PanelShape shape(x, append_one);
-  SamplePanels p;
-  p.dz = shape.dz;
-  p.n = shape.n;
-  p.rows = scratch.view<Rows>(name + "_rows", shape.chunks * (sample_chunk / block_rows), p.dz,
-                              block_rows);
-  p.cols = scratch.view<Cols>(name + "_cols", shape.chunks, shape.coordinate_panels, sample_chunk,
-                              block_rows);
-  fill_panels(x, append_one, p, shape.coordinate_panels);
-  return p;
+  return fill_panels(x, append_one, shape,
+                     scratch.view<Rows>(name + "_rows", shape.row_panels(), shape.dz, block_rows),
+                     scratch.view<Cols>(name + "_cols", shape.layers * shape.chunks,
+                                        shape.coordinate_panels, sample_chunk, block_rows));
 }
 
 }  // namespace mfsim::tiles

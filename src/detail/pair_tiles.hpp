@@ -92,17 +92,25 @@ KOKKOS_INLINE_FUNCTION T min_of(T a, T b) {
 // Samples x̃ = (x, 1) (or x alone) packed once for the two products of a velocity kernel that
 // sweeps them chunk by chunk: rows(P, c, j) = x̃_{6P+j}[c] (pre-activations, depth dz) and
 // cols(C, P, s, j) = x̃_{48C+s}[6P+j] (accumulation over the 48 samples of chunk C), zero beyond
-// n and beyond dz.
+// n and beyond dz. A pack of several matrices of n samples (pack_layers: the states of every
+// ResNet layer, so that one kernel serves all layers) holds them one after the other: matrix l
+// starts at chunk l·chunks and at panel l·chunks·(sample_chunk / block_rows) of rows.
 struct SamplePanels {
   Kokkos::View<real***, Kokkos::LayoutRight, MemSpace> rows;
   Kokkos::View<real****, Kokkos::LayoutRight, MemSpace> cols;
   int dz = 0;
-  index_t n = 0;
+  index_t n = 0;       // samples of each matrix
+  index_t chunks = 0;  // chunks of each matrix
 };
 
 SamplePanels pack_samples(ConstMatrix x, bool append_one);
 // The same in the buffers `name`_rows and `name`_cols of `scratch`.
 SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
                           const std::string& name);
+
+// Matrices x(l, ·, ·), l < x.extent(0), of n samples each: one pack (one kernel) for all of them.
+using MatrixStack = Kokkos::View<const real***, Kokkos::LayoutStride, MemSpace>;
+SamplePanels pack_layers(MatrixStack x, bool append_one, Workspace& scratch,
+                         const std::string& name);
 
 }  // namespace mfsim::tiles

@@ -9,17 +9,22 @@
 // per pair on that vector (simd_math's tanh vectorises), reductions per lane in a fixed order
 // (bitwise reproducible, no atomics).
 //
-// - Per-sample sums (forward, backward, head adjoint): a layer's particles are first transposed
-//   into a panel P(c, j) (coordinate c of particle j, zero-padded to whole `sample_sum_chunk`s), so
-//   that a thread owning 4 samples reads P row by row, contiguous across particles, each loaded
-//   vector serving the 4 samples — on a GPU a thread owns one sample and all threads of a team read
-//   the same addresses (broadcast). (A variant in 6 × lanes register blocks with the particles
-//   staged per team, as the two-layer forward, measured 20 % slower at the reference size: n = 200
-//   samples make 4 teams that each restage every particle.)
-// - Per-particle sums (velocities): the two-layer velocity's scheme, layer by layer: a team owns a
-//   tile of particles in scratch (blocks of `lanes`), the layer's z̃_l = (z_l, 1) and q_{l+1} are
-//   packed once (tiles::pack_samples), and 6-sample × lanes register blocks give π and q·u
-//   (accumulate_outer), σ once per pair, then the accumulations over the chunk's samples.
+// - Per-sample sums (forward, backward, head adjoint): the particles of every layer are first
+//   transposed, once per evaluation and in one kernel, into panels P(c, j) (coordinate c of
+//   particle j, zero-padded to whole `sample_sum_chunk`s), so that a thread owning 4 samples reads
+//   P row by row, contiguous across particles, each loaded vector serving the 4 samples — on a GPU
+//   a thread owns one sample and all threads of a team read the same addresses (broadcast). (A
+//   variant in 6 × lanes register blocks with the particles staged per team, as the two-layer
+//   forward, measured 20 % slower at the reference size: n = 200 samples make 4 teams that each
+//   restage every particle.)
+// - Per-particle sums (velocities): the two-layer velocity's scheme, all layers in one kernel: a
+//   team owns a tile of one layer's particles in scratch (blocks of `lanes`), every layer's
+//   z̃_l = (z_l, 1) and q_{l+1} are packed once (tiles::pack_layers), and 6-sample × lanes register
+//   blocks give π and q·u (accumulate_outer), σ once per pair, then the accumulations over the
+//   chunk's samples.
+// A step thus launches 2L + 10 kernels rather than 9L + 10: at the reference size (L = 16, a few
+// hundred particles per layer) the launches and the idle threads of small kernels had capped the
+// 2-thread speed-up at 1.7×.
 #include <string>
 
 #include "detail/gram_kernel.hpp"
@@ -37,21 +42,33 @@ using ParticlePanel = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
 // Particles of one per-sample pass held in registers at a time (σ of each staged once).
 constexpr int sample_sum_chunk = 8 * lanes;
 
-// P(c, j) = theta(first + j, c) for j < count, 0 for count ≤ j < padded width, in `scratch`.
-inline ParticlePanel transpose_particles(ConstMatrix theta, index_t first, index_t count,
-                                         Workspace& scratch) {
+// P(l, c, j) = theta(l·per_layer + j, c) for j < per_layer, 0 for per_layer ≤ j < padded width,
+// l < layers, in `scratch` (name): the panels of every layer in one kernel, shared by the forward
+// and the backward pass. The head is one layer.
+using ParticlePanels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
+inline ParticlePanels transpose_layers(ConstMatrix theta, index_t layers, index_t per_layer,
+                                       Workspace& scratch, const std::string& name) {
   const int cols = int(theta.extent(1));
-  const index_t width = (count + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
-  const ParticlePanel panel = scratch.view<ParticlePanel>("particle_panel", cols, width);
+  const index_t width = (per_layer + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
+  const ParticlePanels panels = scratch.view<ParticlePanels>(name, layers, cols, width);
+  // A row of a panel per iteration (contiguous writes).
   Kokkos::parallel_for(
-      "mfsim::ResNet::transpose_particles", Kokkos::RangePolicy<ExecSpace>(0, width),
-      KOKKOS_LAMBDA(index_t j) {
-        for (int c = 0; c < cols; ++c) panel(c, j) = j < count ? theta(first + j, c) : real(0);
+      "mfsim::ResNet::transpose_particles::" + name,
+      Kokkos::RangePolicy<ExecSpace>(0, layers * cols), KOKKOS_LAMBDA(index_t lc) {
+        const index_t l = lc / cols;
+        const int c = int(lc % cols);
+        for (index_t j = 0; j < width; ++j)
+          panels(l, c, j) = j < per_layer ? theta(l * per_layer + j, c) : real(0);
       });
-  return panel;
+  return panels;
 }
 
-// What a per-sample pass sums: out(i, c) = scale Σ_j g_ij P(acc_row + c, j), c < d, with
+inline ParticlePanel layer_panel(const ParticlePanels& panels, index_t l) {
+  return Kokkos::subview(panels, l, Kokkos::ALL, Kokkos::ALL);
+}
+
+// What a per-sample pass sums: out(i, c) = base(i, c) + scale Σ_j g_ij P(acc_row + c, j), c < d
+// (no base term when base is empty), with
 //   forward       g = σ(π),            π from rows [d, 2d) and bias row 2d (block particles);
 //   backward      g = (q_i·u) σ'(π),   u = rows [0, d);
 //   head_adjoint  g = a σ'(v·z),       a = row 0, v = rows [1, 1 + d), no bias (head particles).
@@ -62,7 +79,7 @@ enum class SampleSum { forward, backward, head_adjoint };
 template <SampleSum Kind, int Rows, class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
     const Act& act, const ParticlePanel& panel, const ConstMatrix& z, const ConstMatrix& q,
-    const Matrix& out, real scale, index_t i0) {
+    const ConstMatrix& base, const Matrix& out, real scale, index_t i0) {
   constexpr int chunk = sample_sum_chunk, blocks = chunk / lanes;
   const index_t n = index_t(z.extent(0));
   const int d = int(z.extent(1));
@@ -82,11 +99,11 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
   }
   for (int s = 0; s < live; ++s)
     for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
-  const real* base = panel.data();
+  const real* panel_data = panel.data();
   for (index_t j0 = 0; j0 < width; j0 += chunk) {
     real g[Rows][chunk];
     for (int b = 0; b < blocks; ++b) {
-      const real* col = base + j0 + b * lanes;  // column j0 + b·lanes of the panel
+      const real* col = panel_data + j0 + b * lanes;  // column j0 + b·lanes of the panel
       real pre[Rows][lanes], qu[Rows][lanes];
       for (int s = 0; s < Rows; ++s) {
         MFSIM_LANES
@@ -127,7 +144,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
       }
     }
     for (int c = 0; c < d; ++c) {
-      const real* a = base + (acc_row + c) * stride + j0;
+      const real* a = panel_data + (acc_row + c) * stride + j0;
       real acc[Rows][lanes] = {};
       for (int b = 0; b < blocks; ++b)
         for (int s = 0; s < Rows; ++s) {
@@ -141,13 +158,15 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
       }
     }
   }
+  const bool with_base = base.extent(0) > 0;
   for (int s = 0; s < live; ++s)
-    for (int c = 0; c < d; ++c) out(i0 + s, c) *= scale;
+    for (int c = 0; c < d; ++c)
+      out(i0 + s, c) = out(i0 + s, c) * scale + (with_base ? base(i0 + s, c) : real(0));
 }
 
 template <SampleSum Kind, class Act>
 void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
-                    Matrix out, real scale, Act act) {
+                    ConstMatrix base, Matrix out, real scale, Act act) {
   // A thread owns `rows` samples (sample_sum_rows).
   constexpr int rows = tiles::gpu ? 1 : 4;
   const index_t n = index_t(z.extent(0));
@@ -159,7 +178,7 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
         const index_t first = index_t(team.league_rank()) * per_team;
         const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
-          sample_sum_rows<Kind, rows>(act, panel, z, q, out, scale, first + t * rows);
+          sample_sum_rows<Kind, rows>(act, panel, z, q, base, out, scale, first + t * rows);
         });
       });
 }
@@ -170,10 +189,11 @@ void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z
 // (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
 template <bool WithLaplacian, class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
-    const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, index_t chunk,
-    const ConstVector& r, const ConstVector& norm2, const ScratchPanels& w_panels,
-    const ScratchPanels& u_panels, const ScratchPanels& vw_panels, const ScratchPanels& vu_panels,
-    const ScratchVector& lap, int b) {
+    const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
+    index_t layer_chunk0, index_t chunk, const ConstVector& r, const ConstVector& norm2,
+    index_t layer_sample0, const ScratchPanels& w_panels, const ScratchPanels& u_panels,
+    const ScratchPanels& vw_panels, const ScratchPanels& vu_panels, const ScratchVector& lap,
+    int b) {
   using tiles::block_rows;
   constexpr int chunk_size = tiles::sample_chunk;
   const index_t i0 = chunk * chunk_size;
@@ -184,7 +204,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
   for (int l = 0; l < lanes; ++l) sum_lap[l] = lap(b * lanes + l);
   real g[chunk_size][lanes], rs[chunk_size][lanes];  // r (q·u) σ'(π) and r σ(π) per pair
   for (int sb = 0; sb < sample_panels; ++sb) {
-    const index_t panel = chunk * (chunk_size / block_rows) + sb;
+    const index_t panel = (layer_chunk0 + chunk) * (chunk_size / block_rows) + sb;
     real pre[block_rows][lanes] = {}, qu[block_rows][lanes] = {};
     tiles::accumulate_outer(pre, &zs.rows(panel, 0, 0), &w_panels(b, 0, 0), zs.dz);
     tiles::accumulate_outer(qu, &qs.rows(panel, 0, 0), &u_panels(b, 0, 0), qs.dz);
@@ -192,7 +212,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
       const int s = sb * block_rows + j;
       const bool live = s < ns;  // padding samples: r = 0
       const real ri = live ? r(i0 + s) : real(0);
-      const real rn2 = WithLaplacian && live ? ri * (norm2(i0 + s) + real(1)) : real(0);
+      const real rn2 =
+          WithLaplacian && live ? ri * (norm2(layer_sample0 + i0 + s) + real(1)) : real(0);
       MFSIM_LANES
       for (int l = 0; l < lanes; ++l) {
         real sv, ds, dds;
@@ -214,7 +235,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
     real acc[block_rows][lanes];
     for (int j = 0; j < block_rows; ++j) MFSIM_LANES
     for (int l = 0; l < lanes; ++l) acc[j][l] = vw_panels(b, cb * block_rows + j, l);
-    tiles::accumulate_outer(acc, &zs.cols(chunk, cb, 0, 0), &g[0][0], depth);
+    tiles::accumulate_outer(acc, &zs.cols(layer_chunk0 + chunk, cb, 0, 0), &g[0][0], depth);
     for (int j = 0; j < block_rows; ++j) MFSIM_LANES
     for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + j, l) = acc[j][l];
   }
@@ -222,29 +243,33 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
     real acc[block_rows][lanes];
     for (int j = 0; j < block_rows; ++j) MFSIM_LANES
     for (int l = 0; l < lanes; ++l) acc[j][l] = vu_panels(b, cb * block_rows + j, l);
-    tiles::accumulate_outer(acc, &qs.cols(chunk, cb, 0, 0), &rs[0][0], depth);
+    tiles::accumulate_outer(acc, &qs.cols(layer_chunk0 + chunk, cb, 0, 0), &rs[0][0], depth);
     for (int j = 0; j < block_rows; ++j) MFSIM_LANES
     for (int l = 0; l < lanes; ++l) vu_panels(b, cb * block_rows + j, l) = acc[j][l];
   }
 }
 
-// (B11)–(B12) for the local rows [first, first + count) of one layer, whose input states z_l and
-// output sensitivities q_{l+1} are packed in zs (with the appended 1) and qs:
+// (B11)–(B12) for the local rows of every layer l < layers, [l·per_layer, (l + 1)·per_layer),
+// whose input states z_l and output sensitivities q_{l+1} are matrix l of the layered packs zs
+// (with the appended 1) and qs:
 // v = −coeff Σ_i r_i (σ(π) q_{l+1,i}, (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)) and, WithLaplacian,
-// ΔΨ = coeff Σ_i r_i (q·u) σ''(π) (|z_{l,i}|² + 1) (norm2 = |z_{l,i}|²), π = w·z_{l,i} + b.
-// A team owns a tile of particles ((u, w, b) packed by blocks of lanes in scratch, with the
-// accumulators) and sweeps the packed samples chunk by chunk, as the two-layer velocity.
+// ΔΨ = coeff Σ_i r_i (q·u) σ''(π) (|z_{l,i}|² + 1) (norm2(l·n + i) = |z_{l,i}|²), π = w·z_{l,i} +
+// b. A team owns a tile of one layer's particles ((u, w, b) packed by blocks of lanes in scratch,
+// with the accumulators) and sweeps that layer's packed samples chunk by chunk, as the two-layer
+// velocity; the teams of all layers make one kernel (one launch, and enough teams to balance the
+// threads at a few hundred particles per layer).
 template <bool WithLaplacian, class Act>
-void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles::SamplePanels& zs,
-                    const tiles::SamplePanels& qs, ConstVector r, ConstVector norm2, Matrix v,
-                    Vector laplacian, real coeff, Act act) {
+void block_velocity(ConstMatrix theta, index_t layers, index_t per_layer,
+                    const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, ConstVector r,
+                    ConstVector norm2, Matrix v, Vector laplacian, real coeff, Act act) {
   using tiles::block_rows;
   constexpr int blocks = tiles::blocks, tile = blocks * lanes;
-  if (count == 0) return;
+  if (layers == 0 || per_layer == 0) return;
   const int d = qs.dz, dz = zs.dz;
   const int padded_dz = int(zs.cols.extent(1)) * block_rows;
   const int padded_d = int(qs.cols.extent(1)) * block_rows;
-  const index_t chunks = index_t(zs.cols.extent(0));
+  const index_t chunks = zs.chunks, n = zs.n;
+  const index_t tiles_per_layer = (per_layer + tile - 1) / tile;
   const std::size_t bytes = tiles::scratch_bytes({{blocks, dz, lanes},
                                                   {blocks, d, lanes},
                                                   {blocks, padded_dz, lanes},
@@ -254,11 +279,12 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
   using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   Kokkos::parallel_for(
       "mfsim::ResNet::block_velocity",
-      Policy(int((count + tile - 1) / tile), tiles::team_size)
+      Policy(int(layers * tiles_per_layer), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t k0 = first + index_t(team.league_rank()) * tile;
-        const int np = int(min_of<index_t>(tile, first + count - k0));
+        const index_t l = index_t(team.league_rank()) / tiles_per_layer;
+        const index_t k0 = l * per_layer + index_t(team.league_rank()) % tiles_per_layer * tile;
+        const int np = int(min_of<index_t>(tile, (l + 1) * per_layer - k0));
         ScratchPanels w_panels(team.team_scratch(level), blocks, dz, lanes);
         ScratchPanels u_panels(team.team_scratch(level), blocks, d, lanes);
         ScratchPanels vw_panels(team.team_scratch(level), blocks, padded_dz, lanes);
@@ -279,8 +305,8 @@ void block_velocity(ConstMatrix theta, index_t first, index_t count, const tiles
         const int active_blocks = (np + lanes - 1) / lanes;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
           for (index_t chunk = 0; chunk < chunks; ++chunk)
-            block_velocity_chunk<WithLaplacian>(act, zs, qs, chunk, r, norm2, w_panels, u_panels,
-                                                vw_panels, vu_panels, lap, b);
+            block_velocity_chunk<WithLaplacian>(act, zs, qs, l * chunks, chunk, r, norm2, l * n,
+                                                w_panels, u_panels, vw_panels, vu_panels, lap, b);
         });
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {

@@ -60,29 +60,42 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
   for (int l = 0; l < lanes; ++l) acc(b * lanes + l) = f[l];
 }
 
+// Blocks of `lanes` samples per team of the forward pass: tiles::blocks, fewer on CPUs when that
+// leaves less than 4 teams per thread (the ResNet head: n = 200 samples make 4 full teams, 3 + 1
+// on 2 threads), down to one block. Smaller teams restage the particles more often: O(m·dz) per
+// team against O(tile·m·dz) of work.
+inline int forward_team_blocks(index_t n) {
+  if (tiles::gpu) return tiles::blocks;
+  const index_t per_team =
+      (n + 4 * ExecSpace().concurrency() - 1) / (4 * ExecSpace().concurrency());
+  return int(min_of<index_t>(tiles::blocks, (per_team + lanes - 1) / lanes));
+}
+
 // f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
-// samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks.
+// samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks. Each f(x_i) is
+// summed in the same order whatever the tiles: bitwise equal across thread counts.
 template <class Act>
 void two_layer_forward(const std::string& label, ConstMatrix theta, ConstMatrix x, Vector f,
                        real scale, bool bias, Act act) {
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
+  const int blocks = forward_team_blocks(n), samples = blocks * lanes;
   const std::size_t bytes = tiles::scratch_bytes(
-      {{tiles::blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {tile, particle_chunk});
+      {{blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {samples, particle_chunk});
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(int((n + tile - 1) / tile), tiles::team_size)
+      TeamPolicy(int((n + samples - 1) / samples), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Member& team) {
-        const index_t i0 = index_t(team.league_rank()) * tile;
-        const int ns = int(min_of<index_t>(tile, n - i0));
-        ScratchPanels x_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        const index_t i0 = index_t(team.league_rank()) * samples;
+        const int ns = int(min_of<index_t>(samples, n - i0));
+        ScratchPanels x_panels(team.team_scratch(level), blocks, dz, lanes);
         ScratchPanels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
-        ScratchVector acc(team.team_scratch(level), tile);
+        ScratchVector acc(team.team_scratch(level), samples);
         ScratchVector a(team.team_scratch(level), particle_chunk);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int s = b * lanes + l;
             const bool live = s < ns;

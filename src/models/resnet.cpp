@@ -19,29 +19,9 @@ Matrix layer(const LayerView& v, index_t l) {
   return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
 }
 
-template <class Act>
-void block_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, Matrix out, real scale, Act act,
-                     Workspace& scratch) {
-  detail::per_sample_sum<detail::SampleSum::forward>(
-      "mfsim::ResNet::forward",
-      detail::transpose_particles(blocks, rows.begin, rows.size(), scratch), z, z, out, scale, act);
-}
-
-template <class Act>
-void block_adjoint_increment(ConstMatrix blocks, Shard rows, ConstMatrix z, ConstMatrix q,
-                             Matrix out, real scale, Act act, Workspace& scratch) {
-  detail::per_sample_sum<detail::SampleSum::backward>(
-      "mfsim::ResNet::backward",
-      detail::transpose_particles(blocks, rows.begin, rows.size(), scratch), z, q, out, scale, act);
-}
-
-template <class Act>
-void head_adjoint(ConstMatrix head, ConstMatrix z, Matrix out, real scale, Act act,
-                  Workspace& scratch) {
-  detail::per_sample_sum<detail::SampleSum::head_adjoint>(
-      "mfsim::ResNet::head_adjoint",
-      detail::transpose_particles(head, 0, index_t(head.extent(0)), scratch), z, z, out, scale,
-      act);
+// A matrix as a stack of one matrix per layer: the layers [first, first + count) of v.
+tiles::MatrixStack layer_stack(const LayerView& v, index_t first, index_t count) {
+  return Kokkos::subview(v, std::make_pair(first, first + count), Kokkos::ALL, Kokkos::ALL);
 }
 
 using detail::block_velocity;
@@ -149,7 +129,7 @@ ResNetEvaluation::ResNetEvaluation(index_t depth, const Dataset& data, index_t m
     : Evaluation(data, minibatch),
       states("mfsim::ResNet::states", depth + 1, samples(), data.dim()),
       sensitivities("mfsim::ResNet::sensitivities", depth + 1, samples(), data.dim()),
-      norm2("mfsim::ResNet::norm2", samples()) {}
+      norm2("mfsim::ResNet::norm2", (depth + 1) * samples()) {}
 
 ConstMatrix ResNetEvaluation::state(index_t l) const {
   return layer(states, l);
@@ -174,13 +154,16 @@ void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithet
   initialize_head(s.theta[head], groups_[head].slice_offset, spec_, seed, antithetic);
 }
 
-void ResNetModel::propagate(ConstMatrix blocks_theta, index_t l, ConstMatrix z, Matrix z_next,
-                            Workspace& scratch) const {
+void ResNetModel::propagate(Matrix layer_panel, ConstMatrix z, Matrix z_next) const {
   const real scale = real(spec_.alpha / (double(spec_.depth) * double(spec_.width)));
-  const Shard rows = local_layer(l);
+  // Alone, the kernel adds z itself (one launch less per layer); across ranks z is added once,
+  // after the allreduce of the ranks' increments.
+  const bool alone = comm().size() == 1;
   with_activation(spec_.activation, [&](auto act) {
-    block_increment(blocks_theta, rows, z, z_next, scale, act, scratch);
+    detail::per_sample_sum<detail::SampleSum::forward>(
+        "mfsim::ResNet::forward", layer_panel, z, z, alone ? z : ConstMatrix(), z_next, scale, act);
   });
+  if (alone) return;
   comm().allreduce_sum(z_next);
   add_into(z_next, z);
 }
@@ -201,8 +184,10 @@ void ResNetModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
   Matrix z = scratch.view<Matrix>("predict_state", n, d);
   Matrix z_next = scratch.view<Matrix>("predict_next_state", n, d);
   Kokkos::deep_copy(z, x);
+  const detail::ParticlePanels panels = detail::transpose_layers(
+      s.theta[blocks], spec_.depth, local_layer(0).size(), scratch, "block_panels");
   for (index_t l = 0; l < spec_.depth; ++l) {
-    propagate(s.theta[blocks], l, z, z_next, scratch);
+    propagate(detail::layer_panel(panels, l), z, z_next);
     std::swap(z, z_next);
   }
   head_output(s.theta[head], z, f);
@@ -219,8 +204,12 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
 
   // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
   Kokkos::deep_copy(layer(states, 0), e.x());
+  // Every layer's particles transposed once, for the forward and the backward pass.
+  const index_t per_layer = local_layer(0).size();
+  const detail::ParticlePanels panels =
+      detail::transpose_layers(blocks_theta, L, per_layer, scratch, "block_panels");
   for (index_t l = 0; l < L; ++l)
-    propagate(blocks_theta, l, layer(states, l), layer(states, l + 1), scratch);
+    propagate(detail::layer_panel(panels, l), layer(states, l), layer(states, l + 1));
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
   head_output(head_theta, z_last, e.output);
@@ -228,55 +217,63 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
+  const detail::ParticlePanels head_panel =
+      detail::transpose_layers(head_theta, 1, index_t(head_theta.extent(0)), scratch, "head_panel");
   with_activation(spec_.head_activation, [&](auto act) {
-    head_adjoint(head_theta, z_last, layer(sensitivities, L), head_scale, act, scratch);
+    detail::per_sample_sum<detail::SampleSum::head_adjoint>(
+        "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
+        ConstMatrix(), layer(sensitivities, L), head_scale, act);
   });
   comm().allreduce_sum(layer(sensitivities, L));
   const real block_scale = real(spec_.alpha / (double(L) * double(spec_.width)));
+  const bool alone = comm().size() == 1;  // as in propagate
   for (index_t l = L - 1; l >= 0; --l) {
     const Matrix q = layer(sensitivities, l);
-    const Shard rows = local_layer(l);
+    const ConstMatrix q_next = layer(sensitivities, l + 1);
     with_activation(spec_.activation, [&](auto act) {
-      block_adjoint_increment(blocks_theta, rows, layer(states, l), layer(sensitivities, l + 1), q,
-                              block_scale, act, scratch);
+      detail::per_sample_sum<detail::SampleSum::backward>(
+          "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l), q_next,
+          alone ? q_next : ConstMatrix(), q, block_scale, act);
     });
+    if (alone) continue;
     comm().allreduce_sum(q);
-    add_into(q, layer(sensitivities, l + 1));
+    add_into(q, q_next);
   }
 
-  // Velocities (B11) and, when tracked, Laplacians (B12).
+  // Velocities (B11) and, when tracked, Laplacians (B12), of every layer in one kernel: z_l and
+  // q_{l+1} of all layers packed for the register blocks (O(L·n·d) each), |z_l|² in e.norm2
+  // (layer after layer, z_L's last: the head's).
   const bool laplacian = dsdt.tracks_log_density();
   const real block_coeff = real(spec_.alpha / double(e.samples()));
-  // Layer by layer: the layer's z_l and q_{l+1} packed for the register blocks (O(n·d) each),
-  // |z_l|² in e.norm2 (then |z_L|² for the head).
-  with_activation(spec_.activation, [&](auto act) {
-    for (index_t l = 0; l < L; ++l) {
-      const Shard rows = local_layer(l);
-      if (rows.size() == 0) continue;
-      const auto zs = tiles::pack_samples(layer(states, l), true, scratch, "layer_states");
-      const auto qs =
-          tiles::pack_samples(layer(sensitivities, l + 1), false, scratch, "layer_sensitivities");
+  const index_t n = e.samples();
+  if (laplacian)
+    detail::squared_row_norms(ConstMatrix(states.data(), (L + 1) * n, index_t(states.extent(2))), 0,
+                              e.norm2);
+  if (L > 0 && per_layer > 0) {
+    const auto zs = tiles::pack_layers(layer_stack(states, 0, L), true, scratch, "layer_states");
+    const auto qs =
+        tiles::pack_layers(layer_stack(sensitivities, 1, L), false, scratch, "layer_sensitivities");
+    with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
-        detail::squared_row_norms(layer(states, l), 0, e.norm2);
-        block_velocity<true>(blocks_theta, rows.begin, rows.size(), zs, qs, r, e.norm2,
-                             dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
+        block_velocity<true>(blocks_theta, L, per_layer, zs, qs, r, e.norm2, dsdt.theta[blocks],
+                             dsdt.log_density[blocks], block_coeff, act);
       } else {
-        block_velocity<false>(blocks_theta, rows.begin, rows.size(), zs, qs, r, e.norm2,
-                              dsdt.theta[blocks], Vector(), block_coeff, act);
+        block_velocity<false>(blocks_theta, L, per_layer, zs, qs, r, e.norm2, dsdt.theta[blocks],
+                              Vector(), block_coeff, act);
       }
-    }
-  });
-  if (laplacian) detail::squared_row_norms(z_last, 0, e.norm2);
+    });
+  }
+  const ConstVector head_norm2 = Kokkos::subview(e.norm2, std::make_pair(L * n, (L + 1) * n));
   const real head_coeff = real(spec_.beta / double(e.samples()));
   with_activation(spec_.head_activation, [&](auto act) {
     if (laplacian) {
       detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                       e.norm2, dsdt.theta[head], dsdt.log_density[head],
+                                       head_norm2, dsdt.theta[head], dsdt.log_density[head],
                                        head_coeff, false, act, scratch);
     } else {
       detail::two_layer_velocity<false>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                        e.norm2, dsdt.theta[head], Vector(), head_coeff, false, act,
-                                        scratch);
+                                        head_norm2, dsdt.theta[head], Vector(), head_coeff, false,
+                                        act, scratch);
     }
   });
   return real(e.loss);

@@ -54,7 +54,7 @@ class ResNetEvaluation final : public Evaluation {
 
   LayerView states;         // z_l^i
   LayerView sensitivities;  // q_l^i
-  Vector norm2;             // |z_l^i|² of one layer at a time: the Laplacians' data factor
+  Vector norm2;             // |z_l^i|² at l·n + i: the Laplacians' data factor
 };
 
 class ResNetModel final : public Model, public GramModel, public PathNormModel {
@@ -99,9 +99,9 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   Shard local_layer(index_t l) const;
 
  private:
-  // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank.
-  void propagate(ConstMatrix blocks, index_t l, ConstMatrix z, Matrix z_next,
-                 Workspace& scratch) const;
+  // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank, from the
+  // layer's particles transposed (layer_panel(c, j) = θ_j[c]: detail::transpose_layers).
+  void propagate(Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(ConstMatrix head, ConstMatrix z_last, Vector f) const;
 
