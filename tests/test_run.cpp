@@ -72,27 +72,31 @@ TEST(RunFlow, CadenceAlwaysIncludesFirstAndLastStep) {
 }
 
 // The summary splits the run's time: a slow observer's and a slow output's sleeps land in their
-// own parts, never in the steps' time, and the parts add up to at most the whole.
+// own parts, never in the steps' time, and the parts add up to at most the whole. The sleeps are
+// long (a leaked one would add 150 ms to the steps' time) so that 10 steps of 16 particles stay
+// far below that even on an oversubscribed machine (threads-4 on two cores once took 73 ms).
 TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
   using std::chrono::milliseconds;
+  static constexpr int sleep_ms = 150;
   struct SlowObserver : Observer {
     void observe(const FlowPoint&, ObservableSink&) override {
-      std::this_thread::sleep_for(milliseconds(50));
+      std::this_thread::sleep_for(milliseconds(sleep_ms));
     }
   } slow;
   struct SlowOutput : MemoryOutput {
     void append_particles(index_t step, double time, const ParticleState& s) override {
-      std::this_thread::sleep_for(milliseconds(60));
+      std::this_thread::sleep_for(milliseconds(sleep_ms));
       MemoryOutput::append_particles(step, time, s);
     }
   } out;
   SmallFlow s;
   const RunSummary summary = run_flow(*s.model, s.state, cadences(10, 5, 10), {&slow}, out);
+  const double sleep = sleep_ms * 1e-3;
   ASSERT_EQ(summary.steps_run, 10);
   EXPECT_GT(summary.step_seconds, 0.0);
-  EXPECT_GE(summary.observe_seconds, 3 * 0.050);  // steps 0, 5, 10
-  EXPECT_GE(summary.write_seconds, 2 * 0.060);    // steps 0, 10
-  EXPECT_LT(summary.step_seconds, 0.050);         // none of the sleeps: 10 steps of 16 particles
+  EXPECT_GE(summary.observe_seconds, 3 * sleep);  // steps 0, 5, 10
+  EXPECT_GE(summary.write_seconds, 2 * sleep);    // steps 0, 10
+  EXPECT_LT(summary.step_seconds, sleep);         // none of the sleeps
   EXPECT_LE(summary.step_seconds + summary.observe_seconds + summary.write_seconds,
             summary.seconds);
   EXPECT_DOUBLE_EQ(summary.seconds_per_step(), summary.step_seconds / 10);
