@@ -26,10 +26,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A host row for SmoothedPathWeight::at.
+// A host row for SmoothedPathWeight::at (host-device like the rows it stands for, so that nvcc
+// does not warn about a host call in the host-device function; only ever called on the host).
 struct HostRow {
   const double* p;
-  double operator()(int c) const { return p[c]; }
+  KOKKOS_INLINE_FUNCTION double operator()(int c) const { return p[c]; }
 };
 
 double path_weight(const std::vector<double>& theta, double eps) {
