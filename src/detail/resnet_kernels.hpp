@@ -17,8 +17,9 @@
 //   variant in 6 × lanes register blocks with the particles staged per team, as the two-layer
 //   forward, measured 20 % slower at the reference size: n = 200 samples make 4 teams that each
 //   restage every particle.)
-// - Per-particle sums (velocities): the two-layer velocity's scheme, all layers in one kernel: a
-//   team owns a tile of one layer's particles in scratch (blocks of `lanes`), every layer's
+// - Per-particle sums (velocities): the two-layer velocity's scheme, all layers in one kernel (or
+//   groups of layers, past 64 MiB of packs: ResNetEvaluation::velocity_layer_group): a team owns
+//   a tile of one layer's particles in scratch (blocks of `lanes`), every layer's
 //   z̃_l = (z_l, 1) and q_{l+1} are packed once (tiles::pack_layers), and 6-sample × lanes register
 //   blocks give π and q·u (accumulate_outer), σ once per pair, then the accumulations over the
 //   chunk's samples.
@@ -254,9 +255,9 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
   }
 }
 
-// (B11)–(B12) for the local rows of every layer l < layers, [l·per_layer, (l + 1)·per_layer),
-// whose input states z_l and output sensitivities q_{l+1} are matrix l of the layered packs zs
-// (with the appended 1) and qs:
+// (B11)–(B12) for the local rows of the layers l = first … first + layers − 1,
+// [l·per_layer, (l + 1)·per_layer), whose input states z_l and output sensitivities q_{l+1} are
+// matrix l − first of the layered packs zs (with the appended 1) and qs:
 // v = −coeff Σ_i r_i (σ(π) q_{l+1,i}, (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)) and, WithLaplacian,
 // ΔΨ = coeff Σ_i r_i (q·u) σ''(π) (|z_{l,i}|² + 1) (norm2(l·n + i) = |z_{l,i}|²), π = w·z_{l,i} +
 // b. A team owns a tile of one layer's particles ((u, w, b) packed by blocks of lanes in scratch,
@@ -264,7 +265,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
 // velocity; the teams of all layers make one kernel (one launch, and enough teams to balance the
 // threads at a few hundred particles per layer).
 template <bool WithLaplacian, class Act>
-void block_velocity(ConstMatrix theta, index_t layers, index_t per_layer,
+void block_velocity(ConstMatrix theta, index_t first, index_t layers, index_t per_layer,
                     const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, ConstVector r,
                     ConstVector norm2, Matrix v, Vector laplacian, real coeff, Act act) {
   using tiles::block_rows;
@@ -287,7 +288,7 @@ void block_velocity(ConstMatrix theta, index_t layers, index_t per_layer,
       Policy(int(layers * tiles_per_layer), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
-        const index_t l = index_t(team.league_rank()) / tiles_per_layer;
+        const index_t g = index_t(team.league_rank()) / tiles_per_layer, l = first + g;
         const index_t k0 = l * per_layer + index_t(team.league_rank()) % tiles_per_layer * tile;
         const int np = int(min_of<index_t>(tile, (l + 1) * per_layer - k0));
         ScratchPanels w_panels(team.team_scratch(level), blocks, dz, lanes);
@@ -310,7 +311,7 @@ void block_velocity(ConstMatrix theta, index_t layers, index_t per_layer,
         const int active_blocks = (np + lanes - 1) / lanes;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
           for (index_t chunk = 0; chunk < chunks; ++chunk)
-            block_velocity_chunk<WithLaplacian>(act, zs, qs, l * chunks, chunk, r, norm2, l * n,
+            block_velocity_chunk<WithLaplacian>(act, zs, qs, g * chunks, chunk, r, norm2, l * n,
                                                 w_panels, u_panels, vw_panels, vu_panels, lap, b);
         });
         team.team_barrier();

@@ -129,7 +129,16 @@ ResNetEvaluation::ResNetEvaluation(index_t depth, const Dataset& data, index_t m
     : Evaluation(data, minibatch),
       states("mfsim::ResNet::states", depth + 1, samples(), data.dim()),
       sensitivities("mfsim::ResNet::sensitivities", depth + 1, samples(), data.dim()),
-      norm2("mfsim::ResNet::norm2", (depth + 1) * samples()) {}
+      norm2("mfsim::ResNet::norm2", (depth + 1) * samples()) {
+  // Every layer in one group unless the packs (4 arrays of about n × (d + 1) reals per layer)
+  // would pass 64 MiB: at large n·d one launch per layer costs nothing, and the packs' memory
+  // would rival the states'.
+  constexpr double budget_bytes = 64.0 * 1024 * 1024;
+  const double bytes_per_layer = 4.0 * double(samples() + tiles::sample_chunk) *
+                                 double(data.dim() + tiles::block_rows) * sizeof(real);
+  velocity_layer_group =
+      std::clamp<index_t>(index_t(budget_bytes / bytes_per_layer), 1, std::max<index_t>(depth, 1));
+}
 
 ConstMatrix ResNetEvaluation::state(index_t l) const {
   return layer(states, l);
@@ -240,26 +249,29 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
     add_into(q, q_next);
   }
 
-  // Velocities (B11) and, when tracked, Laplacians (B12), of every layer in one kernel: z_l and
-  // q_{l+1} of all layers packed for the register blocks (O(L·n·d) each), |z_l|² in e.norm2
-  // (layer after layer, z_L's last: the head's).
+  // Velocities (B11) and, when tracked, Laplacians (B12), a group of layers per kernel: z_l and
+  // q_{l+1} of the group's layers packed for the register blocks (O(layers·n·d) each), |z_l|² of
+  // every layer in e.norm2 (layer after layer, z_L's last: the head's).
   const bool laplacian = dsdt.tracks_log_density();
   const real block_coeff = real(spec_.alpha / double(e.samples()));
   const index_t n = e.samples();
   if (laplacian)
     detail::squared_row_norms(ConstMatrix(states.data(), (L + 1) * n, index_t(states.extent(2))), 0,
                               e.norm2);
-  if (L > 0 && per_layer > 0) {
-    const auto zs = tiles::pack_layers(layer_stack(states, 0, L), true, scratch, "layer_states");
-    const auto qs =
-        tiles::pack_layers(layer_stack(sensitivities, 1, L), false, scratch, "layer_sensitivities");
+  const index_t group = std::max<index_t>(1, e.velocity_layer_group);
+  for (index_t first = 0; first < L && per_layer > 0; first += group) {
+    const index_t layers = std::min(group, L - first);
+    const auto zs =
+        tiles::pack_layers(layer_stack(states, first, layers), true, scratch, "layer_states");
+    const auto qs = tiles::pack_layers(layer_stack(sensitivities, first + 1, layers), false,
+                                       scratch, "layer_sensitivities");
     with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
-        block_velocity<true>(blocks_theta, L, per_layer, zs, qs, r, e.norm2, dsdt.theta[blocks],
-                             dsdt.log_density[blocks], block_coeff, act);
+        block_velocity<true>(blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
+                             dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
       } else {
-        block_velocity<false>(blocks_theta, L, per_layer, zs, qs, r, e.norm2, dsdt.theta[blocks],
-                              Vector(), block_coeff, act);
+        block_velocity<false>(blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
+                              dsdt.theta[blocks], Vector(), block_coeff, act);
       }
     });
   }

@@ -55,6 +55,10 @@ class ResNetEvaluation final : public Evaluation {
   LayerView states;         // z_l^i
   LayerView sensitivities;  // q_l^i
   Vector norm2;             // |z_l^i|² at l·n + i: the Laplacians' data factor
+  // Layers whose velocities one kernel computes (their states and sensitivities packed together):
+  // all of them unless that would take more than 64 MiB of packs. Any value ≥ 1 gives the same
+  // bits; tests set it.
+  index_t velocity_layer_group = 1;
 };
 
 class ResNetModel final : public Model, public GramModel, public PathNormModel {
