@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -439,14 +440,22 @@ void expect_readable_after_kill(const std::string& name, const char* config_text
   ASSERT_TRUE(WIFSIGNALED(status));
   ASSERT_GE(frames, 5);
 
+  // Every frame on disk has its observation rows (observed and snapshotted at every step): the
+  // frame and its rows were committed together.
   const H5mdReader r(out);
+  const std::vector<long long> loss_steps = r.read_observable("loss").step;
+  EXPECT_GE(loss_steps.size(), std::size_t(frames));
   for (const std::string& group : groups) {
     const index_t complete = r.frames(group);
     EXPECT_GE(complete, frames) << group;
-    for (index_t j = 0; j < complete; ++j)
+    for (index_t j = 0; j < complete; ++j) {
+      const index_t step = r.read_frame(group, j).step;
+      ASSERT_TRUE(std::binary_search(loss_steps.begin(), loss_steps.end(), step))
+          << group << " frame " << j << " (step " << step << ") has no loss row; the loss has "
+          << loss_steps.size() << " rows";
       for (double v : frame_values(out, j, group)) ASSERT_TRUE(std::isfinite(v));
+    }
   }
-  EXPECT_GE(r.read_observable("loss").step.size(), std::size_t(frames));
 
   // h5py (what users analyse with) opens it too.
   if (fs::exists("/usr/bin/python3")) {

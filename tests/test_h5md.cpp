@@ -1,5 +1,5 @@
 // H5MD round trip: what the writer writes, the reader reads back exactly; H5MD structure;
-// partly written frames are ignored; non-H5MD files are refused.
+// partly written frames and uncommitted rows are ignored; non-H5MD files are refused.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,8 +7,10 @@
 
 #include "helpers.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/io/h5md_layout.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
+#include "mfsim/io/hdf5.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {
@@ -178,6 +180,49 @@ TEST(H5md, PartlyAppendedFrameIsIgnored) {
   H5mdReader r(path);
   EXPECT_EQ(r.frames("two_layer"), 2);
   EXPECT_EQ(r.read_frame("two_layer", -1).step, 1);
+}
+
+// A run killed between its rows reaching the disk and the marker that commits them: the reader
+// counts only the committed rows, so every frame it reports has its observation rows.
+TEST(H5md, RowsAfterTheCommitMarkerAreIgnored) {
+  const std::string path = test::scratch_dir("h5md_committed") + "/run.h5";
+  Fixture f;
+  {
+    H5mdWriter w(path, false, f.model->groups(), false);
+    for (int step = 0; step < 2; ++step) {
+      w.append_observable("loss", step, 0.1 * step, {1.0});
+      w.append_particles(step, 0.1 * step, f.state);
+      w.flush();
+    }
+    // Step 2: its frame on disk, its loss row not yet (the order of a kill mid-flush).
+    w.append_particles(2, 0.2, f.state);
+  }
+  {
+    h5::Handle file = h5::open_file(path, true);
+    EXPECT_EQ(h5::read_int64_attribute(file.get(), committed_step_attribute), 2);
+    h5::overwrite_attribute(file.get(), committed_step_attribute, 1);  // the kill
+  }
+  const H5mdReader r(path);
+  EXPECT_EQ(r.frames("two_layer"), 2);
+  EXPECT_EQ(r.read_frame("two_layer", -1).step, 1);
+  EXPECT_EQ(r.read_observable("loss").step, (std::vector<long long>{0, 1}));
+}
+
+// A writer closed by an error (here an exception thrown through its scope) leaves the marker at
+// its last flush: the rows appended since may be a partial step.
+TEST(H5md, WriterClosedByAnErrorCommitsNothingMore) {
+  const std::string path = test::scratch_dir("h5md_error_close") + "/run.h5";
+  Fixture f;
+  try {
+    H5mdWriter w(path, false, f.model->groups(), false);
+    w.append_particles(0, 0.0, f.state);
+    w.flush();
+    w.append_particles(1, 0.1, f.state);
+    throw std::runtime_error("an observer failed");
+  } catch (const std::runtime_error&) {
+  }
+  const H5mdReader r(path);
+  EXPECT_EQ(r.frames("two_layer"), 1);
 }
 
 TEST(H5md, RefusesWhatIsNotAnMfsimFile) {

@@ -30,6 +30,8 @@ class MemoryOutput : public RunOutput {
                          const std::vector<std::size_t>&) override {
     observed[name].push_back(step);
   }
+  void flush() override { ++flushes; }
+  int flushes = 0;
 };
 
 struct SmallFlow {
@@ -127,6 +129,27 @@ TEST(RunFlow, StopsAtLossTolerance) {
   EXPECT_EQ(summary.reason, StopReason::loss_tol);
   EXPECT_LE(summary.loss, 1e-3);
   EXPECT_LT(summary.step, 100000);
+}
+
+// Polled once per point: a stop request arrives at the start of the fifth point (step 4).
+int polls = 0;
+bool stop_at_the_fifth_poll() {
+  return ++polls >= 5;
+}
+
+TEST(RunFlow, AStopRequestEndsTheRunOnAnObservedSnapshottedAndFlushedPoint) {
+  SmallFlow s;
+  RunSettings r = cadences(1000, 10, 100);
+  polls = 0;
+  r.stop_requested = stop_at_the_fifth_poll;
+  LossObserver loss;
+  MemoryOutput out;
+  const RunSummary summary = run_flow(*s.model, s.state, r, {&loss}, out);
+  EXPECT_EQ(summary.reason, StopReason::signal);
+  EXPECT_EQ(summary.step, 4);
+  EXPECT_EQ(out.observed["loss"], (std::vector<index_t>{0, 4}));
+  EXPECT_EQ(out.snapshot_steps, (std::vector<index_t>{0, 4}));
+  EXPECT_EQ(out.flushes, 5);  // one per point: the last point's rows are committed too
 }
 
 TEST(RunFlow, NonFiniteStateStopsAfterSavingTheLastFiniteState) {

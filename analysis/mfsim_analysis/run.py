@@ -118,15 +118,29 @@ def _texts(value: Any) -> list[str]:
     return [_text(v) for v in np.atleast_1d(value)]
 
 
+def _committed_rows(steps: np.ndarray, committed_step: int) -> int:
+    """The leading rows whose steps increase up to the commit marker (after them, the rows of a run
+    killed mid-write may hold anything, such as a step still the fill value)."""
+    ok = steps <= committed_step
+    ok[1:] &= steps[1:] > steps[:-1]
+    return int(ok.size if ok.all() else np.argmin(ok))
+
+
 def _complete_rows(element: h5py.Group) -> int:
     """Rows of an H5MD time series that are complete: step, time and value all have them.
 
-    mfsim appends value, then time, then step; a step row whose value is still the fill value
-    (not larger than the step before it) is not counted either.
+    mfsim commits rows at each flush: the root attribute `committed_step` says that every row at or
+    before that step is complete on disk, so only those count (a run killed mid-write leaves every
+    counted frame with its observation rows). Files without the marker (older mfsim) count every
+    row whose step, time and value exist, except a last step row still holding the fill value (not
+    larger than the step before it).
     """
     if not all(k in element for k in ("step", "time", "value")):
         return 0
     rows = min(element[k].shape[0] if element[k].ndim else 1 for k in ("step", "time", "value"))
+    committed = element.file.attrs.get("committed_step")
+    if committed is not None:
+        return _committed_rows(np.asarray(element["step"][:rows]), int(np.asarray(committed).reshape(())))
     if rows >= 2:
         steps = element["step"][max(0, rows - 2) : rows]
         if steps[-1] <= steps[0]:

@@ -17,6 +17,7 @@
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/kernel_isa.hpp"
+#include "mfsim/core/stop_signal.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/flow/progress.hpp"
 #include "mfsim/io/data_import.hpp"
@@ -218,8 +219,17 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
                  "mfsim: Kokkos %s backend, %d threads, %s precision, %d rank%s; kernels: %s\n",
                  ExecSpace::name(), backend_threads(), precision_name, comm.size(),
                  comm.size() == 1 ? "" : "s", kernel_instruction_set());
+  // One process: a stop signal ends the run at the next point, observed, snapshotted and
+  // committed. With several, mpirun's own handling stays (the ranks would not agree on the step).
+  if (comm.size() == 1)
+    settings.stop_requested = [] {
+      return stop_signal() != 0;
+    };
   const RunSummary s = run_flow(*p.model, p.state, settings, observers, writer,
                                 options.progress && comm.is_root() ? &progress : nullptr);
+  if (s.reason == StopReason::signal)
+    throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) + " at step " +
+                                           std::to_string(s.step) + "; " + writer.holds());
   if (comm.is_root()) {
     log << fmt::format(
         "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s ({:.4g} s/step in "

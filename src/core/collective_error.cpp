@@ -8,7 +8,6 @@
 namespace mfsim {
 
 namespace {
-bool collective_error = false;
 
 enum class ErrorKind : int { none = 0, input, non_finite, other };
 
@@ -31,15 +30,14 @@ ErrorKind classify(std::exception_ptr error, std::string& message) {
 }
 }  // namespace
 
-bool error_is_collective() {
-  return collective_error;
+bool every_rank_holds(const std::exception& e, const Communicator& comm) {
+  return comm.size() == 1 || dynamic_cast<const AgreedError*>(&e) != nullptr;
 }
 
 void raise_if_any_failed(const Communicator& comm, std::exception_ptr error) {
   std::string message;
   ErrorKind kind = classify(error, message);
   if (comm.size() == 1) {
-    collective_error = bool(error);
     if (error) std::rethrow_exception(error);
     return;
   }
@@ -54,14 +52,13 @@ void raise_if_any_failed(const Communicator& comm, std::exception_ptr error) {
   // Rank 0 prints it: say where it came from when that was another rank.
   if (speaker > 0)
     message += " (on rank " + std::to_string(speaker) + " of " + std::to_string(size) + ")";
-  collective_error = true;
   switch (ErrorKind(int(code))) {
     case ErrorKind::input:
-      throw InputError(message);
+      throw Agreed<InputError>(message);
     case ErrorKind::non_finite:
-      throw NonFiniteError(message);
+      throw Agreed<NonFiniteError>(message);
     default:
-      throw std::runtime_error(message);
+      throw Agreed<std::runtime_error>(message);
   }
 }
 

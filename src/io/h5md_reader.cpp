@@ -2,19 +2,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "checked_read.hpp"
 #include "mfsim/core/error.hpp"
+#include "mfsim/io/h5md_layout.hpp"
 
 namespace mfsim {
 namespace {
 
-// Complete rows of an H5MD time-dependent element: a row counts once step, time and value have it.
-// Each must be a numeric dataset with the rows along its first dimension (step and time [T],
-// value `value_rank` dimensions in all).
+// Complete rows of an H5MD time-dependent element: a row counts once step, time and value have it
+// and, in a file that has a commit marker, its step is at or before the marker. Each must be a
+// numeric dataset with the rows along its first dimension (step and time [T], value `value_rank`
+// dimensions in all).
 index_t complete_rows(hid_t file, const std::string& path, const std::string& element,
+                      std::optional<long long> committed_step,
                       std::size_t value_rank = checked::any_rank) {
   hsize_t rows = hsize_t(-1);
   for (const char* name : {"step", "time", "value"}) {
@@ -23,7 +27,19 @@ index_t complete_rows(hid_t file, const std::string& path, const std::string& el
     checked::open_numeric(file, path, "/" + element + "/" + name, is_value ? value_rank : 1, dims);
     rows = std::min(rows, dims[0]);
   }
-  return index_t(rows);
+  if (!committed_step || rows == 0) return index_t(rows);
+  // The committed rows are the leading rows whose steps increase up to the marker; after them
+  // the rows of a run killed mid-write may hold anything (a step still the fill value, 0).
+  const std::string step_path = "/" + element + "/step";
+  checked::require_allocatable((long double)rows, path, step_path);
+  h5::Handle steps = h5::open_dataset(file, step_path);
+  const auto step = checked::read(path, step_path, [&] { return h5::read_int64s(steps.get()); });
+  const std::size_t end = std::min<std::size_t>(rows, step.size());
+  std::size_t committed = 0;
+  while (committed < end && step[committed] <= *committed_step &&
+         (committed == 0 || step[committed] > step[committed - 1]))
+    ++committed;
+  return index_t(committed);
 }
 
 std::vector<std::string> child_names(hid_t group) {
@@ -61,6 +77,13 @@ H5mdReader::H5mdReader(const std::string& path) : path_(path) {
   file_ = h5::open_file(path);
   if (!h5::exists(file_.get(), "h5md"))
     throw InputError(path + ": not an H5MD file (no /h5md group)");
+  if (h5::has_attribute(file_.get(), committed_step_attribute)) {
+    try {
+      committed_step_ = h5::read_int64_attribute(file_.get(), committed_step_attribute);
+    } catch (const std::exception& e) {
+      throw InputError(path + ": unreadable /" + committed_step_attribute + " (" + e.what() + ")");
+    }
+  }
 }
 
 std::vector<std::string> H5mdReader::particle_groups() const {
@@ -74,7 +97,7 @@ bool H5mdReader::has_particles(const std::string& group) const {
 
 index_t H5mdReader::frames(const std::string& group) const {
   if (!has_particles(group)) return 0;
-  return complete_rows(file_.get(), path_, "particles/" + group + "/position", 3);
+  return complete_rows(file_.get(), path_, "particles/" + group + "/position", committed_step_, 3);
 }
 
 ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, index_t first,
@@ -143,7 +166,7 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
   if (h5::exists(file_.get(), log_path + "/value")) {
     // [T][N] with the position's N: a log-density of another shape is refused, not read past.
     const std::string log_base = "/" + log_path;
-    const index_t rows = complete_rows(file_.get(), path_, log_path, 2);
+    const index_t rows = complete_rows(file_.get(), path_, log_path, committed_step_, 2);
     std::vector<hsize_t> log_dims, log_step_dims;
     h5::Handle log_value =
         checked::open_numeric(file_.get(), path_, log_base + "/value", 2, log_dims);
@@ -219,7 +242,7 @@ std::vector<std::string> H5mdReader::observables() const {
 
 ObservableSeries H5mdReader::read_observable(const std::string& name) const {
   h5::Handle element = h5::open_group(file_.get(), "observables/" + name);
-  const index_t rows = complete_rows(file_.get(), path_, "observables/" + name);
+  const index_t rows = complete_rows(file_.get(), path_, "observables/" + name, committed_step_);
   h5::Handle value = h5::open_dataset(element.get(), "value");
   ObservableSeries out;
   const auto dims = h5::dataset_dims(value.get());

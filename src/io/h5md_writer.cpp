@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
@@ -66,12 +67,22 @@ H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
       h5::write_attribute(value.get(), "init_std", g.init_std);
       if (log_density) log_densities_.push_back(make_element(group.get(), "log_density", {n}));
     }
+    h5::write_attribute(f, committed_step_attribute, (long long)-1);
     h5::flush(f);
   });
 }
 
 H5mdWriter::~H5mdWriter() {
   if (!guard_) return;
+  // Closed in the normal course, the writer commits what was appended; closed by an error, it
+  // leaves the marker at the last flush: the rows since may be a partial step.
+  if (file_ && !failed_ && std::uncaught_exceptions() == uncaught_at_construction_) {
+    try {
+      commit();
+    } catch (const std::exception&) {
+      // The rows since the last flush stay uncommitted; the file holds every earlier one.
+    }
+  }
   // HDF5 closes the file first; then the space reserved beyond its end is given back, and the
   // lock goes with the descriptor.
   positions_.clear();
@@ -237,7 +248,7 @@ void H5mdWriter::append_observable_row(const std::string& name, index_t step, do
 void H5mdWriter::flush() {
   on_root([&] {
     try {
-      h5::flush(file_.get());
+      commit();
     } catch (const std::exception& e) {
       throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) +
                                (last_frame_step_ < 0 ? std::string("; no frame was written")
@@ -252,21 +263,29 @@ void H5mdWriter::flush() {
   std::exception_ptr error = pending_error_;
   pending_error_ = nullptr;
   raise_if_any_failed(comm_, error);
-  // A stop signal ends the run here, between two complete frames (one process: with several,
-  // the ranks would not agree on the step).
-  if (comm_.size() == 1 && stop_signal() != 0)
-    throw StopRequested(stop_signal(),
-                        "stopped by " + signal_name(stop_signal()) + " at step " +
-                            std::to_string(last_step_) + "; " + path_ +
-                            (last_frame_step_ < 0 ? std::string(" holds no frame")
-                                                  : " holds every frame up to step " +
-                                                        std::to_string(last_frame_step_)));
+}
+
+std::string H5mdWriter::holds() const {
+  return last_frame_step_ < 0
+             ? path_ + " holds no frame"
+             : path_ + " holds every frame up to step " + std::to_string(last_frame_step_);
+}
+
+// Two flushes: the rows first, then the step up to which they are complete. A kill at any point
+// leaves a marker that no row on disk contradicts: every row at or before it was on disk before
+// the marker changed (H5Fflush writes in no particular order, so one flush would not do).
+void H5mdWriter::commit() {
+  h5::flush(file_.get());
+  if (last_step_ <= committed_step_) return;
+  h5::overwrite_attribute(file_.get(), committed_step_attribute, (long long)last_step_);
+  h5::flush(file_.get());
+  committed_step_ = last_step_;
 }
 
 template <class Write>
 void H5mdWriter::on_root(Write&& write) {
   if (!comm_.is_root() || failed_) return;
-  if (comm_.size() == 1) return write();  // one process: fail at once, as before
+  if (comm_.size() == 1) return write();  // one process: fail at once
   // With several ranks, keep the error until flush(): the others are still between two
   // collectives and would wait for rank 0 forever.
   try {

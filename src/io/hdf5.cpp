@@ -211,6 +211,21 @@ void write_attribute(hid_t obj, const std::string& name, long long value) {
   check(H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value), "cannot write attribute " + name);
 }
 
+void overwrite_attribute(hid_t obj, const std::string& name, long long value) {
+  Handle attr = open_attribute(obj, name);
+  check(H5Awrite(attr.get(), H5T_NATIVE_LLONG, &value), "cannot write attribute " + name);
+}
+
+long long read_int64_attribute(hid_t obj, const std::string& name) {
+  Handle attr = open_attribute(obj, name);
+  Handle space(check(H5Aget_space(attr.get()), "H5Aget_space"));
+  if (H5Sget_simple_extent_npoints(space.get()) != 1)
+    fail("attribute " + name + " is not a scalar");
+  long long value = 0;
+  check(H5Aread(attr.get(), H5T_NATIVE_LLONG, &value), "cannot read attribute " + name);
+  return value;
+}
+
 bool has_attribute(hid_t obj, const std::string& name) {
   return H5Aexists(obj, name.c_str()) > 0;
 }

@@ -45,6 +45,9 @@ def check_file(path, problems, label):
             for group in f["particles"]:
                 pos = f[f"particles/{group}/position"]
                 rows = min(pos["step"].shape[0], pos["time"].shape[0], pos["value"].shape[0])
+                if "committed_step" in f.attrs:  # the rows a reader counts (file-format.md)
+                    steps = pos["step"][:rows]
+                    rows = int(np.sum(steps <= f.attrs["committed_step"]))
                 frames.append(rows)
                 for j in range(rows):
                     v = pos["value"][j]

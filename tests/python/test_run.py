@@ -39,6 +39,20 @@ def test_lambda0_under_other_names(small_run, tmp_path):
             assert run.lambda0 == 0.25 and run.ntk_gram_scale == 1.0
 
 
+def test_rows_after_the_commit_marker_are_not_counted(small_run, tmp_path):
+    """A run killed after its rows reached the disk but before the marker that commits them: only
+    committed rows count, so every frame read has its observation rows."""
+    path = tmp_path / "killed.h5"
+    shutil.copy(small_run, path)
+    with h5py.File(path, "r+") as f:
+        assert f.attrs["committed_step"] == 40  # the writer committed its last step
+        f.attrs.modify("committed_step", 22)
+    with open_run(path) as run:
+        np.testing.assert_array_equal(run.observables["loss"].step, [0, 5, 10, 15, 20])
+        g = run.particles["two_layer"]
+        assert len(g) == 3 and g.frame(-1).step == 20
+
+
 def test_observables_are_step_time_value_arrays(small_run):
     with open_run(small_run) as run:
         assert {"loss", "test_loss"} <= set(run.observables)
@@ -134,6 +148,7 @@ def _append(dataset, value):
     dataset[-1] = value
 
 
+@pytest.mark.parametrize("marker", ["committed", "none"])  # a file with the commit marker, an older one without
 @pytest.mark.parametrize("element, extended, step", [
     ("observables/loss", ("value",), 45),                     # mfsim appends value, time, step
     ("observables/loss", ("value", "time"), 45),
@@ -144,11 +159,13 @@ def _append(dataset, value):
     ("particles/two_layer/position", ("time", "step"), 50),
     ("particles/two_layer/position", ("value", "time", "step"), 0),
 ])
-def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path, element, extended, step):
+def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path, element, extended, step, marker):
     """What a reader can see while mfsim appends a row: some of its series, not yet all."""
     path = tmp_path / "partial.h5"
     shutil.copy(small_run, path)
     with h5py.File(path, "r+") as f:
+        if marker == "none":
+            del f.attrs["committed_step"]
         for name in extended:
             dataset = f[f"{element}/{name}"]
             _append(dataset, {"step": step, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
@@ -156,11 +173,13 @@ def test_a_partly_written_row_or_frame_is_not_counted(small_run, tmp_path, eleme
         assert len(run.observables["loss"]) == 9
         assert len(run.particles["two_layer"]) == 5
         assert run.particles["two_layer"].frame(-1).step == 40
-    # The same file with the row completed counts it: the test above is not vacuous.
+    # The same file with the row completed (and committed) counts it: the test above is not vacuous.
     with h5py.File(path, "r+") as f:
         for name in {"value", "time", "step"} - set(extended):
             dataset = f[f"{element}/{name}"]
             _append(dataset, {"step": 45, "time": 2.5}.get(name, np.zeros(dataset.shape[1:])))
+        if marker == "committed":
+            f.attrs.modify("committed_step", 50)
     if step != 0:
         with open_run(path) as run:
             assert len(run.observables["loss"]) + len(run.particles["two_layer"]) == 9 + 5 + 1

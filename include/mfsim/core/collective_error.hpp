@@ -13,9 +13,20 @@ namespace mfsim {
 // ranks print the same line and exit with the same code; otherwise it returns.
 void raise_if_any_failed(const Communicator& comm, std::exception_ptr error);
 
-// Whether the error being handled came from raise_if_any_failed, i.e. every rank holds it (and
-// can meet once more at a barrier before exiting).
-bool error_is_collective();
+// What raise_if_any_failed throws with several ranks: the error type the failing rank saw, marked
+// as held by every rank (which can then meet once more at a barrier before exiting).
+class AgreedError {
+ public:
+  virtual ~AgreedError() = default;
+};
+template <class Error>
+class Agreed : public Error, public AgreedError {
+ public:
+  using Error::Error;
+};
+
+// Whether `e` is held by every rank: it came from raise_if_any_failed, or there is one rank.
+bool every_rank_holds(const std::exception& e, const Communicator& comm);
 
 // Runs `work`, then raise_if_any_failed with what it threw: a stage that may fail on some ranks
 // only (a file one rank cannot read) but must end every rank the same way. `work` must not call

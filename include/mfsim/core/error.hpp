@@ -5,9 +5,12 @@
 
 namespace mfsim {
 
+// A stop signal exits with 128 + its number (StopRequested), after committing the final state.
 enum ExitCode : int {
   exit_ok = 0,
-  exit_internal = 1,
+  // The run could not go on: a write failed (a full disk, a file-size limit) or an internal error.
+  // The file holds every frame committed before the failure; the message says up to which step.
+  exit_run_failed = 1,
   exit_input = 2,      // bad config, bad file, bad command line: nothing was written
   exit_non_finite = 3  // the flow produced NaN/Inf: the file holds every good frame
 };

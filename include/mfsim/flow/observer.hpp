@@ -34,7 +34,9 @@ struct FlowPoint {
 class Observer {
  public:
   virtual ~Observer() = default;
-  // Every step: running integrals (path length, ∫λ_min dt). Must be cheap.
+  // At every full-batch evaluation (every step, unless the steps take minibatches: then at the
+  // steps that observe or snapshot), before observe: running integrals (the W₂ path length).
+  // Must be cheap.
   virtual void on_step(const FlowPoint& /*p*/) {}
   // At the observation cadence, and always at the first and last point of a run.
   virtual void observe(const FlowPoint& p, ObservableSink& sink) = 0;

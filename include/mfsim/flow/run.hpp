@@ -1,7 +1,8 @@
 #pragma once
-// The run loop: evaluate v at the current state, observe, snapshot, check, step (adding the
-// regularisers' drift, and the Langevin noise after the step); repeat until the step budget, the
-// end time or the loss tolerance is reached.
+// The run loop: at each point, carry out its StepPlan (step_plan.hpp): evaluate v at the current
+// state, check, observe, snapshot, commit the output, step (adding the regularisers' drift, and
+// the Langevin noise after the step); until the step budget, the end time, the loss tolerance or a
+// stop request ends the run.
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "mfsim/flow/minibatch.hpp"
 #include "mfsim/flow/observer.hpp"
 #include "mfsim/flow/regularisation.hpp"
+#include "mfsim/flow/step_plan.hpp"
 
 namespace mfsim {
 
@@ -29,13 +31,17 @@ struct RunSettings {
   // and the loss (hence loss_tol) see full-batch evaluations, made only at the steps that observe
   // or snapshot.
   MinibatchSettings minibatch;
+  // Polled at the start of every point: true makes that point the last one (observed, snapshotted
+  // and committed), with StopReason::signal. None: the run ends by its own rules only.
+  bool (*stop_requested)() = nullptr;
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).
 class RunOutput : public ObservableSink {
  public:
   virtual void append_particles(index_t step, double time, const ParticleState& s) = 0;
-  // Makes everything appended so far durable (called once per observed step).
+  // Makes everything appended so far durable, as a whole (called once at every point of the run,
+  // after its rows and frame).
   virtual void flush() {}
 };
 
@@ -46,9 +52,6 @@ class ProgressReporter {
   virtual void update(index_t /*steps_done*/, index_t /*step*/, double /*time*/, double /*loss*/,
                       bool /*final*/) {}
 };
-
-enum class StopReason { steps, t_end, loss_tol };
-std::string stop_reason_name(StopReason r);
 
 struct RunSummary {
   index_t step = 0;       // step number of the final state

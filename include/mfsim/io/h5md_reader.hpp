@@ -1,7 +1,9 @@
 #pragma once
 // Reads what H5mdWriter writes: particle frames (restart and init from file), the data, the
-// observables and the parameters. Tolerates a file still being written: a frame counts only once
-// its step, time and value rows are all present.
+// observables and the parameters. Tolerates a file still being written or killed mid-write: a
+// row counts only once its step, time and value are present and its step is committed
+// (mfsim/io/h5md_layout.hpp).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,7 @@ class H5mdReader {
  private:
   std::string path_;
   h5::Handle file_;
+  std::optional<long long> committed_step_;  // the file's commit marker, if it has one
 };
 
 }  // namespace mfsim

@@ -1,7 +1,9 @@
 #pragma once
 // Writes a run as an H5MD 1.1 file (DESIGN.md §5): particle trajectories, observables, the data
-// and the parameters. Every frame is flushed when written, so a killed run leaves a readable file
-// with every completed frame.
+// and the parameters. flush() commits every row appended so far: the root attribute
+// `committed_step` then says that every row with a step at or before it is complete on disk, so a
+// killed run leaves a readable file whose frames each have their observation rows (readers count
+// only the rows up to the marker).
 //
 // With several ranks, every member function is called by every rank at the same point; particles
 // are gathered to rank 0, the only rank that opens the file (serial HDF5). A write that fails on
@@ -15,6 +17,7 @@
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/flow/run.hpp"
+#include "mfsim/io/h5md_layout.hpp"
 #include "mfsim/io/hdf5.hpp"
 #include "mfsim/io/output_guard.hpp"
 
@@ -40,6 +43,8 @@ class H5mdWriter final : public RunOutput {
   void flush() override;
 
   const std::string& path() const { return path_; }
+  // "PATH holds every frame up to step N" (or "holds no frame"): what a stopped run leaves.
+  std::string holds() const;
 
  private:
   struct TimeSeries {  // an H5MD time-dependent element: step, time, value
@@ -58,6 +63,7 @@ class H5mdWriter final : public RunOutput {
                              const std::vector<std::size_t>& shape);
   template <class Write>
   void on_root(Write&& write);
+  void commit();
 
   std::string path_;
   std::vector<GroupSpec> groups_;
@@ -67,11 +73,13 @@ class H5mdWriter final : public RunOutput {
   h5::Handle file_;
   std::vector<TimeSeries> positions_, log_densities_;
   std::map<std::string, TimeSeries> observables_;
-  std::exception_ptr pending_error_;      // rank 0: a failed write, raised at the next flush()
-  bool failed_ = false;                   // rank 0: stop writing after a failure
-  index_t last_step_ = -1;                // the step of the last row given
-  index_t pending_frame_step_ = -1;       // a particle frame appended since the last flush
-  index_t last_frame_step_ = -1;          // the last particle frame flushed
+  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
+  bool failed_ = false;               // rank 0: stop writing after a failure
+  index_t last_step_ = -1;            // the step of the last row given
+  index_t pending_frame_step_ = -1;   // a particle frame appended since the last flush
+  index_t last_frame_step_ = -1;      // the last particle frame flushed
+  index_t committed_step_ = -1;       // rank 0: the step the file's marker holds
+  int uncaught_at_construction_ = std::uncaught_exceptions();  // closing by an error: no commit
   std::uint64_t pending_allocation_ = 0;  // file space the rows since the last flush may take
 };
 

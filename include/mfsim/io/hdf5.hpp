@@ -46,6 +46,10 @@ void write_attribute(hid_t obj, const std::string& name, const std::vector<int>&
 void write_attribute(hid_t obj, const std::string& name, const std::vector<double>& value);
 void write_attribute(hid_t obj, const std::string& name, double value);
 void write_attribute(hid_t obj, const std::string& name, long long value);
+// Overwrites the value of an existing scalar integer attribute in place (the attribute keeps its
+// place in the object header: one write, never a moment without it).
+void overwrite_attribute(hid_t obj, const std::string& name, long long value);
+long long read_int64_attribute(hid_t obj, const std::string& name);
 bool has_attribute(hid_t obj, const std::string& name);
 std::string read_string_attribute(hid_t obj, const std::string& name);
 std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name);
