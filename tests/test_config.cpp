@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "helpers.hpp"
+#include "mfsim/app/model_factory.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/io/config.hpp"
 
@@ -28,9 +29,9 @@ std::string error_of(const std::string& text, const std::vector<std::string>& ov
 
 TEST(Config, DefaultsAreResolved) {
   const Config c = parse_config("");
-  EXPECT_EQ(c.model.kind, "two_layer");
-  EXPECT_EQ(c.model.two_layer.width, 1024);
-  EXPECT_EQ(c.model.two_layer.activation.kind, ActivationKind::tanh);
+  EXPECT_EQ(c.model.kind(), ModelKind::two_layer);
+  EXPECT_EQ(c.model.two_layer().width, 1024);
+  EXPECT_EQ(c.model.two_layer().activation.kind, ActivationKind::tanh);
   EXPECT_EQ(c.data.synthetic.n_train, 100);
   EXPECT_EQ(c.flow.steps, 1000);
   EXPECT_EQ(c.flow.integrator, IntegratorKind::euler);
@@ -47,10 +48,10 @@ TEST(Config, ValuesAndOverrides) {
       "[flow]\nintegrator = \"rk4\"\nt_end = 2.5\n",
       {"model.width=128", "model.beta=2", "output.path=out/run.h5", "init.antithetic=true",
        "data.inputs=gaussian"});
-  EXPECT_EQ(c.model.two_layer.width, 128);
-  EXPECT_DOUBLE_EQ(c.model.two_layer.beta, 2.0);
-  EXPECT_EQ(c.model.two_layer.activation.kind, ActivationKind::softplus);
-  EXPECT_DOUBLE_EQ(c.model.two_layer.activation.kappa, 4.0);
+  EXPECT_EQ(c.model.two_layer().width, 128);
+  EXPECT_DOUBLE_EQ(c.model.two_layer().beta, 2.0);
+  EXPECT_EQ(c.model.two_layer().activation.kind, ActivationKind::softplus);
+  EXPECT_DOUBLE_EQ(c.model.two_layer().activation.kappa, 4.0);
   EXPECT_EQ(c.output.path, "out/run.h5");
   EXPECT_TRUE(c.init.antithetic);
   EXPECT_EQ(c.data.synthetic.inputs, InputDistribution::gaussian);
@@ -93,6 +94,29 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("[model\nwidth = 3\n"), HasSubstr("test.toml:1: TOML syntax error"));
 }
 
+// The memory check's count of coordinates is the models' own: the particles they allocate.
+TEST(Config, CoordinateCountsAreThoseOfTheModels) {
+  for (const char* text : {"[model]\nwidth = 12\n", "[model]\nwidth = 12\nbias = false\n",
+                           "[model]\nkind = \"resnet\"\ndepth = 3\nwidth = 4\nhead_width = 6\n"}) {
+    const Config c = parse_config(text, {"data.dim=5", "data.n_train=8", "data.n_test=2"});
+    const Dataset data = make_synthetic_dataset(c.data.synthetic);
+    const auto model = make_model(c.model, data);
+    long double allocated = 0;
+    for (const GroupSpec& g : model->groups()) allocated += (long double)g.global_count * g.dim();
+    EXPECT_EQ(c.model.coordinates(5), allocated) << text;
+  }
+}
+
+TEST(Config, KindsHaveNameTables) {
+  EXPECT_EQ(model_kind_names(), (std::vector<std::string>{"two_layer", "resnet"}));
+  EXPECT_EQ(data_kind_names(), (std::vector<std::string>{"teacher", "random_labels", "file"}));
+  EXPECT_EQ(init_kind_names(), (std::vector<std::string>{"gaussian", "file"}));
+  EXPECT_EQ(model_kind_name(ModelKind::resnet), "resnet");
+  EXPECT_EQ(data_kind_name(DataKind::random_labels), "random_labels");
+  EXPECT_EQ(init_kind_name(InitKind::file), "file");
+  EXPECT_EQ(parse_config("[data]\nkind = \"random_labels\"\n").data.kind, DataKind::random_labels);
+}
+
 TEST(Config, ResNetKeys) {
   const Config c = parse_config(
       "[model]\nkind = \"resnet\"\ndepth = 8\nwidth = 64\nhead_width = 128\nalpha = 2.5\n"
@@ -100,8 +124,8 @@ TEST(Config, ResNetKeys) {
       "depth_init = \"constant\"\npath_norm_weight = 1.5\n"
       "[init]\nstd_u = 0.5\nstd_w = 0.6\nstd_b = 0.7\nstd_a = 0.8\nstd_v = 0.9\n"
       "antithetic = true\n");
-  const ResNetSpec& r = c.model.resnet;
-  EXPECT_EQ(c.model.kind, "resnet");
+  const ResNetSpec& r = c.model.resnet();
+  EXPECT_EQ(c.model.kind(), ModelKind::resnet);
   EXPECT_EQ(r.depth, 8);
   EXPECT_EQ(r.width, 64);
   EXPECT_EQ(r.head_width, 128);
@@ -122,12 +146,17 @@ TEST(Config, ResNetKeys) {
   EXPECT_THAT(c.resolved, HasSubstr("depth_init = 'constant'"));
   // Defaults, and the keys shared with model A have the same meaning there.
   const Config d = parse_config("[model]\nkind = \"resnet\"\n");
-  EXPECT_EQ(d.model.resnet.depth, 16);
-  EXPECT_EQ(d.model.resnet.head_width, 1024);
-  EXPECT_EQ(d.model.resnet.depth_init, DepthInit::iid);
-  EXPECT_DOUBLE_EQ(d.model.resnet.path_norm_weight, 3.0);
-  EXPECT_EQ(c.model.two_layer.width, 64);
-  EXPECT_DOUBLE_EQ(c.model.two_layer.std_a, 0.8);
+  EXPECT_EQ(d.model.resnet().depth, 16);
+  EXPECT_EQ(d.model.resnet().head_width, 1024);
+  EXPECT_EQ(d.model.resnet().depth_init, DepthInit::iid);
+  EXPECT_DOUBLE_EQ(d.model.resnet().path_norm_weight, 3.0);
+  const Config a = parse_config("[model]\nkind = \"resnet\"\nwidth = 64\n[init]\nstd_a = 0.8\n",
+                                {"model.kind=two_layer"});
+  EXPECT_EQ(a.model.two_layer().width, 64);
+  EXPECT_DOUBLE_EQ(a.model.two_layer().std_a, 0.8);
+  // One spec, of the chosen kind.
+  EXPECT_THROW((void)a.model.resnet(), std::bad_variant_access);
+  EXPECT_THROW((void)d.model.two_layer(), std::bad_variant_access);
   // Keys of the other model are accepted whatever the kind (so that --set can switch kinds).
   EXPECT_NO_THROW(parse_config("[model]\nkind = \"resnet\"\nbias = false\n"));
   EXPECT_NO_THROW(parse_config("[model]\ndepth = 4\nhead_width = 3\n[init]\nstd_u = 2\n"));
@@ -168,13 +197,13 @@ TEST(Config, BadOverridesNameTheKey) {
 TEST(Config, LoadsFiles) {
   const std::string dir = test::scratch_dir("config_files");
   std::ofstream(dir + "/a.toml") << "[model]\nwidth = 16\n";
-  EXPECT_EQ(load_config(dir + "/a.toml").model.two_layer.width, 16);
+  EXPECT_EQ(load_config(dir + "/a.toml").model.two_layer().width, 16);
   EXPECT_EQ(load_config(dir + "/a.toml").source, dir + "/a.toml");
   EXPECT_THROW(load_config(dir + "/missing.toml"), InputError);
   // The shipped example configs are valid.
   EXPECT_NO_THROW(load_config(MFSIM_SOURCE_DIR "/simulations/configs/two_layer_meanfield.toml"));
-  EXPECT_EQ(load_config(MFSIM_SOURCE_DIR "/simulations/configs/resnet_meanfield.toml").model.kind,
-            "resnet");
+  EXPECT_EQ(load_config(MFSIM_SOURCE_DIR "/simulations/configs/resnet_meanfield.toml").model.kind(),
+            ModelKind::resnet);
 }
 
 }  // namespace

@@ -76,8 +76,9 @@ using test::config_error;
 TEST(Loss, ConfigAndSyntheticLabels) {
   EXPECT_THAT(config_error("[model]\nloss = \"hinge\"\n"), HasSubstr("model.loss"));
   const Config c = parse_config("[model]\nloss = \"logistic\"\n[data]\nteacher_width = 4\n");
-  EXPECT_EQ(c.model.two_layer.loss, LossKind::logistic);
-  EXPECT_EQ(c.model.resnet.loss, LossKind::logistic);
+  EXPECT_EQ(c.model.loss(), LossKind::logistic);
+  EXPECT_EQ(parse_config("[model]\nkind = \"resnet\"\nloss = \"logistic\"\n").model.loss(),
+            LossKind::logistic);
   EXPECT_TRUE(c.data.synthetic.sign_labels);
   // The teacher's outputs become their signs, on both sets, with both classes present.
   const Dataset d = make_synthetic_dataset(c.data.synthetic);

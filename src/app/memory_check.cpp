@@ -12,24 +12,21 @@ void check_memory(const Config& c) {
   if (memory == 0) return;
   // long double: the products of absurd sizes (2^63 × d) must not wrap around.
   using ld = long double;
-  const ld d = ld(c.data.synthetic.dim);
-  ld particle_values = 0;
-  std::string particle_key;
-  if (c.model.kind == "resnet") {
-    const ResNetSpec& r = c.model.resnet;
-    const ld blocks = ld(r.depth) * ld(r.width) * (2 * d + 1);
-    const ld head = ld(r.head_width) * (d + 1);
-    particle_values = blocks + head;
-    particle_key =
-        blocks >= head ? (r.width >= r.depth ? "model.width" : "model.depth") : "model.head_width";
-  } else {
-    particle_values = ld(c.model.two_layer.width) * (d + 2);
-    particle_key = "model.width";
+  const int dim = c.data.synthetic.dim;
+  const ld d = ld(dim);
+  const ld particle_values = c.model.coordinates(dim);
+  std::string particle_key = "model.width";
+  if (c.model.kind() == ModelKind::resnet) {
+    const ResNetSpec& r = c.model.resnet();
+    if (r.head_coordinates(dim) > r.block_coordinates(dim))
+      particle_key = "model.head_width";
+    else if (r.depth > r.width)
+      particle_key = "model.depth";
   }
   // A data file brings its own sizes (checked when it is read).
   ld data_values = 0;
   std::string data_key = "data.n_train";
-  if (c.data.kind != "file") {
+  if (c.data.kind != DataKind::file) {
     data_values = (ld(c.data.synthetic.n_train) + ld(c.data.synthetic.n_test)) * (d + 1);
     if (c.data.synthetic.n_test > c.data.synthetic.n_train) data_key = "data.n_test";
   }

@@ -7,8 +7,9 @@ namespace mfsim {
 
 std::unique_ptr<Model> make_model(const ModelConfig& config, const Dataset& data,
                                   const Communicator& comm) {
-  if (config.kind == "resnet") return std::make_unique<ResNetModel>(config.resnet, data, comm);
-  return std::make_unique<TwoLayerModel>(config.two_layer, data, comm);
+  if (config.kind() == ModelKind::resnet)
+    return std::make_unique<ResNetModel>(config.resnet(), data, comm);
+  return std::make_unique<TwoLayerModel>(config.two_layer(), data, comm);
 }
 
 }  // namespace mfsim

@@ -62,9 +62,9 @@ void check_output_path(const Config& c, bool overwrite) {
       refuse(out, fmt::format("has a name of {} characters (at most {})", part.string().size(),
                               NAME_MAX));
   const fs::path path(out);
-  if (c.init.kind == "file" && same_file(path, c.init.path))
+  if (c.init.kind == InitKind::file && same_file(path, c.init.path))
     refuse(out, "is the init file; write the restart elsewhere");
-  if (c.data.kind == "file" && same_file(path, c.data.path))
+  if (c.data.kind == DataKind::file && same_file(path, c.data.path))
     refuse(out, "is the data file; write the run elsewhere");
   if (same_file(path, c.source)) refuse(out, "is the config file");
   std::error_code ec;

@@ -7,7 +7,7 @@
 namespace mfsim {
 
 std::string resolved_as_run(const Config& c, const Dataset& data) {
-  if (c.data.kind != "file") return c.resolved;
+  if (c.data.kind != DataKind::file) return c.resolved;
   toml::table root = toml::parse(c.resolved);
   toml::table* section = root["data"].as_table();
   if (!section) return c.resolved;

@@ -39,7 +39,7 @@ void check_signed_labels(ConstVector y, const std::string& path, const char* par
 }
 
 Dataset make_dataset(const DataConfig& c, LossKind loss) {
-  if (c.kind == "file") {
+  if (c.kind == DataKind::file) {
     Dataset d;
     try {
       d = H5mdReader(c.path).read_data();
@@ -104,7 +104,7 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"model", p.model->kind()},
   });
   // The data file a run read, beside the sizes in config_resolved: where, and which bytes.
-  if (c.data.kind == "file") {
+  if (c.data.kind == DataKind::file) {
     out["data_file"] = std::filesystem::absolute(c.data.path).string();
     out["data_file_fnv1a64"] = file_checksum(c.data.path);
   }
@@ -151,11 +151,11 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
 
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
-  p.data = make_dataset(c.data, c.model.two_layer.loss);
+  p.data = make_dataset(c.data, c.model.loss());
   p.model = make_model(c.model, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
-  if (c.init.kind == "file") {
+  if (c.init.kind == InitKind::file) {
     try {
       p.init_file = std::make_shared<const H5mdReader>(c.init.path);
     } catch (const InputError& e) {

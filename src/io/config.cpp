@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config_section.hpp"
+#include "mfsim/core/enum_names.hpp"
 #include "mfsim/diagnostics/knn.hpp"
 
 namespace mfsim {
@@ -15,6 +16,49 @@ using config_detail::Section;
 
 const std::vector<std::string> known_sections = {"model", "data",   "init",
                                                  "flow",  "output", "diagnostics"};
+
+const EnumNames<ModelKind>& model_kinds() {
+  static const EnumNames<ModelKind> names(
+      "model kind", {{ModelKind::two_layer, "two_layer"}, {ModelKind::resnet, "resnet"}});
+  return names;
+}
+
+const EnumNames<DataKind>& data_kinds() {
+  static const EnumNames<DataKind> names("data kind", {{DataKind::teacher, "teacher"},
+                                                       {DataKind::random_labels, "random_labels"},
+                                                       {DataKind::file, "file"}});
+  return names;
+}
+
+const EnumNames<InitKind>& init_kinds() {
+  static const EnumNames<InitKind> names(
+      "init kind", {{InitKind::gaussian, "gaussian"}, {InitKind::file, "file"}});
+  return names;
+}
+
+const EnumNames<InputDistribution>& input_distributions() {
+  static const EnumNames<InputDistribution> names(
+      "input distribution",
+      {{InputDistribution::sphere, "sphere"}, {InputDistribution::gaussian, "gaussian"}});
+  return names;
+}
+
+// The estimators diagnostics.kl lists.
+enum class KlEstimator { transport, knn };
+const EnumNames<KlEstimator>& kl_estimators() {
+  static const EnumNames<KlEstimator> names(
+      "KL estimator", {{KlEstimator::transport, "transport"}, {KlEstimator::knn, "knn"}});
+  return names;
+}
+
+// Both models' specs while the config is read: [model] fills the keys of both (so that every key
+// is validated whatever the kind), [init] their initial stds; the chosen one is kept.
+struct ModelDraft {
+  ModelKind kind = ModelKind::two_layer;
+  TwoLayerSpec two_layer;
+  ResNetSpec resnet;
+  LossKind loss() const { return two_layer.loss; }
+};
 
 // "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
 void apply_override(toml::table& root, const std::string& assignment) {
@@ -52,11 +96,11 @@ void require_file(Section& s, const std::string& key, const std::string& path) {
 // Every key is read whatever the kind (see read_data); keys shared by the two models have one
 // meaning in both: width is the number of particles of one layer (all of model A), activation the
 // hidden units' σ, beta the output multiplier.
-void read_model(Config& c, const toml::table& root, toml::table& resolved) {
+void read_model(ModelDraft& model, const toml::table& root, toml::table& resolved) {
   Section s(root, "model", resolved);
-  c.model.kind = s.choice("kind", "two_layer", {"two_layer", "resnet"});
-  TwoLayerSpec& m = c.model.two_layer;
-  ResNetSpec& r = c.model.resnet;
+  model.kind = model_kinds().parse(s.choice("kind", "two_layer", model_kinds().names()));
+  TwoLayerSpec& m = model.two_layer;
+  ResNetSpec& r = model.resnet;
   const std::string activation = s.choice("activation", "tanh", activation_names());
   const real kappa = real(s.number("softplus_kappa", 1.0, 0.0, HUGE_VAL, true));
   m.activation = r.activation = Activation{parse_activation(activation), kappa};
@@ -79,35 +123,34 @@ void read_model(Config& c, const toml::table& root, toml::table& resolved) {
 
 // Every key of a section is read whatever its `kind`, so that switching kinds with --set never
 // turns the other keys into errors; only the chosen kind's requirements are enforced.
-void read_data(Config& c, const toml::table& root, toml::table& resolved) {
+void read_data(Config& c, const ModelDraft& model, const toml::table& root, toml::table& resolved) {
   Section s(root, "data", resolved);
   DataConfig& d = c.data;
-  d.kind = s.choice("kind", "teacher", {"teacher", "random_labels", "file"});
+  d.kind = data_kinds().parse(s.choice("kind", "teacher", data_kinds().names()));
   SyntheticDataSpec& g = d.synthetic;
-  g.target = d.kind == "random_labels" ? TargetKind::random_labels : TargetKind::teacher;
+  g.target = d.kind == DataKind::random_labels ? TargetKind::random_labels : TargetKind::teacher;
   g.dim = int(s.integer("dim", 5, 1, 1 << 20));
   g.n_train = s.integer("n_train", 100, 1);
   g.n_test = s.integer("n_test", 1000, 0);
-  g.inputs = s.choice("inputs", "sphere", {"sphere", "gaussian"}) == "sphere"
-                 ? InputDistribution::sphere
-                 : InputDistribution::gaussian;
+  g.inputs =
+      input_distributions().parse(s.choice("inputs", "sphere", input_distributions().names()));
   g.teacher_width = int(s.integer("teacher_width", 1, 1, 1 << 24));
   g.teacher_activation.kind =
       parse_activation(s.choice("teacher_activation", "relu", activation_names()));
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
-  g.sign_labels = needs_signed_labels(c.model.two_layer.loss);
+  g.sign_labels = needs_signed_labels(model.loss());
   d.path = s.text("path", "");
-  if (d.kind == "file") require_file(s, "path", d.path);
+  if (d.kind == DataKind::file) require_file(s, "path", d.path);
   s.finish();
 }
 
-void read_init(Config& c, const toml::table& root, toml::table& resolved) {
+void read_init(Config& c, ModelDraft& model, const toml::table& root, toml::table& resolved) {
   Section s(root, "init", resolved);
   InitConfig& i = c.init;
-  TwoLayerSpec& m = c.model.two_layer;
-  ResNetSpec& r = c.model.resnet;
-  i.kind = s.choice("kind", "gaussian", {"gaussian", "file"});
+  TwoLayerSpec& m = model.two_layer;
+  ResNetSpec& r = model.resnet;
+  i.kind = init_kinds().parse(s.choice("kind", "gaussian", init_kinds().names()));
   // The Gaussian law is also the reference of the KL diagnostics when starting from a file.
   // std_a: output weights (model A's a, the ResNet head's a); std_w, std_b: a hidden unit's input
   // weights and bias (model A, the ResNet blocks); std_u: the blocks' u; std_v: the head's v.
@@ -118,16 +161,16 @@ void read_init(Config& c, const toml::table& root, toml::table& resolved) {
   r.std_v = s.number("std_v", 1.0, 0.0, HUGE_VAL, true);
   i.seed = std::uint64_t(s.integer("seed", 2, 0));
   i.antithetic = s.boolean("antithetic", false);
-  if (i.kind == "gaussian" && i.antithetic) {
+  if (i.kind == InitKind::gaussian && i.antithetic) {
     // Pairs live within one layer of the blocks and within the head.
     if (m.width % 2 != 0)
       s.error("antithetic", "needs an even model.width (got " + std::to_string(m.width) + ")");
-    if (c.model.kind == "resnet" && r.head_width % 2 != 0)
+    if (model.kind == ModelKind::resnet && r.head_width % 2 != 0)
       s.error("antithetic",
               "needs an even model.head_width (got " + std::to_string(r.head_width) + ")");
   }
   i.path = s.text("path", "");
-  if (i.kind == "file") require_file(s, "path", i.path);
+  if (i.kind == InitKind::file) require_file(s, "path", i.path);
   i.frame = s.integer("frame", -1, std::numeric_limits<std::int64_t>::min());
   s.finish();
 }
@@ -164,7 +207,7 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   b.online = s.boolean("online", false);
   if (b.online && b.size == 0)
     s.error("online", "needs flow.batch_size > 0 (the fresh samples of each step)");
-  if (b.online && c.data.kind == "file")
+  if (b.online && c.data.kind == DataKind::file)
     s.error("online",
             "draws fresh samples of the synthetic data law: it needs data.kind = "
             "\"teacher\" or \"random_labels\", not a file");
@@ -205,9 +248,10 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
   d.gram_matrix = s.boolean("gram_matrix", false);
   d.ntk = s.boolean("ntk", true);
   d.kl_transport = d.kl_knn = false;
-  for (const auto& kind : s.strings("kl", {}, {"transport", "knn"})) {
-    d.kl_transport = d.kl_transport || kind == "transport";
-    d.kl_knn = d.kl_knn || kind == "knn";
+  for (const auto& name : s.strings("kl", {}, kl_estimators().names())) {
+    const KlEstimator estimator = kl_estimators().parse(name);
+    d.kl_transport = d.kl_transport || estimator == KlEstimator::transport;
+    d.kl_knn = d.kl_knn || estimator == KlEstimator::knn;
   }
   if (d.kl_transport && c.flow.regularisation.noisy())
     s.error("kl",
@@ -225,6 +269,25 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
 }
 
 }  // namespace
+
+const std::vector<std::string>& model_kind_names() {
+  return model_kinds().names();
+}
+const std::vector<std::string>& data_kind_names() {
+  return data_kinds().names();
+}
+const std::vector<std::string>& init_kind_names() {
+  return init_kinds().names();
+}
+const std::string& model_kind_name(ModelKind kind) {
+  return model_kinds().name(kind);
+}
+const std::string& data_kind_name(DataKind kind) {
+  return data_kinds().name(kind);
+}
+const std::string& init_kind_name(InitKind kind) {
+  return init_kinds().name(kind);
+}
 
 Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
                     const std::string& source) {
@@ -247,9 +310,14 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
   c.source = source;
   c.verbatim = text;
   toml::table resolved;
-  read_model(c, root, resolved);
-  read_data(c, root, resolved);
-  read_init(c, root, resolved);
+  ModelDraft model;
+  read_model(model, root, resolved);
+  read_data(c, model, root, resolved);
+  read_init(c, model, root, resolved);
+  if (model.kind == ModelKind::resnet)
+    c.model.spec = model.resnet;
+  else
+    c.model.spec = model.two_layer;
   read_flow(c, root, resolved);
   read_output(c, root, resolved);
   read_diagnostics(c, root, resolved);

@@ -4,6 +4,7 @@
 // whose one-line message names the key.
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "mfsim/data/synthetic.hpp"
@@ -14,25 +15,51 @@
 
 namespace mfsim {
 
-// Both specs are filled from every key whatever the kind (keys shared by the models, such as
-// width, beta, activation, std_a, std_w and std_b, have one meaning in both); `kind` picks one.
+enum class ModelKind { two_layer, resnet };
+enum class DataKind { teacher, random_labels, file };
+enum class InitKind { gaussian, file };
+
+// The names the config keys accept (model.kind, data.kind, init.kind), and the inverse.
+const std::vector<std::string>& model_kind_names();
+const std::vector<std::string>& data_kind_names();
+const std::vector<std::string>& init_kind_names();
+const std::string& model_kind_name(ModelKind kind);
+const std::string& data_kind_name(DataKind kind);
+const std::string& init_kind_name(InitKind kind);
+
+// The one spec of the model the config chose (with the initial stds of [init]). Every [model] key
+// is validated whatever the kind, so that switching kinds with --set never turns the other
+// model's keys into errors; the keys the models share (width, beta, activation, loss, std_a,
+// std_w, std_b) have one meaning in both.
 struct ModelConfig {
-  std::string kind = "two_layer";  // two_layer | resnet
-  TwoLayerSpec two_layer;          // includes the initial stds of [init]
-  ResNetSpec resnet;               // includes the initial stds of [init]
+  std::variant<TwoLayerSpec, ResNetSpec> spec;
+
+  ModelKind kind() const {
+    return std::holds_alternative<ResNetSpec>(spec) ? ModelKind::resnet : ModelKind::two_layer;
+  }
+  LossKind loss() const {
+    return std::visit([](const auto& s) { return s.loss; }, spec);
+  }
+  // Coordinates of all the particles (the models' own counts, in long double).
+  long double coordinates(int dim) const {
+    return std::visit([dim](const auto& s) { return s.coordinates(dim); }, spec);
+  }
+  // The spec of that kind; std::bad_variant_access if the config chose the other model.
+  const TwoLayerSpec& two_layer() const { return std::get<TwoLayerSpec>(spec); }
+  const ResNetSpec& resnet() const { return std::get<ResNetSpec>(spec); }
 };
 
 struct DataConfig {
-  std::string kind = "teacher";  // teacher | random_labels | file
-  SyntheticDataSpec synthetic;
-  std::string path;  // kind = "file"
+  DataKind kind = DataKind::teacher;
+  SyntheticDataSpec synthetic;  // kind teacher or random_labels
+  std::string path;             // kind file
 };
 
 struct InitConfig {
-  std::string kind = "gaussian";  // gaussian | file
+  InitKind kind = InitKind::gaussian;
   std::uint64_t seed = 2;
   bool antithetic = false;
-  std::string path;  // kind = "file"
+  std::string path;  // kind file
   index_t frame = -1;
 };
 

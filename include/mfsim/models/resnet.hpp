@@ -37,6 +37,16 @@ struct ResNetSpec {
   // E, Ma & Wang 2019, not verified: docs/corrections.md).
   double path_norm_weight = 3;
   LossKind loss = LossKind::square;
+
+  // Coordinates of one block particle (u, w ∈ R^dim, b) and one head particle (a, v ∈ R^dim), and
+  // of all of them: in long double, so that the memory check's absurd sizes do not wrap around.
+  static int block_dim(int dim) { return 2 * dim + 1; }
+  static int head_dim(int dim) { return dim + 1; }
+  long double block_coordinates(int dim) const {
+    return (long double)depth * (long double)width * block_dim(dim);
+  }
+  long double head_coordinates(int dim) const { return (long double)head_width * head_dim(dim); }
+  long double coordinates(int dim) const { return block_coordinates(dim) + head_coordinates(dim); }
 };
 
 // Layers of states or adjoints on the training inputs: [L+1][n][d].

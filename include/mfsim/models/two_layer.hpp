@@ -20,6 +20,11 @@ struct TwoLayerSpec {
   Activation activation;
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
   LossKind loss = LossKind::square;
+
+  // Coordinates of one particle θ = (a, w ∈ R^dim, b when bias), and of all of them: in long
+  // double, so that the memory check's absurd sizes do not wrap around.
+  int particle_dim(int dim) const { return 1 + dim + (bias ? 1 : 0); }
+  long double coordinates(int dim) const { return (long double)width * particle_dim(dim); }
 };
 
 class TwoLayerModel final : public Model, public GramModel, public PotentialModel {
