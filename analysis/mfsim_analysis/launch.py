@@ -164,13 +164,16 @@ class RunResult:
 
 
 def find_mfsim(given: str | os.PathLike | None = None) -> Path:
-    """--mfsim, else $MFSIM_EXECUTABLE, else build/simulations/mfsim of this checkout, else PATH."""
+    """--mfsim (which must exist), else $MFSIM_EXECUTABLE, else build/simulations/mfsim of this
+    checkout, else mfsim on PATH: the one binary finder of the analysis package and the experiments."""
+    if given:
+        if not Path(given).is_file():
+            raise ValueError(f"no mfsim binary at {given}")
+        return Path(given)
     here = Path(__file__).resolve().parents[2] / "build" / "simulations" / "mfsim"
-    for candidate in (given, os.environ.get("MFSIM_EXECUTABLE"), here, shutil.which("mfsim")):
+    for candidate in (os.environ.get("MFSIM_EXECUTABLE"), here, shutil.which("mfsim")):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
-    if given:
-        raise ValueError(f"no mfsim binary at {given}")
     raise ValueError(f"no mfsim binary (tried $MFSIM_EXECUTABLE, {here} and PATH): build it, or pass --mfsim")
 
 

@@ -1,31 +1,35 @@
-"""What every experiment script shares: finding the mfsim binary, running a set of configurations
-in parallel (two at a time by default: the machines these run on have two cores), the common
-command line, and writing the figure and the numbers.
+"""What every experiment script shares: the mfsim binary (found as `mfsim-analysis launch` finds
+it), running a set of configurations in parallel (two at a time by default: the machines these run
+on have two cores), the common command line, and writing the figure and the numbers.
 
 An experiment describes each run as (output path, {key: value} overrides of its TOML config);
 `run_all` skips runs already complete when --reuse is given, and runs the rest, the costliest
 first so that the pool ends on short runs.
+
+The scripts import the analysis package: run them with `PYTHONPATH=analysis` from the repository
+root (as their ctest entries do), or after `pip install ./analysis`.
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+try:
+    from mfsim_analysis.launch import Plan, RunSpec, find_mfsim, run_plan, toml_value
+except ModuleNotFoundError as e:
+    if e.name != "mfsim_analysis":
+        raise
+    sys.exit(f"{Path(sys.argv[0]).name}: error: the mfsim_analysis package is not importable: run the "
+             "experiments with PYTHONPATH=analysis from the repository root, or pip install ./analysis")
+
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO / "analysis") not in sys.path:
-    sys.path.insert(0, str(REPO / "analysis"))
 
-from mfsim_analysis import NotAnMfsimFile, open_run  # noqa: E402
-
-__all__ = ["REPO", "BASE_CONFIG", "write_config", "parser", "mfsim_binary", "complete", "run_all", "save_figure",
-           "write_report", "Timer"]
+__all__ = ["REPO", "BASE_CONFIG", "write_config", "parser", "mfsim_binary", "run_all", "save_figure",
+           "write_report", "Timer", "pyplot"]
 
 # The configuration every experiment starts from: the two-layer tanh network on a ReLU teacher, on
 # the sphere in d = 5, n = 20. Each experiment states only what it changes (write_config).
@@ -43,8 +47,6 @@ def write_config(path: Path, title: str, changes: dict) -> Path:
     """Writes BASE_CONFIG with `changes` to `path` as TOML under a `# title` line: a "section.key"
     entry sets one key, a "section" entry with a dict replaces the whole section (the ResNet's
     model). The runs then vary it further through --set."""
-    from mfsim_analysis.launch import toml_value
-
     sections = {name: dict(keys) for name, keys in BASE_CONFIG.items()}
     for key, value in changes.items():
         if "." in key:
@@ -68,37 +70,26 @@ def parser(doc: str, *, seeds: str | None = None) -> argparse.ArgumentParser:
     if seeds:
         p.add_argument("--seeds", type=int, help=f"number of initialisation seeds ({seeds})")
     p.add_argument("--jobs", type=int, default=2, help="mfsim runs at once (default 2)")
-    p.add_argument("--mfsim", help="the mfsim binary (default: $MFSIM_EXECUTABLE or build/simulations/mfsim)")
+    p.add_argument("--mfsim", help="the mfsim binary (default: $MFSIM_EXECUTABLE, build/simulations/mfsim, PATH)")
     p.add_argument("--reuse", action="store_true", help="keep runs already complete in DIR/runs")
     return p
 
 
 def mfsim_binary(given: str | None, script: str) -> Path:
-    path = Path(given or os.environ.get("MFSIM_EXECUTABLE") or REPO / "build" / "simulations" / "mfsim")
-    if not path.is_file():
-        sys.exit(f"{script}: error: no mfsim binary at {path} (build it, or pass --mfsim)")
-    return path
-
-
-def complete(path: Path, t_end: float) -> bool:
-    """The run at `path` exists, is an mfsim file, and reached flow time t_end."""
+    """--mfsim, else $MFSIM_EXECUTABLE, else build/simulations/mfsim, else PATH (the analysis
+    package's find_mfsim); exits with one line naming `script` when there is none."""
     try:
-        with open_run(path) as run:
-            loss = run.observables["loss"]
-            return len(loss) > 0 and abs(loss.time[-1] - t_end) <= 1e-9 * max(1.0, abs(t_end))
-    except (NotAnMfsimFile, KeyError, OSError):
-        return False
+        return find_mfsim(given)
+    except ValueError as e:
+        sys.exit(f"{script}: error: {e}")
 
 
-def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, t_end_key: str = "flow.t_end",
-            jobs: int = 2, reuse: bool = False, cost=None) -> int:
+def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, jobs: int = 2, reuse: bool = False,
+            cost=None) -> int:
     """Runs `mfsim run config -o path --set key=value ...` for each (path, overrides) through the
     sweep machinery (mfsim_analysis.launch, as `mfsim-analysis launch` does); returns how many ran.
     With `reuse`, a run whose file holds the same resolved config and finished is kept; `cost`
     orders the runs, largest first. Raises RuntimeError naming the first run that failed."""
-    from mfsim_analysis.launch import Plan, RunSpec, run_plan
-
-    del t_end_key  # the resolved config itself is compared now, t_end included
     plan = Plan(Path(config), [RunSpec(Path(p), dict(sets)) for p, sets in runs])
     results = run_plan(plan, binary=binary, jobs=jobs, reuse=reuse, cost=cost, progress=False,
                        keep_going=False)

@@ -1,6 +1,9 @@
 """Fixtures: the mfsim binary (MFSIM_EXECUTABLE, else build/simulations/mfsim) and runs it writes.
 
-Every test here reads files that the real binary wrote during the test run.
+Every test here reads files that the real binary wrote during the test run. The analysis package
+comes from PYTHONPATH (ctest sets it to analysis/; by hand: PYTHONPATH=analysis /usr/bin/python3
+-m pytest tests/python) or from an install; the test modules import this file's helpers as
+`conftest` (pytest puts this folder on the path).
 """
 
 import os
@@ -11,8 +14,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "analysis"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CONFIG = REPO / "simulations" / "configs" / "two_layer_meanfield.toml"
 

@@ -1,6 +1,7 @@
 """The command line (python3 -m mfsim_analysis) on files written by the mfsim binary."""
 
 import json
+import os
 
 import h5py
 import matplotlib.image
@@ -196,11 +197,45 @@ def test_bad_arguments_are_one_line_errors(small_run, tmp_path):
     _one_line_error(run_cli_here("summary"), "required")
 
 
-def test_launcher_runs_without_pythonpath(small_run):
-    import subprocess
+def test_console_script_is_the_module_main(small_run):
+    """analysis/pyproject.toml's `mfsim-analysis` entry point is the main() that
+    `python3 -m mfsim_analysis` runs."""
+    import importlib
+    import tomllib
 
-    result = subprocess.run([str(REPO / "analysis" / "mfsim-analysis"), "summary", small_run, "--json"],
-                            capture_output=True, text=True, timeout=120)
+    from mfsim_analysis.cli import main
+
+    project = tomllib.loads((REPO / "analysis" / "pyproject.toml").read_text())["project"]
+    module, _, function = project["scripts"]["mfsim-analysis"].partition(":")
+    assert getattr(importlib.import_module(module), function) is main
+    result = run_cli("summary", small_run, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["config"]["model"]["width"] == 64
+
+
+def test_pip_install_gives_the_console_script(small_run, tmp_path):
+    """`pip install ./analysis` into a venv (offline, on the system's numpy, h5py, scipy and
+    matplotlib) installs a working `mfsim-analysis`, which needs no PYTHONPATH."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+
+    if not (importlib.util.find_spec("pip") and importlib.util.find_spec("setuptools")):
+        pytest.skip("pip and setuptools are needed to install the package")
+    source = shutil.copytree(REPO / "analysis", tmp_path / "analysis",
+                             ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    install = subprocess.run([venv / "bin" / "python", "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+                              "--no-index", "--disable-pip-version-check", "-q", source],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert install.returncode == 0, install.stderr
+    script = venv / "bin" / "mfsim-analysis"
+    assert subprocess.run([script, "--help"], capture_output=True, text=True, env=env, cwd=tmp_path).returncode == 0
+    result = subprocess.run([script, "summary", small_run, "--json"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["config"]["model"]["width"] == 64
 

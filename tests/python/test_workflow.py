@@ -46,6 +46,17 @@ def test_launch_runs_the_grid_writes_an_index_and_skips_what_is_up_to_date(launc
     run_cli_here(*args)  # back to the original files for the other tests
 
 
+def test_a_missing_mfsim_given_is_an_error_not_a_fallback(tmp_path):
+    """--mfsim PATH that does not exist is refused (one line, exit 2), even though
+    $MFSIM_EXECUTABLE names a binary: the experiments share this finder."""
+    from conftest import CONFIG
+
+    result = run_cli_here("launch", CONFIG, "--grid", "model.width=32", *_sets(), "-o", tmp_path,
+                          "--mfsim", tmp_path / "no-such-mfsim", "-q")
+    assert result.returncode == 2 and "no mfsim binary at" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
 def test_sweep_expressions_error_bars_and_slope(launched):
     out, _ = launched
     result = run_cli_here("sweep", out, "--x", "model.width", "--y", "test_loss-loss", "--y",
