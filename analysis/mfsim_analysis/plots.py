@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -274,25 +275,10 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
     g = run.particles[group]
     xname, yname = coords if coords else default_coordinates(g.columns)
     shown = g.spread_frames(frames)
-    moved = g.spread_frames(movement_frames)
     layered = g.slices > 1
     quantities = _layer_quantities(g.columns) if layered else []
-
-    rng = np.random.default_rng(0)
-    subset = (np.sort(rng.choice(g.n_particles, max_points, replace=False))
-              if g.n_particles > max_points else slice(None))
-    first = g.frame(0) if len(g) else None
-    scatter, movement, layer_stats, layer_moves = {}, [], {}, {}
-    for i in sorted(set(shown) | set(moved) | ({len(g) - 1} if len(g) else set())):
-        f = g.frame(i)
-        if i in shown:
-            scatter[i] = (f.time, f[xname][subset], f[yname][subset])
-        if i in moved:
-            movement.append((f.time, float(np.sqrt(np.mean(np.sum((f.value - first.value) ** 2, axis=1))))))
-        if layered and i in (0, len(g) - 1):
-            layer_stats[i] = (f.time, {q: f[q].reshape(g.slices, -1) for q in quantities})
-            d = np.sqrt(np.sum((f.value - first.value) ** 2, axis=1)).reshape(g.slices, -1)
-            layer_moves[i] = (f.time, d.mean(axis=1))
+    subset = _particle_subset(g.n_particles, max_points)
+    data = _read_particle_frames(g, xname, yname, shown, g.spread_frames(movement_frames), subset, quantities)
 
     ncols = max(len(shown), 3, len(quantities) + 1)
     nrows = 2 + (1 if layered else 0)
@@ -300,22 +286,76 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
     grid = fig.add_gridspec(nrows, ncols)
     title = f"{Path(run.path).name}: /particles/{group} ({g.n_particles} particles × {g.dim}, {len(g)} frames)"
     fig.suptitle(title, fontsize="medium")
-    if not scatter:
+    if not data.scatter:
         fig.text(0.5, 0.5, "no complete frame yet", ha="center")
         return fig
 
+    antithetic = bool(run.get("init.antithetic", False)) and g.n_particles % 2 == 0
+    drawn, outside = _draw_scatters(fig, grid, g, data.scatter, (xname, yname), subset, antithetic, clip)
+    _note_what_is_drawn(fig, clip, outside, drawn, g.n_particles)
+    _draw_histograms(fig, grid, data.scatter, (xname, yname), drawn, clip)
+    _draw_movement(fig.add_subplot(grid[1, 2]), data.movement)
+    if layered:
+        _draw_layer_panels(fig, grid, g.slices, quantities, data, ncols, len(g) - 1)
+    fig.tight_layout(rect=(0, 0.025, 1, 1))
+    return fig
+
+
+@dataclass
+class _ParticleFrames:
+    """What particle_view draws, gathered in one pass over the frames (each read once):
+    scatter: frame → (t, x, y) of the drawn subset; movement: (t, RMS distance from frame 0);
+    for layered groups at the first and last frames, layer_stats: frame → (t, {quantity: [slices][N/slices]})
+    and layer_moves: frame → (t, mean distance from frame 0 per layer)."""
+
+    scatter: dict[int, tuple[float, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    movement: list[tuple[float, float]] = field(default_factory=list)
+    layer_stats: dict[int, tuple[float, dict[str, np.ndarray]]] = field(default_factory=dict)
+    layer_moves: dict[int, tuple[float, np.ndarray]] = field(default_factory=dict)
+
+
+def _particle_subset(n_particles: int, max_points: int):
+    """A fixed random subset of max_points particle rows (sorted), or all rows."""
+    rng = np.random.default_rng(0)
+    return (np.sort(rng.choice(n_particles, max_points, replace=False))
+            if n_particles > max_points else slice(None))
+
+
+def _read_particle_frames(g, xname: str, yname: str, shown, moved, subset, quantities) -> _ParticleFrames:
+    data = _ParticleFrames()
+    first = g.frame(0) if len(g) else None
+    last = len(g) - 1
+    for i in sorted(set(shown) | set(moved) | ({last} if len(g) else set())):
+        f = g.frame(i)
+        if i in shown:
+            data.scatter[i] = (f.time, f[xname][subset], f[yname][subset])
+        if i in moved:
+            data.movement.append((f.time, float(np.sqrt(np.mean(np.sum((f.value - first.value) ** 2, axis=1))))))
+        if g.slices > 1 and i in (0, last):
+            data.layer_stats[i] = (f.time, {q: f[q].reshape(g.slices, -1) for q in quantities})
+            d = np.sqrt(np.sum((f.value - first.value) ** 2, axis=1)).reshape(g.slices, -1)
+            data.layer_moves[i] = (f.time, d.mean(axis=1))
+    return data
+
+
+def _draw_scatters(fig, grid, g, scatter, names: tuple[str, str], subset, antithetic: bool,
+                   clip: bool) -> tuple[int, int]:
+    """One scatter panel per shown frame in the first row, on shared (clipped) limits; returns
+    (points drawn per frame, points outside the axes in all panels)."""
+    xname, yname = names
     allx = np.concatenate([s[1] for s in scatter.values()])
     ally = np.concatenate([s[2] for s in scatter.values()])
     xlim, ylim = (_limits(allx), _limits(ally)) if clip else (_limits(allx, 0), _limits(ally, 0))
     drawn = allx.size // len(scatter)
     size, alpha = float(np.clip(4000 / drawn, 2, 16)), float(np.clip(2000 / drawn, 0.3, 0.8))
+    layered = g.slices > 1
     # ResNet blocks: colour by layer (row l*M + j belongs to layer l).
     layer_of = (np.arange(g.n_particles) // (g.n_particles // g.slices))[subset] if layered else None
-    antithetic = bool(run.get("init.antithetic", False)) and g.n_particles % 2 == 0
     second = (np.arange(g.n_particles) % 2 == 1)[subset] if antithetic else np.zeros(drawn, dtype=bool)
     outside_total = 0
     for col, (i, (t, xs, ys)) in enumerate(sorted(scatter.items())):
         ax = fig.add_subplot(grid[0, col])
+        last_panel = col == len(scatter) - 1
         for member, marker_kwargs in ((~second, {"lw": 0}), (second, {"facecolors": "none", "lw": 0.7})):
             if not np.any(member):
                 continue
@@ -324,19 +364,11 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
                 flipped = "u" if layered else g.columns[0]
                 label = ("first of a pair" if marker_kwargs["lw"] == 0
                          else f"antithetic twin ({flipped} → −{flipped})")
-            if layered:
-                cmap = plt.get_cmap("viridis", g.slices)  # one colour per layer
-                colour = {"c": layer_of[member], "cmap": cmap, "vmin": -0.5, "vmax": g.slices - 0.5}
-                if "facecolors" in marker_kwargs:  # open markers take their colour from the edge
-                    colour = {"edgecolors": cmap(layer_of[member])}
-            else:
-                colour = {"edgecolors": f"C{col}"} if "facecolors" in marker_kwargs else {"color": f"C{col}"}
+            colour = (_layer_colours(g.slices, layer_of[member], marker_kwargs) if layered
+                      else _frame_colour(col, marker_kwargs))
             artist = ax.scatter(xs[member], ys[member], s=size, alpha=alpha, label=label, **colour, **marker_kwargs)
-            if layered and "c" in colour and col == len(scatter) - 1:
-                bar = fig.colorbar(artist, ax=ax, pad=0.02)
-                bar.set_label("layer l")
-                bar.set_ticks(np.unique(np.linspace(0, g.slices - 1, min(g.slices, 9)).round()))
-                bar.solids.set_alpha(1)
+            if layered and "c" in colour and last_panel:
+                _layer_colour_bar(fig, ax, artist, g.slices)
         outside = int(np.sum((xs < xlim[0]) | (xs > xlim[1]) | (ys < ylim[0]) | (ys > ylim[1])))
         outside_total += outside
         ax.set(xlim=xlim, ylim=ylim, xlabel=xname, ylabel=yname, title=f"frame {i}, t = {t:g}")
@@ -346,17 +378,46 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
         if antithetic and col == 0:
             ax.legend(fontsize="xx-small", loc="best", markerscale=max(1.0, 12 / size))
         ax.grid(True, alpha=0.3)
+    return drawn, outside_total
+
+
+def _frame_colour(col: int, marker_kwargs: dict) -> dict:
+    """The panel's colour C<col>: the fill of filled markers, the edge of open ones."""
+    return {"edgecolors": f"C{col}"} if "facecolors" in marker_kwargs else {"color": f"C{col}"}
+
+
+def _layer_colours(slices: int, layers: np.ndarray, marker_kwargs: dict) -> dict:
+    """One viridis colour per layer: mapped through c for filled markers, as edge colours for open
+    ones (which take their colour from the edge)."""
+    cmap = plt.get_cmap("viridis", slices)
+    if "facecolors" in marker_kwargs:
+        return {"edgecolors": cmap(layers)}
+    return {"c": layers, "cmap": cmap, "vmin": -0.5, "vmax": slices - 0.5}
+
+
+def _layer_colour_bar(fig, ax, artist, slices: int) -> None:
+    bar = fig.colorbar(artist, ax=ax, pad=0.02)
+    bar.set_label("layer l")
+    bar.set_ticks(np.unique(np.linspace(0, slices - 1, min(slices, 9)).round()))
+    bar.solids.set_alpha(1)
+
+
+def _note_what_is_drawn(fig, clip: bool, outside_total: int, drawn: int, n_particles: int) -> None:
+    """The footnote: the clipping of the axes and the subset of particles drawn, when they apply."""
     notes = []
     if clip:
         notes.append("axes clipped to the 0.5–99.5 percentiles of the points shown"
                      + (f" ({outside_total} point{'s' if outside_total > 1 else ''} outside in all; "
                         "plot --all-points shows them)" if outside_total else ""))
-    if drawn < g.n_particles:
-        notes.append(f"{drawn} of {g.n_particles} particles drawn (a fixed random subset)")
+    if drawn < n_particles:
+        notes.append(f"{drawn} of {n_particles} particles drawn (a fixed random subset)")
     if notes:
         fig.text(0.5, 0.005, "; ".join(notes), ha="center", va="bottom", fontsize="x-small", color="0.35")
 
-    for col, (name, k) in enumerate(((xname, 1), (yname, 2))):
+
+def _draw_histograms(fig, grid, scatter, names: tuple[str, str], drawn: int, clip: bool) -> None:
+    """Second row, first two panels: the histogram of each coordinate at every shown frame."""
+    for col, (name, k) in enumerate(((names[0], 1), (names[1], 2))):
         ax = fig.add_subplot(grid[1, col])
         values = [(s[0], s[k]) for _, s in sorted(scatter.items())]
         lo, hi = _limits(np.concatenate([v for _, v in values]), 0.5 if clip else 0)
@@ -366,31 +427,34 @@ def particle_view(run: Run, group: str, *, frames: int = 4, coords: Sequence[str
         ax.set(xlabel=name, ylabel="density", title=f"histogram of {name}")
         ax.legend(fontsize="x-small")
 
-    ax = fig.add_subplot(grid[1, 2])
+
+def _draw_movement(ax, movement: Sequence[tuple[float, float]]) -> None:
     ts, ds = zip(*movement)
     ax.plot(ts, ds, "o-", ms=3)
     ax.set(xlabel="flow time t", ylabel="RMS |θ_k(t) − θ_k(0)|",
            title="movement from t = 0 (≥ W₂(ρ_t, ρ₀))")
     ax.grid(True, alpha=0.3)
 
-    if layered:
-        layers = np.arange(g.slices)
-        for col, q in enumerate(quantities):
-            ax = fig.add_subplot(grid[2, col])
-            for c, (i, (t, stats)) in enumerate(sorted(layer_stats.items())):
-                v = stats[q]
-                ax.errorbar(layers, v.mean(axis=1), yerr=v.std(axis=1), fmt="o-", ms=3, capsize=2,
-                            color=f"C{c}", label=f"t = {t:g}")
-            ax.set(xlabel="layer l", ylabel=f"mean ± std of {q}", title=f"{q} per layer")
-            ax.legend(fontsize="x-small")
-            ax.grid(True, alpha=0.3)
-        ax = fig.add_subplot(grid[2, ncols - 1])
-        t, per_layer = layer_moves[len(g) - 1]
-        ax.plot(layers, per_layer, "o-", ms=3)
-        ax.set(xlabel="layer l", ylabel="mean |θ(t) − θ(0)|", title=f"movement per layer at t = {t:g}")
+
+def _draw_layer_panels(fig, grid, slices: int, quantities: Sequence[str], data: _ParticleFrames, ncols: int,
+                       last: int) -> None:
+    """Third row (layered groups): mean ± std of each quantity per layer at the first and last
+    frames, and the movement per layer at the last."""
+    layers = np.arange(slices)
+    for col, q in enumerate(quantities):
+        ax = fig.add_subplot(grid[2, col])
+        for c, (i, (t, stats)) in enumerate(sorted(data.layer_stats.items())):
+            v = stats[q]
+            ax.errorbar(layers, v.mean(axis=1), yerr=v.std(axis=1), fmt="o-", ms=3, capsize=2,
+                        color=f"C{c}", label=f"t = {t:g}")
+        ax.set(xlabel="layer l", ylabel=f"mean ± std of {q}", title=f"{q} per layer")
+        ax.legend(fontsize="x-small")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout(rect=(0, 0.025, 1, 1))
-    return fig
+    ax = fig.add_subplot(grid[2, ncols - 1])
+    t, per_layer = data.layer_moves[last]
+    ax.plot(layers, per_layer, "o-", ms=3)
+    ax.set(xlabel="layer l", ylabel="mean |θ(t) − θ(0)|", title=f"movement per layer at t = {t:g}")
+    ax.grid(True, alpha=0.3)
 
 
 def _limits(v: np.ndarray, percent: float = 0.5) -> tuple[float, float]:
