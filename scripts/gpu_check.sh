@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (docs/gpu.md): on a machine with an NVIDIA GPU, runs mfsim's test suite in double
-# and in float and the step and diagnostic benchmarks at the README's sizes, in under 10 minutes,
-# and writes a summary and the benchmarks' JSON to OUTDIR.
+# and in float and the step and diagnostic benchmarks at the sizes of docs/performance.md, in under
+# 10 minutes, and writes a summary and the benchmarks' JSON to OUTDIR.
 #
 #   scripts/gpu_check.sh OUTDIR --build-dir DIR [--build-dir-float DIR]
 #   scripts/gpu_check.sh OUTDIR --kokkos PREFIX [--arch sm_90] [--jobs N]
@@ -109,7 +109,7 @@ if [[ -n $build_float ]]; then
 else
   note "ctest-float: skipped (no float build given)"
 fi
-# Benchmarks at the README's sizes (docs/performance.md), 3 repetitions each, JSON per program.
+# Benchmarks at the reference sizes of docs/performance.md, 3 repetitions each, JSON per program.
 bench() {  # name build program filter
   step "$1" 60 "$2/benchmarks/$3" --benchmark_filter="$4" --benchmark_repetitions=3 \
     --benchmark_report_aggregates_only=true --benchmark_out="$out/$1.json" \

@@ -315,7 +315,7 @@ class Data:
 
 _MISSING = object()
 
-# /parameters attribute ntk_lambda0 is what mfsim writes (the diagnostics issue); the others are
+# /parameters attribute ntk_lambda0 is what mfsim writes (docs/diagnostics.md); the others are
 # accepted as well, as attributes or datasets, so that a file from another writer still shows λ₀.
 _LAMBDA0_NAMES = ("ntk_lambda0", "lambda_0", "lambda0", "ntk_lambda_0", "ntk_lambda_min", "lambda_0_ntk")
 

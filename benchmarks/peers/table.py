@@ -3,7 +3,7 @@
     /usr/bin/python3 benchmarks/peers/table.py [--compact] [benchmarks/results/peers.json]
 
 --compact: only s/step against m at n = 1000, d = 16, one row per implementation and thread count
-(the README's table).
+(a short table for a summary).
 """
 
 import json
