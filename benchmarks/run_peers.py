@@ -14,7 +14,7 @@ peer pinned to 1 or 2 cores with its thread pools sized to match. Every run is a
 capped at 8 GB of address space (RLIMIT_AS) and a timeout; a peer that fails at some m is
 recorded there and not run at larger m (same n, d, threads).
 
-Seconds per step: mfsim's own report of its steps alone ("(X s/step in steps, ...": the velocity
+Seconds per step: mfsim's own report of its steps alone (with --time-phases: "(X s/step in steps, ...": the velocity
 evaluations that the steps use and the updates, each phase closed by a Kokkos fence; the
 observations and snapshots at both ends excluded), from one run of K steps; a peer's fastest timed
 step (after a warm-up step that includes compilation); the minimum over the rounds. Peak memory:
@@ -148,9 +148,9 @@ def mpi_env():
 
 def mfsim_command(args, threads, config):
     if threads == 1:
-        return [str(args.build / "simulations" / "mfsim"), "run", str(config), "--force", "--quiet"]
+        return [str(args.build / "simulations" / "mfsim"), "run", str(config), "--force", "--quiet", "--time-phases"]
     return ["mpirun", "-n", str(threads), "--bind-to", "none", str(args.mpi_build / "simulations" / "mfsim"),
-            "run", str(config), "--force", "--quiet"]
+            "run", str(config), "--force", "--quiet", "--time-phases"]
 
 
 def write_config(work, tag, size, dt, steps):

@@ -143,6 +143,9 @@ struct CommandLine {
         run->add_option("-o,--output", output, "Output H5MD file (overrides output.path)");
     run->add_flag("-f,--force", options.overwrite, "Overwrite an existing output file");
     run->add_flag("-q,--quiet", quiet, "No progress line");
+    run->add_flag("--time-phases", options.time_phases,
+                  "Fence at each phase of a step and split the time in the summary (steps, "
+                  "observing, writing)");
     run->add_flag(
         "--print-config", print_config,
         "Print the resolved config (what /parameters/config_resolved will hold) and exit");

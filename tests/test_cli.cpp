@@ -91,11 +91,12 @@ std::vector<double> frame_values(const std::string& path, index_t frame,
 TEST(Cli, RunsAndDescribesTheOutput) {
   const std::string dir = test::scratch_dir("cli_run");
   const std::string config = write_config(dir);
-  const Result r = mfsim(dir, "run " + config + " -q -o " + dir + "/a.h5 --set model.beta=2");
+  const Result r =
+      mfsim(dir, "run " + config + " -q -o " + dir + "/a.h5 --set model.beta=2 --time-phases");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("wrote " + dir + "/a.h5"));
-  // The summary line: the whole run's seconds, then the steps' alone (per step), the observers'
-  // and the output's, which add up to at most the whole.
+  // The summary line with --time-phases: the whole run's seconds, then the steps' alone (per
+  // step), the observers' and the output's, which add up to at most the whole.
   std::smatch m;
   const std::string number = "([0-9.eE+-]+)";
   ASSERT_TRUE(std::regex_search(r.out, m,

@@ -92,7 +92,9 @@ TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
     }
   } out;
   SmallFlow s;
-  const RunSummary summary = run_flow(*s.model, s.state, cadences(10, 5, 10), {&slow}, out);
+  RunSettings timed = cadences(10, 5, 10);
+  timed.time_phases = true;
+  const RunSummary summary = run_flow(*s.model, s.state, timed, {&slow}, out);
   const double sleep = sleep_ms * 1e-3;
   ASSERT_EQ(summary.steps_run, 10);
   EXPECT_GT(summary.step_seconds, 0.0);
@@ -129,6 +131,33 @@ TEST(RunFlow, StopsAtLossTolerance) {
   EXPECT_EQ(summary.reason, StopReason::loss_tol);
   EXPECT_LE(summary.loss, 1e-3);
   EXPECT_LT(summary.step, 100000);
+}
+
+int fences = 0;
+void count_fence(const char*, std::uint32_t, std::uint64_t*) {
+  ++fences;
+}
+
+// The fences a run of `steps` steps makes, counted by a Kokkos Tools hook.
+int fences_in_run(index_t steps, bool time_phases) {
+  SmallFlow s;
+  RunSettings r = cadences(steps, 1000, 1000);
+  r.time_phases = time_phases;
+  MemoryOutput out;
+  fences = 0;
+  Kokkos::Tools::Experimental::set_begin_fence_callback(count_fence);
+  run_flow(*s.model, s.state, r, {}, out);
+  Kokkos::Tools::Experimental::set_begin_fence_callback(nullptr);
+  return fences;
+}
+
+// A step fences only where a result is read on the host; the phase timing adds its five fences a
+// step only when asked for.
+TEST(RunFlow, FencesForPhaseTimingOnlyWhenAsked) {
+  const int untimed = fences_in_run(20, false), timed = fences_in_run(20, true);
+  if (timed == 0) GTEST_SKIP() << "this Kokkos reports no global fence to Kokkos Tools (3.x)";
+  EXPECT_GE(timed - untimed, 5 * 20) << untimed << " fences untimed, " << timed << " timed";
+  EXPECT_LT(untimed, 20) << "the loop fences at every step without phase timing";
 }
 
 // Polled once per point: a stop request arrives at the start of the fifth point (step 4).

@@ -209,6 +209,7 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   for (Observer* o : diagnostics.observers()) observers.push_back(o);
 
   RunSettings settings = c.flow;
+  settings.time_phases = options.time_phases;
   settings.first_step = p.first_step;
   settings.start_time = p.start_time;
   const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
@@ -231,13 +232,18 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
     throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) + " at step " +
                                            std::to_string(s.step) + "; " + writer.holds());
   if (comm.is_root()) {
+    const std::string split = options.time_phases
+                                  ? fmt::format(
+                                        " ({:.4g} s/step in steps, {:.3g} s observing, {:.3g} s "
+                                        "writing)",
+                                        s.seconds_per_step(), s.observe_seconds, s.write_seconds)
+                                  : "";
     log << fmt::format(
-        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s ({:.4g} s/step in "
-        "steps, {:.3g} s observing, {:.3g} s writing); loss {:.6g} -> {:.6g}\n"
+        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s{}; loss {:.6g} -> "
+        "{:.6g}\n"
         "mfsim: wrote {} ({} snapshots, {} observation rows)\n",
-        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, s.seconds_per_step(),
-        s.observe_seconds, s.write_seconds, s.initial_loss, s.loss, c.output.path, s.snapshots,
-        s.observations);
+        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, split, s.initial_loss,
+        s.loss, c.output.path, s.snapshots, s.observations);
   }
   return s;
 }

@@ -16,12 +16,15 @@ namespace mfsim {
 
 namespace {
 
-// Splits run_flow's wall time into consecutive laps: each lap() fences Kokkos, so that the
-// kernels launched in a phase are charged to it, and returns the seconds since the previous lap.
+// Splits run_flow's wall time into consecutive laps, returning the seconds since the previous
+// lap. Timing phases (RunSettings::time_phases), each lap fences Kokkos first, so that the kernels
+// launched in a phase are charged to it; otherwise it fences nothing, and a lap is the host's time
+// in the phase (on an asynchronous backend, the time to launch its kernels).
 class LapClock {
  public:
+  explicit LapClock(bool fence) : fence_(fence) {}
   double lap() {
-    Kokkos::fence();
+    if (fence_) Kokkos::fence();
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - mark_).count();
     mark_ = now;
@@ -29,6 +32,7 @@ class LapClock {
   }
 
  private:
+  bool fence_;
   std::chrono::steady_clock::time_point mark_ = std::chrono::steady_clock::now();
 };
 
@@ -134,7 +138,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   RunPosition at{0, settings.first_step, settings.start_time, false};
   double previous_time = at.time;
   index_t last_snapshot = -1;
-  LapClock clock;
+  LapClock clock(settings.time_phases);
   for (;; ++at.done) {
     clock.lap();  // the previous iteration's tail (progress) is in summary.seconds only
     at.stop_requested = settings.stop_requested && settings.stop_requested();

@@ -41,6 +41,8 @@ Problem build_problem(const Config& config, const Communicator& comm = self_comm
 struct RunOptions {
   bool overwrite = false;  // --force
   bool progress = true;    // progress line on stderr
+  bool time_phases =
+      false;  // --time-phases: the summary splits the time (RunSettings::time_phases)
 };
 
 // Runs `config` and writes config.output.path. Throws InputError before creating any file, and

@@ -34,6 +34,10 @@ struct RunSettings {
   // Polled at the start of every point: true makes that point the last one (observed, snapshotted
   // and committed), with StopReason::signal. None: the run ends by its own rules only.
   bool (*stop_requested)() = nullptr;
+  // Fence Kokkos at every phase boundary, so that RunSummary's split charges each kernel to the
+  // phase that launched it (five fences a step). Off, the loop fences only where a result is read
+  // on the host, and the split is the host's time in each phase.
+  bool time_phases = false;
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).
@@ -62,11 +66,11 @@ struct RunSummary {
   StopReason reason = StopReason::steps;
   index_t observations = 0, snapshots = 0;
   double seconds = 0;  // the whole of run_flow
-  // Its parts (each read after a Kokkos fence, so that queued kernels count where they were
-  // launched): the steps alone (evaluating the velocity that a step uses, the finiteness check,
-  // integrating), the observers (their evaluations included: the final state's, and the full
-  // batch's under minibatches) and the snapshots with the flushes. The rest (setup, progress
-  // lines) is in `seconds` only, so their sum is at most `seconds`.
+  // Its parts (each read after a Kokkos fence when RunSettings::time_phases, so that queued
+  // kernels count where they were launched): the steps alone (evaluating the velocity that a step
+  // uses, the finiteness check, integrating), the observers (their evaluations included: the final
+  // state's, and the full batch's under minibatches) and the snapshots with the flushes. The rest
+  // (setup, progress lines) is in `seconds` only, so their sum is at most `seconds`.
   double step_seconds = 0, observe_seconds = 0, write_seconds = 0;
   double seconds_per_step() const { return steps_run > 0 ? step_seconds / double(steps_run) : 0; }
 };
