@@ -84,7 +84,7 @@ void OutputGuard::reserve(std::uint64_t end, const std::string& context) {
   (void)end;
   (void)context;
 #endif
-  can_reserve_ = false;  // a file system without fallocate: write unreserved, as before
+  can_reserve_ = false;  // a file system without fallocate: write without reserving
 }
 
 void OutputGuard::release_reserve() {
