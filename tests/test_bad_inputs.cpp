@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "helpers.hpp"
+#include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
@@ -220,8 +221,8 @@ TEST(Cli, DiagnosticsAreWrittenAndSurviveARestart) {
     const ObservableSeries s = reader.read_observable(name);
     EXPECT_EQ(s.step, (std::vector<long long>{0, 5, 10, 15, 20})) << name;
   }
-  EXPECT_EQ(reader.read_observable("gram_spectrum").shape, (std::vector<hsize_t>{20}));
-  EXPECT_EQ(reader.read_observable("gram_matrix").shape, (std::vector<hsize_t>{20, 20}));
+  EXPECT_EQ(reader.read_observable("gram_spectrum").shape, (std::vector<std::size_t>{20}));
+  EXPECT_EQ(reader.read_observable("gram_matrix").shape, (std::vector<std::size_t>{20, 20}));
   for (double e : observable(whole, "energy_identity_error")) EXPECT_LT(e, test::tol(1e-10, 1e-5));
   EXPECT_EQ(observable(whole, "kl_knn_two_sample")[0], 0.0);
   EXPECT_GT(observable(whole, "kl_transport").back(), 0.0);

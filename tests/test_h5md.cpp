@@ -6,11 +6,11 @@
 #include <fstream>
 
 #include "helpers.hpp"
+#include "io/hdf5.hpp"  // private (src/io): the files' raw layout, through mfsim::internal
 #include "mfsim/core/error.hpp"
 #include "mfsim/io/h5md_layout.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
-#include "mfsim/io/hdf5.hpp"
 #include "mfsim/models/two_layer.hpp"
 
 namespace mfsim {
@@ -97,7 +97,7 @@ TEST(H5md, RoundTrip) {
   EXPECT_EQ(loss.step, (std::vector<long long>{0, 5, 10}));
   EXPECT_EQ(loss.value, (std::vector<double>{1.0, 0.5, 1.0 / 3}));
   const ObservableSeries spectrum = r.read_observable("spectrum");
-  EXPECT_EQ(spectrum.shape, (std::vector<hsize_t>{3}));
+  EXPECT_EQ(spectrum.shape, (std::vector<std::size_t>{3}));
   EXPECT_EQ(spectrum.value.size(), 9u);
   EXPECT_EQ(spectrum.value[8], 5.0);
   EXPECT_EQ(r.parameter("config"), "[model]\nwidth = 10\n");

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "hdf5.hpp"
 #include "mfsim/core/error.hpp"
-#include "mfsim/io/hdf5.hpp"
 
 namespace mfsim::checked {
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "checked_read.hpp"
+#include "hdf5.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/io/h5md_layout.hpp"
 
@@ -71,33 +72,155 @@ Vector to_device(const std::vector<double>& values, const std::string& label) {
   return v;
 }
 
+// A frame's position datasets ([T][N][D] value, [T] step and time), opened with their shapes and
+// types checked before anything is read: a mismatched dataset is never read past its end.
+struct PositionDatasets {
+  std::string base;  // "/particles/GROUP/position"
+  h5::Handle value, steps, times;
+  std::vector<hsize_t> dims;  // of value
+};
+
+PositionDatasets open_positions(hid_t file, const std::string& path, const std::string& group) {
+  PositionDatasets p;
+  p.base = "/particles/" + group + "/position";
+  std::vector<hsize_t> step_dims, time_dims;
+  p.value = checked::open_numeric(file, path, p.base + "/value", 3, p.dims);
+  p.steps = checked::open_numeric(file, path, p.base + "/step", 1, step_dims);
+  p.times = checked::open_numeric(file, path, p.base + "/time", 1, time_dims);
+  if (p.dims[1] == 0 || p.dims[2] == 0)
+    throw InputError(checked::where(path, p.base + "/value") + ": holds no particles (shape [" +
+                     std::to_string(p.dims[0]) + "][" + std::to_string(p.dims[1]) + "][" +
+                     std::to_string(p.dims[2]) + "])");
+  checked::require_allocatable((long double)p.dims[1] * p.dims[2], path, p.base + "/value");
+  checked::require_allocatable((long double)step_dims[0], path, p.base + "/step");
+  return p;
+}
+
+// The step and the (finite) time of frame `index`.
+void read_step_and_time(const PositionDatasets& p, const std::string& path, index_t index,
+                        ParticleFrame& out) {
+  out.step = checked::read(path, p.base + "/step",
+                           [&] { return h5::read_int64s(p.steps.get()); })[std::size_t(index)];
+  out.time = checked::read(path, p.base + "/time",
+                           [&] { return h5::read_doubles(p.times.get(), hsize_t(index), 1); })[0];
+  if (!std::isfinite(out.time))
+    throw InputError(fmt::format("{}: frame {} has time {} (must be finite)",
+                                 checked::where(path, p.base + "/time"), index, out.time));
+}
+
+// The particles a caller reads of a frame of N: [first, first + rows) in each of `blocks` blocks
+// `stride` apart (a rank's part of every slice, GroupSpec).
+struct Shard {
+  index_t first = 0;
+  index_t rows = 0;
+  index_t blocks = 1;
+  index_t stride = 0;
+};
+
+// `first` is clamped to N and `rows_wanted` < 0 means up to the end. Several blocks that do not
+// fit the frame (a group of another size) select no row: the caller compares `particles` with
+// what it expects and names the mismatch.
+Shard select_shard(index_t particles, index_t first, index_t rows_wanted, index_t blocks,
+                   index_t stride) {
+  Shard shard;
+  shard.first = std::min(first, particles);
+  shard.rows =
+      rows_wanted < 0 ? particles - shard.first : std::min(rows_wanted, particles - shard.first);
+  const bool fits = blocks <= 1 || (rows_wanted >= 0 && rows_wanted <= stride &&
+                                    first + (blocks - 1) * stride + rows_wanted <= particles);
+  if (!fits) shard.rows = 0;
+  shard.blocks = std::max<index_t>(blocks, 1);
+  shard.stride = stride;
+  return shard;
+}
+
+// The shard's rows of frame row `frame_row` of a [T][N](...) dataset, block by block.
+std::vector<double> read_shard(hid_t dataset, hsize_t frame_row, const Shard& shard) {
+  return h5::read_doubles_strided(dataset, frame_row, 1, hsize_t(shard.first), hsize_t(shard.rows),
+                                  hsize_t(shard.blocks), hsize_t(shard.stride));
+}
+
+// The value's `columns` attribute (the names of a particle's coordinates), empty without one.
+std::vector<std::string> read_columns(const PositionDatasets& p, const std::string& path) {
+  if (!h5::has_attribute(p.value.get(), "columns")) return {};
+  h5::Handle attr(H5Aopen(p.value.get(), "columns", H5P_DEFAULT));
+  h5::Handle type(attr ? H5Aget_type(attr.get()) : -1);
+  if (!type || H5Tget_class(type.get()) != H5T_STRING)
+    throw InputError(checked::where(path, p.base + "/value") +
+                     ": attribute columns does not hold strings");
+  return checked::read(path, p.base + "/value attribute columns",
+                       [&] { return h5::read_string_array_attribute(p.value.get(), "columns"); });
+}
+
+// The shard of the log-density frame with the step of `out`, into `out` if the file tracks the
+// log-density of `group` and that frame was written. [T][N] with the position's N: a log-density
+// of another shape is refused, not read past.
+void read_log_density(hid_t file, const std::string& path, std::optional<long long> committed_step,
+                      const std::string& group, const PositionDatasets& positions,
+                      const Shard& shard, ParticleFrame& out) {
+  const std::string log_path = "particles/" + group + "/log_density";
+  if (!h5::exists(file, log_path + "/value")) return;
+  const std::string log_base = "/" + log_path;
+  const index_t rows = complete_rows(file, path, log_path, committed_step, 2);
+  std::vector<hsize_t> log_dims, log_step_dims;
+  h5::Handle log_value = checked::open_numeric(file, path, log_base + "/value", 2, log_dims);
+  h5::Handle log_steps = checked::open_numeric(file, path, log_base + "/step", 1, log_step_dims);
+  if (log_dims[1] != positions.dims[1])
+    throw InputError(fmt::format("{}: has shape [{}][{}], expected [T][{}] (the particles of {})",
+                                 checked::where(path, log_base + "/value"), log_dims[0],
+                                 log_dims[1], positions.dims[1], positions.base + "/value"));
+  checked::require_allocatable((long double)log_step_dims[0], path, log_base + "/step");
+  const auto steps_logp =
+      checked::read(path, log_base + "/step", [&] { return h5::read_int64s(log_steps.get()); });
+  for (index_t j = 0; j < rows; ++j) {
+    if (steps_logp[std::size_t(j)] != out.step) continue;
+    const auto logp = checked::read(path, log_base + "/value",
+                                    [&] { return read_shard(log_value.get(), hsize_t(j), shard); });
+    checked::require_finite(logp, path, log_base + "/value");
+    out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
+    out.has_log_density = true;
+    std::copy(logp.begin(), logp.end(), out.log_density.data());
+    return;
+  }
+}
+
 }  // namespace
 
-H5mdReader::H5mdReader(const std::string& path) : path_(path) {
-  file_ = h5::open_file(path);
-  if (!h5::exists(file_.get(), "h5md"))
-    throw InputError(path + ": not an H5MD file (no /h5md group)");
-  if (h5::has_attribute(file_.get(), committed_step_attribute)) {
+struct H5mdReader::Impl {
+  h5::Handle file;
+  std::optional<long long> committed_step;  // the file's commit marker, if it has one
+};
+
+H5mdReader::H5mdReader(const std::string& path) : path_(path), impl_(std::make_unique<Impl>()) {
+  impl_->file = h5::open_file(path);
+  const hid_t file = impl_->file.get();
+  if (!h5::exists(file, "h5md")) throw InputError(path + ": not an H5MD file (no /h5md group)");
+  if (h5::has_attribute(file, committed_step_attribute)) {
     try {
-      committed_step_ = h5::read_int64_attribute(file_.get(), committed_step_attribute);
+      impl_->committed_step = h5::read_int64_attribute(file, committed_step_attribute);
     } catch (const std::exception& e) {
       throw InputError(path + ": unreadable /" + committed_step_attribute + " (" + e.what() + ")");
     }
   }
 }
 
+H5mdReader::~H5mdReader() = default;
+H5mdReader::H5mdReader(H5mdReader&& other) noexcept = default;
+H5mdReader& H5mdReader::operator=(H5mdReader&& other) noexcept = default;
+
 std::vector<std::string> H5mdReader::particle_groups() const {
-  if (!h5::exists(file_.get(), "particles")) return {};
-  return child_names(h5::open_group(file_.get(), "particles").get());
+  if (!h5::exists(impl_->file.get(), "particles")) return {};
+  return child_names(h5::open_group(impl_->file.get(), "particles").get());
 }
 
 bool H5mdReader::has_particles(const std::string& group) const {
-  return h5::exists(file_.get(), "particles/" + group + "/position/value");
+  return h5::exists(impl_->file.get(), "particles/" + group + "/position/value");
 }
 
 index_t H5mdReader::frames(const std::string& group) const {
   if (!has_particles(group)) return 0;
-  return complete_rows(file_.get(), path_, "particles/" + group + "/position", committed_step_, 3);
+  return complete_rows(impl_->file.get(), path_, "particles/" + group + "/position",
+                       impl_->committed_step, 3);
 }
 
 ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, index_t first,
@@ -108,94 +231,28 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
   if (index < 0 || index >= count)
     throw InputError(path_ + ": frame " + std::to_string(frame) + " out of range (the file has " +
                      std::to_string(count) + " frames of /particles/" + group + ")");
-  // Shapes and types are checked before anything is read: a mismatched dataset is never read
-  // past its end.
-  const std::string base = "/particles/" + group + "/position";
-  std::vector<hsize_t> dims, step_dims, time_dims;
-  h5::Handle value = checked::open_numeric(file_.get(), path_, base + "/value", 3, dims);
-  h5::Handle steps = checked::open_numeric(file_.get(), path_, base + "/step", 1, step_dims);
-  h5::Handle times = checked::open_numeric(file_.get(), path_, base + "/time", 1, time_dims);
-  if (dims[1] == 0 || dims[2] == 0)
-    throw InputError(checked::where(path_, base + "/value") + ": holds no particles (shape [" +
-                     std::to_string(dims[0]) + "][" + std::to_string(dims[1]) + "][" +
-                     std::to_string(dims[2]) + "])");
-  checked::require_allocatable((long double)dims[1] * dims[2], path_, base + "/value");
-  checked::require_allocatable((long double)step_dims[0], path_, base + "/step");
+  const PositionDatasets positions = open_positions(impl_->file.get(), path_, group);
 
   ParticleFrame out;
   out.index = index;
-  out.step = checked::read(path_, base + "/step",
-                           [&] { return h5::read_int64s(steps.get()); })[std::size_t(index)];
-  out.time = checked::read(path_, base + "/time",
-                           [&] { return h5::read_doubles(times.get(), hsize_t(index), 1); })[0];
-  if (!std::isfinite(out.time))
-    throw InputError(fmt::format("{}: frame {} has time {} (must be finite)",
-                                 checked::where(path_, base + "/time"), index, out.time));
-  out.particles = index_t(dims[1]);
-  out.first = std::min(first, out.particles);
-  index_t shard_rows = rows_wanted < 0 ? out.particles - out.first
-                                       : std::min(rows_wanted, out.particles - out.first);
-  // Several blocks that do not fit the frame (a group of another size) read nothing: the caller
-  // compares `particles` with what it expects and names the mismatch.
-  const bool fits = blocks <= 1 || (rows_wanted >= 0 && rows_wanted <= stride &&
-                                    first + (blocks - 1) * stride + rows_wanted <= out.particles);
-  if (!fits) shard_rows = 0;
-  const index_t block_count = std::max<index_t>(blocks, 1);
-  // Reads the frame's rows of the shard (block_count blocks) from a [T][N](...) dataset.
-  const auto read_shard = [&](hid_t dataset, hsize_t frame_row) {
-    return h5::read_doubles_strided(dataset, frame_row, 1, hsize_t(out.first), hsize_t(shard_rows),
-                                    hsize_t(block_count), hsize_t(stride));
-  };
-  const auto values = checked::read(path_, base + "/value",
-                                    [&] { return read_shard(value.get(), hsize_t(index)); });
-  checked::require_finite(values, path_, base + "/value");
-  out.value = HostMatrix("mfsim::H5mdReader::frame", shard_rows * block_count, dims[2]);
+  read_step_and_time(positions, path_, index, out);
+  out.particles = index_t(positions.dims[1]);
+  const Shard shard = select_shard(out.particles, first, rows_wanted, blocks, stride);
+  out.first = shard.first;
+  const auto values = checked::read(path_, positions.base + "/value", [&] {
+    return read_shard(positions.value.get(), hsize_t(index), shard);
+  });
+  checked::require_finite(values, path_, positions.base + "/value");
+  out.value = HostMatrix("mfsim::H5mdReader::frame", shard.rows * shard.blocks, positions.dims[2]);
   std::copy(values.begin(), values.end(), out.value.data());
-  if (h5::has_attribute(value.get(), "columns")) {
-    h5::Handle attr(H5Aopen(value.get(), "columns", H5P_DEFAULT));
-    h5::Handle type(attr ? H5Aget_type(attr.get()) : -1);
-    if (!type || H5Tget_class(type.get()) != H5T_STRING)
-      throw InputError(checked::where(path_, base + "/value") +
-                       ": attribute columns does not hold strings");
-    out.columns = checked::read(path_, base + "/value attribute columns", [&] {
-      return h5::read_string_array_attribute(value.get(), "columns");
-    });
-  }
-
-  const std::string log_path = "particles/" + group + "/log_density";
-  if (h5::exists(file_.get(), log_path + "/value")) {
-    // [T][N] with the position's N: a log-density of another shape is refused, not read past.
-    const std::string log_base = "/" + log_path;
-    const index_t rows = complete_rows(file_.get(), path_, log_path, committed_step_, 2);
-    std::vector<hsize_t> log_dims, log_step_dims;
-    h5::Handle log_value =
-        checked::open_numeric(file_.get(), path_, log_base + "/value", 2, log_dims);
-    h5::Handle log_steps =
-        checked::open_numeric(file_.get(), path_, log_base + "/step", 1, log_step_dims);
-    if (log_dims[1] != dims[1])
-      throw InputError(fmt::format("{}: has shape [{}][{}], expected [T][{}] (the particles of {})",
-                                   checked::where(path_, log_base + "/value"), log_dims[0],
-                                   log_dims[1], dims[1], base + "/value"));
-    checked::require_allocatable((long double)log_step_dims[0], path_, log_base + "/step");
-    const auto steps_logp =
-        checked::read(path_, log_base + "/step", [&] { return h5::read_int64s(log_steps.get()); });
-    // The log-density frame with the same step, if it was written.
-    for (index_t j = 0; j < rows; ++j) {
-      if (steps_logp[std::size_t(j)] != out.step) continue;
-      const auto logp = checked::read(path_, log_base + "/value",
-                                      [&] { return read_shard(log_value.get(), hsize_t(j)); });
-      checked::require_finite(logp, path_, log_base + "/value");
-      out.log_density = HostVector("mfsim::H5mdReader::log_density", logp.size());
-      out.has_log_density = true;
-      std::copy(logp.begin(), logp.end(), out.log_density.data());
-      break;
-    }
-  }
+  out.columns = read_columns(positions, path_);
+  read_log_density(impl_->file.get(), path_, impl_->committed_step, group, positions, shard, out);
   return out;
 }
 
 bool H5mdReader::has_data() const {
-  return h5::exists(file_.get(), "data/train/x") && h5::exists(file_.get(), "data/train/y");
+  return h5::exists(impl_->file.get(), "data/train/x") &&
+         h5::exists(impl_->file.get(), "data/train/y");
 }
 
 Dataset H5mdReader::read_data() const {
@@ -203,14 +260,15 @@ Dataset H5mdReader::read_data() const {
   Dataset d;
   auto read_split = [&](const std::string& name, Matrix& x, Vector& y, int dim) {
     const std::string base = "/data/" + name;
-    if (!h5::exists(file_.get(), base + "/x") && !h5::exists(file_.get(), base + "/y")) {
+    if (!h5::exists(impl_->file.get(), base + "/x") &&
+        !h5::exists(impl_->file.get(), base + "/y")) {
       x = Matrix("mfsim::Dataset::x_" + name, 0, dim);
       y = Vector("mfsim::Dataset::y_" + name, 0);
       return;
     }
     std::vector<hsize_t> xdims, ydims;
-    h5::Handle xs = checked::open_numeric(file_.get(), path_, base + "/x", 2, xdims);
-    h5::Handle ys = checked::open_numeric(file_.get(), path_, base + "/y", 1, ydims);
+    h5::Handle xs = checked::open_numeric(impl_->file.get(), path_, base + "/x", 2, xdims);
+    h5::Handle ys = checked::open_numeric(impl_->file.get(), path_, base + "/y", 1, ydims);
     if (xdims[0] != ydims[0])
       throw InputError(fmt::format("{}: has {} rows but {} has {}",
                                    checked::where(path_, base + "/x"), xdims[0], base + "/y",
@@ -236,17 +294,18 @@ Dataset H5mdReader::read_data() const {
 }
 
 std::vector<std::string> H5mdReader::observables() const {
-  if (!h5::exists(file_.get(), "observables")) return {};
-  return child_names(h5::open_group(file_.get(), "observables").get());
+  if (!h5::exists(impl_->file.get(), "observables")) return {};
+  return child_names(h5::open_group(impl_->file.get(), "observables").get());
 }
 
 ObservableSeries H5mdReader::read_observable(const std::string& name) const {
-  h5::Handle element = h5::open_group(file_.get(), "observables/" + name);
-  const index_t rows = complete_rows(file_.get(), path_, "observables/" + name, committed_step_);
+  h5::Handle element = h5::open_group(impl_->file.get(), "observables/" + name);
+  const index_t rows =
+      complete_rows(impl_->file.get(), path_, "observables/" + name, impl_->committed_step);
   h5::Handle value = h5::open_dataset(element.get(), "value");
   ObservableSeries out;
   const auto dims = h5::dataset_dims(value.get());
-  out.shape.assign(dims.begin() + (dims.empty() ? 0 : 1), dims.end());
+  for (std::size_t i = 1; i < dims.size(); ++i) out.shape.push_back(std::size_t(dims[i]));
   out.value = h5::read_doubles(value.get(), 0, hsize_t(rows));
   out.time = h5::read_doubles(h5::open_dataset(element.get(), "time").get(), 0, hsize_t(rows));
   out.step = h5::read_int64s(h5::open_dataset(element.get(), "step").get());
@@ -255,13 +314,13 @@ ObservableSeries H5mdReader::read_observable(const std::string& name) const {
 }
 
 bool H5mdReader::has_parameter(const std::string& name) const {
-  return h5::exists(file_.get(), "parameters") &&
-         h5::has_attribute(h5::open_group(file_.get(), "parameters").get(), name);
+  return h5::exists(impl_->file.get(), "parameters") &&
+         h5::has_attribute(h5::open_group(impl_->file.get(), "parameters").get(), name);
 }
 
 std::string H5mdReader::parameter(const std::string& name) const {
   if (!has_parameter(name)) throw InputError(path_ + ": no parameter " + name);
-  h5::Handle group = h5::open_group(file_.get(), "parameters");
+  h5::Handle group = h5::open_group(impl_->file.get(), "parameters");
   // Numbers are numeric attributes (H5mdWriter::write_parameters): back to the text they came
   // from (fmt's shortest round-trip form, as the writer's callers format them).
   h5::Handle attr(H5Aopen(group.get(), name.c_str(), H5P_DEFAULT));

@@ -1,14 +1,18 @@
 #include "mfsim/io/h5md_writer.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 
+#include "hdf5.hpp"
 #include "mfsim/core/collective_error.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/gather.hpp"
 #include "mfsim/core/stop_signal.hpp"
+#include "mfsim/io/output_guard.hpp"
 
 namespace mfsim {
 namespace {
@@ -29,7 +33,95 @@ std::uint64_t append_allocation(std::uint64_t bytes) {
 
 }  // namespace
 
+// The writer itself: its file, series and commit state. H5mdWriter's members forward here.
+struct H5mdWriter::Impl {
+  Impl(const std::string& path, bool overwrite, const std::vector<GroupSpec>& groups,
+       bool log_density, const Communicator& comm);
+  ~Impl();
+
+  struct TimeSeries {  // an H5MD time-dependent element: step, time, value
+    h5::Series step, time, value;
+  };
+  TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
+  void append_row(TimeSeries& e, index_t step, double time, const double* row, std::size_t values);
+  void write_data_now(const Dataset& data);
+  // Runs `write` (before any frame): on failure the file is removed and the error says why.
+  template <class Write>
+  void before_first_frame(Write&& write);
+  // Reserves `bytes` beyond HDF5's end of the file, plus room for metadata (OutputGuard).
+  void reserve(std::uint64_t bytes, const std::string& context);
+  void write_data(const Dataset& data);
+  void write_parameters(const std::map<std::string, std::string>& attributes);
+  void append_particles(index_t step, double time, const ParticleState& s);
+  void append_observable(const std::string& name, index_t step, double time,
+                         const std::vector<double>& value, const std::vector<std::size_t>& shape);
+  void append_observable_row(const std::string& name, index_t step, double time,
+                             const std::vector<double>& value,
+                             const std::vector<std::size_t>& shape);
+  void flush();
+  std::string holds() const;
+  template <class Write>
+  void on_root(Write&& write);
+  void commit();
+
+  std::string path_;
+  std::vector<GroupSpec> groups_;
+  bool log_density_ = false;  // on every rank (only rank 0 has the series)
+  const Communicator& comm_;
+  std::unique_ptr<OutputGuard> guard_;  // rank 0: the lock and the reserved space; outlives file_
+  h5::Handle file_;
+  std::vector<TimeSeries> positions_, log_densities_;
+  std::map<std::string, TimeSeries> observables_;
+  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
+  bool failed_ = false;               // rank 0: stop writing after a failure
+  index_t last_step_ = -1;            // the step of the last row given
+  index_t pending_frame_step_ = -1;   // a particle frame appended since the last flush
+  index_t last_frame_step_ = -1;      // the last particle frame flushed
+  index_t committed_step_ = -1;       // rank 0: the step the file's marker holds
+  int uncaught_at_construction_ = std::uncaught_exceptions();  // closing by an error: no commit
+  std::uint64_t pending_allocation_ = 0;  // file space the rows since the last flush may take
+};
+
 H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
+                       const std::vector<GroupSpec>& groups, bool log_density,
+                       const Communicator& comm)
+    : impl_(std::make_unique<Impl>(path, overwrite, groups, log_density, comm)) {}
+
+// The Impl's destructor commits (or, closing by an error, does not): it runs inside this one, so
+// std::uncaught_exceptions() sees the same unwinding.
+H5mdWriter::~H5mdWriter() = default;
+
+void H5mdWriter::write_data(const Dataset& data) {
+  impl_->write_data(data);
+}
+
+void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
+  impl_->write_parameters(attributes);
+}
+
+void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
+  impl_->append_particles(step, time, s);
+}
+
+void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
+                                   const std::vector<double>& value,
+                                   const std::vector<std::size_t>& shape) {
+  impl_->append_observable(name, step, time, value, shape);
+}
+
+void H5mdWriter::flush() {
+  impl_->flush();
+}
+
+const std::string& H5mdWriter::path() const {
+  return impl_->path_;
+}
+
+std::string H5mdWriter::holds() const {
+  return impl_->holds();
+}
+
+H5mdWriter::Impl::Impl(const std::string& path, bool overwrite,
                        const std::vector<GroupSpec>& groups, bool log_density,
                        const Communicator& comm)
     : path_(path), groups_(groups), log_density_(log_density), comm_(comm) {
@@ -72,7 +164,7 @@ H5mdWriter::H5mdWriter(const std::string& path, bool overwrite,
   });
 }
 
-H5mdWriter::~H5mdWriter() {
+H5mdWriter::Impl::~Impl() {
   if (!guard_) return;
   // Closed in the normal course, the writer commits what was appended; closed by an error, it
   // leaves the marker at the last flush: the rows since may be a partial step.
@@ -93,7 +185,7 @@ H5mdWriter::~H5mdWriter() {
 }
 
 template <class Write>
-void H5mdWriter::before_first_frame(Write&& write) {
+void H5mdWriter::Impl::before_first_frame(Write&& write) {
   try {
     write();
   } catch (const std::exception& e) {
@@ -110,14 +202,14 @@ void H5mdWriter::before_first_frame(Write&& write) {
   }
 }
 
-void H5mdWriter::reserve(std::uint64_t bytes, const std::string& context) {
+void H5mdWriter::Impl::reserve(std::uint64_t bytes, const std::string& context) {
   haddr_t eoa = 0;
   if (H5Fget_eoa(file_.get(), &eoa) < 0) return;
   guard_->reserve(std::uint64_t(eoa) + bytes + metadata_margin, context);
 }
 
-H5mdWriter::TimeSeries H5mdWriter::make_element(hid_t parent, const std::string& name,
-                                                const std::vector<hsize_t>& inner) {
+H5mdWriter::Impl::TimeSeries H5mdWriter::Impl::make_element(hid_t parent, const std::string& name,
+                                                            const std::vector<hsize_t>& inner) {
   h5::Handle element = h5::create_group(parent, name);
   TimeSeries e;
   e.value = h5::Series(element.get(), "value", H5T_NATIVE_DOUBLE, inner);
@@ -129,8 +221,8 @@ H5mdWriter::TimeSeries H5mdWriter::make_element(hid_t parent, const std::string&
 // Value first and step last: a reader counts a frame only when its step is there.
 // The space the row may take is reserved first: a full disk stops the run before the row, never
 // in the middle of it.
-void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const double* row,
-                            std::size_t values) {
+void H5mdWriter::Impl::append_row(TimeSeries& e, index_t step, double time, const double* row,
+                                  std::size_t values) {
   const std::string context = last_frame_step_ < 0 ? "no frame was written"
                                                    : "the file holds every frame up to step " +
                                                          std::to_string(last_frame_step_);
@@ -149,12 +241,12 @@ void H5mdWriter::append_row(TimeSeries& e, index_t step, double time, const doub
   }
 }
 
-void H5mdWriter::write_data(const Dataset& data) {
+void H5mdWriter::Impl::write_data(const Dataset& data) {
   if (!comm_.is_root()) return;
   before_first_frame([&] { write_data_now(data); });
 }
 
-void H5mdWriter::write_data_now(const Dataset& data) {
+void H5mdWriter::Impl::write_data_now(const Dataset& data) {
   const hid_t f = file_.get();
   reserve(std::uint64_t(data.x_train.size() + data.y_train.size() + data.x_test.size() +
                         data.y_test.size()) *
@@ -193,7 +285,7 @@ void write_parameter(hid_t group, const std::string& name, const std::string& va
 }
 }  // namespace
 
-void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attributes) {
+void H5mdWriter::Impl::write_parameters(const std::map<std::string, std::string>& attributes) {
   if (!comm_.is_root()) return;
   before_first_frame([&] {
     std::uint64_t bytes = 0;
@@ -205,7 +297,7 @@ void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attr
   });
 }
 
-void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
+void H5mdWriter::Impl::append_particles(index_t step, double time, const ParticleState& s) {
   last_step_ = step;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const GroupSpec& spec = groups_[g];
@@ -224,16 +316,16 @@ void H5mdWriter::append_particles(index_t step, double time, const ParticleState
   if (!failed_) pending_frame_step_ = step;
 }
 
-void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
-                                   const std::vector<double>& value,
-                                   const std::vector<std::size_t>& shape) {
+void H5mdWriter::Impl::append_observable(const std::string& name, index_t step, double time,
+                                         const std::vector<double>& value,
+                                         const std::vector<std::size_t>& shape) {
   last_step_ = step;
   on_root([&] { append_observable_row(name, step, time, value, shape); });
 }
 
-void H5mdWriter::append_observable_row(const std::string& name, index_t step, double time,
-                                       const std::vector<double>& value,
-                                       const std::vector<std::size_t>& shape) {
+void H5mdWriter::Impl::append_observable_row(const std::string& name, index_t step, double time,
+                                             const std::vector<double>& value,
+                                             const std::vector<std::size_t>& shape) {
   auto it = observables_.find(name);
   if (it == observables_.end()) {
     h5::Handle group = h5::create_group(file_.get(), "observables");
@@ -245,7 +337,7 @@ void H5mdWriter::append_observable_row(const std::string& name, index_t step, do
   append_row(it->second, step, time, value.data(), value.size());
 }
 
-void H5mdWriter::flush() {
+void H5mdWriter::Impl::flush() {
   on_root([&] {
     try {
       commit();
@@ -265,7 +357,7 @@ void H5mdWriter::flush() {
   raise_if_any_failed(comm_, error);
 }
 
-std::string H5mdWriter::holds() const {
+std::string H5mdWriter::Impl::holds() const {
   return last_frame_step_ < 0
              ? path_ + " holds no frame"
              : path_ + " holds every frame up to step " + std::to_string(last_frame_step_);
@@ -274,7 +366,7 @@ std::string H5mdWriter::holds() const {
 // Two flushes: the rows first, then the step up to which they are complete. A kill at any point
 // leaves a marker that no row on disk contradicts: every row at or before it was on disk before
 // the marker changed (H5Fflush writes in no particular order, so one flush would not do).
-void H5mdWriter::commit() {
+void H5mdWriter::Impl::commit() {
   h5::flush(file_.get());
   if (last_step_ <= committed_step_) return;
   h5::overwrite_attribute(file_.get(), committed_step_attribute, (long long)last_step_);
@@ -283,7 +375,7 @@ void H5mdWriter::commit() {
 }
 
 template <class Write>
-void H5mdWriter::on_root(Write&& write) {
+void H5mdWriter::Impl::on_root(Write&& write) {
   if (!comm_.is_root() || failed_) return;
   if (comm_.size() == 1) return write();  // one process: fail at once
   // With several ranks, keep the error until flush(): the others are still between two

@@ -1,4 +1,4 @@
-#include "mfsim/io/hdf5.hpp"
+#include "hdf5.hpp"
 
 #include <algorithm>
 #include <filesystem>

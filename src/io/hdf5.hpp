@@ -1,6 +1,8 @@
 #pragma once
 // A thin RAII layer over the HDF5 C API (HighFive is not packaged in Debian 12): owned handles,
 // attributes, fixed datasets and time series that grow along their first dimension.
+// Private to the library (src/io): it includes <hdf5.h>, which a public header may not, so that a
+// program using mfsim needs no HDF5 headers. Tests reach it through mfsim::internal.
 #include <hdf5.h>
 
 #include <string>

@@ -3,12 +3,12 @@
 // observables and the parameters. Tolerates a file still being written or killed mid-write: a
 // row counts only once its step, time and value are present and its step is committed
 // (mfsim/io/h5md_layout.hpp).
-#include <optional>
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mfsim/data/dataset.hpp"
-#include "mfsim/io/hdf5.hpp"
 
 namespace mfsim {
 
@@ -27,14 +27,17 @@ struct ParticleFrame {
 struct ObservableSeries {
   std::vector<long long> step;
   std::vector<double> time;
-  std::vector<double> value;   // rows × prod(shape)
-  std::vector<hsize_t> shape;  // shape of one row (empty: scalar)
+  std::vector<double> value;       // rows × prod(shape)
+  std::vector<std::size_t> shape;  // shape of one row (empty: scalar)
 };
 
 class H5mdReader {
  public:
   // Throws InputError if the file is missing, is not HDF5, or is not an H5MD file.
   explicit H5mdReader(const std::string& path);
+  ~H5mdReader();
+  H5mdReader(H5mdReader&& other) noexcept;
+  H5mdReader& operator=(H5mdReader&& other) noexcept;
 
   const std::string& path() const { return path_; }
   std::vector<std::string> particle_groups() const;
@@ -58,8 +61,10 @@ class H5mdReader {
 
  private:
   std::string path_;
-  h5::Handle file_;
-  std::optional<long long> committed_step_;  // the file's commit marker, if it has one
+  // The open HDF5 file and its commit marker (src/io/h5md_reader.cpp): private, so that this
+  // header needs no HDF5 header.
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace mfsim

@@ -8,7 +8,7 @@
 // With several ranks, every member function is called by every rank at the same point; particles
 // are gathered to rank 0, the only rank that opens the file (serial HDF5). A write that fails on
 // rank 0 is raised on every rank at the next flush(), with the same message.
-#include <exception>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,8 +18,6 @@
 #include "mfsim/data/dataset.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/io/h5md_layout.hpp"
-#include "mfsim/io/hdf5.hpp"
-#include "mfsim/io/output_guard.hpp"
 
 namespace mfsim {
 
@@ -42,45 +40,15 @@ class H5mdWriter final : public RunOutput {
                          const std::vector<std::size_t>& shape = {}) override;
   void flush() override;
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const;
   // "PATH holds every frame up to step N" (or "holds no frame"): what a stopped run leaves.
   std::string holds() const;
 
  private:
-  struct TimeSeries {  // an H5MD time-dependent element: step, time, value
-    h5::Series step, time, value;
-  };
-  TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
-  void append_row(TimeSeries& e, index_t step, double time, const double* row, std::size_t values);
-  void write_data_now(const Dataset& data);
-  // Runs `write` (before any frame): on failure the file is removed and the error says why.
-  template <class Write>
-  void before_first_frame(Write&& write);
-  // Reserves `bytes` beyond HDF5's end of the file, plus room for metadata (OutputGuard).
-  void reserve(std::uint64_t bytes, const std::string& context);
-  void append_observable_row(const std::string& name, index_t step, double time,
-                             const std::vector<double>& value,
-                             const std::vector<std::size_t>& shape);
-  template <class Write>
-  void on_root(Write&& write);
-  void commit();
-
-  std::string path_;
-  std::vector<GroupSpec> groups_;
-  bool log_density_ = false;  // on every rank (only rank 0 has the series)
-  const Communicator& comm_;
-  std::unique_ptr<OutputGuard> guard_;  // rank 0: the lock and the reserved space; outlives file_
-  h5::Handle file_;
-  std::vector<TimeSeries> positions_, log_densities_;
-  std::map<std::string, TimeSeries> observables_;
-  std::exception_ptr pending_error_;  // rank 0: a failed write, raised at the next flush()
-  bool failed_ = false;               // rank 0: stop writing after a failure
-  index_t last_step_ = -1;            // the step of the last row given
-  index_t pending_frame_step_ = -1;   // a particle frame appended since the last flush
-  index_t last_frame_step_ = -1;      // the last particle frame flushed
-  index_t committed_step_ = -1;       // rank 0: the step the file's marker holds
-  int uncaught_at_construction_ = std::uncaught_exceptions();  // closing by an error: no commit
-  std::uint64_t pending_allocation_ = 0;  // file space the rows since the last flush may take
+  // The HDF5 file and its series (src/io/h5md_writer.cpp): private, so that this header needs no
+  // HDF5 header.
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace mfsim
