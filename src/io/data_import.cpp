@@ -54,6 +54,170 @@ std::string yes_no(bool b) {
   return b ? "true" : "false";
 }
 
+void check_test_fraction(const ImportOptions& o) {
+  if (!(o.test_fraction >= 0 && o.test_fraction < 1))
+    throw InputError(fmt::format("--test-fraction: must be in [0, 1) (got {})", o.test_fraction));
+}
+
+// Features x (rows × dim, row-major) and labels y, and what the labels are called.
+struct Examples {
+  std::vector<double> x, y;
+  std::size_t rows = 0, dim = 0;
+  std::string label_name;  // the labels file, or the CSV's label column
+};
+
+// Features from `features` (an .npy, read as a table), labels from the .npy of --labels.
+Examples read_npy_pair(const ImportOptions& o, const Table& features) {
+  if (!o.label_column.empty())
+    throw InputError("--label-column: not with --labels (the labels are their own file)");
+  const Table labels = read_table(o.labels);
+  if (labels.columns.size() != 1 || labels.rows != features.rows)
+    throw InputError(
+        fmt::format("--labels {}: {} × {} values, expected {} labels (one per row "
+                    "of {})",
+                    o.labels, labels.rows, labels.columns.size(), features.rows, o.input));
+  Examples e;
+  e.rows = features.rows, e.dim = features.columns.size();
+  e.x = features.values, e.y = labels.values;
+  e.label_name = o.labels;
+  return e;
+}
+
+// Features and labels from one CSV table: the label column and every other.
+Examples read_csv_columns(const ImportOptions& o, const Table& table) {
+  if (table.columns.size() < 2)
+    throw InputError(o.input + ": one column only: features and a label column are needed");
+  const std::size_t label = label_index(table, o);
+  Examples e;
+  e.rows = table.rows, e.dim = table.columns.size() - 1;
+  for (std::size_t i = 0; i < e.rows; ++i)
+    for (std::size_t c = 0; c < table.columns.size(); ++c)
+      (c == label ? e.y : e.x).push_back(table.at(i, c));
+  e.label_name = table.columns[label];
+  return e;
+}
+
+Examples read_examples(const ImportOptions& o) {
+  const Table table = read_table(o.input);
+  return o.labels.empty() ? read_csv_columns(o, table) : read_npy_pair(o, table);
+}
+
+// With --binary-labels, the two label values to −1 and +1 (ascending); returns the mapping as
+// /parameters records it ("none" without the option).
+std::string map_binary_labels(const ImportOptions& o, Examples& e) {
+  if (!o.binary_labels) return "none";
+  const std::set<double> values(e.y.begin(), e.y.end());
+  if (values.size() != 2)
+    throw InputError(fmt::format("--binary-labels: {} holds {} distinct labels, expected 2",
+                                 e.label_name, values.size()));
+  const double low = *values.begin(), high = *values.rbegin();
+  for (double& v : e.y) v = v == low ? -1.0 : 1.0;
+  return fmt::format("{} -> -1, {} -> +1", low, high);
+}
+
+// The training and test rows, row-major as in Examples.
+struct Split {
+  std::vector<double> x_train, y_train, x_test, y_test;
+  std::size_t n_train = 0, n_test = 0;
+};
+
+// The rows in a seeded shuffled order (a sort by counter-based uniforms); in file order when no
+// row is held out.
+std::vector<std::size_t> row_order(std::size_t rows, std::size_t n_test, std::uint64_t seed) {
+  std::vector<std::size_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  if (n_test == 0) return order;
+  const CounterRng rng(seed, rng_import_split);
+  std::vector<double> key(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    double u1;
+    rng.uniform2(i, 0, key[i], u1);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
+  return order;
+}
+
+// The split: the first n_test rows of the shuffled order are the test set.
+Split split_rows(const ImportOptions& o, const Examples& e) {
+  Split s;
+  s.n_test = std::size_t(std::llround(o.test_fraction * double(e.rows)));
+  if (e.rows - s.n_test < 1)
+    throw InputError(
+        fmt::format("--test-fraction {}: leaves no training row of {}", o.test_fraction, e.rows));
+  s.n_train = e.rows - s.n_test;
+  const std::vector<std::size_t> order = row_order(e.rows, s.n_test, o.seed);
+  for (std::size_t k = 0; k < e.rows; ++k) {
+    const std::size_t i = order[k];
+    auto& xs = k < s.n_test ? s.x_test : s.x_train;
+    (k < s.n_test ? s.y_test : s.y_train).push_back(e.y[i]);
+    xs.insert(xs.end(), e.x.begin() + i * e.dim, e.x.begin() + (i + 1) * e.dim);
+  }
+  return s;
+}
+
+// Each feature to mean 0, std 1 by the training statistics, applied to both sets (a constant
+// feature is only centred).
+void standardize(Split& s, std::size_t dim) {
+  for (std::size_t c = 0; c < dim; ++c) {
+    double mean = 0, var = 0;
+    for (std::size_t i = 0; i < s.n_train; ++i) mean += s.x_train[i * dim + c];
+    mean /= double(s.n_train);
+    for (std::size_t i = 0; i < s.n_train; ++i) var += std::pow(s.x_train[i * dim + c] - mean, 2);
+    const double sd = var > 0 ? std::sqrt(var / double(s.n_train)) : 1.0;
+    for (auto* xs : {&s.x_train, &s.x_test})
+      for (std::size_t i = 0; i < xs->size() / dim; ++i)
+        (*xs)[i * dim + c] = ((*xs)[i * dim + c] - mean) / sd;
+  }
+}
+
+// Each row of both sets to unit norm; a zero row, which has no direction, is refused.
+void normalize_to_sphere(Split& s, std::size_t dim, const std::string& input) {
+  for (auto* xs : {&s.x_train, &s.x_test})
+    for (std::size_t i = 0; i < xs->size() / dim; ++i) {
+      double norm = 0;
+      for (std::size_t c = 0; c < dim; ++c) norm += std::pow((*xs)[i * dim + c], 2);
+      norm = std::sqrt(norm);
+      if (!(norm > 0))
+        throw InputError(
+            fmt::format("--normalize-to-sphere: a row of {} is 0 after the "
+                        "preprocessing, it has no direction",
+                        input));
+      for (std::size_t c = 0; c < dim; ++c) (*xs)[i * dim + c] /= norm;
+    }
+}
+
+Dataset to_dataset(const Split& s, std::size_t dim) {
+  Dataset d;
+  d.x_train = device_matrix("mfsim::Dataset::x_train", s.x_train, s.n_train, dim);
+  d.y_train = device_vector("mfsim::Dataset::y_train", s.y_train);
+  d.x_test = device_matrix("mfsim::Dataset::x_test", s.x_test, s.n_test, dim);
+  d.y_test = device_vector("mfsim::Dataset::y_test", s.y_test);
+  return d;
+}
+
+// The import_* attributes of /parameters: the source and its checksum, the sizes and the
+// preprocessing.
+std::map<std::string, std::string> import_parameters(const ImportOptions& o, const Examples& e,
+                                                     const Split& s, const std::string& label_map) {
+  std::map<std::string, std::string> out = {
+      {"import_source", std::filesystem::absolute(o.input).string()},
+      {"import_source_fnv1a64", file_checksum(o.input)},
+      {"import_labels", e.label_name},
+      {"import_rows", std::to_string(e.rows)},
+      {"import_features", std::to_string(e.dim)},
+      {"import_n_train", std::to_string(s.n_train)},
+      {"import_n_test", std::to_string(s.n_test)},
+      {"import_test_fraction", fmt::format("{}", o.test_fraction)},
+      {"import_seed", std::to_string(o.seed)},
+      {"import_standardize", yes_no(o.standardize)},
+      {"import_normalize_to_sphere", yes_no(o.normalize_to_sphere)},
+      {"import_binary_labels", label_map},
+  };
+  if (!o.labels.empty()) out["import_labels_fnv1a64"] = file_checksum(o.labels);
+  return out;
+}
+
 }  // namespace
 
 std::string file_checksum(const std::string& path) {
@@ -70,121 +234,15 @@ std::string file_checksum(const std::string& path) {
 }
 
 ImportedData import_data(const ImportOptions& o) {
-  if (!(o.test_fraction >= 0 && o.test_fraction < 1))
-    throw InputError(fmt::format("--test-fraction: must be in [0, 1) (got {})", o.test_fraction));
-  // Features x (rows × d) and labels y, from one CSV or an .npy pair.
-  std::vector<double> x, y;
-  std::size_t rows = 0, dim = 0;
-  std::string label_name;
-  const Table table = read_table(o.input);
-  if (!o.labels.empty()) {
-    if (!o.label_column.empty())
-      throw InputError("--label-column: not with --labels (the labels are their own file)");
-    const Table labels = read_table(o.labels);
-    if (labels.columns.size() != 1 || labels.rows != table.rows)
-      throw InputError(
-          fmt::format("--labels {}: {} × {} values, expected {} labels (one per row "
-                      "of {})",
-                      o.labels, labels.rows, labels.columns.size(), table.rows, o.input));
-    rows = table.rows, dim = table.columns.size();
-    x = table.values, y = labels.values;
-    label_name = o.labels;
-  } else {
-    if (table.columns.size() < 2)
-      throw InputError(o.input + ": one column only: features and a label column are needed");
-    const std::size_t label = label_index(table, o);
-    rows = table.rows, dim = table.columns.size() - 1;
-    for (std::size_t i = 0; i < rows; ++i)
-      for (std::size_t c = 0; c < table.columns.size(); ++c)
-        (c == label ? y : x).push_back(table.at(i, c));
-    label_name = table.columns[label];
-  }
-
+  check_test_fraction(o);
+  Examples examples = read_examples(o);
+  const std::string label_map = map_binary_labels(o, examples);
+  Split split = split_rows(o, examples);
+  if (o.standardize) standardize(split, examples.dim);
+  if (o.normalize_to_sphere) normalize_to_sphere(split, examples.dim, o.input);
   ImportedData out;
-  std::string label_map = "none";
-  if (o.binary_labels) {
-    const std::set<double> values(y.begin(), y.end());
-    if (values.size() != 2)
-      throw InputError(fmt::format("--binary-labels: {} holds {} distinct labels, expected 2",
-                                   label_name, values.size()));
-    const double low = *values.begin(), high = *values.rbegin();
-    for (double& v : y) v = v == low ? -1.0 : 1.0;
-    label_map = fmt::format("{} -> -1, {} -> +1", low, high);
-  }
-
-  // The split: a seeded shuffle (a sort by counter-based uniforms), the first n_test rows test.
-  const std::size_t n_test = std::size_t(std::llround(o.test_fraction * double(rows)));
-  if (rows - n_test < 1)
-    throw InputError(
-        fmt::format("--test-fraction {}: leaves no training row of {}", o.test_fraction, rows));
-  std::vector<std::size_t> order(rows);
-  std::iota(order.begin(), order.end(), 0);
-  if (n_test > 0) {
-    const CounterRng rng(o.seed, rng_import_split);
-    std::vector<double> key(rows);
-    for (std::size_t i = 0; i < rows; ++i) {
-      double u1;
-      rng.uniform2(i, 0, key[i], u1);
-    }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
-  }
-  std::vector<double> x_train, y_train, x_test, y_test;
-  for (std::size_t k = 0; k < rows; ++k) {
-    const std::size_t i = order[k];
-    auto& xs = k < n_test ? x_test : x_train;
-    (k < n_test ? y_test : y_train).push_back(y[i]);
-    xs.insert(xs.end(), x.begin() + i * dim, x.begin() + (i + 1) * dim);
-  }
-  const std::size_t n_train = rows - n_test;
-
-  if (o.standardize) {  // training statistics, applied to both sets
-    for (std::size_t c = 0; c < dim; ++c) {
-      double mean = 0, var = 0;
-      for (std::size_t i = 0; i < n_train; ++i) mean += x_train[i * dim + c];
-      mean /= double(n_train);
-      for (std::size_t i = 0; i < n_train; ++i) var += std::pow(x_train[i * dim + c] - mean, 2);
-      const double sd = var > 0 ? std::sqrt(var / double(n_train)) : 1.0;
-      for (auto* xs : {&x_train, &x_test})
-        for (std::size_t i = 0; i < xs->size() / dim; ++i)
-          (*xs)[i * dim + c] = ((*xs)[i * dim + c] - mean) / sd;
-    }
-  }
-  if (o.normalize_to_sphere) {
-    for (auto* xs : {&x_train, &x_test})
-      for (std::size_t i = 0; i < xs->size() / dim; ++i) {
-        double norm = 0;
-        for (std::size_t c = 0; c < dim; ++c) norm += std::pow((*xs)[i * dim + c], 2);
-        norm = std::sqrt(norm);
-        if (!(norm > 0))
-          throw InputError(
-              fmt::format("--normalize-to-sphere: a row of {} is 0 after the "
-                          "preprocessing, it has no direction",
-                          o.input));
-        for (std::size_t c = 0; c < dim; ++c) (*xs)[i * dim + c] /= norm;
-      }
-  }
-
-  Dataset& d = out.data;
-  d.x_train = device_matrix("mfsim::Dataset::x_train", x_train, n_train, dim);
-  d.y_train = device_vector("mfsim::Dataset::y_train", y_train);
-  d.x_test = device_matrix("mfsim::Dataset::x_test", x_test, n_test, dim);
-  d.y_test = device_vector("mfsim::Dataset::y_test", y_test);
-  out.parameters = {
-      {"import_source", std::filesystem::absolute(o.input).string()},
-      {"import_source_fnv1a64", file_checksum(o.input)},
-      {"import_labels", label_name},
-      {"import_rows", std::to_string(rows)},
-      {"import_features", std::to_string(dim)},
-      {"import_n_train", std::to_string(n_train)},
-      {"import_n_test", std::to_string(n_test)},
-      {"import_test_fraction", fmt::format("{}", o.test_fraction)},
-      {"import_seed", std::to_string(o.seed)},
-      {"import_standardize", yes_no(o.standardize)},
-      {"import_normalize_to_sphere", yes_no(o.normalize_to_sphere)},
-      {"import_binary_labels", label_map},
-  };
-  if (!o.labels.empty()) out.parameters["import_labels_fnv1a64"] = file_checksum(o.labels);
+  out.data = to_dataset(split, examples.dim);
+  out.parameters = import_parameters(o, examples, split, label_map);
   return out;
 }
 
