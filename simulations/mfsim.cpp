@@ -12,11 +12,11 @@
 #include <Kokkos_Core.hpp>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <string>
 #include <vector>
 
 #include "mfsim/core/collective_error.hpp"
+#include "mfsim/core/console.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/stop_signal.hpp"
 #ifdef MFSIM_ENABLE_MPI
@@ -65,12 +65,14 @@ std::string unknown_subcommand(const std::vector<char*>& args) {
 // exits (and makes mpirun kill the job) while rank 0 is still closing the output file. An error
 // that only this rank holds (a bug: every failure that can differ between ranks goes through an
 // agreement point, raise_if_any_failed) ends the job with MPI_Abort instead.
-int fail(int code, const std::string& message, const mfsim::Communicator& comm, bool every_rank) {
+int fail(int code, const std::string& message, const mfsim::Console& console,
+         const mfsim::Communicator& comm, bool every_rank) {
   if (comm.size() > 1 && !every_rank) {
-    std::cerr << "mfsim: error (rank " << comm.rank() << " only): " << one_line(message) << "\n";
+    console.note("mfsim: error (rank " + std::to_string(comm.rank()) +
+                 " only): " + one_line(message));
     comm.abort(code);
   }
-  if (comm.is_root()) std::cerr << "mfsim: error: " << one_line(message) << "\n";
+  console.on_root(comm).note("mfsim: error: " + one_line(message));
   comm.barrier();
   return code;
 }
@@ -174,55 +176,56 @@ struct CommandLine {
   }
 };
 
-void run_command(CommandLine& cli, const mfsim::Communicator& comm) {
+void run_command(CommandLine& cli, const mfsim::Console& console, const mfsim::Communicator& comm) {
   if (cli.output_option->count() > 0 && cli.output.empty())
     throw mfsim::InputError("--output: must not be empty");
   if (!cli.output.empty()) cli.overrides.push_back("output.path=" + toml_string(cli.output));
   mfsim::Config config;
   mfsim::on_every_rank(comm, [&] { config = mfsim::load_config(cli.config_path, cli.overrides); });
   if (cli.print_config) {
-    if (comm.is_root()) std::cout << config.resolved;
+    console.on_root(comm).result_text(config.resolved);
     return;
   }
   cli.options.progress = !cli.quiet;
   // One process: a stop signal ends the run at its next point, committed complete. With several,
   // mpirun's own handling stays (the ranks would not agree on the step).
   if (comm.size() == 1) mfsim::install_stop_signal_handlers();
-  mfsim::run_simulation(config, cli.options, std::cout, comm);
+  mfsim::run_simulation(config, cli.options, console, comm);
 }
 
-void import_command(const CommandLine& cli, const mfsim::Communicator& comm) {
+void import_command(const CommandLine& cli, const mfsim::Console& console,
+                    const mfsim::Communicator& comm) {
   mfsim::on_every_rank(comm, [&] {
     if (!comm.is_root()) return;
     const mfsim::ImportedData imported = mfsim::import_data(cli.import_options);
     mfsim::write_data_file(cli.import_output, cli.import_force, imported);
     const auto& p = imported.parameters;
-    std::cout << "mfsim: wrote " << cli.import_output << " (" << p.at("import_n_train")
-              << " training and " << p.at("import_n_test") << " test rows of "
-              << p.at("import_features") << " features; labels " << p.at("import_labels") << ")\n";
+    console.result("mfsim: wrote " + cli.import_output + " (" + p.at("import_n_train") +
+                   " training and " + p.at("import_n_test") + " test rows of " +
+                   p.at("import_features") + " features; labels " + p.at("import_labels") + ")");
   });
 }
 
 // Runs the parsed command; every error becomes one line and its exit code.
-int execute(CommandLine& cli, const mfsim::Communicator& comm) {
+int execute(CommandLine& cli, const mfsim::Console& console, const mfsim::Communicator& comm) {
   try {
     if (*cli.run) {
-      run_command(cli, comm);
+      run_command(cli, console, comm);
     } else if (*cli.import) {
-      import_command(cli, comm);
+      import_command(cli, console, comm);
     } else {
       mfsim::on_every_rank(comm, [&] {
-        if (comm.is_root()) mfsim::print_info(cli.info_path, std::cout);
+        if (comm.is_root()) mfsim::print_info(cli.info_path, console);
       });
     }
   } catch (const mfsim::InputError& e) {
-    return fail(mfsim::exit_input, e.what(), comm, mfsim::every_rank_holds(e, comm));
+    return fail(mfsim::exit_input, e.what(), console, comm, mfsim::every_rank_holds(e, comm));
   } catch (const mfsim::NonFiniteError& e) {
-    return fail(mfsim::exit_non_finite, e.what(), comm, mfsim::every_rank_holds(e, comm));
+    return fail(mfsim::exit_non_finite, e.what(), console, comm, mfsim::every_rank_holds(e, comm));
   } catch (const mfsim::StopRequested& e) {
-    return fail(e.exit_code(), e.what(), comm, mfsim::every_rank_holds(e, comm));
+    return fail(e.exit_code(), e.what(), console, comm, mfsim::every_rank_holds(e, comm));
   } catch (const std::exception& e) {
-    return fail(mfsim::exit_run_failed, e.what(), comm, mfsim::every_rank_holds(e, comm));
+    return fail(mfsim::exit_run_failed, e.what(), console, comm, mfsim::every_rank_holds(e, comm));
   }
   return mfsim::exit_ok;
 }
@@ -247,18 +250,19 @@ int main(int argc, char** argv) {
   Kokkos::ScopeGuard kokkos(kokkos_argc, args.kokkos.data());
   if (args.kokkos_help) return mfsim::exit_ok;  // Kokkos printed its options
 
+  const mfsim::Console console = mfsim::Console::standard();
   CommandLine cli;
   const std::string unknown = unknown_subcommand(args.mfsim);
   if (!unknown.empty())
     return fail(
         mfsim::exit_input,
-        "unknown command \"" + unknown + "\" (expected run, info or data; see mfsim --help)", comm,
-        true);
+        "unknown command \"" + unknown + "\" (expected run, info or data; see mfsim --help)",
+        console, comm, true);
   try {
     cli.app.parse(int(args.mfsim.size()), args.mfsim.data());
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return cli.app.exit(e);
-    return fail(mfsim::exit_input, e.what(), comm, true);  // the same arguments everywhere
+    return fail(mfsim::exit_input, e.what(), console, comm, true);  // the same arguments everywhere
   }
-  return execute(cli, comm);
+  return execute(cli, console, comm);
 }

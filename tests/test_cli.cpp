@@ -16,6 +16,8 @@
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
+#include "mfsim/core/console.hpp"
+#include "mfsim/flow/progress.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
@@ -558,6 +560,51 @@ TEST(Cli, NonFiniteFlowExitsWithCodeThreeKeepingTheLastGoodFrame) {
   ASSERT_GE(frames, 2);
   EXPECT_GT(reader.read_frame("two_layer", -1).step, 0);
   for (double v : frame_values(dir + "/blow.h5", -1)) EXPECT_TRUE(std::isfinite(v));
+}
+
+// The message channel: results on one stream, everything else on the other, each message whole
+// lines written at once; a console for rank 0 is silent on the other ranks.
+TEST(Console, ResultsAndNotesLandOnTheirStreamsALineEach) {
+  std::ostringstream results, notes;
+  const Console console(results, notes);
+  console.result("mfsim: wrote a.h5 (2 snapshots, 5 observation rows)");
+  console.note("mfsim: note: a.h5 holds no value at the restart step 10: w2_path_length");
+  console.result("first line\nsecond line");
+  console.result_text("[model]\nwidth = 32\n");
+  EXPECT_EQ(results.str(),
+            "mfsim: wrote a.h5 (2 snapshots, 5 observation rows)\nfirst line\nsecond line\n"
+            "[model]\nwidth = 32\n");
+  EXPECT_EQ(notes.str(),
+            "mfsim: note: a.h5 holds no value at the restart step 10: w2_path_length\n");
+  EXPECT_EQ(console.results_stream(), &results);
+
+  std::ostringstream other_results, other_notes;
+  const Console other = Console(other_results, other_notes).on_root(test::FakeShardComm(1, 2));
+  other.result("mfsim: wrote a.h5");
+  other.note("mfsim: error: x");
+  other.rewrite_note("step 1", true);
+  EXPECT_EQ(other_results.str(), "");
+  EXPECT_EQ(other_notes.str(), "");
+  EXPECT_EQ(other.results_stream(), nullptr);
+  std::ostringstream root_notes;
+  Console(results, root_notes).on_root(test::FakeShardComm(0, 2)).note("mfsim: error: x");
+  EXPECT_EQ(root_notes.str(), "mfsim: error: x\n");
+}
+
+// Progress through a console: whole "mfsim: " lines into a log; on a terminal one line that
+// rewrites itself and ends with the last update.
+TEST(Console, ProgressIsALogLineOrARewrittenTerminalLine) {
+  std::ostringstream results, log;
+  StderrProgress(10, 0, 0, Console(results, log)).update(10, 10, 0.5, 0.25, true);
+  EXPECT_THAT(log.str(), ::testing::MatchesRegex("mfsim: step 10  t=0.5  loss=0.25  .* steps/s  "
+                                                 "ETA 0s\n"));
+  std::ostringstream terminal;
+  const Console on_terminal(results, terminal, true);
+  on_terminal.rewrite_note("step 5", false);
+  StderrProgress(10, 0, 0, on_terminal).update(10, 10, 0.5, 0.25, true);
+  EXPECT_THAT(terminal.str(), ::testing::MatchesRegex("\r\033\\[Kstep 5\r\033\\[Kstep 10  t=0.5  "
+                                                      "loss=0.25  .* steps/s  ETA 0s\n"));
+  EXPECT_EQ(results.str(), "");
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <iostream>
 #include <optional>
-#include <ostream>
 #include <set>
 #include <stdexcept>
 
@@ -104,107 +103,162 @@ std::optional<double> restart_value(const Problem& p, const std::string& name) {
   return std::nullopt;
 }
 
-}  // namespace
-
-Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log) {
-  const DiagnosticsSettings& s = c.diagnostics;
-  const Model& model = *p.model;
+// Particle groups are told apart by their labels in the observables' names.
+void check_distinct_labels(const Model& model) {
   std::set<std::string> labels;
   for (const GroupSpec& g : model.groups())
     if (!labels.insert(g.label).second)
       throw std::logic_error("particle groups of " + model.kind() + " share the label \"" +
                              g.label + "\"");
+}
 
+// The plain gradient flow: no regulariser, no noise, no minibatch.
+bool plain_flow(const Config& c, const Model& model) {
+  return !c.flow.regularisation.any() && !c.flow.minibatch.active(model.data().n_train());
+}
+
+// A restart carries on the curves integrated along the run from the init file's values at the
+// restart step; those it lacks start again from this run's start, named in one note at the end.
+class RestartCurves {
+ public:
+  explicit RestartCurves(const Problem& p) : p_(p) {}
+
+  // The init file's value of `name` at the restart step; none without a restart, or where the
+  // file lacks it: then the curve starts again from `start`, which note_missing says.
+  std::optional<double> value(const std::string& name, const std::string& start) {
+    std::optional<double> value;
+    if (!p_.init_file) return value;
+    on_every_rank(p_.model->comm(), [&] { value = restart_value(p_, name); });
+    if (!value) missing_.push_back(name + " starts again from " + start);
+    return value;
+  }
+
+  void note_missing(const Config& c, const Console& root) const {
+    if (missing_.empty()) return;
+    std::string what = missing_[0];
+    for (std::size_t i = 1; i < missing_.size(); ++i) what += ", " + missing_[i];
+    root.note(fmt::format("mfsim: note: {} holds no value at the restart step {}: {}", c.init.path,
+                          p_.first_step, what));
+  }
+
+ private:
+  const Problem& p_;
+  std::vector<std::string> missing_;
+};
+
+using Observers = std::vector<std::unique_ptr<Observer>>;
+
+void add_kl_observers(const DiagnosticsSettings& s, const Problem& p, Observers& out) {
+  const Model& model = *p.model;
   if (s.kl_transport) {
     check_transport(model, p.state);
-    observers_.push_back(std::make_unique<KlTransportObserver>(model, s.every));
+    out.push_back(std::make_unique<KlTransportObserver>(model, s.every));
   }
   if (s.kl_knn) {
     check_knn(model, s.knn_k);
     ParticleState initial;
     // Reading a restart's first frame may fail on one rank only: end every rank the same way.
     on_every_rank(model.comm(), [&] { initial = initial_particles(p); });
-    observers_.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
+    out.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
   }
+}
 
-  // A restart carries on the curves integrated along the run from the init file's values at the
-  // restart step; those it lacks start again from this run's start (one line on stderr).
-  std::vector<std::string> restarted;
-  const auto continued = [&](const std::string& name, const std::string& start) {
-    std::optional<double> value;
-    if (!p.init_file) return value;
-    on_every_rank(model.comm(), [&] { value = restart_value(p, name); });
-    if (!value) restarted.push_back(name + " starts again from " + start);
-    return value;
-  };
-
-  // The plain gradient flow: no regulariser, no noise, no minibatch.
-  const bool plain_flow =
-      !c.flow.regularisation.any() && !c.flow.minibatch.active(model.data().n_train());
+// The model's Gram capability where the Gram diagnostics are asked for and apply; null where they
+// are off, the model has no Gram matrix, or n_train is above gram_max_samples (then with a line
+// on the results stream, the run's log).
+const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model,
+                                const Console& root) {
+  const GramModel* gram = gram_model(model);
+  if (!s.gram || !gram || gram->gram_parts().empty()) return nullptr;
   const index_t n = model.data().n_train();
-  const GramModel* gram_capability = gram_model(model);
-  if (s.gram && gram_capability && !gram_capability->gram_parts().empty()) {
-    if (n > s.gram_max_samples) {
-      if (model.comm().is_root())
-        log << fmt::format(
-            "mfsim: Gram diagnostics skipped: n_train = {} > diagnostics.gram_max_samples = {}\n",
-            n, s.gram_max_samples);
-    } else {
-      if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
-        throw InputError(fmt::format(
-            "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
-            DiagnosticsSettings::gram_matrix_max_samples, n));
-      auto gram = std::make_unique<GramObserver>(model, *gram_capability, s,
-                                                 model.comm().is_root() ? &log : nullptr);
-      // (A12) bounds the square loss of the plain, full-batch gradient flow only.
-      if (!plain_flow || model.loss() != LossKind::square)
-        gram->omit_loss_bound();
-      else if (const auto bound = continued("loss_bound", "the loss"))
-        gram->continue_from(*bound);
-      observers_.push_back(std::move(gram));
-      if (s.ntk) {
-        Matrix kernel("mfsim::Diagnostics::ntk", n, n);
-        const double scale = gram_capability->infinite_width_gram(kernel);
-        if (scale > 0) {
-          const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(kernel), s.gram_solver);
-          parameters_["ntk_lambda0"] = fmt::format("{:.17g}", ev.min);
-          parameters_["ntk_gram_scale"] = fmt::format("{:.17g}", scale);
-        }
-      }
-    }
+  if (n > s.gram_max_samples) {
+    root.result(fmt::format(
+        "mfsim: Gram diagnostics skipped: n_train = {} > diagnostics.gram_max_samples = {}", n,
+        s.gram_max_samples));
+    return nullptr;
   }
+  if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
+    throw InputError(fmt::format(
+        "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
+        DiagnosticsSettings::gram_matrix_max_samples, n));
+  return gram;
+}
 
-  if (needs_signed_labels(model.loss()))
-    observers_.push_back(std::make_unique<ClassificationObserver>());
+std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model,
+                                             const GramModel& gram, const Console& root,
+                                             RestartCurves& restart) {
+  auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.results_stream());
+  // (A12) bounds the square loss of the plain, full-batch gradient flow only.
+  if (!plain_flow(c, model) || model.loss() != LossKind::square)
+    observer->omit_loss_bound();
+  else if (const auto bound = restart.value("loss_bound", "the loss"))
+    observer->continue_from(*bound);
+  return observer;
+}
 
+// The NTK reference beside the particle Gram: ntk_lambda0 = λ_min(K) and ntk_gram_scale (β²),
+// where the model has an infinite-width kernel K.
+void record_ntk(const DiagnosticsSettings& s, const Model& model, const GramModel& gram,
+                std::map<std::string, std::string>& parameters) {
+  const index_t n = model.data().n_train();
+  Matrix kernel("mfsim::Diagnostics::ntk", n, n);
+  const double scale = gram.infinite_width_gram(kernel);
+  if (!(scale > 0)) return;
+  const ExtremeEigenvalues ev = extreme_eigenvalues(to_host(kernel), s.gram_solver);
+  parameters["ntk_lambda0"] = fmt::format("{:.17g}", ev.min);
+  parameters["ntk_gram_scale"] = fmt::format("{:.17g}", scale);
+}
+
+void add_free_energy_observer(const Config& c, const Model& model, Observers& out) {
+  const DiagnosticsSettings& s = c.diagnostics;
   const Regularisation& regularisation = c.flow.regularisation;
   std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);
-  if (s.free_energy && regularisation.any()) {
-    if (regularisation.noisy()) check_knn(model, s.knn_k);
-    observers_.push_back(std::make_unique<FreeEnergyObserver>(
-        model, regularisation, s.knn_k, regularisation.noisy() ? s.knn_every : s.every,
-        std::move(gibbs_gap)));
-  }
+  if (!(s.free_energy && regularisation.any())) return;
+  if (regularisation.noisy()) check_knn(model, s.knn_k);
+  out.push_back(std::make_unique<FreeEnergyObserver>(model, regularisation, s.knn_k,
+                                                     regularisation.noisy() ? s.knn_every : s.every,
+                                                     std::move(gibbs_gap)));
+}
 
+void add_path_observers(const Config& c, const Model& model, RestartCurves& restart,
+                        Observers& out) {
+  const DiagnosticsSettings& s = c.diagnostics;
   bool any_path_norm = false;
   for (const GroupSpec& g : model.groups()) any_path_norm = any_path_norm || g.path_norm_scale > 0;
-  if (s.path_norm && any_path_norm)
-    observers_.push_back(std::make_unique<PathNormObserver>(s.every));
+  if (s.path_norm && any_path_norm) out.push_back(std::make_unique<PathNormObserver>(s.every));
   // The W₂ path length integrates the model's full-batch velocity: a bound on the movement of
   // the plain gradient flow only (the regularisers' drift, the noise and minibatches move the
   // particles otherwise).
-  if (s.path_length && plain_flow) {
+  if (s.path_length && plain_flow(c, model)) {
     auto length = std::make_unique<PathLengthObserver>(s.every);
-    if (const auto value = continued("w2_path_length", "0")) length->continue_from(*value);
-    observers_.push_back(std::move(length));
-  }
-  if (!restarted.empty() && model.comm().is_root()) {
-    std::string what = restarted[0];
-    for (std::size_t i = 1; i < restarted.size(); ++i) what += ", " + restarted[i];
-    std::cerr << fmt::format("mfsim: note: {} holds no value at the restart step {}: {}\n",
-                             c.init.path, p.first_step, what);
+    if (const auto value = restart.value("w2_path_length", "0")) length->continue_from(*value);
+    out.push_back(std::move(length));
   }
 }
+
+}  // namespace
+
+Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& console) {
+  const DiagnosticsSettings& s = c.diagnostics;
+  const Model& model = *p.model;
+  const Console root = console.on_root(model.comm());
+  check_distinct_labels(model);
+  RestartCurves restart(p);
+  // In the order run_flow calls them.
+  add_kl_observers(s, p, observers_);
+  if (const GramModel* gram = requested_gram(s, model, root)) {
+    observers_.push_back(make_gram_observer(c, model, *gram, root, restart));
+    if (s.ntk) record_ntk(s, model, *gram, parameters_);
+  }
+  if (needs_signed_labels(model.loss()))
+    observers_.push_back(std::make_unique<ClassificationObserver>());
+  add_free_energy_observer(c, model, observers_);
+  add_path_observers(c, model, restart, observers_);
+  restart.note_missing(c, root);
+}
+
+Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log)
+    : Diagnostics(c, p, Console(log, std::cerr)) {}
 
 std::vector<Observer*> Diagnostics::observers() const {
   std::vector<Observer*> out;

@@ -1,11 +1,9 @@
 #include "mfsim/app/simulation.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
-#include <ostream>
 
 #include <fmt/format.h>
 
@@ -111,6 +109,64 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
   return out;
 }
 
+// The output file, created only now that every input is validated, with its parameters and
+// data written.
+std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& options,
+                                        const Problem& p, const Diagnostics& diagnostics,
+                                        const Communicator& comm) {
+  std::unique_ptr<H5mdWriter> writer;
+  OutputDirectories directories;  // removed again if the writer cannot start
+  on_every_rank(comm, [&] {
+    if (comm.is_root()) directories.create(c.output.path);
+    writer = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
+                                          p.state.tracks_log_density(), comm);
+    auto attributes = parameters(c, p, comm);
+    attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
+    writer->write_parameters(attributes);
+    writer->write_data(p.data);
+  });
+  directories.keep();
+  return writer;
+}
+
+RunSettings run_settings(const Config& c, const RunOptions& options, const Problem& p,
+                         const Communicator& comm) {
+  RunSettings settings = c.flow;
+  settings.time_phases = options.time_phases;
+  settings.first_step = p.first_step;
+  settings.start_time = p.start_time;
+  // One process: a stop signal ends the run at the next point, observed, snapshotted and
+  // committed. With several, mpirun's own handling stays (the ranks would not agree on the step).
+  if (comm.size() == 1)
+    settings.stop_requested = [] {
+      return stop_signal() != 0;
+    };
+  return settings;
+}
+
+// The header of the progress lines: what the speed figures that follow were measured on.
+std::string backend_line(const Communicator& comm) {
+  return fmt::format("mfsim: Kokkos {} backend, {} threads, {} precision, {} rank{}; kernels: {}",
+                     ExecSpace::name(), backend_threads(), precision_name, comm.size(),
+                     comm.size() == 1 ? "" : "s", kernel_instruction_set());
+}
+
+// What ran and where it went: the summary and the "wrote" line.
+std::string summary_lines(const Config& c, const RunOptions& options, const RunSummary& s) {
+  const std::string split = options.time_phases
+                                ? fmt::format(
+                                      " ({:.4g} s/step in steps, {:.3g} s observing, {:.3g} s "
+                                      "writing)",
+                                      s.seconds_per_step(), s.observe_seconds, s.write_seconds)
+                                : "";
+  return fmt::format(
+      "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s{}; loss {:.6g} -> "
+      "{:.6g}\n"
+      "mfsim: wrote {} ({} snapshots, {} observation rows)",
+      s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, split, s.initial_loss,
+      s.loss, c.output.path, s.snapshots, s.observations);
+}
+
 }  // namespace
 
 LoadedFrame load_state(const H5mdReader& file, const std::string& key,
@@ -173,8 +229,9 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
   return p;
 }
 
-RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostream& log,
+RunSummary run_simulation(const Config& c, const RunOptions& options, const Console& console,
                           const Communicator& comm) {
+  const Console root = console.on_root(comm);
   // Each stage that may fail on some ranks only (rank 0 alone writes; every rank reads its input
   // files) ends with an agreement, so that all ranks stop together with the same error.
   on_every_rank(comm, [&] {
@@ -185,66 +242,23 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, std::ostre
   on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
   // Its checks fail on every rank alike (same config); reading a restart's first frame, which may
   // not, is agreed on inside.
-  std::unique_ptr<const Diagnostics> diagnostics_owner;
-  on_every_rank(comm, [&] { diagnostics_owner = std::make_unique<const Diagnostics>(c, p, log); });
-  const Diagnostics& diagnostics = *diagnostics_owner;
-
-  // Only now, with every input validated, does anything appear on disk.
-  std::unique_ptr<H5mdWriter> writer_owner;
-  OutputDirectories directories;  // removed again if the writer cannot start
-  on_every_rank(comm, [&] {
-    if (comm.is_root()) directories.create(c.output.path);
-    writer_owner = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
-                                                p.state.tracks_log_density(), comm);
-    auto attributes = parameters(c, p, comm);
-    attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
-    writer_owner->write_parameters(attributes);
-    writer_owner->write_data(p.data);
-  });
-  directories.keep();
-  H5mdWriter& writer = *writer_owner;
+  std::unique_ptr<const Diagnostics> diagnostics;
+  on_every_rank(comm, [&] { diagnostics = std::make_unique<const Diagnostics>(c, p, console); });
+  const std::unique_ptr<H5mdWriter> writer = open_output(c, options, p, *diagnostics, comm);
 
   LossObserver loss;
   std::vector<Observer*> observers{&loss};
-  for (Observer* o : diagnostics.observers()) observers.push_back(o);
-
-  RunSettings settings = c.flow;
-  settings.time_phases = options.time_phases;
-  settings.first_step = p.first_step;
-  settings.start_time = p.start_time;
+  for (Observer* o : diagnostics->observers()) observers.push_back(o);
+  const RunSettings settings = run_settings(c, options, p, comm);
   const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
-  StderrProgress progress(total, p.start_time, settings.t_end);
-  // The header of the progress lines: what the speed figures that follow were measured on.
-  if (options.progress && comm.is_root())
-    std::fprintf(stderr,
-                 "mfsim: Kokkos %s backend, %d threads, %s precision, %d rank%s; kernels: %s\n",
-                 ExecSpace::name(), backend_threads(), precision_name, comm.size(),
-                 comm.size() == 1 ? "" : "s", kernel_instruction_set());
-  // One process: a stop signal ends the run at the next point, observed, snapshotted and
-  // committed. With several, mpirun's own handling stays (the ranks would not agree on the step).
-  if (comm.size() == 1)
-    settings.stop_requested = [] {
-      return stop_signal() != 0;
-    };
-  const RunSummary s = run_flow(*p.model, p.state, settings, observers, writer,
+  StderrProgress progress(total, p.start_time, settings.t_end, root);
+  if (options.progress) root.note(backend_line(comm));
+  const RunSummary s = run_flow(*p.model, p.state, settings, observers, *writer,
                                 options.progress && comm.is_root() ? &progress : nullptr);
   if (s.reason == StopReason::signal)
     throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) + " at step " +
-                                           std::to_string(s.step) + "; " + writer.holds());
-  if (comm.is_root()) {
-    const std::string split = options.time_phases
-                                  ? fmt::format(
-                                        " ({:.4g} s/step in steps, {:.3g} s observing, {:.3g} s "
-                                        "writing)",
-                                        s.seconds_per_step(), s.observe_seconds, s.write_seconds)
-                                  : "";
-    log << fmt::format(
-        "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s{}; loss {:.6g} -> "
-        "{:.6g}\n"
-        "mfsim: wrote {} ({} snapshots, {} observation rows)\n",
-        s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, split, s.initial_loss,
-        s.loss, c.output.path, s.snapshots, s.observations);
-  }
+                                           std::to_string(s.step) + "; " + writer->holds());
+  root.result(summary_lines(c, options, s));
   return s;
 }
 

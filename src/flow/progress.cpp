@@ -1,24 +1,26 @@
 #include "mfsim/flow/progress.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
+#include <cstdio>
+#include <string>
 
 namespace mfsim {
 
-StderrProgress::StderrProgress(index_t total_steps, double start_time, double t_end)
+StderrProgress::StderrProgress(index_t total_steps, double start_time, double t_end,
+                               const Console& console)
     : total_steps_(total_steps),
       start_time_(start_time),
       t_end_(t_end),
-      terminal_(isatty(STDERR_FILENO) != 0),
+      console_(console),
       start_(std::chrono::steady_clock::now()),
       last_print_(start_) {}
 
 void StderrProgress::update(index_t steps_done, index_t step, double time, double loss,
                             bool final) {
+  const bool terminal = console_.notes_on_terminal();
   const auto now = std::chrono::steady_clock::now();
   const double since_print = std::chrono::duration<double>(now - last_print_).count();
-  if (!final && since_print < (terminal_ ? 0.25 : 10.0)) return;
+  if (!final && since_print < (terminal ? 0.25 : 10.0)) return;
   last_print_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? double(steps_done) / elapsed : 0;
@@ -29,10 +31,15 @@ void StderrProgress::update(index_t steps_done, index_t step, double time, doubl
     fraction = std::fmax(fraction, (time - start_time_) / (t_end_ - start_time_));
   char eta[32] = "?";
   if (fraction > 0) std::snprintf(eta, sizeof eta, "%.0fs", elapsed * (1 - fraction) / fraction);
-  std::fprintf(stderr, "%sstep %lld  t=%.4g  loss=%.6g  %.3g steps/s  ETA %s%s",
-               terminal_ ? "\r\033[K" : "mfsim: ", (long long)step, time, loss, rate,
-               final ? "0s" : eta, (terminal_ && !final) ? "" : "\n");
-  std::fflush(stderr);
+  char line[256];
+  std::snprintf(line, sizeof line, "step %lld  t=%.4g  loss=%.6g  %.3g steps/s  ETA %s",
+                (long long)step, time, loss, rate, final ? "0s" : eta);
+  // On a terminal the line rewrites itself and stays open until the last one; elsewhere (a log
+  // file) each is a line of its own.
+  if (terminal)
+    console_.rewrite_note(line, final);
+  else
+    console_.note(std::string("mfsim: ") + line);
 }
 
 }  // namespace mfsim

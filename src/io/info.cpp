@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <ostream>
 #include <string>
 
 #include <fmt/format.h>
@@ -23,43 +22,44 @@ double number_parameter(const H5mdReader& r, const std::string& name) {
 }
 }  // namespace
 
-void print_info(const std::string& path, std::ostream& out) {
+void print_info(const std::string& path, const Console& console) {
   const H5mdReader r(path);
   auto parameter = [&](const char* name) {
     return r.has_parameter(name) ? r.parameter(name) : std::string("?");
   };
-  out << fmt::format("{}: mfsim {}, backend {} ({} threads), {} precision, {} rank(s)\n", path,
-                     parameter("mfsim_version"), parameter("backend"), parameter("threads"),
-                     parameter("precision"), parameter("ranks"));
-  if (r.has_parameter("kernel_isa")) out << fmt::format("kernels: {}\n", parameter("kernel_isa"));
-  out << fmt::format("model: {}\n", parameter("model"));
+  console.result(fmt::format("{}: mfsim {}, backend {} ({} threads), {} precision, {} rank(s)",
+                             path, parameter("mfsim_version"), parameter("backend"),
+                             parameter("threads"), parameter("precision"), parameter("ranks")));
+  if (r.has_parameter("kernel_isa"))
+    console.result(fmt::format("kernels: {}", parameter("kernel_isa")));
+  console.result(fmt::format("model: {}", parameter("model")));
   if (r.has_data()) {
     const Dataset d = r.read_data();
-    out << fmt::format("data: {} training samples, {} test samples, dimension {}\n", d.n_train(),
-                       d.n_test(), d.dim());
+    console.result(fmt::format("data: {} training samples, {} test samples, dimension {}",
+                               d.n_train(), d.n_test(), d.dim()));
   }
   for (const auto& g : r.particle_groups()) {
     const index_t frames = r.frames(g);
     if (frames == 0) {
-      out << fmt::format("particles/{}: no frames\n", g);
+      console.result(fmt::format("particles/{}: no frames", g));
       continue;
     }
     const ParticleFrame first = r.read_frame(g, 0), last = r.read_frame(g, -1);
     std::string columns;
     for (const auto& c : last.columns) columns += (columns.empty() ? "" : " ") + c;
-    out << fmt::format(
+    console.result(fmt::format(
         "particles/{}: {} particles x {} coordinates ({}), {} frames, steps {}..{}, t "
         "{:.6g}..{:.6g}"
-        "{}\n",
+        "{}",
         g, last.value.extent(0), last.value.extent(1), columns, frames, first.step, last.step,
-        first.time, last.time, last.log_density.extent(0) > 0 ? ", with log-density" : "");
+        first.time, last.time, last.log_density.extent(0) > 0 ? ", with log-density" : ""));
   }
   const auto names = r.observables();
-  if (!names.empty()) out << "observables (last row):\n";
+  if (!names.empty()) console.result("observables (last row):");
   for (const auto& name : names) {
     const ObservableSeries s = r.read_observable(name);
     if (s.step.empty()) {
-      out << fmt::format("  {:<28} (empty)\n", name);
+      console.result(fmt::format("  {:<28} (empty)", name));
       continue;
     }
     const std::size_t width = s.value.size() / s.step.size();
@@ -69,8 +69,8 @@ void print_info(const std::string& path, std::ostream& out) {
     } else {
       value = fmt::format("[{} values]", width);
     }
-    out << fmt::format("  {:<28} {:>6} rows  step {:>8}  t {:<10.6g} {}\n", name, s.step.size(),
-                       s.step.back(), s.time.back(), value);
+    console.result(fmt::format("  {:<28} {:>6} rows  step {:>8}  t {:<10.6g} {}", name,
+                               s.step.size(), s.step.back(), s.time.back(), value));
   }
   // The NTK reference beside the particle Gram: λ_min(G)/β² → λ₀ as the width grows (MATH.md §2.6).
   if (r.has_parameter("ntk_lambda0") && r.has_parameter("ntk_gram_scale")) {
@@ -83,8 +83,8 @@ void print_info(const std::string& path, std::ostream& out) {
                            s.value.front() / number_parameter(r, "ntk_gram_scale"), s.step.front(),
                            s.time.front());
     }
-    out << fmt::format("NTK reference: lambda0 = lambda_min(K) = {:.6g}; {}\n",
-                       number_parameter(r, "ntk_lambda0"), gram);
+    console.result(fmt::format("NTK reference: lambda0 = lambda_min(K) = {:.6g}; {}",
+                               number_parameter(r, "ntk_lambda0"), gram));
   }
 }
 

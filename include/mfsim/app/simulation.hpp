@@ -1,9 +1,9 @@
 #pragma once
 // From a validated config to a finished run: build the problem (data, model, initial particles),
 // open the output, attach the observers, run the flow.
-#include <iosfwd>
 #include <memory>
 
+#include "mfsim/core/console.hpp"
 #include "mfsim/io/config.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/models/model.hpp"
@@ -40,14 +40,16 @@ Problem build_problem(const Config& config, const Communicator& comm = self_comm
 
 struct RunOptions {
   bool overwrite = false;  // --force
-  bool progress = true;    // progress line on stderr
+  bool progress = true;    // progress lines among the console's notes (stderr)
   bool time_phases =
       false;  // --time-phases: the summary splits the time (RunSettings::time_phases)
 };
 
 // Runs `config` and writes config.output.path. Throws InputError before creating any file, and
-// NonFiniteError after saving the last finite state.
-RunSummary run_simulation(const Config& config, const RunOptions& options, std::ostream& log,
+// NonFiniteError after saving the last finite state. Rank 0 prints on `console`: the progress (a
+// header naming the backend, then its lines) among the notes, the summary and the "wrote" line
+// among the results, and the lines of Diagnostics.
+RunSummary run_simulation(const Config& config, const RunOptions& options, const Console& console,
                           const Communicator& comm = self_communicator());
 
 }  // namespace mfsim

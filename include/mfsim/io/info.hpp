@@ -1,10 +1,12 @@
 #pragma once
 // `mfsim info FILE.h5`: what a run file holds (model, sizes, frames, last observables).
-#include <iosfwd>
 #include <string>
+
+#include "mfsim/core/console.hpp"
 
 namespace mfsim {
 
-void print_info(const std::string& path, std::ostream& out);
+// The description, line by line, among the console's results.
+void print_info(const std::string& path, const Console& console);
 
 }  // namespace mfsim
