@@ -92,11 +92,12 @@ void timed(benchmark::State& bench, F&& f) {
 void euler_step(benchmark::State& bench, bool log_density) {
   Setup s(bench, log_density);
   Integrator euler(IntegratorKind::euler, s.state);
-  const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return s.model->evaluate(x, *s.evaluation, dx);
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& x,
+                                  ParticleState& dx) {
+    return s.model->evaluate(space, x, *s.evaluation, dx);
   };
   timed(bench, [&] {
-    field(s.state, s.velocity);
+    field(ExecSpace(), s.state, s.velocity);
     euler.finish_step(s.state, s.velocity, real(1e-3), field);
   });
 }

@@ -37,11 +37,12 @@ double time_steps(benchmark::State& state, const Model& model, ParticleState& s)
   ParticleState v = allocate_like(s, "bench_velocity");
   Integrator euler(IntegratorKind::euler, s);
   const auto evaluation = model.make_evaluation();
-  const VelocityField field = [&](const ParticleState& x, ParticleState& dx) {
-    return model.evaluate(x, *evaluation, dx);
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& x,
+                                  ParticleState& dx) {
+    return model.evaluate(space, x, *evaluation, dx);
   };
   return bench::timed_loop(state, [&] {
-    field(s, v);
+    field(ExecSpace(), s, v);
     euler.finish_step(s, v, real(1e-3), field);
   });
 }

@@ -71,11 +71,12 @@ void BM_TwoLayerEulerStep(benchmark::State& state) {
   Problem p(n, m, d);
   Integrator euler(IntegratorKind::euler, p.state);
   const auto evaluation = p.model->make_evaluation();
-  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
-    return p.model->evaluate(s, *evaluation, v);
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
   };
   const double cpu = bench::timed_loop(state, [&] {
-    field(p.state, p.velocity);
+    field(ExecSpace(), p.state, p.velocity);
     euler.finish_step(p.state, p.velocity, real(1e-3), field);
   });
   set_pair_counters(state, cpu, n, m, d, 6.0 * dz + 7);
@@ -95,12 +96,13 @@ void BM_TwoLayerLangevinStep(benchmark::State& state) {
   r.temperature = 0.01;
   r.weight_decay = 0.1;
   ParticleState drift = allocate_like(p.state, "bench::drift");
-  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
-    return p.model->evaluate(s, *evaluation, v);
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
   };
   index_t step = 0;
   const double cpu = bench::timed_loop(state, [&] {
-    field(p.state, p.velocity);
+    field(ExecSpace(), p.state, p.velocity);
     add_regulariser_drift(r, groups, p.state, p.velocity, drift);
     euler.finish_step(p.state, drift, real(1e-3), field);
     add_langevin_noise(r, groups, p.state, step++, 0.0, 1e-3);
@@ -117,13 +119,14 @@ void BM_TwoLayerMinibatchStep(benchmark::State& state) {
   settings.size = n / 10;
   const MinibatchSampler sampler(settings, p.data);
   const auto evaluation = p.model->make_evaluation(settings.size);
-  const VelocityField field = [&](const ParticleState& s, ParticleState& v) {
-    return p.model->evaluate(s, *evaluation, v);
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
   };
   index_t step = 0;
   const double cpu = bench::timed_loop(state, [&] {
     sampler.draw(step++, *evaluation);
-    field(p.state, p.velocity);
+    field(ExecSpace(), p.state, p.velocity);
     euler.finish_step(p.state, p.velocity, real(1e-3), field);
   });
   set_pair_counters(state, cpu, settings.size, m, d, 6.0 * (d + 1) + 7);

@@ -101,8 +101,9 @@ class FakeShardComm : public Communicator {
   FakeShardComm(int r, int p) : r_(r), p_(p) {}
   int rank() const override { return r_; }
   int size() const override { return p_; }
-  void allreduce_sum(Vector) const override {}
-  void allreduce_sum(Matrix) const override {}
+  using Communicator::allreduce_sum;
+  void allreduce_sum(const ExecSpace&, Vector) const override {}
+  void allreduce_sum(const ExecSpace&, Matrix) const override {}
   void allreduce_sum(double*, int) const override {}
   double allreduce_max(double value) const override { return value; }
   void gather(const double*, std::int64_t, double*) const override { refuse(); }

@@ -62,12 +62,14 @@ class LinearFlowModel final : public Model, public GramModel {
   }
 
   using Model::make_evaluation;
-  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override {
+  std::unique_ptr<Evaluation> make_evaluation(const ExecSpace&, index_t minibatch) const override {
     return std::make_unique<Evaluation>(data(), minibatch);
   }
 
-  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override {
-    Kokkos::deep_copy(e.residual, real(0));  // no data
+  using Model::evaluate;
+  real evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& e,
+                ParticleState& dsdt) const override {
+    Kokkos::deep_copy(space, e.residual, real(0));  // no data
     e.loss = 1;
     for (std::size_t g = 0; g < specs_.size(); ++g) {
       ConstMatrix th = s.theta[g], a = a_[g];
@@ -75,7 +77,7 @@ class LinearFlowModel final : public Model, public GramModel {
       Matrix v = dsdt.theta[g];
       const int d = specs_[g].dim();
       Kokkos::parallel_for(
-          "test::Linear::velocity", Kokkos::RangePolicy<ExecSpace>(0, index_t(th.extent(0))),
+          "test::Linear::velocity", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(th.extent(0))),
           KOKKOS_LAMBDA(index_t k) {
             for (int i = 0; i < d; ++i) {
               real sum = b(i);
@@ -83,14 +85,15 @@ class LinearFlowModel final : public Model, public GramModel {
               v(k, i) = sum;
             }
           });
-      if (dsdt.tracks_log_density()) Kokkos::deep_copy(dsdt.log_density[g], real(trace_[g]));
+      if (dsdt.tracks_log_density()) Kokkos::deep_copy(space, dsdt.log_density[g], real(trace_[g]));
     }
     return 1;  // no data, no loss; any positive value keeps run_flow's loss_tol = 0 from stopping
   }
 
   using Model::predict;
-  void predict(const ParticleState&, ConstMatrix, Vector f, Workspace&) const override {
-    Kokkos::deep_copy(f, real(0));
+  void predict(const ExecSpace& space, const ParticleState&, ConstMatrix, Vector f,
+               Workspace&) const override {
+    Kokkos::deep_copy(space, f, real(0));
   }
   std::map<std::string, std::string> scalings(double) const override { return {}; }
   std::map<std::string, Activation> activations() const override { return {}; }

@@ -50,8 +50,9 @@ class ThreadCommunicator final : public Communicator {
   int size() const override { return g_.size; }
   // The error agreement needs only max, gather and broadcast; sums are for the models' tests,
   // which run on MPI (tests/mpi).
-  void allreduce_sum(Vector) const override { refuse(); }
-  void allreduce_sum(Matrix) const override { refuse(); }
+  using Communicator::allreduce_sum;
+  void allreduce_sum(const ExecSpace&, Vector) const override { refuse(); }
+  void allreduce_sum(const ExecSpace&, Matrix) const override { refuse(); }
   void allreduce_sum(double*, int) const override { refuse(); }
   void abort(int) const override { refuse(); }
   double allreduce_max(double value) const override {

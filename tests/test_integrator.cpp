@@ -29,11 +29,11 @@ struct Flow {
     set_initial_log_density(s, model->groups());
     ParticleState k1 = allocate_like(s, "k1");
     Integrator integrator(kind, s);
-    const VelocityField v = [&](const ParticleState& x, ParticleState& dx) {
+    const VelocityField v = [&](const ExecSpace&, const ParticleState& x, ParticleState& dx) {
       return test::evaluate(*model, x, dx)->loss;
     };
     for (int i = 0; i < steps; ++i) {
-      v(s, k1);
+      v(ExecSpace(), s, k1);
       integrator.finish_step(s, k1, real(T / steps), v);
     }
     auto out = test::host(s.theta[0]);

@@ -599,11 +599,11 @@ TEST(ResNet, LargeBetaApproachesTheLazyKernelPrediction) {
     const double t_end = rescaled_time * n / (beta * beta);
     ParticleState v = allocate_like(s, "v");
     Integrator rk4(IntegratorKind::rk4, s);
-    const VelocityField field = [&](const ParticleState& a, ParticleState& da) {
+    const VelocityField field = [&](const ExecSpace&, const ParticleState& a, ParticleState& da) {
       return test::evaluate(model, a, da)->loss;
     };
     for (int step = 0; step < steps; ++step) {
-      field(s, v);
+      field(ExecSpace(), s, v);
       rk4.finish_step(s, v, real(t_end / steps), field);
     }
     const auto r = test::host(test::evaluate(model, s, v)->residual);

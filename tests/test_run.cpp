@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <string>
 #include <thread>
 
 #include "helpers.hpp"
@@ -134,11 +135,13 @@ TEST(RunFlow, StopsAtLossTolerance) {
 }
 
 int fences = 0;
-void count_fence(const char*, std::uint32_t, std::uint64_t*) {
-  ++fences;
+void count_fence(const char* name, std::uint32_t, std::uint64_t*) {
+  if (std::string(name).find("result being value") == std::string::npos) ++fences;
 }
 
-// The fences a run of `steps` steps makes, counted by a Kokkos Tools hook.
+// The fences a run of `steps` steps makes, counted by a Kokkos Tools hook, but for the waits of
+// reductions for the value they return to the host (every step reads its loss and the finiteness
+// check there).
 int fences_in_run(index_t steps, bool time_phases) {
   SmallFlow s;
   RunSettings r = cadences(steps, 1000, 1000);

@@ -375,11 +375,11 @@ TEST(TwoLayer, ReluBalancednessDriftShrinksLikeDt) {
     const auto b0 = balance(test::host(p.state.theta[0]));
     Integrator euler(IntegratorKind::euler, p.state);
     ParticleState v = allocate_like(p.state, "v");
-    const VelocityField field = [&](const ParticleState& s, ParticleState& ds) {
+    const VelocityField field = [&](const ExecSpace&, const ParticleState& s, ParticleState& ds) {
       return test::evaluate(*p.model, s, ds)->loss;
     };
     for (int step = 0; step < int(std::lround(1.0 / dt)); ++step) {
-      field(p.state, v);
+      field(ExecSpace(), p.state, v);
       euler.finish_step(p.state, v, real(dt), field);
     }
     return test::max_abs_diff(balance(test::host(p.state.theta[0])), b0);

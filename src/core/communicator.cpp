@@ -12,8 +12,9 @@ class SelfCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  void allreduce_sum(Vector) const override {}
-  void allreduce_sum(Matrix) const override {}
+  using Communicator::allreduce_sum;
+  void allreduce_sum(const ExecSpace&, Vector) const override {}
+  void allreduce_sum(const ExecSpace&, Matrix) const override {}
   void allreduce_sum(double*, int) const override {}
   double allreduce_max(double value) const override { return value; }
   void gather(const double* local, std::int64_t count, double* gathered) const override {

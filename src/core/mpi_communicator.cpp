@@ -32,16 +32,23 @@ MPI_Datatype real_type() {
   return sizeof(real) == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT;
 }
 
+// MPI reads and writes the values on the host: the kernels of `space` that wrote them must have
+// finished first, and the copy back must have finished before its host buffer is freed. Only
+// `space` is waited for, not the whole device. (The host mirror of a host view is the view
+// itself, and the copies are then no-ops.)
 template <class View>
-void allreduce_view(View v) {
+void allreduce_view(const ExecSpace& space, View v) {
   if (v.span() == 0) return;
   // Contiguous views only: every view the models reduce is a whole or a leading-index slice.
   if (!v.span_is_contiguous()) throw std::logic_error("allreduce of a non-contiguous view");
-  auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), v);
+  auto host = Kokkos::create_mirror_view(Kokkos::HostSpace(), v);
+  Kokkos::deep_copy(space, host, v);
+  space.fence();
   check(MPI_Allreduce(MPI_IN_PLACE, host.data(), checked_count(std::int64_t(host.span())),
                       real_type(), MPI_SUM, MPI_COMM_WORLD),
         "allreduce");
-  Kokkos::deep_copy(v, host);
+  Kokkos::deep_copy(space, v, host);
+  space.fence();
 }
 
 class MpiCommunicator final : public Communicator {
@@ -53,8 +60,13 @@ class MpiCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  void allreduce_sum(Vector values) const override { allreduce_view(values); }
-  void allreduce_sum(Matrix values) const override { allreduce_view(values); }
+  using Communicator::allreduce_sum;
+  void allreduce_sum(const ExecSpace& space, Vector values) const override {
+    allreduce_view(space, values);
+  }
+  void allreduce_sum(const ExecSpace& space, Matrix values) const override {
+    allreduce_view(space, values);
+  }
   void allreduce_sum(double* values, int count) const override {
     if (count > 0)
       check(MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),

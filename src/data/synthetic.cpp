@@ -8,12 +8,13 @@ namespace mfsim {
 namespace {
 
 // Teacher rows (w*_j, a*_j): [width][dim + 1].
-Matrix make_teacher(const SyntheticDataSpec& spec) {
+// Every kernel of this file runs on the instance `space` it is given.
+Matrix make_teacher(const ExecSpace& space, const SyntheticDataSpec& spec) {
   const int dim = spec.dim, width = spec.teacher_width;
-  Matrix teacher("mfsim::SyntheticData::teacher", width, dim + 1);
+  const Matrix teacher(Kokkos::view_alloc(space, "mfsim::SyntheticData::teacher"), width, dim + 1);
   const CounterRng rng(spec.seed, rng_teacher);
   Kokkos::parallel_for(
-      "mfsim::SyntheticData::teacher", Kokkos::RangePolicy<ExecSpace>(0, width),
+      "mfsim::SyntheticData::teacher", Kokkos::RangePolicy<ExecSpace>(space, 0, width),
       KOKKOS_LAMBDA(index_t j) {
         for (int c = 0; c < dim; ++c) teacher(j, c) = real(rng.normal(std::uint64_t(j), c));
         teacher(j, dim) = width == 1 ? real(1) : real(rng.normal(std::uint64_t(j), dim));
@@ -22,14 +23,14 @@ Matrix make_teacher(const SyntheticDataSpec& spec) {
 }
 
 // Sample i of x is item first_id + i of the stream.
-void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream,
+void fill_inputs(const ExecSpace& space, Matrix x, const SyntheticDataSpec& spec, RngStream stream,
                  std::uint64_t first_id = 0) {
   const int dim = spec.dim;
   const bool sphere = spec.inputs == InputDistribution::sphere;
   const CounterRng rng(spec.seed, stream);
   Kokkos::parallel_for(
-      "mfsim::SyntheticData::inputs", Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))),
-      KOKKOS_LAMBDA(index_t i) {
+      "mfsim::SyntheticData::inputs",
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(x.extent(0))), KOKKOS_LAMBDA(index_t i) {
         double norm2 = 0;
         for (int c = 0; c < dim; ++c) {
           const double z = rng.normal(first_id + std::uint64_t(i), c);
@@ -44,12 +45,13 @@ void fill_inputs(Matrix x, const SyntheticDataSpec& spec, RngStream stream,
 }
 
 template <class Act>
-void fill_teacher_targets(Vector y, ConstMatrix x, ConstMatrix teacher, Act act) {
+void fill_teacher_targets(const ExecSpace& space, Vector y, ConstMatrix x, ConstMatrix teacher,
+                          Act act) {
   const int dim = int(x.extent(1)), width = int(teacher.extent(0));
   const real scale = width == 1 ? real(1) : real(1 / std::sqrt(double(width)));
   Kokkos::parallel_for(
       "mfsim::SyntheticData::teacher_targets",
-      Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))), KOKKOS_LAMBDA(index_t i) {
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(x.extent(0))), KOKKOS_LAMBDA(index_t i) {
         real sum = 0;
         for (int j = 0; j < width; ++j) {
           real z = 0;
@@ -60,44 +62,46 @@ void fill_teacher_targets(Vector y, ConstMatrix x, ConstMatrix teacher, Act act)
       });
 }
 
-void fill_targets(Vector y, ConstMatrix x, const SyntheticDataSpec& spec, ConstMatrix teacher,
-                  RngStream label_stream, double noise, std::uint64_t first_id = 0) {
+void fill_targets(const ExecSpace& space, Vector y, ConstMatrix x, const SyntheticDataSpec& spec,
+                  ConstMatrix teacher, RngStream label_stream, double noise,
+                  std::uint64_t first_id = 0) {
   const CounterRng rng(spec.seed, label_stream);
   if (spec.target == TargetKind::random_labels) {
     Kokkos::parallel_for(
         "mfsim::SyntheticData::random_labels",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
           double u0, u1;
           rng.uniform2(first_id + std::uint64_t(i), 0, u0, u1);
           y(i) = u0 < 0.5 ? real(-1) : real(1);
         });
   } else {
     with_activation(spec.teacher_activation,
-                    [&](auto act) { fill_teacher_targets(y, x, teacher, act); });
+                    [&](auto act) { fill_teacher_targets(space, y, x, teacher, act); });
   }
   if (noise > 0) {
     const real sd = real(noise);
     Kokkos::parallel_for(
         "mfsim::SyntheticData::label_noise",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(y.extent(0))), KOKKOS_LAMBDA(index_t i) {
           y(i) += sd * real(rng.normal(first_id + std::uint64_t(i), 2));
         });
   }
   if (spec.sign_labels)
     Kokkos::parallel_for(
         "mfsim::SyntheticData::sign_labels",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(y.extent(0))),
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(y.extent(0))),
         KOKKOS_LAMBDA(index_t i) { y(i) = y(i) < 0 ? real(-1) : real(1); });
 }
 
 }  // namespace
 
-SyntheticSampler::SyntheticSampler(const SyntheticDataSpec& spec)
-    : spec_(spec), teacher_(make_teacher(spec)) {}
+SyntheticSampler::SyntheticSampler(const ExecSpace& space, const SyntheticDataSpec& spec)
+    : spec_(spec), teacher_(make_teacher(space, spec)) {}
 
-void SyntheticSampler::draw(std::uint64_t first_id, Matrix x, Vector y) const {
-  fill_inputs(x, spec_, rng_online_inputs, first_id);
-  fill_targets(y, x, spec_, teacher_, rng_online_labels, spec_.noise, first_id);
+void SyntheticSampler::draw(const ExecSpace& space, std::uint64_t first_id, Matrix x,
+                            Vector y) const {
+  fill_inputs(space, x, spec_, rng_online_inputs, first_id);
+  fill_targets(space, y, x, spec_, teacher_, rng_online_labels, spec_.noise, first_id);
 }
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
@@ -106,11 +110,12 @@ Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
   d.y_train = uninitialized<Vector>("mfsim::Dataset::y_train", spec.n_train);
   d.x_test = uninitialized<Matrix>("mfsim::Dataset::x_test", spec.n_test, spec.dim);
   d.y_test = uninitialized<Vector>("mfsim::Dataset::y_test", spec.n_test);
-  const Matrix teacher = make_teacher(spec);
-  fill_inputs(d.x_train, spec, rng_train_inputs);
-  fill_inputs(d.x_test, spec, rng_test_inputs);
-  fill_targets(d.y_train, d.x_train, spec, teacher, rng_train_labels, spec.noise);
-  fill_targets(d.y_test, d.x_test, spec, teacher, rng_test_labels, 0);
+  const ExecSpace space;
+  const Matrix teacher = make_teacher(space, spec);
+  fill_inputs(space, d.x_train, spec, rng_train_inputs);
+  fill_inputs(space, d.x_test, spec, rng_test_inputs);
+  fill_targets(space, d.y_train, d.x_train, spec, teacher, rng_train_labels, spec.noise);
+  fill_targets(space, d.y_test, d.x_test, spec, teacher, rng_test_labels, 0);
   return d;
 }
 

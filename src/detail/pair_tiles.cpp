@@ -26,12 +26,12 @@ MatrixStack stack_of(ConstMatrix x) {
 
 // Writes every entry of rows and cols (the zero padding included), a chunk of 48 samples of one
 // matrix per iteration, each panel in the order of its memory.
-SamplePanels fill_panels(MatrixStack x, bool append_one, const PanelShape& shape, Rows rows,
-                         Cols cols) {
+SamplePanels fill_panels(const ExecSpace& space, MatrixStack x, bool append_one,
+                         const PanelShape& shape, Rows rows, Cols cols) {
   const int dim = int(x.extent(2)), dz = shape.dz, coordinate_panels = shape.coordinate_panels;
   const index_t n = shape.n, chunks = shape.chunks;
   Kokkos::parallel_for(
-      "mfsim::tiles::pack_samples", Kokkos::RangePolicy<ExecSpace>(0, shape.layers * chunks),
+      "mfsim::tiles::pack_samples", Kokkos::RangePolicy<ExecSpace>(space, 0, shape.layers * chunks),
       KOKKOS_LAMBDA(index_t lc) {
         const index_t l = lc / chunks, i0 = lc % chunks * sample_chunk;
         const auto value = [&](int s, int c) {
@@ -52,25 +52,25 @@ SamplePanels fill_panels(MatrixStack x, bool append_one, const PanelShape& shape
 
 }  // namespace
 
-SamplePanels pack_samples(ConstMatrix x, bool append_one) {
+SamplePanels pack_samples(const ExecSpace& space, ConstMatrix x, bool append_one) {
   const MatrixStack stack = stack_of(x);
   const PanelShape shape(stack, append_one);
   return fill_panels(
-      stack, append_one, shape,
+      space, stack, append_one, shape,
       uninitialized<Rows>("mfsim::tiles::sample_rows", shape.row_panels(), shape.dz, block_rows),
       uninitialized<Cols>("mfsim::tiles::sample_cols", shape.layers * shape.chunks,
                           shape.coordinate_panels, sample_chunk, block_rows));
 }
 
-SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
-                          const std::string& name) {
-  return pack_layers(stack_of(x), append_one, scratch, name);
+SamplePanels pack_samples(const ExecSpace& space, ConstMatrix x, bool append_one,
+                          Workspace& scratch, const std::string& name) {
+  return pack_layers(space, stack_of(x), append_one, scratch, name);
 }
 
-SamplePanels pack_layers(MatrixStack x, bool append_one, Workspace& scratch,
+SamplePanels pack_layers(const ExecSpace& space, MatrixStack x, bool append_one, Workspace& scratch,
                          const std::string& name) {
   const PanelShape shape(x, append_one);
-  return fill_panels(x, append_one, shape,
+  return fill_panels(space, x, append_one, shape,
                      scratch.view<Rows>(name + "_rows", shape.row_panels(), shape.dz, block_rows),
                      scratch.view<Cols>(name + "_cols", shape.layers * shape.chunks,
                                         shape.coordinate_panels, sample_chunk, block_rows));

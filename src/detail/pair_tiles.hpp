@@ -103,14 +103,15 @@ struct SamplePanels {
   index_t chunks = 0;  // chunks of each matrix
 };
 
-SamplePanels pack_samples(ConstMatrix x, bool append_one);
+// The packing kernel runs on `space`.
+SamplePanels pack_samples(const ExecSpace& space, ConstMatrix x, bool append_one);
 // The same in the buffers `name`_rows and `name`_cols of `scratch`.
-SamplePanels pack_samples(ConstMatrix x, bool append_one, Workspace& scratch,
-                          const std::string& name);
+SamplePanels pack_samples(const ExecSpace& space, ConstMatrix x, bool append_one,
+                          Workspace& scratch, const std::string& name);
 
 // Matrices x(l, ·, ·), l < x.extent(0), of n samples each: one pack (one kernel) for all of them.
 using MatrixStack = Kokkos::View<const real***, Kokkos::LayoutStride, MemSpace>;
-SamplePanels pack_layers(MatrixStack x, bool append_one, Workspace& scratch,
+SamplePanels pack_layers(const ExecSpace& space, MatrixStack x, bool append_one, Workspace& scratch,
                          const std::string& name);
 
 }  // namespace mfsim::tiles

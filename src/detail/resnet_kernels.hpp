@@ -26,6 +26,7 @@
 // A step thus launches 2L + 10 kernels rather than 9L + 10: at the reference size (L = 16, a few
 // hundred particles per layer) the launches and the idle threads of small kernels had capped the
 // 2-thread speed-up at 1.7×.
+// Every kernel of the file runs on the execution-space instance it is given (`space`).
 #include <string>
 
 #include "detail/gram_kernel.hpp"
@@ -48,8 +49,9 @@ static_assert(sample_sum_chunk % 8 == 0, "transpose_layers moves blocks of 8 par
 // l < layers, in `scratch` (name): the panels of every layer in one kernel, shared by the forward
 // and the backward pass. The head is one layer.
 using ParticlePanels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
-inline ParticlePanels transpose_layers(ConstMatrix theta, index_t layers, index_t per_layer,
-                                       Workspace& scratch, const std::string& name) {
+inline ParticlePanels transpose_layers(const ExecSpace& space, ConstMatrix theta, index_t layers,
+                                       index_t per_layer, Workspace& scratch,
+                                       const std::string& name) {
   const int cols = int(theta.extent(1));
   const index_t width = (per_layer + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
   const ParticlePanels panels = scratch.view<ParticlePanels>(name, layers, cols, width);
@@ -60,7 +62,7 @@ inline ParticlePanels transpose_layers(ConstMatrix theta, index_t layers, index_
   const index_t blocks = width / block;
   Kokkos::parallel_for(
       "mfsim::ResNet::transpose_particles::" + name,
-      Kokkos::RangePolicy<ExecSpace>(0, layers * blocks), KOKKOS_LAMBDA(index_t lb) {
+      Kokkos::RangePolicy<ExecSpace>(space, 0, layers * blocks), KOKKOS_LAMBDA(index_t lb) {
         const index_t l = lb / blocks, j0 = lb % blocks * block;
         for (int c = 0; c < cols; ++c)
           for (index_t j = j0; j < j0 + block; ++j)
@@ -171,15 +173,16 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
 }
 
 template <SampleSum Kind, class Act>
-void per_sample_sum(const std::string& label, ParticlePanel panel, ConstMatrix z, ConstMatrix q,
-                    ConstMatrix base, Matrix out, real scale, Act act) {
+void per_sample_sum(const ExecSpace& space, const std::string& label, ParticlePanel panel,
+                    ConstMatrix z, ConstMatrix q, ConstMatrix base, Matrix out, real scale,
+                    Act act) {
   // A thread owns `rows` samples (sample_sum_rows).
   constexpr int rows = tiles::gpu ? 1 : 4;
   const index_t n = index_t(z.extent(0));
   using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
   Kokkos::parallel_for(
-      label, Policy(int((n + per_team - 1) / per_team), Kokkos::AUTO),
+      label, Policy(space, int((n + per_team - 1) / per_team), Kokkos::AUTO),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t first = index_t(team.league_rank()) * per_team;
         const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
@@ -265,9 +268,10 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
 // velocity; the teams of all layers make one kernel (one launch, and enough teams to balance the
 // threads at a few hundred particles per layer).
 template <bool WithLaplacian, class Act>
-void block_velocity(ConstMatrix theta, index_t first, index_t layers, index_t per_layer,
-                    const tiles::SamplePanels& zs, const tiles::SamplePanels& qs, ConstVector r,
-                    ConstVector norm2, Matrix v, Vector laplacian, real coeff, Act act) {
+void block_velocity(const ExecSpace& space, ConstMatrix theta, index_t first, index_t layers,
+                    index_t per_layer, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
+                    ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
+                    Act act) {
   using tiles::block_rows;
   constexpr int blocks = tiles::blocks, tile = blocks * lanes;
   if (layers == 0 || per_layer == 0) return;
@@ -285,7 +289,7 @@ void block_velocity(ConstMatrix theta, index_t first, index_t layers, index_t pe
   using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   Kokkos::parallel_for(
       "mfsim::ResNet::block_velocity",
-      Policy(int(layers * tiles_per_layer), tiles::team_size)
+      Policy(space, int(layers * tiles_per_layer), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t g = index_t(team.league_rank()) / tiles_per_layer, l = first + g;

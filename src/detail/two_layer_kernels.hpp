@@ -61,32 +61,33 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
 }
 
 // Blocks of `lanes` samples per team of the forward pass: tiles::blocks, fewer on CPUs when that
-// leaves less than 4 teams per thread (the ResNet head: n = 200 samples make 4 full teams, 3 + 1
-// on 2 threads), down to one block. Smaller teams restage the particles more often: O(m·dz) per
-// team against O(tile·m·dz) of work.
-inline int forward_team_blocks(index_t n) {
+// leaves less than 4 teams per thread of `space` (the ResNet head: n = 200 samples make 4 full
+// teams, 3 + 1 on 2 threads), down to one block. Smaller teams restage the particles more often:
+// O(m·dz) per team against O(tile·m·dz) of work.
+inline int forward_team_blocks(const ExecSpace& space, index_t n) {
   if (tiles::gpu) return tiles::blocks;
-  const index_t per_team =
-      (n + 4 * ExecSpace().concurrency() - 1) / (4 * ExecSpace().concurrency());
+  const index_t threads = index_t(space.concurrency());
+  const index_t per_team = (n + 4 * threads - 1) / (4 * threads);
   return int(min_of<index_t>(tiles::blocks, (per_team + lanes - 1) / lanes));
 }
 
 // f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
 // samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks. Each f(x_i) is
-// summed in the same order whatever the tiles: bitwise equal across thread counts.
+// summed in the same order whatever the tiles: bitwise equal across thread counts. (Every kernel
+// of this file runs on the instance `space` it is given.)
 template <class Act>
-void two_layer_forward(const std::string& label, ConstMatrix theta, ConstMatrix x, Vector f,
-                       real scale, bool bias, Act act) {
+void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+                       ConstMatrix x, Vector f, real scale, bool bias, Act act) {
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
-  const int blocks = forward_team_blocks(n), samples = blocks * lanes;
+  const int blocks = forward_team_blocks(space, n), samples = blocks * lanes;
   const std::size_t bytes = tiles::scratch_bytes(
       {{blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {samples, particle_chunk});
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(int((n + samples - 1) / samples), tiles::team_size)
+      TeamPolicy(space, int((n + samples - 1) / samples), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Member& team) {
         const index_t i0 = index_t(team.league_rank()) * samples;
@@ -190,9 +191,9 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
 // (A6). A team owns a tile of particles ((w, b) packed by blocks of lanes in scratch, with the
 // accumulators) and sweeps the packed samples chunk by chunk.
 template <bool WithLaplacian, class Act>
-void two_layer_velocity(const std::string& label, ConstMatrix theta, const SamplePanels& samples,
-                        ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
-                        Act act) {
+void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+                        const SamplePanels& samples, ConstVector r, ConstVector norm2, Matrix v,
+                        Vector laplacian, real coeff, Act act) {
   const int dz = samples.dz;
   const int padded_dz = int(samples.cols.extent(1)) * block_rows;
   const index_t m = index_t(theta.extent(0));
@@ -202,7 +203,7 @@ void two_layer_velocity(const std::string& label, ConstMatrix theta, const Sampl
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(int((m + tile - 1) / tile), tiles::team_size)
+      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
       KOKKOS_LAMBDA(const Member& team) {
         const index_t k0 = index_t(team.league_rank()) * tile;
@@ -248,19 +249,19 @@ void two_layer_velocity(const std::string& label, ConstMatrix theta, const Sampl
 // The same on inputs that change from call to call (the ResNet head's z_L): packs them first
 // (O(n·d), against the O(n·m·d) of the kernel).
 template <bool WithLaplacian, class Act>
-void two_layer_velocity(const std::string& label, ConstMatrix theta, ConstMatrix x, ConstVector r,
-                        ConstVector norm2, Matrix v, Vector laplacian, real coeff, bool bias,
-                        Act act, Workspace& scratch) {
-  two_layer_velocity<WithLaplacian>(label, theta,
-                                    tiles::pack_samples(x, bias, scratch, "velocity_samples"), r,
-                                    norm2, v, laplacian, coeff, act);
+void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+                        ConstMatrix x, ConstVector r, ConstVector norm2, Matrix v, Vector laplacian,
+                        real coeff, bool bias, Act act, Workspace& scratch) {
+  two_layer_velocity<WithLaplacian>(
+      space, label, theta, tiles::pack_samples(space, x, bias, scratch, "velocity_samples"), r,
+      norm2, v, laplacian, coeff, act);
 }
 
 // out(i) = |x_i|² + extra: the Laplacians' data factor (extra = 1 for x̃ = (x, 1)).
-inline void squared_row_norms(ConstMatrix x, real extra, Vector out) {
+inline void squared_row_norms(const ExecSpace& space, ConstMatrix x, real extra, Vector out) {
   const int d = int(x.extent(1));
   Kokkos::parallel_for(
-      "mfsim::squared_row_norms", Kokkos::RangePolicy<ExecSpace>(0, index_t(x.extent(0))),
+      "mfsim::squared_row_norms", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(x.extent(0))),
       KOKKOS_LAMBDA(index_t i) {
         real s = extra;
         for (int c = 0; c < d; ++c) s += x(i, c) * x(i, c);

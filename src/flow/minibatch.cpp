@@ -4,16 +4,17 @@
 
 namespace mfsim {
 
-MinibatchSampler::MinibatchSampler(const MinibatchSettings& settings, const Dataset& data)
+MinibatchSampler::MinibatchSampler(const ExecSpace& space, const MinibatchSettings& settings,
+                                   const Dataset& data)
     : settings_(settings), data_(data) {
-  if (settings.online) online_.emplace(settings.online_data);
+  if (settings.online) online_.emplace(space, settings.online_data);
 }
 
-void MinibatchSampler::draw(index_t step, Evaluation& e) const {
+void MinibatchSampler::draw(const ExecSpace& space, index_t step, Evaluation& e) const {
   const index_t size = e.samples();
   if (online_) {
     // Samples step·B, ..., step·B + B − 1 of the law's own streams: never reused.
-    online_->draw(std::uint64_t(step) * std::uint64_t(size), e.batch_x, e.batch_y);
+    online_->draw(space, std::uint64_t(step) * std::uint64_t(size), e.batch_x, e.batch_y);
     return;
   }
   const Matrix x = e.batch_x;
@@ -24,7 +25,8 @@ void MinibatchSampler::draw(index_t step, Evaluation& e) const {
   const int dim = int(x.extent(1));
   const CounterRng rng(settings_.seed, rng_minibatch);
   Kokkos::parallel_for(
-      "mfsim::Minibatch::draw", Kokkos::RangePolicy<ExecSpace>(0, size), KOKKOS_LAMBDA(index_t j) {
+      "mfsim::Minibatch::draw", Kokkos::RangePolicy<ExecSpace>(space, 0, size),
+      KOKKOS_LAMBDA(index_t j) {
         double u0, u1;
         rng.uniform2(std::uint64_t(step), std::uint32_t(j), u0, u1);
         const index_t drawn = index_t(u0 * double(n)), i = drawn < n ? drawn : n - 1;

@@ -49,8 +49,9 @@ double Regularisation::temperature_at(double time) const {
   return temperature;
 }
 
-void add_regulariser_drift(const Regularisation& r, const std::vector<GroupSpec>& groups,
-                           const ParticleState& s, const ParticleState& v, ParticleState& out) {
+void add_regulariser_drift(const ExecSpace& space, const Regularisation& r,
+                           const std::vector<GroupSpec>& groups, const ParticleState& s,
+                           const ParticleState& v, ParticleState& out) {
   const bool log_density = out.tracks_log_density();
   for (std::size_t g = 0; g < groups.size(); ++g) {
     ConstMatrix theta = s.theta[g], vel = v.theta[g];
@@ -63,7 +64,8 @@ void add_regulariser_drift(const Regularisation& r, const std::vector<GroupSpec>
     const double penalty = r.path_norm_penalty * groups[g].path_norm_scale;
     const double eps = r.path_norm_smoothing;
     Kokkos::parallel_for(
-        "mfsim::Regularisation::drift", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+        "mfsim::Regularisation::drift",
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
         KOKKOS_LAMBDA(index_t k) {
           const auto row = Kokkos::subview(theta, k, Kokkos::ALL);
           SmoothedPathWeight p{0, 0, 0, 0};
@@ -76,8 +78,14 @@ void add_regulariser_drift(const Regularisation& r, const std::vector<GroupSpec>
   }
 }
 
-void add_langevin_noise(const Regularisation& r, const std::vector<GroupSpec>& groups,
-                        ParticleState& s, index_t step, double time, double dt) {
+void add_regulariser_drift(const Regularisation& r, const std::vector<GroupSpec>& groups,
+                           const ParticleState& s, const ParticleState& v, ParticleState& out) {
+  add_regulariser_drift(ExecSpace(), r, groups, s, v, out);
+}
+
+void add_langevin_noise(const ExecSpace& space, const Regularisation& r,
+                        const std::vector<GroupSpec>& groups, ParticleState& s, index_t step,
+                        double time, double dt) {
   const double lambda = r.temperature_at(time);
   if (!(lambda > 0) || !(dt > 0)) return;
   const double amplitude = std::sqrt(2 * lambda * dt);
@@ -90,7 +98,8 @@ void add_langevin_noise(const Regularisation& r, const std::vector<GroupSpec>& g
     const CounterRng rng(mix64(r.noise_seed + mix64((std::uint64_t(step) << 8) | std::uint64_t(g))),
                          rng_langevin_noise);
     Kokkos::parallel_for(
-        "mfsim::Regularisation::noise", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+        "mfsim::Regularisation::noise",
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
         KOKKOS_LAMBDA(index_t k) {
           const std::uint64_t id = std::uint64_t(rows.global_row(k));
           for (int c = 0; c < dim; c += 2) {
@@ -101,6 +110,11 @@ void add_langevin_noise(const Regularisation& r, const std::vector<GroupSpec>& g
           }
         });
   }
+}
+
+void add_langevin_noise(const Regularisation& r, const std::vector<GroupSpec>& groups,
+                        ParticleState& s, index_t step, double time, double dt) {
+  add_langevin_noise(ExecSpace(), r, groups, s, step, time, dt);
 }
 
 }  // namespace mfsim

@@ -16,15 +16,28 @@ namespace mfsim {
 
 namespace {
 
+// Whether work on `space` is ordered with the default instance's as it is: `space` has the default
+// instance's Kokkos Tools id. So has the default instance itself and, in Kokkos 4, every instance
+// of a host backend (an OpenMP partition, a new Serial instance), whose kernels have finished when
+// their launch returns.
+bool is_default_instance(const ExecSpace& space) {
+  return Kokkos::Tools::Experimental::device_id(space) ==
+         Kokkos::Tools::Experimental::device_id(ExecSpace());
+}
+
 // Splits run_flow's wall time into consecutive laps, returning the seconds since the previous
-// lap. Timing phases (RunSettings::time_phases), each lap fences Kokkos first, so that the kernels
-// launched in a phase are charged to it; otherwise it fences nothing, and a lap is the host's time
-// in the phase (on an asynchronous backend, the time to launch its kernels).
+// lap. Timing phases (RunSettings::time_phases), each lap first waits for the run's instance and
+// the default one (the observers' and the output's), so that the kernels launched in a phase are
+// charged to it; otherwise it waits for nothing, and a lap is the host's time in the phase (on an
+// asynchronous backend, the time to launch its kernels).
 class LapClock {
  public:
-  explicit LapClock(bool fence) : fence_(fence) {}
+  LapClock(bool fence, const ExecSpace& space) : fence_(fence), space_(space) {}
   double lap() {
-    if (fence_) Kokkos::fence();
+    if (fence_) {
+      space_.fence();
+      if (!is_default_instance(space_)) ExecSpace().fence();
+    }
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - mark_).count();
     mark_ = now;
@@ -33,6 +46,7 @@ class LapClock {
 
  private:
   bool fence_;
+  ExecSpace space_;
   std::chrono::steady_clock::time_point mark_ = std::chrono::steady_clock::now();
 };
 
@@ -52,19 +66,22 @@ RunSchedule schedule_of(const RunSettings& settings, const std::vector<Observer*
   return schedule;
 }
 
-// The buffers and evaluations of a run, allocated once before its first step.
+// The buffers and evaluations of a run, allocated once before its first step (and zeroed on the
+// run's instance).
 struct RunBuffers {
   RunBuffers(const Model& model, const ParticleState& state, const RunSettings& settings)
       : minibatches(settings.minibatch.active(model.data().n_train())),
         drift(settings.regularisation.has_drift()),
-        integrator(settings.integrator, state),
-        velocity(allocate_like(state, "run::velocity")),
-        previous(allocate_like(state, "run::previous")),
-        evaluation(model.make_evaluation()),
-        batch_evaluation(minibatches ? model.make_evaluation(settings.minibatch.size) : nullptr),
-        step_velocity(minibatches ? allocate_like(state, "run::minibatch_velocity") : velocity),
-        k1(drift ? allocate_like(state, "run::drift") : step_velocity) {
-    if (minibatches) sampler.emplace(settings.minibatch, model.data());
+        integrator(settings.space, settings.integrator, state),
+        velocity(allocate_like(settings.space, state, "run::velocity")),
+        previous(allocate_like(settings.space, state, "run::previous")),
+        evaluation(model.make_evaluation(settings.space, 0)),
+        batch_evaluation(
+            minibatches ? model.make_evaluation(settings.space, settings.minibatch.size) : nullptr),
+        step_velocity(minibatches ? allocate_like(settings.space, state, "run::minibatch_velocity")
+                                  : velocity),
+        k1(drift ? allocate_like(settings.space, state, "run::drift") : step_velocity) {
+    if (minibatches) sampler.emplace(settings.space, settings.minibatch, model.data());
   }
   const bool minibatches, drift;
   Integrator integrator;
@@ -85,18 +102,21 @@ struct RunBuffers {
 // A loss or a particle became non-finite at `at`: the last finite state (`previous`) gets the
 // observation rows and the frame its cadences skipped, so that the file ends on it, and every
 // rank raises the agreed NonFiniteError.
-[[noreturn]] void stop_non_finite(const Model& model, const RunSchedule& schedule,
-                                  const RunPosition& at, double previous_time, bool state_finite,
-                                  bool full, RunBuffers& b, index_t last_snapshot,
-                                  const std::vector<Observer*>& observers, RunOutput& output) {
+[[noreturn]] void stop_non_finite(const ExecSpace& space, const Model& model,
+                                  const RunSchedule& schedule, const RunPosition& at,
+                                  double previous_time, bool state_finite, bool full, RunBuffers& b,
+                                  index_t last_snapshot, const std::vector<Observer*>& observers,
+                                  RunOutput& output) {
   std::string what = !state_finite ? "a particle coordinate"
                      : full        ? "the training loss"
                                    : "the minibatch loss";
   what += fmt::format(" became non-finite at step {} (t = {:.6g})", at.step, at.time);
   if (at.done > 0) {
-    const double previous_loss = double(model.evaluate(b.previous, *b.evaluation, b.velocity));
-    const FlowPoint point{at.step - 1, previous_time, 0.0,           b.previous,
-                          b.velocity,  previous_loss, *b.evaluation, model};
+    const double previous_loss =
+        double(model.evaluate(space, b.previous, *b.evaluation, b.velocity));
+    space.fence();  // the observers and the output may read it on the default instance
+    const FlowPoint point{at.step - 1,   previous_time, 0.0,   b.previous, b.velocity,
+                          previous_loss, *b.evaluation, model, space};
     const RunPosition before{at.done - 1, at.step - 1, previous_time, false};
     const StepPlan skipped = plan_step(schedule, before);
     for (std::size_t k = 0; k < observers.size(); ++k)
@@ -128,17 +148,25 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
   // the model's velocity v = −∇Ψ alone (FlowPoint), the integrator the total drift k1.
   const Regularisation& regularisation = settings.regularisation;
   const auto& groups = model.groups();
-  const VelocityField field = [&](const ParticleState& s, ParticleState& dsdt) {
-    const real loss = model.evaluate(s, b.stepping(), dsdt);
-    if (b.drift) add_regulariser_drift(regularisation, groups, s, dsdt, dsdt);
+  const VelocityField field = [&](const ExecSpace& on, const ParticleState& s,
+                                  ParticleState& dsdt) {
+    const real loss = model.evaluate(on, s, b.stepping(), dsdt);
+    if (b.drift) add_regulariser_drift(on, regularisation, groups, s, dsdt, dsdt);
     return loss;
   };
+  // Every kernel, copy and reduction of a step runs on `space`. The observers (but the loss
+  // observer's test loss) and the output still run on the default instance: with another
+  // instance, the loop waits for `space` before handing them a point, and for the default instance
+  // after the observers, whose kernels may still read the point when the step overwrites it (the
+  // output has read the state when append_particles returns).
+  const ExecSpace& space = settings.space;
+  const bool hands_over = !is_default_instance(space);
 
   RunSummary summary;
   RunPosition at{0, settings.first_step, settings.start_time, false};
   double previous_time = at.time;
   index_t last_snapshot = -1;
-  LapClock clock(settings.time_phases);
+  LapClock clock(settings.time_phases, space);
   for (;; ++at.done) {
     clock.lap();  // the previous iteration's tail (progress) is in summary.seconds only
     at.stop_requested = settings.stop_requested && settings.stop_requested();
@@ -146,21 +174,22 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     double loss = 0, step_loss = 0;
     if (plan.full_evaluation) {
       const ProfilingRegion region("mfsim::evaluate");
-      loss = double(model.evaluate(state, *b.evaluation, b.velocity));
+      loss = double(model.evaluate(space, state, *b.evaluation, b.velocity));
     }
     // The full evaluation is the step's own velocity without minibatches, unless no step follows.
     const double full_seconds = clock.lap();
     if (plan.minibatch_step) {
       const ProfilingRegion region("mfsim::evaluate_minibatch");
-      b.sampler->draw(at.step, b.stepping());
-      step_loss = double(model.evaluate(state, b.stepping(), b.step_velocity));
+      b.sampler->draw(space, at.step, b.stepping());
+      step_loss = double(model.evaluate(space, state, b.stepping(), b.step_velocity));
     }
     const bool finite_loss = (!plan.full_evaluation || std::isfinite(loss)) &&
                              (!plan.minibatch_step || std::isfinite(step_loss));
-    const bool finite_state = model.comm().allreduce_max(all_finite(state) ? 0.0 : 1.0) == 0.0;
+    const bool finite_state =
+        model.comm().allreduce_max(all_finite(space, state) ? 0.0 : 1.0) == 0.0;
     if (!finite_loss || !finite_state)
-      stop_non_finite(model, schedule, at, previous_time, finite_state, plan.full_evaluation, b,
-                      last_snapshot, observers, output);
+      stop_non_finite(space, model, schedule, at, previous_time, finite_state, plan.full_evaluation,
+                      b, last_snapshot, observers, output);
     if (at.done == 0) summary.initial_loss = loss;
     const double check_seconds = clock.lap();
 
@@ -168,9 +197,11 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
     (b.minibatches || plan.last ? summary.observe_seconds : summary.step_seconds) += full_seconds;
     if (!plan.last) summary.step_seconds += check_seconds;
 
+    const bool observed = plan.full_evaluation && !observers.empty();
+    if (hands_over && (observed || plan.snapshot)) space.fence();
     if (plan.full_evaluation) {
-      const FlowPoint point{at.step,    at.time, plan.dt,       state,
-                            b.velocity, loss,    *b.evaluation, model};
+      const FlowPoint point{at.step, at.time,       plan.dt, state, b.velocity,
+                            loss,    *b.evaluation, model,   space};
       for (Observer* o : observers) o->on_step(point);
       for (std::size_t k = 0; k < observers.size(); ++k) {
         if (!plan.observes(k)) continue;
@@ -178,6 +209,7 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
         observers[k]->observe(point, output);
       }
     }
+    if (hands_over && observed) ExecSpace().fence();
     if (plan.counts_as_observation) ++summary.observations;
     summary.observe_seconds += clock.lap();
     {
@@ -201,15 +233,16 @@ RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings&
       summary.reason = plan.reason;
       break;
     }
-    deep_copy(b.previous, state);
+    deep_copy(space, b.previous, state);
     previous_time = at.time;
     {
       const ProfilingRegion region("mfsim::integrate");
-      if (b.drift) add_regulariser_drift(regularisation, groups, state, b.step_velocity, b.k1);
-      b.integrator.finish_step(state, b.k1, real(plan.dt), field);
+      if (b.drift)
+        add_regulariser_drift(space, regularisation, groups, state, b.step_velocity, b.k1);
+      b.integrator.finish_step(space, state, b.k1, real(plan.dt), field);
       // Euler–Maruyama: the Brownian increment of the step, at the temperature of its start.
       if (regularisation.noisy())
-        add_langevin_noise(regularisation, groups, state, at.step, at.time, plan.dt);
+        add_langevin_noise(space, regularisation, groups, state, at.step, at.time, plan.dt);
     }
     summary.step_seconds += clock.lap();
     ++at.step;

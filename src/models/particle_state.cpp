@@ -27,28 +27,41 @@ ParticleState allocate_state(const std::vector<GroupSpec>& specs, bool log_densi
   return s;
 }
 
-ParticleState allocate_like(const ParticleState& like, const std::string& label) {
+ParticleState allocate_like(const ExecSpace& space, const ParticleState& like,
+                            const std::string& label) {
   ParticleState s;
   for (const auto& t : like.theta)
-    s.theta.emplace_back("mfsim::" + label + "::" + t.label(), t.extent(0), t.extent(1));
+    s.theta.emplace_back(Kokkos::view_alloc(space, "mfsim::" + label + "::" + t.label()),
+                         t.extent(0), t.extent(1));
   for (const auto& l : like.log_density)
-    s.log_density.emplace_back("mfsim::" + label + "::" + l.label(), l.extent(0));
+    s.log_density.emplace_back(Kokkos::view_alloc(space, "mfsim::" + label + "::" + l.label()),
+                               l.extent(0));
   return s;
 }
 
-void deep_copy(ParticleState& dst, const ParticleState& src) {
-  for (std::size_t g = 0; g < src.theta.size(); ++g) Kokkos::deep_copy(dst.theta[g], src.theta[g]);
-  for (std::size_t g = 0; g < src.log_density.size(); ++g)
-    Kokkos::deep_copy(dst.log_density[g], src.log_density[g]);
+ParticleState allocate_like(const ParticleState& like, const std::string& label) {
+  return allocate_like(ExecSpace(), like, label);
 }
 
-void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleState& k) {
+void deep_copy(const ExecSpace& space, ParticleState& dst, const ParticleState& src) {
+  for (std::size_t g = 0; g < src.theta.size(); ++g)
+    Kokkos::deep_copy(space, dst.theta[g], src.theta[g]);
+  for (std::size_t g = 0; g < src.log_density.size(); ++g)
+    Kokkos::deep_copy(space, dst.log_density[g], src.log_density[g]);
+}
+
+void deep_copy(ParticleState& dst, const ParticleState& src) {
+  deep_copy(ExecSpace(), dst, src);
+}
+
+void axpy(const ExecSpace& space, ParticleState& out, const ParticleState& base, real c,
+          const ParticleState& k) {
   for (std::size_t g = 0; g < base.theta.size(); ++g) {
     Matrix o = out.theta[g];
     ConstMatrix b = base.theta[g], v = k.theta[g];
     const index_t n = index_t(b.extent(0)), dim = index_t(b.extent(1));
     Kokkos::parallel_for(
-        "mfsim::ParticleState::axpy", Kokkos::RangePolicy<ExecSpace>(0, n * dim),
+        "mfsim::ParticleState::axpy", Kokkos::RangePolicy<ExecSpace>(space, 0, n * dim),
         KOKKOS_LAMBDA(index_t idx) {
           const index_t i = idx / dim, j = idx % dim;
           o(i, j) = b(i, j) + c * v(i, j);
@@ -59,12 +72,16 @@ void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleS
     ConstVector b = base.log_density[g], v = k.log_density[g];
     Kokkos::parallel_for(
         "mfsim::ParticleState::axpy_log_density",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(b.extent(0))),
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(b.extent(0))),
         KOKKOS_LAMBDA(index_t i) { o(i) = b(i) + c * v(i); });
   }
 }
 
-bool all_finite(const ParticleState& s) {
+void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleState& k) {
+  axpy(ExecSpace(), out, base, c, k);
+}
+
+bool all_finite(const ExecSpace& space, const ParticleState& s) {
   index_t bad = 0;
   for (const auto& t : s.theta) {
     ConstMatrix v = t;
@@ -72,7 +89,7 @@ bool all_finite(const ParticleState& s) {
     index_t count = 0;
     Kokkos::parallel_reduce(
         "mfsim::ParticleState::count_non_finite",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(v.extent(0)) * dim),
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(v.extent(0)) * dim),
         KOKKOS_LAMBDA(index_t idx, index_t & acc) {
           if (!math::isfinite(v(idx / dim, idx % dim))) ++acc;
         },
@@ -84,7 +101,7 @@ bool all_finite(const ParticleState& s) {
     index_t count = 0;
     Kokkos::parallel_reduce(
         "mfsim::ParticleState::count_non_finite_log_density",
-        Kokkos::RangePolicy<ExecSpace>(0, index_t(v.extent(0))),
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(v.extent(0))),
         KOKKOS_LAMBDA(index_t i, index_t & acc) {
           if (!math::isfinite(v(i))) ++acc;
         },
@@ -92,6 +109,10 @@ bool all_finite(const ParticleState& s) {
     bad += count;
   }
   return bad == 0;
+}
+
+bool all_finite(const ParticleState& s) {
+  return all_finite(ExecSpace(), s);
 }
 
 void set_initial_log_density(ParticleState& s, const std::vector<GroupSpec>& specs) {

@@ -26,10 +26,11 @@ tiles::MatrixStack layer_stack(const LayerView& v, index_t first, index_t count)
 
 using detail::block_velocity;
 
-void add_into(Matrix out, ConstMatrix base) {
+void add_into(const ExecSpace& space, Matrix out, ConstMatrix base) {
   const index_t d = index_t(out.extent(1));
   Kokkos::parallel_for(
-      "mfsim::ResNet::add_into", Kokkos::RangePolicy<ExecSpace>(0, index_t(out.extent(0)) * d),
+      "mfsim::ResNet::add_into",
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(out.extent(0)) * d),
       KOKKOS_LAMBDA(index_t idx) { out(idx / d, idx % d) += base(idx / d, idx % d); });
 }
 
@@ -125,11 +126,13 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
   groups_ = {blocks_group, head_group};
 }
 
-ResNetEvaluation::ResNetEvaluation(index_t depth, const Dataset& data, index_t minibatch)
+ResNetEvaluation::ResNetEvaluation(const ExecSpace& space, index_t depth, const Dataset& data,
+                                   index_t minibatch)
     : Evaluation(data, minibatch),
-      states("mfsim::ResNet::states", depth + 1, samples(), data.dim()),
-      sensitivities("mfsim::ResNet::sensitivities", depth + 1, samples(), data.dim()),
-      norm2("mfsim::ResNet::norm2", (depth + 1) * samples()) {
+      states(Kokkos::view_alloc(space, "mfsim::ResNet::states"), depth + 1, samples(), data.dim()),
+      sensitivities(Kokkos::view_alloc(space, "mfsim::ResNet::sensitivities"), depth + 1, samples(),
+                    data.dim()),
+      norm2(Kokkos::view_alloc(space, "mfsim::ResNet::norm2"), (depth + 1) * samples()) {
   // Every layer in one group unless the packs (4 arrays of about n × (d + 1) reals per layer)
   // would pass 64 MiB: at large n·d one launch per layer costs nothing, and the packs' memory
   // would rival the states'.
@@ -148,8 +151,9 @@ ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
   return layer(sensitivities, l);
 }
 
-std::unique_ptr<Evaluation> ResNetModel::make_evaluation(index_t minibatch) const {
-  return std::make_unique<ResNetEvaluation>(spec_.depth, data(), minibatch);
+std::unique_ptr<Evaluation> ResNetModel::make_evaluation(const ExecSpace& space,
+                                                         index_t minibatch) const {
+  return std::make_unique<ResNetEvaluation>(space, spec_.depth, data(), minibatch);
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -163,46 +167,49 @@ void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithet
   initialize_head(s.theta[head], groups_[head].slice_offset, spec_, seed, antithetic);
 }
 
-void ResNetModel::propagate(Matrix layer_panel, ConstMatrix z, Matrix z_next) const {
+void ResNetModel::propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z,
+                            Matrix z_next) const {
   const real scale = real(spec_.alpha / (double(spec_.depth) * double(spec_.width)));
   // Alone, the kernel adds z itself (one launch less per layer); across ranks z is added once,
   // after the allreduce of the ranks' increments.
   const bool alone = comm().size() == 1;
   with_activation(spec_.activation, [&](auto act) {
-    detail::per_sample_sum<detail::SampleSum::forward>(
-        "mfsim::ResNet::forward", layer_panel, z, z, alone ? z : ConstMatrix(), z_next, scale, act);
+    detail::per_sample_sum<detail::SampleSum::forward>(space, "mfsim::ResNet::forward", layer_panel,
+                                                       z, z, alone ? z : ConstMatrix(), z_next,
+                                                       scale, act);
   });
   if (alone) return;
-  comm().allreduce_sum(z_next);
-  add_into(z_next, z);
+  comm().allreduce_sum(space, z_next);
+  add_into(space, z_next, z);
 }
 
-void ResNetModel::head_output(ConstMatrix head_theta, ConstMatrix z_last, Vector f) const {
+void ResNetModel::head_output(const ExecSpace& space, ConstMatrix head_theta, ConstMatrix z_last,
+                              Vector f) const {
   const real scale = real(spec_.beta / double(spec_.head_width));
   with_activation(spec_.head_activation, [&](auto act) {
-    detail::two_layer_forward("mfsim::ResNet::head_output", head_theta, z_last, f, scale, false,
-                              act);
+    detail::two_layer_forward(space, "mfsim::ResNet::head_output", head_theta, z_last, f, scale,
+                              false, act);
   });
-  comm().allreduce_sum(f);
+  comm().allreduce_sum(space, f);
 }
 
-void ResNetModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
+void ResNetModel::predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
                           Workspace& scratch) const {
   const index_t n = index_t(x.extent(0));
   const int d = int(x.extent(1));
   Matrix z = scratch.view<Matrix>("predict_state", n, d);
   Matrix z_next = scratch.view<Matrix>("predict_next_state", n, d);
-  Kokkos::deep_copy(z, x);
+  Kokkos::deep_copy(space, z, x);
   const detail::ParticlePanels panels = detail::transpose_layers(
-      s.theta[blocks], spec_.depth, local_layer(0).size(), scratch, "block_panels");
+      space, s.theta[blocks], spec_.depth, local_layer(0).size(), scratch, "block_panels");
   for (index_t l = 0; l < spec_.depth; ++l) {
-    propagate(detail::layer_panel(panels, l), z, z_next);
+    propagate(space, detail::layer_panel(panels, l), z, z_next);
     std::swap(z, z_next);
   }
-  head_output(s.theta[head], z, f);
+  head_output(space, s.theta[head], z, f);
 }
 
-real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
+real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& evaluation,
                            ParticleState& dsdt) const {
   auto& e = static_cast<ResNetEvaluation&>(evaluation);
   const LayerView& states = e.states;
@@ -212,28 +219,28 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
 
   // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
-  Kokkos::deep_copy(layer(states, 0), e.x());
+  Kokkos::deep_copy(space, layer(states, 0), e.x());
   // Every layer's particles transposed once, for the forward and the backward pass.
   const index_t per_layer = local_layer(0).size();
   const detail::ParticlePanels panels =
-      detail::transpose_layers(blocks_theta, L, per_layer, scratch, "block_panels");
+      detail::transpose_layers(space, blocks_theta, L, per_layer, scratch, "block_panels");
   for (index_t l = 0; l < L; ++l)
-    propagate(detail::layer_panel(panels, l), layer(states, l), layer(states, l + 1));
+    propagate(space, detail::layer_panel(panels, l), layer(states, l), layer(states, l + 1));
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
-  head_output(head_theta, z_last, e.output);
-  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
+  head_output(space, head_theta, z_last, e.output);
+  e.loss = loss_and_derivative(space, loss(), e.output, e.y(), r);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));
-  const detail::ParticlePanels head_panel =
-      detail::transpose_layers(head_theta, 1, index_t(head_theta.extent(0)), scratch, "head_panel");
+  const detail::ParticlePanels head_panel = detail::transpose_layers(
+      space, head_theta, 1, index_t(head_theta.extent(0)), scratch, "head_panel");
   with_activation(spec_.head_activation, [&](auto act) {
     detail::per_sample_sum<detail::SampleSum::head_adjoint>(
-        "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
+        space, "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
         ConstMatrix(), layer(sensitivities, L), head_scale, act);
   });
-  comm().allreduce_sum(layer(sensitivities, L));
+  comm().allreduce_sum(space, layer(sensitivities, L));
   const real block_scale = real(spec_.alpha / (double(L) * double(spec_.width)));
   const bool alone = comm().size() == 1;  // as in propagate
   for (index_t l = L - 1; l >= 0; --l) {
@@ -241,12 +248,12 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
     const ConstMatrix q_next = layer(sensitivities, l + 1);
     with_activation(spec_.activation, [&](auto act) {
       detail::per_sample_sum<detail::SampleSum::backward>(
-          "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l), q_next,
-          alone ? q_next : ConstMatrix(), q, block_scale, act);
+          space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l),
+          q_next, alone ? q_next : ConstMatrix(), q, block_scale, act);
     });
     if (alone) continue;
-    comm().allreduce_sum(q);
-    add_into(q, q_next);
+    comm().allreduce_sum(space, q);
+    add_into(space, q, q_next);
   }
 
   // Velocities (B11) and, when tracked, Laplacians (B12), a group of layers per kernel: z_l and
@@ -256,21 +263,21 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   const real block_coeff = real(spec_.alpha / double(e.samples()));
   const index_t n = e.samples();
   if (laplacian)
-    detail::squared_row_norms(ConstMatrix(states.data(), (L + 1) * n, index_t(states.extent(2))), 0,
-                              e.norm2);
+    detail::squared_row_norms(
+        space, ConstMatrix(states.data(), (L + 1) * n, index_t(states.extent(2))), 0, e.norm2);
   const index_t group = std::max<index_t>(1, e.velocity_layer_group);
   for (index_t first = 0; first < L && per_layer > 0; first += group) {
     const index_t layers = std::min(group, L - first);
-    const auto zs =
-        tiles::pack_layers(layer_stack(states, first, layers), true, scratch, "layer_states");
-    const auto qs = tiles::pack_layers(layer_stack(sensitivities, first + 1, layers), false,
+    const auto zs = tiles::pack_layers(space, layer_stack(states, first, layers), true, scratch,
+                                       "layer_states");
+    const auto qs = tiles::pack_layers(space, layer_stack(sensitivities, first + 1, layers), false,
                                        scratch, "layer_sensitivities");
     with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
-        block_velocity<true>(blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
+        block_velocity<true>(space, blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
                              dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
       } else {
-        block_velocity<false>(blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
+        block_velocity<false>(space, blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
                               dsdt.theta[blocks], Vector(), block_coeff, act);
       }
     });
@@ -279,13 +286,13 @@ real ResNetModel::evaluate(const ParticleState& s, Evaluation& evaluation,
   const real head_coeff = real(spec_.beta / double(e.samples()));
   with_activation(spec_.head_activation, [&](auto act) {
     if (laplacian) {
-      detail::two_layer_velocity<true>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
+      detail::two_layer_velocity<true>(space, "mfsim::ResNet::head_velocity", head_theta, z_last, r,
                                        head_norm2, dsdt.theta[head], dsdt.log_density[head],
                                        head_coeff, false, act, scratch);
     } else {
-      detail::two_layer_velocity<false>("mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                        head_norm2, dsdt.theta[head], Vector(), head_coeff, false,
-                                        act, scratch);
+      detail::two_layer_velocity<false>(space, "mfsim::ResNet::head_velocity", head_theta, z_last,
+                                        r, head_norm2, dsdt.theta[head], Vector(), head_coeff,
+                                        false, act, scratch);
     }
   });
   return real(e.loss);

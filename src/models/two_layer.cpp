@@ -33,9 +33,9 @@ TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
   groups_.push_back(g);
 
   input_norm2_ = uninitialized<Vector>("mfsim::TwoLayer::input_norm2", data.n_train());
-  detail::squared_row_norms(data.x_train, spec.bias ? real(1) : real(0), input_norm2_);
-  train_panels_ =
-      std::make_shared<const tiles::SamplePanels>(tiles::pack_samples(data.x_train, spec.bias));
+  detail::squared_row_norms(ExecSpace(), data.x_train, spec.bias ? real(1) : real(0), input_norm2_);
+  train_panels_ = std::make_shared<const tiles::SamplePanels>(
+      tiles::pack_samples(ExecSpace(), data.x_train, spec.bias));
 }
 
 void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const {
@@ -57,23 +57,26 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
       });
 }
 
-std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(index_t minibatch) const {
+std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(
+    const ExecSpace& /*space: nothing filled*/, index_t minibatch) const {
   return std::make_unique<Evaluation>(data(), minibatch);
 }
 
-void TwoLayerModel::predict(const ParticleState& s, ConstMatrix x, Vector f,
+void TwoLayerModel::predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
                             Workspace& /*scratch: the forward pass needs none*/) const {
   const real scale = real(spec_.beta / double(spec_.width));
   with_activation(spec_.activation, [&](auto act) {
-    detail::two_layer_forward("mfsim::TwoLayer::forward", s.theta[0], x, f, scale, spec_.bias, act);
+    detail::two_layer_forward(space, "mfsim::TwoLayer::forward", s.theta[0], x, f, scale,
+                              spec_.bias, act);
   });
-  comm().allreduce_sum(f);
+  comm().allreduce_sum(space, f);
 }
 
-real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
+real TwoLayerModel::evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& e,
+                             ParticleState& dsdt) const {
   const Vector r = e.residual;
-  predict(s, e.x(), e.output, e.scratch);
-  e.loss = loss_and_derivative(loss(), e.output, e.y(), r);
+  predict(space, s, e.x(), e.output, e.scratch);
+  e.loss = loss_and_derivative(space, loss(), e.output, e.y(), r);
 
   const real coeff = real(spec_.beta / double(e.samples()));
   const bool laplacian = dsdt.tracks_log_density();
@@ -81,18 +84,18 @@ real TwoLayerModel::evaluate(const ParticleState& s, Evaluation& e, ParticleStat
   tiles::SamplePanels batch_panels;
   Vector norm2 = input_norm2_;
   if (e.minibatch()) {
-    batch_panels = tiles::pack_samples(e.x(), spec_.bias, e.scratch, "minibatch_samples");
+    batch_panels = tiles::pack_samples(space, e.x(), spec_.bias, e.scratch, "minibatch_samples");
     norm2 = e.scratch.view<Vector>("minibatch_norm2", e.samples());
-    detail::squared_row_norms(e.x(), spec_.bias ? real(1) : real(0), norm2);
+    detail::squared_row_norms(space, e.x(), spec_.bias ? real(1) : real(0), norm2);
   }
   const tiles::SamplePanels& panels = e.minibatch() ? batch_panels : *train_panels_;
   with_activation(spec_.activation, [&](auto act) {
     if (laplacian) {
-      detail::two_layer_velocity<true>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
-                                       dsdt.theta[0], dsdt.log_density[0], coeff, act);
+      detail::two_layer_velocity<true>(space, "mfsim::TwoLayer::velocity", s.theta[0], panels, r,
+                                       norm2, dsdt.theta[0], dsdt.log_density[0], coeff, act);
     } else {
-      detail::two_layer_velocity<false>("mfsim::TwoLayer::velocity", s.theta[0], panels, r, norm2,
-                                        dsdt.theta[0], Vector(), coeff, act);
+      detail::two_layer_velocity<false>(space, "mfsim::TwoLayer::velocity", s.theta[0], panels, r,
+                                        norm2, dsdt.theta[0], Vector(), coeff, act);
     }
   });
   return real(e.loss);
@@ -123,8 +126,9 @@ void TwoLayerModel::potential(const Evaluation& e, ConstMatrix points, Vector ps
   const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
   const real coeff = real(spec_.beta / double(data().n_train()));
   with_activation(spec_.activation, [&](auto act) {
-    detail::two_layer_velocity<false>("mfsim::TwoLayer::potential", points, *train_panels_,
-                                      e.residual, input_norm2_, v, Vector(), coeff, act);
+    detail::two_layer_velocity<false>(ExecSpace(), "mfsim::TwoLayer::potential", points,
+                                      *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
+                                      act);
   });
   Kokkos::parallel_for(
       "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(0, count),

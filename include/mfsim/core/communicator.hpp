@@ -17,9 +17,14 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // In-place sum over the group of a device vector or matrix.
-  virtual void allreduce_sum(Vector values) const = 0;
-  virtual void allreduce_sum(Matrix values) const = 0;
+  // In-place sum over the group of a device vector or matrix that kernels on `space` wrote: a
+  // backend that reads the values on the host waits for that instance only, not for the whole
+  // device, and the sums are ready for the next kernels on `space`. Without `space`, the default
+  // instance.
+  virtual void allreduce_sum(const ExecSpace& space, Vector values) const = 0;
+  virtual void allreduce_sum(const ExecSpace& space, Matrix values) const = 0;
+  void allreduce_sum(Vector values) const { allreduce_sum(ExecSpace(), values); }
+  void allreduce_sum(Matrix values) const { allreduce_sum(ExecSpace(), values); }
   virtual void allreduce_sum(double* values, int count) const = 0;
   virtual double allreduce_max(double value) const = 0;
   // Rank 0 receives every rank's `count` values, concatenated in rank order, into `gathered`

@@ -33,10 +33,14 @@ Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
 // Fresh samples of the same law (inputs, teacher, training label noise) on streams of their own,
 // for online SGD: draw(id, x, y) fills the rows of x, y with samples id, id + 1, ... — a pure
 // function of the seed and the ids, like the data set itself.
+// The kernels run on the instance `space` (the teacher's in the constructor, the samples' in
+// draw); without it, the default instance.
 class SyntheticSampler {
  public:
-  explicit SyntheticSampler(const SyntheticDataSpec& spec);
-  void draw(std::uint64_t first_id, Matrix x, Vector y) const;
+  SyntheticSampler(const ExecSpace& space, const SyntheticDataSpec& spec);
+  explicit SyntheticSampler(const SyntheticDataSpec& spec) : SyntheticSampler(ExecSpace(), spec) {}
+  void draw(const ExecSpace& space, std::uint64_t first_id, Matrix x, Vector y) const;
+  void draw(std::uint64_t first_id, Matrix x, Vector y) const { draw(ExecSpace(), first_id, x, y); }
 
  private:
   SyntheticDataSpec spec_;

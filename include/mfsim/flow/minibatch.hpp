@@ -26,9 +26,14 @@ struct MinibatchSettings {
 
 class MinibatchSampler {
  public:
-  MinibatchSampler(const MinibatchSettings& settings, const Dataset& data);
-  // Draws step `step`'s minibatch into e.batch_x and e.batch_y (e from make_evaluation(B)).
-  void draw(index_t step, Evaluation& e) const;
+  // The online law's teacher is drawn on `space` (without it, the default instance).
+  MinibatchSampler(const ExecSpace& space, const MinibatchSettings& settings, const Dataset& data);
+  MinibatchSampler(const MinibatchSettings& settings, const Dataset& data)
+      : MinibatchSampler(ExecSpace(), settings, data) {}
+  // Draws step `step`'s minibatch into e.batch_x and e.batch_y (e from make_evaluation(B)), on
+  // the instance `space` (without it, the default instance).
+  void draw(const ExecSpace& space, index_t step, Evaluation& e) const;
+  void draw(index_t step, Evaluation& e) const { draw(ExecSpace(), step, e); }
 
  private:
   MinibatchSettings settings_;

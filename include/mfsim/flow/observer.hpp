@@ -29,6 +29,10 @@ struct FlowPoint {
   double loss;
   const Evaluation& evaluation;
   const Model& model;
+  // The run's execution-space instance (RunSettings::space), for an observer's kernels; the run
+  // loop has waited for it before handing the point over, so the default instance may read the
+  // point too.
+  ExecSpace space = ExecSpace();
 };
 
 class Observer {

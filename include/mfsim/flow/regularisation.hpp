@@ -70,12 +70,19 @@ struct SmoothedPathWeight {
 // out = v + the regularisers' drift at s: −λ'θ − μ ∇P_ε(θ) on θ, and on the log-densities (if
 // tracked) the rate −div of that drift, λ'D + μ ΔP_ε, added to ΔΨ. `out` may alias `v`. The
 // gradient is in flow time: a group of N particles with penalty μ P_ε moves by −N ∇_{θ_k}(μ P_ε).
+// On the instance `space` (without it, the default instance), as add_langevin_noise.
+void add_regulariser_drift(const ExecSpace& space, const Regularisation& r,
+                           const std::vector<GroupSpec>& groups, const ParticleState& s,
+                           const ParticleState& v, ParticleState& out);
 void add_regulariser_drift(const Regularisation& r, const std::vector<GroupSpec>& groups,
                            const ParticleState& s, const ParticleState& v, ParticleState& out);
 
 // θ += sqrt(2 λ(time) dt) ξ on every coordinate of every particle, ξ standard normals drawn from
 // the counter-based generator keyed by (noise_seed, step, group, global particle id, coordinate):
 // the same noise whatever the number of ranks or threads, and on a restart from any step.
+void add_langevin_noise(const ExecSpace& space, const Regularisation& r,
+                        const std::vector<GroupSpec>& groups, ParticleState& s, index_t step,
+                        double time, double dt);
 void add_langevin_noise(const Regularisation& r, const std::vector<GroupSpec>& groups,
                         ParticleState& s, index_t step, double time, double dt);
 

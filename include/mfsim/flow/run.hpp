@@ -38,11 +38,20 @@ struct RunSettings {
   // phase that launched it (five fences a step). Off, the loop fences only where a result is read
   // on the host, and the split is the host's time in each phase.
   bool time_phases = false;
+  // The Kokkos execution-space instance of the steps (a partition of the host's threads, a CUDA
+  // stream): every kernel, copy and reduction of the evaluations, the finiteness check, the copy
+  // of the previous state, the integrator, the regularisers and the minibatches runs on it, and
+  // the loop waits for it only where a result is read on the host (a loss, the finiteness check).
+  // The loss observer's test loss runs on it too; the other observers and the output still use
+  // the default instance, so with another instance the loop waits for it before handing them a
+  // point, and for the default instance after the observers.
+  ExecSpace space = ExecSpace();
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).
 class RunOutput : public ObservableSink {
  public:
+  // Has read `s` when it returns (the loop may overwrite it next, on another instance).
   virtual void append_particles(index_t step, double time, const ParticleState& s) = 0;
   // Makes everything appended so far durable, as a whole (called once at every point of the run,
   // after its rows and frame).
@@ -66,7 +75,7 @@ struct RunSummary {
   StopReason reason = StopReason::steps;
   index_t observations = 0, snapshots = 0;
   double seconds = 0;  // the whole of run_flow
-  // Its parts (each read after a Kokkos fence when RunSettings::time_phases, so that queued
+  // Its parts (each read after fences when RunSettings::time_phases, so that queued
   // kernels count where they were launched): the steps alone (evaluating the velocity that a step
   // uses, the finiteness check, integrating), the observers (their evaluations included: the final
   // state's, and the full batch's under minibatches) and the snapshots with the flushes. The rest

@@ -38,8 +38,14 @@ KOKKOS_INLINE_FUNCTION double logistic_derivative(double f, double y) {
 // dl(i) = ℓ'(f(i), y(i)); returns (1/n) Σ ℓ(f(i), y(i)) (0 for n = 0). dl may alias f. The square
 // loss computes r = f − y and |r|²/(2n) in the order of the square-loss-only code it replaced, so
 // that its results are bitwise the same.
+// Runs on `space` and waits for it (the loss is read on the host); without it, the default
+// instance.
+double loss_and_derivative(const ExecSpace& space, LossKind kind, ConstVector f, ConstVector y,
+                           Vector dl);
 double loss_and_derivative(LossKind kind, ConstVector f, ConstVector y, Vector dl);
 // (1/n) Σ ℓ(f(i), y(i)) without the derivative; `scratch` (length n) is overwritten.
+double mean_loss(const ExecSpace& space, LossKind kind, ConstVector f, ConstVector y,
+                 Vector scratch);
 double mean_loss(LossKind kind, ConstVector f, ConstVector y, Vector scratch);
 
 }  // namespace mfsim

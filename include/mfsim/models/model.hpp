@@ -7,6 +7,11 @@
 // Ranks: every method returns values summed over every rank (a model's particles are sharded,
 // its data is not), except the accumulate_* methods, which add this rank's part and leave the sum
 // to the caller.
+//
+// Execution-space instances: make_evaluation, evaluate, predict and test_loss take the Kokkos
+// instance (a partition of the host's threads, a CUDA stream) that every kernel, copy and
+// reduction of theirs runs on, first; they wait for that instance only, and only where they read
+// a result on the host (a loss). The overloads without one use the default instance.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -40,7 +45,12 @@ class Model {
   // The buffers of one evaluation of this model (residuals, layer passes, packing scratch),
   // allocated once: the caller keeps it and passes it to every evaluate(). Over the training set,
   // or with `minibatch` > 0 over minibatches of that many samples (SGD; Evaluation).
-  virtual std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const = 0;
+  // Buffers that start zeroed are zeroed on `space`.
+  virtual std::unique_ptr<Evaluation> make_evaluation(const ExecSpace& space,
+                                                      index_t minibatch) const = 0;
+  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const {
+    return make_evaluation(ExecSpace(), minibatch);
+  }
   std::unique_ptr<Evaluation> make_evaluation() const { return make_evaluation(0); }
 
   // The mean-field velocity v = −∇Ψ at every particle of `s` (forward pass, residuals,
@@ -48,12 +58,19 @@ class Model {
   // `dsdt` tracks log-densities, ΔΨ: the rate of change of log ρ_t along the
   // characteristic. Fills `e` (which must come from this model's make_evaluation()) with what it
   // computed at `s`, sets e.loss and returns it. The model keeps nothing between calls.
-  virtual real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const = 0;
+  virtual real evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& e,
+                        ParticleState& dsdt) const = 0;
+  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const {
+    return evaluate(ExecSpace(), s, e, dsdt);
+  }
 
   // Network outputs f(x_i) on the rows of x (summed over every rank), its intermediate values in
   // `scratch`; the overload without one allocates its own (for one-off calls).
-  virtual void predict(const ParticleState& s, ConstMatrix x, Vector f,
+  virtual void predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
                        Workspace& scratch) const = 0;
+  void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const {
+    predict(ExecSpace(), s, x, f, scratch);
+  }
   void predict(const ParticleState& s, ConstMatrix x, Vector f) const;
 
   // The model's scaling constants for /parameters: the flow's normalisation and the raw gradient
@@ -65,7 +82,10 @@ class Model {
   virtual std::map<std::string, Activation> activations() const = 0;
 
   // The test loss (1/n_test) Σ ℓ(f(x), y) on the test set (f in `scratch`); 0 without test data.
-  double test_loss(const ParticleState& s, Workspace& scratch) const;
+  double test_loss(const ExecSpace& space, const ParticleState& s, Workspace& scratch) const;
+  double test_loss(const ParticleState& s, Workspace& scratch) const {
+    return test_loss(ExecSpace(), s, scratch);
+  }
 
  protected:
   Model(const Dataset& data, const Communicator& comm, LossKind loss = LossKind::square)
@@ -77,7 +97,8 @@ class Model {
   LossKind loss_;
 };
 
-// |r|²/(2n) for a residual vector.
+// |r|²/(2n) for a residual vector (reduced on `space`).
+double half_mean_square(const ExecSpace& space, ConstVector r);
 double half_mean_square(ConstVector r);
 
 }  // namespace mfsim

@@ -64,11 +64,22 @@ struct ParticleState {
 // A zero-initialised state shaped like the specs (log-density vectors only if `log_density`).
 ParticleState allocate_state(const std::vector<GroupSpec>& specs, bool log_density,
                              const std::string& label);
+// The operations of a step take the execution-space instance their kernels and copies run on
+// first; the overloads without one use the default instance.
+//
+// A zero-initialised state shaped like `like` (zero-filled on `space`).
+ParticleState allocate_like(const ExecSpace& space, const ParticleState& like,
+                            const std::string& label);
 ParticleState allocate_like(const ParticleState& like, const std::string& label);
+void deep_copy(const ExecSpace& space, ParticleState& dst, const ParticleState& src);
 void deep_copy(ParticleState& dst, const ParticleState& src);
 // out = base + c * k, group by group (out may alias base).
+void axpy(const ExecSpace& space, ParticleState& out, const ParticleState& base, real c,
+          const ParticleState& k);
 void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleState& k);
-// True if every coordinate (and log-density) is finite; local to this rank.
+// True if every coordinate (and log-density) is finite; local to this rank. Waits for `space`
+// (the reductions' result is read on the host).
+bool all_finite(const ExecSpace& space, const ParticleState& s);
 bool all_finite(const ParticleState& s);
 // Sets log_density to log ρ0(θ) for the product Gaussian N(0, diag(init_std²)) of each group.
 void set_initial_log_density(ParticleState& s, const std::vector<GroupSpec>& specs);

@@ -57,8 +57,10 @@ using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
 // sensitivities q_l^i = ∂f(x_i)/∂z_l.
 class ResNetEvaluation final : public Evaluation {
  public:
-  // Over the training set of `data`, or over minibatches of `minibatch` samples.
-  ResNetEvaluation(index_t depth, const Dataset& data, index_t minibatch = 0);
+  // Over the training set of `data`, or over minibatches of `minibatch` samples; the layers are
+  // zeroed on `space`.
+  ResNetEvaluation(const ExecSpace& space, index_t depth, const Dataset& data,
+                   index_t minibatch = 0);
   ConstMatrix state(index_t l) const;
   ConstMatrix sensitivity(index_t l) const;
 
@@ -83,10 +85,14 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
   using Model::make_evaluation;
-  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override;
-  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
+  std::unique_ptr<Evaluation> make_evaluation(const ExecSpace& space,
+                                              index_t minibatch) const override;
+  using Model::evaluate;
+  real evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& e,
+                ParticleState& dsdt) const override;
   using Model::predict;
-  void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
+  void predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
+               Workspace& scratch) const override;
   std::map<std::string, std::string> scalings(double dt) const override;
   std::map<std::string, Activation> activations() const override;
 
@@ -115,9 +121,9 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
  private:
   // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank, from the
   // layer's particles transposed (layer_panel(c, j) = θ_j[c]: detail::transpose_layers).
-  void propagate(Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
+  void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
   // f(z_L) on every row of z_last, summed over every rank.
-  void head_output(ConstMatrix head, ConstMatrix z_last, Vector f) const;
+  void head_output(const ExecSpace& space, ConstMatrix head, ConstMatrix z_last, Vector f) const;
 
   ResNetSpec spec_;
   std::vector<GroupSpec> groups_;

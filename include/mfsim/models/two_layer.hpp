@@ -38,10 +38,14 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
 
   void initialize(ParticleState& s, std::uint64_t seed, bool antithetic) const override;
   using Model::make_evaluation;
-  std::unique_ptr<Evaluation> make_evaluation(index_t minibatch) const override;
-  real evaluate(const ParticleState& s, Evaluation& e, ParticleState& dsdt) const override;
+  std::unique_ptr<Evaluation> make_evaluation(const ExecSpace& space,
+                                              index_t minibatch) const override;
+  using Model::evaluate;
+  real evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& e,
+                ParticleState& dsdt) const override;
   using Model::predict;
-  void predict(const ParticleState& s, ConstMatrix x, Vector f, Workspace& scratch) const override;
+  void predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
+               Workspace& scratch) const override;
   std::map<std::string, std::string> scalings(double dt) const override;
   std::map<std::string, Activation> activations() const override;
 
