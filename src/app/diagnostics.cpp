@@ -148,7 +148,8 @@ class RestartCurves {
 
 using Observers = std::vector<std::unique_ptr<Observer>>;
 
-void add_kl_observers(const DiagnosticsSettings& s, const Problem& p, Observers& out) {
+void add_kl_observers(const DiagnosticsSettings& s, const Problem& p, const Console& root,
+                      Observers& out) {
   const Model& model = *p.model;
   if (s.kl_transport) {
     check_transport(model, p.state);
@@ -159,20 +160,21 @@ void add_kl_observers(const DiagnosticsSettings& s, const Problem& p, Observers&
     ParticleState initial;
     // Reading a restart's first frame may fail on one rank only: end every rank the same way.
     on_every_rank(model.comm(), [&] { initial = initial_particles(p); });
-    out.push_back(std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every));
+    out.push_back(
+        std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every, root.notes_stream()));
   }
 }
 
 // The model's Gram capability where the Gram diagnostics are asked for and apply; null where they
 // are off, the model has no Gram matrix, or n_train is above gram_max_samples (then with a line
-// on the results stream, the run's log).
+// on the notes stream).
 const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model,
                                 const Console& root) {
   const GramModel* gram = gram_model(model);
   if (!s.gram || !gram || gram->gram_parts().empty()) return nullptr;
   const index_t n = model.data().n_train();
   if (n > s.gram_max_samples) {
-    root.result(fmt::format(
+    root.note(fmt::format(
         "mfsim: Gram diagnostics skipped: n_train = {} > diagnostics.gram_max_samples = {}", n,
         s.gram_max_samples));
     return nullptr;
@@ -187,7 +189,7 @@ const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model
 std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model,
                                              const GramModel& gram, const Console& root,
                                              RestartCurves& restart) {
-  auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.results_stream());
+  auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.notes_stream());
   // (A12) bounds the square loss of the plain, full-batch gradient flow only.
   if (!plain_flow(c, model) || model.loss() != LossKind::square)
     observer->omit_loss_bound();
@@ -245,7 +247,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
   check_distinct_labels(model);
   RestartCurves restart(p);
   // In the order run_flow calls them.
-  add_kl_observers(s, p, observers_);
+  add_kl_observers(s, p, root, observers_);
   if (const GramModel* gram = requested_gram(s, model, root)) {
     observers_.push_back(make_gram_observer(c, model, *gram, root, restart));
     if (s.ntk) record_ntk(s, model, *gram, parameters_);
@@ -258,7 +260,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
 }
 
 Diagnostics::Diagnostics(const Config& c, const Problem& p, std::ostream& log)
-    : Diagnostics(c, p, Console(log, std::cerr)) {}
+    : Diagnostics(c, p, Console(log, log)) {}
 
 std::vector<Observer*> Diagnostics::observers() const {
   std::vector<Observer*> out;

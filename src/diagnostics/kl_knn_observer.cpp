@@ -3,14 +3,15 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <iostream>
+#include <ostream>
 
 #include "mfsim/core/gather.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
 
 namespace mfsim {
 
-KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every)
+KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every,
+                             std::ostream* notes)
     : k_(k), every_(every) {
   const Communicator& comm = model.comm();
   const auto& groups = model.groups();
@@ -42,8 +43,8 @@ KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, i
     // The rule of docs/corrections.md: unreliable when the predicted relative bias N^(-2/D) of
     // N particles per slice in D dimensions is above 0.1, or the measured bias above 0.1 nats.
     const int dim = groups[g].dim();
-    if (double(per_slice) < std::pow(10.0, dim / 2.0) || std::fabs(bias_[g]) > 0.1)
-      std::cerr << fmt::format(
+    if (notes && (double(per_slice) < std::pow(10.0, dim / 2.0) || std::fabs(bias_[g]) > 0.1))
+      *notes << fmt::format(
           "mfsim: warning: kNN KL of {} is unreliable here ({} particles per slice in D = {}; "
           "reliable needs N >= 10^(D/2) = {:.3g}): its value at t = 0 is {:.3g} where the true KL "
           "is 0 (kl{}_knn_bias_t0); prefer kl = [\"transport\"]\n",

@@ -19,13 +19,13 @@ class Diagnostics {
   // naming the key: transport KL needs C² activations (and a state built with log-densities,
   // build_problem(..., log_density = settings.kl_transport)), kNN needs more particles per slice
   // than knn_k and a single process, gram_matrix a small n_train. Diagnostics that do not apply
-  // (gram above gram_max_samples) are left out with a line on the console's results (root rank
-  // only), where GramObserver's notes go too.
+  // (gram above gram_max_samples) are left out with a line on the console's notes (root rank
+  // only), where GramObserver's and the kNN observer's notes go too.
   // On a restart, w2_path_length and loss_bound continue from the init file's values at the
   // restart step (read alike on every rank), or start again with a note on the console's notes
   // (root rank).
   Diagnostics(const Config& config, const Problem& problem, const Console& console);
-  // The same with `log` as the results and stderr as the notes.
+  // The same with every message, results and notes, on `log` (tests).
   Diagnostics(const Config& config, const Problem& problem, std::ostream& log);
 
   std::vector<Observer*> observers() const;

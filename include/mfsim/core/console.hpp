@@ -35,9 +35,10 @@ class Console {
   // for the next one unless `last`.
   void rewrite_note(std::string_view line, bool last) const;
 
-  // The results stream, for code that prints to a stream of its own (GramObserver's notes);
-  // null where this console is silent.
+  // The streams, for code that prints to a stream of its own (the observers' notes); null where
+  // this console is silent.
   std::ostream* results_stream() const { return silent_ ? nullptr : results_; }
+  std::ostream* notes_stream() const { return silent_ ? nullptr : notes_; }
 
  private:
   std::ostream* results_;

@@ -23,9 +23,9 @@ namespace mfsim {
 
 class GramObserver final : public Observer {
  public:
-  // `gram` is `model`'s Gram capability (gram_model(model)). With `log`, the first time the
-  // Lanczos solver hands over to the dense one is noted there, one line (root rank: pass null
-  // elsewhere).
+  // `gram` is `model`'s Gram capability (gram_model(model)). With `log` (a notes stream), the
+  // first time the Lanczos solver hands over to the dense one is noted there, one line (root
+  // rank: pass null elsewhere).
   GramObserver(const Model& model, const GramModel& gram, const DiagnosticsSettings& settings,
                std::ostream* log = nullptr);
   void observe(const FlowPoint& p, ObservableSink& sink) override;

@@ -24,7 +24,9 @@ namespace mfsim {
 
 class KlKnnObserver final : public Observer {
  public:
-  KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every);
+  // With `notes`, a warning where the estimate is unreliable (the rule of docs/corrections.md).
+  KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every,
+                std::ostream* notes = nullptr);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   std::string name() const override { return "kl_knn"; }
   index_t every() const override { return every_; }
