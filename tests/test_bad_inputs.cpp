@@ -1,4 +1,4 @@
-// Regression tests of issue 15, end to end with the binary: every bad input file, size, path or
+// Bad input, end to end with the binary: every bad input file, size, path or
 // command line is refused with exit code 2 and one stderr line naming the culprit, creating or
 // touching no file; the writer's promises (one writer per file, stop signals, a full disk) hold.
 #include <gmock/gmock.h>

@@ -76,8 +76,8 @@ using test::config_error;
 TEST(Loss, ConfigAndSyntheticLabels) {
   EXPECT_THAT(config_error("[model]\nloss = \"hinge\"\n"), HasSubstr("model.loss"));
   const Config c = parse_config("[model]\nloss = \"logistic\"\n[data]\nteacher_width = 4\n");
-  EXPECT_EQ(c.model.loss(), LossKind::logistic);
-  EXPECT_EQ(parse_config("[model]\nkind = \"resnet\"\nloss = \"logistic\"\n").model.loss(),
+  EXPECT_EQ(c.model.loss_kind(), LossKind::logistic);
+  EXPECT_EQ(parse_config("[model]\nkind = \"resnet\"\nloss = \"logistic\"\n").model.loss_kind(),
             LossKind::logistic);
   EXPECT_TRUE(c.data.synthetic.sign_labels);
   // The teacher's outputs become their signs, on both sets, with both classes present.

@@ -191,7 +191,7 @@ std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model
                                              RestartCurves& restart) {
   auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.notes_stream());
   // (A12) bounds the square loss of the plain, full-batch gradient flow only.
-  if (!plain_flow(c, model) || model.loss() != LossKind::square)
+  if (!plain_flow(c, model) || model.loss_kind() != LossKind::square)
     observer->omit_loss_bound();
   else if (const auto bound = restart.value("loss_bound", "the loss"))
     observer->continue_from(*bound);
@@ -252,7 +252,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
     observers_.push_back(make_gram_observer(c, model, *gram, root, restart));
     if (s.ntk) record_ntk(s, model, *gram, parameters_);
   }
-  if (needs_signed_labels(model.loss()))
+  if (needs_signed_labels(model.loss_kind()))
     observers_.push_back(std::make_unique<ClassificationObserver>());
   add_free_energy_observer(c, model, observers_);
   add_path_observers(c, model, restart, observers_);

@@ -207,7 +207,7 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
 
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
-  p.data = make_dataset(c.data, c.model.loss());
+  p.data = make_dataset(c.data, c.model.loss_kind());
   p.model = make_model(c.model, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");

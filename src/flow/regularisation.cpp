@@ -29,10 +29,6 @@ TemperatureSchedule parse_temperature_schedule(const std::string& name) {
   return schedules().parse(name);
 }
 
-const std::string& temperature_schedule_name(TemperatureSchedule s) {
-  return schedules().name(s);
-}
-
 const std::vector<std::string>& temperature_schedule_names() {
   return schedules().names();
 }

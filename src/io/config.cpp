@@ -57,7 +57,7 @@ struct ModelDraft {
   ModelKind kind = ModelKind::two_layer;
   TwoLayerSpec two_layer;
   ResNetSpec resnet;
-  LossKind loss() const { return two_layer.loss; }
+  LossKind loss_kind() const { return two_layer.loss; }
 };
 
 // "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
@@ -139,7 +139,7 @@ void read_data(Config& c, const ModelDraft& model, const toml::table& root, toml
       parse_activation(s.choice("teacher_activation", "relu", activation_names()));
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
-  g.sign_labels = needs_signed_labels(model.loss());
+  g.sign_labels = needs_signed_labels(model.loss_kind());
   d.path = s.text("path", "");
   if (d.kind == DataKind::file) require_file(s, "path", d.path);
   s.finish();

@@ -229,7 +229,7 @@ real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evalu
   const ConstMatrix z_last = layer(states, L);
   const Vector r = e.residual;
   head_output(space, head_theta, z_last, e.output);
-  e.loss = loss_and_derivative(space, loss(), e.output, e.y(), r);
+  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), r);
 
   // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
   const real head_scale = real(spec_.beta / double(spec_.head_width));

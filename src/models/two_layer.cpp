@@ -76,7 +76,7 @@ real TwoLayerModel::evaluate(const ExecSpace& space, const ParticleState& s, Eva
                              ParticleState& dsdt) const {
   const Vector r = e.residual;
   predict(space, s, e.x(), e.output, e.scratch);
-  e.loss = loss_and_derivative(space, loss(), e.output, e.y(), r);
+  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), r);
 
   const real coeff = real(spec_.beta / double(e.samples()));
   const bool laplacian = dsdt.tracks_log_density();

@@ -27,7 +27,6 @@ enum class TemperatureSchedule {
   exponential,  // λ(t) = λ₀ exp(−rate·t)
 };
 TemperatureSchedule parse_temperature_schedule(const std::string& name);  // throws InputError
-const std::string& temperature_schedule_name(TemperatureSchedule s);
 const std::vector<std::string>& temperature_schedule_names();
 
 struct Regularisation {

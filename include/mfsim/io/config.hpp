@@ -37,7 +37,7 @@ struct ModelConfig {
   ModelKind kind() const {
     return std::holds_alternative<ResNetSpec>(spec) ? ModelKind::resnet : ModelKind::two_layer;
   }
-  LossKind loss() const {
+  LossKind loss_kind() const {
     return std::visit([](const auto& s) { return s.loss; }, spec);
   }
   // Coordinates of all the particles (the models' own counts, in long double).

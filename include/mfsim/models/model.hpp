@@ -36,7 +36,7 @@ class Model {
   virtual const std::vector<GroupSpec>& groups() const = 0;
   const Dataset& data() const { return data_; }
   const Communicator& comm() const { return comm_; }
-  LossKind loss() const { return loss_; }
+  LossKind loss_kind() const { return loss_; }  // the loss ℓ (Evaluation::loss is its value)
 
   // Draws this rank's particles from the Gaussian initial law. With `antithetic`, particles come
   // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
