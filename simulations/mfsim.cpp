@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,12 +29,43 @@
 
 namespace {
 
-// A TOML basic string holding `text`, so that --output never changes type ("1", "true", ...).
+// Whether `text` is well-formed UTF-8 (what a TOML document, hence the stored config, holds):
+// no stray continuation byte, no overlong form, no surrogate, nothing above U+10FFFF.
+bool is_utf8(const std::string& text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const std::size_t length = c < 0x80                ? 1
+                               : c >= 0xc2 && c < 0xe0 ? 2
+                               : c >= 0xe0 && c < 0xf0 ? 3
+                               : c >= 0xf0 && c < 0xf5 ? 4
+                                                       : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
+    const unsigned char next = length > 1 ? static_cast<unsigned char>(text[i + 1]) : 0;
+    if ((c == 0xe0 && next < 0xa0) || (c == 0xed && next >= 0xa0) || (c == 0xf0 && next < 0x90) ||
+        (c == 0xf4 && next >= 0x90))
+      return false;
+    i += length;
+  }
+  return true;
+}
+
+// A TOML basic string holding `text`, so that --output never changes type ("1", "true", ...):
+// quotes and backslashes escaped, and control characters as \uXXXX (TOML allows none raw).
 std::string toml_string(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04X", unsigned(static_cast<unsigned char>(c)));
+      out += escaped;
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }
@@ -179,6 +211,10 @@ struct CommandLine {
 void run_command(CommandLine& cli, const mfsim::Console& console, const mfsim::Communicator& comm) {
   if (cli.output_option->count() > 0 && cli.output.empty())
     throw mfsim::InputError("--output: must not be empty");
+  if (!is_utf8(cli.output))
+    throw mfsim::InputError(
+        "--output: the path is not valid UTF-8 (the config stored in the output, TOML, holds "
+        "UTF-8 text only); rename it");
   if (!cli.output.empty()) cli.overrides.push_back("output.path=" + toml_string(cli.output));
   mfsim::Config config;
   mfsim::on_every_rank(comm, [&] { config = mfsim::load_config(cli.config_path, cli.overrides); });

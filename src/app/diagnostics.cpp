@@ -1,6 +1,7 @@
 #include "mfsim/app/diagnostics.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -98,8 +99,16 @@ std::optional<double> restart_value(const Problem& p, const std::string& name) {
   if (std::find(names.begin(), names.end(), name) == names.end()) return std::nullopt;
   const ObservableSeries s = p.init_file->read_observable(name);
   if (!s.shape.empty()) return std::nullopt;
-  for (std::size_t i = 0; i < s.step.size(); ++i)
-    if (s.step[i] == p.first_step) return s.value[i];
+  for (std::size_t i = 0; i < s.step.size(); ++i) {
+    if (s.step[i] != p.first_step) continue;
+    // Carried on into this run's output: an input, which holds finite values only.
+    if (!std::isfinite(s.value[i]))
+      throw InputError(fmt::format(
+          "init.path: {}: /observables/{}/value at the restart step {} is {}; input files must "
+          "hold finite values",
+          p.init_file->path(), name, p.first_step, s.value[i]));
+    return s.value[i];
+  }
   return std::nullopt;
 }
 

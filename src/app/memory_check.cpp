@@ -1,42 +1,101 @@
 #include "mfsim/app/memory_check.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/memory.hpp"
 
 namespace mfsim {
+namespace {
+
+// long double: the products of absurd sizes (2^63 × d) must not wrap around.
+using ld = long double;
+
+// An array the run will allocate, in doubles, and the key that sizes it.
+struct Need {
+  std::string key;
+  ld values;
+};
+
+// The particles' arrays: the state, the full batch's velocity and the previous step; the
+// integrator's stages; a minibatch's own velocity; the regularisers' drift.
+Need particle_arrays(const Config& c, bool minibatches) {
+  const int dim = c.data.synthetic.dim;
+  std::string key = "model.width";
+  if (c.model.kind() == ModelKind::resnet) {
+    const ResNetSpec& r = c.model.resnet();
+    if (r.head_coordinates(dim) > r.block_coordinates(dim))
+      key = "model.head_width";
+    else if (r.depth > r.width)
+      key = "model.depth";
+  }
+  int copies = 3;
+  if (c.flow.integrator == IntegratorKind::heun) copies += 2;
+  if (c.flow.integrator == IntegratorKind::rk4) copies += 4;
+  if (minibatches) ++copies;
+  if (c.flow.regularisation.has_drift()) ++copies;
+  return {key, copies * c.model.coordinates(dim)};
+}
+
+// The arrays sized by the configured sizes of synthetic data (a data file brings its own, checked
+// when it is read): the samples, the teacher, a minibatch's samples, the ResNet's layer states
+// and sensitivities of every evaluation (full batch, test set, minibatch: (L + 1)·n·d each), the
+// Gram matrix (n × n, on the device and the host) and the Gibbs gap's sample points.
+std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
+  std::vector<Need> needs;
+  if (c.data.kind == DataKind::file) return needs;
+  const SyntheticDataSpec& g = c.data.synthetic;
+  const ld d = ld(g.dim), n_train = ld(g.n_train), n_test = ld(g.n_test);
+  const ld batch = minibatches ? ld(c.flow.minibatch.size) : 0;
+  needs.push_back(
+      {g.n_test > g.n_train ? "data.n_test" : "data.n_train", (n_train + n_test) * (d + 1)});
+  if (g.target == TargetKind::teacher)
+    needs.push_back({"data.teacher_width", ld(g.teacher_width) * (d + 1)});
+  // A minibatch's samples and labels (drawn fresh each step when online) and its evaluation.
+  if (minibatches) needs.push_back({"flow.batch_size", batch * (d + 2)});
+  if (c.model.kind() == ModelKind::resnet) {
+    const ld layers = ld(c.model.resnet().depth) + 1;
+    needs.push_back({"model.depth", layers * (n_train + n_test + batch) * (2 * d + 1)});
+  }
+  const DiagnosticsSettings& s = c.diagnostics;
+  if (s.gram && g.n_train <= s.gram_max_samples)
+    needs.push_back({"diagnostics.gram_max_samples", 3 * n_train * n_train});
+  const Regularisation& r = c.flow.regularisation;
+  if (s.gibbs_gap && s.free_energy && r.temperature > 0 && r.weight_decay > 0 &&
+      c.model.kind() == ModelKind::two_layer) {
+    const ld particle_dim = c.model.two_layer().particle_dim(g.dim);
+    needs.push_back({"diagnostics.gibbs_samples", ld(s.gibbs_samples) * (2 * particle_dim + 1)});
+  }
+  return needs;
+}
+
+}  // namespace
 
 void check_memory(const Config& c) {
   const std::uint64_t memory = physical_memory_bytes();
   if (memory == 0) return;
-  // long double: the products of absurd sizes (2^63 × d) must not wrap around.
-  using ld = long double;
-  const int dim = c.data.synthetic.dim;
-  const ld d = ld(dim);
-  const ld particle_values = c.model.coordinates(dim);
-  std::string particle_key = "model.width";
-  if (c.model.kind() == ModelKind::resnet) {
-    const ResNetSpec& r = c.model.resnet();
-    if (r.head_coordinates(dim) > r.block_coordinates(dim))
-      particle_key = "model.head_width";
-    else if (r.depth > r.width)
-      particle_key = "model.depth";
-  }
-  // A data file brings its own sizes (checked when it is read).
-  ld data_values = 0;
-  std::string data_key = "data.n_train";
-  if (c.data.kind != DataKind::file) {
-    data_values = (ld(c.data.synthetic.n_train) + ld(c.data.synthetic.n_test)) * (d + 1);
-    if (c.data.synthetic.n_test > c.data.synthetic.n_train) data_key = "data.n_test";
-  }
-  const ld bytes = (3 * particle_values + data_values) * ld(sizeof(double));
+  const MinibatchSettings& b = c.flow.minibatch;
+  // Whether the run steps on minibatches (MinibatchSettings::active, with the configured n_train;
+  // a data file's own count is not known yet: any batch size may be active).
+  const bool minibatches = b.size > 0 && (b.online || c.data.kind == DataKind::file ||
+                                          b.size < c.data.synthetic.n_train);
+  std::vector<Need> needs = sample_arrays(c, minibatches);
+  needs.push_back(particle_arrays(c, minibatches));
+  ld values = 0;
+  for (const Need& need : needs) values += need.values;
+  const ld bytes = values * ld(sizeof(double));
   if (bytes <= ld(memory)) return;
-  const std::string& key = 3 * particle_values >= data_values ? particle_key : data_key;
+  // The key to lower: the one that sizes the largest array.
+  const Need& largest = *std::max_element(
+      needs.begin(), needs.end(), [](const Need& a, const Need& b) { return a.values < b.values; });
   throw InputError(
       fmt::format("{}: the run would need at least {} of memory, more than this "
                   "machine has ({})",
-                  key, format_bytes(bytes), format_bytes(ld(memory))));
+                  largest.key, format_bytes(bytes), format_bytes(ld(memory))));
 }
 
 }  // namespace mfsim

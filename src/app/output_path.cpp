@@ -57,11 +57,14 @@ void check_output_path(const Config& c, bool overwrite) {
   if (out.empty()) throw InputError("output.path: must not be empty");
   // Too long for the kernel: refused here rather than as a failure to create it.
   if (out.size() >= PATH_MAX) refuse(out, fmt::format("is too long ({} characters)", out.size()));
-  for (const auto& part : fs::path(out))
-    if (part.string().size() > NAME_MAX)
-      refuse(out, fmt::format("has a name of {} characters (at most {})", part.string().size(),
-                              NAME_MAX));
+  // The file's own name leaves room for the writer's temporary beside it, ".NAME.mfsim-XXXXXX".
   const fs::path path(out);
+  for (const auto& part : path) {
+    const std::size_t most = part == path.filename() ? NAME_MAX - 14 : NAME_MAX;
+    if (part.string().size() > most)
+      refuse(out,
+             fmt::format("has a name of {} characters (at most {})", part.string().size(), most));
+  }
   if (c.init.kind == InitKind::file && same_file(path, c.init.path))
     refuse(out, "is the init file; write the restart elsewhere");
   if (c.data.kind == DataKind::file && same_file(path, c.data.path))

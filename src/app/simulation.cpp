@@ -1,9 +1,11 @@
 #include "mfsim/app/simulation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -36,6 +38,19 @@ void check_signed_labels(ConstVector y, const std::string& path, const char* par
           path, part, i, double(host(i))));
 }
 
+// Synthetic labels that overflowed (a noise of 1e308): the key that made them, not flow.dt.
+void check_finite_labels(ConstVector y, const SyntheticDataSpec& spec, const char* part) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+  for (std::size_t i = 0; i < host.extent(0); ++i)
+    if (!std::isfinite(double(host(i))))
+      throw InputError(fmt::format(
+          "{}: the synthetic labels are not finite (/data/{}/y[{}] = {}); the data must hold "
+          "finite values",
+          spec.noise > 0 ? fmt::format("data.noise = {:g}", spec.noise)
+                         : fmt::format("data.teacher_width = {}", spec.teacher_width),
+          part, i, double(host(i))));
+}
+
 Dataset make_dataset(const DataConfig& c, LossKind loss) {
   if (c.kind == DataKind::file) {
     Dataset d;
@@ -50,7 +65,38 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
     }
     return d;
   }
-  return make_synthetic_dataset(c.synthetic);
+  Dataset d = make_synthetic_dataset(c.synthetic);
+  check_finite_labels(d.y_train, c.synthetic, "train");
+  check_finite_labels(d.y_test, c.synthetic, "test");
+  return d;
+}
+
+// Whether `e` says that an allocation failed: std::bad_alloc, or Kokkos' error for a View it could
+// not allocate (a std::runtime_error in Kokkos 3 and 4 alike, without a type of its own).
+bool allocation_failed(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return true;
+  const std::string what = e.what();
+  return what.rfind("Kokkos", 0) == 0 && what.find("failed to allocate") != std::string::npos;
+}
+
+// Runs a stage of the set-up on every rank (on_every_rank): an allocation that fails there, a size
+// that the memory check does not count, is bad input like the sizes it refuses, and it is found
+// before the output is touched.
+template <class Work>
+void set_up(const Communicator& comm, Work&& work) {
+  on_every_rank(comm, [&] {
+    try {
+      work();
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& e) {
+      if (!allocation_failed(e)) throw;
+      std::string what = e.what();
+      what = what.substr(0, what.find('\n'));
+      throw InputError("the run does not fit in this machine's memory (a size too large?): " +
+                       what);
+    }
+  });
 }
 
 // Copies this rank's rows of a frame read from a file into the state.
@@ -109,13 +155,14 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
   return out;
 }
 
-// The output file, created only now that every input is validated, with its parameters and
-// data written.
+// The output file, created only now that every input is validated and the run's state and
+// buffers are allocated, with its parameters and data written. It is a temporary beside the
+// output path until the first frame is committed (H5mdWriter); `directories` are the missing
+// parents of the path, created here.
 std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& options,
                                         const Problem& p, const Diagnostics& diagnostics,
-                                        const Communicator& comm) {
+                                        const Communicator& comm, OutputDirectories& directories) {
   std::unique_ptr<H5mdWriter> writer;
-  OutputDirectories directories;  // removed again if the writer cannot start
   on_every_rank(comm, [&] {
     if (comm.is_root()) directories.create(c.output.path);
     writer = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
@@ -125,7 +172,6 @@ std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& optio
     writer->write_parameters(attributes);
     writer->write_data(p.data);
   });
-  directories.keep();
   return writer;
 }
 
@@ -205,6 +251,68 @@ LoadedFrame load_state(const H5mdReader& file, const std::string& key,
   return loaded;
 }
 
+// The run's steps and times must stay representable: a restart's stored step leaves room for the
+// steps to come (int64), and every time the run reaches, start + dt·steps, is finite.
+void check_run_range(const Config& c, index_t first_step, double start_time) {
+  const RunSettings& f = c.flow;
+  if (first_step < 0)
+    throw InputError(
+        fmt::format("init.path: {}: the frame's step is {} (negative)", c.init.path, first_step));
+  constexpr index_t most = std::numeric_limits<index_t>::max();
+  using ld = long double;
+  // Without flow.steps, t_end decides: the steps it takes from the start time.
+  const ld steps =
+      f.steps != most ? ld(f.steps) : std::max<ld>(0, std::ceil((f.t_end - start_time) / f.dt));
+  if (ld(first_step) + steps >= ld(most) && c.init.kind != InitKind::file)
+    throw InputError(
+        fmt::format("flow.t_end: {:g} takes {:.0Lf} steps of flow.dt = {:g}, more than "
+                    "64-bit step numbers hold",
+                    f.t_end, steps, f.dt));
+  if (ld(first_step) + steps >= ld(most))
+    throw InputError(fmt::format(
+        "init.path: {}: the frame's step {} leaves no room for the run's {:.0Lf} steps (steps are "
+        "64-bit integers)",
+        c.init.path, first_step, steps));
+  const ld last = ld(start_time) + ld(f.dt) * steps;
+  if (!std::isfinite(double(last)) || !std::isfinite(double(ld(first_step) * ld(f.dt))))
+    throw InputError(fmt::format(
+        "flow.dt: {:g} times {:.0Lf} steps{} takes the flow time past the largest double; times "
+        "must stay finite",
+        f.dt, steps, first_step > 0 ? fmt::format(" from step {}", first_step) : ""));
+}
+
+// The initial state must give a finite loss: particles or a loss that overflow double precision
+// at t = 0 are the initial law's or the model's doing (an init.std_ or softplus_kappa of 1e200),
+// not the step's; the largest of those keys is named.
+void check_start(const Config& c, const FlowRun::Start& start) {
+  if (start.finite_particles && std::isfinite(start.loss)) return;
+  const std::string what = start.finite_particles
+                               ? std::string("the initial training loss is not finite")
+                               : "the initial particles are not finite";
+  if (c.init.kind == InitKind::file)
+    throw InputError(fmt::format("init.path: {}: {}", c.init.path, what));
+  std::vector<std::pair<std::string, double>> keys;
+  if (c.model.kind() == ModelKind::resnet) {
+    const ResNetSpec& r = c.model.resnet();
+    keys = {{"init.std_u", r.std_u},
+            {"init.std_w", r.std_w},
+            {"init.std_b", r.std_b},
+            {"init.std_a", r.std_a},
+            {"init.std_v", r.std_v}};
+    if (r.activation.kind == ActivationKind::softplus)
+      keys.push_back({"model.softplus_kappa", double(r.activation.kappa)});
+  } else {
+    const TwoLayerSpec& m = c.model.two_layer();
+    keys = {{"init.std_a", m.std_a}, {"init.std_w", m.std_w}, {"init.std_b", m.std_b}};
+    if (m.activation.kind == ActivationKind::softplus)
+      keys.push_back({"model.softplus_kappa", double(m.activation.kappa)});
+  }
+  const auto culprit = *std::max_element(
+      keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  throw InputError(fmt::format("{} = {:g}: {} (t = 0); the initial state must give finite values",
+                               culprit.first, culprit.second, what));
+}
+
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
   p.data = make_dataset(c.data, c.model.loss_kind());
@@ -220,9 +328,11 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     const LoadedFrame loaded = load_state(*p.init_file, "init.path", groups, c.init.frame, p.state);
     p.first_step = loaded.step;
     p.start_time = loaded.time;
+    check_run_range(c, p.first_step, p.start_time);
     // A file without log-densities restarts the transport estimate from the Gaussian law.
     if (log_density && !loaded.has_log_density) set_initial_log_density(p.state, groups);
   } else {
+    check_run_range(c, 0, 0.0);
     p.model->initialize(p.state, c.init.seed, c.init.antithetic);
     if (log_density) set_initial_log_density(p.state, groups);
   }
@@ -234,27 +344,37 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
   const Console root = console.on_root(comm);
   // Each stage that may fail on some ranks only (rank 0 alone writes; every rank reads its input
   // files) ends with an agreement, so that all ranks stop together with the same error.
+  // Nothing on disk changes before the output is opened: every input validated, the ranks agreed,
+  // the state and the run's buffers allocated. An allocation that fails up to there is bad input.
   on_every_rank(comm, [&] {
     check_memory(c);
     if (comm.is_root()) check_output_path(c, options.overwrite);
   });
   Problem p;
-  on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
+  set_up(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
   // Its checks fail on every rank alike (same config); reading a restart's first frame, which may
   // not, is agreed on inside.
   std::unique_ptr<const Diagnostics> diagnostics;
-  on_every_rank(comm, [&] { diagnostics = std::make_unique<const Diagnostics>(c, p, console); });
-  const std::unique_ptr<H5mdWriter> writer = open_output(c, options, p, *diagnostics, comm);
+  set_up(comm, [&] { diagnostics = std::make_unique<const Diagnostics>(c, p, console); });
+  const RunSettings settings = run_settings(c, options, p, comm);
+  std::unique_ptr<FlowRun> flow;
+  set_up(comm, [&] { flow = std::make_unique<FlowRun>(*p.model, p.state, settings); });
+  const FlowRun::Start start = flow->start();  // collective
+  on_every_rank(comm, [&] { check_start(c, start); });
+  // Declared before the writer: removed (if still empty) after the writer removed its temporary.
+  OutputDirectories directories;
+  const std::unique_ptr<H5mdWriter> writer =
+      open_output(c, options, p, *diagnostics, comm, directories);
 
   LossObserver loss;
   std::vector<Observer*> observers{&loss};
   for (Observer* o : diagnostics->observers()) observers.push_back(o);
-  const RunSettings settings = run_settings(c, options, p, comm);
   const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
   StderrProgress progress(total, p.start_time, settings.t_end, root);
   if (options.progress) root.note(backend_line(comm));
-  const RunSummary s = run_flow(*p.model, p.state, settings, observers, *writer,
-                                options.progress && comm.is_root() ? &progress : nullptr);
+  const RunSummary s =
+      flow->run(observers, *writer, options.progress && comm.is_root() ? &progress : nullptr);
+  directories.keep();
   if (s.reason == StopReason::signal)
     throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) + " at step " +
                                            std::to_string(s.step) + "; " + writer->holds());

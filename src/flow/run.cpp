@@ -134,15 +134,44 @@ struct RunBuffers {
 
 }  // namespace
 
+struct FlowRun::Buffers : RunBuffers {
+  using RunBuffers::RunBuffers;
+};
+
+FlowRun::FlowRun(const Model& model, ParticleState& state, const RunSettings& settings)
+    : model_(model),
+      state_(state),
+      settings_(settings),
+      buffers_(std::make_unique<Buffers>(model, state, settings)) {}
+
+FlowRun::~FlowRun() = default;
+
+FlowRun::Start FlowRun::start() const {
+  Start out;
+  out.loss =
+      double(model_.evaluate(settings_.space, state_, *buffers_->evaluation, buffers_->velocity));
+  out.finite_particles =
+      model_.comm().allreduce_max(all_finite(settings_.space, state_) ? 0.0 : 1.0) == 0.0;
+  return out;
+}
+
 RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings& settings,
                     const std::vector<Observer*>& observers, RunOutput& output,
                     ProgressReporter* progress) {
+  return FlowRun(model, state, settings).run(observers, output, progress);
+}
+
+RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& output,
+                        ProgressReporter* progress) {
+  const Model& model = model_;
+  ParticleState& state = state_;
+  const RunSettings& settings = settings_;
   const auto start = std::chrono::steady_clock::now();
   const ProfilingRegion run_region("mfsim::run_flow");
   // The observers' region names, made once: the loop builds no string per step.
   std::vector<std::string> observer_regions;
   for (const Observer* o : observers) observer_regions.push_back("mfsim::observe::" + o->name());
-  RunBuffers b(model, state, settings);
+  RunBuffers& b = *buffers_;
   const RunSchedule schedule = schedule_of(settings, observers, b.minibatches);
   // The regularisers' drift is added to the model's velocity in every stage; the observers see
   // the model's velocity v = −∇Ψ alone (FlowPoint), the integrator the total drift k1.

@@ -130,12 +130,13 @@ H5mdWriter::Impl::Impl(const std::string& path, bool overwrite,
   if (stop_signal() != 0)
     throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) +
                                            " before writing " + path + " (nothing written)");
-  // Created and locked here, then handed to HDF5 (which truncates it): the lock refuses a second
-  // writer, and the space of the file's skeleton is reserved before HDF5 writes it.
+  // A temporary beside `path`, created and locked here, then handed to HDF5 (which truncates
+  // it): the lock refuses a second writer, and the space of the file's skeleton is reserved
+  // before HDF5 writes it. It replaces `path` at the first commit of a frame (flush()).
   guard_ = std::make_unique<OutputGuard>(path, overwrite);
   before_first_frame([&] {
     guard_->reserve(metadata_margin, "nothing written");
-    file_ = h5::create_file(path, true);
+    file_ = h5::create_file(guard_->writing_path(), true);
     const hid_t f = file_.get();
 
     h5::Handle h5md = h5::create_group(f, "h5md");
@@ -166,11 +167,13 @@ H5mdWriter::Impl::Impl(const std::string& path, bool overwrite,
 
 H5mdWriter::Impl::~Impl() {
   if (!guard_) return;
-  // Closed in the normal course, the writer commits what was appended; closed by an error, it
-  // leaves the marker at the last flush: the rows since may be a partial step.
+  // Closed in the normal course, the writer commits what was appended (and replaces the target
+  // with it, if no flush did); closed by an error, it leaves the marker at the last flush: the
+  // rows since may be a partial step. A file never published is removed with its guard.
   if (file_ && !failed_ && std::uncaught_exceptions() == uncaught_at_construction_) {
     try {
       commit();
+      guard_->publish();
     } catch (const std::exception&) {
       // The rows since the last flush stay uncommitted; the file holds every earlier one.
     }
@@ -189,16 +192,23 @@ void H5mdWriter::Impl::before_first_frame(Write&& write) {
   try {
     write();
   } catch (const std::exception& e) {
-    // A run that fails before its first frame (a full disk) leaves no file, not an empty one.
+    const int error = errno;  // why HDF5 failed, before closing and removing change it
+    // A run that fails before its first frame (a full disk) leaves the target as it was: the
+    // temporary goes.
     positions_.clear();
     log_densities_.clear();
     observables_.clear();
     file_ = h5::Handle();
+    // Messages name the target, not the temporary that HDF5 was writing.
+    std::string what = e.what();
+    const std::string temporary = guard_->writing_path() + ": ";
+    if (what.rfind(temporary, 0) == 0) what = path_ + ": " + what.substr(temporary.size());
     guard_->remove();
-    if (dynamic_cast<const InputError*>(&e)) throw;
+    if (dynamic_cast<const InputError*>(&e)) throw InputError(what);
     // The guard's own messages name the file already; HDF5's say why only through errno.
-    if (std::string(e.what()).rfind(path_ + ": ", 0) == 0) throw;
-    throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) + "; nothing written");
+    if (what.rfind(path_ + ": ", 0) == 0) throw std::runtime_error(what);
+    errno = error;
+    throw std::runtime_error(OutputGuard::describe_failure(path_, what) + "; nothing written");
   }
 }
 
@@ -350,6 +360,9 @@ void H5mdWriter::Impl::flush() {
     pending_allocation_ = 0;
     if (pending_frame_step_ >= 0) last_frame_step_ = pending_frame_step_;
     pending_frame_step_ = -1;
+    // The first committed frame: the file replaces the target (an InputError if another run
+    // took the target meanwhile).
+    if (last_frame_step_ >= 0) guard_->publish();
   });
   // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
   std::exception_ptr error = pending_error_;

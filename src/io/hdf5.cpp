@@ -1,6 +1,9 @@
 #include "hdf5.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -112,12 +115,22 @@ void silence_errors() {
 Handle create_file(const std::string& path, bool overwrite) {
   silence_errors();
   Handle fapl = file_access_without_locking();
+  // HDF5_USE_FILE_LOCKING overrides the file access property: HDF5's own flock would then fail
+  // against the writer's (OutputGuard, a stronger lock held on another descriptor). A writer
+  // here never uses HDF5's locks, whatever the environment asks.
+  const char* asked = std::getenv("HDF5_USE_FILE_LOCKING");
+  const std::string restore = asked ? asked : "";
+  if (asked) setenv("HDF5_USE_FILE_LOCKING", "FALSE", 1);
+  errno = 0;
   const hid_t id =
       H5Fcreate(path.c_str(), overwrite ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, fapl.get());
+  const int error = errno;
+  if (asked) setenv("HDF5_USE_FILE_LOCKING", restore.c_str(), 1);
   if (id < 0) {
     if (!overwrite && std::filesystem::exists(path))
       throw InputError(path + ": output file exists (use --force to overwrite it)");
-    throw InputError(path + ": cannot create the output file");
+    throw InputError(path + ": cannot create the output file" +
+                     (error != 0 ? " (" + std::string(std::strerror(error)) + ")" : ""));
   }
   return Handle(id);
 }

@@ -11,11 +11,15 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "mfsim/core/error.hpp"
 
 namespace mfsim {
+namespace fs = std::filesystem;
 namespace {
 
 bool disk_full(int error) {
@@ -26,35 +30,124 @@ std::string no_space(const std::string& path) {
   return path + ": no space left on device";
 }
 
+std::string directory_of(const std::string& path) {
+  const std::string dir = fs::path(path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
+[[noreturn]] void refuse_locked(const std::string& path, int error) {
+  if (error == EWOULDBLOCK)
+    throw InputError(path + ": another process is writing this file (it is locked)");
+  throw InputError(path + ": cannot lock the output file (" + std::strerror(error) + ")");
+}
+
+// Opens `path` for its lock only (O_NONBLOCK: a FIFO must not wait for a writer). -1 if it
+// cannot be opened; then nothing can be said of its lock either.
+int open_for_lock(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  return fd;
+}
+
+// Refuses `path` if another process holds its lock.
+void refuse_if_locked(const std::string& path) {
+  const int fd = open_for_lock(path);
+  if (fd < 0) return;
+  const int locked = ::flock(fd, LOCK_EX | LOCK_NB);
+  const int error = errno;
+  ::close(fd);
+  if (locked != 0) refuse_locked(path, error);
+}
+
+// A name no other run picks: "DIR/.NAME.mfsim-" and six hexadecimal digits.
+std::string temporary_name(const std::string& target) {
+  static std::mt19937 random{std::random_device{}()};
+  const fs::path p(target);
+  return (fs::path(directory_of(target)) /
+          fmt::format(".{}.mfsim-{:06x}", p.filename().string(), random() & 0xffffffu))
+      .string();
+}
+
 }  // namespace
 
-OutputGuard::OutputGuard(const std::string& path, bool overwrite) : path_(path) {
-  // O_EXCL first: whether this run created the file decides whether a failure removes it.
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  created_ = fd_ >= 0;
-  if (fd_ < 0 && errno == EEXIST) {
-    if (!overwrite) throw InputError(path + ": output file exists (use --force to overwrite it)");
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+OutputGuard::OutputGuard(const std::string& path, bool overwrite)
+    : path_(path), target_(path), overwrite_(overwrite) {
+  std::error_code ec;
+  // Through a symbolic link, the file it names is replaced (the link stays).
+  if (fs::is_symlink(path, ec) && fs::exists(path, ec)) {
+    const fs::path named = fs::canonical(path, ec);
+    if (!ec) target_ = named.string();
   }
-  if (fd_ < 0) {
-    const int error = errno;
-    if (disk_full(error)) throw std::runtime_error(no_space(path));
-    throw InputError(path + ": cannot create the output file (" + std::strerror(error) + ")");
-  }
-  // Not blocking: a second writer is refused at once. The lock goes with the descriptor, so a
-  // killed run never leaves it behind. Readers (h5py, mfsim info) do not take it.
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    const int error = errno;
-    ::close(fd_);
-    fd_ = -1;
-    if (error == EWOULDBLOCK)
-      throw InputError(path + ": another process is writing this file (it is locked)");
-    throw InputError(path + ": cannot lock the output file (" + std::strerror(error) + ")");
+  try {
+    struct stat replaced {};
+    if (::stat(target_.c_str(), &replaced) == 0) {
+      if (!overwrite) throw InputError(path + ": output file exists (use --force to overwrite it)");
+      // Locked until the rename: a second writer of this path is refused now, not at its first
+      // frame.
+      replaced_fd_ = open_for_lock(target_);
+      if (replaced_fd_ >= 0 && ::flock(replaced_fd_, LOCK_EX | LOCK_NB) != 0)
+        refuse_locked(path, errno);
+    }
+    for (int attempt = 0; fd_ < 0; ++attempt) {
+      temporary_ = temporary_name(target_);
+      fd_ = ::open(temporary_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ >= 0) break;
+      const int error = errno;
+      if (error == EEXIST && attempt < 100) continue;
+      temporary_.clear();
+      if (disk_full(error)) throw std::runtime_error(no_space(path));
+      throw InputError(path + ": cannot create the output file (" + std::strerror(error) + ")");
+    }
+    // The replacement keeps the permissions of the file it replaces.
+    if (replaced_fd_ >= 0) ::fchmod(fd_, replaced.st_mode & 07777);
+    // Not blocking: a second writer is refused at once. The lock goes with the descriptor, so a
+    // killed run never leaves it behind. Readers (h5py, mfsim info) do not take it.
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) refuse_locked(path, errno);
+  } catch (...) {
+    remove();
+    if (fd_ >= 0) ::close(fd_);
+    if (replaced_fd_ >= 0) ::close(replaced_fd_);
+    throw;
   }
 }
 
 OutputGuard::~OutputGuard() {
+  remove();
   if (fd_ >= 0) ::close(fd_);
+  if (replaced_fd_ >= 0) ::close(replaced_fd_);
+}
+
+void OutputGuard::publish() {
+  if (published_ || temporary_.empty()) return;
+  // Every mfsim publishing into this directory holds its lock from the check of the target to
+  // the rename, so that no run renames its file over one that another has just published.
+  const int dir = ::open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) ::flock(dir, LOCK_EX);
+  try {
+    struct stat now {
+    }, replaced{};
+    const bool exists = ::stat(target_.c_str(), &now) == 0;
+    const bool known = replaced_fd_ >= 0 && ::fstat(replaced_fd_, &replaced) == 0 &&
+                       replaced.st_dev == now.st_dev && replaced.st_ino == now.st_ino;
+    if (exists && !known) {  // created while this run was starting
+      if (!overwrite_)
+        throw InputError(path_ +
+                         ": output file exists: another process created it while this run "
+                         "started (use --force to overwrite it)");
+      refuse_if_locked(target_);
+    }
+    if (::rename(temporary_.c_str(), target_.c_str()) != 0)
+      throw std::runtime_error(path_ + ": cannot replace the output file (" + std::strerror(errno) +
+                               ")");
+    published_ = true;
+    if (dir >= 0) ::fsync(dir);  // the rename itself survives a power loss
+  } catch (...) {
+    if (dir >= 0) ::close(dir);
+    throw;
+  }
+  if (dir >= 0) ::close(dir);
+  if (replaced_fd_ >= 0) ::close(replaced_fd_);
+  replaced_fd_ = -1;
 }
 
 void OutputGuard::reserve(std::uint64_t end, const std::string& context) {
@@ -99,16 +192,15 @@ void OutputGuard::release_reserve() {
 }
 
 void OutputGuard::remove() {
-  if (!created_) return;
-  std::error_code ec;
-  std::filesystem::remove(path_, ec);
-  created_ = false;
+  if (published_ || temporary_.empty()) return;
+  ::unlink(temporary_.c_str());
+  temporary_.clear();
 }
 
 std::string OutputGuard::describe_failure(const std::string& path, const std::string& what) {
   if (disk_full(errno)) return no_space(path);
   if (errno == EFBIG) return path + ": file size limit exceeded";
-  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const std::string dir = fs::path(path).parent_path().string();
   struct statvfs fs {};
   if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && fs.f_bavail == 0)
     return no_space(path);

@@ -6,8 +6,12 @@
 
 namespace mfsim {
 
-// Throws InputError when a lower bound of the memory the run needs (its particles three times:
-// state, velocity and the previous step; its data) exceeds this machine's physical memory.
+// Throws InputError when a lower bound of the memory the run needs exceeds this machine's physical
+// memory, naming the key that sizes its largest array. Counted: the particles (state, velocity,
+// previous step, integrator stages, minibatch velocity, drift), the synthetic samples and the
+// teacher, a minibatch, the ResNet's layer states and sensitivities ((L + 1)·n·d per evaluation),
+// the Gram matrix and the Gibbs gap's sample points. Anything else that cannot be allocated is
+// found when it is, still before the output is touched (run_simulation).
 void check_memory(const Config& config);
 
 }  // namespace mfsim

@@ -1,6 +1,7 @@
 #pragma once
 // The output path, checked before anything exists on disk, and its missing parent directories,
-// created only once the run is about to write and removed again if the writer cannot start.
+// created only once the run is about to write and removed again if it fails before its first
+// frame.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,8 +19,8 @@ namespace mfsim {
 void check_output_path(const Config& config, bool overwrite);
 
 // The missing parent directories of an output file: created by create(), removed again (deepest
-// first, if still empty) on destruction unless keep() was called, so that a run refused by the
-// writer (a locked or full output) leaves no directory behind.
+// first, if still empty) on destruction unless keep() was called, so that a run that fails before
+// its first frame (a locked or full output, a failed allocation) leaves no directory behind.
 class OutputDirectories {
  public:
   OutputDirectories() = default;

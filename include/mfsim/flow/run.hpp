@@ -84,8 +84,41 @@ struct RunSummary {
   double seconds_per_step() const { return steps_run > 0 ? step_seconds / double(steps_run) : 0; }
 };
 
-// Runs the flow from `state`, which ends holding the final state. Throws NonFiniteError, after
-// writing the last finite state as a snapshot, if the loss or a particle stops being finite.
+// A run of the flow, in two parts: the constructor allocates every buffer the loop needs (the
+// velocity, the previous state, the integrator's stages, the minibatch evaluations), so that a
+// program can allocate them before it creates its output; run() then runs the loop, once.
+class FlowRun {
+ public:
+  FlowRun(const Model& model, ParticleState& state, const RunSettings& settings);
+  ~FlowRun();
+  FlowRun(const FlowRun&) = delete;
+  FlowRun& operator=(const FlowRun&) = delete;
+
+  // The initial state as the run's first point will see it (collective): whether its particles
+  // are finite, and its full-batch training loss. Evaluated into the run's own buffers, which the
+  // first point fills again: it changes nothing that the run computes. A program asks before it
+  // creates its output, to refuse an initial state that is not finite as bad input.
+  struct Start {
+    bool finite_particles = true;
+    double loss = 0;
+  };
+  Start start() const;
+
+  // Runs the flow from the state, which ends holding the final state. Throws NonFiniteError,
+  // after writing the last finite state as a snapshot, if the loss or a particle stops being
+  // finite.
+  RunSummary run(const std::vector<Observer*>& observers, RunOutput& output,
+                 ProgressReporter* progress = nullptr);
+
+ private:
+  struct Buffers;  // src/flow/run.cpp
+  const Model& model_;
+  ParticleState& state_;
+  RunSettings settings_;
+  std::unique_ptr<Buffers> buffers_;
+};
+
+// FlowRun(model, state, settings).run(observers, output, progress).
 RunSummary run_flow(const Model& model, ParticleState& state, const RunSettings& settings,
                     const std::vector<Observer*>& observers, RunOutput& output,
                     ProgressReporter* progress = nullptr);
