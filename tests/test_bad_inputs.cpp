@@ -11,14 +11,17 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
+#include "mfsim/io/h5md_layout.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
@@ -264,6 +267,151 @@ TEST(BadInputs, SizesNoMachineHoldsAreRefusedUpFront) {
                  "model.width: the run would need at least");
 }
 
+// Every size the config accepts is counted, and a refusal with --force leaves the existing output
+// byte for byte (expect_refused compares every file of the directory).
+TEST(BadInputs, EverySizeIsCheckedBeforeAnExistingOutputIsTouched) {
+  const std::string dir = prepared("sizes_force");
+  const std::string force = "run run.toml -q -o good.h5 --force ";
+  expect_refused(dir, force + "--set flow.batch_size=1000000000000000 --set flow.online=true",
+                 "flow.batch_size: the run would need at least");
+  // Model B's layer states, (L + 1)·n·d per evaluation, with few particles.
+  expect_refused(dir,
+                 force +
+                     "--set model.kind=resnet --set model.depth=1048576 --set model.width=1 "
+                     "--set model.head_width=1 --set data.n_train=100000",
+                 "model.depth: the run would need at least");
+  // The Gram matrix of n_train = 10^7 samples, allowed by gram_max_samples.
+  expect_refused(dir,
+                 force + "--set diagnostics.gram_max_samples=100000000 --set data.n_train=10000000",
+                 "diagnostics.gram_max_samples: the run would need at least");
+  expect_refused(dir,
+                 force +
+                     "--set diagnostics.gibbs_samples=1000000000000000 --set "
+                     "flow.temperature=0.1 --set flow.weight_decay=0.1 --set data.dim=1 "
+                     "--set diagnostics.kl=[]",
+                 "diagnostics.gibbs_samples: the run would need at least");
+  expect_refused(dir, force + "--set data.teacher_width=16777216 --set data.dim=1048576",
+                 "data.teacher_width: the run would need at least");
+  expect_refused(dir, force + "--set flow.integrator=rk4 --set model.width=4611686018427387904",
+                 "model.width: the run would need at least");
+}
+
+// A size the memory check does not count (here model B's layer states over a data file's
+// samples, known only once the file is read) fails when it is allocated: still exit 2 and one
+// line, before the output is touched.
+TEST(BadInputs, AnAllocationThatFailsAtTheStartIsBadInput) {
+  const std::string dir = prepared("allocation");
+  const Result data = mfsim(dir,
+                            "run run.toml -q -o big.h5 --set data.n_train=1000000 --set "
+                            "data.n_test=0 --set data.dim=1 --set flow.steps=0 --set "
+                            "model.width=2 --set diagnostics.kl=[]");
+  ASSERT_EQ(data.code, 0) << data.err;
+  expect_refused(dir,
+                 "run run.toml -q -o good.h5 --force --set data.kind=file --set data.path=big.h5 "
+                 "--set model.kind=resnet --set model.depth=1048576 --set model.width=1 --set "
+                 "model.head_width=1 --set diagnostics.kl=[] --set diagnostics.gram=false",
+                 "the run does not fit in this machine's memory");
+}
+
+// Values in range whose consequences overflow: refused before the output is touched, blaming the
+// key that overflows rather than flow.dt.
+TEST(BadInputs, ValuesThatOverflowAreRefusedNamingTheirKey) {
+  const std::string dir = prepared("overflow");
+  const std::string force = "run run.toml -q -o good.h5 --force ";
+  expect_refused(dir, force + "--set data.noise=1e308",
+                 "data.noise = 1e+308: the synthetic labels are not finite");
+  expect_refused(dir, force + "--set flow.dt=1e308 --set model.beta=0",
+                 "flow.dt: 1e+308 times 20 steps takes the flow time past the largest double");
+  expect_refused(dir, force + "--set model.activation=softplus --set model.softplus_kappa=1e308",
+                 "model.softplus_kappa = 1e+308: the initial training loss is not finite");
+  expect_refused(dir, force + "--set init.std_a=1e200", "init.std_a = 1e+200: the initial");
+  // Without flow.steps, t_end decides the steps: more than 64-bit step numbers hold.
+  std::string without_steps = tiny_config;
+  without_steps.replace(without_steps.find("steps = 20"), 10, "t_end = 1e300");
+  std::ofstream(dir + "/t_end.toml") << without_steps;
+  expect_refused(dir, "run t_end.toml -q -o good.h5 --force --set flow.dt=1e-300",
+                 "flow.t_end: 1e+300 takes 1e+600 steps");
+}
+
+// Replaces the last step of every particle series with `step` (of the given HDF5 type), and the
+// commit marker with `marker`.
+void store_step(const std::string& file, hid_t type, const void* step, long long marker) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  for (const char* name :
+       {"particles/two_layer/position/step", "particles/two_layer/log_density/step"}) {
+    const hid_t old = H5Dopen2(f, name, H5P_DEFAULT);
+    const hid_t space = H5Dget_space(old);
+    hsize_t rows = 0;
+    H5Sget_simple_extent_dims(space, &rows, nullptr);
+    std::vector<long long> steps(rows);
+    H5Dread(old, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data());
+    H5Dclose(old);
+    H5Ldelete(f, name, H5P_DEFAULT);
+    const hid_t plain = H5Screate_simple(1, &rows, nullptr);
+    const hid_t ds = H5Dcreate2(f, name, type, plain, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(plain);
+    // Every type given is 8 bytes: converted in place, then the last row replaced.
+    H5Tconvert(H5T_NATIVE_LLONG, type, rows, steps.data(), nullptr, H5P_DEFAULT);
+    std::memcpy(&steps[rows - 1], step, 8);
+    H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data());
+    H5Dclose(ds);
+    H5Sclose(space);
+  }
+  const hid_t attribute = H5Aopen(f, committed_step_attribute, H5P_DEFAULT);
+  H5Awrite(attribute, H5T_NATIVE_LLONG, &marker);
+  H5Aclose(attribute);
+  H5Fclose(f);
+}
+
+// A restart's step must leave room for the run's steps (int64): INT64_MAX, a float 1e30 and a
+// uint64 2^64 - 1 (both clipped to INT64_MAX when read) are refused.
+TEST(BadInputs, RestartStepsThatLeaveNoRoomAreRefused) {
+  const std::string dir = prepared("restart_steps");
+  const long long max = std::numeric_limits<long long>::max();
+  const double huge = 1e30;
+  const unsigned long long all_ones = ~0ull;
+  fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+  store_step(dir + "/bad.h5", H5T_NATIVE_LLONG, &max, max);
+  expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                 "bad.h5: the frame's step 9223372036854775807 leaves no room");
+  for (const auto& [type, step] : std::vector<std::pair<hid_t, const void*>>{
+           {H5T_NATIVE_DOUBLE, &huge}, {H5T_NATIVE_ULLONG, &all_ones}}) {
+    fs::remove(dir + "/bad.h5");
+    fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+    store_step(dir + "/bad.h5", type, step, max);
+    expect_refused(dir, "run run.toml -q -o out.h5 " + restart, "leaves no room");
+  }
+}
+
+// The observables a restart carries on (the path length, the loss bound) are inputs: finite
+// values only.
+TEST(BadInputs, NonFiniteObservablesOfARestartAreRefused) {
+  const std::string dir = prepared("restart_observables");
+  for (const char* name : {"w2_path_length", "loss_bound"}) {
+    for (double bad : {std::nan(""), HUGE_VAL}) {
+      fs::remove(dir + "/bad.h5");
+      fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+      spoil(dir + "/bad.h5", std::string("observables/") + name + "/value", bad);
+      expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                     std::string("bad.h5: /observables/") + name + "/value at the restart step");
+    }
+  }
+}
+
+// HDF5_USE_FILE_LOCKING=TRUE made HDF5 lock against the writer's own lock; and -o with control
+// characters is stored as the name given (escaped in the TOML config), not with quotes.
+TEST(BadInputs, OutputNamesAndTheEnvironmentDoNotBreakTheWriter) {
+  const std::string dir = prepared("output_names");
+  const Result locking = mfsim(dir, "run run.toml -q -o locked.h5", "HDF5_USE_FILE_LOCKING=TRUE ");
+  EXPECT_EQ(locking.code, 0) << locking.err;
+  EXPECT_EQ(H5mdReader(dir + "/locked.h5").frames("two_layer"), 3);
+  const Result control = mfsim(dir, "run run.toml -q -o \"$(printf 'a\001b\tc.h5')\"");
+  EXPECT_EQ(control.code, 0) << control.err;
+  EXPECT_TRUE(fs::exists(dir + "/a\001b\tc.h5"));
+  expect_refused(dir, "run run.toml -q -o \"$(printf 'a\377b.h5')\"", "not valid UTF-8");
+}
+
 TEST(BadInputs, MessagesNameTheProblemOnOneShortLine) {
   const std::string dir = prepared("messages");
   expect_refused(dir, "frobnicate run.toml", "unknown command \"frobnicate\"");
@@ -403,6 +551,52 @@ TEST(BadInputs, StopSignalsCloseACompleteFileAndExitWith128PlusTheSignal) {
         mfsim(dir, "run run.toml -q -o re" + out +
                        " --set flow.steps=1 --set init.kind=file --set init.path=" + out);
     EXPECT_EQ(r.code, 0) << r.err;
+  }
+}
+
+// A run killed (SIGKILL) at any moment of its start leaves at the output's name the old file byte
+// for byte, or nothing for a new output, or a complete file with at least one committed frame:
+// never an empty or half-written file. The kill moments span the set-up, the temporary's skeleton
+// and the first frames; whichever moment each kill falls on, the promise is the same.
+TEST(BadInputs, KillAtAnyMomentOfTheStartLeavesTheOldFileOrACompleteOne) {
+  const std::string dir = prepared("early_kill");
+  const std::string old = slurp(dir + "/good.h5");
+  for (int delay_us : {0, 200, 500, 1000, 2000, 3000, 5000, 8000, 12000, 20000, 40000, 80000}) {
+    for (const std::string& out :
+         std::vector<std::string>{"good.h5", "new" + std::to_string(delay_us) + ".h5"}) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        if (::chdir(dir.c_str()) != 0) ::_exit(99);
+        FILE* f = std::freopen("/dev/null", "w", stderr);
+        (void)f;
+        ::execl(MFSIM_EXECUTABLE, MFSIM_EXECUTABLE, "run", "run.toml", "-q", "--force", "-o",
+                out.c_str(), "--set", "model.width=2000", nullptr);
+        ::_exit(98);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      const std::string path = dir + "/" + out;
+      if (!fs::exists(path)) {
+        EXPECT_NE(out, "good.h5") << "the old file is gone (kill after " << delay_us << " us)";
+        continue;
+      }
+      if (out == "good.h5" && slurp(path) == old) continue;
+      try {
+        const H5mdReader reader(path);
+        EXPECT_GE(reader.frames("two_layer"), 1) << out << ", kill after " << delay_us << " us";
+        EXPECT_EQ(reader.read_frame("two_layer", 0).step, 0);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << out << " cannot be read after a kill at " << delay_us
+                      << " us: " << e.what();
+      }
+      if (out == "good.h5") std::ofstream(path, std::ios::binary | std::ios::trunc) << old;
+    }
+  }
+  // Only the killed runs' hidden temporaries may be left beside the outputs.
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name[0] == '.') EXPECT_THAT(name, HasSubstr(".mfsim-"));
   }
 }
 

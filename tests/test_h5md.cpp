@@ -2,6 +2,7 @@
 // partly written frames and uncommitted rows are ignored; non-H5MD files are refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -161,6 +162,104 @@ TEST(H5md, ExistingFileIsNotOverwrittenWithoutPermission) {
   EXPECT_THROW(H5mdWriter(path, false, f.model->groups(), false), InputError);
   EXPECT_EQ(std::filesystem::file_size(path), size);
   EXPECT_NO_THROW(H5mdWriter(path, true, f.model->groups(), false));
+}
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Every name in `dir` (hidden ones included).
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// An existing output is replaced at the first flush that commits a frame, by a rename of the
+// temporary written beside it: until then it is the old file byte for byte, and a writer that
+// fails before leaves it so, with no temporary behind.
+TEST(H5md, ExistingFileIsReplacedAtTheFirstCommittedFrame) {
+  const std::string dir = test::scratch_dir("h5md_replace");
+  const std::string path = dir + "/run.h5";
+  Fixture f;
+  {
+    H5mdWriter w(path, false, f.model->groups(), false);
+    w.append_particles(7, 0.7, f.state);
+    w.flush();
+  }
+  const std::string old = bytes_of(path);
+  try {
+    H5mdWriter w(path, true, f.model->groups(), false);
+    w.write_parameters({{"config", "[model]\nwidth = 10\n"}});
+    w.flush();  // no frame yet: nothing replaced
+    EXPECT_EQ(bytes_of(path), old);
+    EXPECT_EQ(names_in(dir).size(), 2u);  // the old file and the temporary
+    w.append_particles(0, 0.0, f.state);
+    EXPECT_EQ(bytes_of(path), old);
+    throw std::runtime_error("the run failed before its first commit");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(bytes_of(path), old);
+  EXPECT_EQ(names_in(dir), std::vector<std::string>{"run.h5"});
+  {
+    H5mdWriter w(path, true, f.model->groups(), false);
+    w.append_particles(0, 0.0, f.state);
+    w.flush();
+    EXPECT_EQ(names_in(dir), std::vector<std::string>{"run.h5"});
+    EXPECT_EQ(H5mdReader(path).read_frame("two_layer", -1).step, 0);  // the new file, readable
+    w.append_particles(1, 0.1, f.state);
+  }
+  EXPECT_EQ(H5mdReader(path).frames("two_layer"), 2);
+}
+
+// Through a symbolic link the file it names is replaced, and the link stays; the permissions of
+// the replaced file are kept.
+TEST(H5md, ReplacingThroughASymbolicLinkReplacesTheFileItNames) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::scratch_dir("h5md_symlink");
+  Fixture f;
+  { H5mdWriter w(dir + "/real.h5", false, f.model->groups(), false); }
+  fs::permissions(dir + "/real.h5", fs::perms::owner_read | fs::perms::owner_write);
+  fs::create_symlink("real.h5", dir + "/link.h5");
+  {
+    H5mdWriter w(dir + "/link.h5", true, f.model->groups(), false);
+    w.append_particles(3, 0.3, f.state);
+    w.flush();
+  }
+  EXPECT_TRUE(fs::is_symlink(dir + "/link.h5"));
+  EXPECT_EQ(H5mdReader(dir + "/real.h5").read_frame("two_layer", -1).step, 3);
+  EXPECT_EQ(fs::status(dir + "/real.h5").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
+// Two writers of one path that started before either had published: the first to commit a frame
+// publishes; the second is refused then (its file never replaces the first's), whether it may
+// overwrite or not.
+TEST(H5md, SecondWriterIsRefusedWhenItWouldReplaceTheFirstsFile) {
+  const std::string dir = test::scratch_dir("h5md_race");
+  const std::string path = dir + "/run.h5";
+  Fixture f;
+  for (bool overwrite : {false, true}) {
+    std::filesystem::remove(path);
+    H5mdWriter first(path, false, f.model->groups(), false);
+    H5mdWriter second(path, overwrite, f.model->groups(), false);
+    first.append_particles(1, 0.1, f.state);
+    first.flush();
+    second.append_particles(2, 0.2, f.state);
+    try {
+      second.flush();
+      ADD_FAILURE() << "the second writer replaced the first's file";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(overwrite ? "another process is writing this file"
+                                                     : "another process created it"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(H5mdReader(path).read_frame("two_layer", -1).step, 1);
+  }
 }
 
 TEST(H5md, PartlyAppendedFrameIsIgnored) {

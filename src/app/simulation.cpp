@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <new>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -96,6 +97,35 @@ void set_up(const Communicator& comm, Work&& work) {
       throw InputError("the run does not fit in this machine's memory (a size too large?): " +
                        what);
     }
+  });
+}
+
+// The first line where two texts differ, for a message: "LINE" of each.
+std::pair<std::string, std::string> first_difference(const std::string& a, const std::string& b) {
+  std::size_t at = 0;
+  while (at < a.size() && at < b.size() && a[at] == b[at]) ++at;
+  auto line = [at](const std::string& text) {
+    const std::size_t begin = text.rfind('\n', at == 0 ? 0 : at - 1);
+    const std::size_t from = begin == std::string::npos || at == 0 ? 0 : begin + 1;
+    return text.substr(from, text.find('\n', from) - from);
+  };
+  return {line(a), line(b)};
+}
+
+// Every rank must run the same config: ranks started with different ones (mpirun -np 1 ... :
+// -np 1 ... --set init.seed=7) would write one file mixing two runs, or wait for each other in
+// collectives of different sizes. Collective; before anything is allocated or written.
+void check_same_config(const Config& c, const Communicator& comm) {
+  if (comm.size() == 1) return;
+  std::string root_config = c.resolved;
+  comm.broadcast(root_config);
+  on_every_rank(comm, [&] {
+    if (root_config == c.resolved) return;
+    const auto [here, root] = first_difference(c.resolved, root_config);
+    throw InputError(fmt::format(
+        "the ranks were started with different configs: rank {} has \"{}\" where rank 0 has "
+        "\"{}\"; every rank must run the same config",
+        comm.rank(), here, root));
   });
 }
 
@@ -261,22 +291,23 @@ void check_run_range(const Config& c, index_t first_step, double start_time) {
   constexpr index_t most = std::numeric_limits<index_t>::max();
   using ld = long double;
   // Without flow.steps, t_end decides: the steps it takes from the start time.
-  const ld steps =
-      f.steps != most ? ld(f.steps) : std::max<ld>(0, std::ceil((f.t_end - start_time) / f.dt));
+  const ld steps = f.steps != most
+                       ? ld(f.steps)
+                       : std::max<ld>(0, std::ceil((ld(f.t_end) - ld(start_time)) / ld(f.dt)));
   if (ld(first_step) + steps >= ld(most) && c.init.kind != InitKind::file)
     throw InputError(
-        fmt::format("flow.t_end: {:g} takes {:.0Lf} steps of flow.dt = {:g}, more than "
+        fmt::format("flow.t_end: {:g} takes {:.6g} steps of flow.dt = {:g}, more than "
                     "64-bit step numbers hold",
                     f.t_end, steps, f.dt));
   if (ld(first_step) + steps >= ld(most))
     throw InputError(fmt::format(
-        "init.path: {}: the frame's step {} leaves no room for the run's {:.0Lf} steps (steps are "
+        "init.path: {}: the frame's step {} leaves no room for the run's {:.6g} steps (steps are "
         "64-bit integers)",
         c.init.path, first_step, steps));
   const ld last = ld(start_time) + ld(f.dt) * steps;
   if (!std::isfinite(double(last)) || !std::isfinite(double(ld(first_step) * ld(f.dt))))
     throw InputError(fmt::format(
-        "flow.dt: {:g} times {:.0Lf} steps{} takes the flow time past the largest double; times "
+        "flow.dt: {:g} times {:.6g} steps{} takes the flow time past the largest double; times "
         "must stay finite",
         f.dt, steps, first_step > 0 ? fmt::format(" from step {}", first_step) : ""));
 }
@@ -346,6 +377,7 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
   // files) ends with an agreement, so that all ranks stop together with the same error.
   // Nothing on disk changes before the output is opened: every input validated, the ranks agreed,
   // the state and the run's buffers allocated. An allocation that fails up to there is bad input.
+  check_same_config(c, comm);
   on_every_rank(comm, [&] {
     check_memory(c);
     if (comm.is_root()) check_output_path(c, options.overwrite);

@@ -128,15 +128,20 @@ class Corpus:
         self.exe, self.work, self.timeout = exe, work, timeout
         self.tried = self.refused = 0
         self.failures = []
+        # The input path that the cases now added go through, and [tried, refused] per path.
+        self.path = "other"
+        self.per_path = {}
 
-    def case(self, name, args, expected_in_message=""):
+    def case(self, name, args, expected_in_message="", env=None):
         """Runs mfsim with `args` in the work directory; expects a clean refusal."""
         self.tried += 1
+        counts = self.per_path.setdefault(self.path, [0, 0])
+        counts[0] += 1
         state = snapshot(self.work)
         before = checksum(state)
         try:
             r = subprocess.run([self.exe] + args, cwd=self.work, capture_output=True,
-                               timeout=self.timeout)
+                               timeout=self.timeout, env=None if env is None else {**os.environ, **env})
             code, err = r.returncode, r.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
             code, err = "timeout", ""
@@ -159,6 +164,7 @@ class Corpus:
             restore(self.work, state)
         else:
             self.refused += 1
+            counts[1] += 1
 
 
 def mutate(src, dst, edit):
@@ -242,6 +248,93 @@ def h5_mutations(good):
     return out
 
 
+# Sizes the config accepts whose arrays no machine holds, each refused before the existing output
+# (good.h5, overwritten with --force) is touched.
+ABSURD_SIZES = {
+    "online batch": ["flow.batch_size=1000000000000000", "flow.online=true"],
+    "minibatch of a large set": ["flow.batch_size=1000000000000", "data.n_train=10000000000000"],
+    "resnet layer states": ["model.kind=resnet", "model.depth=1048576", "model.width=1",
+                            "model.head_width=1", "data.n_train=100000"],
+    "resnet head": ["model.kind=resnet", "model.head_width=4611686018427387904"],
+    "resnet width x depth": ["model.kind=resnet", "model.depth=4294967296",
+                             "model.width=4294967296"],
+    "gram matrix": ["diagnostics.gram_max_samples=100000000", "data.n_train=10000000"],
+    "gibbs samples": ["diagnostics.gibbs_samples=1000000000000000", "flow.temperature=0.1",
+                      "flow.weight_decay=0.1", "data.dim=1", "diagnostics.kl=[]"],
+    "teacher": ["data.teacher_width=16777216", "data.dim=1048576"],
+    "test set": ["data.n_test=1000000000000000"],
+    "rk4 stages": ["flow.integrator=\"rk4\"", "model.width=1000000000000000"],
+}
+
+# Values in range whose consequences overflow, each refused naming its key, before the output is
+# touched.
+OVERFLOWS = {
+    "noise": (["data.noise=1e308"], "data.noise"),
+    "noise with random labels": (["data.kind=\"random_labels\"", "data.noise=1e308"],
+                                 "data.noise"),
+    "dt with beta 0": (["flow.dt=1e308", "model.beta=0"], "flow.dt"),
+    "dt times steps": (["flow.dt=1e300", "flow.steps=100000000000"], "flow.dt"),
+    "softplus kappa": (["model.activation=\"softplus\"", "model.softplus_kappa=1e308"],
+                       "model.softplus_kappa"),
+    "std_a": (["init.std_a=1e200"], "init.std_a"),
+    "std_w": (["init.std_w=1e300"], "init.std_w"),
+    "resnet std_v": (["model.kind=resnet", "model.depth=2", "model.width=4", "model.head_width=4",
+                      "init.std_v=1e300"], "init.std_v"),
+}
+
+
+def start_up_cases(c, work):
+    """The start of `mfsim run`: sizes, overflowing values, restart steps and observables, output
+    names. An existing output (good.h5, with --force) must stay byte for byte."""
+    force = ["run", "run.toml", "-q", "-o", "good.h5", "--force"]
+    c.path = "sizes (--force over an existing output)"
+    for name, sets in ABSURD_SIZES.items():
+        c.case(f"size: {name}", force + [a for s in sets for a in ("--set", s)],
+               "the run would need at least")
+    c.path = "overflowing values (--force over an existing output)"
+    for name, (sets, key) in OVERFLOWS.items():
+        c.case(f"overflow: {name}", force + [a for s in sets for a in ("--set", s)], key)
+    (work / "t_end.toml").write_text(TINY.replace("steps = 20", "t_end = 1e300"))
+    c.case("overflow: t_end steps", ["run", "t_end.toml", "-q", "-o", "good.h5", "--force",
+                                     "--set", "flow.dt=1e-300"], "flow.t_end")
+
+    c.path = "restart steps and observables"
+    restart = ["run", "run.toml", "-q", "-o", "good.h5", "--force", "--set", "init.kind=file",
+               "--set", "init.path=bad.h5"]
+
+    def stored_step(value, dtype):
+        def edit(f):
+            for group in ["position", "log_density"]:
+                name = f"particles/two_layer/{group}/step"
+                steps = f[name][()].astype(dtype)
+                steps[-1] = value
+                del f[name]
+                f[name] = steps
+            f.attrs["committed_step"] = np.int64(2**63 - 1)
+        return edit
+    for label, value, dtype in [("int64 max", 2**63 - 1, "i8"), ("float 1e30", 1e30, "f8"),
+                                ("uint64 max", 2**64 - 1, "u8"), ("int64 max - 5", 2**63 - 6, "i8")]:
+        mutate(work / "good.h5", work / "bad.h5", stored_step(value, dtype))
+        c.case(f"restart step {label}", restart, "bad.h5: the frame's step")
+    for observable in ["w2_path_length", "loss_bound"]:
+        for value in [np.nan, np.inf, -np.inf]:
+            mutate(work / "good.h5", work / "bad.h5",
+                   spoil(f"observables/{observable}/value", value))
+            c.case(f"restart observable {observable} = {value}", restart,
+                   f"/observables/{observable}/value")
+    (work / "bad.h5").unlink()
+
+    c.path = "output names"
+    c.case("-o not UTF-8", ["run", "run.toml", "-q", "-o", os.fsdecode(b"bad\xff.h5")],
+           "not valid UTF-8")
+    c.case("-o lone continuation byte", ["run", "run.toml", "-q", "-o",
+                                         os.fsdecode(b"bad\x80.h5")], "not valid UTF-8")
+    c.case("-o UTF-16 surrogate", ["run", "run.toml", "-q", "-o",
+                                   os.fsdecode(b"bad\xed\xa0\x80.h5")], "not valid UTF-8")
+    c.case("-o name too long for the temporary", ["run", "run.toml", "-q", "-o", "n" * 245],
+           "has a name of 245 characters")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mfsim")
@@ -263,6 +356,7 @@ def main():
         sys.exit(f"corpus: the valid run failed: {r.stderr.decode()}")
     c = Corpus(exe, str(work), a.timeout)
 
+    c.path = "--set values"
     for key, values in BAD_VALUES.items():
         for v in values:
             label = v if len(v) < 40 else v[:20] + f"...({len(v)} chars)"
@@ -274,10 +368,12 @@ def main():
     for name, text in BAD_CONFIGS.items():
         path = work / f"bad_{name}.toml"
         path.write_bytes(text.encode("latin-1"))
+    c.path = "config files"
     for name in BAD_CONFIGS:
         c.case(f"config {name}", ["run", f"bad_{name}.toml", "-q", "-o", "out.h5"])
     (work / "plain").write_text("a file\n")
     (work / "adir").mkdir()
+    c.path = "command line and output paths"
     for name, args in {
         "missing config": ["run", "nope.toml", "-o", "out.h5"],
         "directory config": ["run", "adir", "-o", "out.h5"],
@@ -312,6 +408,7 @@ def main():
     }.items():
         c.case(name, args)
 
+    c.path = "init and data files"
     inputs = root / "inputs"
     inputs.mkdir(exist_ok=True)
     for name, writer in {"text.h5": lambda p: p.write_text("not hdf5\n"),
@@ -333,6 +430,7 @@ def main():
                bad.name)
         bad.unlink()
 
+    c.path = "mfsim info"
     # Attributes of the wrong type, read by `mfsim info`.
     for i, (attribute, value) in enumerate([("ntk_lambda0", "abc"), ("ntk_gram_scale", "")]):
         bad = work / f"attr{i}.h5"
@@ -351,8 +449,12 @@ def main():
                                                f"init.path={bad.name}"], bad.name)
     bad.unlink()
 
+    start_up_cases(c, work)
+
     for f in c.failures:
         print("NOT REFUSED CLEANLY:", f)
+    for path, (tried, refused) in c.per_path.items():
+        print(f"  {path}: tried {tried}, refused cleanly {refused}")
     print(f"bad inputs tried: {c.tried}, refused cleanly: {c.refused}")
     if not a.keep:
         shutil.rmtree(root, ignore_errors=True)

@@ -2,14 +2,15 @@
 """Full-disk sweep: runs mfsim into small tmpfs mounts of many sizes (model A with and without
 log-densities, model B), so that the disk fills at every point of a frame, and checks the promise
 of docs/configuration.md: exit 1 with one stderr line saying "no space left on device", every
-frame in the file complete (all groups readable, no all-zero frame), and a restart from the last
-frame running. Also kills runs with SIGTERM at random times and checks the same of the file.
+frame in the file complete (all groups readable, no all-zero frame), a restart from the last
+frame running, and the message saying what the file holds (the step of its last frame, or no file). Also kills runs with SIGTERM at random times and checks the same of the file.
 
 Needs root (mount -t tmpfs); exits 77 (ctest: skipped) otherwise.
 Usage: full_disk_sweep.py MFSIM_EXECUTABLE [RUNS (default 24)]
 """
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +61,35 @@ def check_file(path, problems, label):
         return False
 
 
+def last_frame_step(path):
+    """The step of the last frame that every group has committed (what a restart reads)."""
+    with h5py.File(path, "r") as f:
+        last = []
+        for group in f["particles"]:
+            steps = f[f"particles/{group}/position/step"][:]
+            if "committed_step" in f.attrs:
+                steps = steps[steps <= f.attrs["committed_step"]]
+            last.append(int(steps[-1]) if len(steps) else -1)
+        return min(last)
+
+
+def check_message(err, path, problems, label):
+    """The message says what the file holds: "holds every frame up to step N" where N is the last
+    committed frame; "no frame was written" or "nothing written" where the output is absent."""
+    match = re.search(r"holds every frame up to step (\d+)", err)
+    if match:
+        if not os.path.exists(path):
+            problems.append(f"{label}: the message names step {match[1]} but there is no file")
+        elif last_frame_step(path) != int(match[1]):
+            problems.append(f"{label}: the message says step {match[1]}, the file's last frame "
+                            f"is step {last_frame_step(path)}")
+    elif "no frame was written" in err or "nothing written" in err:
+        if os.path.exists(path):
+            problems.append(f"{label}: the message says no frame, but the file exists")
+    else:
+        problems.append(f"{label}: the message does not say what the file holds: {err.strip()}")
+
+
 def restart(exe, work, path, extra, problems, label):
     r = subprocess.run([exe, "run", "run.toml", "-q", "-o", "restart.h5", "--force", "--set",
                         "flow.steps=1", "--set", "init.kind=file", "--set", f"init.path={path}"]
@@ -97,6 +127,7 @@ def main():
             lines = r.stderr.splitlines()
             if r.returncode != 1 or len(lines) != 1 or "no space left on device" not in r.stderr:
                 problems.append(f"{label}: exit {r.returncode}, stderr {r.stderr.strip()!r}")
+            check_message(r.stderr, os.path.join(mnt, "out.h5"), problems, label)
             if os.path.exists(os.path.join(mnt, "out.h5")):
                 if check_file(os.path.join(mnt, "out.h5"), problems, label):
                     restart(exe, work, "small/out.h5", extra, problems, label)

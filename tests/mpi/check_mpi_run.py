@@ -10,7 +10,7 @@ reduction touches the particles, which must then be bitwise equal), sgd | sgd_re
 online SGD: the same draws on every rank), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
-flow). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
+flow), or configs (ranks started with different configs: refused before anything is written). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
 """
 import os
 import subprocess
@@ -250,6 +250,39 @@ with tempfile.TemporaryDirectory() as tmp:
         lines = [l for l in r.stderr.splitlines() if l.startswith("mfsim: error")]
         check(len(lines) == 1 and "missing.h5" in lines[0], f"error lines: {lines}")
         check(not os.path.exists("none.h5"), "a failed run created its output")
+    elif CASE == "configs":
+        config = "run.toml"
+        with open(config, "w") as f:
+            f.write(TWO_LAYER)
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+                   OMPI_MCA_rmaps_base_oversubscribe="1")
+        run(config, "existing.h5", 0)
+        before = open("existing.h5", "rb").read()
+        # Rank 0 with the config as it is, the others with one key changed (an MPMD launch): every
+        # rank stops with code 2 and one message naming the difference, before any file is
+        # written; no hang (the timeout), no crash.
+        for key, value in [("init.seed", "7"), ("model.width", "48"), ("data.dim", "4"),
+                           ("flow.steps", "7"), ("data.n_train", "30"),
+                           ("model.kind", '"resnet"')]:
+            for output, force in [("new.h5", []), ("existing.h5", ["--force"])]:
+                command = [MFSIM, "run", config, "-o", output, "-q", *force]
+                launch = [MPIEXEC, "--oversubscribe", "-n", "1", *command, ":", "-n",
+                          str(RANKS - 1), *command, "--set", f"{key}={value}"]
+                try:
+                    r = subprocess.run(launch, env=env, capture_output=True, text=True,
+                                       timeout=120)
+                except subprocess.TimeoutExpired:
+                    check(False, f"{key}={value} on ranks 1..: the job hangs")
+                    continue
+                lines = [l for l in r.stderr.splitlines() if l.startswith("mfsim: error")]
+                check(r.returncode == 2, f"{key}={value}: exit code {r.returncode}: {r.stderr}")
+                check(len(lines) == 1 and "different configs" in lines[0] and key.split(".")[1]
+                      in lines[0], f"{key}={value}: error lines {lines}")
+                check(not os.path.exists("new.h5"), f"{key}={value}: new.h5 was written")
+                check(open("existing.h5", "rb").read() == before,
+                      f"{key}={value}: existing.h5 changed")
+                leftovers = [n for n in os.listdir(".") if n.startswith(".")]
+                check(not leftovers, f"{key}={value}: left {leftovers}")
     else:
         raise SystemExit(f"unknown case {CASE}")
 
