@@ -256,7 +256,7 @@ ABSURD_SIZES = {
     "resnet layer states": ["model.kind=resnet", "model.depth=1048576", "model.width=1",
                             "model.head_width=1", "data.n_train=100000"],
     "resnet head": ["model.kind=resnet", "model.head_width=4611686018427387904"],
-    "resnet width x depth": ["model.kind=resnet", "model.depth=4294967296",
+    "resnet width x depth": ["model.kind=resnet", "model.depth=1048576",
                              "model.width=4294967296"],
     "gram matrix": ["diagnostics.gram_max_samples=100000000", "data.n_train=10000000"],
     "gibbs samples": ["diagnostics.gibbs_samples=1000000000000000", "flow.temperature=0.1",
