@@ -399,6 +399,24 @@ TEST(BadInputs, NonFiniteObservablesOfARestartAreRefused) {
   }
 }
 
+// A transport-KL restart from a file without log-densities starts the estimate again from 0,
+// and says so.
+TEST(BadInputs, TransportKlRestartWithoutLogDensitiesSaysItStartsAgain) {
+  const std::string dir = prepared("restart_no_log_density");
+  const Result plain = mfsim(dir, "run run.toml -q -o plain.h5 --set diagnostics.kl=[]");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  const Result r =
+      mfsim(dir, "run run.toml -q -o re.h5 --set init.kind=file --set init.path=plain.h5");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("kl_transport starts again from 0 (the file has no log-densities)"));
+  EXPECT_EQ(H5mdReader(dir + "/re.h5").read_observable("kl_transport").value.front(), 0.0);
+  // With them, no such note.
+  const Result with =
+      mfsim(dir, "run run.toml -q -o re2.h5 --set init.kind=file --set init.path=good.h5");
+  EXPECT_EQ(with.code, 0) << with.err;
+  EXPECT_THAT(with.err, Not(HasSubstr("kl_transport")));
+}
+
 // HDF5_USE_FILE_LOCKING=TRUE made HDF5 lock against the writer's own lock; and -o with control
 // characters is stored as the name given (escaped in the TOML config), not with quotes.
 TEST(BadInputs, OutputNamesAndTheEnvironmentDoNotBreakTheWriter) {
@@ -556,12 +574,14 @@ TEST(BadInputs, StopSignalsCloseACompleteFileAndExitWith128PlusTheSignal) {
 
 // A run killed (SIGKILL) at any moment of its start leaves at the output's name the old file byte
 // for byte, or nothing for a new output, or a complete file with at least one committed frame:
-// never an empty or half-written file. The kill moments span the set-up, the temporary's skeleton
-// and the first frames; whichever moment each kill falls on, the promise is the same.
+// never an empty or half-written file. The kill moments (0 to 320 ms) span the set-up, the
+// temporary's skeleton and the first frames; whichever moment each kill falls on, the promise is
+// the same.
 TEST(BadInputs, KillAtAnyMomentOfTheStartLeavesTheOldFileOrACompleteOne) {
   const std::string dir = prepared("early_kill");
   const std::string old = slurp(dir + "/good.h5");
-  for (int delay_us : {0, 200, 500, 1000, 2000, 3000, 5000, 8000, 12000, 20000, 40000, 80000}) {
+  for (int delay_us :
+       {0, 200, 500, 1000, 2000, 3000, 5000, 8000, 12000, 20000, 40000, 80000, 160000, 320000}) {
     for (const std::string& out :
          std::vector<std::string>{"good.h5", "new" + std::to_string(delay_us) + ".h5"}) {
       const pid_t pid = ::fork();

@@ -142,6 +142,9 @@ class RestartCurves {
     return value;
   }
 
+  // A curve that starts again for a reason of its own (`what` says which and why).
+  void starts_again(const std::string& what) { missing_.push_back(what); }
+
   void note_missing(const Config& c, const Console& root) const {
     if (missing_.empty()) return;
     std::string what = missing_[0];
@@ -257,6 +260,8 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
   RestartCurves restart(p);
   // In the order run_flow calls them.
   add_kl_observers(s, p, root, observers_);
+  if (s.kl_transport && p.log_density_restarted)
+    restart.starts_again("kl_transport starts again from 0 (the file has no log-densities)");
   if (const GramModel* gram = requested_gram(s, model, root)) {
     observers_.push_back(make_gram_observer(c, model, *gram, root, restart));
     if (s.ntk) record_ntk(s, model, *gram, parameters_);

@@ -361,7 +361,10 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     p.start_time = loaded.time;
     check_run_range(c, p.first_step, p.start_time);
     // A file without log-densities restarts the transport estimate from the Gaussian law.
-    if (log_density && !loaded.has_log_density) set_initial_log_density(p.state, groups);
+    if (log_density && !loaded.has_log_density) {
+      set_initial_log_density(p.state, groups);
+      p.log_density_restarted = true;
+    }
   } else {
     check_run_range(c, 0, 0.0);
     p.model->initialize(p.state, c.init.seed, c.init.antithetic);

@@ -261,7 +261,7 @@ with tempfile.TemporaryDirectory() as tmp:
         # Rank 0 with the config as it is, the others with one key changed (an MPMD launch): every
         # rank stops with code 2 and one message naming the difference, before any file is
         # written; no hang (the timeout), no crash.
-        for key, value in [("init.seed", "7"), ("model.width", "48"), ("data.dim", "4"),
+        for key, value in [("init.seed", "7"), ("model.width", "48"), ("data.dim", "3"),
                            ("flow.steps", "7"), ("data.n_train", "30"),
                            ("model.kind", '"resnet"')]:
             for output, force in [("new.h5", []), ("existing.h5", ["--force"])]:
@@ -288,4 +288,5 @@ with tempfile.TemporaryDirectory() as tmp:
 
 if failures:
     raise SystemExit(f"{len(failures)} check(s) failed")
-print(f"{CASE} with {RANKS} ranks: agrees with the single-process run")
+print(f"{CASE} with {RANKS} ranks: " + ("every config mismatch refused" if CASE == "configs"
+                                        else "agrees with the single-process run"))
