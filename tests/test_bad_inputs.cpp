@@ -684,5 +684,22 @@ TEST(BadInputs, WriteFailureAtAFileSizeLimitKeepsCompleteFrames) {
                               "file size limit exceeded");
 }
 
+// Frames after the first fall in chunks that the first frame's write allocated: they need no new
+// file space, and a file-size limit just above the first frame's file must not stop them (the
+// reservation counted a whole new chunk for every row).
+TEST(BadInputs, RowsInChunksAlreadyOnDiskNeedNoNewReservation) {
+  const std::string dir = prepared("chunk_reservation");
+  const Result one = mfsim(dir, "run run.toml -q -o one.h5 --set flow.steps=0");
+  ASSERT_EQ(one.code, 0) << one.err;
+  // ulimit -f counts 512-byte blocks in the POSIX shell that std::system runs.
+  const std::uintmax_t blocks = (fs::file_size(dir + "/one.h5") + (512 << 10)) / 512;
+  const Result r = mfsim(dir,
+                         "run run.toml -q -o many.h5 --set flow.steps=100 "
+                         "--set output.snapshot_every=1",
+                         "trap '' XFSZ; ulimit -f " + std::to_string(blocks) + "; ");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(H5mdReader(dir + "/many.h5").frames("two_layer"), 101);
+}
+
 }  // namespace
 }  // namespace mfsim

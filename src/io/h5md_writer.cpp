@@ -25,12 +25,6 @@ std::string author_name() {
 // Room for HDF5's metadata (chunk indexes, object headers) beyond what a write's rows take.
 constexpr std::uint64_t metadata_margin = std::uint64_t(256) << 10;
 
-// The file space an append of a `bytes`-byte row may allocate: a new chunk of the series (at most
-// 1024 rows, or about 1 MiB of a large row: h5::Series), plus the time and step chunks.
-std::uint64_t append_allocation(std::uint64_t bytes) {
-  return std::min<std::uint64_t>(1024 * bytes, bytes + (std::uint64_t(1) << 20)) + 2 * 8192;
-}
-
 }  // namespace
 
 // The writer itself: its file, series and commit state. H5mdWriter's members forward here.
@@ -43,7 +37,7 @@ struct H5mdWriter::Impl {
     h5::Series step, time, value;
   };
   TimeSeries make_element(hid_t parent, const std::string& name, const std::vector<hsize_t>& inner);
-  void append_row(TimeSeries& e, index_t step, double time, const double* row, std::size_t values);
+  void append_row(TimeSeries& e, index_t step, double time, const double* row);
   void write_data_now(const Dataset& data);
   // Runs `write` (before any frame): on failure the file is removed and the error says why.
   template <class Write>
@@ -231,15 +225,15 @@ H5mdWriter::Impl::TimeSeries H5mdWriter::Impl::make_element(hid_t parent, const 
 // Value first and step last: a reader counts a frame only when its step is there.
 // The space the row may take is reserved first: a full disk stops the run before the row, never
 // in the middle of it.
-void H5mdWriter::Impl::append_row(TimeSeries& e, index_t step, double time, const double* row,
-                                  std::size_t values) {
+void H5mdWriter::Impl::append_row(TimeSeries& e, index_t step, double time, const double* row) {
   const std::string context = last_frame_step_ < 0 ? "no frame was written"
                                                    : "the file holds every frame up to step " +
                                                          std::to_string(last_frame_step_);
   // HDF5 allocates a row's chunk when it writes the chunk out (at the flush, or when the chunk
   // cache evicts it), not when the row is appended: the reservation covers every row appended
-  // since the last flush.
-  pending_allocation_ += append_allocation(values * sizeof(double));
+  // since the last flush, each the chunks it starts (none where its chunk is already on disk).
+  pending_allocation_ +=
+      e.value.next_row_allocation() + e.time.next_row_allocation() + e.step.next_row_allocation();
   reserve(pending_allocation_, context);
   const long long s = step;
   try {
@@ -314,13 +308,11 @@ void H5mdWriter::Impl::append_particles(index_t step, double time, const Particl
     // Every rank's rows in global order on rank 0 (each rank holds part of every slice).
     const auto position = gather_slices(comm_, to_host_doubles(s.theta[g]), spec.dim(),
                                         spec.global_count, spec.slices);
-    on_root([&] { append_row(positions_[g], step, time, position.data(), position.size()); });
+    on_root([&] { append_row(positions_[g], step, time, position.data()); });
     if (log_density_) {
       const auto log_density = gather_slices(comm_, to_host_doubles(s.log_density[g]), 1,
                                              spec.global_count, spec.slices);
-      on_root([&] {
-        append_row(log_densities_[g], step, time, log_density.data(), log_density.size());
-      });
+      on_root([&] { append_row(log_densities_[g], step, time, log_density.data()); });
     }
   }
   if (!failed_) pending_frame_step_ = step;
@@ -344,7 +336,7 @@ void H5mdWriter::Impl::append_observable_row(const std::string& name, index_t st
                                          std::vector<hsize_t>(shape.begin(), shape.end())))
              .first;
   }
-  append_row(it->second, step, time, value.data(), value.size());
+  append_row(it->second, step, time, value.data());
 }
 
 void H5mdWriter::Impl::flush() {

@@ -395,9 +395,18 @@ Series::Series(hid_t loc, const std::string& name, hid_t type, const std::vector
       check(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()), "H5Screate_simple"));
   Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"));
   check(H5Pset_chunk(dcpl.get(), int(chunk.size()), chunk.data()), "H5Pset_chunk");
+  chunk_ = chunk;
   dataset_ = Handle(
       check(H5Dcreate2(loc, name.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
             "cannot create dataset " + name));
+}
+
+std::uint64_t Series::next_row_allocation() const {
+  if (chunk_.empty() || rows_ % chunk_[0] != 0) return 0;
+  hsize_t chunks = 1;  // the chunks that cover one row of the inner dimensions
+  for (std::size_t i = 0; i < inner_.size(); ++i)
+    chunks *= (inner_[i] + chunk_[i + 1] - 1) / chunk_[i + 1];
+  return std::uint64_t(chunks) * product(chunk_) * H5Tget_size(type_);
 }
 
 void Series::append(const void* row) {

@@ -5,6 +5,7 @@
 // program using mfsim needs no HDF5 headers. Tests reach it through mfsim::internal.
 #include <hdf5.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -83,11 +84,16 @@ class Series {
   // Appends one row of prod(inner) values of the series' type.
   void append(const void* row);
   hsize_t rows() const { return rows_; }
+  // The file space, in bytes, that the next row takes when HDF5 writes it out: the whole chunks
+  // it starts (a chunk is allocated whole when first written, and its later rows are written in
+  // place), 0 when it falls in chunks already there. Not counted: the chunk index, metadata.
+  std::uint64_t next_row_allocation() const;
 
  private:
   Handle dataset_;
   hid_t type_ = -1;
   std::vector<hsize_t> inner_;
+  std::vector<hsize_t> chunk_;  // rows, then the inner dimensions
   hsize_t rows_ = 0;
 };
 
