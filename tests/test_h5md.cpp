@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -260,6 +261,26 @@ TEST(H5md, SecondWriterIsRefusedWhenItWouldReplaceTheFirstsFile) {
     }
     EXPECT_EQ(H5mdReader(path).read_frame("two_layer", -1).step, 1);
   }
+}
+
+// A killed run's temporary (unlocked, a minute old) is removed by the next writer of its target;
+// a fresh one (a writer that has just created it) and another target's are left alone.
+TEST(H5md, AbandonedTemporariesOfTheTargetAreRemoved) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::scratch_dir("h5md_abandoned");
+  Fixture f;
+  for (const char* name :
+       {".run.h5.mfsim-0a1b2c", ".run.h5.mfsim-3d4e5f", ".other.h5.mfsim-0a1b2c"})
+    std::ofstream(dir + "/" + name) << "killed";
+  const auto old = fs::file_time_type::clock::now() - std::chrono::minutes(5);
+  fs::last_write_time(dir + "/.run.h5.mfsim-0a1b2c", old);
+  fs::last_write_time(dir + "/.other.h5.mfsim-0a1b2c", old);
+  {
+    H5mdWriter w(dir + "/run.h5", false, f.model->groups(), false);
+    w.append_particles(0, 0.0, f.state);
+  }
+  EXPECT_EQ(names_in(dir),
+            (std::vector<std::string>{".other.h5.mfsim-0a1b2c", ".run.h5.mfsim-3d4e5f", "run.h5"}));
 }
 
 TEST(H5md, PartlyAppendedFrameIsIgnored) {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -68,6 +69,26 @@ std::string temporary_name(const std::string& target) {
       .string();
 }
 
+// Removes the temporaries that killed runs left beside `target`: unlocked, and untouched for a
+// minute. A live writer holds its temporary's lock from the moment after it created it, and in
+// that moment the file is new.
+void remove_abandoned_temporaries(const std::string& target) {
+  const std::string prefix = "." + fs::path(target).filename().string() + ".mfsim-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory_of(target), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+    struct stat st {};
+    if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        ::time(nullptr) - st.st_mtime < 60)
+      continue;
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) ::unlink(entry.path().c_str());
+    ::close(fd);
+  }
+}
+
 }  // namespace
 
 OutputGuard::OutputGuard(const std::string& path, bool overwrite)
@@ -98,6 +119,7 @@ OutputGuard::OutputGuard(const std::string& path, bool overwrite)
       if (disk_full(error)) throw std::runtime_error(no_space(path));
       throw InputError(path + ": cannot create the output file (" + std::strerror(error) + ")");
     }
+    remove_abandoned_temporaries(target_);
     // The replacement keeps the permissions of the file it replaces.
     if (replaced_fd_ >= 0) ::fchmod(fd_, replaced.st_mode & 07777);
     // Not blocking: a second writer is refused at once. The lock goes with the descriptor, so a

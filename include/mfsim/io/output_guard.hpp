@@ -3,7 +3,9 @@
 //  - atomic replacement: the run writes a hidden temporary beside the target
 //    ("DIR/.NAME.mfsim-XXXXXX"), renamed over the target once it holds a complete frame
 //    (publish()), so that the target is, at every moment, the old file (or nothing) or a file
-//    with at least one committed frame: a failure or a kill before leaves it exactly as it was;
+//    with at least one committed frame: a failure or a kill before leaves it exactly as it was
+//    (a kill leaves the temporary too: the next writer of the target removes it, once it is
+//    unlocked and a minute old);
 //  - an exclusive lock (flock) on the temporary and on the file it replaces, so that a second
 //    mfsim writing the same path is refused instead of interleaving its frames with the first's
 //    or renaming its own file over it;
