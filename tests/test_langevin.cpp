@@ -238,7 +238,7 @@ TEST(Langevin, KnnKlAndGibbsGapFollowTheGaussianClosedForms) {
   const int dim = f.dim();
   RunSettings r = ou_settings(0.01, 0, lambda, decay);
   const index_t ends_only = 1 << 30;  // observe at the first and last point of each run
-  KlKnnObserver kl(*f.model, f.state, 5, ends_only);
+  KlKnnObserver kl(*f.model, f.state, KnnSettings{5, false, 1, 10}, ends_only);
   auto gap = std::make_unique<GibbsGap>(*f.model, *f.model, r.regularisation, 65536, 3);
   FreeEnergyObserver free_energy(*f.model, r.regularisation, 5, ends_only, std::move(gap));
   LossObserver loss;
