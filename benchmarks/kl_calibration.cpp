@@ -14,6 +14,8 @@
 //   two_sample_init  Wang–Kulkarni–Verdú against the law's own m initial points, each point's
 //                    own left out (mfsim's two-sample estimator before the fresh draws)
 //   two_sample       Wang–Kulkarni–Verdú against 10·m fresh draws of N(0, I), streamed
+//   knn_ellipsoid    the geometric kNN estimate of Lord–Sun–Bollt less its value at ρ₀
+//                    (knn_ellipsoid.hpp), k = 2D + 1
 // A cell is skipped when m²·D·(2 + 10) exceeds --max-work (the brute-force searches' cost).
 #include <Kokkos_Core.hpp>
 
@@ -30,6 +32,7 @@
 #include "detail/kl_calibration_laws.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
 #include "mfsim/diagnostics/kl_reliability.hpp"
+#include "mfsim/diagnostics/knn_ellipsoid.hpp"
 
 namespace {
 
@@ -108,6 +111,17 @@ Cell run_cell(const cal::Law& law, long m, int k, bool antithetic, const cal::Tr
       {"two_sample", e.two_sample.value, e.two_sample.standard_error,
        kl_reliable(e.two_sample,
                    two_sample_bias_bound(e.two_sample.value, e.one_sample.value, bound))});
+
+  // The geometric (local-ellipsoid) estimate less its value at ρ₀, as kl_knn_ellipsoid.
+  if (knn_ellipsoid_applies(n, dim)) {
+    const EllipsoidReference ref =
+        ellipsoid_reference(space, n, dim, {9, std::uint64_t(dim), n}, scratch);
+    const EllipsoidKl ellipsoid = kl_knn_ellipsoid(space, x, ref, scratch);
+    cell.results.push_back(
+        {"knn_ellipsoid", ellipsoid.kl.value, ellipsoid.kl.standard_error,
+         kl_reliable(ellipsoid.kl, knn_bias_bound(ellipsoid.kl.value - ellipsoid.half, dim, 0)),
+         ellipsoid.half});
+  }
   return cell;
 }
 
@@ -180,8 +194,9 @@ int main(int argc, char** argv) {
 
   // The table: error = estimate − truth per estimator, '*' where flagged unreliable.
   std::ostringstream md;
-  md << "| law | D | m | KL | transport | knn | knn_corrected | two_sample_init | two_sample |\n"
-     << "|---|---|---|---|---|---|---|---|---|\n";
+  md << "| law | D | m | KL | transport | knn | knn_corrected | two_sample_init | two_sample | "
+        "knn_ellipsoid |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
   std::map<std::string, std::vector<double>> errors;
   std::map<std::string, int> reliable, reliable_bad, total;
   for (const Cell& c : cells) {

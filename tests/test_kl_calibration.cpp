@@ -9,6 +9,7 @@
 #include "detail/kl_calibration_laws.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
 #include "mfsim/diagnostics/kl_reliability.hpp"
+#include "mfsim/diagnostics/knn_ellipsoid.hpp"
 
 namespace mfsim {
 namespace {
@@ -88,6 +89,31 @@ TEST(KlCalibration, KnownFailuresAreFlagged) {
   const double folded_kl = cal::truth({"planar", 7, 1}).kl;
   EXPECT_GT(std::fabs(folded.knn.value - folded_kl), 0.3);
   EXPECT_FALSE(folded.knn_ok);
+}
+
+// The geometric estimate (local ellipsoids less their value at ρ₀) where the ball estimate fails:
+// a law stretched and squeezed along rotated axes in D = 7 (KL 33.6), where kl_knn is 2 nats low,
+// and near ρ₀, where both are close.
+TEST(KlCalibration, EllipsoidEstimateFollowsStretchedLaws) {
+  Workspace scratch;
+  const index_t m = 2048;
+  for (const auto& [family, time] :
+       std::vector<std::pair<std::string, double>>{{"anisotropic", 1}, {"ou", 2}}) {
+    const cal::Law law{family, 7, time};
+    const double kl = cal::truth(law).kl;
+    const cal::Sample s = cal::sample(law, m, 77);
+    const Matrix x = rows_of(s.x, m, 7);
+    const EllipsoidReference ref = ellipsoid_reference(ExecSpace(), m, 7, {5, 7, m}, scratch);
+    const EllipsoidKl e = kl_knn_ellipsoid(ExecSpace(), x, ref, scratch);
+    const double ball = kl_knn_standard_normal(x, 5).value;
+    SCOPED_TRACE(family + ": KL " + std::to_string(kl) + ", ellipsoid " +
+                 std::to_string(e.kl.value) + ", ball " + std::to_string(ball));
+    EXPECT_NEAR(e.kl.value, kl, std::max(0.1, 0.03 * kl));
+    if (family == "anisotropic") EXPECT_GT(std::fabs(ball - kl), 1.5);
+  }
+  EXPECT_THROW(kl_knn_ellipsoid_standard_normal(
+                   ExecSpace(), rows_of(std::vector<double>(400, 0.5), 20, 20), 41, scratch),
+               std::invalid_argument);
 }
 
 // Antithetic pairs (z, z with its first coordinate negated) bias the kNN estimate at t = 0 (a

@@ -54,27 +54,13 @@ Vector self_distances(const ExecSpace& space, ConstMatrix x, int k, Workspace& s
   return eps;
 }
 
-// The standard-normal draws [first, first + rows) of `draws` into out's first rows.
-void generate_draws(const ExecSpace& space, const ReferenceDraws& draws, index_t first,
-                    index_t rows, Matrix out) {
-  const int dim = int(out.extent(1));
-  const CounterRng rng(draws.seed, rng_reference);
-  const std::uint64_t base = (draws.stream << 40) + std::uint64_t(first);
-  Kokkos::parallel_for(
-      "mfsim::KlKnn::reference_draws", Kokkos::RangePolicy<ExecSpace>(space, 0, rows),
-      KOKKOS_LAMBDA(index_t j) {
-        for (int c = 0; c < dim; ++c)
-          out(j, c) = real(rng.normal(base + std::uint64_t(j), std::uint32_t(c)));
-      });
-}
-
 // Merges every draw into `lists`, in chunks of `chunk` rows.
 void stream_draws(const ExecSpace& space, ConstMatrix x, const ReferenceDraws& draws, index_t chunk,
                   NeighbourLists lists, Workspace& scratch) {
   const Matrix buffer = scratch.view<Matrix>("knn_draws", chunk, x.extent(1));
   for (index_t j = 0; j < draws.count; j += chunk) {
     const index_t rows = std::min(chunk, draws.count - j);
-    generate_draws(space, draws, j, rows, buffer);
+    generate_reference_draws(space, draws, j, rows, buffer);
     merge_nearest_neighbours(
         space, x, Kokkos::subview(buffer, Kokkos::make_pair(index_t(0), rows), Kokkos::ALL), lists,
         scratch);
@@ -140,8 +126,21 @@ Estimate kl_knn_two_sample(ConstMatrix x, ConstMatrix y, int k, bool paired) {
 double reference_bias(const ExecSpace& space, index_t n, int dim, int k,
                       const ReferenceDraws& draws, Workspace& scratch) {
   const Matrix y = scratch.view<Matrix>("knn_reference_sample", n, dim);
-  generate_draws(space, draws, 0, n, y);
+  generate_reference_draws(space, draws, 0, n, y);
   return kl_knn_standard_normal(space, y, k, scratch).value;
+}
+
+void generate_reference_draws(const ExecSpace& space, const ReferenceDraws& draws, index_t first,
+                              index_t rows, Matrix out) {
+  const int dim = int(out.extent(1));
+  const CounterRng rng(draws.seed, rng_reference);
+  const std::uint64_t base = (draws.stream << 40) + std::uint64_t(first);
+  Kokkos::parallel_for(
+      "mfsim::KlKnn::reference_draws", Kokkos::RangePolicy<ExecSpace>(space, 0, rows),
+      KOKKOS_LAMBDA(index_t j) {
+        for (int c = 0; c < dim; ++c)
+          out(j, c) = real(rng.normal(base + std::uint64_t(j), std::uint32_t(c)));
+      });
 }
 
 KnnKlEstimates knn_kl_estimates(const ExecSpace& space, ConstMatrix x, int k,

@@ -15,7 +15,8 @@ index_t knn_particle_count(const GroupSpec& group, bool antithetic) {
 namespace {
 
 // The draws of the reference bias: a stream apart from the two-sample estimate's.
-constexpr std::uint64_t reference_bias_stream = std::uint64_t(1) << 30;
+constexpr std::uint64_t reference_bias_stream = std::uint64_t(1) << 30,
+                        ellipsoid_stream = std::uint64_t(1) << 29;
 
 // The rows of slice l of a group's whitened particles.
 ConstMatrix slice(const Matrix& whitened, int slices, int l) {
@@ -75,10 +76,19 @@ KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial,
                                  index_t(whitened_[g].extent(0)) / slices};
       reference_bias_.push_back(
           reference_bias(ExecSpace(), draws.count, groups[g].dim(), settings.k, draws, scratch_));
+      ellipsoid_reference_.push_back(
+          knn_ellipsoid_applies(draws.count, groups[g].dim())
+              ? ellipsoid_reference(ExecSpace(), draws.count, groups[g].dim(),
+                                    {draws.seed, draws.stream + ellipsoid_stream, draws.count},
+                                    scratch_)
+              : EllipsoidReference());
     } else {
       whitened_.emplace_back();
       reference_bias_.push_back(0);
+      ellipsoid_reference_.emplace_back();
     }
+    ellipsoid_.push_back(knn_ellipsoid_applies(
+        knn_particle_count(groups[g], settings.antithetic) / groups[g].slices, groups[g].dim()));
     comm.broadcast(bias, 2, 0);
     bias_.push_back({bias[0], bias[1]});
   }
@@ -92,12 +102,13 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     const ConstMatrix all =
         gather_rows(comm, p.state.theta[g], groups[g].global_count, groups[g].slices);
     const int dim = groups[g].dim();
-    // One-sample: value, variance, bias bound; then the same for the two-sample estimate.
-    double numbers[6] = {0, 0, 0, 0, 0, 0};
+    // One-sample: value, variance, bias bound; then the same for the two-sample estimate and the
+    // ellipsoid estimate.
+    double numbers[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (comm.is_root()) {
       references_[g].whiten(p.space, all, whitened_[g], stride);
       const int slices = groups[g].slices;
-      SliceMean one, two;
+      SliceMean one, two, ellipsoid;
       for (int l = 0; l < slices; ++l) {
         const ConstMatrix x = slice(whitened_[g], slices, l);
         const ReferenceDraws draws{settings_.seed, (std::uint64_t(g) << 20) + std::uint64_t(l),
@@ -132,6 +143,11 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
                    kl_reliable(corrected, numbers[2] + std::fabs(bias_[g].value)), advice);
     series_.append(sink, observable_name("kl", label, "knn_two_sample"), p, two_sample,
                    kl_reliable(two_sample, numbers[5]), advice);
+    if (ellipsoid_[g]) {
+      const Estimate e{numbers[6], std::sqrt(numbers[7])};
+      series_.append(sink, observable_name("kl", label, "knn_ellipsoid"), p, e,
+                     kl_reliable(e, numbers[8]), advice);
+    }
   }
 }
 

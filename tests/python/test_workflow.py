@@ -182,7 +182,9 @@ def test_resnet_dashboard_and_particle_views(tmp_path):
         fig.canvas.draw()
         assert legend.get_window_extent().x0 >= kl.get_window_extent().x1  # outside the data
         styles = {line.get_label(): line.get_linestyle() for line in kl.get_lines()}
-        assert styles["KL blocks, transport"] == styles["KL head, transport"] != styles["KL blocks, k-NN"]
+        # 8 particles per layer: every kNN estimate is flagged, drawn dashed grey as "unreliable"
+        assert styles["KL blocks, transport"] == styles["KL head, transport"] != styles["KL blocks, k-NN (unreliable)"]
+        assert styles["KL blocks, k-NN (unreliable)"] == "--"
         ratio = fig.axes[fig.panels.index("gram_ratio")].get_lines()[0].get_ydata()
         lam = run.observables["gram_lambda_min"].value
         np.testing.assert_allclose(ratio, lam / (run.ntk_gram_scale * run.lambda0))

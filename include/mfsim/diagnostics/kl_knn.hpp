@@ -53,6 +53,10 @@ struct ReferenceDraws {
   index_t count = 0;  // M, the number of draws
 };
 
+// out's rows [0, rows) = the draws [first, first + rows) of `draws` (out: rows × D).
+void generate_reference_draws(const ExecSpace& space, const ReferenceDraws& draws, index_t first,
+                              index_t rows, Matrix out);
+
 // The kNN estimates of KL(P || N(0, I_D)) of the rows of x, and the halving check of the
 // one-sample estimates: the same from half the particles (the mean over the two contiguous
 // halves, whose k-th neighbours are searched within each half). A kNN estimate's bias falls as its

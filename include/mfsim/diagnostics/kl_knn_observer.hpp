@@ -8,6 +8,8 @@
 //                               true KL to ρ₀ is 0: the estimator's bias there (a constant)
 //   kl_<label>_knn_corrected    kl_<label>_knn − kl_<label>_knn_bias_t0 (first-order correction:
 //                               the bias at ρ_t is taken to be the bias at ρ₀)
+//   kl_<label>_knn_ellipsoid    the geometric (local-ellipsoid) estimate less its value at ρ₀
+//                               (knn_ellipsoid.hpp), where it applies (D ≤ 16, N ≥ 4D + 4)
 // each but the bias with its _stderr and _reliable (kl_reliability.hpp: the halving checks), and
 // a warning on the notes the first time one is unreliable (EstimateSeries).
 // With antithetic pairs (rows 2j, 2j + 1), the estimates use one member of each pair: the twins
@@ -23,6 +25,7 @@
 
 #include "mfsim/diagnostics/estimate_series.hpp"
 #include "mfsim/diagnostics/gaussian_reference.hpp"
+#include "mfsim/diagnostics/knn_ellipsoid.hpp"
 #include "mfsim/flow/observer.hpp"
 
 namespace mfsim {
@@ -47,7 +50,9 @@ class KlKnnObserver final : public Observer {
   std::vector<Matrix> whitened_;        // per group, the particles the estimates use (rank 0)
   std::vector<Estimate> bias_;          // per group, the estimate at t = 0 (every rank)
   std::vector<double> reference_bias_;  // per group, reference_bias of a slice (rank 0)
-  Workspace scratch_;                   // the neighbour searches' panels and distances
+  std::vector<bool> ellipsoid_;         // per group, whether kl_knn_ellipsoid applies
+  std::vector<EllipsoidReference> ellipsoid_reference_;  // per group, of a slice (rank 0)
+  Workspace scratch_;  // the neighbour searches' panels and distances
   KnnSettings settings_;
   index_t every_;
   EstimateSeries series_;
