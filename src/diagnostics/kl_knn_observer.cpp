@@ -118,14 +118,20 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
             knn_bias_bound(e.one_sample.value - e.one_sample_half, dim, reference_bias_[g]);
         one.add(e.one_sample, bound);
         two.add(e.two_sample, two_sample_bias_bound(e.two_sample.value, e.one_sample.value, bound));
+        if (ellipsoid_[g]) {
+          const EllipsoidKl el = kl_knn_ellipsoid(p.space, x, ellipsoid_reference_[g], scratch_);
+          ellipsoid.add(el.kl, knn_bias_bound(el.kl.value - el.half, dim, 0));
+        }
       }
       one.finish(slices);
       two.finish(slices);
-      const double values[6] = {one.value, one.variance, one.bias_bound,
-                                two.value, two.variance, two.bias_bound};
-      for (int i = 0; i < 6; ++i) numbers[i] = values[i];
+      ellipsoid.finish(slices);
+      const double values[9] = {one.value,       one.variance,       one.bias_bound,
+                                two.value,       two.variance,       two.bias_bound,
+                                ellipsoid.value, ellipsoid.variance, ellipsoid.bias_bound};
+      for (int i = 0; i < 9; ++i) numbers[i] = values[i];
     }
-    comm.broadcast(numbers, 6, 0);
+    comm.broadcast(numbers, 9, 0);
     const Estimate knn{numbers[0], std::sqrt(numbers[1])};
     const Estimate two_sample{numbers[3], std::sqrt(numbers[4])};
     const Estimate corrected{knn.value - bias_[g].value,
