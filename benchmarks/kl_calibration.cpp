@@ -119,7 +119,8 @@ Cell run_cell(const cal::Law& law, long m, int k, bool antithetic, const cal::Tr
     const EllipsoidKl ellipsoid = kl_knn_ellipsoid(space, x, ref, scratch);
     cell.results.push_back(
         {"knn_ellipsoid", ellipsoid.kl.value, ellipsoid.kl.standard_error,
-         kl_reliable(ellipsoid.kl, knn_bias_bound(ellipsoid.kl.value - ellipsoid.half, dim, 0)),
+         kl_reliable(ellipsoid.kl, ellipsoid_bias_bound(ellipsoid.kl.value, ellipsoid.half, dim,
+                                                        e.one_sample.value, corrected.value)),
          ellipsoid.half});
   }
   return cell;

@@ -120,7 +120,8 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
         two.add(e.two_sample, two_sample_bias_bound(e.two_sample.value, e.one_sample.value, bound));
         if (ellipsoid_[g]) {
           const EllipsoidKl el = kl_knn_ellipsoid(p.space, x, ellipsoid_reference_[g], scratch_);
-          ellipsoid.add(el.kl, knn_bias_bound(el.kl.value - el.half, dim, 0));
+          ellipsoid.add(el.kl, ellipsoid_bias_bound(el.kl.value, el.half, dim, e.one_sample.value,
+                                                    e.one_sample.value - bias_[g].value));
         }
       }
       one.finish(slices);
