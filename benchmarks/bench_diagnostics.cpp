@@ -198,7 +198,7 @@ void BM_KlTransport(benchmark::State& bench) {
 
 void BM_KlKnn(benchmark::State& bench) {
   Setup s(bench, false);
-  KlKnnObserver kl(*s.model, s.state, 5, 0);
+  KlKnnObserver kl(*s.model, s.state, KnnSettings{5, false, 1, 10}, 0);
   NullSink sink;
   timed(bench, [&] { kl.observe(s.point(), sink); });
 }

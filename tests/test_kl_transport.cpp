@@ -75,6 +75,12 @@ TEST(KlTransport, LinearFlowMatchesGaussianClosedForm) {
   EXPECT_NEAR(series.last(), exact, 4 * terms.standard_error)
       << "exact " << exact << ", standard error " << terms.standard_error;
   EXPECT_LT(terms.standard_error, 0.05 * exact);
+  // Its standard error is the per-particle spread over √N, recomputed here (mfsim's divides the
+  // spread by N − 1: 1/(2N) apart); 2.5 of them are within max(0.1 nats, 5 %), so the value is
+  // flagged reliable (and it is within that of the exact KL).
+  EXPECT_NEAR(out["kl_transport_stderr"].last(), terms.standard_error, 1e-4 * terms.standard_error);
+  EXPECT_EQ(out["kl_transport_reliable"].last(), 1.0);
+  EXPECT_NEAR(series.last(), exact, std::max(0.1, 0.05 * exact));
 }
 
 struct Network {

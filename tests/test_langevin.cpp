@@ -238,7 +238,7 @@ TEST(Langevin, KnnKlAndGibbsGapFollowTheGaussianClosedForms) {
   const int dim = f.dim();
   RunSettings r = ou_settings(0.01, 0, lambda, decay);
   const index_t ends_only = 1 << 30;  // observe at the first and last point of each run
-  KlKnnObserver kl(*f.model, f.state, 5, ends_only);
+  KlKnnObserver kl(*f.model, f.state, KnnSettings{5, false, 1, 10}, ends_only);
   auto gap = std::make_unique<GibbsGap>(*f.model, *f.model, r.regularisation, 65536, 3);
   FreeEnergyObserver free_energy(*f.model, r.regularisation, 5, ends_only, std::move(gap));
   LossObserver loss;
@@ -265,6 +265,13 @@ TEST(Langevin, KnnKlAndGibbsGapFollowTheGaussianClosedForms) {
                          out["path_norm_penalty_term"].last() + out["entropy_term"].last();
     EXPECT_DOUBLE_EQ(out["free_energy"].last(), terms);
     EXPECT_NEAR(out["entropy_term"].last(), -lambda * out["entropy_knn"].last(), 1e-15);
+    // The free energy and the Gibbs gap carry the entropy's error bar and flag.
+    const double se = out["entropy_knn_stderr"].last();
+    EXPECT_GT(se, 0.0);
+    EXPECT_DOUBLE_EQ(out["free_energy_stderr"].last(), lambda * se);
+    EXPECT_DOUBLE_EQ(out["gibbs_gap_stderr"].last(), se);
+    EXPECT_EQ(out["free_energy_reliable"].last(), out["entropy_knn_reliable"].last());
+    EXPECT_EQ(out["gibbs_gap_reliable"].last(), out["entropy_knn_reliable"].last());
   }
   EXPECT_LT(std::fabs(out["kl_knn_bias_t0"].last()), 0.06);
 }

@@ -79,6 +79,7 @@ _KL_METHODS = {
     "knn": ("k-NN", "--"),
     "knn_corrected": ("k-NN − bias at t = 0", "-."),
     "knn_two_sample": ("two-sample k-NN", ":"),
+    "knn_ellipsoid": ("k-NN, local ellipsoids", (0, (3, 1, 1, 1))),
     "knn_bias_t0": ("k-NN bias at t = 0", (0, (8, 2, 1, 2, 1, 2))),
 }
 

@@ -22,7 +22,7 @@ from .labels import PANELS, Style, order_key, panel_title, style_of  # noqa: E40
 from .run import Run  # noqa: E402
 
 __all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates",
-           "stationary_value"]
+           "stationary_value", "is_companion"]
 
 _LINESTYLES = ("-", "--", ":", "-.")
 _IGNORED_KEYS = {"output.path", "init.path", "data.path", "init.frame"}
@@ -69,6 +69,8 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
         for name in run.observables:
             if name.startswith("rademacher") and not rademacher_valid(run, name):
                 continue
+            if is_companion(name, run.observables):  # drawn with the estimate it belongs to
+                continue
             obs = run.observables[name]
             style = style_of(name, obs.value if obs.value.ndim == 1 else None)
             entries = found.setdefault(style.panel, [])
@@ -78,6 +80,47 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
         found["gram_ratio"] = [("gram_lambda_min", Style("λ_min(G(t)) / β²λ₀", "gram_ratio", "log"))]
     order = [p for p in PANELS if p in found] + sorted(p for p in found if p not in PANELS)
     return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
+
+
+def is_companion(name: str, observables) -> bool:
+    """`<name>_stderr` and `<name>_reliable`: an estimate's standard error and reliability flag,
+    drawn with the estimate (a band, and its unreliable stretches dashed and grey), not as series of
+    their own."""
+    for suffix in ("_stderr", "_reliable"):
+        if name.endswith(suffix) and name[: -len(suffix)] in observables:
+            return True
+    return False
+
+
+def _draw_estimate(ax, run: Run, name: str, t, v, style: Style, **kwargs) -> bool:
+    """An estimate with its companions: a ±1 standard-error band, and where `<name>_reliable` is 0
+    the curve dashed and grey (mfsim flags a value whose error bound exceeds max(0.1 nats, 5 %):
+    docs/diagnostics.md). False where the run has no flag for it (then nothing is drawn)."""
+    flag_name = f"{name}_reliable"
+    if flag_name not in run.observables or np.asarray(v).ndim != 1:
+        return False
+    flag = np.asarray(run.observables[flag_name].value, dtype=float) > 0.5
+    t, v = np.asarray(t, dtype=float), np.asarray(v, dtype=float)
+    if flag.shape != v.shape:
+        return False
+    err_name = f"{name}_stderr"
+    if err_name in run.observables:
+        err = np.asarray(run.observables[err_name].value, dtype=float)
+        if err.shape == v.shape:
+            ax.fill_between(t, v - err, v + err, color=kwargs.get("color", "0.5"), alpha=0.15, lw=0)
+    solid = np.where(flag, v, np.nan)
+    # The unreliable stretches, joined to their reliable neighbours so that the curve is unbroken.
+    shaky = np.where(~flag | np.roll(~flag, 1) | np.roll(~flag, -1), v, np.nan)
+    label = kwargs.pop("label", None)
+    if flag.any():
+        ax.plot(t, solid, label=label, **kwargs)
+        label = f"{label} (unreliable: dashed)" if label and not flag.all() else None
+    elif label:
+        label = f"{label} (unreliable)"
+    if not flag.all():
+        grey = dict(kwargs, color="0.6", linestyle="--")
+        ax.plot(t, shaky, label=label, **grey)
+    return True
 
 
 def stationary_value(time, value, fraction: float = 0.25) -> float:
@@ -140,7 +183,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 kwargs.update(color=f"C{j % 10}", linestyle=linestyle)
             if style.linestyle and not isinstance(style.linestyle, str):
                 kwargs["lw"] = 1.0
-            _draw_series(ax, obs.time, value, style, **kwargs)
+            if not _draw_estimate(ax, run, name, obs.time, value, style, **kwargs):
+                _draw_series(ax, obs.time, value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
             ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1.2, ls=":",
                        label="β²λ₀ (NTK limit of λ_min(G(0)))" + (f" — {run_label}" if several else ""))

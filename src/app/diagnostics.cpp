@@ -38,7 +38,8 @@ void check_transport(const Model& model, const ParticleState& state) {
     throw std::logic_error("transport KL needs a state built with log-densities");
 }
 
-void check_knn(const Model& model, int k) {
+// `antithetic`: the kNN KL estimates use one particle of each antithetic pair.
+void check_knn(const Model& model, int k, bool antithetic) {
   for (const GroupSpec& g : model.groups()) {
     // With several ranks the particles are gathered to rank 0 (KlKnnObserver): cap that copy.
     if (model.comm().size() > 1 &&
@@ -48,11 +49,12 @@ void check_knn(const Model& model, int k) {
           "0, above the limit of {} values; use kl = [\"transport\"] or a single process",
           model.comm().size(), g.global_count, g.dim(), g.name,
           DiagnosticsSettings::knn_gather_max_values));
-    const index_t per_slice = g.global_count / g.slices;
+    const index_t per_slice = knn_particle_count(g, antithetic) / g.slices;
     if (per_slice <= k)
-      throw InputError(
-          fmt::format("diagnostics.knn_k: must be below the {} particles per slice of {} (got {})",
-                      per_slice, g.name, k));
+      throw InputError(fmt::format(
+          "diagnostics.knn_k: must be below the {} particles per slice of {} that the kNN "
+          "estimates use{} (got {})",
+          per_slice, g.name, antithetic ? " (one of each antithetic pair)" : "", k));
   }
 }
 
@@ -160,20 +162,21 @@ class RestartCurves {
 
 using Observers = std::vector<std::unique_ptr<Observer>>;
 
-void add_kl_observers(const DiagnosticsSettings& s, const Problem& p, const Console& root,
-                      Observers& out) {
+void add_kl_observers(const Config& c, const Problem& p, const Console& root, Observers& out) {
+  const DiagnosticsSettings& s = c.diagnostics;
   const Model& model = *p.model;
   if (s.kl_transport) {
     check_transport(model, p.state);
-    out.push_back(std::make_unique<KlTransportObserver>(model, s.every));
+    out.push_back(std::make_unique<KlTransportObserver>(model, s.every, root));
   }
   if (s.kl_knn) {
-    check_knn(model, s.knn_k);
+    check_knn(model, s.knn_k, c.init.antithetic);
     ParticleState initial;
     // Reading a restart's first frame may fail on one rank only: end every rank the same way.
     on_every_rank(model.comm(), [&] { initial = initial_particles(p); });
-    out.push_back(
-        std::make_unique<KlKnnObserver>(model, initial, s.knn_k, s.knn_every, root.notes_stream()));
+    const KnnSettings knn{s.knn_k, c.init.antithetic, c.init.seed,
+                          DiagnosticsSettings::knn_draws_per_particle};
+    out.push_back(std::make_unique<KlKnnObserver>(model, initial, knn, s.knn_every, root));
   }
 }
 
@@ -223,15 +226,16 @@ void record_ntk(const DiagnosticsSettings& s, const Model& model, const GramMode
   parameters["ntk_gram_scale"] = fmt::format("{:.17g}", scale);
 }
 
-void add_free_energy_observer(const Config& c, const Model& model, Observers& out) {
+void add_free_energy_observer(const Config& c, const Model& model, const Console& root,
+                              Observers& out) {
   const DiagnosticsSettings& s = c.diagnostics;
   const Regularisation& regularisation = c.flow.regularisation;
   std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);
   if (!(s.free_energy && regularisation.any())) return;
-  if (regularisation.noisy()) check_knn(model, s.knn_k);
+  if (regularisation.noisy()) check_knn(model, s.knn_k, false);
   out.push_back(std::make_unique<FreeEnergyObserver>(model, regularisation, s.knn_k,
                                                      regularisation.noisy() ? s.knn_every : s.every,
-                                                     std::move(gibbs_gap)));
+                                                     std::move(gibbs_gap), root));
 }
 
 void add_path_observers(const Config& c, const Model& model, RestartCurves& restart,
@@ -259,7 +263,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
   check_distinct_labels(model);
   RestartCurves restart(p);
   // In the order run_flow calls them.
-  add_kl_observers(s, p, root, observers_);
+  add_kl_observers(c, p, root, observers_);
   if (s.kl_transport && p.log_density_restarted)
     restart.starts_again("kl_transport starts again from 0 (the file has no log-densities)");
   if (const GramModel* gram = requested_gram(s, model, root)) {
@@ -268,7 +272,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
   }
   if (needs_signed_labels(model.loss_kind()))
     observers_.push_back(std::make_unique<ClassificationObserver>());
-  add_free_energy_observer(c, model, observers_);
+  add_free_energy_observer(c, model, root, observers_);
   add_path_observers(c, model, restart, observers_);
   restart.note_missing(c, root);
 }

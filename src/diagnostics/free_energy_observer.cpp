@@ -4,12 +4,18 @@
 
 #include "mfsim/core/gather.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
+#include "mfsim/diagnostics/kl_reliability.hpp"
 
 namespace mfsim {
 
 FreeEnergyObserver::FreeEnergyObserver(const Model& model, const Regularisation& r, int knn_k,
-                                       index_t every, std::unique_ptr<GibbsGap> gibbs_gap)
-    : regularisation_(r), k_(knn_k), every_(every), gibbs_gap_(std::move(gibbs_gap)) {
+                                       index_t every, std::unique_ptr<GibbsGap> gibbs_gap,
+                                       std::optional<Console> notes)
+    : regularisation_(r),
+      k_(knn_k),
+      every_(every),
+      gibbs_gap_(std::move(gibbs_gap)),
+      series_(notes) {
   for (const GroupSpec& g : model.groups()) {
     references_.emplace_back(g);
     double log_std = 0;
@@ -19,32 +25,44 @@ FreeEnergyObserver::FreeEnergyObserver(const Model& model, const Regularisation&
     whitened_.push_back(
         holds_all ? Matrix("mfsim::FreeEnergy::whitened_" + g.name, g.global_count, g.dim())
                   : Matrix());
+    const index_t per_slice = g.global_count / g.slices;
+    reference_bias_.push_back(holds_all
+                                  ? reference_bias(ExecSpace(), per_slice, g.dim(), knn_k,
+                                                   {0, std::uint64_t(1) << 30, per_slice}, scratch_)
+                                  : 0.0);
   }
 }
 
-double FreeEnergyObserver::entropy(const FlowPoint& p, std::vector<double>& per_group) {
+std::vector<FreeEnergyObserver::GroupEntropy> FreeEnergyObserver::entropy(const FlowPoint& p) {
   const Communicator& comm = p.model.comm();
   const auto& groups = p.model.groups();
-  per_group.assign(groups.size(), 0.0);
+  std::vector<double> numbers(3 * groups.size(), 0.0);  // per group: H, its variance, bias bound
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const ConstMatrix all =
         gather_rows(comm, p.state.theta[g], groups[g].global_count, groups[g].slices);
     if (!comm.is_root()) continue;
     // Whitened, the neighbourhoods match the law's shape; H(θ) = H(θ/σ) + Σ_j log σ_j.
-    references_[g].whiten(all, whitened_[g]);
+    references_[g].whiten(p.space, all, whitened_[g]);
     const int slices = groups[g].slices;
     const index_t per_slice = groups[g].global_count / slices;
-    double h = 0;
     for (int l = 0; l < slices; ++l) {
       const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
-      h += entropy_knn(Kokkos::subview(whitened_[g], rows, Kokkos::ALL), k_, scratch_);
+      const KnnKlEstimates e = knn_kl_estimates(
+          p.space, Kokkos::subview(whitened_[g], rows, Kokkos::ALL), k_, {}, scratch_);
+      numbers[3 * g] += e.entropy.value / slices;
+      numbers[3 * g + 1] +=
+          e.entropy.standard_error * e.entropy.standard_error / (double(slices) * slices);
+      numbers[3 * g + 2] +=
+          knn_bias_bound(e.entropy.value - e.entropy_half, groups[g].dim(), reference_bias_[g]) /
+          slices;
     }
-    per_group[g] = h / slices + log_std_[g];
+    numbers[3 * g] += log_std_[g];
   }
-  comm.broadcast(per_group.data(), int(per_group.size()), 0);
-  double total = 0;
-  for (double h : per_group) total += h;
-  return total;
+  comm.broadcast(numbers.data(), int(numbers.size()), 0);
+  std::vector<GroupEntropy> out;
+  for (std::size_t g = 0; g < groups.size(); ++g)
+    out.push_back({{numbers[3 * g], std::sqrt(numbers[3 * g + 1])}, numbers[3 * g + 2]});
+  return out;
 }
 
 void FreeEnergyObserver::observe(const FlowPoint& p, ObservableSink& sink) {
@@ -73,23 +91,39 @@ void FreeEnergyObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   }
 
   const double lambda = r.temperature_at(p.time);
-  double entropy_term = 0;
+  double entropy_term = 0, entropy_variance = 0;
+  bool entropy_reliable = true;
+  const std::string advice =
+      "the kNN entropy is biased where the law concentrates near lower-dimensional sets or D is "
+      "large (more particles: model.width)";
   if (r.noisy()) {
-    std::vector<double> per_group;
-    const double h = entropy(p, per_group);
+    const std::vector<GroupEntropy> per_group = entropy(p);
+    double h = 0;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const GroupEntropy& e = per_group[g];
+      const bool reliable = kl_reliable(e.h, e.bias_bound);
+      series_.append(sink, observable_name("entropy", groups[g].label, "knn"), p, e.h, reliable,
+                     advice);
+      h += e.h.value;
+      entropy_variance += e.h.standard_error * e.h.standard_error;
+      entropy_reliable = entropy_reliable && reliable;
+    }
     entropy_term = -lambda * h;
-    for (std::size_t g = 0; g < groups.size(); ++g)
-      sink.append_observable(observable_name("entropy", groups[g].label, "knn"), p.step, p.time,
-                             {per_group[g]});
     if (gibbs_gap_)
-      sink.append_observable("gibbs_gap", p.step, p.time, {(*gibbs_gap_)(p, h, lambda)});
+      series_.append(sink, "gibbs_gap", p,
+                     {(*gibbs_gap_)(p, h, lambda), std::sqrt(entropy_variance)}, entropy_reliable,
+                     "its entropy is unreliable (entropy_*_knn_reliable)");
   }
   sink.append_observable("temperature", p.step, p.time, {lambda});
   sink.append_observable("weight_decay_term", p.step, p.time, {decay_term});
   sink.append_observable("path_norm_penalty_term", p.step, p.time, {penalty_term});
   sink.append_observable("entropy_term", p.step, p.time, {entropy_term});
-  sink.append_observable("free_energy", p.step, p.time,
-                         {p.loss + decay_term + penalty_term + entropy_term});
+  const double free_energy = p.loss + decay_term + penalty_term + entropy_term;
+  if (r.noisy())
+    series_.append(sink, "free_energy", p, {free_energy, lambda * std::sqrt(entropy_variance)},
+                   entropy_reliable, "its entropy is unreliable (entropy_*_knn_reliable)");
+  else
+    sink.append_observable("free_energy", p.step, p.time, {free_energy});
 }
 
 }  // namespace mfsim

@@ -17,35 +17,41 @@ GaussianReference::GaussianReference(const GroupSpec& group)
   Kokkos::deep_copy(inv_std_, host);
 }
 
-double GaussianReference::sum_log_ratio(ConstMatrix theta, ConstVector log_density) const {
+GaussianReference::LogRatioSums GaussianReference::log_ratio_sums(const ExecSpace& space,
+                                                                  ConstMatrix theta,
+                                                                  ConstVector log_density) const {
   const int dim = this->dim();
   const double log_norm = log_norm_;
   ConstVector inv_std = inv_std_;
-  double sum = 0;
+  LogRatioSums sums;
   Kokkos::parallel_reduce(
-      "mfsim::GaussianReference::sum_log_ratio",
-      Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k, double& acc) {
+      "mfsim::GaussianReference::log_ratio_sums",
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
+      KOKKOS_LAMBDA(index_t k, double& sum, double& squares) {
         double q = 0;
         for (int j = 0; j < dim; ++j) {
           const double z = double(theta(k, j)) * double(inv_std(j));
           q += z * z;
         }
-        acc += double(log_density(k)) + 0.5 * q + log_norm;
+        const double r = double(log_density(k)) + 0.5 * q + log_norm;
+        sum += r;
+        squares += r * r;
       },
-      sum);
-  return sum;
+      sums.sum, sums.squares);
+  return sums;
 }
 
-void GaussianReference::whiten(ConstMatrix theta, Matrix out) const {
+void GaussianReference::whiten(const ExecSpace& space, ConstMatrix theta, Matrix out,
+                               index_t stride) const {
   const int dim = this->dim();
   ConstVector inv_std = inv_std_;
   Kokkos::parallel_for(
       "mfsim::GaussianReference::whiten",
-      Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0)) * dim), KOKKOS_LAMBDA(index_t e) {
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(out.extent(0)) * dim),
+      KOKKOS_LAMBDA(index_t e) {
         const index_t k = e / dim;
         const int j = int(e % dim);
-        out(k, j) = theta(k, j) * inv_std(j);
+        out(k, j) = theta(k * stride, j) * inv_std(j);
       });
 }
 

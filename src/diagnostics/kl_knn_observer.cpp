@@ -1,90 +1,160 @@
 #include "mfsim/diagnostics/kl_knn_observer.hpp"
 
-#include <fmt/format.h>
-
 #include <cmath>
-#include <ostream>
 
 #include "mfsim/core/gather.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
+#include "mfsim/diagnostics/kl_reliability.hpp"
 
 namespace mfsim {
 
-KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial, int k, index_t every,
-                             std::ostream* notes)
-    : k_(k), every_(every) {
+index_t knn_particle_count(const GroupSpec& group, bool antithetic) {
+  return antithetic ? group.global_count / 2 : group.global_count;
+}
+
+namespace {
+
+// The draws of the reference bias: a stream apart from the two-sample estimate's.
+constexpr std::uint64_t reference_bias_stream = std::uint64_t(1) << 30,
+                        ellipsoid_stream = std::uint64_t(1) << 29;
+
+// The rows of slice l of a group's whitened particles.
+ConstMatrix slice(const Matrix& whitened, int slices, int l) {
+  const index_t per_slice = index_t(whitened.extent(0)) / slices;
+  return Kokkos::subview(whitened, Kokkos::make_pair(l * per_slice, (l + 1) * per_slice),
+                         Kokkos::ALL);
+}
+
+// The mean over slices of estimates: the values and bias bounds averaged, the standard errors
+// combined as those of a mean of independent estimates.
+struct SliceMean {
+  double value = 0, variance = 0, bias_bound = 0;
+  void add(const Estimate& e, double bound) {
+    value += e.value;
+    variance += e.standard_error * e.standard_error;
+    bias_bound += bound;
+  }
+  void finish(int slices) {
+    value /= slices;
+    variance /= double(slices) * slices;
+    bias_bound /= slices;
+  }
+  Estimate estimate() const { return {value, std::sqrt(variance)}; }
+};
+
+}  // namespace
+
+KlKnnObserver::KlKnnObserver(const Model& model, const ParticleState& initial,
+                             const KnnSettings& settings, index_t every,
+                             std::optional<Console> notes)
+    : settings_(settings), every_(every), series_(notes) {
   const Communicator& comm = model.comm();
   const auto& groups = model.groups();
-  bias_.assign(groups.size(), 0.0);
+  const index_t stride = settings.antithetic ? 2 : 1;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     references_.emplace_back(groups[g]);
     // The neighbour search needs a whole slice on one process: rank 0 holds every particle.
     const ConstMatrix all =
         gather_rows(comm, initial.theta[g], groups[g].global_count, groups[g].slices);
-    if (!comm.is_root()) {
-      initial_.emplace_back();
+    double bias[2] = {0, 0};
+    if (comm.is_root()) {
+      whitened_.emplace_back("mfsim::KlKnn::whitened_" + groups[g].name,
+                             knn_particle_count(groups[g], settings.antithetic), groups[g].dim());
+      references_[g].whiten(ExecSpace(), all, whitened_[g], stride);
+      // The true KL of the initial particles to ρ₀ is 0 (they are drawn from it): the estimate on
+      // them is the estimator's bias at t = 0.
+      const int slices = groups[g].slices;
+      SliceMean mean;
+      for (int l = 0; l < slices; ++l)
+        mean.add(kl_knn_standard_normal(ExecSpace(), slice(whitened_[g], slices, l), settings.k,
+                                        scratch_),
+                 0);
+      mean.finish(slices);
+      bias[0] = mean.value;
+      bias[1] = std::sqrt(mean.variance);
+      const ReferenceDraws draws{settings.seed, reference_bias_stream + std::uint64_t(g),
+                                 index_t(whitened_[g].extent(0)) / slices};
+      reference_bias_.push_back(
+          reference_bias(ExecSpace(), draws.count, groups[g].dim(), settings.k, draws, scratch_));
+      ellipsoid_reference_.push_back(
+          knn_ellipsoid_applies(draws.count, groups[g].dim())
+              ? ellipsoid_reference(ExecSpace(), draws.count, groups[g].dim(),
+                                    {draws.seed, draws.stream + ellipsoid_stream, draws.count},
+                                    scratch_)
+              : EllipsoidReference());
+    } else {
       whitened_.emplace_back();
-      continue;
+      reference_bias_.push_back(0);
+      ellipsoid_reference_.emplace_back();
     }
-    const index_t count = groups[g].global_count;
-    initial_.emplace_back("mfsim::KlKnn::initial_" + groups[g].name, count, groups[g].dim());
-    whitened_.emplace_back("mfsim::KlKnn::whitened_" + groups[g].name, count, groups[g].dim());
-    references_[g].whiten(all, initial_[g]);
-    // The true KL of the initial particles to ρ₀ is 0 (they are drawn from it): the estimate on
-    // them is the estimator's bias at t = 0 (docs/corrections.md).
-    const int slices = groups[g].slices;
-    const index_t per_slice = count / slices;
-    double bias = 0;
-    for (int l = 0; l < slices; ++l) {
-      const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
-      bias += kl_knn_standard_normal(Kokkos::subview(initial_[g], rows, Kokkos::ALL), k);
-    }
-    bias_[g] = bias / slices;
-    // The rule of docs/corrections.md: unreliable when the predicted relative bias N^(-2/D) of
-    // N particles per slice in D dimensions is above 0.1, or the measured bias above 0.1 nats.
-    const int dim = groups[g].dim();
-    if (notes && (double(per_slice) < std::pow(10.0, dim / 2.0) || std::fabs(bias_[g]) > 0.1))
-      *notes << fmt::format(
-          "mfsim: warning: kNN KL of {} is unreliable here ({} particles per slice in D = {}; "
-          "reliable needs N >= 10^(D/2) = {:.3g}): its value at t = 0 is {:.3g} where the true KL "
-          "is 0 (kl{}_knn_bias_t0); prefer kl = [\"transport\"]\n",
-          groups[g].name, per_slice, dim, std::pow(10.0, dim / 2.0), bias_[g],
-          groups[g].label.empty() ? "" : "_" + groups[g].label);
+    ellipsoid_.push_back(knn_ellipsoid_applies(
+        knn_particle_count(groups[g], settings.antithetic) / groups[g].slices, groups[g].dim()));
+    comm.broadcast(bias, 2, 0);
+    bias_.push_back({bias[0], bias[1]});
   }
 }
 
 void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   const Communicator& comm = p.model.comm();
   const auto& groups = p.model.groups();
+  const index_t stride = settings_.antithetic ? 2 : 1;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const ConstMatrix all =
         gather_rows(comm, p.state.theta[g], groups[g].global_count, groups[g].slices);
-    double estimates[2] = {0, 0};  // one-sample, two-sample
+    const int dim = groups[g].dim();
+    // One-sample: value, variance, bias bound; then the same for the two-sample estimate and the
+    // ellipsoid estimate.
+    double numbers[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     if (comm.is_root()) {
-      references_[g].whiten(all, whitened_[g]);
+      references_[g].whiten(p.space, all, whitened_[g], stride);
       const int slices = groups[g].slices;
-      const index_t per_slice = groups[g].global_count / slices;
+      SliceMean one, two, ellipsoid;
       for (int l = 0; l < slices; ++l) {
-        const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
-        const ConstMatrix x = Kokkos::subview(whitened_[g], rows, Kokkos::ALL);
-        const ConstMatrix y = Kokkos::subview(initial_[g], rows, Kokkos::ALL);
-        const KlKnnEstimates kl = kl_knn_estimates(x, y, k_, true, scratch_);
-        estimates[0] += kl.standard_normal;
-        estimates[1] += kl.two_sample;
+        const ConstMatrix x = slice(whitened_[g], slices, l);
+        const ReferenceDraws draws{settings_.seed, (std::uint64_t(g) << 20) + std::uint64_t(l),
+                                   settings_.draws_per_particle * index_t(x.extent(0))};
+        const KnnKlEstimates e = knn_kl_estimates(p.space, x, settings_.k, draws, scratch_);
+        const double bound =
+            knn_bias_bound(e.one_sample.value - e.one_sample_half, dim, reference_bias_[g]);
+        one.add(e.one_sample, bound);
+        two.add(e.two_sample, two_sample_bias_bound(e.two_sample.value, e.one_sample.value, bound));
+        if (ellipsoid_[g]) {
+          const EllipsoidKl el = kl_knn_ellipsoid(p.space, x, ellipsoid_reference_[g], scratch_);
+          ellipsoid.add(el.kl, ellipsoid_bias_bound(el.kl.value, el.half, dim, e.one_sample.value,
+                                                    e.one_sample.value - bias_[g].value));
+        }
       }
-      estimates[0] /= slices;
-      estimates[1] /= slices;
+      one.finish(slices);
+      two.finish(slices);
+      ellipsoid.finish(slices);
+      const double values[9] = {one.value,       one.variance,       one.bias_bound,
+                                two.value,       two.variance,       two.bias_bound,
+                                ellipsoid.value, ellipsoid.variance, ellipsoid.bias_bound};
+      for (int i = 0; i < 9; ++i) numbers[i] = values[i];
     }
-    comm.broadcast(estimates, 2, 0);
-    double bias = bias_[g];
-    comm.broadcast(&bias, 1, 0);
+    comm.broadcast(numbers, 9, 0);
+    const Estimate knn{numbers[0], std::sqrt(numbers[1])};
+    const Estimate two_sample{numbers[3], std::sqrt(numbers[4])};
+    const Estimate corrected{knn.value - bias_[g].value,
+                             std::hypot(knn.standard_error, bias_[g].standard_error)};
     const std::string& label = groups[g].label;
-    sink.append_observable(observable_name("kl", label, "knn"), p.step, p.time, {estimates[0]});
-    sink.append_observable(observable_name("kl", label, "knn_bias_t0"), p.step, p.time, {bias});
-    sink.append_observable(observable_name("kl", label, "knn_corrected"), p.step, p.time,
-                           {estimates[0] - bias});
-    sink.append_observable(observable_name("kl", label, "knn_two_sample"), p.step, p.time,
-                           {estimates[1]});
+    const std::string advice =
+        "the kNN estimators are biased where the law concentrates near lower-dimensional sets or "
+        "D is large; prefer kl = [\"transport\"] where the flow allows it";
+    series_.append(sink, observable_name("kl", label, "knn"), p, knn, kl_reliable(knn, numbers[2]),
+                   advice);
+    sink.append_observable(observable_name("kl", label, "knn_bias_t0"), p.step, p.time,
+                           {bias_[g].value});
+    // Its bias is the estimate's less the one at t = 0: bounded by the sum of both.
+    series_.append(sink, observable_name("kl", label, "knn_corrected"), p, corrected,
+                   kl_reliable(corrected, numbers[2] + std::fabs(bias_[g].value)), advice);
+    series_.append(sink, observable_name("kl", label, "knn_two_sample"), p, two_sample,
+                   kl_reliable(two_sample, numbers[5]), advice);
+    if (ellipsoid_[g]) {
+      const Estimate e{numbers[6], std::sqrt(numbers[7])};
+      series_.append(sink, observable_name("kl", label, "knn_ellipsoid"), p, e,
+                     kl_reliable(e, numbers[8]), advice);
+    }
   }
 }
 

@@ -71,21 +71,11 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void knn_scan_references(const real* xp,
   }
 }
 
-}  // namespace
-
-void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
-                            bool skip_same_index, Vector distance) {
-  Workspace scratch;
-  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
-}
-
-void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
-                            bool skip_same_index, Vector distance, Workspace& scratch) {
-  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
-}
-
-void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
-                            int k, bool skip_same_index, Vector distance, Workspace& scratch) {
+// The search of `queries` among `references`: each query's k best squared distances start from
+// lists(i, ·) where `lists` is given (else from none) and end there; distance(i) = the k-th
+// distance where `distance` is given.
+void search(const ExecSpace& space, ConstMatrix queries, ConstMatrix references, int k,
+            bool skip_same_index, NeighbourLists lists, Vector distance, Workspace& scratch) {
   constexpr int R = knn_rows, L = knn_lanes, B = knn_query_panels, T = knn_tile_panels;
   using Team = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
@@ -95,7 +85,7 @@ void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMa
     throw std::invalid_argument("kth_neighbour_distance: k = " + std::to_string(k) +
                                 " outside [1, " + std::to_string(knn_max_k) + "]");
   if (nq == 0) return;
-  if (nr - (skip_same_index ? 1 : 0) < k || int(references.extent(1)) != dim)
+  if ((!lists.data() && nr - (skip_same_index ? 1 : 0) < k) || int(references.extent(1)) != dim)
     throw std::invalid_argument("kth_neighbour_distance: " + std::to_string(nr) +
                                 " references cannot give a " + std::to_string(k) + "-th neighbour");
   // Packing, zero beyond the last point (those lanes are never stored, those rows are masked).
@@ -130,8 +120,10 @@ void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMa
         const int blocks = int(query_panels - p0 < B ? query_panels - p0 : B);
         // best[(b·L + l)·k + j]: the j-th best squared distance of query (p0 + b)·L + l.
         tiles::ScratchVector best(team.team_scratch(level), B * L * k);
-        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, B * L * k),
-                             [&](int t) { best(t) = unset; });
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, B * L * k), [&](int t) {
+          const index_t i = p0 * L + t / k;
+          best(t) = lists.data() && i < nq ? lists(i, t % k) : unset;
+        });
         for (index_t t0 = 0; t0 < reference_panels; t0 += T) {
           const index_t t1 = reference_panels - t0 < T ? reference_panels : t0 + T;
           team.team_barrier();
@@ -146,9 +138,40 @@ void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMa
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks * L), [&](int t) {
           const index_t i = p0 * L + t;
-          if (i < nq) distance(i) = math::sqrt(best(t * k + k - 1));
+          if (i >= nq) return;
+          if (distance.data()) distance(i) = math::sqrt(best(t * k + k - 1));
+          if (lists.data())
+            for (int j = 0; j < k; ++j) lists(i, j) = best(t * k + j);
         });
       });
+}
+
+}  // namespace
+
+void kth_neighbour_distance(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
+                            int k, bool skip_same_index, Vector distance, Workspace& scratch) {
+  search(space, queries, references, k, skip_same_index, NeighbourLists(), distance, scratch);
+}
+void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
+                            bool skip_same_index, Vector distance) {
+  Workspace scratch;
+  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
+}
+
+void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
+                            bool skip_same_index, Vector distance, Workspace& scratch) {
+  kth_neighbour_distance(ExecSpace(), queries, references, k, skip_same_index, distance, scratch);
+}
+
+void reset_neighbour_lists(const ExecSpace& space, NeighbourLists lists) {
+  Kokkos::deep_copy(space, lists, std::numeric_limits<real>::max());
+}
+
+void merge_nearest_neighbours(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
+                              NeighbourLists lists, Workspace& scratch) {
+  if (lists.extent(0) != queries.extent(0))
+    throw std::invalid_argument("merge_nearest_neighbours: one list per query");
+  search(space, queries, references, int(lists.extent(1)), false, lists, Vector(), scratch);
 }
 
 }  // namespace mfsim

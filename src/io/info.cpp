@@ -1,6 +1,7 @@
 #include "mfsim/io/info.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
@@ -55,8 +56,25 @@ void print_info(const std::string& path, const Console& console) {
         first.time, last.time, last.log_density.extent(0) > 0 ? ", with log-density" : ""));
   }
   const auto names = r.observables();
+  const auto has = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  // An estimate's companions (<name>_stderr, <name>_reliable) are printed on its line.
+  const auto companion = [&](const std::string& name) {
+    for (const std::string suffix : {"_stderr", "_reliable"})
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+          has(name.substr(0, name.size() - suffix.size())))
+        return true;
+    return false;
+  };
+  const auto last = [&](const std::string& name) {
+    const ObservableSeries s = r.read_observable(name);
+    return s.value.empty() ? std::nan("") : s.value.back();
+  };
   if (!names.empty()) console.result("observables (last row):");
   for (const auto& name : names) {
+    if (companion(name)) continue;
     const ObservableSeries s = r.read_observable(name);
     if (s.step.empty()) {
       console.result(fmt::format("  {:<28} (empty)", name));
@@ -66,6 +84,9 @@ void print_info(const std::string& path, const Console& console) {
     std::string value;
     if (width == 1) {
       value = fmt::format("{:.6g}", s.value.back());
+      if (has(name + "_stderr")) value += fmt::format(" ± {:.2g}", last(name + "_stderr"));
+      if (has(name + "_reliable") && !(last(name + "_reliable") > 0.5))
+        value += " UNRELIABLE (its error may exceed max(0.1 nats, 5 %): docs/diagnostics.md)";
     } else {
       value = fmt::format("[{} values]", width);
     }

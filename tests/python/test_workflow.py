@@ -98,22 +98,32 @@ def test_sweep_plot_has_labels_error_bars_and_slope(launched, tmp_path):
     assert matplotlib.image.imread(png).shape[0] > 100
 
 
-def test_knn_bias_observables_and_warning(tmp_path):
+def test_knn_observables_error_bars_flags_and_warning(tmp_path):
     import subprocess
 
     from conftest import mfsim_command
 
+    from mfsim_analysis import plots
+
     path = tmp_path / "knn.h5"
-    command = mfsim_command(path, diagnostics__kl='["knn"]', diagnostics__knn_k=3)
+    command = mfsim_command(path, diagnostics__kl='["knn", "transport"]', diagnostics__knn_k=3,
+                            model__activation='"softplus"')
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "warning: kNN KL of two_layer is unreliable" in result.stderr  # 64 particles in D = 5
+    # 64 particles in D = 5: every kNN estimate is flagged, and announced once on stderr
+    for name in ("kl_knn", "kl_knn_corrected", "kl_knn_two_sample"):
+        assert result.stderr.count(f"warning: {name} = ") == 1, result.stderr
     with open_run(path) as run:
         o = run.observables
         bias, knn, corrected = (o[k].value for k in ("kl_knn_bias_t0", "kl_knn", "kl_knn_corrected"))
         assert np.all(bias == bias[0]) and bias[0] == pytest.approx(knn[0], rel=1e-12)
         np.testing.assert_allclose(corrected, knn - bias[0], rtol=0, atol=1e-14)
-        # Kozachenko–Leonenko on frame 0, whitened by the initial stds, recomputed with scipy
+        for name in ("kl_knn", "kl_knn_corrected", "kl_knn_two_sample", "kl_transport"):
+            assert np.all(np.isin(o[f"{name}_reliable"].value, (0.0, 1.0)))
+            assert np.all(o[f"{name}_stderr"].value > 0) or name == "kl_transport"
+        assert np.all(o["kl_knn_reliable"].value == 0)
+        # Kozachenko–Leonenko on frame 0, whitened by the initial stds, recomputed with scipy, and
+        # its standard error: the spread of the per-particle terms over √n
         g = run.particles["two_layer"]
         x = g.frame(0).value / g.init_std
         n, d, k = x.shape[0], x.shape[1], 3
@@ -122,6 +132,14 @@ def test_knn_bias_observables_and_warning(tmp_path):
         h = special.digamma(n) - special.digamma(k) + log_vd + d * np.mean(np.log(eps))
         expect = -h + d / 2 * np.log(2 * np.pi) + np.mean(np.sum(x**2, axis=1)) / 2
         assert bias[0] == pytest.approx(expect, rel=1e-9)
+        terms = np.sum(x**2, axis=1) / 2 - d * np.log(eps)
+        assert o["kl_knn_stderr"].value[0] == pytest.approx(np.std(terms, ddof=1) / np.sqrt(n), rel=1e-9)
+        # The dashboard draws the unreliable kNN curves dashed and grey
+        fig = plots.dashboard(run)
+        dashed_grey = [line for ax in fig.axes for line in ax.get_lines()
+                       if line.get_linestyle() == "--" and line.get_color() == "0.6"]
+        assert dashed_grey
+        assert not any(line.get_label().startswith("kl_knn_stderr") for ax in fig.axes for line in ax.get_lines())
 
 
 def test_rademacher_bound_is_positive_for_one_input_coordinate(tmp_path):
@@ -164,7 +182,9 @@ def test_resnet_dashboard_and_particle_views(tmp_path):
         fig.canvas.draw()
         assert legend.get_window_extent().x0 >= kl.get_window_extent().x1  # outside the data
         styles = {line.get_label(): line.get_linestyle() for line in kl.get_lines()}
-        assert styles["KL blocks, transport"] == styles["KL head, transport"] != styles["KL blocks, k-NN"]
+        # 8 particles per layer: every kNN estimate is flagged, drawn dashed grey as "unreliable"
+        assert styles["KL blocks, transport"] == styles["KL head, transport"] != styles["KL blocks, k-NN (unreliable)"]
+        assert styles["KL blocks, k-NN (unreliable)"] == "--"
         ratio = fig.axes[fig.panels.index("gram_ratio")].get_lines()[0].get_ydata()
         lam = run.observables["gram_lambda_min"].value
         np.testing.assert_allclose(ratio, lam / (run.ntk_gram_scale * run.lambda0))

@@ -8,10 +8,15 @@
 //                                                   L slices takes the mean of its slices)
 // with `temperature` = λ(t) and, when λ > 0, entropy_<label>_knn per group, so that a user can
 // recompose F_λ. With a GibbsGap it also writes gibbs_gap = KL(ρ || ρ̂). The entropy gathers
-// each group to rank 0 as the kNN KL does.
+// each group to rank 0 as the kNN KL does. Each entropy is written with its _stderr and
+// _reliable (kl_reliability.hpp, the halving check), and free_energy and gibbs_gap inherit them:
+// their _stderr is the entropy's error carried through (λ √Σ_g se_g² and √Σ_g se_g²), their
+// _reliable is 1 where every group's entropy is reliable.
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "mfsim/diagnostics/estimate_series.hpp"
 #include "mfsim/diagnostics/gaussian_reference.hpp"
 #include "mfsim/diagnostics/gibbs_gap.hpp"
 #include "mfsim/flow/observer.hpp"
@@ -21,24 +26,32 @@ namespace mfsim {
 
 class FreeEnergyObserver final : public Observer {
  public:
+  // With `notes`, a warning the first time an estimate is unreliable.
   FreeEnergyObserver(const Model& model, const Regularisation& r, int knn_k, index_t every,
-                     std::unique_ptr<GibbsGap> gibbs_gap = nullptr);
+                     std::unique_ptr<GibbsGap> gibbs_gap = nullptr,
+                     std::optional<Console> notes = std::nullopt);
   void observe(const FlowPoint& p, ObservableSink& sink) override;
   std::string name() const override { return "free_energy"; }
   index_t every() const override { return every_; }
 
  private:
-  // Σ_g H_g at the state, and each H_g in `per_group` (every rank).
-  double entropy(const FlowPoint& p, std::vector<double>& per_group);
+  // Each group's entropy H_g (every rank), and the bound of its bias.
+  struct GroupEntropy {
+    Estimate h;
+    double bias_bound = 0;
+  };
+  std::vector<GroupEntropy> entropy(const FlowPoint& p);
 
   Regularisation regularisation_;
   int k_;
   index_t every_;
   std::vector<GaussianReference> references_;
-  std::vector<Matrix> whitened_;  // per group, all particles (rank 0 only)
-  std::vector<double> log_std_;   // per group, Σ_j log σ_j: the whitening's entropy shift
+  std::vector<Matrix> whitened_;        // per group, all particles (rank 0 only)
+  std::vector<double> log_std_;         // per group, Σ_j log σ_j: the whitening's entropy shift
+  std::vector<double> reference_bias_;  // per group, reference_bias of a slice (rank 0)
   Workspace scratch_;
   std::unique_ptr<GibbsGap> gibbs_gap_;
+  EstimateSeries series_;
 };
 
 }  // namespace mfsim

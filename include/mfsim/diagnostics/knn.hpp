@@ -37,4 +37,15 @@ void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
 void kth_neighbour_distance(ConstMatrix queries, ConstMatrix references, int k,
                             bool skip_same_index, Vector distance);
 
+// A search over references that come in chunks (never all stored at once): lists(i, ·) holds the
+// k smallest squared distances (ascending, k = lists.extent(1)) from query i to the references
+// seen so far. reset_neighbour_lists empties the lists (every entry the largest real);
+// merge_nearest_neighbours merges one chunk of references into them. After the last chunk,
+// lists(i, k − 1) is the squared k-th neighbour distance over all chunks, the same as one search
+// of their union. Both enqueue on `space`.
+using NeighbourLists = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
+void reset_neighbour_lists(const ExecSpace& space, NeighbourLists lists);
+void merge_nearest_neighbours(const ExecSpace& space, ConstMatrix queries, ConstMatrix references,
+                              NeighbourLists lists, Workspace& scratch);
+
 }  // namespace mfsim

@@ -36,6 +36,9 @@ struct DiagnosticsSettings {
   bool path_length = true;  // w2_path_length
 
   static constexpr index_t gram_matrix_max_samples = 500;
+  // The two-sample kNN KL compares each slice's N particles with this many times N fresh draws of
+  // ρ₀, streamed through the neighbour search in chunks.
+  static constexpr index_t knn_draws_per_particle = 10;
   // kNN KL with several ranks: most coordinates (particles × dimension, per group) gathered to rank
   // 0 for the neighbour search (2^27 doubles = 1 GiB).
   static constexpr index_t knn_gather_max_values = index_t(1) << 27;

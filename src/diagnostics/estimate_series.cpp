@@ -1,0 +1,20 @@
+#include "mfsim/diagnostics/estimate_series.hpp"
+
+#include <fmt/format.h>
+
+namespace mfsim {
+
+void EstimateSeries::append(ObservableSink& sink, const std::string& name, const FlowPoint& p,
+                            const Estimate& e, bool reliable, const std::string& advice) {
+  sink.append_observable(name, p.step, p.time, {e.value});
+  sink.append_observable(name + "_stderr", p.step, p.time, {e.standard_error});
+  sink.append_observable(name + "_reliable", p.step, p.time, {reliable ? 1.0 : 0.0});
+  if (reliable || !warned_.insert(name).second || !notes_) return;
+  notes_->note(fmt::format(
+      "mfsim: warning: {} = {:.4g} ± {:.2g} at t = {:.6g} is unreliable: its error bound exceeds "
+      "max(0.1 nats, 5 %) (docs/diagnostics.md); flagged {}_reliable = 0 in the file, here and "
+      "at every later unreliable row (not announced again); {}",
+      name, e.value, e.standard_error, p.time, name, advice));
+}
+
+}  // namespace mfsim

@@ -1,0 +1,67 @@
+"""docs/file-format.md lists every observable the binary writes: runs of model A (every
+diagnostic), model A with Langevin noise (free energy, entropy, Gibbs gap), model A with the
+logistic loss and model B (labelled groups) write exactly the documented names between them."""
+
+import re
+import subprocess
+
+import h5py
+from conftest import REPO, mfsim_executable
+
+DOC = REPO / "docs" / "file-format.md"
+CONFIGS = REPO / "simulations" / "configs"
+
+COMMON = {"data.n_train": 12, "data.n_test": 20, "output.observe_every": 5, "output.snapshot_every": 10}
+RUNS = {
+    "two_layer": ("two_layer_meanfield.toml", {
+        "model.width": 64, "model.activation": '"softplus"', "data.dim": 3, "flow.integrator": '"heun"',
+        "flow.dt": 0.05, "flow.t_end": 0.5, "diagnostics.kl": '["transport", "knn"]', "diagnostics.knn_k": 3,
+        "diagnostics.gram_spectrum": "true", "diagnostics.gram_matrix": "true"}),
+    "langevin": ("two_layer_langevin.toml", {
+        "model.width": 64, "data.dim": 2, "flow.t_end": 0.5, "flow.path_norm_penalty": 0.01,
+        "diagnostics.knn_k": 3, "diagnostics.knn_every": 5, "diagnostics.gibbs_samples": 256}),
+    "logistic": ("two_layer_meanfield.toml", {
+        "model.width": 64, "model.loss": '"logistic"', "data.dim": 3, "flow.integrator": '"heun"',
+        "flow.dt": 0.05, "flow.t_end": 0.5, "diagnostics.kl": "[]"}),
+    "resnet": ("resnet_meanfield.toml", {
+        "model.depth": 2, "model.width": 16, "model.head_width": 16, "data.dim": 2, "flow.t_end": 1.0,
+        "diagnostics.kl": '["transport", "knn"]', "diagnostics.knn_k": 3, "diagnostics.path_norm": "true"}),
+}
+
+
+def documented_patterns() -> list[str]:
+    text = DOC.read_text()
+    table = text.split("<!-- observables: begin -->")[1].split("<!-- observables: end -->")[0]
+    names = []
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            names += re.findall(r"`([^`]+)`", line.split("|")[1])
+    return names
+
+
+def as_regex(pattern: str) -> re.Pattern:
+    return re.compile(re.escape(pattern).replace(re.escape("[_<label>]"), "(?:_blocks|_head)?") + r"\Z")
+
+
+def written_names(tmp_path) -> set[str]:
+    names = set()
+    for run, (config, settings) in RUNS.items():
+        out = tmp_path / f"{run}.h5"
+        command = [str(mfsim_executable()), "run", str(CONFIGS / config), "-o", str(out), "--force", "-q"]
+        for key, value in {**COMMON, **settings}.items():
+            command += ["--set", f"{key}={value}"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{run}: {result.stderr}"
+        with h5py.File(out, "r") as f:
+            names |= set(f["observables"])
+    return names
+
+
+def test_every_observable_written_is_documented_and_every_documented_one_written(tmp_path):
+    patterns = documented_patterns()
+    assert len(patterns) > 40
+    names = written_names(tmp_path)
+    undocumented = sorted(n for n in names if not any(as_regex(p).match(n) for p in patterns))
+    assert not undocumented, f"written but not in docs/file-format.md: {undocumented}"
+    unwritten = sorted(p for p in patterns if not any(as_regex(p).match(n) for n in names))
+    assert not unwritten, f"in docs/file-format.md but written by none of the runs: {unwritten}"
