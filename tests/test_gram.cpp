@@ -41,7 +41,7 @@ TEST(GramKernel, EqualsNaiveProductOfFeatures) {
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));  // accumulate_gram adds
     Workspace scratch;
-    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch);
+    accumulate_gram(ExecSpace(), SyntheticFeatures{p}, m, gram, scratch);
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)
@@ -130,7 +130,8 @@ TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
     Workspace scratch;
     a.model->accumulate_gram(a.state, *a.model->make_evaluation(), 0, factored, scratch);
     with_activation(a.spec.activation, [&](auto act) {
-      accumulate_gram(detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
+      accumulate_gram(ExecSpace(),
+                      detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
                                                               scale, bias, act},
                       m, generic, scratch);
     });
@@ -155,8 +156,8 @@ TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));
     Workspace scratch;
-    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch,
-                    input_product_weight(x, append_one, scratch));
+    accumulate_gram(ExecSpace(), SyntheticFeatures{p}, m, gram, scratch,
+                    input_product_weight(ExecSpace(), x, append_one, scratch));
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)

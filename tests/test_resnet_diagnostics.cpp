@@ -87,7 +87,8 @@ TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
   model.accumulate_gram(s, *e, 0, factored, scratch);
   const LayerView z = test::resnet(*e).states, q = test::resnet(*e).sensitivities;
   const real scale = real(spec.alpha / std::sqrt(double(spec.depth * spec.width)));
-  accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
+  accumulate_gram(ExecSpace(),
+                  detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
                                                            activations::Tanh{}},
                   spec.depth * spec.width, generic, scratch);
   const std::vector<double> f = test::host(factored), g = test::host(generic);

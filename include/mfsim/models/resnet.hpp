@@ -100,18 +100,21 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   // φ^H = (β/√K) ∇_ω h(z_L; ω), from the forward and backward pass of the evaluation `e`
   // (a ResNetEvaluation).
   std::vector<std::string> gram_parts() const override { return {"blocks", "head"}; }
-  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
-                       Workspace& scratch) const override;
+  using GramModel::accumulate_gram;
+  void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
+                       int part, Matrix gram, Workspace& scratch) const override;
   // K_head of MATH.md §3.6 on the raw inputs (σh, std_a, std_v, no bias), scale β²: the limit of
   // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
-  double infinite_width_gram(Matrix kernel) const override;
+  using GramModel::infinite_width_gram;
+  double infinite_width_gram(const ExecSpace& space, Matrix kernel) const override;
 
   // path_norm_weighted (MATH.md §3.8, after E, Ma & Wang 2019): ‖ cᵀ A_L ⋯ A_1 ‖₁ on the
   // augmented state (z, 1), with A_l = I + c |U_l||W_l|, U_l = (α/(LM)) [u_{l,1} … u_{l,M}],
   // W_l = [(w_{l,m}, b_{l,m})]_m, and c_j = (β/K) Σ_k |a_k| |v_{k,j}| the head's path weights
   // (so that with L = 0 it is the head's ℓ1 path norm). c = spec.path_norm_weight, default 3
   // (recalled, not verified).
-  std::map<std::string, double> path_norms(const ParticleState& s,
+  using PathNormModel::path_norms;
+  std::map<std::string, double> path_norms(const ExecSpace& space, const ParticleState& s,
                                            Workspace& scratch) const override;
 
   // This rank's (local) rows of the blocks group that belong to layer l: rows
