@@ -127,6 +127,21 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(const ExecSpace& space, ConstMatrix head, ConstMatrix z_last, Vector f) const;
+  // The steps of evaluate, in order, on `space`. The forward pass (B1), (B3): z_0 = x, …, z_L,
+  // then f, the loss and r = ℓ'(f, y) (f − y: square loss) into `e`; returns every layer's
+  // particles transposed (detail::transpose_layers), which the backward pass reads too.
+  LayerView forward_pass(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e) const;
+  // The backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ … w.
+  void backward_pass(const ExecSpace& space, const ParticleState& s, const LayerView& panels,
+                     ResNetEvaluation& e) const;
+  // The blocks' velocities (B11) and, when `dsdt` tracks log-densities, Laplacians (B12) (|z_l|²
+  // in e.norm2), a group of layers per kernel: z_l and q_{l+1} of the group's layers packed for
+  // the register blocks (O(layers·n·d) each).
+  void block_velocities(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
+                        ParticleState& dsdt) const;
+  // The head's velocity and Laplacian, on z_L.
+  void head_velocity(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
+                     ParticleState& dsdt) const;
 
   ResNetSpec spec_;
   std::vector<GroupSpec> groups_;
