@@ -388,8 +388,8 @@ struct BlockFactor {
 
 // gram += Σ over the local rows [first, first + count) of one layer of φ φᵀ, in the factored form
 // S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ): two rank-count updates instead of one of rank count·(2d + 1).
-template <class Act>
-void accumulate_block_gram(const ExecSpace& space, ConstMatrix theta, index_t first, index_t count,
+template <class Space, class Act>
+void accumulate_block_gram(const Space& space, ConstMatrix theta, index_t first, index_t count,
                            ConstMatrix z, ConstMatrix q, real scale, Act act, Matrix gram,
                            Workspace& scratch) {
   const ConstMatrix rows =
