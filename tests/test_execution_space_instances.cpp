@@ -364,6 +364,29 @@ TEST(ExecutionSpaceInstances, RunFlowStepsOnTheGivenInstance) {
   }
 }
 
+// The NTK reference of both models (the infinite-width Gram, by quadrature for tanh) on the
+// instance: nothing runs elsewhere, and the kernel is the default instance's, bitwise.
+TEST(ExecutionSpaceInstances, InfiniteWidthGramRunsOnTheGivenInstance) {
+  const ExecSpace instance = make_instance();
+  MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
+  const Dataset data = make_synthetic_dataset(test::small_data(3, 40, 10));
+  for (bool resnet : {false, true}) {
+    SCOPED_TRACE(resnet ? "resnet" : "two_layer");
+    const auto model = make_model(resnet, data);
+    const GramModel& gram = *gram_model(*model);
+    const index_t n = data.n_train();
+    Matrix on_instance("on_instance", n, n), on_default("on_default", n, n);
+    ExecSpace().fence();  // the zero fill above ran on the default instance
+    double scale = 0;
+    expect_only_on(instance, "infinite_width_gram", [&] {
+      scale = gram.infinite_width_gram(instance, on_instance);
+      instance.fence();
+    });
+    EXPECT_EQ(gram.infinite_width_gram(on_default), scale);
+    EXPECT_EQ(test::host(on_instance), test::host(on_default));
+  }
+}
+
 // Keeps every observable row in memory and writes the snapshots to an H5MD file.
 class SnapshotsToFile : public test::RecordingOutput {
  public:
