@@ -135,7 +135,7 @@ void BM_GramAccumulateGeneric(benchmark::State& bench) {
   const detail::TwoLayerFeatures<activations::Tanh> features{
       s.state.theta[0], s.data.x_train, scale, true, {}};
   const double cpu = bench::timed_loop(bench, [&] {
-    accumulate_gram(features, index_t(s.state.theta[0].extent(0)), gram, s.scratch);
+    accumulate_gram(ExecSpace(), features, index_t(s.state.theta[0].extent(0)), gram, s.scratch);
   });
   gram_counters(bench, double(features.size()), cpu);
 }

@@ -103,8 +103,10 @@ class LinearFlowModel final : public Model, public GramModel {
     for (const auto& p : parts_) names.push_back(p.first);
     return names;
   }
-  void accumulate_gram(const ParticleState&, const Evaluation&, int part, Matrix gram,
-                       Workspace&) const override {
+  using GramModel::accumulate_gram;
+  void accumulate_gram(const ExecSpace& space, const ParticleState&, const Evaluation&, int part,
+                       Matrix gram, Workspace&) const override {
+    space.fence();  // the host reads G
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), gram);
     const auto& m = parts_[std::size_t(part)].second;
     for (std::size_t i = 0; i < host.extent(0); ++i)

@@ -19,7 +19,7 @@ class RecordingOutput : public RunOutput {
   };
   std::map<std::string, Series> series;
 
-  void append_particles(index_t, double, const ParticleState&) override {}
+  void append_particles(const ExecSpace&, index_t, double, const ParticleState&) override {}
   void append_observable(const std::string& name, index_t step, double time,
                          const std::vector<double>& value,
                          const std::vector<std::size_t>& shape) override {

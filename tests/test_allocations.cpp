@@ -47,7 +47,7 @@ class AllocationsAtStep final : public Observer {
 
 class DiscardingOutput final : public RunOutput {
  public:
-  void append_particles(index_t, double, const ParticleState&) override {}
+  void append_particles(const ExecSpace&, index_t, double, const ParticleState&) override {}
   void append_observable(const std::string&, index_t, double, const std::vector<double>&,
                          const std::vector<std::size_t>&) override {}
 };

@@ -1,19 +1,23 @@
-// Every kernel of a step runs on the execution-space instance its caller passes (after ArborX's
-// tstKokkosToolsExecutionSpaceInstances): while the models evaluate and while run_flow steps on an
-// instance other than the default one, no kernel may run on another instance and no fence they
-// make may be global. Kokkos Tools callbacks see every parallel_for, parallel_reduce, parallel_scan
-// and fence with the device id of its instance. Where instances have ids of their own (CUDA, HIP,
-// SYCL), each kernel's id must be the instance's. On the host backends of Kokkos 4 every instance
-// has the same id; there a helper thread holds the default instance's lock (which every kernel of
-// that instance takes) from each kernel's begin callback until it ends: a kernel on the default
-// instance waits for it, and the helper reports that kernel when it gives up waiting. Where
-// Kokkos makes no second instance (3.x: one Serial instance), the tests are skipped.
+// Every kernel of a step and of an observation runs on the execution-space instance its caller
+// passes (after ArborX's tstKokkosToolsExecutionSpaceInstances): while the models evaluate, while
+// run_flow steps on an instance other than the default one, and while it observes and writes
+// snapshots there, no kernel may run on another instance and no fence they make may be global.
+// Kokkos Tools callbacks see every parallel_for, parallel_reduce, parallel_scan and fence with the
+// device id of its instance. Where instances have ids of their own (CUDA, HIP, SYCL), each kernel's
+// id must be the instance's. On the host backends of Kokkos 4 every instance has the same id; there
+// a helper thread holds the default instance's lock (which every kernel of that instance takes)
+// from each kernel's begin callback until it ends: a kernel on the default instance waits for it,
+// and the helper reports that kernel when it gives up waiting. Where Kokkos makes no second
+// instance (3.x: one Serial instance), the tests are skipped.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -23,7 +27,14 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "mfsim/diagnostics/classification_observer.hpp"
+#include "mfsim/diagnostics/gram_observer.hpp"
+#include "mfsim/diagnostics/loss_observer.hpp"
+#include "mfsim/diagnostics/path_length_observer.hpp"
+#include "mfsim/diagnostics/path_norm_observer.hpp"
 #include "mfsim/flow/run.hpp"
+#include "mfsim/io/h5md_reader.hpp"
+#include "mfsim/io/h5md_writer.hpp"
 #include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 #include "recording_output.hpp"
@@ -349,6 +360,120 @@ TEST(ExecutionSpaceInstances, RunFlowStepsOnTheGivenInstance) {
     for (std::size_t g = 0; g < finals[0].groups(); ++g) {
       EXPECT_EQ(test::host(finals[0].theta[g]), test::host(finals[1].theta[g]));
       EXPECT_EQ(test::host(finals[0].log_density[g]), test::host(finals[1].log_density[g]));
+    }
+  }
+}
+
+// The NTK reference of both models (the infinite-width Gram, by quadrature for tanh) on the
+// instance: nothing runs elsewhere, and the kernel is the default instance's, bitwise.
+TEST(ExecutionSpaceInstances, InfiniteWidthGramRunsOnTheGivenInstance) {
+  const ExecSpace instance = make_instance();
+  MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
+  const Dataset data = make_synthetic_dataset(test::small_data(3, 40, 10));
+  for (bool resnet : {false, true}) {
+    SCOPED_TRACE(resnet ? "resnet" : "two_layer");
+    const auto model = make_model(resnet, data);
+    const GramModel& gram = *gram_model(*model);
+    const index_t n = data.n_train();
+    Matrix on_instance("on_instance", n, n), on_default("on_default", n, n);
+    ExecSpace().fence();  // the zero fill above ran on the default instance
+    double scale = 0;
+    expect_only_on(instance, "infinite_width_gram", [&] {
+      scale = gram.infinite_width_gram(instance, on_instance);
+      instance.fence();
+    });
+    EXPECT_EQ(gram.infinite_width_gram(on_default), scale);
+    EXPECT_EQ(test::host(on_instance), test::host(on_default));
+  }
+}
+
+// Keeps every observable row in memory and writes the snapshots to an H5MD file.
+class SnapshotsToFile : public test::RecordingOutput {
+ public:
+  SnapshotsToFile(const std::string& path, const Model& model)
+      : writer_(path, true, model.groups(), true) {}
+  void append_particles(const ExecSpace& space, index_t step, double time,
+                        const ParticleState& s) override {
+    writer_.append_particles(space, step, time, s);
+  }
+  void flush() override { writer_.flush(); }
+
+ private:
+  H5mdWriter writer_;
+};
+
+// Observations and snapshots of run_flow on the instance: the loss (with the test loss), Gram
+// (every part, the energy identity, the loss bound), path-norm (the model's own too), path-length
+// and classification observers, and the H5MD snapshots with log-densities: nothing runs
+// elsewhere, and every observable and frame is the default instance's (bitwise where no
+// reduction decides it).
+TEST(ExecutionSpaceInstances, ObserversAndSnapshotsRunOnTheGivenInstance) {
+  const ExecSpace instance = make_instance();
+  MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
+  const Dataset data = make_synthetic_dataset(test::small_data(3, 40, 10));
+  const std::string dir = test::scratch_dir("instance_observers");
+  for (bool resnet : {false, true}) {
+    SCOPED_TRACE(resnet ? "resnet" : "two_layer");
+    const auto model = make_model(resnet, data);
+    RunSettings r;
+    r.dt = 0.05;
+    r.steps = 6;
+    r.observe_every = 2;
+    r.snapshot_every = 3;
+    DiagnosticsSettings settings;
+    settings.gram_every = 2;
+    std::vector<std::map<std::string, test::RecordingOutput::Series>> rows;
+    std::vector<std::vector<double>> last_frames;
+    for (bool own : {true, false}) {
+      const std::string path = dir + (own ? "/instance.h5" : "/default.h5");
+      LossObserver loss;
+      GramObserver gram(*model, *gram_model(*model), settings);
+      PathNormObserver path_norm(2);
+      PathLengthObserver path_length(2);
+      ClassificationObserver classification;
+      const std::vector<Observer*> observers{&loss, &gram, &path_norm, &path_length,
+                                             &classification};
+      ParticleState s = allocate_state(model->groups(), true, "s");
+      model->initialize(s, 3, false);
+      set_initial_log_density(s, model->groups());
+      {
+        SnapshotsToFile output(path, *model);
+        ExecSpace().fence();  // the setup above ran on the default instance
+        r.space = own ? instance : ExecSpace();
+        if (own)
+          expect_only_on(instance, "run_flow", [&] { run_flow(*model, s, r, observers, output); });
+        else
+          run_flow(*model, s, r, observers, output);
+        rows.push_back(output.series);
+      }
+      const H5mdReader reader(path);
+      const std::string group = model->groups().back().name;
+      EXPECT_EQ(reader.frames(group), 3);
+      const ParticleFrame frame = reader.read_frame(group, -1);
+      EXPECT_EQ(frame.step, 6);
+      std::vector<double> values(frame.value.data(), frame.value.data() + frame.value.size());
+      values.insert(values.end(), frame.log_density.data(),
+                    frame.log_density.data() + frame.log_density.size());
+      last_frames.push_back(values);
+    }
+    EXPECT_EQ(last_frames[0], last_frames[1]);
+    for (const char* name :
+         {"loss", "test_loss", "gram_lambda_min", "gram_lambda_max", "energy_identity_error",
+          "loss_bound", "w2_path_length", "train_accuracy", "test_accuracy", "margin"})
+      EXPECT_TRUE(rows[0].count(name)) << name;
+    if (resnet) EXPECT_TRUE(rows[0].count("path_norm_weighted"));
+    if (!resnet) EXPECT_TRUE(rows[0].count("normalised_margin"));
+    ASSERT_EQ(rows[0].size(), rows[1].size());
+    for (const auto& [name, series] : rows[0]) {
+      const auto& other = rows[1].at(name);
+      ASSERT_EQ(series.step, other.step) << name;
+      for (std::size_t t = 0; t < series.value.size(); ++t)
+        for (std::size_t k = 0; k < series.value[t].size(); ++k) {
+          // The reductions (losses, speeds, norms) sum in an order that depends on the thread
+          // count, and a partition has fewer threads than the whole pool.
+          const double a = series.value[t][k], b = other.value[t][k];
+          EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::fabs(b))) << name << " at row " << t;
+        }
     }
   }
 }

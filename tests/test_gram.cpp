@@ -1,6 +1,6 @@
-// The Gram matrix: the tiled kernel against a naive ΦΦᵀ, model A's features against (A9) written
-// out on the host, the eigensolvers against each other, and the identities (A11), (A12) along a
-// run (MATH.md §6 V5).
+// The Gram matrix: the tiled kernel against a naive ΦΦᵀ (on every execution space of the build:
+// GramKernel/<backend>), model A's features against (A9) written out on the host, the eigensolvers
+// against each other, and the identities (A11), (A12) along a run (MATH.md §6 V5).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 
 #include "detail/gram_kernel.hpp"
 #include "detail/two_layer_kernels.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
@@ -34,14 +35,21 @@ struct SyntheticFeatures {
   }
 };
 
-TEST(GramKernel, EqualsNaiveProductOfFeatures) {
+// The kernels alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class GramKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(GramKernel, test::ExecutionSpaces);
+
+TYPED_TEST(GramKernel, EqualsNaiveProductOfFeatures) {
+  const TypeParam space;
   // Sizes straddling the block size, chunks of one particle (wide p) and a ragged last chunk.
   for (const auto& [n, m, p] : std::vector<std::tuple<index_t, index_t, int>>{
            {1, 1, 1}, {5, 7, 3}, {33, 70, 4}, {64, 129, 1}, {70, 3, 300}}) {
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));  // accumulate_gram adds
     Workspace scratch;
-    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch);
+    accumulate_gram(space, SyntheticFeatures{p}, m, gram, scratch);
+    space.fence();
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)
@@ -77,7 +85,7 @@ struct ModelA {
   }
 };
 
-TEST(GramKernel, TwoLayerGramEqualsFeatureProductOfA9) {
+TEST(TwoLayerGram, EqualsFeatureProductOfA9) {
   for (bool bias : {true, false}) {
     for (ActivationKind act : {ActivationKind::tanh, ActivationKind::relu}) {
       ModelA a(act, 50, 37, bias);
@@ -119,21 +127,25 @@ TEST(GramKernel, TwoLayerGramEqualsFeatureProductOfA9) {
   }
 }
 
-TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
+TYPED_TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
   // Model A's Gram matrix in the factored form S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ) (what the model uses)
   // against the generic kernel on the full features (A9), at a size spanning several tiles.
+  const TypeParam space;
   for (bool bias : {true, false}) {
     const index_t n = 101, m = 70;
     ModelA a(ActivationKind::tanh, m, n, bias);
     const real scale = real(a.spec.beta / std::sqrt(double(m)));
     Matrix factored("factored", n, n), generic("generic", n, n);
     Workspace scratch;
-    a.model->accumulate_gram(a.state, *a.model->make_evaluation(), 0, factored, scratch);
     with_activation(a.spec.activation, [&](auto act) {
-      accumulate_gram(detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
+      detail::accumulate_two_layer_gram(space, a.state.theta[0], a.data.x_train, scale, bias, act,
+                                        factored, scratch);
+      accumulate_gram(space,
+                      detail::TwoLayerFeatures<decltype(act)>{a.state.theta[0], a.data.x_train,
                                                               scale, bias, act},
                       m, generic, scratch);
     });
+    space.fence();
     const std::vector<double> f = test::host(factored), g = test::host(generic);
     EXPECT_TRUE(test::is_exactly_symmetric(f, std::size_t(n)));
     const double worst = test::max_abs_diff(f, g), largest = test::max_abs(g);
@@ -142,7 +154,8 @@ TEST(GramKernel, FactoredTwoLayerGramEqualsGenericKernel) {
   }
 }
 
-TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
+TYPED_TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
+  const TypeParam space;
   // G_ij = 1 + (x̃_i·x̃_j) Σ_k φ_ik·φ_jk, over several tiles with a ragged edge (n = 101).
   for (bool append_one : {true, false}) {
     const index_t n = 101, m = 9;
@@ -155,8 +168,9 @@ TEST(GramKernel, WeightedEqualsNaiveWeightedProduct) {
     Matrix gram("gram", n, n);
     Kokkos::deep_copy(gram, real(1));
     Workspace scratch;
-    accumulate_gram(SyntheticFeatures{p}, m, gram, scratch,
-                    input_product_weight(x, append_one, scratch));
+    accumulate_gram(space, SyntheticFeatures{p}, m, gram, scratch,
+                    input_product_weight(space, x, append_one, scratch));
+    space.fence();
     const HostMatrix g = to_host(gram);
     double worst = 0, scale = 0;
     for (index_t i = 0; i < n; ++i)

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "detail/resnet_kernels.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
@@ -70,9 +71,16 @@ TEST(ResNetDiagnostics, EachGramPartCarriesItsGroupsDissipation) {
   }
 }
 
-TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
-  // G₁ as the model assembles it (per layer, S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ)) against the generic
-  // kernel on the full features (B13), over several Gram tiles and particle chunks.
+// The block Gram kernels alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class BlockGramKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(BlockGramKernel, test::ExecutionSpaces);
+
+TYPED_TEST(BlockGramKernel, FactoredEqualsTheGenericKernelOnB13) {
+  // G₁ as the model assembles it (per layer, S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ):
+  // accumulate_block_gram) against the generic kernel on the full features (B13), over several
+  // Gram tiles and particle chunks, both on the space under test.
+  const TypeParam space;
   const index_t n = 101;
   const Dataset data = make_synthetic_dataset(test::small_data(3, n, 0));
   ResNetSpec spec = spec_of(150, 10);
@@ -84,12 +92,19 @@ TEST(ResNetDiagnostics, FactoredBlockGramEqualsTheGenericKernelOnB13) {
   const auto e = test::evaluate(model, s, v);
   Matrix factored("factored", n, n), generic("generic", n, n);
   Workspace scratch;
-  model.accumulate_gram(s, *e, 0, factored, scratch);
   const LayerView z = test::resnet(*e).states, q = test::resnet(*e).sensitivities;
   const real scale = real(spec.alpha / std::sqrt(double(spec.depth * spec.width)));
-  accumulate_gram(detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
+  for (index_t l = 0; l < spec.depth; ++l) {
+    const Shard rows = model.local_layer(l);
+    detail::accumulate_block_gram(space, s.theta[0], rows.begin, rows.size(),
+                                  test::resnet(*e).state(l), test::resnet(*e).sensitivity(l + 1),
+                                  scale, activations::Tanh{}, factored, scratch);
+  }
+  accumulate_gram(space,
+                  detail::BlockFeatures<activations::Tanh>{s.theta[0], z, q, spec.width, 3, scale,
                                                            activations::Tanh{}},
                   spec.depth * spec.width, generic, scratch);
+  space.fence();
   const std::vector<double> f = test::host(factored), g = test::host(generic);
   EXPECT_TRUE(test::is_exactly_symmetric(f, std::size_t(n)));
   const double worst = test::max_abs_diff(f, g), largest = test::max_abs(g);

@@ -22,7 +22,9 @@ class MemoryOutput : public RunOutput {
   std::vector<index_t> snapshot_steps;
   std::vector<double> snapshot_times;
   std::vector<std::vector<double>> snapshots;
-  void append_particles(index_t step, double time, const ParticleState& s) override {
+  using RunOutput::append_particles;
+  void append_particles(const ExecSpace&, index_t step, double time,
+                        const ParticleState& s) override {
     snapshot_steps.push_back(step);
     snapshot_times.push_back(time);
     snapshots.push_back(test::host(s.theta[0]));
@@ -87,9 +89,10 @@ TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
     }
   } slow;
   struct SlowOutput : MemoryOutput {
-    void append_particles(index_t step, double time, const ParticleState& s) override {
+    void append_particles(const ExecSpace& space, index_t step, double time,
+                          const ParticleState& s) override {
       std::this_thread::sleep_for(milliseconds(sleep_ms));
-      MemoryOutput::append_particles(step, time, s);
+      MemoryOutput::append_particles(space, step, time, s);
     }
   } out;
   SmallFlow s;

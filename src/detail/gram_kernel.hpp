@@ -11,11 +11,13 @@
 //     void operator()(index_t i, index_t k, real* phi) const;  // writes φ_{i,k}[0..p)
 //   };
 //
-// and calls accumulate_gram(features, particles, G, scratch). The functor is copied to the device:
-// it holds views and scalars, and may call nothing virtual. An optional *entry weight* w(i, j)
-// multiplies each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}: features with a product
-// structure (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take two rank-m updates of
-// scalar features instead of one rank-m·p update (accumulate_two_layer_gram).
+// and calls accumulate_gram(space, features, particles, G, scratch): every kernel on the
+// execution-space instance `space`, of ExecSpace or of any other execution space that can access
+// MemSpace (Serial beside OpenMP: the tests run the kernels on each, tests/execution_spaces.hpp).
+// The functor is copied to the device: it holds views and scalars, and may call nothing virtual. An
+// optional *entry weight* w(i, j) multiplies each entry's sum, G_ij += w(i, j) Σ_k φ_{i,k}·φ_{j,k}:
+// features with a product structure (model A's φ = (s, t·x̃): G = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ)) then take
+// two rank-m updates of scalar features instead of one rank-m·p update (accumulate_two_layer_gram).
 //
 // Scheme (the packed GEMM of BLAS libraries, GPU-suitable, deterministic): the particles are taken
 // in chunks of ~gram_panel_length/p. For each chunk, one kernel evaluates every feature of the
@@ -116,11 +118,13 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void gram_register_block(real (&s)[R][V]
     for (int c = 0; c < V; ++c) s[r][c] = acc[r][c];
 }
 
-// gram(i, j) += weight(i, j) Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0);
-// the weight must be symmetric.
-template <class Features, class Weight = UnitGramWeight>
-void accumulate_gram(const Features& features, index_t particles, Matrix gram, Workspace& scratch,
-                     const Weight& weight = {}) {
+// gram(i, j) += weight(i, j) Σ_{k < particles} φ_{i,k}·φ_{j,k} for all i, j < gram.extent(0),
+// on `space`; the weight must be symmetric.
+template <class Space, class Features, class Weight = UnitGramWeight>
+void accumulate_gram(const Space& space, const Features& features, index_t particles, Matrix gram,
+                     Workspace& scratch, const Weight& weight = {}) {
+  static_assert(Kokkos::SpaceAccessibility<Space, MemSpace>::accessible,
+                "the Gram kernels run where mfsim's views live");
   constexpr int R = gram_rows, V = gram_vector, W = gram_width, T = gram_tile;
   constexpr int row_blocks = T / R, column_blocks = T / V;
   using Panels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
@@ -133,13 +137,13 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
   const Panels rows = scratch.view<Panels>("gram_row_panels", rows_panels, chunk * p, R);
   const Panels cols = scratch.view<Panels>("gram_column_panels", column_panels, chunk * p, W);
   const index_t tiles = (n + T - 1) / T;
-  using Team = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  using Team = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
   for (index_t k0 = 0; k0 < particles; k0 += chunk) {
     const index_t count = std::min(chunk, particles - k0);
     const int length = int(count * p);
     const index_t runs = (count + gram_feature_run - 1) / gram_feature_run;
     Kokkos::parallel_for(
-        "mfsim::Gram::features", Kokkos::RangePolicy<ExecSpace>(0, n * runs),
+        "mfsim::Gram::features", Kokkos::RangePolicy<Space>(space, 0, n * runs),
         KOKKOS_LAMBDA(index_t e) {
           const index_t i = e / runs, c0 = (e % runs) * gram_feature_run;
           const index_t length = count - c0 < gram_feature_run ? count - c0 : gram_feature_run;
@@ -148,22 +152,22 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
     // Packing (zero beyond n, so that register blocks never test their edges); one index
     // division per panel row, not per value.
     Kokkos::parallel_for(
-        "mfsim::Gram::pack_rows", Kokkos::RangePolicy<ExecSpace>(0, rows_panels * length),
+        "mfsim::Gram::pack_rows", Kokkos::RangePolicy<Space>(space, 0, rows_panels * length),
         KOKKOS_LAMBDA(index_t e) {
           const index_t b = e / length, l = e % length;
           for (int r = 0; r < R; ++r)
             rows(b, l, r) = b * R + r < n ? values(b * R + r, l) : real(0);
         });
     Kokkos::parallel_for(
-        "mfsim::Gram::pack_columns", Kokkos::RangePolicy<ExecSpace>(0, column_panels * length),
+        "mfsim::Gram::pack_columns", Kokkos::RangePolicy<Space>(space, 0, column_panels * length),
         KOKKOS_LAMBDA(index_t e) {
           const index_t b = e / length, l = e % length;
           for (int c = 0; c < W; ++c)
             cols(b, l, c) = b * W + c < n ? values(b * W + c, l) : real(0);
         });
     Kokkos::parallel_for(
-        "mfsim::Gram::rank_update", Team(int(tiles * (tiles + 1) / 2), Kokkos::AUTO),
-        KOKKOS_LAMBDA(const Team::member_type& team) {
+        "mfsim::Gram::rank_update", Team(space, int(tiles * (tiles + 1) / 2), Kokkos::AUTO),
+        KOKKOS_LAMBDA(const typename Team::member_type& team) {
           // Team t → block (bi, bj), bi ≤ bj, row-major over the upper triangle.
           index_t bi = 0, rest = team.league_rank();
           while (rest >= tiles - bi) rest -= tiles - bi++;
@@ -195,8 +199,10 @@ void accumulate_gram(const Features& features, index_t particles, Matrix gram, W
   }
 }
 
-// The weight x̃_i·x̃_j of the rows of x, packed in `scratch` (zero-padded panels).
-inline InputProductWeight input_product_weight(ConstMatrix x, bool append_one, Workspace& scratch) {
+// The weight x̃_i·x̃_j of the rows of x, packed in `scratch` (zero-padded panels) on `space`.
+template <class Space>
+InputProductWeight input_product_weight(const Space& space, ConstMatrix x, bool append_one,
+                                        Workspace& scratch) {
   constexpr int R = gram_rows, W = gram_width;
   const index_t n = index_t(x.extent(0));
   const int d = int(x.extent(1)), dz = d + (append_one ? 1 : 0);
@@ -208,7 +214,7 @@ inline InputProductWeight input_product_weight(ConstMatrix x, bool append_one, W
   // Over the padded sample range: the entries past n are zeros, as in a fresh allocation.
   Kokkos::parallel_for(
       "mfsim::Gram::pack_inputs",
-      Kokkos::RangePolicy<ExecSpace>(0, std::max(row_panels * R, column_panels * W)),
+      Kokkos::RangePolicy<Space>(space, 0, std::max(row_panels * R, column_panels * W)),
       KOKKOS_LAMBDA(index_t i) {
         for (int q = 0; q < dz; ++q) {
           const real v = i >= n ? real(0) : q < d ? x(i, q) : real(1);

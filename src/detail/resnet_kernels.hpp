@@ -388,15 +388,16 @@ struct BlockFactor {
 
 // gram += Σ over the local rows [first, first + count) of one layer of φ φᵀ, in the factored form
 // S Sᵀ ∘ (Q Qᵀ) + T Tᵀ ∘ (Z̃ Z̃ᵀ): two rank-count updates instead of one of rank count·(2d + 1).
-template <class Act>
-void accumulate_block_gram(ConstMatrix theta, index_t first, index_t count, ConstMatrix z,
-                           ConstMatrix q, real scale, Act act, Matrix gram, Workspace& scratch) {
+template <class Space, class Act>
+void accumulate_block_gram(const Space& space, ConstMatrix theta, index_t first, index_t count,
+                           ConstMatrix z, ConstMatrix q, real scale, Act act, Matrix gram,
+                           Workspace& scratch) {
   const ConstMatrix rows =
       Kokkos::subview(theta, std::make_pair(first, first + count), Kokkos::ALL);
-  accumulate_gram(BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram, scratch,
-                  input_product_weight(q, false, scratch));
-  accumulate_gram(BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram, scratch,
-                  input_product_weight(z, true, scratch));
+  accumulate_gram(space, BlockFactor<Act, false>{rows, z, q, scale, act}, count, gram, scratch,
+                  input_product_weight(space, q, false, scratch));
+  accumulate_gram(space, BlockFactor<Act, true>{rows, z, q, scale, act}, count, gram, scratch,
+                  input_product_weight(space, z, true, scratch));
 }
 
 }  // namespace mfsim::detail

@@ -315,13 +315,13 @@ struct TwoLayerFactor {
 // gram += Φ Φᵀ over the rows of theta, on the inputs x, in the factored form
 // Φ Φᵀ = S Sᵀ + (T Tᵀ) ∘ (X̃ X̃ᵀ): two rank-m updates (n²·m multiply-adds) instead of one of rank
 // m·(d + 2) (TwoLayerFeatures with the generic kernel: the reference of the tests).
-template <class Act>
-void accumulate_two_layer_gram(ConstMatrix theta, ConstMatrix x, real scale, bool bias, Act act,
-                               Matrix gram, Workspace& scratch) {
+template <class Space, class Act>
+void accumulate_two_layer_gram(const Space& space, ConstMatrix theta, ConstMatrix x, real scale,
+                               bool bias, Act act, Matrix gram, Workspace& scratch) {
   const index_t m = index_t(theta.extent(0));
-  accumulate_gram(TwoLayerFactor<Act, false>{theta, x, scale, bias, act}, m, gram, scratch);
-  accumulate_gram(TwoLayerFactor<Act, true>{theta, x, scale, bias, act}, m, gram, scratch,
-                  input_product_weight(x, bias, scratch));
+  accumulate_gram(space, TwoLayerFactor<Act, false>{theta, x, scale, bias, act}, m, gram, scratch);
+  accumulate_gram(space, TwoLayerFactor<Act, true>{theta, x, scale, bias, act}, m, gram, scratch,
+                  input_product_weight(space, x, bias, scratch));
 }
 
 }  // namespace mfsim::detail

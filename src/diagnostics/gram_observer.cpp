@@ -43,24 +43,25 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   const Model& model = p.model;
   const index_t n = index_t(gram_.extent(0));
   const bool several = parts_.size() > 1;
-  Kokkos::deep_copy(gram_, real(0));
+  const ExecSpace& space = p.space;
+  Kokkos::deep_copy(space, gram_, real(0));
   for (std::size_t q = 0; q < parts_.size(); ++q) {
     Matrix part = part_gram_[q];
-    Kokkos::deep_copy(part, real(0));
-    model_.accumulate_gram(p.state, p.evaluation, int(q), part, scratch_);
-    model.comm().allreduce_sum(part);
+    Kokkos::deep_copy(space, part, real(0));
+    model_.accumulate_gram(space, p.state, p.evaluation, int(q), part, scratch_);
+    model.comm().allreduce_sum(space, part);
     Matrix total = gram_;
     Kokkos::parallel_for(
-        "mfsim::Gram::add_part", Kokkos::RangePolicy<ExecSpace>(0, n * n),
+        "mfsim::Gram::add_part", Kokkos::RangePolicy<ExecSpace>(space, 0, n * n),
         KOKKOS_LAMBDA(index_t e) { total(e / n, e % n) += part(e / n, e % n); });
     if (several) {
-      copy_to_host(part, host_part_);
+      copy_to_host(space, part, host_part_);
       const ExtremeEigenvalues ev = extremes(host_part_, parts_[q], p.step);
       sink.append_observable(observable_name("gram", parts_[q], "lambda_min"), p.step, p.time,
                              {ev.min});
     }
   }
-  copy_to_host(gram_, host_gram_);
+  copy_to_host(space, gram_, host_gram_);
 
   ExtremeEigenvalues ev;
   if (spectrum_) {
@@ -78,15 +79,15 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   }
 
   // (A11): (1/n²) rᵀGr against the mean squared particle speed.
-  const auto r = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), p.evaluation.residual);
+  const std::vector<double> r = to_host_doubles(space, p.evaluation.residual);
   double quadratic = 0;
   for (index_t i = 0; i < n; ++i) {
     double row = 0;
-    for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * double(r(j));
-    quadratic += double(r(i)) * row;
+    for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * r[std::size_t(j)];
+    quadratic += r[std::size_t(i)] * row;
   }
   quadratic /= double(n) * double(n);
-  const double speed = mean_square_speed(p.velocity, model.groups(), model.comm());
+  const double speed = mean_square_speed(space, p.velocity, model.groups(), model.comm());
   const double scale = std::max(std::fabs(speed), std::fabs(quadratic));
   sink.append_observable("energy_identity_error", p.step, p.time,
                          {scale > 0 ? std::fabs(quadratic - speed) / scale : 0.0});

@@ -7,7 +7,8 @@
 namespace mfsim {
 
 void PathLengthObserver::on_step(const FlowPoint& p) {
-  const double speed = std::sqrt(mean_square_speed(p.velocity, p.model.groups(), p.model.comm()));
+  const double speed =
+      std::sqrt(mean_square_speed(p.space, p.velocity, p.model.groups(), p.model.comm()));
   if (started_) length_ += 0.5 * (p.time - last_time_) * (last_speed_ + speed);
   started_ = true;
   last_time_ = p.time;

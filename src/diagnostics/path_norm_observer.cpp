@@ -13,11 +13,12 @@ double path_norm_rademacher_bound(double radius, int input_dim, index_t samples)
   return 2 * radius * std::sqrt(2 * std::log(2.0 * double(input_dim)) / double(samples));
 }
 
-PathNorms path_norms(const GroupSpec& group, ConstMatrix theta, const Communicator& comm) {
+PathNorms path_norms(const ExecSpace& space, const GroupSpec& group, ConstMatrix theta,
+                     const Communicator& comm) {
   const int dim = int(theta.extent(1));
   double sums[2] = {0, 0};
   Kokkos::parallel_reduce(
-      "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
+      "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
       KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
         double n1 = 0, n2 = 0;
         for (int c = 1; c < dim; ++c) {
@@ -40,7 +41,7 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (!(groups[g].path_norm_scale > 0)) continue;
     const int dim = groups[g].dim();
-    const auto [p1, p2] = path_norms(groups[g], p.state.theta[g], p.model.comm());
+    const auto [p1, p2] = path_norms(p.space, groups[g], p.state.theta[g], p.model.comm());
     const std::string& label = groups[g].label;
     sink.append_observable(observable_name("path_norm", label, "l1"), p.step, p.time, {p1});
     sink.append_observable(observable_name("path_norm", label, "l2"), p.step, p.time, {p2});
@@ -48,7 +49,7 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
                            {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
   }
   if (const auto* extra = dynamic_cast<const PathNormModel*>(&p.model))
-    for (const auto& [name, value] : extra->path_norms(p.state, scratch_))
+    for (const auto& [name, value] : extra->path_norms(p.space, p.state, scratch_))
       sink.append_observable(name, p.step, p.time, {value});
 }
 

@@ -114,7 +114,7 @@ struct RunBuffers {
   if (at.done > 0) {
     const double previous_loss =
         double(model.evaluate(space, b.previous, *b.evaluation, b.velocity));
-    space.fence();  // the observers and the output may read it on the default instance
+    space.fence();  // the entropy observers may read it on the default instance
     const FlowPoint point{at.step - 1,   previous_time, 0.0,   b.previous, b.velocity,
                           previous_loss, *b.evaluation, model, space};
     const RunPosition before{at.done - 1, at.step - 1, previous_time, false};
@@ -122,7 +122,7 @@ struct RunBuffers {
     for (std::size_t k = 0; k < observers.size(); ++k)
       if (at.done > 1 && !skipped.observes(k)) observers[k]->observe(point, output);
     if (last_snapshot != at.step - 1)
-      output.append_particles(at.step - 1, previous_time, b.previous);
+      output.append_particles(space, at.step - 1, previous_time, b.previous);
     output.flush();
     what += fmt::format("; the last finite state (step {}) is saved", at.step - 1);
   }
@@ -183,10 +183,10 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     if (b.drift) add_regulariser_drift(on, regularisation, groups, s, dsdt, dsdt);
     return loss;
   };
-  // Every kernel, copy and reduction of a step runs on `space`. The observers (but the loss
-  // observer's test loss) and the output still run on the default instance: with another
-  // instance, the loop waits for `space` before handing them a point, and for the default instance
-  // after the observers, whose kernels may still read the point when the step overwrites it (the
+  // Every kernel, copy and reduction of a step runs on `space`, and so do the snapshots and most
+  // observers (RunSettings::space). The entropy observers still run on the default instance: with
+  // another instance, the loop waits for `space` before an observation, and for the default
+  // instance after it, whose kernels may still read the point when the step overwrites it (the
   // output has read the state when append_particles returns).
   const ExecSpace& space = settings.space;
   const bool hands_over = !is_default_instance(space);
@@ -227,7 +227,7 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     if (!plan.last) summary.step_seconds += check_seconds;
 
     const bool observed = plan.full_evaluation && !observers.empty();
-    if (hands_over && (observed || plan.snapshot)) space.fence();
+    if (hands_over && observed) space.fence();
     if (plan.full_evaluation) {
       const FlowPoint point{at.step, at.time,       plan.dt, state, b.velocity,
                             loss,    *b.evaluation, model,   space};
@@ -244,7 +244,7 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     {
       const ProfilingRegion region("mfsim::output");
       if (plan.snapshot) {
-        output.append_particles(at.step, at.time, state);
+        output.append_particles(space, at.step, at.time, state);
         last_snapshot = at.step;
         ++summary.snapshots;
       }

@@ -46,7 +46,7 @@ struct H5mdWriter::Impl {
   void reserve(std::uint64_t bytes, const std::string& context);
   void write_data(const Dataset& data);
   void write_parameters(const std::map<std::string, std::string>& attributes);
-  void append_particles(index_t step, double time, const ParticleState& s);
+  void append_particles(const ExecSpace& space, index_t step, double time, const ParticleState& s);
   void append_observable(const std::string& name, index_t step, double time,
                          const std::vector<double>& value, const std::vector<std::size_t>& shape);
   void append_observable_row(const std::string& name, index_t step, double time,
@@ -93,8 +93,9 @@ void H5mdWriter::write_parameters(const std::map<std::string, std::string>& attr
   impl_->write_parameters(attributes);
 }
 
-void H5mdWriter::append_particles(index_t step, double time, const ParticleState& s) {
-  impl_->append_particles(step, time, s);
+void H5mdWriter::append_particles(const ExecSpace& space, index_t step, double time,
+                                  const ParticleState& s) {
+  impl_->append_particles(space, step, time, s);
 }
 
 void H5mdWriter::append_observable(const std::string& name, index_t step, double time,
@@ -301,16 +302,17 @@ void H5mdWriter::Impl::write_parameters(const std::map<std::string, std::string>
   });
 }
 
-void H5mdWriter::Impl::append_particles(index_t step, double time, const ParticleState& s) {
+void H5mdWriter::Impl::append_particles(const ExecSpace& space, index_t step, double time,
+                                        const ParticleState& s) {
   last_step_ = step;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const GroupSpec& spec = groups_[g];
     // Every rank's rows in global order on rank 0 (each rank holds part of every slice).
-    const auto position = gather_slices(comm_, to_host_doubles(s.theta[g]), spec.dim(),
+    const auto position = gather_slices(comm_, to_host_doubles(space, s.theta[g]), spec.dim(),
                                         spec.global_count, spec.slices);
     on_root([&] { append_row(positions_[g], step, time, position.data()); });
     if (log_density_) {
-      const auto log_density = gather_slices(comm_, to_host_doubles(s.log_density[g]), 1,
+      const auto log_density = gather_slices(comm_, to_host_doubles(space, s.log_density[g]), 1,
                                              spec.global_count, spec.slices);
       on_root([&] { append_row(log_densities_[g], step, time, log_density.data()); });
     }

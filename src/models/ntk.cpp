@@ -59,12 +59,14 @@ KOKKOS_INLINE_FUNCTION Moments quadrature_moments(const Act& act, ConstVector z,
 }
 
 template <class Act>
-void kernel_pairs(const Act& act, Method method, ConstMatrix x, Matrix kernel, real var_a,
-                  real var_w, real var_b, real bias_term, ConstVector z, ConstVector w) {
+void kernel_pairs(const ExecSpace& space, const Act& act, Method method, ConstMatrix x,
+                  Matrix kernel, real var_a, real var_w, real var_b, real bias_term, ConstVector z,
+                  ConstVector w) {
   const index_t n = index_t(x.extent(0));
   const int dim = int(x.extent(1));
   Kokkos::parallel_for(
-      "mfsim::Ntk::kernel", Kokkos::RangePolicy<ExecSpace>(0, n * n), KOKKOS_LAMBDA(index_t e) {
+      "mfsim::Ntk::kernel", Kokkos::RangePolicy<ExecSpace>(space, 0, n * n),
+      KOKKOS_LAMBDA(index_t e) {
         const index_t i = e / n, j = e % n;
         if (i > j) return;
         real xij = 0, xii = 0, xjj = 0;
@@ -103,12 +105,13 @@ void gauss_hermite(int n, std::vector<double>& nodes, std::vector<double>& weigh
   }
 }
 
-void two_layer_kernel(const TwoLayerKernelSpec& spec, ConstMatrix x, Matrix kernel,
-                      bool force_quadrature, int nodes) {
+void two_layer_kernel(const ExecSpace& space, const TwoLayerKernelSpec& spec, ConstMatrix x,
+                      Matrix kernel, bool force_quadrature, int nodes) {
   Method method = Method::quadrature;
   if (!force_quadrature && spec.activation.kind == ActivationKind::relu) method = Method::relu;
   if (!force_quadrature && spec.activation.kind == ActivationKind::erf) method = Method::erf;
-  Vector z("mfsim::Ntk::nodes", 0), w("mfsim::Ntk::weights", 0);
+  Vector z, w;  // the quadrature rule (empty for the closed forms)
+  Vector::HostMirror z_host, w_host;
   if (method == Method::quadrature) {
     std::vector<double> zh, wh;
     gauss_hermite(nodes, zh, wh);
@@ -118,21 +121,23 @@ void two_layer_kernel(const TwoLayerKernelSpec& spec, ConstMatrix x, Matrix kern
     for (std::size_t k = 0; k < zh.size(); ++k)
       if (wh[k] > 1e-18) zk.push_back(zh[k]), wk.push_back(wh[k]);
     const int kept = int(zk.size());
-    z = Vector("mfsim::Ntk::nodes", kept);
-    w = Vector("mfsim::Ntk::weights", kept);
-    auto z_host = Kokkos::create_mirror_view(z);
-    auto w_host = Kokkos::create_mirror_view(w);
+    z = uninitialized<Vector>("mfsim::Ntk::nodes", kept);
+    w = uninitialized<Vector>("mfsim::Ntk::weights", kept);
+    z_host = Kokkos::create_mirror_view(z);
+    w_host = Kokkos::create_mirror_view(w);
     for (int k = 0; k < kept; ++k)
       z_host(k) = real(zk[std::size_t(k)]), w_host(k) = real(wk[std::size_t(k)]);
-    Kokkos::deep_copy(z, z_host);
-    Kokkos::deep_copy(w, w_host);
+    Kokkos::deep_copy(space, z, z_host);
+    Kokkos::deep_copy(space, w, w_host);
   }
   const real var_a = real(spec.std_a * spec.std_a), var_w = real(spec.std_w * spec.std_w);
   const real var_b = spec.bias ? real(spec.std_b * spec.std_b) : real(0);
   const real bias_term = spec.bias ? real(1) : real(0);
   with_activation(spec.activation, [&](auto act) {
-    kernel_pairs(act, method, x, kernel, var_a, var_w, var_b, bias_term, z, w);
+    kernel_pairs(space, act, method, x, kernel, var_a, var_w, var_b, bias_term, z, w);
   });
+  // Host copies of the rule apart from the device's must outlive their copies on `space`.
+  if (z_host.data() != z.data()) space.fence();
 }
 
 }  // namespace mfsim

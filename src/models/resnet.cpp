@@ -212,29 +212,43 @@ void ResNetModel::predict(const ExecSpace& space, const ParticleState& s, ConstM
 real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& evaluation,
                            ParticleState& dsdt) const {
   auto& e = static_cast<ResNetEvaluation&>(evaluation);
-  const LayerView& states = e.states;
-  const LayerView& sensitivities = e.sensitivities;
-  Workspace& scratch = e.scratch;
+  const LayerView panels = forward_pass(space, s, e);
+  backward_pass(space, s, panels, e);
+  const bool laplacian = dsdt.tracks_log_density();
+  // |z_l|² of every layer in e.norm2, layer after layer (z_L's last: the head's), for the
+  // Laplacians.
+  if (laplacian)
+    detail::squared_row_norms(
+        space,
+        ConstMatrix(e.states.data(), (spec_.depth + 1) * e.samples(), index_t(e.states.extent(2))),
+        0, e.norm2);
+  block_velocities(space, s, e, dsdt);
+  head_velocity(space, s, e, dsdt);
+  return real(e.loss);
+}
+
+LayerView ResNetModel::forward_pass(const ExecSpace& space, const ParticleState& s,
+                                    ResNetEvaluation& e) const {
   const index_t L = spec_.depth;
-  ConstMatrix blocks_theta = s.theta[blocks], head_theta = s.theta[head];
-
-  // Forward pass (B1), (B3): z_0 = x, ..., z_L, then f and r = ℓ'(f, y) (f − y: square loss).
-  Kokkos::deep_copy(space, layer(states, 0), e.x());
-  // Every layer's particles transposed once, for the forward and the backward pass.
-  const index_t per_layer = local_layer(0).size();
-  const detail::ParticlePanels panels =
-      detail::transpose_layers(space, blocks_theta, L, per_layer, scratch, "block_panels");
+  Kokkos::deep_copy(space, layer(e.states, 0), e.x());
+  const LayerView panels = detail::transpose_layers(
+      space, s.theta[blocks], L, local_layer(0).size(), e.scratch, "block_panels");
   for (index_t l = 0; l < L; ++l)
-    propagate(space, detail::layer_panel(panels, l), layer(states, l), layer(states, l + 1));
-  const ConstMatrix z_last = layer(states, L);
-  const Vector r = e.residual;
-  head_output(space, head_theta, z_last, e.output);
-  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), r);
+    propagate(space, detail::layer_panel(panels, l), layer(e.states, l), layer(e.states, l + 1));
+  head_output(space, s.theta[head], layer(e.states, L), e.output);
+  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), e.residual);
+  return panels;
+}
 
-  // Backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ ... w.
+void ResNetModel::backward_pass(const ExecSpace& space, const ParticleState& s,
+                                const LayerView& panels, ResNetEvaluation& e) const {
+  const index_t L = spec_.depth;
+  const LayerView& sensitivities = e.sensitivities;
+  ConstMatrix head_theta = s.theta[head];
+  const ConstMatrix z_last = layer(e.states, L);
   const real head_scale = real(spec_.beta / double(spec_.head_width));
   const detail::ParticlePanels head_panel = detail::transpose_layers(
-      space, head_theta, 1, index_t(head_theta.extent(0)), scratch, "head_panel");
+      space, head_theta, 1, index_t(head_theta.extent(0)), e.scratch, "head_panel");
   with_activation(spec_.head_activation, [&](auto act) {
     detail::per_sample_sum<detail::SampleSum::head_adjoint>(
         space, "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
@@ -248,54 +262,56 @@ real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evalu
     const ConstMatrix q_next = layer(sensitivities, l + 1);
     with_activation(spec_.activation, [&](auto act) {
       detail::per_sample_sum<detail::SampleSum::backward>(
-          space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l),
+          space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(e.states, l),
           q_next, alone ? q_next : ConstMatrix(), q, block_scale, act);
     });
     if (alone) continue;
     comm().allreduce_sum(space, q);
     add_into(space, q, q_next);
   }
+}
 
-  // Velocities (B11) and, when tracked, Laplacians (B12), a group of layers per kernel: z_l and
-  // q_{l+1} of the group's layers packed for the register blocks (O(layers·n·d) each), |z_l|² of
-  // every layer in e.norm2 (layer after layer, z_L's last: the head's).
+void ResNetModel::block_velocities(const ExecSpace& space, const ParticleState& s,
+                                   ResNetEvaluation& e, ParticleState& dsdt) const {
+  const index_t L = spec_.depth, per_layer = local_layer(0).size();
   const bool laplacian = dsdt.tracks_log_density();
-  const real block_coeff = real(spec_.alpha / double(e.samples()));
-  const index_t n = e.samples();
-  if (laplacian)
-    detail::squared_row_norms(
-        space, ConstMatrix(states.data(), (L + 1) * n, index_t(states.extent(2))), 0, e.norm2);
+  const real coeff = real(spec_.alpha / double(e.samples()));
   const index_t group = std::max<index_t>(1, e.velocity_layer_group);
   for (index_t first = 0; first < L && per_layer > 0; first += group) {
     const index_t layers = std::min(group, L - first);
-    const auto zs = tiles::pack_layers(space, layer_stack(states, first, layers), true, scratch,
+    const auto zs = tiles::pack_layers(space, layer_stack(e.states, first, layers), true, e.scratch,
                                        "layer_states");
-    const auto qs = tiles::pack_layers(space, layer_stack(sensitivities, first + 1, layers), false,
-                                       scratch, "layer_sensitivities");
+    const auto qs = tiles::pack_layers(space, layer_stack(e.sensitivities, first + 1, layers),
+                                       false, e.scratch, "layer_sensitivities");
     with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
-        block_velocity<true>(space, blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
-                             dsdt.theta[blocks], dsdt.log_density[blocks], block_coeff, act);
+        block_velocity<true>(space, s.theta[blocks], first, layers, per_layer, zs, qs, e.residual,
+                             e.norm2, dsdt.theta[blocks], dsdt.log_density[blocks], coeff, act);
       } else {
-        block_velocity<false>(space, blocks_theta, first, layers, per_layer, zs, qs, r, e.norm2,
-                              dsdt.theta[blocks], Vector(), block_coeff, act);
+        block_velocity<false>(space, s.theta[blocks], first, layers, per_layer, zs, qs, e.residual,
+                              e.norm2, dsdt.theta[blocks], Vector(), coeff, act);
       }
     });
   }
+}
+
+void ResNetModel::head_velocity(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
+                                ParticleState& dsdt) const {
+  const index_t L = spec_.depth, n = e.samples();
+  const ConstMatrix z_last = layer(e.states, L);
   const ConstVector head_norm2 = Kokkos::subview(e.norm2, std::make_pair(L * n, (L + 1) * n));
-  const real head_coeff = real(spec_.beta / double(e.samples()));
+  const real coeff = real(spec_.beta / double(n));
   with_activation(spec_.head_activation, [&](auto act) {
-    if (laplacian) {
-      detail::two_layer_velocity<true>(space, "mfsim::ResNet::head_velocity", head_theta, z_last, r,
-                                       head_norm2, dsdt.theta[head], dsdt.log_density[head],
-                                       head_coeff, false, act, scratch);
+    if (dsdt.tracks_log_density()) {
+      detail::two_layer_velocity<true>(space, "mfsim::ResNet::head_velocity", s.theta[head], z_last,
+                                       e.residual, head_norm2, dsdt.theta[head],
+                                       dsdt.log_density[head], coeff, false, act, e.scratch);
     } else {
-      detail::two_layer_velocity<false>(space, "mfsim::ResNet::head_velocity", head_theta, z_last,
-                                        r, head_norm2, dsdt.theta[head], Vector(), head_coeff,
-                                        false, act, scratch);
+      detail::two_layer_velocity<false>(space, "mfsim::ResNet::head_velocity", s.theta[head],
+                                        z_last, e.residual, head_norm2, dsdt.theta[head], Vector(),
+                                        coeff, false, act, e.scratch);
     }
   });
-  return real(e.loss);
 }
 
 std::map<std::string, Activation> ResNetModel::activations() const {

@@ -15,14 +15,15 @@ namespace mfsim {
 namespace {
 
 // out(c) = Σ_{m ∈ rows} weight(m) |theta(m, col + c)| for every c < out.extent(0): one team per
-// output column reduces over the rows (a handful of columns, many rows).
+// output column reduces over the rows (a handful of columns, many rows), on `space`.
 template <class Weight>
-void weighted_abs_column_sums(const std::string& label, const Weight& weight, ConstMatrix theta,
-                              Shard rows, int col, Vector out) {
+void weighted_abs_column_sums(const ExecSpace& space, const std::string& label,
+                              const Weight& weight, ConstMatrix theta, Shard rows, int col,
+                              Vector out) {
   using Policy = Kokkos::TeamPolicy<ExecSpace>;
   const index_t first = rows.begin, count = rows.size();
   Kokkos::parallel_for(
-      label, Policy(int(out.extent(0)), Kokkos::AUTO),
+      label, Policy(space, int(out.extent(0)), Kokkos::AUTO),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const int c = team.league_rank();
         real sum = 0;
@@ -36,16 +37,17 @@ void weighted_abs_column_sums(const std::string& label, const Weight& weight, Co
       });
 }
 
-std::vector<double> host_sum(const Communicator& comm, ConstVector v) {
-  std::vector<double> out = to_host_doubles(v);
+std::vector<double> host_sum(const ExecSpace& space, const Communicator& comm, ConstVector v) {
+  std::vector<double> out = to_host_doubles(space, v);
   comm.allreduce_sum(out.data(), int(out.size()));
   return out;
 }
 
 }  // namespace
 
-void ResNetModel::accumulate_gram(const ParticleState& s, const Evaluation& evaluation, int part,
-                                  Matrix gram, Workspace& scratch) const {
+void ResNetModel::accumulate_gram(const ExecSpace& space, const ParticleState& s,
+                                  const Evaluation& evaluation, int part, Matrix gram,
+                                  Workspace& scratch) const {
   const auto& e = static_cast<const ResNetEvaluation&>(evaluation);
   if (part == 0) {
     const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
@@ -54,39 +56,40 @@ void ResNetModel::accumulate_gram(const ParticleState& s, const Evaluation& eval
       for (index_t l = 0; l < spec_.depth; ++l) {
         const Shard rows = local_layer(l);
         if (rows.size() == 0) continue;
-        detail::accumulate_block_gram(s.theta[blocks], rows.begin, rows.size(), e.state(l),
+        detail::accumulate_block_gram(space, s.theta[blocks], rows.begin, rows.size(), e.state(l),
                                       e.sensitivity(l + 1), scale, act, gram, scratch);
       }
     });
   } else {
     const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));
     with_activation(spec_.head_activation, [&](auto act) {
-      detail::accumulate_two_layer_gram(s.theta[head], e.state(spec_.depth), scale, false, act,
-                                        gram, scratch);
+      detail::accumulate_two_layer_gram(space, s.theta[head], e.state(spec_.depth), scale, false,
+                                        act, gram, scratch);
     });
   }
 }
 
-double ResNetModel::infinite_width_gram(Matrix kernel) const {
+double ResNetModel::infinite_width_gram(const ExecSpace& space, Matrix kernel) const {
   const TwoLayerKernelSpec k{spec_.head_activation, spec_.std_a, spec_.std_v, 0.0, false};
-  two_layer_kernel(k, data().x_train, kernel);
+  two_layer_kernel(space, k, data().x_train, kernel);
   return spec_.beta * spec_.beta;
 }
 
-std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s,
+std::map<std::string, double> ResNetModel::path_norms(const ExecSpace& space,
+                                                      const ParticleState& s,
                                                       Workspace& scratch) const {
   const int d = data().dim();
   ConstMatrix head_theta = s.theta[head], blocks_theta = s.theta[blocks];
   const Vector sums = scratch.view<Vector>("path_sums", d + 1);
-  Kokkos::deep_copy(sums, real(0));
+  Kokkos::deep_copy(space, sums, real(0));
   // The row vector r (length d + 1; the constant coordinate has no head weight) starts at c.
   const auto head_rows = Shard{0, groups_[head].local_count};
   const auto abs_a = KOKKOS_LAMBDA(index_t k) {
     return math::fabs(head_theta(k, 0));
   };
-  weighted_abs_column_sums("mfsim::ResNet::head_path_weights", abs_a, head_theta, head_rows, 1,
-                           Kokkos::subview(sums, std::make_pair(0, d)));
-  std::vector<double> r = host_sum(comm(), sums);
+  weighted_abs_column_sums(space, "mfsim::ResNet::head_path_weights", abs_a, head_theta, head_rows,
+                           1, Kokkos::subview(sums, std::make_pair(0, d)));
+  std::vector<double> r = host_sum(space, comm(), sums);
   r[std::size_t(d)] = 0;
   for (double& c : r) c *= spec_.beta / double(spec_.head_width);
 
@@ -99,15 +102,16 @@ std::map<std::string, double> ResNetModel::path_norms(const ParticleState& s,
       spec_.path_norm_weight * spec_.alpha / (double(spec_.depth) * double(spec_.width));
   for (index_t l = spec_.depth - 1; l >= 0; --l) {
     for (int j = 0; j <= d; ++j) row_host(j) = real(r[std::size_t(j)]);
-    Kokkos::deep_copy(row, row_host);
+    Kokkos::deep_copy(space, row, row_host);
     const auto through_u = KOKKOS_LAMBDA(index_t m) {
       real t = 0;
       for (int j = 0; j < d; ++j) t += row(j) * math::fabs(blocks_theta(m, j));
       return t;
     };
-    weighted_abs_column_sums("mfsim::ResNet::layer_path_sums", through_u, blocks_theta,
+    weighted_abs_column_sums(space, "mfsim::ResNet::layer_path_sums", through_u, blocks_theta,
                              local_layer(l), d, sums);
-    const std::vector<double> layer_sums = host_sum(comm(), sums);
+    // (Its host read also waits for the copy of row_values before they change.)
+    const std::vector<double> layer_sums = host_sum(space, comm(), sums);
     for (int j = 0; j <= d; ++j) r[std::size_t(j)] += coupling * layer_sums[std::size_t(j)];
   }
   double norm = 0;

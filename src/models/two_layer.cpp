@@ -105,18 +105,19 @@ std::map<std::string, Activation> TwoLayerModel::activations() const {
   return {{"model.activation", spec_.activation}};
 }
 
-void TwoLayerModel::accumulate_gram(const ParticleState& s, const Evaluation& /*e*/, int /*part*/,
-                                    Matrix gram, Workspace& scratch) const {
+void TwoLayerModel::accumulate_gram(const ExecSpace& space, const ParticleState& s,
+                                    const Evaluation& /*e*/, int /*part*/, Matrix gram,
+                                    Workspace& scratch) const {
   const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
   with_activation(spec_.activation, [&](auto act) {
-    detail::accumulate_two_layer_gram(s.theta[0], data().x_train, scale, spec_.bias, act, gram,
-                                      scratch);
+    detail::accumulate_two_layer_gram(space, s.theta[0], data().x_train, scale, spec_.bias, act,
+                                      gram, scratch);
   });
 }
 
-double TwoLayerModel::infinite_width_gram(Matrix kernel) const {
+double TwoLayerModel::infinite_width_gram(const ExecSpace& space, Matrix kernel) const {
   const TwoLayerKernelSpec k{spec_.activation, spec_.std_a, spec_.std_w, spec_.std_b, spec_.bias};
-  two_layer_kernel(k, data().x_train, kernel);
+  two_layer_kernel(space, k, data().x_train, kernel);
   return spec_.beta * spec_.beta;
 }
 

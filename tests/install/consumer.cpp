@@ -14,7 +14,8 @@ namespace {
 
 class NoOutput final : public mfsim::RunOutput {
  public:
-  void append_particles(mfsim::index_t, double, const mfsim::ParticleState&) override {}
+  void append_particles(const mfsim::ExecSpace&, mfsim::index_t, double,
+                        const mfsim::ParticleState&) override {}
   void append_observable(const std::string&, mfsim::index_t, double, const std::vector<double>&,
                          const std::vector<std::size_t>&) override {}
 };

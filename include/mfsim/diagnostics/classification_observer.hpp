@@ -22,9 +22,16 @@ class ClassificationObserver final : public Observer {
   Workspace scratch_;  // the test-set forward pass
 };
 
-// Fraction of i with sign f(i) = y(i) (f(i) = 0 counts as wrong); 0 for no samples.
-double accuracy(ConstVector f, ConstVector y);
+// Fraction of i with sign f(i) = y(i) (f(i) = 0 counts as wrong); 0 for no samples. Reduced on
+// the execution-space instance `space` (without it, the default instance), as the margin.
+double accuracy(const ExecSpace& space, ConstVector f, ConstVector y);
+inline double accuracy(ConstVector f, ConstVector y) {
+  return accuracy(ExecSpace(), f, y);
+}
 // min_i y(i) f(i).
-double margin(ConstVector f, ConstVector y);
+double margin(const ExecSpace& space, ConstVector f, ConstVector y);
+inline double margin(ConstVector f, ConstVector y) {
+  return margin(ExecSpace(), f, y);
+}
 
 }  // namespace mfsim

@@ -9,7 +9,12 @@
 
 namespace mfsim {
 
-double mean_square_speed(const ParticleState& velocity, const std::vector<GroupSpec>& groups,
-                         const Communicator& comm);
+// Reduced on the execution-space instance `space` (without it, the default instance).
+double mean_square_speed(const ExecSpace& space, const ParticleState& velocity,
+                         const std::vector<GroupSpec>& groups, const Communicator& comm);
+inline double mean_square_speed(const ParticleState& velocity, const std::vector<GroupSpec>& groups,
+                                const Communicator& comm) {
+  return mean_square_speed(ExecSpace(), velocity, groups, comm);
+}
 
 }  // namespace mfsim

@@ -29,7 +29,11 @@ class PathNormObserver final : public Observer {
 struct PathNorms {
   double l1, l2;
 };
-PathNorms path_norms(const GroupSpec& group, ConstMatrix theta, const Communicator& comm);
+PathNorms path_norms(const ExecSpace& space, const GroupSpec& group, ConstMatrix theta,
+                     const Communicator& comm);
+inline PathNorms path_norms(const GroupSpec& group, ConstMatrix theta, const Communicator& comm) {
+  return path_norms(ExecSpace(), group, theta, comm);
+}
 
 // The width-free Rademacher bound 2 R sqrt(2 log(2d') / n) of the ℓ1-path-norm ball of radius R.
 double path_norm_rademacher_bound(double radius, int input_dim, index_t samples);

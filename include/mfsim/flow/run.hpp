@@ -42,17 +42,25 @@ struct RunSettings {
   // stream): every kernel, copy and reduction of the evaluations, the finiteness check, the copy
   // of the previous state, the integrator, the regularisers and the minibatches runs on it, and
   // the loop waits for it only where a result is read on the host (a loss, the finiteness check).
-  // The loss observer's test loss runs on it too; the other observers and the output still use
-  // the default instance, so with another instance the loop waits for it before handing them a
-  // point, and for the default instance after the observers.
+  // The observers get it in FlowPoint::space and the output in append_particles: the loss,
+  // Gram, path-norm, path-length and classification observers and the snapshots run on it. The
+  // entropy observers (kNN KL, KL transport, free energy) still use the default instance, so with
+  // another instance the loop waits for it before an observation, and for the default instance
+  // after it.
   ExecSpace space = ExecSpace();
 };
 
 // Where the run loop writes particles and observables (the H5MD writer).
 class RunOutput : public ObservableSink {
  public:
-  // Has read `s` when it returns (the loop may overwrite it next, on another instance).
-  virtual void append_particles(index_t step, double time, const ParticleState& s) = 0;
+  // Copies `s`, which kernels on the execution-space instance `space` wrote, on that instance
+  // (without it, the default instance), and has read it when it returns (the loop may overwrite
+  // it next).
+  virtual void append_particles(const ExecSpace& space, index_t step, double time,
+                                const ParticleState& s) = 0;
+  void append_particles(index_t step, double time, const ParticleState& s) {
+    append_particles(ExecSpace(), step, time, s);
+  }
   // Makes everything appended so far durable, as a whole (called once at every point of the run,
   // after its rows and frame).
   virtual void flush() {}

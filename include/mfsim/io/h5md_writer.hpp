@@ -34,7 +34,9 @@ class H5mdWriter final : public RunOutput {
   // Attributes of /parameters (verbatim and resolved config, versions, backend, ...).
   void write_parameters(const std::map<std::string, std::string>& attributes);
 
-  void append_particles(index_t step, double time, const ParticleState& s) override;
+  using RunOutput::append_particles;
+  void append_particles(const ExecSpace& space, index_t step, double time,
+                        const ParticleState& s) override;
   void append_observable(const std::string& name, index_t step, double time,
                          const std::vector<double>& value,
                          const std::vector<std::size_t>& shape = {}) override;

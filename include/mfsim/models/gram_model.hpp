@@ -21,14 +21,25 @@ class GramModel {
   virtual std::vector<std::string> gram_parts() const = 0;
 
   // Adds this rank's particles' contribution to part `part` of G at the state `s` of the
-  // evaluation `e` (the model may read what it computed: forward and adjoint passes). Like every
-  // accumulate_* method it does not reduce over ranks: the caller sums G (Communicator).
-  virtual void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
-                               Workspace& scratch) const = 0;
+  // evaluation `e` (the model may read what it computed: forward and adjoint passes), on the
+  // execution-space instance `space` (without it, the default instance). Like every accumulate_*
+  // method it does not reduce over ranks: the caller sums G (Communicator).
+  virtual void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
+                               int part, Matrix gram, Workspace& scratch) const = 0;
+  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
+                       Workspace& scratch) const {
+    accumulate_gram(ExecSpace(), s, e, part, gram, scratch);
+  }
 
   // The infinite-width Gram at the Gaussian initial law, G(τ₀) = scale · K (MATH.md §2.6): writes
-  // K (n_train × n_train) and returns scale (β² for model A); 0 when the model has no reference.
-  virtual double infinite_width_gram(Matrix /*kernel*/) const { return 0; }
+  // K (n_train × n_train) on `space` and returns scale (β² for model A); 0 when the model has no
+  // reference.
+  virtual double infinite_width_gram(const ExecSpace& /*space*/, Matrix /*kernel*/) const {
+    return 0;
+  }
+  double infinite_width_gram(Matrix kernel) const {
+    return infinite_width_gram(ExecSpace(), kernel);
+  }
 };
 
 // The model's Gram capability, or nullptr.

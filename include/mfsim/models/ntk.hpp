@@ -27,10 +27,16 @@ struct TwoLayerKernelSpec {
 // 64 gives ~1e−7 relative for tanh at unit scale (1e−9 at 96); softplus with κ = 10 only ~1e−2.
 inline constexpr int ntk_quadrature_nodes = 64;
 
-// kernel(i, j) = K(x_i, x_j) for every pair of rows of x. With `force_quadrature`, ReLU and erf
-// also go through the quadrature (tests compare it with the closed forms).
-void two_layer_kernel(const TwoLayerKernelSpec& spec, ConstMatrix x, Matrix kernel,
-                      bool force_quadrature = false, int nodes = ntk_quadrature_nodes);
+// kernel(i, j) = K(x_i, x_j) for every pair of rows of x, on the execution-space instance `space`
+// (without it, the default instance). With `force_quadrature`, ReLU and erf also go through the
+// quadrature (tests compare it with the closed forms).
+void two_layer_kernel(const ExecSpace& space, const TwoLayerKernelSpec& spec, ConstMatrix x,
+                      Matrix kernel, bool force_quadrature = false,
+                      int nodes = ntk_quadrature_nodes);
+inline void two_layer_kernel(const TwoLayerKernelSpec& spec, ConstMatrix x, Matrix kernel,
+                             bool force_quadrature = false, int nodes = ntk_quadrature_nodes) {
+  two_layer_kernel(ExecSpace(), spec, x, kernel, force_quadrature, nodes);
+}
 
 // The n-point Gauss–Hermite rule for the standard normal weight: Σ_j w_j g(z_j) ≈ E[g(Z)],
 // Z ~ N(0, 1), exact for polynomials of degree < 2n (Golub–Welsch).

@@ -13,9 +13,13 @@ namespace mfsim {
 class PathNormModel {
  public:
   virtual ~PathNormModel() = default;
-  // By observable name, summed over every rank; intermediate sums in `scratch`.
-  virtual std::map<std::string, double> path_norms(const ParticleState& s,
+  // By observable name, summed over every rank; intermediate sums in `scratch`, computed on the
+  // execution-space instance `space` (without it, the default instance).
+  virtual std::map<std::string, double> path_norms(const ExecSpace& space, const ParticleState& s,
                                                    Workspace& scratch) const = 0;
+  std::map<std::string, double> path_norms(const ParticleState& s, Workspace& scratch) const {
+    return path_norms(ExecSpace(), s, scratch);
+  }
 };
 
 }  // namespace mfsim

@@ -100,18 +100,21 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   // φ^H = (β/√K) ∇_ω h(z_L; ω), from the forward and backward pass of the evaluation `e`
   // (a ResNetEvaluation).
   std::vector<std::string> gram_parts() const override { return {"blocks", "head"}; }
-  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
-                       Workspace& scratch) const override;
+  using GramModel::accumulate_gram;
+  void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
+                       int part, Matrix gram, Workspace& scratch) const override;
   // K_head of MATH.md §3.6 on the raw inputs (σh, std_a, std_v, no bias), scale β²: the limit of
   // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
-  double infinite_width_gram(Matrix kernel) const override;
+  using GramModel::infinite_width_gram;
+  double infinite_width_gram(const ExecSpace& space, Matrix kernel) const override;
 
   // path_norm_weighted (MATH.md §3.8, after E, Ma & Wang 2019): ‖ cᵀ A_L ⋯ A_1 ‖₁ on the
   // augmented state (z, 1), with A_l = I + c |U_l||W_l|, U_l = (α/(LM)) [u_{l,1} … u_{l,M}],
   // W_l = [(w_{l,m}, b_{l,m})]_m, and c_j = (β/K) Σ_k |a_k| |v_{k,j}| the head's path weights
   // (so that with L = 0 it is the head's ℓ1 path norm). c = spec.path_norm_weight, default 3
   // (recalled, not verified).
-  std::map<std::string, double> path_norms(const ParticleState& s,
+  using PathNormModel::path_norms;
+  std::map<std::string, double> path_norms(const ExecSpace& space, const ParticleState& s,
                                            Workspace& scratch) const override;
 
   // This rank's (local) rows of the blocks group that belong to layer l: rows
@@ -124,6 +127,21 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(const ExecSpace& space, ConstMatrix head, ConstMatrix z_last, Vector f) const;
+  // The steps of evaluate, in order, on `space`. The forward pass (B1), (B3): z_0 = x, …, z_L,
+  // then f, the loss and r = ℓ'(f, y) (f − y: square loss) into `e`; returns every layer's
+  // particles transposed (detail::transpose_layers), which the backward pass reads too.
+  LayerView forward_pass(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e) const;
+  // The backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ … w.
+  void backward_pass(const ExecSpace& space, const ParticleState& s, const LayerView& panels,
+                     ResNetEvaluation& e) const;
+  // The blocks' velocities (B11) and, when `dsdt` tracks log-densities, Laplacians (B12) (|z_l|²
+  // in e.norm2), a group of layers per kernel: z_l and q_{l+1} of the group's layers packed for
+  // the register blocks (O(layers·n·d) each).
+  void block_velocities(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
+                        ParticleState& dsdt) const;
+  // The head's velocity and Laplacian, on z_L.
+  void head_velocity(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
+                     ParticleState& dsdt) const;
 
   ResNetSpec spec_;
   std::vector<GroupSpec> groups_;

@@ -51,10 +51,12 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
 
   // One Gram part, named after the group: G of (A9) with φ = (β/√m)∇_θ h.
   std::vector<std::string> gram_parts() const override { return {"two_layer"}; }
-  void accumulate_gram(const ParticleState& s, const Evaluation& e, int part, Matrix gram,
-                       Workspace& scratch) const override;
+  using GramModel::accumulate_gram;
+  void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
+                       int part, Matrix gram, Workspace& scratch) const override;
   // K of MATH.md §2.6 at the configured stds (arc-cosine, Williams, or quadrature); scale β².
-  double infinite_width_gram(Matrix kernel) const override;
+  using GramModel::infinite_width_gram;
+  double infinite_width_gram(const ExecSpace& space, Matrix kernel) const override;
 
   // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x̃_i) at the rows of `points` (A3), through the velocity kernel:
   // Ψ = −a v_a (A5).
