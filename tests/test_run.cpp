@@ -104,7 +104,9 @@ TEST(RunFlow, ReportsTheTimeOfTheStepsApartFromObservingAndWriting) {
   EXPECT_GT(summary.step_seconds, 0.0);
   EXPECT_GE(summary.observe_seconds, 3 * sleep);  // steps 0, 5, 10
   EXPECT_GE(summary.write_seconds, 2 * sleep);    // steps 0, 10
-  EXPECT_LT(summary.step_seconds, sleep);         // none of the sleeps
+  // The sleeps are counted once, in their own phases: a sleep that also leaked into the steps'
+  // time would make the phases add up to more than the run took. No upper bound on any time, so a
+  // loaded machine cannot fail this.
   EXPECT_LE(summary.step_seconds + summary.observe_seconds + summary.write_seconds,
             summary.seconds);
   EXPECT_DOUBLE_EQ(summary.seconds_per_step(), summary.step_seconds / 10);
