@@ -19,6 +19,7 @@
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
+#include "mfsim/core/stop_signal.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 
 namespace mfsim {
@@ -403,6 +404,35 @@ TEST(BadInputs, StopSignalsCloseACompleteFileAndExitWith128PlusTheSignal) {
         mfsim(dir, "run run.toml -q -o re" + out +
                        " --set flow.steps=1 --set init.kind=file --set init.path=" + out);
     EXPECT_EQ(r.code, 0) << r.err;
+  }
+}
+
+TEST(BadInputs, StopSignalsDuringStartUpEndTheProcessAtOnce) {
+  const std::string dir = test::scratch_dir("start_up_signals");
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    // Start-up: nothing is on disk yet, so the handler itself ends the process (a blocked open()
+    // or a long setup once held the signal back until the run started).
+    const std::string err = dir + "/err" + std::to_string(signal);
+    const pid_t starting = ::fork();
+    if (starting == 0) {
+      FILE* f = std::freopen(err.c_str(), "w", stderr);
+      (void)f;
+      install_stop_signal_handlers();
+      ::raise(signal);
+      ::_exit(0);  // not reached
+    }
+    EXPECT_EQ(wait_code(starting), 128 + signal);
+    EXPECT_EQ(slurp(err), "mfsim: error: stopped by " + signal_name(signal) +
+                              " during start-up (nothing written)\n");
+    // Once the run touches files, the signal is recorded and the run stops at its next point.
+    const pid_t running = ::fork();
+    if (running == 0) {
+      install_stop_signal_handlers();
+      defer_stop_signals();
+      ::raise(signal);
+      ::_exit(stop_signal() == signal ? 0 : 1);
+    }
+    EXPECT_EQ(wait_code(running), 0);
   }
 }
 
