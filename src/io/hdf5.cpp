@@ -5,6 +5,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "input_file.hpp"
 #include "mfsim/core/error.hpp"
 
 namespace mfsim::h5 {
@@ -124,7 +125,7 @@ Handle create_file(const std::string& path, bool overwrite) {
 
 Handle open_file(const std::string& path, bool writable) {
   silence_errors();
-  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  require_regular_file(path);  // a FIFO would block H5Fis_hdf5's open()
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   Handle fapl = file_access_without_locking();
   const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
