@@ -253,6 +253,30 @@ TEST(Cli, DiagnosticsAreWrittenAndSurviveARestart) {
   }
 }
 
+// A restart with kl = ["transport"] from a file without log-densities restarts the estimate from 0
+// and says so; from a file with them it continues silently.
+TEST(Cli, TransportKlRestartedWithoutLogDensitiesSaysSo) {
+  const std::string dir = test::scratch_dir("cli_kl_restart_note");
+  const std::string config = write_config(dir, std::string(tiny_config));
+  const std::string without = dir + "/without.h5", with = dir + "/with.h5";
+  ASSERT_EQ(mfsim(dir, "run " + config + " -q -o " + without + " --set diagnostics.kl=[]").code, 0);
+  ASSERT_EQ(
+      mfsim(dir, "run " + config + " -q -o " + with + " --set diagnostics.kl=[\\\"transport\\\"]")
+          .code,
+      0);
+  const std::string restart =
+      " -q --set flow.steps=10 --set init.kind=file --set init.frame=1 "
+      "--set diagnostics.kl=[\\\"transport\\\"] --set init.path=";
+  const Result r = mfsim(dir, "run " + config + " -o " + dir + "/re1.h5" + restart + without);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("holds no log-densities; kl_transport restarts from 0 at step 10"));
+  EXPECT_NEAR(observable(dir + "/re1.h5", "kl_transport").front(), 0.0, 1e-12);
+  const Result carried = mfsim(dir, "run " + config + " -o " + dir + "/re2.h5" + restart + with);
+  ASSERT_EQ(carried.code, 0) << carried.err;
+  EXPECT_THAT(carried.err, Not(HasSubstr("log-densities")));
+  EXPECT_GT(observable(dir + "/re2.h5", "kl_transport").front(), 1e-9);
+}
+
 // A restart carries on w2_path_length and loss_bound from the init file's values at the restart
 // step. Both are trapezoid sums, and the restart reproduces the state bitwise, so the sums split
 // exactly at the restart time t_r: ℓ is summed over every step, and the loss bound's ∫ λ_min over

@@ -224,7 +224,10 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     p.first_step = loaded.step;
     p.start_time = loaded.time;
     // A file without log-densities restarts the transport estimate from the Gaussian law.
-    if (log_density && !loaded.has_log_density) set_initial_log_density(p.state, groups);
+    if (log_density && !loaded.has_log_density) {
+      set_initial_log_density(p.state, groups);
+      p.log_density_restarted = true;
+    }
   } else {
     p.model->initialize(p.state, c.init.seed, c.init.antithetic);
     if (log_density) set_initial_log_density(p.state, groups);
@@ -243,6 +246,11 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
   });
   Problem p;
   on_every_rank(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
+  if (p.log_density_restarted)
+    root.note(fmt::format(
+        "mfsim: note: init.path {} holds no log-densities; kl_transport restarts from 0 at step {} "
+        "(the KL from the restart's state, not from the original initialisation)",
+        c.init.path, p.first_step));
   // Its checks fail on every rank alike (same config); reading a restart's first frame, which may
   // not, is agreed on inside.
   std::unique_ptr<const Diagnostics> diagnostics;

@@ -231,6 +231,15 @@ struct H5mdReader::Impl {
     }
   }
 
+  // The error of a failed read as the user sees it: naming the file, and how often it was tried.
+  InputError named(const std::exception& e, int attempts) const {
+    std::string message = e.what();
+    if (message.rfind(path + ":", 0) != 0) message = path + ": " + message;
+    if (attempts > 1)
+      message += fmt::format(" (read {} times while another process writes the file)", attempts);
+    return InputError(message);
+  }
+
   template <class Read>
   auto retried(Read&& read) -> decltype(read()) {
     if (in_read) return read();
@@ -243,13 +252,11 @@ struct H5mdReader::Impl {
       try {
         if (!file) open();
         return read();
-      } catch (const std::bad_alloc&) {
-        throw;
-      } catch (const std::exception& e) {
-        if (!being_written(path)) throw;
-        if (attempt == max_attempts)
-          throw InputError(fmt::format("{} (read {} times while another process writes the file)",
-                                       e.what(), attempt));
+      } catch (const InputError& e) {
+        if (attempt == max_attempts || !being_written(path)) throw named(e, attempt);
+      } catch (const std::runtime_error& e) {  // from the HDF5 layer ("HDF5: ..."), or another
+        if (std::string(e.what()).rfind("HDF5: ", 0) != 0) throw;
+        if (attempt == max_attempts || !being_written(path)) throw named(e, attempt);
       }
       file = h5::Handle();  // closed: the next attempt reads the file's metadata afresh
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(10 * attempt, 100)));
@@ -369,16 +376,27 @@ std::vector<std::string> H5mdReader::observables() const {
 
 ObservableSeries H5mdReader::read_observable(const std::string& name) const {
   return impl_->retried([&] {
-    h5::Handle element = h5::open_group(impl_->file.get(), "observables/" + name);
-    const index_t rows =
-        complete_rows(impl_->file.get(), path_, "observables/" + name, impl_->committed_step);
-    h5::Handle value = h5::open_dataset(element.get(), "value");
+    const hid_t file = impl_->file.get();
+    const std::string element = "observables/" + name, base = "/" + element;
+    if (!h5::exists(file, element)) throw InputError(checked::where(path_, base) + ": missing");
+    const index_t rows = complete_rows(file, path_, element, impl_->committed_step);
+    std::vector<hsize_t> dims, time_dims, step_dims;
+    h5::Handle value = checked::open_numeric(file, path_, base + "/value", checked::any_rank, dims);
+    h5::Handle time = checked::open_numeric(file, path_, base + "/time", 1, time_dims);
+    h5::Handle step = checked::open_numeric(file, path_, base + "/step", 1, step_dims);
     ObservableSeries out;
-    const auto dims = h5::dataset_dims(value.get());
-    for (std::size_t i = 1; i < dims.size(); ++i) out.shape.push_back(std::size_t(dims[i]));
-    out.value = h5::read_doubles(value.get(), 0, hsize_t(rows));
-    out.time = h5::read_doubles(h5::open_dataset(element.get(), "time").get(), 0, hsize_t(rows));
-    out.step = h5::read_int64s(h5::open_dataset(element.get(), "step").get());
+    long double row_values = 1;
+    for (std::size_t i = 1; i < dims.size(); ++i) {
+      out.shape.push_back(std::size_t(dims[i]));
+      row_values *= (long double)dims[i];
+    }
+    checked::require_allocatable(row_values * (long double)rows, path_, base + "/value");
+    checked::require_allocatable((long double)step_dims[0], path_, base + "/step");
+    out.value = checked::read(path_, base + "/value",
+                              [&] { return h5::read_doubles(value.get(), 0, hsize_t(rows)); });
+    out.time = checked::read(path_, base + "/time",
+                             [&] { return h5::read_doubles(time.get(), 0, hsize_t(rows)); });
+    out.step = checked::read(path_, base + "/step", [&] { return h5::read_int64s(step.get()); });
     out.step.resize(std::size_t(rows));
     return out;
   });
@@ -395,22 +413,32 @@ std::string H5mdReader::parameter(const std::string& name) const {
     h5::Handle group = h5::open_group(impl_->file.get(), "parameters");
     // Numbers are numeric attributes (H5mdWriter::write_parameters): back to the text they came
     // from (fmt's shortest round-trip form, as the writer's callers format them).
+    const std::string where = checked::where(path_, "/parameters attribute " + name);
     h5::Handle attr(H5Aopen(group.get(), name.c_str(), H5P_DEFAULT));
-    h5::Handle type(H5Aget_type(attr.get()));
+    h5::Handle type(attr ? H5Aget_type(attr.get()) : -1);
+    h5::Handle space(attr ? H5Aget_space(attr.get()) : -1);
+    if (!type || !space) throw InputError(where + ": cannot be read (damaged file?)");
     const H5T_class_t kind = H5Tget_class(type.get());
+    // A number is one value: a read of more into it would write past it.
+    if ((kind == H5T_INTEGER || kind == H5T_FLOAT) &&
+        H5Sget_simple_extent_npoints(space.get()) != 1)
+      throw InputError(where + ": holds several numbers, expected one");
+    if (kind != H5T_INTEGER && kind != H5T_FLOAT && kind != H5T_STRING)
+      throw InputError(where + ": holds neither a number nor text");
     if (kind == H5T_INTEGER) {
       long long value = 0;
       if (H5Aread(attr.get(), H5T_NATIVE_LLONG, &value) < 0)
-        throw InputError(path_ + ": cannot read parameter " + name);
+        throw InputError(where + ": cannot be read (damaged file?)");
       return fmt::format("{}", value);
     }
     if (kind == H5T_FLOAT) {
       double value = 0;
       if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0)
-        throw InputError(path_ + ": cannot read parameter " + name);
+        throw InputError(where + ": cannot be read (damaged file?)");
       return fmt::format("{}", value);
     }
-    return h5::read_string_attribute(group.get(), name);
+    return checked::read(path_, "/parameters attribute " + name,
+                         [&] { return h5::read_string_attribute(group.get(), name); });
   });
 }
 

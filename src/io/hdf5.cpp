@@ -1,6 +1,10 @@
 #include "hdf5.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -54,6 +58,27 @@ Handle replace_attribute(hid_t obj, const std::string& name, hid_t type, hid_t s
 
 Handle open_attribute(hid_t obj, const std::string& name) {
   return Handle(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "no attribute " + name));
+}
+
+// Bounds of a string attribute: mfsim writes a few dozen strings of at most a few kB (the config).
+constexpr hssize_t max_strings = 1 << 20;
+constexpr std::size_t max_string_bytes = std::size_t(1) << 30;
+
+// HDF5 1.10 follows a variable-length string's reference into the file's global heap without
+// checking it: one damaged byte (the heap object's index) makes H5Aread read wild memory and
+// crash. The read is made first in a child process, which only reports whether it survived; the
+// file is opened read-only, so the same read in this process then does the same.
+bool string_read_survives(hid_t attr, hid_t type, std::size_t count) {
+  const pid_t child = ::fork();
+  if (child < 0) return true;  // no probe: the read goes ahead unchecked
+  if (child == 0) {
+    std::vector<char*> ptrs(count, nullptr);
+    ::_exit(H5Aread(attr, type, ptrs.data()) < 0 ? 1 : 0);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status);  // a read that fails cleanly fails again, reported as such
 }
 
 hsize_t product(const std::vector<hsize_t>& dims) {
@@ -237,14 +262,19 @@ std::vector<std::string> read_string_array_attribute(hid_t obj, const std::strin
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   Handle file_type(check(H5Aget_type(attr.get()), "H5Aget_type"));
   std::vector<std::string> out;
+  if (count < 0 || count > max_strings) fail("attribute " + name + " holds too many strings");
   if (H5Tis_variable_str(file_type.get()) > 0) {
     Handle type = variable_string_type();
+    if (!string_read_survives(attr.get(), type.get(), std::size_t(count)))
+      fail("attribute " + name + " is damaged (reading its strings crashed HDF5)");
     std::vector<char*> ptrs(std::size_t(count), nullptr);
     check(H5Aread(attr.get(), type.get(), ptrs.data()), "cannot read attribute " + name);
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
   } else {  // fixed-length strings (h5py's default for numpy bytes)
     const std::size_t size = H5Tget_size(file_type.get());
+    if (size == 0 || size > max_string_bytes / std::max<std::size_t>(1, std::size_t(count)))
+      fail("attribute " + name + " declares strings of " + std::to_string(size) + " bytes");
     std::vector<char> buffer(size * std::size_t(count));
     check(H5Aread(attr.get(), file_type.get(), buffer.data()), "cannot read attribute " + name);
     for (hssize_t i = 0; i < count; ++i) {

@@ -19,6 +19,9 @@ struct Problem {
   // The file a restart starts from (init.kind = "file"), opened once: the diagnostics read its
   // first frame and its observables from it too.
   std::shared_ptr<const H5mdReader> init_file;
+  // A restart that tracks log-densities from a file without them: they start again from the
+  // Gaussian law's, so the transport KL estimate restarts from 0 (run_simulation says so).
+  bool log_density_restarted = false;
 };
 
 // Frame `frame` (negative: from the end of the frames every group has) of every group of the
