@@ -454,6 +454,34 @@ def environment_cases(c):
         c.case(f"option {option}", [option] + info, "Kokkos")
 
 
+def damaged_index_cases(c, work):
+    """One damaged byte in the file's indexes: a /parameters string's global-heap index (HDF5 1.10
+    followed it into wild memory: `mfsim info` crashed) and a chunk address in the B-tree of an
+    observable (the message named neither the file nor the dataset)."""
+    c.path = "info"
+    good = (work / "good.h5").read_bytes()
+    with h5py.File(work / "good.h5", "r") as f:
+        backend = f["parameters"].attrs["backend"]
+        backend = backend.decode() if isinstance(backend, bytes) else backend
+        chunk = f["observables/loss/value"].id.get_chunk_info(0).byte_offset
+    # A variable-length string attribute (HDF5 1.10's version 1 message): the name, padded to 8
+    # bytes, the datatype (24), the dataspace (8), then the reference: length (4), heap address
+    # (8), index in the heap (4).
+    name = good.find(b"backend\x00")
+    assert name > 0 and int.from_bytes(good[name + 40:name + 44], "little") == len(backend)
+    edits = {"/parameters string heap index": (name + 53, 0xFF)}
+    address = chunk.to_bytes(8, "little")
+    at = good.find(address, good.find(b"TREE"))
+    assert at > 0
+    edits["/observables/loss/value chunk address"] = (at + 7, 0x7F)
+    for label, (offset, value) in edits.items():
+        damaged = bytearray(good)
+        damaged[offset] = value
+        (work / "damaged.h5").write_bytes(damaged)
+        c.case(f"info: damaged {label}", ["info", "damaged.h5"], "damaged.h5")
+        (work / "damaged.h5").unlink()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mfsim")
@@ -568,6 +596,7 @@ def main():
                                                f"init.path={bad.name}"], bad.name)
     bad.unlink()
 
+    damaged_index_cases(c, work)
     import_cases(c, work)
     special_file_cases(c, work)
     nesting_and_override_cases(c, work)
