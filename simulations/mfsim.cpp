@@ -6,6 +6,7 @@
 //                     [--force]
 // Kokkos' own options (--kokkos-num-threads=N, ...) are accepted anywhere; --kokkos-help lists
 // them.
+#include <dlfcn.h>
 #include <hdf5.h>
 #include <sched.h>
 #include <unistd.h>
@@ -117,6 +118,27 @@ std::string kokkos_settings(const SplitArguments& args) {
   for (char** e = environ; *e != nullptr; ++e)
     if (std::strncmp(*e, "KOKKOS_", 7) == 0) out += (out.empty() ? "" : " ") + std::string(*e);
   return out.empty() ? "none" : out;
+}
+
+// A profiling tool that Kokkos was asked to load (KOKKOS_PROFILE_LIBRARY, --kokkos-tools-library;
+// ';'-separated) and cannot: Kokkos would print two lines and run without it. Loaded here first
+// (Kokkos' own dlopen then finds it loaded); the problem as one line, or empty.
+std::string unloadable_kokkos_tool(const SplitArguments& args) {
+  std::string libraries;
+  if (const char* env = std::getenv("KOKKOS_PROFILE_LIBRARY")) libraries = env;
+  for (std::size_t i = 1; i < args.kokkos.size(); ++i)
+    if (std::strncmp(args.kokkos[i], "--kokkos-tools-library=", 23) == 0)
+      libraries = args.kokkos[i] + 23;
+  std::size_t start = 0;
+  while (start < libraries.size()) {
+    const std::size_t end = std::min(libraries.find(';', start), libraries.size());
+    const std::string library = libraries.substr(start, end - start);
+    start = end + 1;
+    if (library.empty()) continue;
+    if (::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr)
+      return "the Kokkos tool library " + library + " cannot be loaded: " + ::dlerror();
+  }
+  return "";
 }
 
 // Backend defaults that Kokkos reads from the environment at initialisation; a value the user set
@@ -272,6 +294,8 @@ int main(int argc, char** argv) {
   set_backend_defaults();
   SplitArguments args = split_arguments(argc, argv);
   const mfsim::Console console = mfsim::Console::standard();
+  if (const std::string tool = unloadable_kokkos_tool(args); !tool.empty())
+    return fail(mfsim::exit_input, tool, console, comm, true);
   int kokkos_argc = int(args.kokkos.size());
   std::optional<Kokkos::ScopeGuard> kokkos;
   try {

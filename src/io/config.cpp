@@ -143,7 +143,9 @@ void apply_override(toml::table& root, const std::string& assignment) {
 
 void require_file(Section& s, const std::string& key, const std::string& path) {
   if (path.empty()) s.error(key, "is required");
-  if (!std::filesystem::exists(path)) s.error(key, "no such file " + config_detail::quoted(path));
+  std::error_code ec;  // a symbolic-link loop: an error, reported below
+  if (!std::filesystem::exists(path, ec) && !ec)
+    s.error(key, "no such file " + config_detail::quoted(path));
   // Refused here, naming the key: a FIFO would block the run's start in open().
   try {
     require_regular_file(path);

@@ -380,6 +380,8 @@ def special_file_cases(c, work):
     os.mkfifo(work / "fifo")
     os.mkfifo(work / "fifo.toml")
     os.mkfifo(work / "fifo.h5")
+    os.symlink("loop", work / "loop")
+    os.symlink("/dev/zero", work / "zero.toml")
     run = ["run", "run.toml", "-q"]
     for name, args in {
         "config a FIFO": ["run", "fifo.toml", "-q", "-o", "out.h5"],
@@ -392,6 +394,9 @@ def special_file_cases(c, work):
                                    "data.path=fifo.h5"],
         "init.path /dev/zero": run + ["-o", "out.h5", "--set", "init.kind=file", "--set",
                                       "init.path=/dev/zero"],
+        "init.path a symbolic-link loop": run + ["-o", "out.h5", "--set", "init.kind=file",
+                                                 "--set", "init.path=loop"],
+        "config a symbolic link to /dev/zero": ["run", "zero.toml", "-q", "-o", "out.h5"],
         "data.path /dev/zero": run + ["-o", "out.h5", "--set", "data.kind=file", "--set",
                                       "data.path=/dev/zero"],
         "-o a FIFO": run + ["-o", "fifo.h5", "--force"],
@@ -406,7 +411,7 @@ def special_file_cases(c, work):
         c.case(name, args)
         if name == "config 17 MiB":
             (work / "huge.toml").unlink()
-    for name in ["fifo", "fifo.toml", "fifo.h5"]:
+    for name in ["fifo", "fifo.toml", "fifo.h5", "loop", "zero.toml"]:
         (work / name).unlink()
 
 
@@ -449,8 +454,11 @@ def environment_cases(c):
     for variable in ["KOKKOS_NUM_THREADS", "KOKKOS_DEVICE_ID", "KOKKOS_NUMA", "KOKKOS_NUM_DEVICES"]:
         for value in ["abc", ""]:
             c.case(f"{variable}={value!r}", info, "Kokkos", env={variable: value})
+    for value in ["/nonexistent/libtool.so", "/etc/hostname", "a.so;b.so"]:
+        c.case(f"KOKKOS_PROFILE_LIBRARY={value!r}", info, "cannot be loaded",
+               env={"KOKKOS_PROFILE_LIBRARY": value})
     for option in ["--kokkos-threads=x", "--kokkos-numa=x", "--kokkos-device-id=x",
-                   "--kokkos-num-devices=x"]:
+                   "--kokkos-num-devices=x", "--kokkos-tools-library=/nonexistent/libtool.so"]:
         c.case(f"option {option}", [option] + info, "Kokkos")
 
 
