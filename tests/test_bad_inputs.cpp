@@ -1,10 +1,12 @@
 // Bad input, end to end with the binary: every bad input file, size, path or
 // command line is refused with exit code 2 and one stderr line naming the culprit, creating or
 // touching no file; the writer's promises (one writer per file, stop signals, a full disk) hold.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -434,6 +436,32 @@ TEST(BadInputs, StopSignalsDuringStartUpEndTheProcessAtOnce) {
     }
     EXPECT_EQ(wait_code(running), 0);
   }
+}
+
+// A read that fails while another process holds the writer's lock is retried on the file opened
+// afresh, a bounded number of times (a read that raced the writer's flush succeeds on a later
+// attempt: tests/python/test_live.py reads a live file 100 times); without the lock it fails at
+// once. The lock here is this process's own, on another open file description: flock treats it as
+// another holder.
+TEST(BadInputs, ReadsOfAFileBeingWrittenAreRetriedABoundedNumberOfTimes) {
+  const std::string dir = test::scratch_dir("live_retry");
+  const std::string path = dir + "/live.h5";
+  std::ofstream(path) << "not yet an HDF5 file\n";
+  const auto message = [&] {
+    try {
+      H5mdReader reader(path);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  EXPECT_EQ(message(), path + ": not an HDF5 file");
+  const int writer = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::flock(writer, LOCK_EX), 0);
+  EXPECT_EQ(message(),
+            path + ": not an HDF5 file (read 20 times while another process writes the file)");
+  ::close(writer);
 }
 
 // Fills a file system of `size` with a run of large frames; expects exit 1 with one line saying
