@@ -258,14 +258,20 @@ class TemporaryBeside {
   explicit TemporaryBeside(const std::filesystem::path& target) {
     const std::filesystem::path dir = target.parent_path();
     const std::string stem = "." + target.filename().string() + "." + std::to_string(::getpid());
-    for (int n = 0; fd_ < 0; ++n) {
+    for (int n = 0;; ++n) {
       path_ = (dir / (stem + "-" + std::to_string(n) + ".tmp")).string();
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && (errno != EEXIST || n > 100))
+      const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+        ::close(fd);
+        return;
+      }
+      const int error = errno;
+      if (error != EEXIST || n == 100) {
+        path_.clear();  // nothing to remove
         throw InputError("-o " + target.string() + ": cannot create the output file (" +
-                         std::strerror(errno) + ")");
+                         std::strerror(error) + ")");
+      }
     }
-    ::close(fd_);
   }
   ~TemporaryBeside() {
     if (!path_.empty()) ::unlink(path_.c_str());
@@ -293,7 +299,6 @@ class TemporaryBeside {
 
  private:
   std::string path_;
-  int fd_ = -1;
 };
 
 }  // namespace
