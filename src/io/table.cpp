@@ -67,8 +67,8 @@ Table read_csv(const std::string& path) {
     // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first column's name.
     if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (line.find('\0') != std::string::npos)
-      throw InputError(fmt::format("{}: line {} holds a NUL byte (a CSV file is text)", path,
-                                   line_number));
+      throw InputError(
+          fmt::format("{}: line {} holds a NUL byte (a CSV file is text)", path, line_number));
     if (trim(line).empty()) continue;
     const std::vector<std::string> cells = split(line);
     if (first) {
