@@ -28,18 +28,19 @@ namespace {
 index_t complete_rows(hid_t file, const std::string& path, const std::string& element,
                       std::optional<long long> committed_step,
                       std::size_t value_rank = checked::any_rank) {
-  hsize_t rows = hsize_t(-1);
+  hsize_t rows = hsize_t(-1), step_rows = 0;
   for (const char* name : {"step", "time", "value"}) {
     std::vector<hsize_t> dims;
     const bool is_value = std::string(name) == "value";
     checked::open_numeric(file, path, "/" + element + "/" + name, is_value ? value_rank : 1, dims);
     rows = std::min(rows, dims[0]);
+    if (std::string(name) == "step") step_rows = dims[0];
   }
   if (!committed_step || rows == 0) return index_t(rows);
   // The committed rows are the leading rows whose steps increase up to the marker; after them
   // the rows of a run killed mid-write may hold anything (a step still the fill value, 0).
   const std::string step_path = "/" + element + "/step";
-  checked::require_allocatable((long double)rows, path, step_path);
+  checked::require_allocatable((long double)step_rows, path, step_path);  // all of it is read
   h5::Handle steps = h5::open_dataset(file, step_path);
   const auto step = checked::read(path, step_path, [&] { return h5::read_int64s(steps.get()); });
   const std::size_t end = std::min<std::size_t>(rows, step.size());
