@@ -6,13 +6,16 @@
 //                     [--force]
 // Kokkos' own options (--kokkos-num-threads=N, ...) are accepted anywhere; --kokkos-help lists
 // them.
+#include <dlfcn.h>
 #include <hdf5.h>
 #include <sched.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +26,7 @@
 #ifdef MFSIM_ENABLE_MPI
 #include "mfsim/core/mpi_communicator.hpp"
 #endif
+#include "mfsim/app/output_path.hpp"
 #include "mfsim/app/simulation.hpp"
 #include "mfsim/io/data_import.hpp"
 #include "mfsim/io/info.hpp"
@@ -70,11 +74,20 @@ std::string toml_string(const std::string& text) {
   return out + "\"";
 }
 
-// An error is one line on stderr: line breaks become spaces, and a message made long by a value
-// it quotes (a 10 MB string) is cut in the middle, so that the line stays readable.
-std::string one_line(std::string message) {
-  for (char& c : message)
-    if (c == '\n' || c == '\r') c = ' ';
+// An error is one line on stderr: line breaks become spaces, another control character a
+// visible \xNN (a NUL byte from an input file must not cut the message), and a message made long
+// by a value it quotes (a 10 MB string) is cut in the middle, so that the line stays readable.
+std::string one_line(const std::string& text) {
+  std::string message;
+  for (const char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r')
+      message += ' ';
+    else if ((u < 0x20 && c != '\t') || u == 0x7f)
+      message += "\\x" + std::string(1, "0123456789abcdef"[u / 16]) + "0123456789abcdef"[u % 16];
+    else
+      message += c;
+  }
   constexpr std::size_t keep = 480;
   if (message.size() > 2 * keep)
     message = message.substr(0, keep) + " [... " + std::to_string(message.size() - 2 * keep) +
@@ -126,6 +139,38 @@ SplitArguments split_arguments(int argc, char** argv) {
     split.kokkos_help = split.kokkos_help || std::strcmp(argv[i], "--kokkos-help") == 0;
   }
   return split;
+}
+
+// Kokkos' settings from the command line (--kokkos-...) and the environment (KOKKOS_...), for a
+// message when Kokkos refuses them.
+std::string kokkos_settings(const SplitArguments& args) {
+  std::string out;
+  for (std::size_t i = 1; i < args.kokkos.size(); ++i)
+    out += (out.empty() ? "" : " ") + std::string(args.kokkos[i]);
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "KOKKOS_", 7) == 0) out += (out.empty() ? "" : " ") + std::string(*e);
+  return out.empty() ? "none" : out;
+}
+
+// A profiling tool that Kokkos was asked to load (KOKKOS_PROFILE_LIBRARY, --kokkos-tools-library;
+// ';'-separated) and cannot: Kokkos would print two lines and run without it. Loaded here first
+// (Kokkos' own dlopen then finds it loaded); the problem as one line, or empty.
+std::string unloadable_kokkos_tool(const SplitArguments& args) {
+  std::string libraries;
+  if (const char* env = std::getenv("KOKKOS_PROFILE_LIBRARY")) libraries = env;
+  for (std::size_t i = 1; i < args.kokkos.size(); ++i)
+    if (std::strncmp(args.kokkos[i], "--kokkos-tools-library=", 23) == 0)
+      libraries = args.kokkos[i] + 23;
+  std::size_t start = 0;
+  while (start < libraries.size()) {
+    const std::size_t end = std::min(libraries.find(';', start), libraries.size());
+    const std::string library = libraries.substr(start, end - start);
+    start = end + 1;
+    if (library.empty()) continue;
+    if (::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr)
+      return "the Kokkos tool library " + library + " cannot be loaded: " + ::dlerror();
+  }
+  return "";
 }
 
 // Backend defaults that Kokkos reads from the environment at initialisation; a value the user set
@@ -233,7 +278,9 @@ void import_command(const CommandLine& cli, const mfsim::Console& console,
                     const mfsim::Communicator& comm) {
   mfsim::on_every_rank(comm, [&] {
     if (!comm.is_root()) return;
-    const mfsim::ImportedData imported = mfsim::import_data(cli.import_options);
+    const mfsim::ImportOptions& o = cli.import_options;
+    mfsim::check_import_output_path(cli.import_output, {o.input, o.labels}, cli.import_force);
+    const mfsim::ImportedData imported = mfsim::import_data(o);
     mfsim::write_data_file(cli.import_output, cli.import_force, imported);
     const auto& p = imported.parameters;
     console.result("mfsim: wrote " + cli.import_output + " (" + p.at("import_n_train") +
@@ -282,11 +329,21 @@ int main(int argc, char** argv) {
 #endif
   set_backend_defaults();
   SplitArguments args = split_arguments(argc, argv);
+  const mfsim::Console console = mfsim::Console::standard();
+  if (const std::string tool = unloadable_kokkos_tool(args); !tool.empty())
+    return fail(mfsim::exit_input, tool, console, comm, true);
   int kokkos_argc = int(args.kokkos.size());
-  Kokkos::ScopeGuard kokkos(kokkos_argc, args.kokkos.data());
+  std::optional<Kokkos::ScopeGuard> kokkos;
+  try {
+    kokkos.emplace(kokkos_argc, args.kokkos.data());
+  } catch (const std::exception& e) {  // a value Kokkos cannot convert, an unknown device, ...
+    return fail(mfsim::exit_input,
+                "Kokkos cannot start: " + std::string(e.what()) +
+                    " (settings: " + kokkos_settings(args) + ")",
+                console, comm, true);
+  }
   if (args.kokkos_help) return mfsim::exit_ok;  // Kokkos printed its options
 
-  const mfsim::Console console = mfsim::Console::standard();
   CommandLine cli;
   const std::string unknown = unknown_subcommand(args.mfsim);
   if (!unknown.empty())

@@ -1,10 +1,12 @@
 // Bad input, end to end with the binary: every bad input file, size, path or
 // command line is refused with exit code 2 and one stderr line naming the culprit, creating or
 // touching no file; the writer's promises (one writer per file, stop signals, a full disk) hold.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 
 #include "helpers.hpp"
 #include "io/hdf5.hpp"  // private (src/io): edits a file in place, through mfsim::internal
+#include "mfsim/core/stop_signal.hpp"
 #include "mfsim/io/h5md_layout.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 
@@ -620,6 +623,61 @@ TEST(BadInputs, KillAtAnyMomentOfTheStartLeavesTheOldFileOrACompleteOne) {
     const std::string name = e.path().filename().string();
     if (name[0] == '.') EXPECT_THAT(name, HasSubstr(".mfsim-"));
   }
+}
+
+TEST(BadInputs, StopSignalsDuringStartUpEndTheProcessAtOnce) {
+  const std::string dir = test::scratch_dir("start_up_signals");
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    // Start-up: nothing is on disk yet, so the handler itself ends the process (a blocked open()
+    // or a long setup once held the signal back until the run started).
+    const std::string err = dir + "/err" + std::to_string(signal);
+    const pid_t starting = ::fork();
+    if (starting == 0) {
+      FILE* f = std::freopen(err.c_str(), "w", stderr);
+      (void)f;
+      install_stop_signal_handlers();
+      ::raise(signal);
+      ::_exit(0);  // not reached
+    }
+    EXPECT_EQ(wait_code(starting), 128 + signal);
+    EXPECT_EQ(slurp(err), "mfsim: error: stopped by " + signal_name(signal) +
+                              " during start-up (nothing written)\n");
+    // Once the run touches files, the signal is recorded and the run stops at its next point.
+    const pid_t running = ::fork();
+    if (running == 0) {
+      install_stop_signal_handlers();
+      defer_stop_signals();
+      ::raise(signal);
+      ::_exit(stop_signal() == signal ? 0 : 1);
+    }
+    EXPECT_EQ(wait_code(running), 0);
+  }
+}
+
+// A read that fails while another process holds the writer's lock is retried on the file opened
+// afresh, a bounded number of times (a read that raced the writer's flush succeeds on a later
+// attempt: tests/python/test_live.py reads a live file 100 times); without the lock it fails at
+// once. The lock here is this process's own, on another open file description: flock treats it as
+// another holder.
+TEST(BadInputs, ReadsOfAFileBeingWrittenAreRetriedABoundedNumberOfTimes) {
+  const std::string dir = test::scratch_dir("live_retry");
+  const std::string path = dir + "/live.h5";
+  std::ofstream(path) << "not yet an HDF5 file\n";
+  const auto message = [&] {
+    try {
+      H5mdReader reader(path);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("opened");
+  };
+  EXPECT_EQ(message(), path + ": not an HDF5 file");
+  const int writer = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::flock(writer, LOCK_EX), 0);
+  EXPECT_EQ(message(),
+            path + ": not an HDF5 file (read 20 times while another process writes the file)");
+  ::close(writer);
 }
 
 // Fills a file system of `size` with a run of large frames; expects exit 1 with one line saying

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "helpers.hpp"
@@ -14,6 +17,16 @@ namespace mfsim {
 namespace {
 
 using ::testing::HasSubstr;
+
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
 
 std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
   try {
@@ -192,6 +205,59 @@ TEST(Config, BadOverridesNameTheKey) {
   EXPECT_THAT(error_of("", {"widthonly=3"}), HasSubstr("expected section.key=value"));
   EXPECT_THAT(error_of("", {"model.width"}), HasSubstr("expected section.key=value"));
   EXPECT_THAT(error_of("", {"model.colour=3"}), HasSubstr("model.colour: unknown key"));
+}
+
+TEST(Config, DeeplyNestedKeysAreRefusedBeforeParsing) {
+  // toml++ recurses per level of a dotted key or table header: 50 000 levels overflowed the stack.
+  std::string deep_key = "a", deep_header = "[a";
+  for (int i = 0; i < 50000; ++i) deep_key += ".a", deep_header += ".a";
+  EXPECT_THAT(error_of(deep_key + " = 1\n"),
+              HasSubstr("test.toml:1: a key or table header nested"));
+  EXPECT_THAT(error_of("[model]\nwidth = 8\n" + deep_header + "]\n"),
+              HasSubstr("test.toml:3: a key or table header nested deeper than 32 levels"));
+  EXPECT_THAT(error_of("", {"model.x={" + deep_key + " = 1}"}),
+              HasSubstr("nested deeper than 32 levels"));
+  // Dots in strings, comments and numbers are not nesting.
+  const std::string dots(100, '.');
+  EXPECT_NO_THROW(parse_config("[model] # " + dots +
+                                   "\nactivation = \"tanh\"\n[output]\npath = '''" + dots + "\n" +
+                                   dots + "'''\n[flow]\ndt = 0.5\n",
+                               {}, "test.toml"));
+  EXPECT_THAT(error_of("[model]\nactivation = \"" + dots + "\"\n"), HasSubstr("model.activation"));
+  std::string keys = "[model]\nwidth = 4\n";
+  for (int i = 0; i < 40; ++i) keys += "[\"a.b\".c" + std::to_string(i) + "]\n";
+  EXPECT_THAT(error_of(keys), HasSubstr("a.b: unknown section"));  // parsed, then refused by name
+}
+
+TEST(Config, OverridesHoldOneKeyAndOneValue) {
+  // A line break would start another section, which the value's parse took in silently.
+  EXPECT_THAT(error_of("", {"model.width=8\n[flow]\nsteps=1"}),
+              HasSubstr("holds a line break or another control character"));
+  EXPECT_THAT(error_of("", {std::string("model.activation=tanh\0x", 23)}),
+              HasSubstr("control character"));
+  EXPECT_THAT(error_of("", {"model.activation=\"tanh\rx\""}), HasSubstr("control character"));
+  EXPECT_EQ(parse_config("", {"model.width=8 # a comment"}, "t").model.two_layer().width, 8);
+  EXPECT_EQ(parse_config("", {"output.path=a\tb.h5"}, "t").output.path, "a\tb.h5");
+}
+
+TEST(Config, OnlyRegularFilesOfASaneSizeAreRead) {
+  const std::string dir = test::scratch_dir("config_special_files");
+  // A device never ends; a FIFO blocks open() until a writer comes (none will).
+  EXPECT_THAT(error_message([] { load_config("/dev/zero"); }),
+              HasSubstr("/dev/zero: is a character device, not a regular file"));
+  const std::string fifo = dir + "/fifo.toml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(error_message([&] { load_config(fifo); }),
+              HasSubstr("is a FIFO, not a regular file"));
+  const std::string huge = dir + "/huge.toml";
+  std::ofstream(huge).close();
+  std::filesystem::resize_file(huge, 17u << 20);  // sparse: no disk space used
+  EXPECT_THAT(error_message([&] { load_config(huge); }),
+              HasSubstr("more than a config file may hold"));
+  // The same for the files a config names.
+  for (const std::string key : {"data", "init"})
+    EXPECT_THAT(error_of("[" + key + "]\nkind = \"file\"\npath = \"" + fifo + "\"\n"),
+                HasSubstr(key + ".path: " + fifo + ": is a FIFO, not a regular file"));
 }
 
 TEST(Config, LoadsFiles) {

@@ -72,6 +72,9 @@ void check_output_path(const Config& c, bool overwrite) {
   if (same_file(path, c.source)) refuse(out, "is the config file");
   std::error_code ec;
   if (fs::is_directory(path, ec)) refuse(out, "is a directory");
+  // A FIFO would block the writer's open() until a reader comes; a device is no output file.
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    refuse(out, "is not a regular file (a FIFO, a device or a socket)");
   if (!overwrite && fs::exists(path, ec)) refuse(out, "exists (use --force to overwrite it)");
   // The deepest existing ancestor must be a directory that this process may write in.
   fs::path ancestor = fs::absolute(path, ec).parent_path();
@@ -83,6 +86,21 @@ void check_output_path(const Config& c, bool overwrite) {
     refuse(out, "cannot be written: " + shown(ancestor.string()) + ": " + std::strerror(errno));
   if (fs::exists(path, ec) && ::access(out.c_str(), W_OK) != 0)
     refuse(out, std::string("cannot be overwritten: ") + std::strerror(errno));
+}
+
+void check_import_output_path(const std::string& out, const std::vector<std::string>& inputs,
+                              bool overwrite) {
+  const auto refuse_import = [&](const std::string& problem) {
+    throw InputError("-o " + shown(out) + ": " + problem);
+  };
+  for (const std::string& input : inputs)
+    if (same_file(fs::path(out), input))
+      refuse_import("is the input file " + shown(input) + "; write the data file elsewhere");
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) refuse_import("is a directory");
+  if (fs::exists(out, ec) && !fs::is_regular_file(out, ec))
+    refuse_import("is not a regular file (a FIFO, a device or a socket)");
+  if (!overwrite && fs::exists(out, ec)) refuse_import("exists (use --force to overwrite it)");
 }
 
 void OutputDirectories::create(const std::string& output_path) {

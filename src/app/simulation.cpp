@@ -192,6 +192,9 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
 std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& options,
                                         const Problem& p, const Diagnostics& diagnostics,
                                         const Communicator& comm, OutputDirectories& directories) {
+  // Files are touched from here on: a stop signal is handled at the next committed point (before
+  // the first frame, by removing what was created) instead of ending the process at once.
+  defer_stop_signals();
   std::unique_ptr<H5mdWriter> writer;
   on_every_rank(comm, [&] {
     if (comm.is_root()) directories.create(c.output.path);

@@ -5,7 +5,10 @@
 #include <limits>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "config_section.hpp"
+#include "input_file.hpp"
 #include "mfsim/core/enum_names.hpp"
 #include "mfsim/diagnostics/knn.hpp"
 
@@ -13,6 +16,14 @@ namespace mfsim {
 namespace {
 
 using config_detail::Section;
+
+// A config is a small text file; a larger one is not read (a 10 GB file would be, in memory).
+constexpr std::uint64_t max_config_bytes = 16u << 20;
+
+// toml++ builds and frees a table per level of a dotted key or table header by recursion: a key
+// 50 000 levels deep overflows the stack. A config needs two (section.key); deeper ones are
+// refused before parsing. (toml++ bounds the nesting of arrays and inline tables itself.)
+constexpr std::size_t max_key_depth = 32;
 
 const std::vector<std::string> known_sections = {"model", "data",   "init",
                                                  "flow",  "output", "diagnostics"};
@@ -60,6 +71,38 @@ struct ModelDraft {
   LossKind loss_kind() const { return two_layer.loss; }
 };
 
+// The line of `text` (1-based) on which a key or table header is nested deeper than
+// max_key_depth, or 0. Dots inside strings and comments do not count; one outside them separates
+// two parts of a key (or is a number's decimal point, at most one per value).
+std::size_t line_of_too_deep_key(const std::string& text) {
+  std::size_t line = 1, dots = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') ++line;
+    if (c == '#') {  // a comment, to the end of the line
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {  // a string, multi-line ones too
+      const std::string quote =
+          text.compare(i, 3, std::string(3, c)) == 0 ? std::string(3, c) : std::string(1, c);
+      std::size_t j = i + quote.size();
+      while (j < text.size() && text.compare(j, quote.size(), quote) != 0) {
+        if (c == '"' && text[j] == '\\') ++j;  // an escaped character in a basic string
+        if (j < text.size() && text[j] == '\n') {
+          ++line;
+          if (quote.size() == 1) break;  // an unterminated one-line string: toml++ reports it
+        }
+        ++j;
+      }
+      i = std::min(j + quote.size(), text.size()) - 1;
+    } else if (c == '.') {
+      if (++dots >= max_key_depth) return line;
+    } else if (c == '=' || c == ',' || c == '[' || c == ']' || c == '{' || c == '}' || c == '\n') {
+      dots = 0;  // a key or a value ends here
+    }
+  }
+  return 0;
+}
+
 // "section.key=value" → root[section][key] = value (TOML syntax; a bare word is a string).
 void apply_override(toml::table& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
@@ -69,6 +112,16 @@ void apply_override(toml::table& root, const std::string& assignment) {
     throw InputError("--set " + config_detail::quoted(assignment) + ": expected section.key=value");
   const std::string section = path.substr(0, dot), key = path.substr(dot + 1);
   const std::string text = assignment.substr(eq + 1);
+  // One key, one value: a line break would start another key or section of TOML, which the
+  // value's parse would take in silently.
+  for (const char c : assignment)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+      throw InputError("--set " + config_detail::quoted(assignment) +
+                       ": holds a line break or another control character; one section.key=value "
+                       "per --set");
+  if (line_of_too_deep_key(text) != 0)
+    throw InputError(fmt::format("--set {}: nested deeper than {} levels",
+                                 config_detail::quoted(assignment), max_key_depth));
 
   toml::table parsed;
   try {
@@ -90,7 +143,15 @@ void apply_override(toml::table& root, const std::string& assignment) {
 
 void require_file(Section& s, const std::string& key, const std::string& path) {
   if (path.empty()) s.error(key, "is required");
-  if (!std::filesystem::exists(path)) s.error(key, "no such file " + config_detail::quoted(path));
+  std::error_code ec;  // a symbolic-link loop: an error, reported below
+  if (!std::filesystem::exists(path, ec) && !ec)
+    s.error(key, "no such file " + config_detail::quoted(path));
+  // Refused here, naming the key: a FIFO would block the run's start in open().
+  try {
+    require_regular_file(path);
+  } catch (const InputError& e) {
+    s.error(key, e.what());
+  }
 }
 
 // Every key is read whatever the kind (see read_data); keys shared by the two models have one
@@ -291,6 +352,9 @@ const std::string& init_kind_name(InitKind kind) {
 
 Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
                     const std::string& source) {
+  if (const std::size_t line = line_of_too_deep_key(text); line != 0)
+    throw InputError(fmt::format("{}:{}: a key or table header nested deeper than {} levels",
+                                 source, line, max_key_depth));
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -332,6 +396,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(path + ": is a directory, not a config file");
+  // A FIFO or a device (/dev/zero) would block or never end; a config is a small text file.
+  const std::uint64_t size = require_regular_file(path);
+  if (size > max_config_bytes)
+    throw InputError(fmt::format("{}: {} bytes, more than a config file may hold ({})", path, size,
+                                 max_config_bytes));
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot read the config file");
   std::ostringstream text;

@@ -12,15 +12,17 @@
 #include <toml++/toml.h>
 
 #include "mfsim/core/error.hpp"
+#include "printable.hpp"
 
 namespace mfsim::config_detail {
 
-// A value quoted in an error message, cut at a readable length: a 10 MB string stays one short
-// line.
+// A value quoted in an error message, cut at a readable length (a 10 MB string stays one short
+// line), its control characters made visible.
 inline std::string quoted(const std::string& value) {
   constexpr std::size_t keep = 64;
-  if (value.size() <= keep) return "\"" + value + "\"";
-  return "\"" + value.substr(0, keep) + "...\" (" + std::to_string(value.size()) + " characters)";
+  if (value.size() <= keep) return "\"" + printable(value) + "\"";
+  return "\"" + printable(value.substr(0, keep)) + "...\" (" + std::to_string(value.size()) +
+         " characters)";
 }
 
 class Section {

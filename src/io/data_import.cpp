@@ -1,7 +1,14 @@
 #include "mfsim/io/data_import.hpp"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -13,6 +20,7 @@
 #include "mfsim/core/random.hpp"
 #include "mfsim/io/h5md_writer.hpp"
 #include "mfsim/io/table.hpp"
+#include "printable.hpp"
 
 namespace mfsim {
 namespace {
@@ -26,7 +34,7 @@ std::size_t label_index(const Table& t, const ImportOptions& o) {
   const long index = std::strtol(o.label_column.c_str(), &end, 10);
   if (*end == '\0' && index >= 0 && std::size_t(index) < t.columns.size()) return index;
   std::string names;
-  for (const auto& c : t.columns) names += (names.empty() ? "" : ", ") + c;
+  for (const auto& c : t.columns) names += (names.empty() ? "" : ", ") + printable(c);
   if (names.size() > 200) names = names.substr(0, 200) + "...";
   throw InputError(fmt::format("--label-column {}: no such column in {} (columns: {})",
                                o.label_column, o.input, names));
@@ -109,7 +117,7 @@ std::string map_binary_labels(const ImportOptions& o, Examples& e) {
   const std::set<double> values(e.y.begin(), e.y.end());
   if (values.size() != 2)
     throw InputError(fmt::format("--binary-labels: {} holds {} distinct labels, expected 2",
-                                 e.label_name, values.size()));
+                                 printable(e.label_name), values.size()));
   const double low = *values.begin(), high = *values.rbegin();
   for (double& v : e.y) v = v == low ? -1.0 : 1.0;
   return fmt::format("{} -> -1, {} -> +1", low, high);
@@ -218,6 +226,81 @@ std::map<std::string, std::string> import_parameters(const ImportOptions& o, con
   return out;
 }
 
+// SIGTERM, SIGINT and SIGHUP blocked while alive: one that arrives is delivered (with its
+// default action, ending the process) when the object is destroyed.
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigemptyset(&signals_);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals_, s);
+    pthread_sigmask(SIG_BLOCK, &signals_, &before_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &before_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+  bool pending() const {
+    sigset_t waiting;
+    sigpending(&waiting);
+    for (int s : {SIGTERM, SIGINT, SIGHUP})
+      if (sigismember(&signals_, s) && sigismember(&waiting, s)) return true;
+    return false;
+  }
+
+ private:
+  sigset_t signals_, before_;
+};
+
+// A new empty file beside `target` (same directory, so that a rename replaces the target
+// atomically), named ".NAME.PID-N.tmp"; removed on destruction unless renamed.
+class TemporaryBeside {
+ public:
+  explicit TemporaryBeside(const std::filesystem::path& target) {
+    const std::filesystem::path dir = target.parent_path();
+    const std::string stem = "." + target.filename().string() + "." + std::to_string(::getpid());
+    for (int n = 0;; ++n) {
+      path_ = (dir / (stem + "-" + std::to_string(n) + ".tmp")).string();
+      const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+        ::close(fd);
+        return;
+      }
+      const int error = errno;
+      if (error != EEXIST || n == 100) {
+        path_.clear();  // nothing to remove
+        throw InputError("-o " + target.string() + ": cannot create the output file (" +
+                         std::strerror(error) + ")");
+      }
+    }
+  }
+  ~TemporaryBeside() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TemporaryBeside(const TemporaryBeside&) = delete;
+  TemporaryBeside& operator=(const TemporaryBeside&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Moves the complete file to `target` (-o `shown`): over an existing one with `overwrite`, else
+  // only if none appeared meanwhile (a hard link is made, then the temporary name removed).
+  void rename_to(const std::filesystem::path& target, const std::string& shown, bool overwrite) {
+    const int status =
+        overwrite ? ::rename(path_.c_str(), target.c_str()) : ::link(path_.c_str(), target.c_str());
+    if (status != 0) {
+      const int error = errno;
+      if (error == EEXIST)
+        throw InputError("-o " + shown + ": exists (use --force to overwrite it)");
+      throw std::runtime_error("-o " + shown + ": cannot move the written file into place (" +
+                               std::strerror(error) + ")");
+    }
+    if (!overwrite) ::unlink(path_.c_str());
+    path_.clear();
+  }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace
 
 std::string file_checksum(const std::string& path) {
@@ -247,11 +330,24 @@ ImportedData import_data(const ImportOptions& o) {
 }
 
 void write_data_file(const std::string& path, bool overwrite, const ImportedData& d) {
-  if (!overwrite && std::filesystem::exists(path))
+  namespace fs = std::filesystem;
+  if (!overwrite && fs::exists(path))
     throw InputError("-o " + path + ": exists (use --force to overwrite it)");
-  H5mdWriter writer(path, overwrite, {}, false);
-  writer.write_parameters(d.parameters);
-  writer.write_data(d.data);
+  // An existing file is replaced where it lies, a symbolic link to it kept.
+  std::error_code ec;
+  fs::path target = fs::exists(path, ec) ? fs::canonical(path, ec) : fs::path(path);
+  if (ec) target = path;
+  // A stop signal (or ^C) while the file is written takes effect once the temporary file is
+  // renamed or removed, so that it neither leaves a half-written file nor a stray temporary.
+  const SignalsHeld held;
+  TemporaryBeside temporary(target);
+  {
+    H5mdWriter writer(temporary.path(), true, {}, false);
+    writer.write_parameters(d.parameters);
+    writer.write_data(d.data);
+  }
+  if (held.pending()) return;  // the temporary is removed, then the signal ends the process
+  temporary.rename_to(target, path, overwrite);
 }
 
 }  // namespace mfsim

@@ -1,13 +1,19 @@
 #include "hdf5.hpp"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
 
+#include "input_file.hpp"
 #include "mfsim/core/error.hpp"
 
 namespace mfsim::h5 {
@@ -56,6 +62,35 @@ Handle replace_attribute(hid_t obj, const std::string& name, hid_t type, hid_t s
 
 Handle open_attribute(hid_t obj, const std::string& name) {
   return Handle(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "no attribute " + name));
+}
+
+// Bounds of a string attribute: mfsim writes a few dozen strings of at most a few kB (the config).
+constexpr hssize_t max_strings = 1 << 20;
+constexpr std::size_t max_string_bytes = std::size_t(1) << 30;
+
+// HDF5 1.10 follows a variable-length string's reference into the file's global heap without
+// checking it: one damaged byte (the heap object's index) makes H5Aread read wild memory and
+// crash. The read is made first in a child process, which only reports whether it survived; the
+// file is opened read-only, so the same read in this process then does the same.
+bool string_read_survives(hid_t attr, hid_t type, std::size_t count) {
+  const pid_t child = ::fork();
+  if (child < 0) return true;  // no probe: the read goes ahead unchecked
+  // The child's own exit codes, distinct from a sanitizer's or a crash's.
+  constexpr int read = 40, refused = 41;
+  if (child == 0) {
+    const struct rlimit no_core {};
+    ::setrlimit(RLIMIT_CORE, &no_core);  // a crash here leaves no core file behind
+    // and ends the child: no handler inherited from the parent (a sanitizer's, a fuzzer's) may
+    // report it as the parent's crash.
+    for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(s, SIG_DFL);
+    std::vector<char*> ptrs(count, nullptr);
+    ::_exit(H5Aread(attr, type, ptrs.data()) < 0 ? refused : read);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  // A read that fails cleanly fails again in this process, reported as such.
+  return WIFEXITED(status) && (WEXITSTATUS(status) == read || WEXITSTATUS(status) == refused);
 }
 
 hsize_t product(const std::vector<hsize_t>& dims) {
@@ -137,7 +172,7 @@ Handle create_file(const std::string& path, bool overwrite) {
 
 Handle open_file(const std::string& path, bool writable) {
   silence_errors();
-  if (!std::filesystem::exists(path)) throw InputError(path + ": no such file");
+  require_regular_file(path);  // a FIFO would block H5Fis_hdf5's open()
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path + ": not an HDF5 file");
   Handle fapl = file_access_without_locking();
   const hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
@@ -249,14 +284,19 @@ std::vector<std::string> read_string_array_attribute(hid_t obj, const std::strin
   const hssize_t count = H5Sget_simple_extent_npoints(space.get());
   Handle file_type(check(H5Aget_type(attr.get()), "H5Aget_type"));
   std::vector<std::string> out;
+  if (count < 0 || count > max_strings) fail("attribute " + name + " holds too many strings");
   if (H5Tis_variable_str(file_type.get()) > 0) {
     Handle type = variable_string_type();
+    if (!string_read_survives(attr.get(), type.get(), std::size_t(count)))
+      fail("attribute " + name + " is damaged (reading its strings crashed HDF5)");
     std::vector<char*> ptrs(std::size_t(count), nullptr);
     check(H5Aread(attr.get(), type.get(), ptrs.data()), "cannot read attribute " + name);
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, ptrs.data());
   } else {  // fixed-length strings (h5py's default for numpy bytes)
     const std::size_t size = H5Tget_size(file_type.get());
+    if (size == 0 || size > max_string_bytes / std::max<std::size_t>(1, std::size_t(count)))
+      fail("attribute " + name + " declares strings of " + std::to_string(size) + " bytes");
     std::vector<char> buffer(size * std::size_t(count));
     check(H5Aread(attr.get(), file_type.get(), buffer.data()), "cannot read attribute " + name);
     for (hssize_t i = 0; i < count; ++i) {

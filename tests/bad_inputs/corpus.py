@@ -14,6 +14,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -90,20 +91,27 @@ BAD_CONFIGS = {
 
 
 def snapshot(directory):
-    """Every file and directory under `directory` with its content (None for a directory)."""
+    """Every file and directory under `directory` with its content (None for a directory; a
+    symbolic link or a FIFO by what it is, never opened)."""
     out = {}
     for root, dirs, files in os.walk(directory):
         for d in dirs:
             out[os.path.join(root, d)] = None
         for f in files:
             p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                out[p] = fh.read()
+            if os.path.islink(p):
+                out[p] = b"link to " + os.readlink(p).encode()
+            elif not stat.S_ISREG(os.lstat(p).st_mode):
+                out[p] = b"special file"
+            else:
+                with open(p, "rb") as fh:
+                    out[p] = fh.read()
     return out
 
 
 def checksum(state):
-    return {p: None if c is None else hashlib.sha256(c).hexdigest() for p, c in state.items()}
+    return {p: c if c is None or isinstance(c, tuple) else hashlib.sha256(c).hexdigest()
+            for p, c in state.items()}
 
 
 def restore(directory, state):
@@ -118,6 +126,8 @@ def restore(directory, state):
     for p, content in sorted(state.items()):
         if content is None:
             os.makedirs(p, exist_ok=True)
+        elif isinstance(content, tuple):
+            continue  # a link or a FIFO: the case that made it puts it back
         elif now.get(p) != content:
             with open(p, "wb") as fh:
                 fh.write(content)
@@ -128,12 +138,12 @@ class Corpus:
         self.exe, self.work, self.timeout = exe, work, timeout
         self.tried = self.refused = 0
         self.failures = []
-        # The input path that the cases now added go through, and [tried, refused] per path.
-        self.path = "other"
-        self.per_path = {}
+        self.path = "command line"  # the input path the cases that follow attack
+        self.per_path = {}  # path -> [tried, refused]
 
     def case(self, name, args, expected_in_message="", env=None):
-        """Runs mfsim with `args` in the work directory; expects a clean refusal."""
+        """Runs mfsim with `args` in the work directory (with `env` added to the environment);
+        expects a clean refusal."""
         self.tried += 1
         counts = self.per_path.setdefault(self.path, [0, 0])
         counts[0] += 1
@@ -141,7 +151,7 @@ class Corpus:
         before = checksum(state)
         try:
             r = subprocess.run([self.exe] + args, cwd=self.work, capture_output=True,
-                               timeout=self.timeout, env=None if env is None else {**os.environ, **env})
+                               timeout=self.timeout, env={**os.environ, **(env or {})})
             code, err = r.returncode, r.stderr.decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
             code, err = "timeout", ""
@@ -333,6 +343,236 @@ def start_up_cases(c, work):
                                    os.fsdecode(b"bad\xed\xa0\x80.h5")], "not valid UTF-8")
     c.case("-o name too long for the temporary", ["run", "run.toml", "-q", "-o", "n" * 245],
            "has a name of 245 characters")
+def npy_bytes(header, data=b"", version=1):
+    """An .npy file with this header dict text (padded as numpy pads it) and these data bytes."""
+    text = header.encode("latin-1")
+    size_bytes = 2 if version == 1 else 4
+    text += b" " * ((-(10 + len(text) + 1)) % 64) + b"\n"
+    return b"\x93NUMPY" + bytes([version, 0]) + len(text).to_bytes(size_bytes, "little") + text + data
+
+
+def bad_npy_files():
+    """(name, bytes) of .npy feature files that `data import` must refuse."""
+    f8 = "'descr': '<f8', 'fortran_order': False"
+    return {
+        "shape (2^32, 2^32), no data": npy_bytes("{" + f8 + ", 'shape': (4294967296, 4294967296), }"),
+        "shape (2^62, 4) overflows": npy_bytes("{" + f8 + ", 'shape': (4611686018427387904, 4), }"),
+        "shape 10^30": npy_bytes("{" + f8 + ", 'shape': (1000000000000000000000000000000, 2), }"),
+        "shape (4, 3), 2 rows of data": npy_bytes("{" + f8 + ", 'shape': (4, 3), }", b"\0" * 48),
+        "shape (4, 0)": npy_bytes("{" + f8 + ", 'shape': (4, 0), }"),
+        "shape (0, 3)": npy_bytes("{" + f8 + ", 'shape': (0, 3), }"),
+        "shape (-1, 2)": npy_bytes("{" + f8 + ", 'shape': (-1, 2), }", b"\0" * 64),
+        "shape (abc, 2)": npy_bytes("{" + f8 + ", 'shape': (abc, 2), }", b"\0" * 64),
+        "shape 4 not a tuple": npy_bytes("{" + f8 + ", 'shape': 4, }", b"\0" * 32),
+        "shape unclosed": npy_bytes("{" + f8 + ", 'shape': (4, 2"),
+        "shape 3-D": npy_bytes("{" + f8 + ", 'shape': (2, 2, 2), }", b"\0" * 64),
+        "shape ()": npy_bytes("{" + f8 + ", 'shape': (), }", b"\0" * 8),
+        "no shape": npy_bytes("{" + f8 + ", }", b"\0" * 8),
+        "no descr": npy_bytes("{'fortran_order': False, 'shape': (2, 2), }", b"\0" * 32),
+        "descr unquoted": npy_bytes("{'descr': <f8, 'fortran_order': False, 'shape': (2, 2), }"),
+        "descr unclosed": npy_bytes("{'descr': '<f8"),
+        "descr with a NUL": npy_bytes("{'descr': '<f\x008', 'fortran_order': False, 'shape': (2, 2), }"),
+        "descr big-endian": npy_bytes("{'descr': '>f8', 'fortran_order': False, 'shape': (2, 2), }",
+                                      b"\0" * 32),
+        "descr object": npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2, 2), }"),
+        "fortran order": npy_bytes("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }",
+                                   b"\0" * 32),
+        "no fortran_order": npy_bytes("{'descr': '<f8', 'shape': (2, 2), }", b"\0" * 32),
+        "key without colon": npy_bytes("{'descr' '<f8', 'fortran_order': False, 'shape': (2, 2), }"),
+        "version 9": npy_bytes("{" + f8 + ", 'shape': (2, 2), }", b"\0" * 32)[:6] + b"\x09" +
+        npy_bytes("{" + f8 + ", 'shape': (2, 2), }", b"\0" * 32)[7:],
+        "version 2 header past the end": b"\x93NUMPY\x02\x00\xff\xff\x0f\x00{",
+        "header length past the end": b"\x93NUMPY\x01\x00\xff\xff{'descr'",
+        "magic only": b"\x93NUMPY",
+        "empty": b"",
+        "a NaN": npy_bytes("{" + f8 + ", 'shape': (2, 2), }", np.array([1, 2, np.nan, 4.0]).tobytes()),
+        "an Inf in float32": npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+                                       np.array([1, np.inf, 3, 4], dtype="<f4").tobytes()),
+    }
+
+
+def bad_csv_files():
+    """(name, bytes) of CSV tables that `data import` must refuse."""
+    return {
+        "a NUL in a cell": b"a,b,y\n1,2\x003,0\n3,4,1\n",
+        "a NUL in the header": b"a\x00b,c,y\n1,2,0\n3,4,1\n",
+        "an escape sequence in a cell": b"a,b,y\n1,\x1b[31m2,0\n",
+        "BOM only": b"\xef\xbb\xbf",
+        "BOM and header only": b"\xef\xbb\xbfa,b,y\n",
+        "ragged after a BOM": b"\xef\xbb\xbfa,b,y\n1,2\n",
+        "binary": bytes(range(256)) * 4,
+        "one column": b"y\n1\n2\n",
+        "a 1 MB cell": b"a,y\n" + b"1" * 1000000 + b"x,0\n",
+        "1e999": b"a,y\n1e999,0\n",
+        "hex float": b"a,y\n0x1p3,0\nnan,1\n",
+    }
+
+
+def import_cases(c, work):
+    """`mfsim data import`: outputs that are its own inputs, special files, bad tables and headers."""
+    c.path = "data import"
+    (work / "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    np.save(work / "x.npy", np.arange(8.0).reshape(4, 2))
+    np.save(work / "y.npy", np.array([0.0, 1, 0, 1]))
+    os.symlink("t.csv", work / "t_link.csv")
+    os.link(work / "t.csv", work / "t_hard.csv")
+    os.symlink("y.npy", work / "y_link.npy")
+    os.mkfifo(work / "fifo")
+    imp = ["data", "import"]
+    for name, args in {
+        "-o the input": ["t.csv", "-o", "t.csv", "--force"],
+        "-o the input through a symlink": ["t.csv", "-o", "t_link.csv", "--force"],
+        "-o the input through a hard link": ["t.csv", "-o", "t_hard.csv", "--force"],
+        "-o a symlink's target": ["t_link.csv", "-o", "t.csv", "--force"],
+        "-o the input by a relative path": ["t.csv", "-o", "sub/../t.csv", "--force"],
+        "-o the input by an absolute path": ["t.csv", "-o", str(work / "t.csv"), "--force"],
+        "-o the features": ["x.npy", "--labels", "y.npy", "-o", "x.npy", "--force"],
+        "-o the labels": ["x.npy", "--labels", "y.npy", "-o", "y.npy", "--force"],
+        "-o the labels through a symlink": ["x.npy", "--labels", "y.npy", "-o", "y_link.npy",
+                                            "--force"],
+        "-o a FIFO": ["t.csv", "-o", "fifo", "--force"],
+        "-o a directory": ["t.csv", "-o", "adir", "--force"],
+        "-o /dev/null": ["t.csv", "-o", "/dev/null", "--force"],
+        "-o exists": ["t.csv", "-o", "good.h5"],
+        "-o in a missing directory": ["t.csv", "-o", "nodir/d.h5"],
+        "input a FIFO": ["fifo", "-o", "d.h5"],
+        "input /dev/zero": ["/dev/zero", "-o", "d.h5"],
+        "input a directory": ["adir", "-o", "d.h5"],
+        "input missing": ["nope.csv", "-o", "d.h5"],
+        "labels a FIFO": ["x.npy", "--labels", "fifo", "-o", "d.h5"],
+        "features .npy /dev/zero": ["/dev/zero/x.npy", "-o", "d.h5"],
+        "labels of another length": ["x.npy", "--labels", "x.npy", "-o", "d.h5"],
+    }.items():
+        c.case(f"import {name}", imp + args)
+    for name, data in bad_npy_files().items():
+        (work / "bad.npy").write_bytes(data)
+        c.case(f"import .npy {name}", imp + ["bad.npy", "--labels", "y.npy", "-o", "d.h5"],
+               "bad.npy")
+        c.case(f"import labels .npy {name}", imp + ["x.npy", "--labels", "bad.npy", "-o", "d.h5"],
+               "bad.npy")
+    (work / "bad.npy").unlink()
+    for name, data in bad_csv_files().items():
+        (work / "bad.csv").write_bytes(data)
+        c.case(f"import CSV {name}", imp + ["bad.csv", "-o", "d.h5"], "bad.csv")
+    (work / "bad.csv").unlink()
+    for name in ["t.csv", "x.npy", "y.npy", "t_link.csv", "t_hard.csv", "y_link.npy", "fifo"]:
+        (work / name).unlink()
+
+
+def special_file_cases(c, work):
+    """FIFOs and devices where a file is read or written: refused before open() can block."""
+    c.path = "special files"
+    os.mkfifo(work / "fifo")
+    os.mkfifo(work / "fifo.toml")
+    os.mkfifo(work / "fifo.h5")
+    os.symlink("loop", work / "loop")
+    os.symlink("/dev/zero", work / "zero.toml")
+    run = ["run", "run.toml", "-q"]
+    for name, args in {
+        "config a FIFO": ["run", "fifo.toml", "-q", "-o", "out.h5"],
+        "config /dev/zero": ["run", "/dev/zero", "-q", "-o", "out.h5"],
+        "config /dev/urandom": ["run", "/dev/urandom", "-q", "-o", "out.h5"],
+        "config 17 MiB": ["run", "huge.toml", "-q", "-o", "out.h5"],
+        "init.path a FIFO": run + ["-o", "out.h5", "--set", "init.kind=file", "--set",
+                                   "init.path=fifo.h5"],
+        "data.path a FIFO": run + ["-o", "out.h5", "--set", "data.kind=file", "--set",
+                                   "data.path=fifo.h5"],
+        "init.path /dev/zero": run + ["-o", "out.h5", "--set", "init.kind=file", "--set",
+                                      "init.path=/dev/zero"],
+        "init.path a symbolic-link loop": run + ["-o", "out.h5", "--set", "init.kind=file",
+                                                 "--set", "init.path=loop"],
+        "config a symbolic link to /dev/zero": ["run", "zero.toml", "-q", "-o", "out.h5"],
+        "data.path /dev/zero": run + ["-o", "out.h5", "--set", "data.kind=file", "--set",
+                                      "data.path=/dev/zero"],
+        "-o a FIFO": run + ["-o", "fifo.h5", "--force"],
+        "-o /dev/null": run + ["-o", "/dev/null", "--force"],
+        "info a FIFO": ["info", "fifo.h5"],
+        "info /dev/zero": ["info", "/dev/zero"],
+        "info a directory": ["info", "adir"],
+    }.items():
+        if name == "config 17 MiB":
+            with open(work / "huge.toml", "wb") as f:
+                f.truncate(17 << 20)  # sparse
+        c.case(name, args)
+        if name == "config 17 MiB":
+            (work / "huge.toml").unlink()
+    for name in ["fifo", "fifo.toml", "fifo.h5", "loop", "zero.toml"]:
+        (work / name).unlink()
+
+
+def nesting_and_override_cases(c, work):
+    """Configs nested past any use (toml++ recursed into them) and --set values that are more
+    than one value."""
+    c.path = "config files"
+    deep = ".".join(["a"] * 50000)
+    for name, text in {
+        "key nested 50000 deep": f"{deep} = 1\n",
+        "header nested 50000 deep": f"[{deep}]\n",
+        "array of tables nested 50000 deep": f"[[{deep}]]\n",
+        "key nested 33 deep in a section": "[model]\n" + ".".join(["a"] * 34) + " = 1\n",
+        "inline table nested 50000 deep": "[model]\nx = " + "{a = " * 50000 + "\n",
+        "array nested 50000 deep": "[model]\nx = " + "[" * 50000 + "\n",
+        "dotted key in an inline table": "[model]\nx = {" + deep + " = 1}\n",
+    }.items():
+        (work / "deep.toml").write_text(text)
+        c.case(f"config {name}", ["run", "deep.toml", "-q", "-o", "out.h5"], "deep.toml")
+    (work / "deep.toml").unlink()
+    c.path = "--set"
+    run = ["run", "run.toml", "-q", "-o", "out.h5"]
+    for name, value in {
+        "a section after a line break": "model.width=8\n[flow]\nsteps=1",
+        "a key after a line break": "model.width=8\nbeta=2",
+        "a carriage return": "model.width=8\r[flow]",
+        "a NUL-free escape byte": "model.activation=\x1btanh",
+        "a DEL byte": "model.activation=tanh\x7f",
+        "a value nested 50000 deep": "model.x={" + deep + " = 1}",
+        "an array nested 50000 deep": "model.x=" + "[" * 50000,
+        "a key nested 50000 deep": "model." + deep + "=1",
+    }.items():
+        c.case(f"--set {name}", run + ["--set", value])
+
+
+def environment_cases(c):
+    """Kokkos' settings from the environment and the command line that it cannot convert."""
+    c.path = "environment"
+    info = ["info", "good.h5"]
+    for variable in ["KOKKOS_NUM_THREADS", "KOKKOS_DEVICE_ID", "KOKKOS_NUMA", "KOKKOS_NUM_DEVICES"]:
+        for value in ["abc", ""]:
+            c.case(f"{variable}={value!r}", info, "Kokkos", env={variable: value})
+    for value in ["/nonexistent/libtool.so", "/etc/hostname", "a.so;b.so"]:
+        c.case(f"KOKKOS_PROFILE_LIBRARY={value!r}", info, "cannot be loaded",
+               env={"KOKKOS_PROFILE_LIBRARY": value})
+    for option in ["--kokkos-threads=x", "--kokkos-numa=x", "--kokkos-device-id=x",
+                   "--kokkos-num-devices=x", "--kokkos-tools-library=/nonexistent/libtool.so"]:
+        c.case(f"option {option}", [option] + info, "Kokkos")
+
+
+def damaged_index_cases(c, work):
+    """One damaged byte in the file's indexes: a /parameters string's global-heap index (HDF5 1.10
+    followed it into wild memory: `mfsim info` crashed) and a chunk address in the B-tree of an
+    observable (the message named neither the file nor the dataset)."""
+    c.path = "info"
+    good = (work / "good.h5").read_bytes()
+    with h5py.File(work / "good.h5", "r") as f:
+        backend = f["parameters"].attrs["backend"]
+        backend = backend.decode() if isinstance(backend, bytes) else backend
+        chunk = f["observables/loss/value"].id.get_chunk_info(0).byte_offset
+    # A variable-length string attribute (HDF5 1.10's version 1 message): the name, padded to 8
+    # bytes, the datatype (24), the dataspace (8), then the reference: length (4), heap address
+    # (8), index in the heap (4).
+    name = good.find(b"backend\x00")
+    assert name > 0 and int.from_bytes(good[name + 40:name + 44], "little") == len(backend)
+    edits = {"/parameters string heap index": (name + 53, 0xFF)}
+    address = chunk.to_bytes(8, "little")
+    at = good.find(address, good.find(b"TREE"))
+    assert at > 0
+    edits["/observables/loss/value chunk address"] = (at + 7, 0x7F)
+    for label, (offset, value) in edits.items():
+        damaged = bytearray(good)
+        damaged[offset] = value
+        (work / "damaged.h5").write_bytes(damaged)
+        c.case(f"info: damaged {label}", ["info", "damaged.h5"], "damaged.h5")
+        (work / "damaged.h5").unlink()
 
 
 def main():
@@ -356,7 +596,7 @@ def main():
         sys.exit(f"corpus: the valid run failed: {r.stderr.decode()}")
     c = Corpus(exe, str(work), a.timeout)
 
-    c.path = "--set values"
+    c.path = "--set"
     for key, values in BAD_VALUES.items():
         for v in values:
             label = v if len(v) < 40 else v[:20] + f"...({len(v)} chars)"
@@ -373,7 +613,7 @@ def main():
         c.case(f"config {name}", ["run", f"bad_{name}.toml", "-q", "-o", "out.h5"])
     (work / "plain").write_text("a file\n")
     (work / "adir").mkdir()
-    c.path = "command line and output paths"
+    c.path = "command line, output paths"
     for name, args in {
         "missing config": ["run", "nope.toml", "-o", "out.h5"],
         "directory config": ["run", "adir", "-o", "out.h5"],
@@ -430,7 +670,7 @@ def main():
                bad.name)
         bad.unlink()
 
-    c.path = "mfsim info"
+    c.path = "info"
     # Attributes of the wrong type, read by `mfsim info`.
     for i, (attribute, value) in enumerate([("ntk_lambda0", "abc"), ("ntk_gram_scale", "")]):
         bad = work / f"attr{i}.h5"
@@ -450,6 +690,11 @@ def main():
     bad.unlink()
 
     start_up_cases(c, work)
+    damaged_index_cases(c, work)
+    import_cases(c, work)
+    special_file_cases(c, work)
+    nesting_and_override_cases(c, work)
+    environment_cases(c)
 
     for f in c.failures:
         print("NOT REFUSED CLEANLY:", f)

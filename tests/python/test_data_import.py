@@ -158,3 +158,53 @@ def test_breast_cancer_example(tmp_path):
         assert run.data.x_train.shape == (427, 30) and run.data.x_test.shape == (142, 30)
         accuracy = run.observables["test_accuracy"].value
         assert accuracy[0] == 0 and accuracy[-1] > 0.9  # f ≡ 0 at t = 0 (antithetic), then > 90 %
+
+
+def test_bom_is_not_part_of_the_first_column_name(tmp_path):
+    """Spreadsheets start a UTF-8 CSV with a byte-order mark; the first column is still "a"."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfa,b,y\n1,2,0\n3,4,1\n5,7,0\n")
+    out = tmp_path / "d.h5"
+    r = mfsim("data", "import", path, "-o", out, "--label-column", "a")
+    assert r.returncode == 0, r.stderr
+    with h5py.File(out, "r") as f:
+        assert str(f["parameters"].attrs["import_labels"]) == "a"
+        np.testing.assert_array_equal(f["data/train/y"][()], [1, 3, 5])
+        np.testing.assert_array_equal(f["data/train/x"][()], [[2, 0], [4, 1], [7, 0]])
+
+
+def test_force_replaces_the_output_atomically_keeping_links(tmp_path, table):
+    """The data file is written beside the target and renamed over it: a hard link to the old
+    file keeps the old bytes (an in-place rewrite would change them), a symbolic link is kept and
+    now leads to the new file, and no temporary file is left."""
+    path, x, _ = table
+    out = tmp_path / "d.h5"
+    out.write_bytes(b"old data file")
+    (tmp_path / "old_link.h5").hardlink_to(out)
+    (tmp_path / "symlink.h5").symlink_to("d.h5")
+    r = mfsim("data", "import", path, "-o", tmp_path / "symlink.h5", "--force")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "old_link.h5").read_bytes() == b"old data file"
+    assert (tmp_path / "symlink.h5").is_symlink()
+    with h5py.File(out, "r") as f:
+        np.testing.assert_allclose(f["data/train/x"][()], x)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5", "old_link.h5", "symlink.h5", "t.csv"]
+
+
+def test_output_that_is_an_input_is_refused_and_kept(tmp_path, table):
+    """-o naming the input (directly, through a link, or as the labels file) is refused before
+    anything is read or written."""
+    path, _, _ = table
+    before = path.read_bytes()
+    (tmp_path / "link.csv").symlink_to(path.name)
+    for out in [path, tmp_path / "link.csv", tmp_path / "sub" / ".." / path.name]:
+        r = mfsim("data", "import", path, "-o", out, "--force")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "is the input file" in r.stderr
+    assert path.read_bytes() == before
+    np.save(tmp_path / "x.npy", np.ones((4, 2)))
+    np.save(tmp_path / "y.npy", np.arange(4.0))
+    labels = (tmp_path / "y.npy").read_bytes()
+    r = mfsim("data", "import", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "-o", tmp_path / "y.npy", "--force")
+    assert r.returncode == 2 and "is the input file" in r.stderr, r.stderr
+    assert (tmp_path / "y.npy").read_bytes() == labels

@@ -4,7 +4,7 @@ import subprocess
 import time
 
 import numpy as np
-from conftest import mfsim_command, run_cli
+from conftest import CONFIG, mfsim_command, mfsim_executable, run_cli
 
 from mfsim_analysis import NotAnMfsimFile, open_run
 
@@ -60,3 +60,44 @@ def test_reads_a_file_that_is_being_written(tmp_path):
             again = g.frame(frame.index)
             assert again.step == frame.step
             np.testing.assert_array_equal(again.value, frame.value)
+
+
+def test_mfsim_reads_a_live_file_100_times_out_of_100(tmp_path):
+    """`mfsim info live.h5` and runs with data.path and init.path = live.h5, each made while the
+    writer commits frames: a read that races the writer's flush is retried (bounded) while the
+    writer holds the file's lock, so that every one of 100 reads succeeds."""
+    path = tmp_path / "live.h5"
+    # Small frames committed fast: many flushes for a read to fall into (without the retry, about
+    # 1 read in 100 failed).
+    fast = dict(LIVE, model__width=256, data__n_train=50)
+    process = subprocess.Popen(mfsim_command(path, **fast), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    failures, reads = [], 0
+    try:
+        deadline = time.monotonic() + 120
+        while not (path.exists() and path.stat().st_size > 0) and time.monotonic() < deadline:
+            assert process.poll() is None, f"mfsim stopped early: {process.stderr.read().decode()}"
+            time.sleep(0.05)
+        # The first frame: before it the file holds no particles to read.
+        while time.monotonic() < deadline:
+            r = subprocess.run([str(mfsim_executable()), "info", str(path)], capture_output=True, text=True)
+            if r.returncode == 0 and "frames" in r.stdout:
+                break
+            time.sleep(0.05)
+        for i in range(100):
+            assert process.poll() is None, f"the writer stopped: {process.stderr.read().decode()}"
+            if i % 10 == 9:  # a restart from the live file's last frame, on its data
+                command = [str(mfsim_executable()), "run", str(CONFIG), "-o", str(tmp_path / "re.h5"), "--force",
+                           "-q", "--set", "init.kind=file", "--set", f"init.path={path}", "--set", "data.kind=file",
+                           "--set", f"data.path={path}", "--set", "model.width=256", "--set", "flow.steps=1",
+                           "--set", "diagnostics.gram=false", "--set", "diagnostics.kl=[]"]
+            else:
+                command = [str(mfsim_executable()), "info", str(path)]
+            r = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            reads += 1
+            if r.returncode != 0:
+                failures.append(r.stderr.strip())
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert reads == 100
+    assert not failures, f"{len(failures)} of {reads} reads failed: {failures[:3]}"

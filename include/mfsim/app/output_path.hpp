@@ -18,6 +18,12 @@ namespace mfsim {
 // which is where the kernel will resolve it once the directories exist.
 void check_output_path(const Config& config, bool overwrite);
 
+// The same for the data file of `mfsim data import` (-o): refused when it is one of `inputs`
+// (through a link or a relative path too), a directory or another non-regular file, or exists
+// without `overwrite`.
+void check_import_output_path(const std::string& output, const std::vector<std::string>& inputs,
+                              bool overwrite);
+
 // The missing parent directories of an output file: created by create(), removed again (deepest
 // first, if still empty) on destruction unless keep() was called, so that a run that fails before
 // its first frame (a locked or full output, a failed allocation) leaves no directory behind.

@@ -7,8 +7,14 @@
 
 namespace mfsim {
 
-// Installs the handlers (the mfsim binary does, once, before running).
+// Installs the handlers (the mfsim binary does, once, before running). Until
+// defer_stop_signals() is called, a signal ends the process at once (exit 128 + the signal, one
+// line on stderr): during start-up nothing is on disk yet, and an input that blocks (or a long
+// setup) must not hold the signal back.
 void install_stop_signal_handlers();
+// From now on a signal is only recorded (stop_signal()): called just before the run creates its
+// first file or directory, after which the run stops at its next committed point.
+void defer_stop_signals();
 
 // The signal received since the handlers were installed, or 0.
 int stop_signal();

@@ -30,7 +30,9 @@ struct ImportedData {
 // option) on bad input.
 ImportedData import_data(const ImportOptions& options);
 
-// Writes `d` as an mfsim data file; an existing `path` is an InputError unless `overwrite`.
+// Writes `d` as an mfsim data file; an existing `path` is an InputError unless `overwrite`. The
+// file is written beside `path` under a temporary name and renamed over it once complete, so that
+// a failure or a stop signal meanwhile leaves an existing file as it was (and no temporary).
 void write_data_file(const std::string& path, bool overwrite, const ImportedData& d);
 
 // FNV-1a 64 of a file's bytes, as 16 hex digits: what the import records of its source.
