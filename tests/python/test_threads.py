@@ -25,7 +25,7 @@ DIAGNOSTICS = {"diagnostics.gram": "true", "diagnostics.kl": '["transport", "knn
                "diagnostics.path_norm": "true", "init.antithetic": "true"}
 MODELS = {
     "two_layer": {},
-    "resnet": {"model.kind": '"resnet"', "model.depth": 4, "model.width": 8,
+    "resnet": {"model.kind": '"resnet"', "model.depth": 4, "model.width": 16,
                "model.head_width": 32},
 }
 
