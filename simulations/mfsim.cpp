@@ -12,10 +12,13 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <Kokkos_Core.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -169,6 +172,42 @@ std::string unloadable_kokkos_tool(const SplitArguments& args) {
     if (library.empty()) continue;
     if (::dlopen(library.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr)
       return "the Kokkos tool library " + library + " cannot be loaded: " + ::dlerror();
+  }
+  return "";
+}
+
+// Kokkos' whole-number settings (threads, devices, NUMA) holding anything else: Kokkos 3 throws,
+// Kokkos 4 aborts on some and warns about and ignores others, so they are refused here, alike on
+// every version, before Kokkos reads them. The problem as one line, or empty.
+std::string non_integer_kokkos_setting(const SplitArguments& args) {
+  static const std::set<std::string> whole_numbers = {
+      "num_threads", "threads", "device_id", "num_devices", "numa", "skip_device", "device"};
+  const auto is_integer = [](std::string v) {
+    if (!v.empty() && v[0] == '-') v.erase(0, 1);
+    return !v.empty() &&
+           std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+  };
+  const auto lower = [](std::string name, char dash) {
+    for (char& ch : name) ch = ch == dash ? '_' : char(std::tolower((unsigned char)ch));
+    return name;
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string setting = *e;
+    const std::size_t equals = setting.find('=');
+    if (setting.rfind("KOKKOS_", 0) != 0 || equals == std::string::npos) continue;
+    const std::string value = setting.substr(equals + 1);
+    if (whole_numbers.count(lower(setting.substr(7, equals - 7), '_')) && !is_integer(value))
+      return "Kokkos cannot start: the environment's " + setting.substr(0, equals) + "='" + value +
+             "' is not a whole number";
+  }
+  for (std::size_t i = 1; i < args.kokkos.size(); ++i) {
+    const std::string option = args.kokkos[i];
+    const std::size_t equals = option.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string value = option.substr(equals + 1);
+    if (whole_numbers.count(lower(option.substr(9, equals - 9), '-')) && !is_integer(value))
+      return "Kokkos cannot start: option " + option.substr(0, equals) + "='" + value +
+             "' is not a whole number";
   }
   return "";
 }
@@ -332,6 +371,8 @@ int main(int argc, char** argv) {
   const mfsim::Console console = mfsim::Console::standard();
   if (const std::string tool = unloadable_kokkos_tool(args); !tool.empty())
     return fail(mfsim::exit_input, tool, console, comm, true);
+  if (const std::string bad = non_integer_kokkos_setting(args); !bad.empty())
+    return fail(mfsim::exit_input, bad, console, comm, true);
   int kokkos_argc = int(args.kokkos.size());
   std::optional<Kokkos::ScopeGuard> kokkos;
   try {

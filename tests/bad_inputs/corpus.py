@@ -537,7 +537,7 @@ def environment_cases(c):
     c.path = "environment"
     info = ["info", "good.h5"]
     for variable in ["KOKKOS_NUM_THREADS", "KOKKOS_DEVICE_ID", "KOKKOS_NUMA", "KOKKOS_NUM_DEVICES"]:
-        for value in ["abc", ""]:
+        for value in ["abc", "", "1x"]:
             c.case(f"{variable}={value!r}", info, "Kokkos", env={variable: value})
     for value in ["/nonexistent/libtool.so", "/etc/hostname", "a.so;b.so"]:
         c.case(f"KOKKOS_PROFILE_LIBRARY={value!r}", info, "cannot be loaded",
