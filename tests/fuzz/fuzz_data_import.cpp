@@ -21,16 +21,7 @@
 #include "mfsim/core/error.hpp"
 #include "mfsim/io/data_import.hpp"
 
-namespace {
-
-void write(const std::string& path, const std::uint8_t* data, std::size_t size) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return;
-  if (size > 0) std::fwrite(data, 1, size, f);
-  std::fclose(f);
-}
-
-}  // namespace
+#include "fuzz_input.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   Kokkos::initialize(*argc, *argv);
@@ -56,11 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         split == std::string::npos ? features : text.substr(split + separator.size());
     o.input = dir + "/x.npy";
     o.labels = dir + "/y.npy";
-    write(o.input, reinterpret_cast<const std::uint8_t*>(features.data()), features.size());
-    write(o.labels, reinterpret_cast<const std::uint8_t*>(labels.data()), labels.size());
+    fuzz::write_file(o.input, reinterpret_cast<const std::uint8_t*>(features.data()),
+                     features.size());
+    fuzz::write_file(o.labels, reinterpret_cast<const std::uint8_t*>(labels.data()), labels.size());
   } else {
     o.input = dir + "/t.csv";
-    write(o.input, data + 1, size - 1);
+    fuzz::write_file(o.input, data + 1, size - 1);
     if (mode & 32) o.label_column = "0";
   }
   o.standardize = mode & 2;

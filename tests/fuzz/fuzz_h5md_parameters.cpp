@@ -26,13 +26,11 @@
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/info.hpp"
 
+#include "fuzz_input.hpp"
+
 namespace {
 
-struct Bytes {
-  const std::uint8_t* data;
-  std::size_t size, at = 0;
-  std::uint8_t next() { return at < size ? data[at++] : 0; }
-};
+using fuzz::Bytes;
 
 const char* const parameter_names[] = {"mfsim_version",  "backend", "threads",    "precision",
                                        "ranks",          "model",   "kernel_isa", "ntk_lambda0",
@@ -176,13 +174,6 @@ std::vector<std::uint8_t> valid_file(const std::string& path) {
   return bytes;
 }
 
-void write_bytes(const std::string& path, const std::uint8_t* data, std::size_t size) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return;
-  if (size > 0) std::fwrite(data, 1, size, f);
-  std::fclose(f);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
@@ -201,14 +192,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mode == 0) {
     write_recipe(file, in);
   } else if (mode == 1) {
-    write_bytes(file, data + 1, size - std::min<std::size_t>(size, 1));
+    fuzz::write_file(file, data + 1, size - std::min<std::size_t>(size, 1));
   } else {
     std::vector<std::uint8_t> damaged = valid;
     while (!damaged.empty() && in.at + 3 <= in.size) {
       const std::size_t offset = (std::size_t(in.next()) << 8 | in.next()) % damaged.size();
       damaged[offset] = in.next();
     }
-    write_bytes(file, damaged.data(), damaged.size());
+    fuzz::write_file(file, damaged.data(), damaged.size());
   }
   std::ostringstream results, notes;
   const mfsim::Console console(results, notes);

@@ -28,13 +28,11 @@
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/models/two_layer.hpp"
 
+#include "fuzz_input.hpp"
+
 namespace {
 
-struct Bytes {
-  const std::uint8_t* data;
-  std::size_t size, at = 0;
-  std::uint8_t next() { return at < size ? data[at++] : 0; }
-};
+using fuzz::Bytes;
 
 double value_of(std::uint8_t b) {
   switch (b % 16) {
