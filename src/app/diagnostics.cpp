@@ -232,8 +232,10 @@ void add_free_energy_observer(const Config& c, const Model& model, const Console
   const Regularisation& regularisation = c.flow.regularisation;
   std::unique_ptr<GibbsGap> gibbs_gap = make_gibbs_gap(c, model);
   if (!(s.free_energy && regularisation.any())) return;
-  if (regularisation.noisy()) check_knn(model, s.knn_k, false);
-  out.push_back(std::make_unique<FreeEnergyObserver>(model, regularisation, s.knn_k,
+  if (regularisation.noisy()) check_knn(model, s.knn_k, c.init.antithetic);
+  const KnnSettings knn{s.knn_k, c.init.antithetic, c.init.seed,
+                        DiagnosticsSettings::knn_draws_per_particle};
+  out.push_back(std::make_unique<FreeEnergyObserver>(model, regularisation, knn,
                                                      regularisation.noisy() ? s.knn_every : s.every,
                                                      std::move(gibbs_gap), root));
 }

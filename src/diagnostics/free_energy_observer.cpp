@@ -8,11 +8,13 @@
 
 namespace mfsim {
 
-FreeEnergyObserver::FreeEnergyObserver(const Model& model, const Regularisation& r, int knn_k,
-                                       index_t every, std::unique_ptr<GibbsGap> gibbs_gap,
+FreeEnergyObserver::FreeEnergyObserver(const Model& model, const Regularisation& r,
+                                       const KnnSettings& knn, index_t every,
+                                       std::unique_ptr<GibbsGap> gibbs_gap,
                                        std::optional<Console> notes)
     : regularisation_(r),
-      k_(knn_k),
+      k_(knn.k),
+      stride_(knn.antithetic ? 2 : 1),
       every_(every),
       gibbs_gap_(std::move(gibbs_gap)),
       series_(notes) {
@@ -22,12 +24,12 @@ FreeEnergyObserver::FreeEnergyObserver(const Model& model, const Regularisation&
     for (double s : g.init_std) log_std += std::log(s);
     log_std_.push_back(log_std);
     const bool holds_all = r.noisy() && model.comm().is_root();
-    whitened_.push_back(
-        holds_all ? Matrix("mfsim::FreeEnergy::whitened_" + g.name, g.global_count, g.dim())
-                  : Matrix());
-    const index_t per_slice = g.global_count / g.slices;
+    const index_t count = knn_particle_count(g, knn.antithetic);
+    whitened_.push_back(holds_all ? Matrix("mfsim::FreeEnergy::whitened_" + g.name, count, g.dim())
+                                  : Matrix());
+    const index_t per_slice = count / g.slices;
     reference_bias_.push_back(holds_all
-                                  ? reference_bias(ExecSpace(), per_slice, g.dim(), knn_k,
+                                  ? reference_bias(ExecSpace(), per_slice, g.dim(), knn.k,
                                                    {0, std::uint64_t(1) << 30, per_slice}, scratch_)
                                   : 0.0);
   }
@@ -42,9 +44,9 @@ std::vector<FreeEnergyObserver::GroupEntropy> FreeEnergyObserver::entropy(const 
         gather_rows(comm, p.state.theta[g], groups[g].global_count, groups[g].slices);
     if (!comm.is_root()) continue;
     // Whitened, the neighbourhoods match the law's shape; H(θ) = H(θ/σ) + Σ_j log σ_j.
-    references_[g].whiten(p.space, all, whitened_[g]);
+    references_[g].whiten(p.space, all, whitened_[g], stride_);
     const int slices = groups[g].slices;
-    const index_t per_slice = groups[g].global_count / slices;
+    const index_t per_slice = index_t(whitened_[g].extent(0)) / slices;
     for (int l = 0; l < slices; ++l) {
       const auto rows = Kokkos::make_pair(l * per_slice, (l + 1) * per_slice);
       const KnnKlEstimates e = knn_kl_estimates(
@@ -109,10 +111,16 @@ void FreeEnergyObserver::observe(const FlowPoint& p, ObservableSink& sink) {
       entropy_reliable = entropy_reliable && reliable;
     }
     entropy_term = -lambda * h;
-    if (gibbs_gap_)
-      series_.append(sink, "gibbs_gap", p,
-                     {(*gibbs_gap_)(p, h, lambda), std::sqrt(entropy_variance)}, entropy_reliable,
-                     "its entropy is unreliable (entropy_*_knn_reliable)");
+    if (gibbs_gap_) {
+      const Estimate gap = (*gibbs_gap_)(p, h, lambda);
+      const double log_z_error = gap.standard_error;
+      series_.append(
+          sink, "gibbs_gap", p,
+          {gap.value, std::sqrt(entropy_variance + log_z_error * log_z_error)},
+          entropy_reliable && kl_error_multiplier * log_z_error <= kl_tolerance(gap.value),
+          "its entropy is unreliable (entropy_*_knn_reliable) or log Z's importance sampling "
+          "(more draws: diagnostics.gibbs_samples)");
+    }
   }
   sink.append_observable("temperature", p.step, p.time, {lambda});
   sink.append_observable("weight_decay_term", p.step, p.time, {decay_term});

@@ -1,5 +1,6 @@
 #include "mfsim/diagnostics/gibbs_gap.hpp"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 
@@ -48,7 +49,7 @@ GibbsGap::GibbsGap(const Model& model, const PotentialModel& potential, const Re
   draw_normals(normals_, CounterRng(seed, rng_gibbs_reference));
 }
 
-double GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda) {
+Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda) {
   const Regularisation& r = regularisation_;
   const GroupSpec& group = p.model.groups()[0];
   const int dim = group.dim();
@@ -91,16 +92,21 @@ double GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda) {
         if (e > acc) acc = e;
       },
       Kokkos::Max<double>(largest));
-  double sum = 0;
+  // Σ w_j and Σ w_j² with w_j = exp(exponent_j − largest).
+  double sum = 0, squares = 0;
   Kokkos::parallel_reduce(
       "mfsim::GibbsGap::sum_exp", Kokkos::RangePolicy<ExecSpace>(0, samples),
-      KOKKOS_LAMBDA(index_t j, double& acc) {
-        acc += math::exp(exponent(psi, points, j, dim, penalty, eps, lambda) - largest);
+      KOKKOS_LAMBDA(index_t j, double& acc, double& acc2) {
+        const double w = math::exp(exponent(psi, points, j, dim, penalty, eps, lambda) - largest);
+        acc += w;
+        acc2 += w * w;
       },
-      sum);
-  const double log_z = 0.5 * dim * std::log(2 * math::pi * lambda / decay) + largest +
-                       std::log(sum / double(samples));
-  return -entropy + mean_u / lambda + log_z;
+      sum, squares);
+  const double s = double(samples), mean_w = sum / s;
+  const double variance_w = std::max(0.0, squares / s - mean_w * mean_w) * s / (s - 1);
+  const double log_z =
+      0.5 * dim * std::log(2 * math::pi * lambda / decay) + largest + std::log(mean_w);
+  return {-entropy + mean_u / lambda + log_z, std::sqrt(variance_w / s) / mean_w};
 }
 
 }  // namespace mfsim

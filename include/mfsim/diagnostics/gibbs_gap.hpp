@@ -10,10 +10,14 @@
 // and log Z by importance sampling from the Gibbs measure of the weight decay alone,
 // q = N(0, (λ/λ') I_D):
 //   Z = (2πλ/λ')^{D/2} E_q[exp(−(Ψ_ρ + μ β s_ε s_ε)/λ)],
-// over fixed draws (common random numbers from one observation to the next). Valid for one group
-// of two-layer units in D ≤ 4 dimensions with λ, λ' > 0 (docs/diagnostics.md).
+// over S fixed draws (common random numbers from one observation to the next), with the
+// importance-sampling error of log Z by the delta method (MATH.md §2.4):
+//   se(log Ẑ) = sd(w_j) / (√S · mean(w_j)),   w_j = exp(−(Ψ_ρ + μ β s_ε s_ε)(ζ_j)/λ).
+// Valid for one group of two-layer units in D ≤ 4 dimensions with λ, λ' > 0
+// (docs/diagnostics.md).
 #include <cstdint>
 
+#include "mfsim/diagnostics/kl_knn.hpp"
 #include "mfsim/flow/observer.hpp"
 #include "mfsim/flow/regularisation.hpp"
 #include "mfsim/models/potential_model.hpp"
@@ -28,8 +32,9 @@ class GibbsGap {
            index_t samples, std::uint64_t seed);
 
   // KL(ρ || ρ̂) at the flow point, for the entropy estimate `entropy` of ρ (nats, every rank)
-  // and the temperature `lambda` = λ(t). Collective.
-  double operator()(const FlowPoint& p, double entropy, double lambda);
+  // and the temperature `lambda` = λ(t), with se(log Ẑ) as its standard error (the entropy's is
+  // the caller's to add). Collective.
+  Estimate operator()(const FlowPoint& p, double entropy, double lambda);
 
  private:
   const PotentialModel& potential_;
