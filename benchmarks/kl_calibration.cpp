@@ -256,7 +256,8 @@ int main(int argc, char** argv) {
   for (const Cell& c : cells)
     if (c.antithetic) {
       char row[200];
-      std::snprintf(row, sizeof row, "| %s | %d | %.3f | %+.3f | %+.3f |\n", c.name.c_str(), c.dim,
+      const std::string law = c.name.substr(0, c.name.rfind(" antithetic"));
+      std::snprintf(row, sizeof row, "| %s | %d | %.3f | %+.3f | %+.3f |\n", law.c_str(), c.dim,
                     c.truth.kl, c.results[1].value - c.truth.kl, c.results[2].value - c.truth.kl);
       md << row;
     }
