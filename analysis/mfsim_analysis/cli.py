@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .run import NotAnMfsimFile, open_run
+from .curves import BANDS
 from .sweep import ERRORS, STATS
 
 PROG = "mfsim_analysis"
@@ -64,6 +65,29 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--yscale", choices=("log", "linear", "symlog"), help="default log if every y > 0")
     sweep.add_argument("-o", "--output", metavar="DIR", help="also write the plot sweep_<y>_vs_<x>.png here")
     sweep.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    curves = sub.add_parser("curves", help="observables against time: mean and band over the seeds of each group",
+                            description="Observables against flow time, one curve per value of --group "
+                                        "(e.g. model.width): the mean over the runs sharing that value "
+                                        "(their seeds) with a band, on a common time grid.")
+    curves.add_argument("files", nargs="+", metavar="RUN.h5|DIR",
+                        help="run files, or folders (their index.json's runs, else every *.h5 below)")
+    curves.add_argument("--y", required=True, action="append", metavar="OBS",
+                        help="an observable, e.g. loss (repeatable: one panel each)")
+    curves.add_argument("--group", required=True, metavar="KEY",
+                        help="one curve per value of this config key (e.g. model.width, or width)")
+    curves.add_argument("--band", choices=BANDS, default="se",
+                        help="se: ± 1 standard error (default); ci95: 95%% Student-t CI of the mean; "
+                             "range: min to max; none")
+    curves.add_argument("--time-scale", metavar="EXPR",
+                        help="multiply each run's time by this expression of its config, e.g. beta^2")
+    curves.add_argument("--xscale", choices=("linear", "log"), default="linear")
+    curves.add_argument("--yscale", choices=("linear", "log", "symlog"),
+                        help="default: log for losses and KLs, and for positive values spanning > 2 decades")
+    curves.add_argument("-o", "--output", default="plots", metavar="DIR",
+                        help="write DIR/curves_<y>_by_<key>.png (default: plots)")
+    curves.add_argument("--dpi", type=int, default=110)
+    curves.add_argument("--json", action="store_true", help="also print the curves as JSON")
 
     launch = sub.add_parser("launch", help="run a grid of mfsim runs from one config (parallel, resumable)",
                             description="Runs `mfsim run CONFIG --set ...` for every point of the --grid "
@@ -160,6 +184,41 @@ def _sweep(args) -> int:
     return 0
 
 
+def file_name(prefix: str, ys, joiner: str, key: str) -> str:
+    """A short PNG name: the quantities without their KIND: prefixes and the last part of the
+    dotted key (curves_loss_by_width.png); a stem over 60 characters is cut and made unique."""
+    import hashlib
+
+    bare = [_slug(re.sub(r"(?:final|initial|min|max|mean|t=[^:]*):", "", y)) for y in ys]
+    stem = f"{prefix}_{'_'.join(dict.fromkeys(bare))}_{joiner}_{_slug(key.rsplit('.', 1)[-1])}"
+    if len(stem) > 60:
+        digest = hashlib.sha1(f"{ys}{key}".encode()).hexdigest()[:6]
+        stem = f"{stem[:53]}_{digest}"
+    return stem + ".png"
+
+
+def _curves(args) -> int:
+    from .curves import curves
+
+    runs = [open_run(f) for f in _run_files(args.files)]
+    c = curves(runs, args.y, args.group, band=args.band, time_scale=args.time_scale)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    path = Path(args.output) / file_name("curves", args.y, "by", args.group)
+    c.plot(path, xscale=args.xscale, yscale=args.yscale, dpi=args.dpi)
+    for w in c.warnings:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"y": c.ys, "group": c.group, "band": c.band, "time_scale": c.time_scale,
+                          "groups": [g.as_dict() for g in c.groups], "warnings": c.warnings, "plot": str(path)},
+                         default=str))
+    else:
+        for g in c.groups:
+            print(f"{c.group}={g.value}: {g.runs} run{'s' if g.runs != 1 else ''}, "
+                  f"{g.time.size} times in [{g.time[0]:g}, {g.time[-1]:g}]")
+        print(f"plot: {path}")
+    return 0
+
+
 def _launch(args) -> int:
     from .launch import Plan, parse_grid, parse_value, run_plan, toml_value
 
@@ -189,7 +248,8 @@ def _launch(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"plot": _plot, "summary": _summary, "sweep": _sweep, "launch": _launch}[args.command]
+    command = {"plot": _plot, "summary": _summary, "sweep": _sweep, "curves": _curves,
+               "launch": _launch}[args.command]
     try:
         return command(args)
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more

@@ -2,11 +2,12 @@
 error bars and a log–log power-law fit (slope with its confidence interval) per curve.
 
 A quantity is
-  * a config key or /parameters attribute: "model.width", "ntk_lambda0", "raw_learning_rate";
+  * a config key or /parameters attribute: "model.width", "ntk_lambda0", "raw_learning_rate"; a
+    key without its section when no other section has it ("beta" is model.beta);
   * KIND:OBSERVABLE with KIND one of final, initial, min, max, mean, or t=T (the value observed
     at the flow time closest to T): "final:test_loss", "t=2:loss"; a bare observable name is its
     final value ("test_loss" = "final:test_loss");
-  * an arithmetic expression of those: + − * / ** and log, log10, exp, sqrt, abs:
+  * an arithmetic expression of those: + − * / ** (or ^) and log, log10, exp, sqrt, abs:
     "gram_lambda_min/ntk_lambda0", "test_loss-loss", "min:gram_lambda_min/(model.beta**2*ntk_lambda0)".
 
 With --stat mean (or median), the runs sharing (hue, x) (e.g. seeds) become one point whose error
@@ -60,7 +61,14 @@ def _atom(spec: str) -> Callable[[Run], Any]:
             try:
                 return run.get(spec)
             except KeyError:
-                raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}") from None
+                pass
+            # A key of one config section, without its section: "beta" is model.beta.
+            matches = [k for k in run.flat_config() if k.rsplit(".", 1)[-1] == spec]
+            if len(matches) == 1:
+                return run.get(matches[0])
+            if matches:
+                raise KeyError(f"{run.path}: {spec!r} is ambiguous ({', '.join(matches)}): name the section")
+            raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}")
 
         return bare
     kind, at, name = match.groups()
@@ -87,7 +95,7 @@ def _observable(run: Run, name: str, kind: str, t: float | None) -> float:
 
 def quantity(spec: str) -> Callable[[Run], Any]:
     """The function run -> value that a quantity spec names (see the module docstring)."""
-    spec = spec.strip()
+    spec = spec.strip().replace("^", "**")
     if _ATOM.fullmatch(spec):
         return _atom(spec)
     # An expression: the names become variables v0, v1, ...; the rest must be arithmetic.
