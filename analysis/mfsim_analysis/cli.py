@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sweep = sub.add_parser("sweep", help="a quantity across runs: table, error bars, log-log slope fits with CIs",
                            description="A quantity across runs (files, or folders written by launch), with "
-                                       "error bars and a log-log power-law fit per curve.")
+                                       "error bars and, with --fit power, a log-log power-law fit per curve.")
     sweep.add_argument("files", nargs="+", metavar="RUN.h5|DIR",
                        help="run files, or folders (their index.json's runs, else every *.h5 below)")
     sweep.add_argument("--x", required=True, metavar="KEY", help="config key or quantity, e.g. model.width")
@@ -60,7 +60,12 @@ def _parser() -> argparse.ArgumentParser:
                             "(percentile CI at --level), std, none; --stat median: bootstrap (default) or none")
     sweep.add_argument("--level", type=float, default=0.95, help="confidence level of slopes and bootstrap (0.95)")
     sweep.add_argument("--fit-range", metavar="LO,HI", help="fit only the points with LO <= x <= HI")
-    sweep.add_argument("--no-fit", action="store_true")
+    sweep.add_argument("--fit", choices=("none", "power"), default="none",
+                       help="power: fit y = C x^slope per curve (slope with its CI and R²); default none")
+    sweep.add_argument("--no-fit", action="store_true", help="no fit (the default; overrides --fit)")
+    sweep.add_argument("--past-end", choices=("error", "exclude"), default="error",
+                       help="a t=T quantity past a run's end: an error naming the run (default), or "
+                            "exclude: leave such runs out with a warning")
     sweep.add_argument("--xscale", choices=("log", "linear", "symlog"), help="default log if every x > 0")
     sweep.add_argument("--yscale", choices=("log", "linear", "symlog"), help="default log if every y > 0")
     sweep.add_argument("-o", "--output", metavar="DIR", help="also write the plot sweep_<y>_vs_<x>.png here")
@@ -97,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("config", metavar="CONFIG.toml")
     launch.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="values of a config key (repeatable: the product of all)")
+    launch.add_argument("--link", action="append", default=[], metavar="KEY=GRID_KEY",
+                        help="KEY takes GRID_KEY's value in each run, e.g. model.head_width=model.width "
+                             "(repeatable; not part of the file names)")
     launch.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every run, not part of the file names (repeatable)")
     launch.add_argument("--seeds", type=int, default=0, metavar="K", help="also init.seed = 1..K")
@@ -162,20 +170,24 @@ def _sweep(args) -> int:
             raise ValueError(f"--fit-range needs LO,HI (got {args.fit_range!r})") from None
         fit_range = (lo, hi)
     runs = [open_run(f) for f in _run_files(args.files)]
-    s = sweep(runs, args.x, args.y, hue=args.hue, stat=args.stat, err=args.err, fit=not args.no_fit,
-              level=args.level, fit_range=fit_range)
+    s = sweep(runs, args.x, args.y, hue=args.hue, stat=args.stat, err=args.err,
+              fit=args.fit == "power" and not args.no_fit, level=args.level, fit_range=fit_range,
+              past_end=args.past_end)
     plot_path = None
     if args.output:
         numeric = all(isinstance(r["x"], (int, float)) for r in s.rows)
         if not numeric:
             raise ValueError(f"--x {args.x}: cannot plot non-numeric values")
         Path(args.output).mkdir(parents=True, exist_ok=True)
-        plot_path = Path(args.output) / f"sweep_{_slug('_'.join(args.y))}_vs_{_slug(args.x)}.png"
+        plot_path = Path(args.output) / file_name("sweep", args.y, "vs", args.x)
         plot_sweep(s, plot_path, xscale=args.xscale, yscale=args.yscale)
+    for w in s.warnings:
+        print(f"{PROG}: warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps({"x": s.x, "y": s.ys, "hue": s.hue, "stat": s.stat, "err": s.err, "level": s.level,
                           "rows": s.rows, "fits": {k: f.as_dict() for k, f in s.fits.items()},
-                          "fit_errors": s.fit_errors, "plot": str(plot_path) if plot_path else None},
+                          "fit_errors": s.fit_errors, "warnings": s.warnings,
+                          "plot": str(plot_path) if plot_path else None},
                          indent=2, default=str))
     else:
         print(format_sweep(s))
@@ -220,9 +232,10 @@ def _curves(args) -> int:
 
 
 def _launch(args) -> int:
-    from .launch import Plan, parse_grid, parse_value, run_plan, toml_value
+    from .launch import Plan, parse_grid, parse_link, parse_value, run_plan, toml_value
 
     grid = parse_grid(args.grid)
+    link = parse_link(args.link)
     fixed = {}
     for spec in args.set:
         key, sep, value = spec.partition("=")
@@ -231,7 +244,8 @@ def _launch(args) -> int:
         fixed[key.strip()] = parse_value(value)
     if args.seeds < 0 or args.jobs < 1:
         raise ValueError("--seeds must be >= 0 and --jobs >= 1")
-    plan = Plan.grid(args.config, grid, seeds=args.seeds, seed_key=args.seed_key, fixed=fixed, out=args.output)
+    plan = Plan.grid(args.config, grid, seeds=args.seeds, seed_key=args.seed_key, fixed=fixed, link=link,
+                     out=args.output)
     if args.dry_run:
         for r in plan.runs:
             print(f"{r.path}  " + " ".join(f"{k}={toml_value(v)}" for k, v in r.overrides.items()))

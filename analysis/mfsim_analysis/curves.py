@@ -34,7 +34,7 @@ from .run import Run, open_run
 from .sweep import quantity
 from .ticks import readable_log_axis
 
-__all__ = ["BANDS", "Group", "Curves", "curves", "band_of", "FEW_SEEDS"]
+__all__ = ["BANDS", "Group", "Curves", "curves", "band_of", "group_colours", "FEW_SEEDS"]
 
 BANDS = ("se", "ci95", "range", "none")
 FEW_SEEDS = 3  # bands from fewer runs than this are flagged
@@ -93,25 +93,31 @@ class Curves:
         return [g for g in self.groups if g.runs < FEW_SEEDS] if self.band != "none" else []
 
     def colours(self) -> list[Any]:
-        """One colour per group: a colour scale (viridis without its faint yellow end, logarithmic when the values are positive
-        and span a factor 4 or more) for numeric keys, the categorical cycle otherwise."""
-        import matplotlib
-
-        if not self.numeric:
-            cmap = matplotlib.colormaps["tab10" if len(self.groups) <= 10 else "tab20"]
-            return [cmap(k % cmap.N) for k in range(len(self.groups))]
-        v = np.asarray([g.value for g in self.groups], dtype=float)
-        if np.all(v > 0) and v.max() / v.min() >= 4:
-            v = np.log(v)
-        span = np.ptp(v)
-        pos = (v - v.min()) / span if span > 0 else np.zeros_like(v)
-        return [matplotlib.colormaps["viridis"](0.8 * p) for p in pos]
+        return group_colours([g.value for g in self.groups])
 
     def plot(self, path: str | os.PathLike | None = None, *, xscale: str = "linear",
              yscale: str | None = None, dpi: int = 110):
         """The figure (one panel per observable, shared time axis, legend to the right of the
         panels); saved to path if given. Returns the matplotlib Figure."""
         return _plot(self, path, xscale=xscale, yscale=yscale, dpi=dpi)
+
+
+def group_colours(values: Sequence[Any]) -> list[Any]:
+    """One colour per value: a colour scale (viridis without its faint yellow end, logarithmic when
+    the values are positive and span a factor 4 or more) for numbers, the categorical cycle
+    (tab10, tab20 beyond 10 values) otherwise."""
+    import matplotlib
+
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not numeric:
+        cmap = matplotlib.colormaps["tab10" if len(values) <= 10 else "tab20"]
+        return [cmap(k % cmap.N) for k in range(len(values))]
+    v = np.asarray(values, dtype=float)
+    if np.all(v > 0) and v.max() / v.min() >= 4:
+        v = np.log(v)
+    span = np.ptp(v)
+    pos = (v - v.min()) / span if span > 0 else np.zeros_like(v)
+    return [matplotlib.colormaps["viridis"](0.8 * p) for p in pos]
 
 
 def _sort_key(v: Any) -> tuple:
