@@ -76,10 +76,63 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
             entries = found.setdefault(style.panel, [])
             if name not in [n for n, _ in entries]:
                 entries.append((name, style))
+    if "loss" in found and any(n == "loss_bound" for n, _ in found["loss"]) and not _bound_informative(runs):
+        found["loss"] = [e for e in found["loss"] if e[0] != "loss_bound"]
+        found["bound"] = [("loss_bound", Style("bound (A12) / training loss", "bound", "log"))]
+    if len(runs) > 1:  # heat maps do not overlay
+        found = {p: e for p, e in found.items() if not p.startswith("layers:")}
     if any(r.lambda0 and "gram_lambda_min" in r.observables for r in runs):
         found["gram_ratio"] = [("gram_lambda_min", Style("λ_min(G(t)) / β²λ₀", "gram_ratio", "log"))]
     order = [p for p in PANELS if p in found] + sorted(p for p in found if p not in PANELS)
     return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
+
+
+def _bound_informative(runs: Sequence[Run], decades: float = 1.0) -> bool:
+    """Whether the bound (A12) belongs on the loss axes: within `decades` decades of the training
+    loss at every observation of every run. Far above it, it flattens the loss curves to a line
+    at the bottom, so it gets a panel of its own (as its ratio to the loss)."""
+    for run in runs:
+        if "loss_bound" not in run.observables or "loss" not in run.observables:
+            continue
+        bound, loss = run.observables["loss_bound"], run.observables["loss"]
+        at = np.searchsorted(loss.step, bound.step).clip(0, len(loss) - 1)
+        with np.errstate(all="ignore"):
+            ratio = np.asarray(bound.value, dtype=float) / np.asarray(loss.value, dtype=float)[at]
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if ratio.size and ratio.max() > 10.0**decades:
+            return False
+    return True
+
+
+def _draw_layers(ax, run: Run, name: str, style: Style) -> str:
+    """A layer × time heat map of an observable with a layer axis ([T][L]); cells whose
+    `<name>_reliable` flag is 0 are crossed out. Returns the note for the title ("" if none)."""
+    obs = run.observables[name]
+    v = np.asarray(obs.value, dtype=float)
+    t = np.asarray(obs.time, dtype=float)
+    if v.ndim != 2 or v.shape[0] == 0:
+        return ""
+    # Cell edges: halfway between observation times (the first and last cells as wide as their neighbours).
+    if t.size > 1:
+        mid = (t[1:] + t[:-1]) / 2
+        edges = np.concatenate([[t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]])
+    else:
+        edges = np.array([t[0] - 0.5, t[0] + 0.5])
+    layers = np.arange(v.shape[1] + 1) - 0.5
+    mesh = ax.pcolormesh(edges, layers, v.T, cmap="viridis", shading="flat")
+    bar = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
+    bar.set_label(style.label.split(",")[0], fontsize="small")
+    note = ""
+    flag = f"{name}_reliable"
+    if flag in run.observables and np.shape(run.observables[flag].value) == v.shape:
+        bad = np.argwhere(np.asarray(run.observables[flag].value) < 0.5)
+        if bad.size:
+            ax.plot(t[bad[:, 0]], bad[:, 1], "x", color="white", ms=4, mew=0.8)
+            note = f"× unreliable: {bad.shape[0]} of {v.size} cells"
+    ax.set_ylim(-0.5, v.shape[1] - 0.5)
+    if v.shape[1] <= 12:
+        ax.set_yticks(np.arange(v.shape[1]))
+    return note
 
 
 def is_companion(name: str, observables) -> bool:
@@ -158,6 +211,12 @@ def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
 
 def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
     title, ylabel = panel_title(panel)
+    if panel.startswith("layers:"):
+        name, style = entries[0]
+        note = _draw_layers(ax, runs[0], name, style)
+        ax.set(xlabel="flow time t", ylabel="layer l")
+        ax.set_title(style.label + (f"\n({note})" if note else ""), fontsize="medium" if not note else "small")
+        return
     several = len(runs) > 1
     parts = list(dict.fromkeys(style.part for _, style in entries))
     for i, (run, run_label) in enumerate(zip(runs, labels)):
@@ -172,6 +231,10 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 value = obs.value / (run.ntk_gram_scale * run.lambda0)
             if panel == "free_energy":
                 value = obs.value - stationary_value(obs.time, obs.value)
+            if panel == "bound":
+                loss = run.observables["loss"]
+                at = np.searchsorted(loss.step, obs.step).clip(0, len(loss) - 1)
+                value = np.asarray(obs.value, dtype=float) / np.asarray(loss.value, dtype=float)[at]
             kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
                       else (run_label if several else style.label)}
             linestyle = style.linestyle or (_LINESTYLES[j % len(_LINESTYLES)] if several else "-")
@@ -200,10 +263,11 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
     ax.set_xlabel("flow time t")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
+    legend_title = None
     if panel == "norms" and any(n.startswith("rademacher") for r in runs for n in r.observables) and not any(
             n.startswith("rademacher") for n, _ in entries):
-        ax.text(0.98, 0.02, "Rademacher bound not drawn: valid for two-layer ReLU only",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.4")
+        # In the legend's title, not over the data (where it would cross a curve).
+        legend_title = "Rademacher bound not drawn:\nvalid for two-layer ReLU only"
     if ax.get_legend_handles_labels()[0]:
         if panel == "kl":  # many curves: the legend beside the axes, not over the data
             handles = None
@@ -217,7 +281,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
             ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
                       borderaxespad=0)
         else:
-            ax.legend(fontsize="x-small", loc="best")
+            legend = ax.legend(fontsize="x-small", loc="best", title=legend_title, title_fontsize="xx-small")
+            legend.get_title().set_color("0.4")
 
 
 def _kl_scale(ax) -> None:
@@ -472,11 +537,21 @@ def _draw_histograms(fig, grid, scatter, names: tuple[str, str], drawn: int, cli
         ax.legend(fontsize="x-small")
 
 
+MOVEMENT_MIN_FRAMES = 3
+
+
 def _draw_movement(ax, movement: Sequence[tuple[float, float]]) -> None:
-    ts, ds = zip(*movement)
-    ax.plot(ts, ds, "o-", ms=3)
+    """The RMS distance from frame 0 against time; with fewer than 3 frames, a note instead (two
+    points make a straight line whatever the particles did)."""
     ax.set(xlabel="flow time t", ylabel="RMS |θ_k(t) − θ_k(0)|",
            title="movement from t = 0 (≥ W₂(ρ_t, ρ₀))")
+    if len(movement) < MOVEMENT_MIN_FRAMES:
+        ax.text(0.5, 0.5, f"not drawn: {len(movement)} snapshot{'s' if len(movement) != 1 else ''}, "
+                f"needs ≥ {MOVEMENT_MIN_FRAMES}\n(output.snapshot_every)", transform=ax.transAxes,
+                ha="center", va="center", fontsize="small", color="0.4")
+        return
+    ts, ds = zip(*movement)
+    ax.plot(ts, ds, "o-", ms=3)
     ax.grid(True, alpha=0.3)
 
 
@@ -485,12 +560,17 @@ def _draw_layer_panels(fig, grid, slices: int, quantities: Sequence[str], data: 
     """Third row (layered groups): mean ± std of each quantity per layer at the first and last
     frames, and the movement per layer at the last."""
     layers = np.arange(slices)
+    many = slices > 12  # error bars at every layer would be a thicket: a line and a ±std band
     for col, q in enumerate(quantities):
         ax = fig.add_subplot(grid[2, col])
         for c, (i, (t, stats)) in enumerate(sorted(data.layer_stats.items())):
             v = stats[q]
-            ax.errorbar(layers, v.mean(axis=1), yerr=v.std(axis=1), fmt="o-", ms=3, capsize=2,
-                        color=f"C{c}", label=f"t = {t:g}")
+            mean, std = v.mean(axis=1), v.std(axis=1)
+            if many:
+                ax.plot(layers, mean, "-", color=f"C{c}", lw=1.2, label=f"t = {t:g}")
+                ax.fill_between(layers, mean - std, mean + std, color=f"C{c}", alpha=0.2, lw=0)
+            else:
+                ax.errorbar(layers, mean, yerr=std, fmt="o-", ms=3, capsize=2, color=f"C{c}", label=f"t = {t:g}")
         ax.set(xlabel="layer l", ylabel=f"mean ± std of {q}", title=f"{q} per layer")
         ax.legend(fontsize="x-small")
         ax.grid(True, alpha=0.3)
