@@ -119,7 +119,14 @@ def _draw_layers(ax, run: Run, name: str, style: Style) -> str:
     else:
         edges = np.array([t[0] - 0.5, t[0] + 0.5])
     layers = np.arange(v.shape[1] + 1) - 0.5
-    mesh = ax.pcolormesh(edges, layers, v.T, cmap="viridis", shading="flat")
+    finite = v[np.isfinite(v)]
+    norm = None
+    if style_of(name[: -len("_layers")]).scale in ("log", "kl") and finite.size and np.all(finite > 0) \
+            and finite.max() / finite.min() > 100:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(finite.min(), finite.max())
+    mesh = ax.pcolormesh(edges, layers, v.T, cmap="viridis", shading="flat", norm=norm)
     bar = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
     bar.set_label(style.label.split(",")[0], fontsize="small")
     note = ""

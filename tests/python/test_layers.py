@@ -1,6 +1,8 @@
 """Per-layer observables of the ResNet (a layer axis each), recomputed here from the particles the
 file stores: the transport KL of each layer from its particles' log-densities, the kNN KL of each
-layer with scipy's neighbour search; their mean over layers is the kl_blocks_* observable."""
+layer with scipy's neighbour search (their mean over layers is the kl_blocks_* observable), the
+ℓ1 path norm of each layer; λ_min of each layer's Gram term against Weyl's inequality and, for one
+layer, against λ_min(G₁)."""
 
 import subprocess
 
@@ -20,7 +22,9 @@ def resnet(tmp_path_factory):
     command = mfsim_command(path, model__kind='"resnet"', model__depth=LAYERS, model__width=WIDTH,
                             model__head_width=32, model__activation='"tanh"', init__antithetic="true",
                             diagnostics__kl='["transport", "knn"]', diagnostics__knn_k=K,
-                            diagnostics__knn_every=10, diagnostics__every=10, output__observe_every=10)
+                            diagnostics__knn_every=10, diagnostics__every=10, output__observe_every=10,
+                            diagnostics__gram="true", diagnostics__gram_layers="true",
+                            diagnostics__gram_every=10, diagnostics__path_norm="true")
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return path
@@ -82,6 +86,44 @@ def test_knn_kl_per_layer_with_scipy(resnet):
             stderr.append(np.std(terms, ddof=1) / np.sqrt(n))
         np.testing.assert_allclose(_rows_at(layers, frame.step), expect, rtol=1e-9)
         np.testing.assert_allclose(_rows_at(o["kl_blocks_knn_layers_stderr"], frame.step), stderr, rtol=1e-9)
+
+
+def test_path_norm_per_layer_from_the_particles(resnet):
+    with open_run(resnet) as run:
+        obs = run.observables["path_norm_blocks_l1_layers"]
+        alpha, d = run.get("model.alpha"), run.data.x_train.shape[1]
+        g = run.particles["resnet_blocks"]
+        checked = 0
+        for frame in g:
+            if frame.step not in obs.step:
+                continue
+            x = frame.value.reshape(LAYERS, WIDTH, -1)
+            u, wb = np.abs(x[:, :, :d]).sum(axis=2), np.abs(x[:, :, d:]).sum(axis=2)
+            np.testing.assert_allclose(_rows_at(obs, frame.step), alpha * (u * wb).mean(axis=1), rtol=1e-12)
+            checked += 1
+        assert checked >= 3
+
+
+def test_gram_per_layer_obeys_weyl(resnet, tmp_path):
+    with open_run(resnet) as run:
+        layers = run.observables["gram_blocks_lambda_min_layers"]
+        blocks = run.observables["gram_blocks_lambda_min"]
+        assert layers.value.shape == (len(blocks), LAYERS)
+        np.testing.assert_array_equal(layers.step, blocks.step)
+        # G₁ = Σ_l G₁,l with every term positive semi-definite: 0 ≤ Σ_l λ_min(G₁,l) ≤ λ_min(G₁).
+        scale = run.observables["gram_lambda_max"].value
+        assert np.all(layers.value >= -1e-12 * scale[:, None])
+        assert np.all(layers.value.sum(axis=1) <= blocks.value + 1e-12 * scale)
+        assert np.any(layers.value.sum(axis=1) < 0.999 * blocks.value)  # a real inequality here
+    one = tmp_path / "one.h5"
+    result = subprocess.run(mfsim_command(one, model__kind='"resnet"', model__depth=1, model__width=WIDTH,
+                                          model__head_width=16, diagnostics__gram="true",
+                                          diagnostics__gram_layers="true", init__antithetic="false"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open_run(one) as run:
+        np.testing.assert_allclose(run.observables["gram_blocks_lambda_min_layers"].value[:, 0],
+                                   run.observables["gram_blocks_lambda_min"].value, rtol=1e-12)
 
 
 def test_two_layer_runs_have_no_layer_axis(small_run):
