@@ -27,7 +27,10 @@ def tick_text(v: float) -> str:
 def log_ticks(lo: float, hi: float, *, most: int = 8) -> list[float]:
     """At least three (at most about `most`) round values in [lo, hi], 0 < lo < hi: powers of
     ten (every k-th if the range spans many decades), else 1-3, 1-2-5, 1-2-3-5 or 1..9 times them, else
-    three geometrically spaced values rounded to two significant digits."""
+    (a range narrower than a factor 2 or so) evenly spaced round values, else three geometrically
+    spaced values rounded to two significant digits."""
+    from matplotlib.ticker import MaxNLocator
+
     if not (0 < lo < hi and math.isfinite(hi)):
         raise ValueError(f"log ticks need 0 < lo < hi (got {lo}, {hi})")
     first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
@@ -37,6 +40,10 @@ def log_ticks(lo: float, hi: float, *, most: int = 8) -> list[float]:
         if len(ticks) >= 3:
             step = math.ceil(len(ticks) / most)
             return ticks[::step] if len(ticks[::step]) >= 3 else ticks
+    even = [float(f"{t:.6g}") for t in MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+            if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9) and t > 0]
+    if len(even) >= 3:
+        return even
     return [float(f"{v:.2g}") for v in np.geomspace(lo, hi, 5)[1:4]]
 
 
