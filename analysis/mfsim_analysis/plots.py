@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .labels import PANELS, Style, order_key, panel_title, style_of  # noqa: E402
+from .ticks import readable_log_axis  # noqa: E402
 from .run import Run  # noqa: E402
 
 __all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates",
@@ -216,6 +217,18 @@ def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
         ax.plot(t, rows[:, j], lw=0.6, label=label if j == 0 else None, **kwargs)
 
 
+def run_colours(count: int) -> list:
+    """One colour per run of an overlay, none repeated: the default cycle up to 10 runs, tab20 up
+    to 20, viridis beyond."""
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    if count <= 20:
+        cmap = plt.get_cmap("tab20")
+        return [cmap(i) for i in range(count)]
+    cmap = plt.get_cmap("viridis")
+    return [cmap(0.9 * i / (count - 1)) for i in range(count)]
+
+
 def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
     title, ylabel = panel_title(panel)
     if panel.startswith("layers:"):
@@ -225,6 +238,7 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
         ax.set_title(style.label + (f"\n({note})" if note else ""), fontsize="medium" if not note else "small")
         return
     several = len(runs) > 1
+    colours = run_colours(len(runs))
     parts = list(dict.fromkeys(style.part for _, style in entries))
     for i, (run, run_label) in enumerate(zip(runs, labels)):
         for j, (name, style) in enumerate(entries):
@@ -242,11 +256,11 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 loss = run.observables["loss"]
                 at = np.searchsorted(loss.step, obs.step).clip(0, len(loss) - 1)
                 value = np.asarray(obs.value, dtype=float) / np.asarray(loss.value, dtype=float)[at]
-            kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
-                      else (run_label if several else style.label)}
+            # Several runs: the colour is the run (the figure's legend), the line style the entry.
+            kwargs = {"label": (style.label if i == 0 else None) if several else style.label}
             linestyle = style.linestyle or (_LINESTYLES[j % len(_LINESTYLES)] if several else "-")
             if several:
-                kwargs.update(color=f"C{i % 10}", linestyle=linestyle)
+                kwargs.update(color=colours[i], linestyle=linestyle)
             elif panel == "kl":  # one colour per part, one line style per estimator
                 kwargs.update(color=f"C{parts.index(style.part) % 10}", linestyle=linestyle)
             else:
@@ -256,8 +270,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
             if not _draw_estimate(ax, run, name, obs.time, value, style, **kwargs):
                 _draw_series(ax, obs.time, value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
-            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1.2, ls=":",
-                       label="β²λ₀ (NTK limit of λ_min(G(0)))" + (f" — {run_label}" if several else ""))
+            ax.axhline(run.ntk_gram_scale * run.lambda0, color=colours[i] if several else "k", lw=1.2, ls=":",
+                       label="β²λ₀ (NTK limit of λ_min(G(0)))" if i == 0 else None)
     if panel == "gram_ratio":
         ax.axhline(1.0, color="k", lw=1, ls=":", label="1 (infinite width, t = 0)")
         ax.axhline(0.5, color="k", lw=0.8, ls="--", label="1/2: (T3) holds above")
@@ -266,6 +280,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
         _kl_scale(ax)
     elif scale in ("log", "abslog") and _has_positive(ax):
         ax.set_yscale("log", nonpositive="mask")
+        ax.autoscale_view()
+        readable_log_axis(ax, "y")
     ax.set_title(title)
     ax.set_xlabel("flow time t")
     ax.set_ylabel(ylabel)
@@ -275,7 +291,16 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
             n.startswith("rademacher") for n, _ in entries):
         # In the legend's title, not over the data (where it would cross a curve).
         legend_title = "Rademacher bound not drawn:\nvalid for two-layer ReLU only"
-    if ax.get_legend_handles_labels()[0]:
+    if several:  # which entry is which line style (in grey: the colours are the runs)
+        if len(entries) > 1 or legend_title:
+            from matplotlib.lines import Line2D
+
+            handles = [Line2D([], [], color="0.3", ls=line.get_linestyle(), label=line.get_label())
+                       for line in ax.get_lines() if not line.get_label().startswith("_")]
+            if handles:
+                ax.legend(handles=handles, fontsize="xx-small", loc="best", title=legend_title,
+                          title_fontsize="xx-small")
+    elif ax.get_legend_handles_labels()[0]:
         if panel == "kl":  # many curves: the legend beside the axes, not over the data
             handles = None
             if not several and len(parts) > 1:  # colour = part, line style = estimator
@@ -326,7 +351,10 @@ def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
     n = max(1, len(panels))
     cols = 1 if n == 1 else 2 if n <= 4 else 3
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.6), squeeze=False)
+    # Several runs: one legend for the runs, right of the panels, in a strip wide enough for it.
+    legend_in = 0.8 + 0.065 * max((len(s) for s in labels), default=0) if len(runs) > 1 else 0.0
+    panels_in = 5.2 * cols
+    fig, axes = plt.subplots(rows, cols, figsize=(panels_in + legend_in, 3.6 * rows + 0.6), squeeze=False)
     for ax, (panel, entries) in zip(axes.flat, panels.items()):
         _draw_panel(ax, panel, entries, runs, labels)
     for ax in list(axes.flat)[len(panels):]:
@@ -334,7 +362,14 @@ def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
     if not panels:
         axes.flat[0].text(0.5, 0.5, "no observables yet", ha="center", va="center")
     fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
+    right = panels_in / (panels_in + legend_in)
+    fig.tight_layout(rect=(0, 0, right, 1))
+    if len(runs) > 1:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, lw=2, label=label) for c, label in zip(run_colours(len(runs)), labels)]
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, 0.95), fontsize="x-small",
+                   title=f"{len(runs)} runs", title_fontsize="small", frameon=False)
     fig.panels = list(panels)  # what was drawn, for callers and tests
     return fig
 

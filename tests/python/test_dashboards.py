@@ -70,3 +70,31 @@ def test_per_layer_observables_are_heat_maps(tmp_path):
         assert ax.get_ylabel() == "layer l" and ax.get_xlabel() == "flow time t"
         kl = fig.axes[fig.panels.index("kl")]
         assert not any("layer" in ln.get_label() for ln in kl.get_lines())
+
+
+def test_overlay_of_many_runs_has_one_legend_beside_the_panels(width_runs):
+    from mfsim_analysis.plots import overlay, run_colours
+
+    for count in (3, 12, 25):
+        colours = [str(c) for c in run_colours(count)]
+        assert len(set(colours)) == count  # no colour repeats
+    runs = [open_run(p) for p in width_runs]
+    fig = overlay(runs)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "width=32, seed=1", "width=32, seed=2", "width=64, seed=1", "width=64, seed=2", "width=128, seed=1",
+        "width=128, seed=2"]
+    box, lb = fig.bbox, legend.get_window_extent(renderer)
+    assert box.x0 <= lb.x0 and lb.x1 <= box.x1 and box.y0 <= lb.y0 and lb.y1 <= box.y1
+    for ax in fig.axes:
+        assert not ax.get_window_extent(renderer).overlaps(lb)
+        assert ax.get_window_extent(renderer).height > 100  # no panel squeezed flat
+    loss = fig.axes[fig.panels.index("loss")]
+    assert loss.get_yscale() == "log"
+    labels = [t.get_text() for t in loss.get_yticklabels() if t.get_text()]
+    lo, hi = loss.get_ylim()
+    assert len([p for p in loss.get_yticks() if lo <= p <= hi]) >= 3 and len(labels) >= 3
+    # the panel's own legend names the line styles only (training, test), not the runs
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["training loss", "test loss"]
