@@ -7,7 +7,9 @@ each run interpolated linearly onto it. The curve is the mean over the runs; the
   se    mean ± one standard error s/√n (s: the sample standard deviation, n runs),
   ci95  mean ± t_{0.975, n−1}·s/√n (Student t 95% confidence interval of the mean),
   range the smallest to the largest run.
-A group of one run has no band; a band from fewer than 3 runs is flagged in the figure.
+A group of one run has no band; a band from fewer than 3 runs is flagged in the figure. Where an
+observable has a reliability flag (`<name>_reliable`, the KL estimates) and any run of a group
+flags it unreliable at a grid time, the group's curve is dashed there and a warning says so.
 
 --time-scale multiplies each run's flow time by an expression of its config and parameters
 (`beta^2`, `model.beta**2`, `1/flow.dt`): with t·β², lazy (large β) and mean-field runs share an
@@ -68,12 +70,15 @@ class Group:
     mean: dict[str, np.ndarray] = field(default_factory=dict)  # by observable
     lo: dict[str, np.ndarray] = field(default_factory=dict)
     hi: dict[str, np.ndarray] = field(default_factory=dict)
+    # by observable with a reliability flag: True where every run flags it reliable
+    reliable: dict[str, np.ndarray] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "runs": self.runs, "files": self.files, "time": self.time.tolist(),
                 "mean": {k: v.tolist() for k, v in self.mean.items()},
                 "lo": {k: v.tolist() for k, v in self.lo.items()},
-                "hi": {k: v.tolist() for k, v in self.hi.items()}}
+                "hi": {k: v.tolist() for k, v in self.hi.items()},
+                "reliable": {k: v.tolist() for k, v in self.reliable.items()}}
 
 
 @dataclass
@@ -190,6 +195,15 @@ def curves(runs: Sequence[Run | str | os.PathLike], ys: Sequence[str] | str, gro
         for y in ys:
             values = np.stack([np.interp(grid, s * t, v) for (t, v), s in zip(series[y], scales)])
             g.mean[y], g.lo[y], g.hi[y] = band_of(values, band)
+            flag = f"{y}_reliable"
+            if all(flag in r.observables for r in group_runs):
+                # A grid time between two observations is reliable only if both neighbours are.
+                ok = np.stack([np.interp(grid, s * t, v) for (t, v), s in
+                               zip((_series(r, flag) for r in group_runs), scales)]) >= 1.0
+                g.reliable[y] = ok.all(axis=0)
+                if not g.reliable[y].all():
+                    result.warnings.append(f"{group}={value}: {y} is flagged unreliable by some run at "
+                                           f"{int((~g.reliable[y]).sum())} of {grid.size} times (dashed)")
         result.groups.append(g)
     few = result.few_seed_groups()
     if few:
@@ -240,7 +254,14 @@ def _plot(c: Curves, path, *, xscale: str, yscale: str | None, dpi: int):
             t, m = g.time, g.mean[y]
             keep = t > 0 if xscale == "log" else np.ones(t.shape, bool)
             seeds = f"{g.runs} seed{'s' if g.runs != 1 else ''}" + (" (few)" if id(g) in few else "")
-            ax.plot(t[keep], m[keep], color=colour, lw=1.6, label=f"{_value_text(g.value)}  ({seeds})")
+            label = f"{_value_text(g.value)}  ({seeds})"
+            if y in g.reliable and not g.reliable[y].all():
+                shaky = ~g.reliable[y]
+                shaky = shaky | np.roll(shaky, 1) | np.roll(shaky, -1)  # joined to their neighbours
+                ax.plot(t[keep], np.where(shaky, m, np.nan)[keep], color=colour, lw=1.2, ls="--")
+                m = np.where(g.reliable[y], m, np.nan)
+                label += ", dashed: unreliable"
+            ax.plot(t[keep], m[keep], color=colour, lw=1.6, label=label)
             if np.any(np.isfinite(g.lo[y])):
                 ax.fill_between(t[keep], g.lo[y][keep], g.hi[y][keep], color=colour, alpha=0.22, lw=0,
                                 hatch="//" if id(g) in few else None)

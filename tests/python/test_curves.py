@@ -198,3 +198,21 @@ def test_curves_bad_input_is_one_line(width_runs, tmp_path):
         result = run_cli_here("curves", *args, "-o", tmp_path / "x")
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
         assert not (tmp_path / "x").exists()
+
+
+def test_unreliable_estimates_are_dashed_and_announced(small_run, tmp_path):
+    files = []
+    for s in (1, 2, 3):
+        path = _synthetic(small_run, tmp_path, 8, s, np.linspace(0, 2, 5), np.linspace(1, 2, 5) * s)
+        with h5py.File(path, "r+") as f:
+            g = f["observables"].create_group("loss_reliable")
+            g["step"], g["time"] = np.arange(5, dtype=np.int64), np.linspace(0, 2, 5)
+            g["value"] = np.array([1, 1, 1, 1, 0.0 if s == 2 else 1.0])  # run 2's last row unreliable
+        files.append(path)
+    c = curves(files, "loss", "width")
+    np.testing.assert_array_equal(c.groups[0].reliable["loss"], [True, True, True, True, False])
+    assert any("flagged unreliable by some run at 1 of 5 times" in w for w in c.warnings)
+    fig = c.plot()
+    dashed = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and np.isfinite(dashed[0].get_ydata()[-1])
+    assert "dashed: unreliable" in fig.axes[0].get_legend().get_texts()[0].get_text()
