@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--all-points", action="store_true",
                       help="particle views: axes that show every point (default: clipped to the 0.5-99.5 percentiles)")
     plot.add_argument("--dpi", type=int, default=110)
+    plot.add_argument("--time-scale", metavar="EXPR",
+                      help="overlay: each run's time times this expression of its config, e.g. beta^2")
 
     summary = sub.add_parser("summary", help="final observables, particle groups, parameters and config")
     summary.add_argument("file", metavar="RUN.h5")
@@ -130,7 +132,8 @@ def _plot(args) -> int:
         raise ValueError(f"--coords needs two names separated by a comma (got {args.coords!r})")
     runs = [open_run(f) for f in args.files]
     for path in write_plots(runs, args.output, particles=not args.no_particles, frames=args.frames,
-                            coords=coords, groups=args.group, dpi=args.dpi, clip=not args.all_points):
+                            coords=coords, groups=args.group, dpi=args.dpi, clip=not args.all_points,
+                            time_scale=args.time_scale):
         print(path)
     return 0
 

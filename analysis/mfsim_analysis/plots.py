@@ -229,8 +229,10 @@ def run_colours(count: int) -> list:
     return [cmap(0.9 * i / (count - 1)) for i in range(count)]
 
 
-def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
+def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str],
+                time_scales: Sequence[float] | None = None, time_label: str = "flow time t") -> None:
     title, ylabel = panel_title(panel)
+    time_scales = time_scales or [1.0] * len(runs)
     if panel.startswith("layers:"):
         name, style = entries[0]
         note = _draw_layers(ax, runs[0], name, style)
@@ -267,8 +269,9 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 kwargs.update(color=f"C{j % 10}", linestyle=linestyle)
             if style.linestyle and not isinstance(style.linestyle, str):
                 kwargs["lw"] = 1.0
-            if not _draw_estimate(ax, run, name, obs.time, value, style, **kwargs):
-                _draw_series(ax, obs.time, value, style, **kwargs)
+            t = obs.time * time_scales[i]
+            if not _draw_estimate(ax, run, name, t, value, style, **kwargs):
+                _draw_series(ax, t, value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
             ax.axhline(run.ntk_gram_scale * run.lambda0, color=colours[i] if several else "k", lw=1.2, ls=":",
                        label="β²λ₀ (NTK limit of λ_min(G(0)))" if i == 0 else None)
@@ -283,7 +286,7 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
         ax.autoscale_view()
         readable_log_axis(ax, "y")
     ax.set_title(title)
-    ax.set_xlabel("flow time t")
+    ax.set_xlabel(time_label)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
     legend_title = None
@@ -346,7 +349,7 @@ def _has_positive(ax) -> bool:
     return any(np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
 
 
-def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
+def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str, time_scale: str | None = None):
     panels = _panels(runs)
     n = max(1, len(panels))
     cols = 1 if n == 1 else 2 if n <= 4 else 3
@@ -355,8 +358,14 @@ def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
     legend_in = 0.8 + 0.065 * max((len(s) for s in labels), default=0) if len(runs) > 1 else 0.0
     panels_in = 5.2 * cols
     fig, axes = plt.subplots(rows, cols, figsize=(panels_in + legend_in, 3.6 * rows + 0.6), squeeze=False)
+    scales, time_label = None, "flow time t"
+    if time_scale:
+        from .curves import _time_scale
+
+        scales = [_time_scale(run, time_scale) for run in runs]
+        time_label = f"t · {time_scale.replace('**', '^')}"
     for ax, (panel, entries) in zip(axes.flat, panels.items()):
-        _draw_panel(ax, panel, entries, runs, labels)
+        _draw_panel(ax, panel, entries, runs, labels, scales, time_label)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     if not panels:
@@ -383,10 +392,11 @@ def dashboard(run: Run):
     return _observables_figure([run], [Path(run.path).stem], f"{Path(run.path).name}: {_describe(run)}{last}")
 
 
-def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None):
-    """The observables of several runs on the same axes, one colour per run."""
+def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None, time_scale: str | None = None):
+    """The observables of several runs on the same axes, one colour per run; with `time_scale`
+    (an expression of each run's config, e.g. "beta^2"), against t times it."""
     labels = list(labels) if labels is not None else run_labels(runs)
-    return _observables_figure(runs, labels, f"{len(runs)} runs")
+    return _observables_figure(runs, labels, f"{len(runs)} runs", time_scale)
 
 
 def _column_kinds(columns: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -640,8 +650,9 @@ def _unique_stems(runs: Sequence[Run]) -> list[str]:
 
 def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bool = True, frames: int = 4,
                 coords: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-                dpi: int = 110, clip: bool = True) -> list[Path]:
-    """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs."""
+                dpi: int = 110, clip: bool = True, time_scale: str | None = None) -> list[Path]:
+    """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs
+    (against t times `time_scale` if given)."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -660,5 +671,5 @@ def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bo
                     continue
                 save(particle_view(run, group, frames=frames, coords=coords, clip=clip), f"{stem}.{group}.png")
     if len(runs) > 1:
-        save(overlay(runs), "overlay.png")
+        save(overlay(runs, time_scale=time_scale), "overlay.png")
     return written

@@ -70,7 +70,8 @@ def _atom(spec: str) -> Callable[[Run], Any]:
                 return run.get(matches[0])
             if matches:
                 raise KeyError(f"{run.path}: {spec!r} is ambiguous ({', '.join(matches)}): name the section")
-            raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}")
+            hint = " (against flow time: mfsim-analysis curves)" if spec in ("t", "time") else ""
+            raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}{hint}")
 
         return bare
     kind, at, name = match.groups()

@@ -216,3 +216,18 @@ def test_unreliable_estimates_are_dashed_and_announced(small_run, tmp_path):
     dashed = [ln for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
     assert len(dashed) == 1 and np.isfinite(dashed[0].get_ydata()[-1])
     assert "dashed: unreliable" in fig.axes[0].get_legend().get_texts()[0].get_text()
+
+
+def test_overlay_time_scale_and_the_time_hint(tmp_path):
+    from mfsim_analysis import open_run
+    from mfsim_analysis.plots import overlay
+
+    files = [run_mfsim(tmp_path / f"b{b}.h5", model__beta=b, flow__t_end=0.5) for b in (1, 4)]
+    runs = [open_run(p) for p in files]
+    fig = overlay(runs, time_scale="beta^2")
+    ax = fig.axes[fig.panels.index("loss")]
+    assert ax.get_xlabel() == "t · beta^2"
+    ends = sorted(ln.get_xdata()[-1] for ln in ax.get_lines())
+    assert ends[0] == pytest.approx(0.5) and ends[-1] == pytest.approx(8.0)
+    result = run_cli_here("sweep", *files, "--x", "time", "--y", "loss")
+    assert result.returncode == 2 and "against flow time: mfsim-analysis curves" in result.stderr
