@@ -98,3 +98,16 @@ def test_overlay_of_many_runs_has_one_legend_beside_the_panels(width_runs):
     assert len([p for p in loss.get_yticks() if lo <= p <= hi]) >= 3 and len(labels) >= 3
     # the panel's own legend names the line styles only (training, test), not the runs
     assert [t.get_text() for t in loss.get_legend().get_texts()] == ["training loss", "test loss"]
+
+
+def test_many_layers_get_bands_not_error_bars(tmp_path):
+    path = run_mfsim(tmp_path / "deep.h5", model__kind='"resnet"', model__depth=16, model__width=4,
+                     model__head_width=8, init__antithetic="false")
+    with open_run(path) as run:
+        fig = particle_view(run, "resnet_blocks", frames=2)
+        layer_panels = [ax for ax in fig.axes if ax.get_title().endswith("per layer") and ax.get_xlabel() == "layer l"]
+        assert layer_panels
+        for ax in layer_panels:
+            if ax.get_title().startswith("movement"):
+                continue
+            assert not ax.containers and ax.collections  # a line and a ±std band per time, no error bars
