@@ -14,7 +14,7 @@ peer pinned to 1 or 2 cores with its thread pools sized to match. Every run is a
 capped at 8 GB of address space (RLIMIT_AS) and a timeout; a peer that fails at some m is
 recorded there and not run at larger m (same n, d, threads).
 
-Seconds per step: mfsim's own report of its steps alone (with --time-phases: "(X s/step in steps, ...": the velocity
+Seconds per step: mfsim's own report of its steps alone (with --time-phases: "steps X s (Y s/step)": the velocity
 evaluations that the steps use and the updates, each phase closed by a Kokkos fence; the
 observations and snapshots at both ends excluded), from one run of K steps; a peer's fastest timed
 step (after a warm-up step that includes compilation); the minimum over the rounds. Peak memory:
@@ -221,7 +221,7 @@ def steps_for(size):
 
 def time_mfsim(args, work, size, threads):
     """One mfsim run of K Euler steps: the seconds per step of its steps alone, as it reports them
-    ("... s/step in steps, ...": the velocity evaluations that the steps use and the updates,
+    ("... steps X s (Y s/step) ...": the velocity evaluations that the steps use and the updates,
     without the observations and snapshots at both ends), and its peak RSS."""
     config = write_config(work, f"mfsim{threads}", size, 1e-3, steps_for(size))
     rc, out, err, rss, _, timed_out = run_capped(mfsim_command(args, threads, config), cores=set(range(threads)),
@@ -231,7 +231,7 @@ def time_mfsim(args, work, size, threads):
     if timed_out:
         return {"status": "timeout", "peak_rss_bytes": rss}
     text = out + err
-    match = re.search(r"mfsim: \d+ steps .* in [0-9.eE+-]+ s \(([0-9.eE+-]+) s/step in steps", text)
+    match = re.search(r"\+ steps [0-9.eE+-]+ s \(([0-9.eE+-]+) s/step\)", text)
     if rc != 0 or not match:
         status = "oom" if "bad_alloc" in text or "memory" in text.lower() else "error"
         return {"status": status, "peak_rss_bytes": rss, "message": text.strip()[-400:]}

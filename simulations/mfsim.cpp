@@ -14,6 +14,7 @@
 #include <Kokkos_Core.hpp>
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,9 @@
 #include "mfsim/io/info.hpp"
 
 namespace {
+
+// The process's start (before main: static initialisation), where the summary's wall time begins.
+const std::chrono::steady_clock::time_point process_start = std::chrono::steady_clock::now();
 
 // Whether `text` is well-formed UTF-8 (what a TOML document, hence the stored config, holds):
 // no stray continuation byte, no overlong form, no surrogate, nothing above U+10FFFF.
@@ -307,6 +311,7 @@ void run_command(CommandLine& cli, const mfsim::Console& console, const mfsim::C
     return;
   }
   cli.options.progress = !cli.quiet;
+  cli.options.started = process_start;
   // One process: a stop signal ends the run at its next point, committed complete. With several,
   // mpirun's own handling stays (the ranks would not agree on the step).
   if (comm.size() == 1) mfsim::install_stop_signal_handlers();

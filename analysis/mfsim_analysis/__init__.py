@@ -7,14 +7,18 @@
     g = run.particles["two_layer"]              # frames read one at a time
     last = g.frame(-1); last["a"], last.block("w"), last["|w|"]
 
-Command line: python3 -m mfsim_analysis {plot,summary,sweep,launch} --help
+    c = curves(["runs/m64_s1.h5", "runs/m64_s2.h5"], ["loss"], "model.width", band="ci95")
+    c.plot("loss_by_width.png")                 # mean over seeds with a band, one colour per width
+
+Command line: python3 -m mfsim_analysis {plot,summary,sweep,curves,launch} --help
 """
 
+from .curves import Curves, curves
 from .fit import PowerLawFit, fit_power_law
 from .network import activation, predict, resnet_predict, two_layer_predict
 from .run import Data, Frame, NotAnMfsimFile, Observable, ParticleGroup, Run, open_run
 
 __all__ = [
-    "open_run", "Run", "Observable", "ParticleGroup", "Frame", "Data", "NotAnMfsimFile",
+    "open_run", "curves", "Curves", "Run", "Observable", "ParticleGroup", "Frame", "Data", "NotAnMfsimFile",
     "fit_power_law", "PowerLawFit", "predict", "two_layer_predict", "resnet_predict", "activation",
 ]

@@ -33,6 +33,7 @@ PANELS: dict[str, tuple[str, str]] = {
     "norms": ("Path norms", "norm"),
     "weighted_norm": ("Weighted path norm (ResNet)", "‖θ‖_WP"),
     "w2": ("Movement", "W₂ path length"),
+    "bound": ("Bound (A12), apart: far above the loss", "bound / L(t)"),
     "identity": ("Energy identity (A11)", "relative error"),
     "accuracy": ("Accuracy", "fraction with sign f(x) = y"),
     "margin": ("Margin", "min_i y_i f(x_i)"),
@@ -89,6 +90,9 @@ def style_of(name: str, values: np.ndarray | None = None) -> Style:
     the KL panel, one line style per estimator."""
     if name in _KNOWN:
         return _KNOWN[name]
+    if name.endswith("_layers"):  # one value per layer: a layer × time heat map of its own
+        base = style_of(name[: -len("_layers")])
+        return Style(f"{base.label}, per layer", f"layers:{name}", "layers", None, base.part)
     match = re.fullmatch(r"entropy_(?:(blocks|head)_)?knn", name)
     if match:
         part = match.group(1)

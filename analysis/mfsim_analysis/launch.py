@@ -1,7 +1,8 @@
 """`launch CONFIG --grid KEY=V1,V2,... [--seeds K] [--jobs J] -o DIR`: runs a grid of mfsim runs.
 
 Each run is `mfsim run CONFIG -o DIR/runs/NAME.h5 --set KEY=VALUE ...` for one point of the product
-of the --grid keys (and, with --seeds K, of init.seed = 1..K). A run whose file already exists is
+of the --grid keys (and, with --seeds K, of init.seed = 1..K); `--link KEY=GRID_KEY` gives KEY
+the grid key's value in each run (model.head_width=model.width). A run whose file already exists is
 skipped when the file's /parameters/config_resolved equals what mfsim resolves for the run now
 (`mfsim run ... --print-config`: the config itself is compared, not just the end time) and the
 run finished (reached t_end, the step count or loss_tol). DIR/index.json lists every run: its file,
@@ -31,7 +32,7 @@ from typing import Any
 
 from .run import NotAnMfsimFile, open_run
 
-__all__ = ["parse_value", "parse_grid", "toml_value", "run_name", "RunSpec", "Plan", "RunResult",
+__all__ = ["parse_value", "parse_grid", "parse_link", "toml_value", "run_name", "RunSpec", "Plan", "RunResult",
            "run_plan", "find_mfsim", "resolved_config", "up_to_date", "INDEX"]
 
 INDEX = "index.json"
@@ -64,6 +65,21 @@ def _split_values(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:])
     return [p for p in (p.strip() for p in parts) if p]
+
+
+def parse_link(specs: Iterable[str]) -> dict[str, str]:
+    """["model.head_width=model.width"] → {"model.head_width": "model.width"}."""
+    link: dict[str, str] = {}
+    key_form = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+"
+    for spec in specs:
+        key, sep, source = (part.strip() for part in spec.partition("="))
+        if not sep or not re.fullmatch(key_form, key) or not re.fullmatch(key_form, source):
+            raise ValueError(f"--link {spec!r}: expected SECTION.KEY=SECTION.GRID_KEY "
+                             "(e.g. model.head_width=model.width)")
+        if key in link:
+            raise ValueError(f"--link {key} given twice")
+        link[key] = source
+    return link
 
 
 def parse_grid(specs: Iterable[str]) -> dict[str, list[Any]]:
@@ -123,28 +139,39 @@ class Plan:
     out: Path | None = None  # the folder of index.json (None: no index)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
+    link: dict[str, str] = field(default_factory=dict)  # key -> the grid key whose value it takes
 
     @classmethod
     def grid(cls, config, grid: dict[str, list[Any]], *, seeds: int = 0, seed_key: str = "init.seed",
-             first_seed: int = 1, fixed: dict[str, Any] | None = None, out) -> "Plan":
+             first_seed: int = 1, fixed: dict[str, Any] | None = None, link: dict[str, str] | None = None,
+             out) -> "Plan":
         """The product of the grid (and of seeds 1..K under seed_key), files DIR/runs/NAME.h5;
-        `fixed` overrides apply to every run (not in the names)."""
+        `fixed` overrides apply to every run (not in the names); `link` {KEY: GRID_KEY} sets KEY to
+        GRID_KEY's value in every run (model.head_width follows model.width; not in the names)."""
         out = Path(out)
         full = dict(grid)
         if seeds:
             if seed_key in full:
                 raise ValueError(f"--seeds and --grid {seed_key} both set {seed_key}")
             full[seed_key] = list(range(first_seed, first_seed + seeds))
+        link = dict(link or {})
+        for key, source in link.items():
+            if source not in full:
+                raise ValueError(f"--link {key}={source}: {source} is not a --grid key")
+            if key in full or key in (fixed or {}):
+                raise ValueError(f"--link {key}={source}: {key} is also set by --grid or --set")
         keys = list(full)
         runs = []
         for values in product(*full.values()) if keys else [()]:
             point = dict(zip(keys, values))
-            runs.append(RunSpec(out / "runs" / f"{run_name(point, keys)}.h5", {**(fixed or {}), **point}))
+            linked = {key: point[source] for key, source in link.items()}
+            runs.append(RunSpec(out / "runs" / f"{run_name(point, keys)}.h5",
+                                {**(fixed or {}), **point, **linked}))
         names = [r.path for r in runs]
         if len(set(names)) != len(names):
             raise ValueError("two grid points give the same file name (values that differ only in "
                              "characters a file name cannot hold)")
-        return cls(Path(config), runs, out, full, dict(fixed or {}))
+        return cls(Path(config), runs, out, full, dict(fixed or {}), link)
 
 
 @dataclass
@@ -302,6 +329,7 @@ def write_index(plan: Plan, results: Sequence[RunResult], binary: Path) -> Path:
         "mfsim": str(binary),
         "grid": plan.grid,
         "set": plan.fixed,
+        "link": plan.link,
         "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": [r.as_dict(out) for r in results],
     }

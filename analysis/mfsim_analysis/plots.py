@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .labels import PANELS, Style, order_key, panel_title, style_of  # noqa: E402
+from .ticks import readable_log_axis  # noqa: E402
 from .run import Run  # noqa: E402
 
 __all__ = ["dashboard", "overlay", "particle_view", "run_labels", "write_plots", "default_coordinates",
@@ -76,10 +77,70 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
             entries = found.setdefault(style.panel, [])
             if name not in [n for n, _ in entries]:
                 entries.append((name, style))
+    if "loss" in found and any(n == "loss_bound" for n, _ in found["loss"]) and not _bound_informative(runs):
+        found["loss"] = [e for e in found["loss"] if e[0] != "loss_bound"]
+        found["bound"] = [("loss_bound", Style("bound (A12) / training loss", "bound", "log"))]
+    if len(runs) > 1:  # heat maps do not overlay
+        found = {p: e for p, e in found.items() if not p.startswith("layers:")}
     if any(r.lambda0 and "gram_lambda_min" in r.observables for r in runs):
         found["gram_ratio"] = [("gram_lambda_min", Style("λ_min(G(t)) / β²λ₀", "gram_ratio", "log"))]
     order = [p for p in PANELS if p in found] + sorted(p for p in found if p not in PANELS)
     return {p: sorted(found[p], key=lambda e: order_key(e[0])) for p in order}
+
+
+def _bound_informative(runs: Sequence[Run], decades: float = 1.0) -> bool:
+    """Whether the bound (A12) belongs on the loss axes: within `decades` decades of the training
+    loss at every observation of every run. Far above it, it flattens the loss curves to a line
+    at the bottom, so it gets a panel of its own (as its ratio to the loss)."""
+    for run in runs:
+        if "loss_bound" not in run.observables or "loss" not in run.observables:
+            continue
+        bound, loss = run.observables["loss_bound"], run.observables["loss"]
+        at = np.searchsorted(loss.step, bound.step).clip(0, len(loss) - 1)
+        with np.errstate(all="ignore"):
+            ratio = np.asarray(bound.value, dtype=float) / np.asarray(loss.value, dtype=float)[at]
+        ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+        if ratio.size and ratio.max() > 10.0**decades:
+            return False
+    return True
+
+
+def _draw_layers(ax, run: Run, name: str, style: Style) -> str:
+    """A layer × time heat map of an observable with a layer axis ([T][L]); cells whose
+    `<name>_reliable` flag is 0 are crossed out. Returns the note for the title ("" if none)."""
+    obs = run.observables[name]
+    v = np.asarray(obs.value, dtype=float)
+    t = np.asarray(obs.time, dtype=float)
+    if v.ndim != 2 or v.shape[0] == 0:
+        return ""
+    # Cell edges: halfway between observation times (the first and last cells as wide as their neighbours).
+    if t.size > 1:
+        mid = (t[1:] + t[:-1]) / 2
+        edges = np.concatenate([[t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]])
+    else:
+        edges = np.array([t[0] - 0.5, t[0] + 0.5])
+    layers = np.arange(v.shape[1] + 1) - 0.5
+    finite = v[np.isfinite(v)]
+    norm = None
+    if style_of(name[: -len("_layers")]).scale in ("log", "kl") and finite.size and np.all(finite > 0) \
+            and finite.max() / finite.min() > 100:
+        from matplotlib.colors import LogNorm
+
+        norm = LogNorm(finite.min(), finite.max())
+    mesh = ax.pcolormesh(edges, layers, v.T, cmap="viridis", shading="flat", norm=norm)
+    bar = ax.figure.colorbar(mesh, ax=ax, pad=0.02)
+    bar.set_label(style.label.split(",")[0], fontsize="small")
+    note = ""
+    flag = f"{name}_reliable"
+    if flag in run.observables and np.shape(run.observables[flag].value) == v.shape:
+        bad = np.argwhere(np.asarray(run.observables[flag].value) < 0.5)
+        if bad.size:
+            ax.plot(t[bad[:, 0]], bad[:, 1], "x", color="white", ms=4, mew=0.8)
+            note = f"× unreliable: {bad.shape[0]} of {v.size} cells"
+    ax.set_ylim(-0.5, v.shape[1] - 0.5)
+    if v.shape[1] <= 12:
+        ax.set_yticks(np.arange(v.shape[1]))
+    return note
 
 
 def is_companion(name: str, observables) -> bool:
@@ -156,9 +217,30 @@ def _draw_series(ax, t, v, style: Style, **kwargs) -> None:
         ax.plot(t, rows[:, j], lw=0.6, label=label if j == 0 else None, **kwargs)
 
 
-def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str]) -> None:
+def run_colours(count: int) -> list:
+    """One colour per run of an overlay, none repeated: the default cycle up to 10 runs, tab20 up
+    to 20, viridis beyond."""
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    if count <= 20:
+        cmap = plt.get_cmap("tab20")
+        return [cmap(i) for i in range(count)]
+    cmap = plt.get_cmap("viridis")
+    return [cmap(0.9 * i / (count - 1)) for i in range(count)]
+
+
+def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str],
+                time_scales: Sequence[float] | None = None, time_label: str = "flow time t") -> None:
     title, ylabel = panel_title(panel)
+    time_scales = time_scales or [1.0] * len(runs)
+    if panel.startswith("layers:"):
+        name, style = entries[0]
+        note = _draw_layers(ax, runs[0], name, style)
+        ax.set(xlabel="flow time t", ylabel="layer l")
+        ax.set_title(style.label + (f"\n({note})" if note else ""), fontsize="medium" if not note else "small")
+        return
     several = len(runs) > 1
+    colours = run_colours(len(runs))
     parts = list(dict.fromkeys(style.part for _, style in entries))
     for i, (run, run_label) in enumerate(zip(runs, labels)):
         for j, (name, style) in enumerate(entries):
@@ -172,22 +254,27 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
                 value = obs.value / (run.ntk_gram_scale * run.lambda0)
             if panel == "free_energy":
                 value = obs.value - stationary_value(obs.time, obs.value)
-            kwargs = {"label": f"{style.label} — {run_label}" if several and len(entries) > 1
-                      else (run_label if several else style.label)}
+            if panel == "bound":
+                loss = run.observables["loss"]
+                at = np.searchsorted(loss.step, obs.step).clip(0, len(loss) - 1)
+                value = np.asarray(obs.value, dtype=float) / np.asarray(loss.value, dtype=float)[at]
+            # Several runs: the colour is the run (the figure's legend), the line style the entry.
+            kwargs = {"label": (style.label if i == 0 else None) if several else style.label}
             linestyle = style.linestyle or (_LINESTYLES[j % len(_LINESTYLES)] if several else "-")
             if several:
-                kwargs.update(color=f"C{i % 10}", linestyle=linestyle)
+                kwargs.update(color=colours[i], linestyle=linestyle)
             elif panel == "kl":  # one colour per part, one line style per estimator
                 kwargs.update(color=f"C{parts.index(style.part) % 10}", linestyle=linestyle)
             else:
                 kwargs.update(color=f"C{j % 10}", linestyle=linestyle)
             if style.linestyle and not isinstance(style.linestyle, str):
                 kwargs["lw"] = 1.0
-            if not _draw_estimate(ax, run, name, obs.time, value, style, **kwargs):
-                _draw_series(ax, obs.time, value, style, **kwargs)
+            t = obs.time * time_scales[i]
+            if not _draw_estimate(ax, run, name, t, value, style, **kwargs):
+                _draw_series(ax, t, value, style, **kwargs)
         if panel == "gram" and run.lambda0 is not None:
-            ax.axhline(run.ntk_gram_scale * run.lambda0, color=f"C{i % 10}" if several else "k", lw=1.2, ls=":",
-                       label="β²λ₀ (NTK limit of λ_min(G(0)))" + (f" — {run_label}" if several else ""))
+            ax.axhline(run.ntk_gram_scale * run.lambda0, color=colours[i] if several else "k", lw=1.2, ls=":",
+                       label="β²λ₀ (NTK limit of λ_min(G(0)))" if i == 0 else None)
     if panel == "gram_ratio":
         ax.axhline(1.0, color="k", lw=1, ls=":", label="1 (infinite width, t = 0)")
         ax.axhline(0.5, color="k", lw=0.8, ls="--", label="1/2: (T3) holds above")
@@ -196,15 +283,27 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
         _kl_scale(ax)
     elif scale in ("log", "abslog") and _has_positive(ax):
         ax.set_yscale("log", nonpositive="mask")
+        ax.autoscale_view()
+        readable_log_axis(ax, "y")
     ax.set_title(title)
-    ax.set_xlabel("flow time t")
+    ax.set_xlabel(time_label)
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
+    legend_title = None
     if panel == "norms" and any(n.startswith("rademacher") for r in runs for n in r.observables) and not any(
             n.startswith("rademacher") for n, _ in entries):
-        ax.text(0.98, 0.02, "Rademacher bound not drawn: valid for two-layer ReLU only",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small", color="0.4")
-    if ax.get_legend_handles_labels()[0]:
+        # In the legend's title, not over the data (where it would cross a curve).
+        legend_title = "Rademacher bound not drawn:\nvalid for two-layer ReLU only"
+    if several:  # which entry is which line style (in grey: the colours are the runs)
+        if len(entries) > 1 or legend_title:
+            from matplotlib.lines import Line2D
+
+            handles = [Line2D([], [], color="0.3", ls=line.get_linestyle(), label=line.get_label())
+                       for line in ax.get_lines() if not line.get_label().startswith("_")]
+            if handles:
+                ax.legend(handles=handles, fontsize="xx-small", loc="best", title=legend_title,
+                          title_fontsize="xx-small")
+    elif ax.get_legend_handles_labels()[0]:
         if panel == "kl":  # many curves: the legend beside the axes, not over the data
             handles = None
             if not several and len(parts) > 1:  # colour = part, line style = estimator
@@ -217,7 +316,8 @@ def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[s
             ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
                       borderaxespad=0)
         else:
-            ax.legend(fontsize="x-small", loc="best")
+            legend = ax.legend(fontsize="x-small", loc="best", title=legend_title, title_fontsize="xx-small")
+            legend.get_title().set_color("0.4")
 
 
 def _kl_scale(ax) -> None:
@@ -249,20 +349,36 @@ def _has_positive(ax) -> bool:
     return any(np.any(np.asarray(line.get_ydata(), dtype=float) > 0) for line in ax.get_lines())
 
 
-def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str):
+def _observables_figure(runs: Sequence[Run], labels: Sequence[str], title: str, time_scale: str | None = None):
     panels = _panels(runs)
     n = max(1, len(panels))
     cols = 1 if n == 1 else 2 if n <= 4 else 3
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows + 0.6), squeeze=False)
+    # Several runs: one legend for the runs, right of the panels, in a strip wide enough for it.
+    legend_in = 0.8 + 0.065 * max((len(s) for s in labels), default=0) if len(runs) > 1 else 0.0
+    panels_in = 5.2 * cols
+    fig, axes = plt.subplots(rows, cols, figsize=(panels_in + legend_in, 3.6 * rows + 0.6), squeeze=False)
+    scales, time_label = None, "flow time t"
+    if time_scale:
+        from .curves import _time_scale
+
+        scales = [_time_scale(run, time_scale) for run in runs]
+        time_label = f"t · {time_scale.replace('**', '^')}"
     for ax, (panel, entries) in zip(axes.flat, panels.items()):
-        _draw_panel(ax, panel, entries, runs, labels)
+        _draw_panel(ax, panel, entries, runs, labels, scales, time_label)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     if not panels:
         axes.flat[0].text(0.5, 0.5, "no observables yet", ha="center", va="center")
     fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
+    right = panels_in / (panels_in + legend_in)
+    fig.tight_layout(rect=(0, 0, right, 1))
+    if len(runs) > 1:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, lw=2, label=label) for c, label in zip(run_colours(len(runs)), labels)]
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, 0.95), fontsize="x-small",
+                   title=f"{len(runs)} runs", title_fontsize="small", frameon=False)
     fig.panels = list(panels)  # what was drawn, for callers and tests
     return fig
 
@@ -276,10 +392,11 @@ def dashboard(run: Run):
     return _observables_figure([run], [Path(run.path).stem], f"{Path(run.path).name}: {_describe(run)}{last}")
 
 
-def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None):
-    """The observables of several runs on the same axes, one colour per run."""
+def overlay(runs: Sequence[Run], labels: Sequence[str] | None = None, time_scale: str | None = None):
+    """The observables of several runs on the same axes, one colour per run; with `time_scale`
+    (an expression of each run's config, e.g. "beta^2"), against t times it."""
     labels = list(labels) if labels is not None else run_labels(runs)
-    return _observables_figure(runs, labels, f"{len(runs)} runs")
+    return _observables_figure(runs, labels, f"{len(runs)} runs", time_scale)
 
 
 def _column_kinds(columns: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -472,11 +589,21 @@ def _draw_histograms(fig, grid, scatter, names: tuple[str, str], drawn: int, cli
         ax.legend(fontsize="x-small")
 
 
+MOVEMENT_MIN_FRAMES = 3
+
+
 def _draw_movement(ax, movement: Sequence[tuple[float, float]]) -> None:
-    ts, ds = zip(*movement)
-    ax.plot(ts, ds, "o-", ms=3)
+    """The RMS distance from frame 0 against time; with fewer than 3 frames, a note instead (two
+    points make a straight line whatever the particles did)."""
     ax.set(xlabel="flow time t", ylabel="RMS |θ_k(t) − θ_k(0)|",
            title="movement from t = 0 (≥ W₂(ρ_t, ρ₀))")
+    if len(movement) < MOVEMENT_MIN_FRAMES:
+        ax.text(0.5, 0.5, f"not drawn: {len(movement)} snapshot{'s' if len(movement) != 1 else ''}, "
+                f"needs ≥ {MOVEMENT_MIN_FRAMES}\n(output.snapshot_every)", transform=ax.transAxes,
+                ha="center", va="center", fontsize="small", color="0.4")
+        return
+    ts, ds = zip(*movement)
+    ax.plot(ts, ds, "o-", ms=3)
     ax.grid(True, alpha=0.3)
 
 
@@ -485,12 +612,17 @@ def _draw_layer_panels(fig, grid, slices: int, quantities: Sequence[str], data: 
     """Third row (layered groups): mean ± std of each quantity per layer at the first and last
     frames, and the movement per layer at the last."""
     layers = np.arange(slices)
+    many = slices > 12  # error bars at every layer would be a thicket: a line and a ±std band
     for col, q in enumerate(quantities):
         ax = fig.add_subplot(grid[2, col])
         for c, (i, (t, stats)) in enumerate(sorted(data.layer_stats.items())):
             v = stats[q]
-            ax.errorbar(layers, v.mean(axis=1), yerr=v.std(axis=1), fmt="o-", ms=3, capsize=2,
-                        color=f"C{c}", label=f"t = {t:g}")
+            mean, std = v.mean(axis=1), v.std(axis=1)
+            if many:
+                ax.plot(layers, mean, "-", color=f"C{c}", lw=1.2, label=f"t = {t:g}")
+                ax.fill_between(layers, mean - std, mean + std, color=f"C{c}", alpha=0.2, lw=0)
+            else:
+                ax.errorbar(layers, mean, yerr=std, fmt="o-", ms=3, capsize=2, color=f"C{c}", label=f"t = {t:g}")
         ax.set(xlabel="layer l", ylabel=f"mean ± std of {q}", title=f"{q} per layer")
         ax.legend(fontsize="x-small")
         ax.grid(True, alpha=0.3)
@@ -518,8 +650,9 @@ def _unique_stems(runs: Sequence[Run]) -> list[str]:
 
 def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bool = True, frames: int = 4,
                 coords: Sequence[str] | None = None, groups: Sequence[str] | None = None,
-                dpi: int = 110, clip: bool = True) -> list[Path]:
-    """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs."""
+                dpi: int = 110, clip: bool = True, time_scale: str | None = None) -> list[Path]:
+    """Writes <stem>.dashboard.png and <stem>.<group>.png per run, and overlay.png for several runs
+    (against t times `time_scale` if given)."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -538,5 +671,5 @@ def write_plots(runs: Sequence[Run], outdir: str | os.PathLike, *, particles: bo
                     continue
                 save(particle_view(run, group, frames=frames, coords=coords, clip=clip), f"{stem}.{group}.png")
     if len(runs) > 1:
-        save(overlay(runs), "overlay.png")
+        save(overlay(runs, time_scale=time_scale), "overlay.png")
     return written

@@ -1,12 +1,14 @@
 """`sweep FILES|DIR --x KEY --y QUANTITY [--hue KEY] [--stat mean]`: a quantity across runs, with
-error bars and a log–log power-law fit (slope with its confidence interval) per curve.
+error bars and, on request (fit=True, `--fit power`), a log–log power-law fit (slope with its
+confidence interval and R²) per curve.
 
 A quantity is
-  * a config key or /parameters attribute: "model.width", "ntk_lambda0", "raw_learning_rate";
+  * a config key or /parameters attribute: "model.width", "ntk_lambda0", "raw_learning_rate"; a
+    key without its section when no other section has it ("beta" is model.beta);
   * KIND:OBSERVABLE with KIND one of final, initial, min, max, mean, or t=T (the value observed
     at the flow time closest to T): "final:test_loss", "t=2:loss"; a bare observable name is its
     final value ("test_loss" = "final:test_loss");
-  * an arithmetic expression of those: + − * / ** and log, log10, exp, sqrt, abs:
+  * an arithmetic expression of those: + − * / ** (or ^) and log, log10, exp, sqrt, abs:
     "gram_lambda_min/ntk_lambda0", "test_loss-loss", "min:gram_lambda_min/(model.beta**2*ntk_lambda0)".
 
 With --stat mean (or median), the runs sharing (hue, x) (e.g. seeds) become one point whose error
@@ -29,7 +31,7 @@ import numpy as np
 from .fit import PowerLawFit, fit_power_law
 from .run import Run
 
-__all__ = ["quantity", "Sweep", "sweep", "format_sweep", "plot_sweep", "STATS", "ERRORS", "bootstrap_ci"]
+__all__ = ["quantity", "PastEnd", "Sweep", "sweep", "format_sweep", "plot_sweep", "STATS", "ERRORS", "bootstrap_ci"]
 
 _REDUCERS: dict[str, Callable[[np.ndarray], float]] = {
     "final": lambda v: v[-1], "initial": lambda v: v[0], "min": np.min, "max": np.max, "mean": np.mean,
@@ -37,6 +39,7 @@ _REDUCERS: dict[str, Callable[[np.ndarray], float]] = {
 _FUNCTIONS: dict[str, Callable] = {"log": np.log, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt, "abs": abs}
 
 STATS = ("none", "mean", "median", "std")
+FEW_RUNS = 3  # error bars from fewer runs are flagged
 ERRORS = ("sem", "bootstrap", "std", "none")
 
 _KIND = r"(?:final|initial|min|max|mean|t=[^:\s]*?):"
@@ -60,7 +63,15 @@ def _atom(spec: str) -> Callable[[Run], Any]:
             try:
                 return run.get(spec)
             except KeyError:
-                raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}") from None
+                pass
+            # A key of one config section, without its section: "beta" is model.beta.
+            matches = [k for k in run.flat_config() if k.rsplit(".", 1)[-1] == spec]
+            if len(matches) == 1:
+                return run.get(matches[0])
+            if matches:
+                raise KeyError(f"{run.path}: {spec!r} is ambiguous ({', '.join(matches)}): name the section")
+            hint = " (against flow time: mfsim-analysis curves)" if spec in ("t", "time") else ""
+            raise KeyError(f"{run.path}: no observable, config key or parameter {spec!r}{hint}")
 
         return bare
     kind, at, name = match.groups()
@@ -73,6 +84,10 @@ def _atom(spec: str) -> Callable[[Run], Any]:
     return lambda run: _observable(run, name, kind, t)
 
 
+class PastEnd(ValueError):
+    """t=T asks for a time after the run's last observation."""
+
+
 def _observable(run: Run, name: str, kind: str, t: float | None) -> float:
     if name not in run.observables:
         raise KeyError(f"{run.path}: no observable {name!r}")
@@ -82,12 +97,15 @@ def _observable(run: Run, name: str, kind: str, t: float | None) -> float:
     v = obs.value.astype(float)
     if v.ndim != 1:
         raise ValueError(f"{run.path}: observable {name!r} is not a scalar series")
+    if t is not None and t > obs.time[-1] * (1 + 1e-9) + 1e-12:
+        raise PastEnd(f"{run.path}: t={t:g}:{name} is past the run's end (its last {name} is at "
+                      f"t = {obs.time[-1]:g}); --past-end exclude leaves such runs out")
     return float(obs.at_time(t)) if t is not None else float(_REDUCERS[kind](v))
 
 
 def quantity(spec: str) -> Callable[[Run], Any]:
     """The function run -> value that a quantity spec names (see the module docstring)."""
-    spec = spec.strip()
+    spec = spec.strip().replace("^", "**")
     if _ATOM.fullmatch(spec):
         return _atom(spec)
     # An expression: the names become variables v0, v1, ...; the rest must be arithmetic.
@@ -169,6 +187,13 @@ class Sweep:
     err: str = "none"
     level: float = 0.95
     fit_range: tuple[float, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def few_runs(self) -> list[dict[str, Any]]:
+        """The aggregated rows whose error bar comes from fewer than FEW_RUNS runs."""
+        if self.stat == "none" or self.err == "none":
+            return []
+        return [r for r in self.rows if r["runs"] < FEW_RUNS]
 
     def curves(self) -> list[tuple[str, Any, list[dict[str, Any]]]]:
         """(y, hue value, rows) per curve, hue values in order."""
@@ -185,11 +210,16 @@ class Sweep:
 
 
 def sweep(runs: Sequence[Run], x: str, ys: Sequence[str], *, hue: str | None = None, stat: str = "none",
-          err: str | None = None, fit: bool = True, level: float = 0.95,
-          fit_range: tuple[float, float] | None = None) -> Sweep:
+          err: str | None = None, fit: bool = False, level: float = 0.95,
+          fit_range: tuple[float, float] | None = None, past_end: str = "error") -> Sweep:
     """Evaluates the quantities on every run; with stat mean, median or std, aggregates the runs
-    that share (hue, x) (e.g. seeds) into one row with an error bar; then fits y ≈ C·x^slope on
-    log–log axes for each curve (each y, each hue value), over x in fit_range if given."""
+    that share (hue, x) (e.g. seeds) into one row with an error bar; with fit, fits y ≈ C·x^slope
+    on log–log axes for each curve (each y, each hue value), over x in fit_range if given.
+
+    A t=T quantity past a run's last observation raises PastEnd naming the run; with
+    past_end="exclude" that run is left out and named in Sweep.warnings."""
+    if past_end not in ("error", "exclude"):
+        raise ValueError(f"--past-end must be error or exclude (got {past_end!r})")
     if stat not in STATS:
         raise ValueError(f"--stat must be one of {', '.join(STATS)} (got {stat!r})")
     err = err or ("sem" if stat == "mean" else "bootstrap" if stat == "median" else "none")
@@ -200,12 +230,20 @@ def sweep(runs: Sequence[Run], x: str, ys: Sequence[str], *, hue: str | None = N
     if stat == "median" and err in ("sem", "std"):
         raise ValueError("--stat median takes --err bootstrap or none")
     fx, fh, fys = quantity(x), quantity(hue) if hue else None, [quantity(y) for y in ys]
-    points = []
+    points, warnings = [], []
     for r in runs:
-        p = {"x": fx(r), **{y: f(r) for y, f in zip(ys, fys)}, "file": r.path}
+        try:
+            p = {"x": fx(r), **{y: f(r) for y, f in zip(ys, fys)}, "file": r.path}
+        except PastEnd as e:
+            if past_end == "error":
+                raise
+            warnings.append(f"left out {e.args[0].split('; --past-end')[0]}")
+            continue
         if fh:
             p["hue"] = fh(r)
         points.append(p)
+    if not points:
+        raise ValueError("no run is left: every run ends before the time asked for")
     points.sort(key=lambda p: (_sort_key(p.get("hue")), _sort_key(p["x"]), p["file"]))
     if stat == "none":
         rows = points
@@ -222,7 +260,11 @@ def sweep(runs: Sequence[Run], x: str, ys: Sequence[str], *, hue: str | None = N
                 if err != "none":
                     row[f"{y}:lo"], row[f"{y}:hi"] = lo, hi
             rows.append(row)
-    result = Sweep(x, list(ys), stat, rows, hue=hue, err=err, level=level, fit_range=fit_range)
+    result = Sweep(x, list(ys), stat, rows, hue=hue, err=err, level=level, fit_range=fit_range,
+                   warnings=warnings)
+    few = result.few_runs()
+    if few:
+        result.warnings.append(_few_runs_text(result, few))
     if fit:
         for y, h, curve in result.curves():
             label = result.curve_key(y, h)
@@ -307,54 +349,91 @@ def _cell(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
+def _few_runs_text(s: Sweep, few: Sequence[dict[str, Any]]) -> str:
+    points = ", ".join(f"{_cell(r['x'])}" + (f" ({s.hue}={_cell(r.get('hue'))})" if s.hue else "") + f": {r['runs']}"
+                       for r in few)
+    return f"error bars from fewer than {FEW_RUNS} runs at {s.x} = {points}"
+
+
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def plot_sweep(s: Sweep, path, *, xscale: str | None = None, yscale: str | None = None, dpi: int = 110) -> None:
-    """The rows with their error bars and each fitted power law, the slope and its CI written next
-    to its line; log–log unless a value is not positive (then that axis is linear)."""
+def _dodge(xs: np.ndarray, k: int, count: int, log: bool, spacing: float) -> np.ndarray:
+    """Shifts curve k of count sideways by a few percent of the grid spacing, so that curves
+    with equal values do not hide each other (the fits use the true x)."""
+    if count < 2:
+        return xs
+    offset = (k - (count - 1) / 2) * 0.06 * spacing / (count - 1)
+    return xs * 10.0**offset if log else xs + offset
+
+
+def plot_sweep(s: Sweep, path=None, *, xscale: str | None = None, yscale: str | None = None, dpi: int = 110):
+    """One panel per y quantity (each with its own y axis), sharing the x axis with ticks at the
+    grid values; error bars; a fitted power law only where fitted, its slope, CI and R² in the
+    legend; the legend right of the panels; a warning on the figure where an error bar comes from
+    fewer than FEW_RUNS runs. Log axes unless a value is not positive (then linear). Saved to path
+    if given; returns the Figure."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if path is not None:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
-    curves = s.curves()
-    hues = list(dict.fromkeys(h for _, h, _ in curves))
+    from .curves import group_colours
+    from .ticks import grid_ticks, readable_log_axis
+
+    hues = list(dict.fromkeys(r.get("hue") for r in s.rows))
+    colours = group_colours(hues) if s.hue else ["C0"]
     all_x = np.asarray([r["x"] for r in s.rows], dtype=float)
-    all_y = np.asarray([r[y] for r in s.rows for y in s.ys], dtype=float)
-    xscale = xscale or ("log" if np.all(all_x[np.isfinite(all_x)] > 0) else "linear")
-    yscale = yscale or ("log" if np.all(all_y[np.isfinite(all_y)] > 0) else "linear")
-    for y, h, rows in curves:
-        j, k = s.ys.index(y), hues.index(h)
-        color = f"C{(k if s.hue else j) % 10}"
-        marker = _MARKERS[j % len(_MARKERS)] if s.hue else "o"
-        xs = np.asarray([r["x"] for r in rows], dtype=float)
-        vs = np.asarray([r[y] for r in rows], dtype=float)
-        label = s.curve_label(y, h) if (s.hue or len(s.ys) > 1) else _column(y, s.stat)
-        if s.err != "none":
-            lo = np.asarray([r.get(f"{y}:lo", np.nan) for r in rows], dtype=float)
-            hi = np.asarray([r.get(f"{y}:hi", np.nan) for r in rows], dtype=float)
-            yerr = np.vstack([np.clip(vs - lo, 0, None), np.clip(hi - vs, 0, None)])
-            yerr[~np.isfinite(yerr)] = 0
-            ax.errorbar(xs, vs, yerr=yerr, fmt=marker, color=color, capsize=3, ms=5, label=label)
-        else:
-            ax.plot(xs, vs, marker, color=color, ms=5, label=label)
-        fit = s.fits.get(s.curve_key(y, h))
-        if fit is not None:
-            used = xs[[_in_range(v, s.fit_range) for v in xs]]
-            used = used[used > 0]
-            grid = np.geomspace(used.min(), used.max(), 50)
-            ax.plot(grid, fit(grid), "-", color=color, alpha=0.75, lw=1.5)
-            ci = "" if not np.isfinite(fit.ci[0]) else f" [{fit.ci[0]:+.2f}, {fit.ci[1]:+.2f}]"
-            ax.annotate(f"slope {fit.slope:+.2f}{ci}", (grid[-1], fit(grid[-1])), xytext=(4, 0),
-                        textcoords="offset points", fontsize="x-small", color=color, va="center")
-    ax.set_xscale(xscale)
-    ax.set_yscale(yscale)
-    ax.margins(x=0.2)
-    ylabel = _column(s.ys[0], s.stat) if len(s.ys) == 1 else "value"
-    ax.set_xlabel(s.x)
-    ax.set_ylabel("\n".join(textwrap.wrap(ylabel, 38)) or ylabel)
+    finite_x = np.unique(all_x[np.isfinite(all_x)])
+    xscale = xscale or ("log" if finite_x.size and np.all(finite_x > 0) else "linear")
+    logx = xscale == "log"
+    grid = np.log10(finite_x) if logx else finite_x
+    spacing = float(np.min(np.diff(grid))) if grid.size > 1 else 1.0
+    fig, axes = plt.subplots(len(s.ys), 1, figsize=(7.4, 1.6 + 2.6 * len(s.ys)), sharex=True, squeeze=False,
+                             layout="constrained")
+    axes = axes[:, 0]
+    for ax, y in zip(axes, s.ys):
+        values = np.asarray([r[y] for r in s.rows], dtype=float)
+        values = values[np.isfinite(values)]
+        scale = yscale or ("log" if values.size and np.all(values > 0) else "linear")
+        for k, h in enumerate(hues):
+            rows = [r for r in s.rows if r.get("hue") == h]
+            color = colours[k]
+            marker = _MARKERS[k % len(_MARKERS)]
+            xs = np.asarray([r["x"] for r in rows], dtype=float)
+            vs = np.asarray([r[y] for r in rows], dtype=float)
+            shown = _dodge(xs, k, len(hues), logx, spacing)
+            label = f"{s.hue} = {_cell(h)}" if s.hue else _column(y, s.stat)
+            if s.err != "none":
+                lo = np.asarray([r.get(f"{y}:lo", np.nan) for r in rows], dtype=float)
+                hi = np.asarray([r.get(f"{y}:hi", np.nan) for r in rows], dtype=float)
+                yerr = np.vstack([np.clip(vs - lo, 0, None), np.clip(hi - vs, 0, None)])
+                yerr[~np.isfinite(yerr)] = 0
+                ax.errorbar(shown, vs, yerr=yerr, fmt=marker + "-", color=color, capsize=3, ms=5, lw=0.8,
+                            label=label)
+            else:
+                ax.plot(shown, vs, marker + "-", color=color, ms=5, lw=0.8, label=label)
+            fit = s.fits.get(s.curve_key(y, h))
+            if fit is not None:
+                used = xs[[_in_range(v, s.fit_range) for v in xs]]
+                used = used[used > 0]
+                line = np.geomspace(used.min(), used.max(), 50)
+                ci = "" if not np.isfinite(fit.ci[0]) else f" [{fit.ci[0]:+.2f}, {fit.ci[1]:+.2f}]"
+                ax.plot(line, fit(line), "--", color=color, alpha=0.8, lw=1.2,
+                        label=f"fit: slope {fit.slope:+.2f}{ci}, R² {fit.r2:.2f}")
+        ax.set_yscale(scale)
+        if scale == "log":
+            ax.autoscale_view()
+            readable_log_axis(ax, "y")
+        ax.set_ylabel(_column(y, s.stat), fontsize="medium" if len(_column(y, s.stat)) <= 30 else "small")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  frameon=False)
+    axes[-1].set_xscale(xscale)
+    axes[-1].margins(x=0.08)
+    grid_ticks(axes[-1], finite_x)
+    axes[-1].set_xlabel(s.x)
     parts = [f"{len(s.rows)} points"]
     if s.stat != "none":
         runs = [r["runs"] for r in s.rows]
@@ -364,9 +443,14 @@ def plot_sweep(s: Sweep, path, *, xscale: str | None = None, yscale: str | None 
     if s.fits:
         parts.append(f"fits: {100 * s.level:g}% CI of the slope"
                      + (f", {s.fit_range[0]:g} ≤ x ≤ {s.fit_range[1]:g}" if s.fit_range else ""))
-    ax.set_title("\n".join(textwrap.wrap("; ".join(parts), 70)), fontsize="small")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="x-small", loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    if len(hues) > 1:
+        parts.append("points shifted sideways per curve for legibility")
+    title = "\n".join(textwrap.wrap("; ".join(parts), 80, break_long_words=False))
+    few = s.few_runs()
+    if few:
+        title = "warning: " + "\n".join(textwrap.wrap(_few_runs_text(s, few), 80, break_long_words=False)) + "\n" + title
+    fig.suptitle(title, fontsize="small", color="firebrick" if few else "black")
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+    return fig

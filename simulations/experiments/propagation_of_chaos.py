@@ -13,7 +13,9 @@ and fits both against m on log–log axes (theory: slope −1/2), with 95% confi
     /usr/bin/python3 simulations/experiments/propagation_of_chaos.py --out runs/chaos
     /usr/bin/python3 simulations/experiments/propagation_of_chaos.py --out /tmp/chaos --quick
 
-Writes DIR/runs/*.h5, DIR/propagation_of_chaos.png and DIR/propagation_of_chaos.json.
+Writes DIR/runs/*.h5, DIR/propagation_of_chaos.png, DIR/propagation_of_chaos.json and
+DIR/propagation_of_chaos_curves.png: the training and test loss against time, one curve per width,
+the mean over the seeds with its 95% interval (mfsim_analysis.curves).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import common
+import mfsim_analysis
 from mfsim_analysis import fit_power_law, open_run, predict
 
 SIZES = {
@@ -169,6 +172,13 @@ def main(argv=None) -> int:
     with open_run(runs / f"m{widths[0]}_s1.h5") as run:
         clt = clt_reference(run)
     figure(args.out / "propagation_of_chaos.png", widths, times, results, curves, len(seeds), clt)
+    common.pyplot()  # the Agg backend
+    courses = mfsim_analysis.curves([runs / f"m{m}_s{s}.h5" for m in widths for s in seeds], ["loss", "test_loss"],
+                                    "model.width", band="ci95")
+    fig = courses.plot()
+    fig.suptitle(f"The loss against time per width m, mean over {len(seeds)} seeds with its 95% interval:\n"
+                 "the curves and their bands close in on the mean-field limit as m grows", fontsize="small")
+    common.save_figure(fig, args.out / "propagation_of_chaos_curves.png")
 
     report = {
         "widths": widths, "seeds": len(seeds), "times": list(times), "dt": dt, "runs_made": ran,

@@ -16,6 +16,14 @@ not antithetic so that f ≠ 0 and the blocks move from t = 0), trained by the m
   that the head's own K^{-1/2} fluctuation shrinks with M too), and the error is the spread over
   seeds sqrt(mean_x Var_seeds f(x, t)), as in experiment 1. Theory: slope −1/2.
 
+  Gram parts along training, on the width sweep's runs: λ_min(G₁) (blocks) and λ_min(G₂) (head)
+  separately, observed every few steps, mean over seeds per width (mfsim_analysis.curves). The
+  initialisation is the iid Gaussian one, not antithetic, so that G₁(0) ≠ 0: with antithetic
+  pairs G₁(0) = 0 exactly and λ_min(G(0)) would be the head's alone, the same for every L and M.
+  The lower bound of G's smallest eigenvalue along training (T1)–(T2) is then checked where G₁
+  contributes: the report gives λ_min of each part at t = 0 and its smallest value over [0, t_end]
+  relative to t = 0.
+
     /usr/bin/python3 simulations/experiments/resnet_depth_width.py --out runs/resnet
     /usr/bin/python3 simulations/experiments/resnet_depth_width.py --out /tmp/resnet --quick
 
@@ -29,14 +37,17 @@ import sys
 import numpy as np
 
 import common
-from mfsim_analysis import fit_power_law, open_run, predict
+from mfsim_analysis import curves, fit_power_law, open_run, predict
+from mfsim_analysis.ticks import readable_log_axis
 
 SIZES = {
     # depth sweep: L = 2^k at fixed M and K, reference depth, seeds; width sweep: M = 2^k at fixed L, seeds
     "default": dict(log2_depths=range(1, 7), depth_width=32, depth_head=256, depth_ref=1024, depth_seeds=4,
-                    log2_widths=range(3, 10), width_depth=4, width_seeds=16, t_end=4.0, dt=0.1, n_test=100),
+                    log2_widths=range(3, 10), width_depth=4, width_seeds=16, t_end=4.0, dt=0.1, n_test=100,
+                    gram_every=4),
     "quick": dict(log2_depths=range(1, 5), depth_width=16, depth_head=64, depth_ref=128, depth_seeds=2,
-                  log2_widths=range(3, 7), width_depth=4, width_seeds=8, t_end=2.0, dt=0.1, n_test=50),
+                  log2_widths=range(3, 7), width_depth=4, width_seeds=8, t_end=2.0, dt=0.1, n_test=50,
+                  gram_every=4),
 }
 
 TITLE = "Experiment 4 (the ResNet's depth and width): depth, width, head_width, depth_init, seed vary."
@@ -76,8 +87,13 @@ def main(argv=None) -> int:
     for m in widths:
         for s in width_seeds:
             # distinct seeds per width: the widths' estimates stay independent (see experiment 1)
+            # with the Gram parts observed along the run (n = 20: cheap)
             plan.append((runs / f"width_M{m}_s{s}.h5", {"model.depth": L_w, "model.width": m, "model.head_width": L_w * m,
-                                                        "model.depth_init": "iid", "init.seed": 1000 * m + s}))
+                                                        "model.depth_init": "iid", "init.seed": 1000 * m + s,
+                                                        "init.antithetic": False, "diagnostics.gram": True,
+                                                        "diagnostics.ntk": False,
+                                                        "output.observe_every": size["gram_every"],
+                                                        "diagnostics.gram_every": size["gram_every"]}))
     cost = lambda sets: sets["model.depth"] * sets["model.width"] + sets["model.head_width"]  # noqa: E731
     with common.Timer() as timer:
         ran = common.run_all(binary, config, plan, jobs=args.jobs, reuse=args.reuse, cost=cost)
@@ -111,6 +127,17 @@ def main(argv=None) -> int:
         for i in (0, 1):
             width_err[i].append(float(np.sqrt(np.mean(np.var(np.array(f[i]), axis=0, ddof=1)))))
         width_loss.append(float(np.mean(losses)))
+    # Gram parts along training: mean over seeds per width, G₁ and G₂ apart.
+    width_files = [runs / f"width_M{m}_s{s}.h5" for m in widths for s in width_seeds]
+    gram = curves(width_files, ["gram_blocks_lambda_min", "gram_head_lambda_min"], "model.width", band="se")
+    gram_report = {}
+    for g in gram.groups:
+        entry = {}
+        for name, part in (("gram_blocks_lambda_min", "G1"), ("gram_head_lambda_min", "G2")):
+            m = g.mean[name]
+            entry[part] = {"t0": float(m[0]), "end": float(m[-1]), "min_over_t0": float(m.min() / m[0]),
+                           "stderr_t0": float(g.hi[name][0] - m[0])}
+        gram_report[str(g.value)] = entry
     fits = {f"depth_t{i}": fit_power_law(depths, depth_err[i]) for i in (0, 1)}
     fits.update({f"width_t{i}": fit_power_law(widths, width_err[i]) for i in (0, 1)})
     # The reference has an error of its own, of the same sign: to leading order f_L − f_Lref ∝
@@ -120,7 +147,7 @@ def main(argv=None) -> int:
     fits.update({f"depth_effective_t{i}": fit_power_law(effective, depth_err[i]) for i in (0, 1)})
 
     plt = common.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4), gridspec_kw={"width_ratios": [1, 1, 1.25]})
     for ax, xs, errs, key, theory, xlabel, title in (
             (axes[0], depths, depth_err, "depth", -1.0, "depth L",
              f"depth: |f_L − f_L={L_ref}| (constant init, M = {M}, K = {K})"),
@@ -136,8 +163,26 @@ def main(argv=None) -> int:
         ax.set(xscale="log", yscale="log", xlabel=xlabel, ylabel="RMS error of f on the test points", title=title)
         ax.set_xticks(xs, [str(v) for v in xs])
         ax.minorticks_off()
+        readable_log_axis(ax, "y")
         ax.legend(fontsize="x-small", title="fit, 95% CI", title_fontsize="x-small")
         ax.grid(True, alpha=0.3)
+    ax = axes[2]
+    colours = gram.colours()
+    for g, colour in zip(gram.groups, colours):
+        for name, style in (("gram_blocks_lambda_min", "-"), ("gram_head_lambda_min", "--")):
+            ax.plot(g.time, g.mean[name], style, color=colour, lw=1.4)
+            ax.fill_between(g.time, g.lo[name], g.hi[name], color=colour, alpha=0.15, lw=0)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, label=f"M = {g.value}") for g, c in zip(gram.groups, colours)]
+    handles += [Line2D([], [], color="0.3", ls="-", label="λ_min(G₁), blocks"),
+                Line2D([], [], color="0.3", ls="--", label="λ_min(G₂), head")]
+    ax.set(yscale="log", xlabel="flow time t", ylabel="λ_min of the Gram part",
+           title=f"Gram parts, iid init (G₁(0) ≠ 0), L = {L_w}, K = L·M; mean ± SE, {len(width_seeds)} seeds")
+    ax.title.set_fontsize("small")
+    readable_log_axis(ax, "y")
+    ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    ax.grid(True, alpha=0.3)
     fig.suptitle("ResNet depth and width (V1, model B): tanh, α = β = 1, d = 5, n = 20; error O(1/L + 1/√(LM))",
                  fontsize="medium")
     common.save_figure(fig, args.out / "resnet_depth_width.png")
@@ -151,13 +196,19 @@ def main(argv=None) -> int:
         "width_mean_loss_end": width_loss,
         "fits": {"depth": {"0": fits["depth_t0"], str(t_end): fits["depth_t1"]},
                  "depth_effective": {"0": fits["depth_effective_t0"], str(t_end): fits["depth_effective_t1"]},
-                 "width": {"0": fits["width_t0"], str(t_end): fits["width_t1"]}}})
+                 "width": {"0": fits["width_t0"], str(t_end): fits["width_t1"]}},
+        "gram_init": "iid Gaussian, not antithetic (G1(0) != 0)", "gram_every": size["gram_every"],
+        "gram_parts_by_width": gram_report})
 
     print(f"{ran} runs in {timer.seconds:.0f} s ({len(plan)} runs, {args.jobs} at once)")
     for key, label in (("depth", f"depth error against L (ref L = {L_ref})"),
                        ("depth_effective", "depth error against (1/L - 1/Lref)^-1"), ("width", "width spread against M")):
         for i, t in ((0, 0.0), (1, t_end)):
             print(f"{label}, t = {t:g}: {fits[f'{key}_t{i}'].describe()}")
+    for width, entry in gram_report.items():
+        print(f"M = {width}: " + "; ".join(
+            f"lambda_min({part}) t=0 {e['t0']:.4g}, end {e['end']:.4g}, min/t0 {e['min_over_t0']:.3f}"
+            for part, e in entry.items()))
     print(f"figure: {args.out / 'resnet_depth_width.png'}")
     return 0
 

@@ -63,7 +63,7 @@ std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
   }
   const DiagnosticsSettings& s = c.diagnostics;
   if (s.gram && g.n_train <= s.gram_max_samples)
-    needs.push_back({"diagnostics.gram_max_samples", 3 * n_train * n_train});
+    needs.push_back({"diagnostics.gram_max_samples", (s.gram_layers ? 4 : 3) * n_train * n_train});
   const Regularisation& r = c.flow.regularisation;
   if (s.gibbs_gap && s.free_energy && r.temperature > 0 && r.weight_decay > 0 &&
       c.model.kind() == ModelKind::two_layer) {

@@ -1,6 +1,7 @@
 #include "mfsim/app/simulation.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -230,20 +231,36 @@ std::string backend_line(const Communicator& comm) {
                      comm.size() == 1 ? "" : "s", kernel_instruction_set());
 }
 
-// What ran and where it went: the summary and the "wrote" line.
-std::string summary_lines(const Config& c, const RunOptions& options, const RunSummary& s) {
-  const std::string split = options.time_phases
-                                ? fmt::format(
-                                      " ({:.4g} s/step in steps, {:.3g} s observing, {:.3g} s "
-                                      "writing)",
-                                      s.seconds_per_step(), s.observe_seconds, s.write_seconds)
-                                : "";
+using WallClock = std::chrono::steady_clock;
+
+double seconds_between(WallClock::time_point from, WallClock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+// The wall time from RunOptions::started to the summary, in consecutive parts: the set-up before
+// the flow's loop (of which the problem, i.e. data, model and initial state, and the diagnostics'
+// set-up, λ₀ and the kNN references among it), then the loop's steps, observing and writing
+// (RunSummary), and the rest (progress lines, the loop's own work): what the other parts leave,
+// so that the parts sum to `total`.
+struct WallTime {
+  double total = 0, setup = 0, problem = 0, diagnostics = 0;
+};
+
+// What ran and where it went: the summary, the wall time's parts and the "wrote" line.
+std::string summary_lines(const Config& c, const RunOptions& options, const RunSummary& s,
+                          const WallTime& w) {
+  const double rest = w.total - w.setup - s.step_seconds - s.observe_seconds - s.write_seconds;
   return fmt::format(
-      "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s{}; loss {:.6g} -> "
+      "mfsim: {} steps to step {} (t = {:.6g}, stopped by {}) in {:.3g} s; loss {:.6g} -> "
       "{:.6g}\n"
+      "mfsim: wall time {:.4g} s = set-up {:.4g} s (data, model and initial state {:.3g} s, "
+      "diagnostics incl. NTK lambda0 {:.3g} s, start and output {:.3g} s) + steps {:.4g} s "
+      "({:.4g} s/step) + observing {:.4g} s + writing {:.4g} s + other {:.3g} s{}\n"
       "mfsim: wrote {} ({} snapshots, {} observation rows)",
-      s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, split, s.initial_loss,
-      s.loss, c.output.path, s.snapshots, s.observations);
+      s.steps_run, s.step, s.time, stop_reason_name(s.reason), s.seconds, s.initial_loss, s.loss,
+      w.total, w.setup, w.problem, w.diagnostics, w.setup - w.problem - w.diagnostics,
+      s.step_seconds, s.seconds_per_step(), s.observe_seconds, s.write_seconds, rest,
+      options.time_phases ? " (phases fenced)" : "", c.output.path, s.snapshots, s.observations);
 }
 
 }  // namespace
@@ -388,12 +405,17 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
     check_memory(c);
     if (comm.is_root()) check_output_path(c, options.overwrite);
   });
+  WallTime wall;
   Problem p;
+  auto mark = WallClock::now();
   set_up(comm, [&] { p = build_problem(c, comm, c.diagnostics.kl_transport); });
+  wall.problem = seconds_between(mark, WallClock::now());
   // Its checks fail on every rank alike (same config); reading a restart's first frame, which may
   // not, is agreed on inside.
   std::unique_ptr<const Diagnostics> diagnostics;
+  mark = WallClock::now();
   set_up(comm, [&] { diagnostics = std::make_unique<const Diagnostics>(c, p, console); });
+  wall.diagnostics = seconds_between(mark, WallClock::now());
   const RunSettings settings = run_settings(c, options, p, comm);
   std::unique_ptr<FlowRun> flow;
   set_up(comm, [&] { flow = std::make_unique<FlowRun>(*p.model, p.state, settings); });
@@ -410,13 +432,15 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
   const index_t total = settings.steps == std::numeric_limits<index_t>::max() ? -1 : settings.steps;
   StderrProgress progress(total, p.start_time, settings.t_end, root);
   if (options.progress) root.note(backend_line(comm));
+  wall.setup = seconds_between(options.started, WallClock::now());
   const RunSummary s =
       flow->run(observers, *writer, options.progress && comm.is_root() ? &progress : nullptr);
   directories.keep();
   if (s.reason == StopReason::signal)
     throw StopRequested(stop_signal(), "stopped by " + signal_name(stop_signal()) + " at step " +
                                            std::to_string(s.step) + "; " + writer->holds());
-  root.result(summary_lines(c, options, s));
+  wall.total = seconds_between(options.started, WallClock::now());
+  root.result(summary_lines(c, options, s, wall));
   return s;
 }
 

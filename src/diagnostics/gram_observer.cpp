@@ -18,12 +18,17 @@ GramObserver::GramObserver(const Model& model, const GramModel& gram,
       log_(log),
       spectrum_(settings.gram_spectrum),
       matrix_(settings.gram_matrix),
+      layers_(settings.gram_layers),
       every_(settings.gram_every) {
   const index_t n = model.data().n_train();
   gram_ = Matrix("mfsim::Gram::total", n, n);
   for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
   host_gram_ = HostMatrix("mfsim::Gram::host_total", n, n);
-  if (parts_.size() > 1) host_part_ = HostMatrix("mfsim::Gram::host_part", n, n);
+  bool layered = false;
+  for (std::size_t q = 0; q < parts_.size(); ++q) layered = layered || gram.gram_layers(int(q)) > 0;
+  layers_ = layers_ && layered;
+  if (parts_.size() > 1 || layers_) host_part_ = HostMatrix("mfsim::Gram::host_part", n, n);
+  if (layers_) layer_gram_ = Matrix("mfsim::Gram::layer", n, n);
 }
 
 ExtremeEigenvalues GramObserver::extremes(const HostMatrix& host, const std::string& part,
@@ -60,6 +65,18 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
       sink.append_observable(observable_name("gram", parts_[q], "lambda_min"), p.step, p.time,
                              {ev.min});
     }
+    const int layers = layers_ ? model_.gram_layers(int(q)) : 0;
+    if (layers == 0) continue;
+    std::vector<double> minima;
+    for (int l = 0; l < layers; ++l) {
+      Kokkos::deep_copy(space, layer_gram_, real(0));
+      model_.accumulate_gram_layer(space, p.state, p.evaluation, int(q), l, layer_gram_, scratch_);
+      model.comm().allreduce_sum(space, layer_gram_);
+      copy_to_host(space, layer_gram_, host_part_);
+      minima.push_back(extremes(host_part_, parts_[q], p.step).min);
+    }
+    sink.append_observable(observable_name("gram", parts_[q], "lambda_min_layers"), p.step, p.time,
+                           minima, {minima.size()});
   }
   copy_to_host(space, gram_, host_gram_);
 

@@ -104,10 +104,11 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     const int dim = groups[g].dim();
     // One-sample: value, variance, bias bound; then the same for the two-sample estimate and the
     // ellipsoid estimate.
-    double numbers[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    // Then value, standard error and bias bound of every slice's one-sample estimate.
+    const int slices = groups[g].slices;
+    std::vector<double> numbers(9 + 3 * std::size_t(slices), 0.0);
     if (comm.is_root()) {
       references_[g].whiten(p.space, all, whitened_[g], stride);
-      const int slices = groups[g].slices;
       SliceMean one, two, ellipsoid;
       for (int l = 0; l < slices; ++l) {
         const ConstMatrix x = slice(whitened_[g], slices, l);
@@ -117,6 +118,10 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
         const double bound =
             knn_bias_bound(e.one_sample.value - e.one_sample_half, dim, reference_bias_[g]);
         one.add(e.one_sample, bound);
+        const std::size_t at = 9 + 3 * std::size_t(l);
+        numbers[at] = e.one_sample.value;
+        numbers[at + 1] = e.one_sample.standard_error;
+        numbers[at + 2] = bound;
         two.add(e.two_sample, two_sample_bias_bound(e.two_sample.value, e.one_sample.value, bound));
         if (ellipsoid_[g]) {
           const EllipsoidKl el = kl_knn_ellipsoid(p.space, x, ellipsoid_reference_[g], scratch_);
@@ -132,7 +137,7 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
                                 ellipsoid.value, ellipsoid.variance, ellipsoid.bias_bound};
       for (int i = 0; i < 9; ++i) numbers[i] = values[i];
     }
-    comm.broadcast(numbers, 9, 0);
+    comm.broadcast(numbers.data(), int(numbers.size()), 0);
     const Estimate knn{numbers[0], std::sqrt(numbers[1])};
     const Estimate two_sample{numbers[3], std::sqrt(numbers[4])};
     const Estimate corrected{knn.value - bias_[g].value,
@@ -155,6 +160,16 @@ void KlKnnObserver::observe(const FlowPoint& p, ObservableSink& sink) {
       series_.append(sink, observable_name("kl", label, "knn_ellipsoid"), p, e,
                      kl_reliable(e, numbers[8]), advice);
     }
+    if (slices < 2) continue;
+    std::vector<Estimate> layers;
+    std::vector<bool> reliable;
+    for (int l = 0; l < slices; ++l) {
+      const std::size_t at = 9 + 3 * std::size_t(l);
+      layers.push_back({numbers[at], numbers[at + 1]});
+      reliable.push_back(kl_reliable(layers.back(), numbers[at + 2]));
+    }
+    series_.append_layers(sink, observable_name("kl", label, "knn_layers"), p, layers, reliable,
+                          advice);
   }
 }
 

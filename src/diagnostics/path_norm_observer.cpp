@@ -48,9 +48,12 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     sink.append_observable(observable_name("rademacher", label, "bound"), p.step, p.time,
                            {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
   }
-  if (const auto* extra = dynamic_cast<const PathNormModel*>(&p.model))
+  if (const auto* extra = dynamic_cast<const PathNormModel*>(&p.model)) {
     for (const auto& [name, value] : extra->path_norms(p.space, p.state, scratch_))
       sink.append_observable(name, p.step, p.time, {value});
+    for (const auto& [name, values] : extra->layer_path_norms(p.space, p.state))
+      sink.append_observable(name, p.step, p.time, values, {values.size()});
+  }
 }
 
 }  // namespace mfsim

@@ -307,6 +307,7 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
     s.error("gram_spectrum",
             "needs gram_solver = \"dense\" (Lanczos gives only the extreme eigenvalues)");
   d.gram_matrix = s.boolean("gram_matrix", false);
+  d.gram_layers = s.boolean("gram_layers", false);
   d.ntk = s.boolean("ntk", true);
   d.kl_transport = d.kl_knn = false;
   for (const auto& name : s.strings("kl", {}, kl_estimators().names())) {

@@ -50,16 +50,9 @@ void ResNetModel::accumulate_gram(const ExecSpace& space, const ParticleState& s
                                   Workspace& scratch) const {
   const auto& e = static_cast<const ResNetEvaluation&>(evaluation);
   if (part == 0) {
-    const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
     // Layer by layer in the factored form (resnet_kernels.hpp): two rank-M updates per layer.
-    with_activation(spec_.activation, [&](auto act) {
-      for (index_t l = 0; l < spec_.depth; ++l) {
-        const Shard rows = local_layer(l);
-        if (rows.size() == 0) continue;
-        detail::accumulate_block_gram(space, s.theta[blocks], rows.begin, rows.size(), e.state(l),
-                                      e.sensitivity(l + 1), scale, act, gram, scratch);
-      }
-    });
+    for (index_t l = 0; l < spec_.depth; ++l)
+      accumulate_gram_layer(space, s, evaluation, part, int(l), gram, scratch);
   } else {
     const real scale = real(spec_.beta / std::sqrt(double(spec_.head_width)));
     with_activation(spec_.head_activation, [&](auto act) {
@@ -67,6 +60,20 @@ void ResNetModel::accumulate_gram(const ExecSpace& space, const ParticleState& s
                                         act, gram, scratch);
     });
   }
+}
+
+void ResNetModel::accumulate_gram_layer(const ExecSpace& space, const ParticleState& s,
+                                        const Evaluation& evaluation, int part, int layer,
+                                        Matrix gram, Workspace& scratch) const {
+  if (part != 0) return;
+  const auto& e = static_cast<const ResNetEvaluation&>(evaluation);
+  const real scale = real(spec_.alpha / std::sqrt(double(spec_.depth) * double(spec_.width)));
+  const Shard rows = local_layer(layer);
+  if (rows.size() == 0) return;
+  with_activation(spec_.activation, [&](auto act) {
+    detail::accumulate_block_gram(space, s.theta[blocks], rows.begin, rows.size(), e.state(layer),
+                                  e.sensitivity(layer + 1), scale, act, gram, scratch);
+  });
 }
 
 double ResNetModel::infinite_width_gram(const ExecSpace& space, Matrix kernel) const {
@@ -117,6 +124,32 @@ std::map<std::string, double> ResNetModel::path_norms(const ExecSpace& space,
   double norm = 0;
   for (double c : r) norm += std::fabs(c);
   return {{"path_norm_weighted", norm}};
+}
+
+std::map<std::string, std::vector<double>> ResNetModel::layer_path_norms(
+    const ExecSpace& space, const ParticleState& s) const {
+  const int d = data().dim();
+  ConstMatrix theta = s.theta[blocks];
+  std::vector<double> norms(std::size_t(spec_.depth), 0.0);
+  for (index_t l = 0; l < spec_.depth; ++l) {
+    const Shard rows = local_layer(l);
+    double sum = 0;
+    // Columns u_1..u_d, then w_1..w_d and b (the constructor's order).
+    Kokkos::parallel_reduce(
+        "mfsim::ResNet::layer_path_norm",
+        Kokkos::RangePolicy<ExecSpace>(space, rows.begin, rows.end),
+        KOKKOS_LAMBDA(index_t m, double& acc) {
+          double u = 0, w = 0;
+          for (int j = 0; j < d; ++j) u += math::fabs(double(theta(m, j)));
+          for (int j = d; j <= 2 * d; ++j) w += math::fabs(double(theta(m, j)));
+          acc += u * w;
+        },
+        sum);
+    norms[std::size_t(l)] = sum;
+  }
+  comm().allreduce_sum(norms.data(), int(norms.size()));
+  for (double& p : norms) p *= spec_.alpha / double(spec_.width);
+  return {{"path_norm_blocks_l1_layers", norms}};
 }
 
 }  // namespace mfsim

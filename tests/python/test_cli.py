@@ -115,7 +115,7 @@ def test_particle_views_use_column_names(future_run):
 
 def test_sweep_table_fit_and_plot(width_runs, tmp_path):
     result = run_cli("sweep", *width_runs, "--x", "model.width", "--y", "final:loss", "--y", "t=1:loss",
-                     "-o", tmp_path, "--json")
+                     "--fit", "power", "-o", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     s = json.loads(result.stdout)
     assert [r["x"] for r in s["rows"]] == [32, 32, 64, 64, 128, 128]
@@ -129,7 +129,8 @@ def test_sweep_table_fit_and_plot(width_runs, tmp_path):
     assert s["fits"]["final:loss"]["slope"] == pytest.approx(fit.slope)
     assert _png_ok(s["plot"])
 
-    table = run_cli_here("sweep", *width_runs, "--x", "model.width", "--y", "final:loss", "--stat", "std")
+    table = run_cli_here("sweep", *width_runs, "--x", "model.width", "--y", "final:loss", "--stat", "std",
+                         "--fit", "power")
     assert table.returncode == 0, table.stderr
     rows = [line.split() for line in table.stdout.splitlines()[1:4]]
     for (m, std, count), width in zip(rows, (32, 64, 128)):

@@ -31,6 +31,7 @@ def test_propagation_of_chaos_quick(tmp_path):
     assert len(list((tmp_path / "runs").glob("*.h5"))) == 60
     image = matplotlib.image.imread(tmp_path / "propagation_of_chaos.png")
     assert image.shape[1] > 600 and np.ptp(image) > 0
+    figure_ok(tmp_path / "propagation_of_chaos_curves.png")
     for t, r in report["results"].items():
         assert -0.75 < r["fit_f"]["slope"] < -0.25, (t, r["fit_f"])
         assert r["fit_f"]["ci"][0] < r["fit_f"]["slope"] < r["fit_f"]["ci"][1]
@@ -41,7 +42,7 @@ def test_propagation_of_chaos_quick(tmp_path):
     assert "slope of std f" in result.stdout
     # The CLI's sweep over the same runs gives the experiment's slope of the loss spread.
     sweep = run_cli_here("sweep", *sorted((tmp_path / "runs").glob("*.h5")), "--x", "model.width",
-                         "--y", "t=2:loss", "--stat", "std", "--json")
+                         "--y", "t=2:loss", "--stat", "std", "--fit", "power", "--json")
     assert sweep.returncode == 0, sweep.stderr
     fit = json.loads(sweep.stdout)["fits"]["t=2:loss"]
     assert fit["slope"] == pytest.approx(report["results"]["2.0"]["fit_loss"]["slope"], rel=1e-9)
@@ -108,6 +109,13 @@ def test_resnet_depth_width_quick(tmp_path):
     for t, fit in report["fits"]["width"].items():
         assert -0.85 < fit["slope"] < -0.2, (t, fit)
         assert fit["ci"][0] < fit["slope"] < fit["ci"][1]
+    # The Gram parts apart, from an initialisation where G₁(0) ≠ 0, and each stays bounded below.
+    assert "not antithetic" in report["gram_init"]
+    widths = report["gram_parts_by_width"]
+    assert len(widths) == len(report["widths"])
+    for entry in widths.values():
+        assert entry["G1"]["t0"] > 0 and entry["G2"]["t0"] > 0
+        assert entry["G1"]["min_over_t0"] > 0.5 and entry["G2"]["min_over_t0"] > 0.5
 
 
 def test_path_norm_generalisation_quick(tmp_path):

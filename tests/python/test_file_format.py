@@ -25,7 +25,8 @@ RUNS = {
         "flow.dt": 0.05, "flow.t_end": 0.5, "diagnostics.kl": "[]"}),
     "resnet": ("resnet_meanfield.toml", {
         "model.depth": 2, "model.width": 16, "model.head_width": 16, "data.dim": 2, "flow.t_end": 1.0,
-        "diagnostics.kl": '["transport", "knn"]', "diagnostics.knn_k": 3, "diagnostics.path_norm": "true"}),
+        "diagnostics.kl": '["transport", "knn"]', "diagnostics.knn_k": 3, "diagnostics.path_norm": "true",
+        "diagnostics.gram_layers": "true"}),
 }
 
 

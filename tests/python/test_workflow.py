@@ -60,7 +60,7 @@ def test_a_missing_mfsim_given_is_an_error_not_a_fallback(tmp_path):
 def test_sweep_expressions_error_bars_and_slope(launched):
     out, _ = launched
     result = run_cli_here("sweep", out, "--x", "model.width", "--y", "test_loss-loss", "--y",
-                          "final:loss/ntk_lambda0", "--stat", "mean", "--json")
+                          "final:loss/ntk_lambda0", "--stat", "mean", "--fit", "power", "--json")
     assert result.returncode == 0, result.stderr
     s = json.loads(result.stdout)
     by_width = {}
@@ -82,7 +82,7 @@ def test_sweep_expressions_error_bars_and_slope(launched):
     ly = np.log10([r["final:loss/ntk_lambda0"] for r in s["rows"]])
     assert fit["slope"] == pytest.approx(np.polyfit(lx, ly, 1)[0])
     boot = run_cli_here("sweep", out, "--x", "model.width", "--y", "loss", "--stat", "mean", "--err", "bootstrap",
-                        "--hue", "init.seed", "--json")
+                        "--hue", "init.seed", "--fit", "power", "--json")
     assert boot.returncode == 0, boot.stderr
     b = json.loads(boot.stdout)
     assert {r["hue"] for r in b["rows"]} == {1, 2} and len(b["fits"]) == 2

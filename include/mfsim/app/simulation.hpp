@@ -1,6 +1,7 @@
 #pragma once
 // From a validated config to a finished run: build the problem (data, model, initial particles),
 // open the output, attach the observers, run the flow.
+#include <chrono>
 #include <memory>
 
 #include "mfsim/core/console.hpp"
@@ -45,13 +46,17 @@ struct RunOptions {
   bool overwrite = false;  // --force
   bool progress = true;    // progress lines among the console's notes (stderr)
   bool time_phases =
-      false;  // --time-phases: the summary splits the time (RunSettings::time_phases)
+      false;  // --time-phases: the phases' times are fenced (RunSettings::time_phases)
+  // Where the wall time of the summary starts: the process's start for the mfsim binary (its
+  // set-up then counts parsing and Kokkos' initialisation too), else when the options were made.
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 // Runs `config` and writes config.output.path. Throws InputError before creating any file, and
 // NonFiniteError after saving the last finite state. Rank 0 prints on `console`: the progress (a
-// header naming the backend, then its lines) among the notes, the summary and the "wrote" line
-// among the results, and the lines of Diagnostics.
+// header naming the backend, then its lines) among the notes, the summary, the wall time since
+// options.started split into set-up, steps, observing, writing and the rest (their sum), and the
+// "wrote" line among the results, and the lines of Diagnostics.
 RunSummary run_simulation(const Config& config, const RunOptions& options, const Console& console,
                           const Communicator& comm = self_communicator());
 

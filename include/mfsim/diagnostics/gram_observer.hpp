@@ -3,6 +3,10 @@
 // GramModel::accumulate_gram:
 //   gram_lambda_min, gram_lambda_max   extreme eigenvalues of G
 //   gram_<part>_lambda_min             λ_min of each part, for models with several parts
+//   gram_<part>_lambda_min_layers [L]  with gram_layers, for a part that is a sum over layers
+//                                      (GramModel::gram_layers, the ResNet's G₁ = Σ_l G₁,l):
+//                                      λ_min(G_part,l) of every layer; Weyl's inequality gives
+//                                      Σ_l λ_min(G_part,l) ≤ λ_min(G_part)
 //   gram_spectrum [n]                  every eigenvalue, ascending (optional)
 //   gram_matrix [n][n]                 G itself (optional, small n)
 //   energy_identity_error              |(1/n²) rᵀGr − S| / max(S, (1/n²) rᵀGr), S the mean squared
@@ -43,7 +47,7 @@ class GramObserver final : public Observer {
   const GramModel& model_;
   std::vector<std::string> parts_;
   std::vector<Matrix> part_gram_;
-  Matrix gram_;
+  Matrix gram_, layer_gram_;          // layer_gram_: with gram_layers, one layer's term at a time
   HostMatrix host_part_, host_gram_;  // host copies (preallocated: an observation allocates none)
   Workspace scratch_;
   EigenSolverKind solver_;
@@ -51,7 +55,7 @@ class GramObserver final : public Observer {
   bool fallback_noted_ = false;
   // λ_min and λ_max of `host`, noting the first dense fallback of the Lanczos solver.
   ExtremeEigenvalues extremes(const HostMatrix& host, const std::string& part, index_t step);
-  bool spectrum_, matrix_;
+  bool spectrum_, matrix_, layers_;
   index_t every_;
   // (A12): the loss at this run's first observation (or the continued bound) and the running
   // ∫ λ_min dt.

@@ -15,10 +15,13 @@
 // With antithetic pairs (rows 2j, 2j + 1), the estimates use one member of each pair: the twins
 // stay close, and a neighbour that is a twin is no independent draw (N is then half the group).
 // A group of L slices (ResNet layers) is estimated slice by slice from each slice's particles, and
-// the slices' estimates are averaged. The initial particles are the state the run starts from
-// for a fresh run, and frame 0 of init.path on a restart (Diagnostics). With several ranks, the
-// particles are gathered to rank 0 for the neighbour search (a serial O(N²/L) search per group;
-// Diagnostics caps the gathered size), and rank 0 broadcasts the estimates.
+// the slices' estimates are averaged; such a group also gets kl_<label>_knn_layers, the
+// Kozachenko–Leonenko estimate of every slice (shape {L}) with its _stderr and _reliable per
+// layer (the same halving bias bound as kl_<label>_knn, slice by slice). The initial particles are
+// the state the run starts from for a fresh run, and frame 0 of init.path on a restart
+// (Diagnostics). With several ranks, the particles are gathered to rank 0 for the neighbour search
+// (a serial O(N²/L) search per group; Diagnostics caps the gathered size), and rank 0 broadcasts
+// the estimates.
 #include <cstdint>
 #include <optional>
 #include <vector>

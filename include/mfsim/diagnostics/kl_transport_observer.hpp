@@ -5,8 +5,10 @@
 // the group's Gaussian initial law; with kl_<label>_transport_stderr = (spread of the r_k)/√N, its
 // sampling error, and kl_<label>_transport_reliable (kl_reliability.hpp: 2.5 standard errors within
 // max(0.1 nats, 5 %)). For a group of L slices (ResNet layers) of equal size this is also the
-// mean over slices of each slice's KL, (1/L) Σ_l KL_l. Valid for C² activations only (for ReLU,
-// ΔΨ is a measure on the data hyperplanes).
+// mean over slices of each slice's KL, (1/L) Σ_l KL_l; such a group also gets
+// kl_<label>_transport_layers: KL_l for every slice l (shape {L}), each from its slice's particles,
+// with its _stderr and _reliable per layer. Valid for C² activations only (for ReLU, ΔΨ is a
+// measure on the data hyperplanes).
 #include <optional>
 #include <vector>
 

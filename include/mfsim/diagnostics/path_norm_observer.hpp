@@ -7,7 +7,8 @@
 //       the ℓ1-path-norm ball of radius P₁ (E, Ma & Wu 2019; docs/corrections.md), d' = dim w̃
 //       (d + 1 with a bias), n = n_train. Valid for ReLU with ‖x̃‖_∞ ≤ 1 (true on the sphere).
 // (The label is empty for model A: path_norm_l1, path_norm_l2, rademacher_bound.)
-// Then whatever a PathNormModel adds (the ResNet's path_norm_weighted).
+// Then whatever a PathNormModel adds (the ResNet's path_norm_weighted, and with a layer axis
+// path_norm_blocks_l1_layers [L]).
 #include "mfsim/flow/observer.hpp"
 
 namespace mfsim {

@@ -15,6 +15,7 @@ struct DiagnosticsSettings {
   EigenSolverKind gram_solver = EigenSolverKind::dense;
   bool gram_spectrum = false;  // /observables/gram_spectrum [T][n]
   bool gram_matrix = false;    // /observables/gram_matrix [T][n][n], n_train ≤ 500
+  bool gram_layers = false;    // gram_<part>_lambda_min_layers [T][L]: λ_min of each layer's term
   bool ntk = true;             // λ₀ of the infinite-width kernel, with the Gram diagnostics
 
   // KL(ρ_t || ρ₀).

@@ -31,6 +31,14 @@ class GramModel {
     accumulate_gram(ExecSpace(), s, e, part, gram, scratch);
   }
 
+  // A part that is a sum over layers, G_part = Σ_l G_part,l (the ResNet's blocks: one term per
+  // layer, from that layer's particles): the number of layers, 0 for a part that is not (the
+  // default). accumulate_gram_layer then adds this rank's contribution to G_part,l alone.
+  virtual int gram_layers(int /*part*/) const { return 0; }
+  virtual void accumulate_gram_layer(const ExecSpace& /*space*/, const ParticleState& /*s*/,
+                                     const Evaluation& /*e*/, int /*part*/, int /*layer*/,
+                                     Matrix /*gram*/, Workspace& /*scratch*/) const {}
+
   // The infinite-width Gram at the Gaussian initial law, G(τ₀) = scale · K (MATH.md §2.6): writes
   // K (n_train × n_train) on `space` and returns scale (β² for model A); 0 when the model has no
   // reference.

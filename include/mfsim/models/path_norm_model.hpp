@@ -4,6 +4,7 @@
 // (MATH.md §3.8).
 #include <map>
 #include <string>
+#include <vector>
 
 #include "mfsim/core/workspace.hpp"
 #include "mfsim/models/particle_state.hpp"
@@ -19,6 +20,12 @@ class PathNormModel {
                                                    Workspace& scratch) const = 0;
   std::map<std::string, double> path_norms(const ParticleState& s, Workspace& scratch) const {
     return path_norms(ExecSpace(), s, scratch);
+  }
+  // Norms with one value per layer (observable name → values), summed over every rank; none by
+  // default.
+  virtual std::map<std::string, std::vector<double>> layer_path_norms(
+      const ExecSpace& /*space*/, const ParticleState& /*s*/) const {
+    return {};
   }
 };
 

@@ -103,6 +103,10 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   using GramModel::accumulate_gram;
   void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
                        int part, Matrix gram, Workspace& scratch) const override;
+  // G₁ = Σ_l G₁,l, layer l's term from its M particles (the same kernel as accumulate_gram's).
+  int gram_layers(int part) const override { return part == 0 ? int(spec_.depth) : 0; }
+  void accumulate_gram_layer(const ExecSpace& space, const ParticleState& s, const Evaluation& e,
+                             int part, int layer, Matrix gram, Workspace& scratch) const override;
   // K_head of MATH.md §3.6 on the raw inputs (σh, std_a, std_v, no bias), scale β²: the limit of
   // G(0)/β² as M, K → ∞ (z_L → x and G₁(0) → 0; G₁(0) = 0 exactly with antithetic pairs).
   using GramModel::infinite_width_gram;
@@ -116,6 +120,11 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   using PathNormModel::path_norms;
   std::map<std::string, double> path_norms(const ExecSpace& space, const ParticleState& s,
                                            Workspace& scratch) const override;
+  // path_norm_blocks_l1_layers: layer l's residual map as a two-layer network in the mean-field
+  // convention, P_l = α · mean_m ‖u_{l,m}‖₁ ‖(w_{l,m}, b_{l,m})‖₁ (the entries of |U_l||W_l| sum
+  // to P_l / L).
+  std::map<std::string, std::vector<double>> layer_path_norms(
+      const ExecSpace& space, const ParticleState& s) const override;
 
   // This rank's (local) rows of the blocks group that belong to layer l: rows
   // [l·m, (l+1)·m) with m = local_per_slice, global ids l·M + slice_offset + [0, m).
