@@ -191,7 +191,7 @@ void BM_NtkReference(benchmark::State& bench) {
 
 void BM_KlTransport(benchmark::State& bench) {
   Setup s(bench, true);
-  KlTransportObserver kl(*s.model, 0);
+  KlTransportObserver kl(*s.model, 0, false);
   NullSink sink;
   timed(bench, [&] { kl.observe(s.point(), sink); });
 }

@@ -15,15 +15,16 @@
 namespace mfsim {
 namespace {
 
-// Per-particle terms log ρ_t(θ_k) − log ρ₀(θ_k) on the host, their mean and standard error.
+// Per-particle terms log ρ_t(θ_k) − log ρ₀(θ_k) on the host, their mean and standard error; with
+// `paired`, the standard error of the mean of the antithetic pairs' means (rows 2j, 2j + 1).
 struct Terms {
   double mean = 0, standard_error = 0;
 };
-Terms log_ratio_terms(const ParticleState& s, const GroupSpec& g) {
+Terms log_ratio_terms(const ParticleState& s, const GroupSpec& g, bool paired = false) {
   const auto th = test::host(s.theta[0]), ld = test::host(s.log_density[0]);
   const int D = g.dim();
-  const std::size_t n = ld.size();
-  double sum = 0, sum2 = 0;
+  const std::size_t n = ld.size(), unit = paired ? 2 : 1;
+  std::vector<double> terms(n);
   for (std::size_t k = 0; k < n; ++k) {
     double log_rho0 = 0;
     for (int j = 0; j < D; ++j) {
@@ -31,12 +32,17 @@ Terms log_ratio_terms(const ParticleState& s, const GroupSpec& g) {
       log_rho0 += -0.5 * std::pow(th[k * D + std::size_t(j)] / sd, 2) -
                   0.5 * std::log(2 * math::pi * sd * sd);
     }
-    const double t = ld[k] - log_rho0;
-    sum += t;
-    sum2 += t * t;
+    terms[k] = ld[k] - log_rho0;
   }
-  const double mean = sum / double(n);
-  return {mean, std::sqrt((sum2 / double(n) - mean * mean) / double(n))};
+  double sum = 0, sum2 = 0;
+  for (std::size_t k = 0; k < n; k += unit) {
+    double draw = 0;
+    for (std::size_t i = k; i < k + unit; ++i) draw += terms[i] / double(unit);
+    sum += draw;
+    sum2 += draw * draw;
+  }
+  const double draws = double(n / unit), mean = sum / draws;
+  return {mean, std::sqrt((sum2 / draws - mean * mean) / draws)};
 }
 
 TEST(KlTransport, LinearFlowMatchesGaussianClosedForm) {
@@ -54,7 +60,7 @@ TEST(KlTransport, LinearFlowMatchesGaussianClosedForm) {
   r.dt = 0.02;
   r.steps = 50;
   r.observe_every = 25;
-  KlTransportObserver kl(model, 0);
+  KlTransportObserver kl(model, 0, false);
   test::RecordingOutput out;
   run_flow(model, s, r, {&kl}, out);
   const auto& series = out["kl_transport"];
@@ -138,7 +144,7 @@ TEST(KlTransport, NetworkFlowKlGrowsQuadratically) {
   r.dt = 0.01;
   r.steps = 16;
   r.observe_every = 1;
-  KlTransportObserver kl(*net.model, 0);
+  KlTransportObserver kl(*net.model, 0, true);
   test::RecordingOutput out;
   run_flow(*net.model, net.state, r, {&kl}, out);
   const auto& v = out["kl_transport"].value;
@@ -152,6 +158,32 @@ TEST(KlTransport, NetworkFlowKlGrowsQuadratically) {
   EXPECT_NEAR(c16 / c8, 1, 0.2);
   // and the linear term is absent: |KL(0.01)| is second order.
   EXPECT_LT(std::fabs(v[1][0]), 2 * c2 * 1e-4);
+}
+
+// From an antithetic start the twins of a pair stay dependent along the flow, so the pairs, not
+// the particles, are the independent draws of the standard error: treating the particles as
+// independent misstates it (here the twins are anticorrelated and the pairs' error is smaller;
+// on the calibration's planar laws they are correlated and it is larger).
+TEST(KlTransport, AntitheticStandardErrorIsThatOfThePairMeans) {
+  Network net(ActivationKind::tanh, 2000, true);
+  RunSettings r;
+  r.integrator = IntegratorKind::rk4;
+  r.dt = 0.05;
+  r.steps = 40;
+  r.observe_every = 40;
+  KlTransportObserver kl(*net.model, 0, true);
+  test::RecordingOutput out;
+  run_flow(*net.model, net.state, r, {&kl}, out);
+  const GroupSpec& g = net.model->groups()[0];
+  const Terms pairs = log_ratio_terms(net.state, g, true);
+  const Terms particles = log_ratio_terms(net.state, g, false);
+  EXPECT_NEAR(out["kl_transport"].last(), pairs.mean, 1e-12 * std::fabs(pairs.mean));
+  // mfsim divides the spread by (N/2 − 1), the host terms by N/2: 1/N apart.
+  EXPECT_NEAR(out["kl_transport_stderr"].last(), pairs.standard_error,
+              test::tol(2e-3, 1e-3) * pairs.standard_error);
+  EXPECT_GT(std::fabs(pairs.standard_error - particles.standard_error),
+            0.1 * particles.standard_error)
+      << "the twins are independent here: the test does not tell the two rules apart";
 }
 
 }  // namespace

@@ -288,7 +288,7 @@ TEST(Langevin, TransportKlOfWeightDecayMatchesTheLinearFlow) {
   const int dim = f.dim();
   RunSettings r = ou_settings(0.01, 0, 0, decay);
   r.integrator = IntegratorKind::rk4;
-  KlTransportObserver kl(*f.model, 1);
+  KlTransportObserver kl(*f.model, 1, false);
   test::RecordingOutput out;
   run_on(f, r, 100, {&kl}, out);
   const double t = r.start_time;

@@ -167,7 +167,7 @@ void add_kl_observers(const Config& c, const Problem& p, const Console& root, Ob
   const Model& model = *p.model;
   if (s.kl_transport) {
     check_transport(model, p.state);
-    out.push_back(std::make_unique<KlTransportObserver>(model, s.every, root));
+    out.push_back(std::make_unique<KlTransportObserver>(model, s.every, c.init.antithetic, root));
   }
   if (s.kl_knn) {
     check_knn(model, s.knn_k, c.init.antithetic);

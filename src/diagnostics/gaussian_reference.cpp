@@ -1,6 +1,7 @@
 #include "mfsim/diagnostics/gaussian_reference.hpp"
 
 #include <cmath>
+#include <stdexcept>
 
 #include "mfsim/core/math.hpp"
 
@@ -19,25 +20,34 @@ GaussianReference::GaussianReference(const GroupSpec& group)
 
 GaussianReference::LogRatioSums GaussianReference::log_ratio_sums(const ExecSpace& space,
                                                                   ConstMatrix theta,
-                                                                  ConstVector log_density) const {
+                                                                  ConstVector log_density,
+                                                                  bool paired) const {
   const int dim = this->dim();
   const double log_norm = log_norm_;
   ConstVector inv_std = inv_std_;
+  const index_t unit = paired ? 2 : 1, rows = index_t(theta.extent(0));
+  if (rows % unit != 0)
+    throw std::invalid_argument("log-ratio sums: antithetic pairs need an even number of rows");
   LogRatioSums sums;
   Kokkos::parallel_reduce(
       "mfsim::GaussianReference::log_ratio_sums",
-      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k, double& sum, double& squares) {
-        double q = 0;
-        for (int j = 0; j < dim; ++j) {
-          const double z = double(theta(k, j)) * double(inv_std(j));
-          q += z * z;
+      Kokkos::RangePolicy<ExecSpace>(space, 0, rows / unit),
+      KOKKOS_LAMBDA(index_t j, double& sum, double& squares, double& pair_squares) {
+        double unit_sum = 0;
+        for (index_t k = j * unit; k < (j + 1) * unit; ++k) {
+          double q = 0;
+          for (int c = 0; c < dim; ++c) {
+            const double z = double(theta(k, c)) * double(inv_std(c));
+            q += z * z;
+          }
+          const double r = double(log_density(k)) + 0.5 * q + log_norm;
+          sum += r;
+          squares += r * r;
+          unit_sum += r;
         }
-        const double r = double(log_density(k)) + 0.5 * q + log_norm;
-        sum += r;
-        squares += r * r;
+        pair_squares += unit_sum * unit_sum;
       },
-      sums.sum, sums.squares);
+      sums.sum, sums.squares, sums.pair_squares);
   return sums;
 }
 

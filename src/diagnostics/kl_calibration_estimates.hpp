@@ -14,6 +14,7 @@
 //                    (knn_ellipsoid.hpp), k = 2D + 1, where it applies
 #include <Kokkos_Core.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -36,13 +37,18 @@ inline Matrix rows_of(const std::vector<double>& values, index_t rows, int dim,
   return m;
 }
 
-// The mean of per-point log-ratios with its sampling error (the transport estimate).
-inline Estimate mean_log_ratio(const std::vector<double>& log_ratio) {
-  const double m = double(log_ratio.size());
+// The mean of per-point log-ratios with its sampling error (the transport estimate); with
+// `paired`, the error of the antithetic pairs' means (points 2j, 2j + 1), as the observer's.
+inline Estimate mean_log_ratio(const std::vector<double>& log_ratio, bool paired) {
+  const std::size_t unit = paired ? 2 : 1;
+  const double draws = double(log_ratio.size() / unit);
   double sum = 0, squares = 0;
-  for (double r : log_ratio) sum += r, squares += r * r;
-  const double mean = sum / m;
-  return {mean, std::sqrt((squares / m - mean * mean) / (m - 1))};
+  for (std::size_t k = 0; k + unit <= log_ratio.size(); k += unit) {
+    const double r = paired ? 0.5 * (log_ratio[k] + log_ratio[k + 1]) : log_ratio[k];
+    sum += r, squares += r * r;
+  }
+  const double mean = sum / draws;
+  return {mean, std::sqrt(std::max(squares / draws - mean * mean, 0.0) / (draws - 1))};
 }
 
 struct Result {
@@ -60,7 +66,7 @@ inline std::vector<Result> estimate_all(const Sample& s, int dim, int k, bool an
                                         std::uint64_t seed, Workspace& scratch) {
   std::vector<Result> results;
   const index_t m = index_t(s.log_ratio.size());
-  const Estimate transport = mean_log_ratio(s.log_ratio);
+  const Estimate transport = mean_log_ratio(s.log_ratio, antithetic);
   results.push_back(
       {"transport", transport.value, transport.standard_error, kl_reliable(transport, 0)});
 

@@ -53,7 +53,9 @@ def test_transport_kl_per_layer_from_the_particles(resnet):
             r = frame.log_density + 0.5 * np.sum((frame.value / std) ** 2, axis=1) + log_norm
             r = r.reshape(LAYERS, WIDTH)
             expect = r.mean(axis=1)
-            stderr = r.std(axis=1, ddof=1) / np.sqrt(WIDTH)
+            # Antithetic start: the pairs (rows 2j, 2j + 1) are the independent draws.
+            pair_means = r.reshape(LAYERS, WIDTH // 2, 2).mean(axis=2)
+            stderr = pair_means.std(axis=1, ddof=1) / np.sqrt(WIDTH // 2)
             np.testing.assert_allclose(_rows_at(layers, frame.step), expect, rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(_rows_at(o["kl_blocks_transport_layers_stderr"], frame.step), stderr,
                                        rtol=1e-9, atol=1e-12)

@@ -12,12 +12,14 @@ class GaussianReference {
   int dim() const { return int(inv_std_.extent(0)); }
   // Σ_k r_k and Σ_k r_k² of r_k = log_density_k − log ρ₀(θ_k) over the rows of theta (this rank's
   // particles): N times the transport estimate (K1) of KL(ρ_t || ρ₀), and what its sampling
-  // error needs.
+  // error needs. With `paired` (antithetic pairs: rows 2j, 2j + 1, an even number of rows) the
+  // pairs, not the particles, are the independent draws: pair_squares = Σ_j (r_2j + r_2j+1)²;
+  // without, pair_squares = squares.
   struct LogRatioSums {
-    double sum = 0, squares = 0;
+    double sum = 0, squares = 0, pair_squares = 0;
   };
-  LogRatioSums log_ratio_sums(const ExecSpace& space, ConstMatrix theta,
-                              ConstVector log_density) const;
+  LogRatioSums log_ratio_sums(const ExecSpace& space, ConstMatrix theta, ConstVector log_density,
+                              bool paired = false) const;
   // out row k = (row k·stride of θ) / σ column by column: maps ρ₀ to N(0, I). stride 2 keeps one
   // member of each antithetic pair (rows 2j, 2j + 1); out has rows(θ)/stride rows.
   void whiten(const ExecSpace& space, ConstMatrix theta, Matrix out, index_t stride = 1) const;
