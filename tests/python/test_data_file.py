@@ -56,3 +56,27 @@ def test_info_of_an_imported_data_file(tmp_path):
     assert f"{data}: a data file: 9 training samples, 3 test samples, dimension 2" in info.stdout
     assert "mfsim ?" not in info.stdout and "model: ?" not in info.stdout
     assert "import_test_fraction" in info.stdout and "import_labels_fnv1a64" in info.stdout
+
+
+def test_relative_paths_in_a_config_file_are_taken_from_its_folder(tmp_path):
+    """data.path = "data.h5" in project/c.toml is project/data.h5 from any working directory; the
+    same path given with --set is taken from the working directory."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    for folder, n in ((project, 12), (elsewhere, 7)):
+        with h5py.File(folder / "data.h5", "w") as f:
+            f["data/train/x"] = np.ones((n, 2))
+            f["data/train/y"] = np.zeros(n)
+    (project / "c.toml").write_text('[data]\nkind = "file"\npath = "data.h5"\n[flow]\nsteps = 2\n')
+
+    def run(*extra):
+        r = subprocess.run([str(mfsim_executable()), "run", project / "c.toml", "-o", "out.h5", "-q",
+                            "--force", *extra], capture_output=True, text=True, cwd=elsewhere,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        with h5py.File(elsewhere / "out.h5", "r") as f:
+            return f["data/train/x"].shape[0], f["parameters"].attrs["data_file"]
+
+    assert run() == (12, str(project / "data.h5"))
+    assert run("--set", 'data.path="data.h5"') == (7, str(elsewhere / "data.h5"))
