@@ -2,12 +2,12 @@
 // Python package (python/mfsim/__init__.py) builds the user-facing API on these few classes;
 // nothing of the simulator is reimplemented here: configs go through parse_config/load_config,
 // runs through Session, the CLI's code paths.
-#include <Kokkos_Core.hpp>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
+#include <Kokkos_Core.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -50,11 +50,16 @@ std::set<KokkosHolder*>& holders() {
 }
 bool finalized = false;
 
-KokkosHolder::KokkosHolder() { holders().insert(this); }
-KokkosHolder::~KokkosHolder() { holders().erase(this); }
+KokkosHolder::KokkosHolder() {
+  holders().insert(this);
+}
+KokkosHolder::~KokkosHolder() {
+  holders().erase(this);
+}
 
 void initialize(std::optional<int> threads) {
-  if (finalized) throw std::runtime_error("mfsim: Kokkos was finalised (the interpreter is exiting)");
+  if (finalized)
+    throw std::runtime_error("mfsim: Kokkos was finalised (the interpreter is exiting)");
   if (Kokkos::is_initialized()) {
     if (threads && *threads != mfsim::ExecSpace().concurrency())
       throw std::runtime_error(
@@ -77,7 +82,9 @@ void initialize(std::optional<int> threads) {
 #endif
 }
 
-void ensure_initialized() { initialize(std::nullopt); }
+void ensure_initialized() {
+  initialize(std::nullopt);
+}
 
 void finalize() {
   // Copied: release() does not unregister, the holder's destructor does.
@@ -87,7 +94,8 @@ void finalize() {
   finalized = true;
 }
 
-// ---- arrays ---------------------------------------------------------------------------------------
+// ---- arrays
+// ---------------------------------------------------------------------------------------
 
 using InputMatrix = nb::ndarray<const double, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using InputVector = nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
@@ -280,7 +288,7 @@ struct ConfigHandle {
 };
 
 ConfigHandle parse(const std::string& text, const std::vector<std::string>& overrides,
-               const std::string& source) {
+                   const std::string& source) {
   ensure_initialized();  // the config holds an execution-space instance
   return {mfsim::parse_config(text, overrides, source)};
 }
@@ -293,7 +301,7 @@ ConfigHandle load(const std::string& path, const std::vector<std::string>& overr
 class DataHandle final : public KokkosHolder {
  public:
   DataHandle(const InputMatrix& x_train, const InputVector& y_train, const InputMatrix& x_test,
-         const InputVector& y_test) {
+             const InputVector& y_test) {
     ensure_initialized();
     mfsim::Dataset d;
     d.x_train = to_device(x_train, "mfsim::Dataset::x_train");
@@ -331,7 +339,8 @@ class SimulationHandle final : public KokkosHolder {
   void release() override { session_.reset(); }
 
   mfsim::Session& session() const {
-    if (!session_) throw std::runtime_error("mfsim: this Simulation was released (Kokkos finalised)");
+    if (!session_)
+      throw std::runtime_error("mfsim: this Simulation was released (Kokkos finalised)");
     return *session_;
   }
 
@@ -456,7 +465,8 @@ class SimulationHandle final : public KokkosHolder {
       if (groups[g].name == name) return g;
       names += (g ? ", " : "") + groups[g].name;
     }
-    throw nb::key_error(("no particle group \"" + name + "\" (the model has: " + names + ")").c_str());
+    throw nb::key_error(
+        ("no particle group \"" + name + "\" (the model has: " + names + ")").c_str());
   }
 
   Notes notes_;
@@ -498,10 +508,9 @@ NB_MODULE(_core, m) {
   m.def("parse_config", &parse, nb::arg("text"), nb::arg("overrides"), nb::arg("source"));
   m.def("load_config", &load, nb::arg("path"), nb::arg("overrides"));
 
-  nb::class_<DataHandle>(m, "Data")
-      .def(nb::init<const InputMatrix&, const InputVector&, const InputMatrix&,
-                    const InputVector&>(),
-           nb::arg("x_train"), nb::arg("y_train"), nb::arg("x_test"), nb::arg("y_test"));
+  nb::class_<DataHandle>(m, "Data").def(
+      nb::init<const InputMatrix&, const InputVector&, const InputMatrix&, const InputVector&>(),
+      nb::arg("x_train"), nb::arg("y_train"), nb::arg("x_test"), nb::arg("y_test"));
 
   nb::class_<SimulationHandle>(m, "Simulation")
       .def(nb::init<const ConfigHandle&, const DataHandle*>(), nb::arg("config"),
@@ -513,9 +522,10 @@ NB_MODULE(_core, m) {
       .def("predict", &SimulationHandle::predict)
       .def("groups", &SimulationHandle::groups)
       .def("columns", &SimulationHandle::columns)
-      .def("particles", [](nb::handle self, const std::string& name) {
-        return nb::cast<const SimulationHandle&>(self).particles(self, name);
-      })
+      .def("particles",
+           [](nb::handle self, const std::string& name) {
+             return nb::cast<const SimulationHandle&>(self).particles(self, name);
+           })
       .def("notes", &SimulationHandle::notes)
       .def_prop_ro("time", [](const SimulationHandle& s) { return s.session().time(); })
       .def_prop_ro("step_index", [](const SimulationHandle& s) { return s.session().step(); });

@@ -34,10 +34,10 @@ void check_signed_labels(ConstVector y, const std::string& where) {
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
   for (std::size_t i = 0; i < host.extent(0); ++i)
     if (host(i) != real(1) && host(i) != real(-1))
-      throw InputError(fmt::format(
-          "{}[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
-          "+1 (mfsim data import --binary-labels maps two classes to them)",
-          where, i, double(host(i))));
+      throw InputError(
+          fmt::format("{}[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
+                      "+1 (mfsim data import --binary-labels maps two classes to them)",
+                      where, i, double(host(i))));
 }
 
 // Synthetic labels that overflowed (a noise of 1e308): the key that made them, not flow.dt.
@@ -495,7 +495,8 @@ Session::Session(const Config& config, std::optional<Dataset> data, const Consol
     }
     problem_ = build_problem_on(config_, std::move(*data), comm, log_density);
   });
-  set_up(comm, [&] { diagnostics_ = std::make_unique<const Diagnostics>(config_, problem_, console); });
+  set_up(comm,
+         [&] { diagnostics_ = std::make_unique<const Diagnostics>(config_, problem_, console); });
   step_ = problem_.first_step;
   time_ = problem_.start_time;
   // The initial state must be finite, as run_simulation requires before it writes.
@@ -512,9 +513,8 @@ Session::~Session() = default;
 RunSummary Session::run_part(const RunSettings& settings, const std::vector<Observer*>& observers,
                              RunOutput& output, ProgressReporter* progress) {
   std::unique_ptr<FlowRun> flow;
-  set_up(self_communicator(), [&] {
-    flow = std::make_unique<FlowRun>(*problem_.model, problem_.state, settings);
-  });
+  set_up(self_communicator(),
+         [&] { flow = std::make_unique<FlowRun>(*problem_.model, problem_.state, settings); });
   try {
     const RunSummary s = flow->run(observers, output, progress);
     step_ = s.step;

@@ -220,8 +220,8 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     const bool finite_state =
         model.comm().allreduce_max(all_finite(space, state) ? 0.0 : 1.0) == 0.0;
     if (!finite_loss || !finite_state)
-      stop_non_finite(space, model, state, schedule, at, previous_time, finite_state, plan.full_evaluation,
-                      b, last_snapshot, observers, output);
+      stop_non_finite(space, model, state, schedule, at, previous_time, finite_state,
+                      plan.full_evaluation, b, last_snapshot, observers, output);
     if (at.done == 0) summary.initial_loss = loss;
     const double check_seconds = clock.lap();
 

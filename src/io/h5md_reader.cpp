@@ -222,8 +222,7 @@ struct H5mdReader::Impl {
     const hid_t f = file.get();
     // A data file is any HDF5 file with /data/train/{x,y} (made by hand or by h5py): the /h5md
     // group that mfsim writes is not required of it (docs/data.md).
-    if (!h5::exists(f, "h5md") &&
-        !(h5::exists(f, "data/train/x") && h5::exists(f, "data/train/y")))
+    if (!h5::exists(f, "h5md") && !(h5::exists(f, "data/train/x") && h5::exists(f, "data/train/y")))
       throw InputError(path +
                        ": not an H5MD file (no /h5md group) and not a data file (no "
                        "/data/train/x and /data/train/y)");

@@ -28,14 +28,14 @@ namespace {
 // made, instead of a run's backend and model.
 void print_data_file_info(const H5mdReader& r, const Console& console) {
   const Dataset d = r.read_data();
-  console.result(fmt::format(
-      "{}: a data file: {} training samples, {} test samples, dimension {}", r.path(),
-      d.n_train(), d.n_test(), d.dim()));
+  console.result(fmt::format("{}: a data file: {} training samples, {} test samples, dimension {}",
+                             r.path(), d.n_train(), d.n_test(), d.dim()));
   // The import_* attributes (docs/data.md), in the order the import writes its steps.
   static const char* const imported[] = {
-      "import_source", "import_source_fnv1a64", "import_labels", "import_labels_fnv1a64",
-      "import_rows", "import_features", "import_n_train", "import_n_test",
-      "import_test_fraction", "import_seed", "import_standardize", "import_normalize_to_sphere",
+      "import_source",         "import_source_fnv1a64", "import_labels",
+      "import_labels_fnv1a64", "import_rows",           "import_features",
+      "import_n_train",        "import_n_test",         "import_test_fraction",
+      "import_seed",           "import_standardize",    "import_normalize_to_sphere",
       "import_binary_labels"};
   bool any = false;
   for (const char* name : imported) {

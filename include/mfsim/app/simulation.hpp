@@ -83,12 +83,12 @@ class Session {
   struct RunRequest {
     // The config's flow, cadences and output.path (the session's config but for output.path).
     const Config* config = nullptr;
-    bool write = false;      // write config->output.path, as run_simulation does
-    bool overwrite = false;  // an existing output file is replaced (--force)
-    ObservableSink* rows = nullptr;               // also gets every observation row
-    std::vector<Observer*> observers;             // after the loss and the diagnostics
+    bool write = false;                // write config->output.path, as run_simulation does
+    bool overwrite = false;            // an existing output file is replaced (--force)
+    ObservableSink* rows = nullptr;    // also gets every observation row
+    std::vector<Observer*> observers;  // after the loss and the diagnostics
     ProgressReporter* progress = nullptr;
-    bool (*stop_requested)() = nullptr;           // RunSettings::stop_requested
+    bool (*stop_requested)() = nullptr;  // RunSettings::stop_requested
   };
   // The flow from the current state: flow.steps more steps, or up to flow.t_end or flow.loss_tol,
   // observed by the loss observer, the config's diagnostics and `observers`. Throws InputError
