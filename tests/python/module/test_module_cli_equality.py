@@ -3,9 +3,24 @@ same data written by `mfsim data import`, and run(output=...) writes the file th
 
 import h5py
 import numpy as np
+import pytest
 
 import mfsim
 from conftest import CONFIG, SMALL, cli, set_args
+
+
+@pytest.fixture(scope="module")
+def same_kernels(tmp_path_factory):
+    """Bitwise equality needs a module and a binary compiled alike (a CMake build's pair; the
+    portable kernels of `pip install .` beside a -march=native binary differ in the last bits)."""
+    out = tmp_path_factory.mktemp("isa") / "isa.h5"
+    cli("run", CONFIG, "-o", out, "-q", "--set", "flow.steps=0", "--set", "flow.t_end=1e300",
+        *set_args({"model.width": 4, "data.n_train": 2, "data.n_test": 0}))
+    with h5py.File(out, "r") as f:
+        binary = str(f["parameters"].attrs["kernel_isa"])
+    if binary != mfsim.backend()["kernel_isa"]:
+        pytest.skip(f"the binary's kernels ({binary}) are not the module's "
+                    f"({mfsim.backend()['kernel_isa']})")
 
 # Attributes that differ between two runs of the same config by design.
 VARYING = {"created", "config_source", "wall_time", "hostname", "date", "pid"}
@@ -31,7 +46,7 @@ def assert_same_arrays(a: dict, b: dict):
         assert x.tobytes() == y.tobytes(), f"{name} differs"
 
 
-def test_output_file_is_the_cli_file(tmp_path, monkeypatch):
+def test_output_file_is_the_cli_file(tmp_path, monkeypatch, same_kernels):
     """Both write run.h5 in a folder of their own (the path is part of the stored config)."""
     settings = {**SMALL, "diagnostics.gram": True}
     (tmp_path / "cli").mkdir()
@@ -57,7 +72,7 @@ def test_output_file_is_the_cli_file(tmp_path, monkeypatch):
     assert np.array_equal(sim.particles("two_layer"), last)
 
 
-def test_numpy_data_is_the_imported_file(tmp_path):
+def test_numpy_data_is_the_imported_file(tmp_path, same_kernels):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(40, 4))
     y = np.sin(x @ np.array([1.0, -0.5, 0.25, 2.0])) + 0.1 * rng.normal(size=40)
