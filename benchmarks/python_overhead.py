@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The Python module's overhead per step: the same run (a two-layer network, Euler steps, the
-loss observed every 10 steps and nothing else, no output file) timed as `mfsim run` reports its
-own loop (its summary's seconds) and as Simulation.run() takes from call to return, including the
-module's per-point work (the Ctrl-C poll, the rows kept in memory, building the Result).
+loss observed every 10 steps and nothing else) timed as `mfsim run` reports its own loop (its
+summary's seconds; it writes its file) and as Simulation.run() takes from call to return, with
+the same file written (run(output=...)) and without (output=None), including the module's
+per-point work (the Ctrl-C poll, the rows kept in memory, building the Result).
 
     PYTHONPATH=build/python:analysis /usr/bin/python3 benchmarks/python_overhead.py build/simulations/mfsim
 
@@ -51,24 +52,28 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(mfsim.backend())
-    print("| n | m | d | steps | CLI s/step | Python run() s/step | overhead per step | overhead "
-          "| run() outside its loop, per step |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| n | m | d | steps | CLI s/step | run(output=) s/step | overhead | run() s/step | "
+          "overhead | run() outside its loop, per step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for n, m, d, steps in CASES:
             overrides = settings(n, m, d, steps)
             config = mfsim.Config(overrides)
-            cli, py, outside = [], [], []
+            cli, written, py, outside = [], [], [], []
             for _ in range(args.repeats):
                 cli.append(cli_seconds(args.binary, overrides, folder))
+                sim = mfsim.Simulation(config)
+                start = time.perf_counter()
+                sim.run(output=Path(folder) / "py.h5", overwrite=True, progress=False)
+                written.append(time.perf_counter() - start)
                 sim = mfsim.Simulation(config)
                 start = time.perf_counter()
                 result = sim.run(progress=False)
                 py.append(time.perf_counter() - start)
                 outside.append(py[-1] - result.seconds)
-            c, p = min(cli) / steps, min(py) / steps
-            print(f"| {n} | {m} | {d} | {steps} | {c:.4g} | {p:.4g} | {p - c:+.3g} s | "
-                  f"{100 * (p - c) / c:+.2f} % | {min(outside) / steps:.2g} s |", flush=True)
+            c, w, p = min(cli) / steps, min(written) / steps, min(py) / steps
+            print(f"| {n} | {m} | {d} | {steps} | {c:.4g} | {w:.4g} | {100 * (w - c) / c:+.2f} % | "
+                  f"{p:.4g} | {100 * (p - c) / c:+.2f} % | {min(outside) / steps:.2g} s |", flush=True)
 
 
 if __name__ == "__main__":
