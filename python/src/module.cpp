@@ -445,10 +445,17 @@ class SimulationHandle final : public KokkosHolder {
   nb::ndarray<nb::numpy, const real, nb::ndim<2>> particles(nb::handle self,
                                                             const std::string& name) const {
     const mfsim::Matrix theta = session().state().theta[group_index(name)];
-    static_assert(Kokkos::SpaceAccessibility<Kokkos::HostSpace, mfsim::MemSpace>::accessible,
-                  "particles(): a zero-copy view needs host-accessible memory");
     const std::size_t shape[2] = {theta.extent(0), theta.extent(1)};
-    return nb::ndarray<nb::numpy, const real, nb::ndim<2>>(theta.data(), 2, shape, self);
+    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, mfsim::MemSpace>::accessible) {
+      return nb::ndarray<nb::numpy, const real, nb::ndim<2>>(theta.data(), 2, shape, self);
+    } else {
+      // Device memory (a CUDA build): a host copy, owned by the array (docs/python.md).
+      auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), theta);
+      std::vector<real> copy(host.data(), host.data() + host.size());
+      auto* owned = new std::vector<real>(std::move(copy));
+      nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<real>*>(p); });
+      return nb::ndarray<nb::numpy, const real, nb::ndim<2>>(owned->data(), 2, shape, owner);
+    }
   }
 
   std::string notes() {
