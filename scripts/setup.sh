@@ -12,6 +12,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   python3-h5py python3-numpy python3-matplotlib python3-scipy python3-pytest
   python3-venv python3-pip python3-setuptools  # pip install ./analysis into a venv (its test)
+  python3-dev  # the Python module (pip install ., the release preset): Python's headers
   python3-sklearn  # its bundled real data sets (simulations/data/export_sklearn.py); no download
   qemu-user  # the portable build's kernel clones tested on emulated older CPUs (isa_clones.*)
 )

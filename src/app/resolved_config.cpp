@@ -6,8 +6,8 @@
 
 namespace mfsim {
 
-std::string resolved_as_run(const Config& c, const Dataset& data) {
-  if (c.data.kind != DataKind::file) return c.resolved;
+std::string resolved_as_run(const Config& c, const Dataset& data, bool data_given) {
+  if (c.data.kind != DataKind::file && !data_given) return c.resolved;
   toml::table root = toml::parse(c.resolved);
   toml::table* section = root["data"].as_table();
   if (!section) return c.resolved;

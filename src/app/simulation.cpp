@@ -29,15 +29,16 @@
 namespace mfsim {
 namespace {
 
-// The labels of a file used with a loss that needs ±1 (logistic): the first other value found.
-void check_signed_labels(ConstVector y, const std::string& path, const char* part) {
+// The labels of a file used with a loss that needs ±1 (logistic): the first other value found,
+// named `where`[i].
+void check_signed_labels(ConstVector y, const std::string& where) {
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
   for (std::size_t i = 0; i < host.extent(0); ++i)
     if (host(i) != real(1) && host(i) != real(-1))
-      throw InputError(fmt::format(
-          "data.path: {}: /data/{}/y[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
-          "+1 (mfsim data import --binary-labels maps two classes to them)",
-          path, part, i, double(host(i))));
+      throw InputError(
+          fmt::format("{}[{}] = {} but model.loss = \"logistic\" needs labels -1 or "
+                      "+1 (mfsim data import --binary-labels maps two classes to them)",
+                      where, i, double(host(i))));
 }
 
 // Synthetic labels that overflowed (a noise of 1e308): the key that made them, not flow.dt.
@@ -62,8 +63,8 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
       throw InputError(std::string("data.path: ") + e.what());
     }
     if (needs_signed_labels(loss)) {
-      check_signed_labels(d.y_train, c.path, "train");
-      check_signed_labels(d.y_test, c.path, "test");
+      check_signed_labels(d.y_train, "data.path: " + c.path + ": /data/train/y");
+      check_signed_labels(d.y_test, "data.path: " + c.path + ": /data/test/y");
     }
     return d;
   }
@@ -163,11 +164,11 @@ int backend_threads() {
 }
 
 std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
-                                              const Communicator& comm) {
+                                              const Communicator& comm, bool data_given) {
   std::map<std::string, std::string> out = p.model->scalings(c.flow.dt);
   out.insert({
       {"config", c.verbatim},
-      {"config_resolved", resolved_as_run(c, p.data)},
+      {"config_resolved", resolved_as_run(c, p.data, data_given)},
       {"config_source", c.source},
       {"mfsim_version", MFSIM_VERSION},
       {"kokkos_version", std::to_string(KOKKOS_VERSION)},
@@ -179,7 +180,9 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
       {"model", p.model->kind()},
   });
   // The data file a run read, beside the sizes in config_resolved: where, and which bytes.
-  if (c.data.kind == DataKind::file) {
+  if (data_given) {
+    out["data_source"] = "memory";  // given to the Python module; the data is in /data
+  } else if (c.data.kind == DataKind::file) {
     out["data_file"] = std::filesystem::absolute(c.data.path).string();
     out["data_file_fnv1a64"] = file_checksum(c.data.path);
   }
@@ -192,7 +195,8 @@ std::map<std::string, std::string> parameters(const Config& c, const Problem& p,
 // parents of the path, created here.
 std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& options,
                                         const Problem& p, const Diagnostics& diagnostics,
-                                        const Communicator& comm, OutputDirectories& directories) {
+                                        const Communicator& comm, OutputDirectories& directories,
+                                        bool data_given = false) {
   // Files are touched from here on: a stop signal is handled at the next committed point (before
   // the first frame, by removing what was created) instead of ending the process at once.
   defer_stop_signals();
@@ -201,7 +205,7 @@ std::unique_ptr<H5mdWriter> open_output(const Config& c, const RunOptions& optio
     if (comm.is_root()) directories.create(c.output.path);
     writer = std::make_unique<H5mdWriter>(c.output.path, options.overwrite, p.model->groups(),
                                           p.state.tracks_log_density(), comm);
-    auto attributes = parameters(c, p, comm);
+    auto attributes = parameters(c, p, comm, data_given);
     attributes.insert(diagnostics.parameters().begin(), diagnostics.parameters().end());
     writer->write_parameters(attributes);
     writer->write_data(p.data);
@@ -364,9 +368,13 @@ void check_start(const Config& c, const FlowRun::Start& start) {
                                culprit.first, culprit.second, what));
 }
 
-Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
+namespace {
+
+// build_problem on the data `data` (the config's, or data given to a Session).
+Problem build_problem_on(const Config& c, Dataset data, const Communicator& comm,
+                         bool log_density) {
   Problem p;
-  p.data = make_dataset(c.data, c.model.loss_kind());
+  p.data = std::move(data);
   p.model = make_model(c.model, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
@@ -391,6 +399,12 @@ Problem build_problem(const Config& c, const Communicator& comm, bool log_densit
     if (log_density) set_initial_log_density(p.state, groups);
   }
   return p;
+}
+
+}  // namespace
+
+Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
+  return build_problem_on(c, make_dataset(c.data, c.model.loss_kind()), comm, log_density);
 }
 
 RunSummary run_simulation(const Config& c, const RunOptions& options, const Console& console,
@@ -442,6 +456,157 @@ RunSummary run_simulation(const Config& c, const RunOptions& options, const Cons
   wall.total = seconds_between(options.started, WallClock::now());
   root.result(summary_lines(c, options, s, wall));
   return s;
+}
+
+namespace {
+
+// Writes nothing: the steps of Session::advance and the points of Session::evaluate.
+class NoOutput final : public RunOutput {
+ public:
+  using RunOutput::append_particles;
+  void append_particles(const ExecSpace&, index_t, double, const ParticleState&) override {}
+  void append_observable(const std::string&, index_t, double, const std::vector<double>&,
+                         const std::vector<std::size_t>&) override {}
+};
+
+// Hands every row to the run's output and to a second sink.
+class CopyingOutput final : public RunOutput {
+ public:
+  CopyingOutput(RunOutput& output, ObservableSink* rows) : output_(output), rows_(rows) {}
+  using RunOutput::append_particles;
+  void append_particles(const ExecSpace& space, index_t step, double time,
+                        const ParticleState& s) override {
+    output_.append_particles(space, step, time, s);
+  }
+  void append_observable(const std::string& name, index_t step, double time,
+                         const std::vector<double>& value,
+                         const std::vector<std::size_t>& shape) override {
+    output_.append_observable(name, step, time, value, shape);
+    if (rows_) rows_->append_observable(name, step, time, value, shape);
+  }
+  void flush() override { output_.flush(); }
+
+ private:
+  RunOutput& output_;
+  ObservableSink* rows_;
+};
+
+// The config with the sizes of data given in memory, for the memory check: a data file's.
+Config sized_for(const Config& c, const Dataset& data) {
+  Config sized = c;
+  sized.data.kind = DataKind::file;
+  sized.data.synthetic.dim = data.dim();
+  sized.data.synthetic.n_train = data.n_train();
+  sized.data.synthetic.n_test = data.n_test();
+  return sized;
+}
+
+}  // namespace
+
+Session::Session(const Config& config, std::optional<Dataset> data, const Console& console)
+    : config_(config), data_given_(data.has_value()) {
+  const Communicator& comm = self_communicator();
+  check_memory(data_given_ ? sized_for(config_, *data) : config_);
+  const bool log_density = config_.diagnostics.kl_transport;
+  set_up(comm, [&] {
+    if (!data_given_) {
+      problem_ = build_problem(config_, comm, log_density);
+      return;
+    }
+    if (needs_signed_labels(config_.model.loss_kind())) {
+      check_signed_labels(data->y_train, "y_train");
+      check_signed_labels(data->y_test, "y_test");
+    }
+    problem_ = build_problem_on(config_, std::move(*data), comm, log_density);
+  });
+  set_up(comm,
+         [&] { diagnostics_ = std::make_unique<const Diagnostics>(config_, problem_, console); });
+  step_ = problem_.first_step;
+  time_ = problem_.start_time;
+  // The initial state must be finite, as run_simulation requires before it writes.
+  std::unique_ptr<FlowRun> flow;
+  set_up(comm, [&] {
+    flow = std::make_unique<FlowRun>(*problem_.model, problem_.state,
+                                     run_settings(config_, RunOptions(), problem_, comm));
+  });
+  check_start(config_, flow->start());
+}
+
+Session::~Session() = default;
+
+RunSummary Session::run_part(const RunSettings& settings, const std::vector<Observer*>& observers,
+                             RunOutput& output, ProgressReporter* progress) {
+  std::unique_ptr<FlowRun> flow;
+  set_up(self_communicator(),
+         [&] { flow = std::make_unique<FlowRun>(*problem_.model, problem_.state, settings); });
+  try {
+    const RunSummary s = flow->run(observers, output, progress);
+    step_ = s.step;
+    time_ = s.time;
+    return s;
+  } catch (const NonFiniteError& e) {
+    if (e.last_step >= 0) {  // the state is back at the last finite point
+      step_ = e.last_step;
+      time_ = e.last_time;
+    }
+    throw;
+  }
+}
+
+RunSummary Session::run(const RunRequest& request) {
+  const Config& c = request.config ? *request.config : config_;
+  const Communicator& comm = self_communicator();
+  RunOptions options;
+  options.overwrite = request.overwrite;
+  options.progress = false;
+  if (request.write) check_output_path(c, request.overwrite);
+  Problem& p = problem_;
+  RunSettings settings = run_settings(c, options, p, comm);
+  settings.first_step = step_;
+  settings.start_time = time_;
+  settings.stop_requested = request.stop_requested;
+  check_run_range(c, step_, time_);
+  LossObserver loss;
+  std::vector<Observer*> observers{&loss};
+  for (Observer* o : diagnostics_->observers()) observers.push_back(o);
+  for (Observer* o : request.observers) observers.push_back(o);
+  NoOutput none;
+  OutputDirectories directories;
+  std::unique_ptr<H5mdWriter> writer;
+  if (request.write)
+    writer = open_output(c, options, p, *diagnostics_, comm, directories, data_given_);
+  CopyingOutput output(writer ? static_cast<RunOutput&>(*writer) : none, request.rows);
+  const RunSummary s = run_part(settings, observers, output, request.progress);
+  directories.keep();
+  return s;
+}
+
+index_t Session::advance(index_t steps, bool (*stop_requested)()) {
+  RunSettings settings = run_settings(config_, RunOptions(), problem_, self_communicator());
+  settings.steps = steps;
+  settings.t_end = 0;
+  settings.loss_tol = 0;
+  settings.observe_every = 0;
+  settings.snapshot_every = 0;
+  settings.first_step = step_;
+  settings.start_time = time_;
+  settings.stop_requested = stop_requested;
+  check_run_range(config_, step_, time_);
+  NoOutput none;
+  return run_part(settings, {}, none, nullptr).steps_run;
+}
+
+void Session::evaluate(ObservableSink& sink) {
+  RunSettings settings = run_settings(config_, RunOptions(), problem_, self_communicator());
+  settings.steps = 0;
+  settings.first_step = step_;
+  settings.start_time = time_;
+  settings.t_end = 0;
+  LossObserver loss;
+  NoOutput none;
+  CopyingOutput rows(none, &sink);
+  FlowRun flow(*problem_.model, problem_.state, settings);
+  flow.run({&loss}, rows, nullptr);
 }
 
 }  // namespace mfsim

@@ -100,9 +100,9 @@ struct RunBuffers {
 };
 
 // A loss or a particle became non-finite at `at`: the last finite state (`previous`) gets the
-// observation rows and the frame its cadences skipped, so that the file ends on it, and every
-// rank raises the agreed NonFiniteError.
-[[noreturn]] void stop_non_finite(const ExecSpace& space, const Model& model,
+// observation rows and the frame its cadences skipped, so that the file ends on it, is copied
+// back into `state`, and every rank raises the agreed NonFiniteError.
+[[noreturn]] void stop_non_finite(const ExecSpace& space, const Model& model, ParticleState& state,
                                   const RunSchedule& schedule, const RunPosition& at,
                                   double previous_time, bool state_finite, bool full, RunBuffers& b,
                                   index_t last_snapshot, const std::vector<Observer*>& observers,
@@ -125,10 +125,13 @@ struct RunBuffers {
       output.append_particles(space, at.step - 1, previous_time, b.previous);
     output.flush();
     what += fmt::format("; the last finite state (step {}) is saved", at.step - 1);
+    deep_copy(space, state, b.previous);
+    space.fence();
   }
   // Every rank sees it (the check is a reduction): raise it as an agreed error.
-  raise_if_any_failed(model.comm(),
-                      std::make_exception_ptr(NonFiniteError(what + "; try a smaller flow.dt")));
+  raise_if_any_failed(model.comm(), std::make_exception_ptr(NonFiniteError(
+                                        what + "; try a smaller flow.dt",
+                                        at.done > 0 ? at.step - 1 : -1, previous_time)));
   throw NonFiniteError(what);  // not reached: raise_if_any_failed throws the error it is given
 }
 
@@ -217,8 +220,8 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     const bool finite_state =
         model.comm().allreduce_max(all_finite(space, state) ? 0.0 : 1.0) == 0.0;
     if (!finite_loss || !finite_state)
-      stop_non_finite(space, model, schedule, at, previous_time, finite_state, plan.full_evaluation,
-                      b, last_snapshot, observers, output);
+      stop_non_finite(space, model, state, schedule, at, previous_time, finite_state,
+                      plan.full_evaluation, b, last_snapshot, observers, output);
     if (at.done == 0) summary.initial_loss = loss;
     const double check_seconds = clock.lap();
 

@@ -351,8 +351,24 @@ const std::string& init_kind_name(InitKind kind) {
   return init_kinds().name(kind);
 }
 
-Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
-                    const std::string& source) {
+namespace {
+
+// A relative data.path or init.path written in a config file names a file beside the config (as
+// most tools read paths in their config files), whatever the working directory; one given by an
+// override (--set) stays relative to the working directory. Absolute paths stay as they are.
+void resolve_from_folder(toml::table& root, const std::filesystem::path& folder) {
+  if (folder.empty()) return;
+  for (const char* section : {"data", "init"}) {
+    toml::table* table = root[section].as_table();
+    if (!table) continue;
+    toml::value<std::string>* path = (*table)["path"].as_string();
+    if (!path || path->get().empty() || std::filesystem::path(path->get()).is_absolute()) continue;
+    *path = (folder / path->get()).lexically_normal().string();
+  }
+}
+
+Config parse(const std::string& text, const std::vector<std::string>& overrides,
+             const std::string& source, const std::filesystem::path& folder) {
   if (const std::size_t line = line_of_too_deep_key(text); line != 0)
     throw InputError(fmt::format("{}:{}: a key or table header nested deeper than {} levels",
                                  source, line, max_key_depth));
@@ -363,6 +379,7 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
     throw InputError(source + ":" + std::to_string(e.source().begin.line) +
                      ": TOML syntax error: " + std::string(e.description()));
   }
+  resolve_from_folder(root, folder);
   for (const auto& o : overrides) apply_override(root, o);
   for (const auto& [key, node] : root) {
     (void)node;
@@ -392,6 +409,13 @@ Config parse_config(const std::string& text, const std::vector<std::string>& ove
   return c;
 }
 
+}  // namespace
+
+Config parse_config(const std::string& text, const std::vector<std::string>& overrides,
+                    const std::string& source) {
+  return parse(text, overrides, source, {});
+}
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   // std::ifstream opens a directory and reads nothing from it: the defaults would run.
   std::error_code ec;
@@ -406,7 +430,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   if (!in) throw InputError(path + ": cannot read the config file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), overrides, path);
+  return parse(text.str(), overrides, path, std::filesystem::path(path).parent_path());
 }
 
 }  // namespace mfsim

@@ -220,7 +220,12 @@ struct H5mdReader::Impl {
   void open() {
     file = h5::open_file(path);
     const hid_t f = file.get();
-    if (!h5::exists(f, "h5md")) throw InputError(path + ": not an H5MD file (no /h5md group)");
+    // A data file is any HDF5 file with /data/train/{x,y} (made by hand or by h5py): the /h5md
+    // group that mfsim writes is not required of it (docs/data.md).
+    if (!h5::exists(f, "h5md") && !(h5::exists(f, "data/train/x") && h5::exists(f, "data/train/y")))
+      throw InputError(path +
+                       ": not an H5MD file (no /h5md group) and not a data file (no "
+                       "/data/train/x and /data/train/y)");
     committed_step.reset();
     if (h5::has_attribute(f, committed_step_attribute)) {
       try {

@@ -23,8 +23,36 @@ double number_parameter(const H5mdReader& r, const std::string& name) {
 }
 }  // namespace
 
+namespace {
+// A data file (mfsim data import, or /data/train/{x,y} made by hand): its sizes and how it was
+// made, instead of a run's backend and model.
+void print_data_file_info(const H5mdReader& r, const Console& console) {
+  const Dataset d = r.read_data();
+  console.result(fmt::format("{}: a data file: {} training samples, {} test samples, dimension {}",
+                             r.path(), d.n_train(), d.n_test(), d.dim()));
+  // The import_* attributes (docs/data.md), in the order the import writes its steps.
+  static const char* const imported[] = {
+      "import_source",         "import_source_fnv1a64", "import_labels",
+      "import_labels_fnv1a64", "import_rows",           "import_features",
+      "import_n_train",        "import_n_test",         "import_test_fraction",
+      "import_seed",           "import_standardize",    "import_normalize_to_sphere",
+      "import_binary_labels"};
+  bool any = false;
+  for (const char* name : imported) {
+    if (!r.has_parameter(name)) continue;
+    console.result(fmt::format("  {:<28} {}", name, r.parameter(name)));
+    any = true;
+  }
+  if (!any) console.result("  (no import_* attributes: not made by mfsim data import)");
+}
+}  // namespace
+
 void print_info(const std::string& path, const Console& console) {
   const H5mdReader r(path);
+  if (!r.has_parameter("model") && r.particle_groups().empty() && r.has_data()) {
+    print_data_file_info(r, console);
+    return;
+  }
   auto parameter = [&](const char* name) {
     return r.has_parameter(name) ? r.parameter(name) : std::string("?");
   };

@@ -10,7 +10,7 @@
 namespace mfsim {
 
 // config.resolved, with data.dim, data.n_train and data.n_test set from `data` when
-// data.kind = "file"; unchanged otherwise.
-std::string resolved_as_run(const Config& config, const Dataset& data);
+// data.kind = "file" or the data was given in memory (`data_given`); unchanged otherwise.
+std::string resolved_as_run(const Config& config, const Dataset& data, bool data_given = false);
 
 }  // namespace mfsim

@@ -21,10 +21,15 @@ class InputError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The state of the flow stopped being finite.
+// The state of the flow stopped being finite. The run loop leaves its state at the last finite
+// point, step `last_step` at time `last_time` (-1: none, the first point was not finite).
 class NonFiniteError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  NonFiniteError(const std::string& message, long long step, double time)
+      : std::runtime_error(message), last_step(step), last_time(time) {}
+  long long last_step = -1;
+  double last_time = 0;
 };
 
 }  // namespace mfsim

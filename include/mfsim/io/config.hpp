@@ -81,7 +81,8 @@ struct Config {
 };
 
 // Reads `path` and applies the overrides ("section.key=value"; values in TOML syntax, bare words
-// are strings).
+// are strings). A relative data.path or init.path in the file is taken from the file's folder
+// (one given by an override from the working directory).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 Config parse_config(const std::string& text, const std::vector<std::string>& overrides = {},
                     const std::string& source = "<config>");

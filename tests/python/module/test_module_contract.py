@@ -1,0 +1,184 @@
+"""The Python module's contract: configs, data, errors as exceptions, zero-copy particles, the
+callback, the analysis reader and package."""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+import mfsim
+from conftest import CONFIG, SMALL, cli
+
+
+def cli_error(*sets):
+    """The CLI's one-line message for `mfsim run CONFIG --set ...`."""
+    args = []
+    for s in sets:
+        args += ["--set", s]
+    r = cli("run", CONFIG, "-o", "/nonexistent/never.h5", *args, check=False)
+    assert r.returncode == 2
+    return r.stderr.strip().removeprefix("mfsim: ").removeprefix("error: ")
+
+
+def test_config_sources_agree():
+    from_file = mfsim.Config.from_toml(CONFIG).with_overrides({"model.width": 128})
+    nested = mfsim.Config.from_toml(CONFIG).with_overrides({"model": {"width": 128}})
+    assert from_file.resolved == nested.resolved
+    assert from_file["model.width"] == 128
+    assert mfsim.Config({"model.width": 3, "flow": {"dt": 0.5}})["flow.dt"] == 0.5
+    # Overrides stack, the last one wins; the original is unchanged.
+    base = mfsim.Config({"model.width": 3})
+    assert base.with_overrides({"model.width": 5})["model.width"] == 5 and base["model.width"] == 3
+
+
+@pytest.mark.parametrize("settings, cli_set", [
+    ({"model.widht": 3}, "model.widht=3"),
+    ({"model.width": 0}, "model.width=0"),
+    ({"flow.dt": -1.0}, "flow.dt=-1.0"),
+    ({"model.activation": "nope"}, 'model.activation="nope"'),
+])
+def test_bad_config_is_a_value_error_with_the_cli_message(settings, cli_set):
+    with pytest.raises(ValueError) as e:
+        mfsim.Config.from_toml(CONFIG).with_overrides(settings)
+    message = str(e.value)
+    assert "\n" not in message
+    assert message in cli_error(cli_set)
+
+
+def test_bad_data_is_a_value_error(small_config):
+    x, y = np.ones((10, 3)), np.ones(10)
+    for args, text in [
+        ((np.where(np.eye(10, 3) > 0, np.nan, x), y), "x_train[0, 0] = nan"),
+        ((x, y[:9]), "x_train has 10 rows but y_train has 9"),
+        ((x[:, :, None], y), "must be 2-D"),
+        ((x, y, np.ones((4, 2)), np.ones(4)), "x_test has dimension 2"),
+        ((x, np.full(10, np.inf)), "y_train[0] = inf"),
+        ((x[:0], y[:0]), "0 rows"),
+    ]:
+        with pytest.raises(ValueError, match=None) as e:
+            mfsim.Data(*args)
+        assert text in str(e.value), str(e.value)
+    logistic = small_config.with_overrides({"model.loss": "logistic"})
+    with pytest.raises(ValueError, match=r"y_train\[0\] = 1.5 but model.loss = \"logistic\""):
+        mfsim.Simulation(logistic, mfsim.Data(x, np.full(10, 1.5)))
+
+
+def test_nothing_written_when_refused(small_config, tmp_path):
+    existing = tmp_path / "existing.h5"
+    existing.write_bytes(b"precious")
+    sim = mfsim.Simulation(small_config)
+    with pytest.raises(ValueError, match="output.path"):
+        sim.run(output=existing, progress=False)
+    assert existing.read_bytes() == b"precious"
+    assert sim.step_index == 0  # the refused run did not move the state
+    # A config that fails validation, with an output path: nothing is created.
+    target = tmp_path / "new" / "run.h5"
+    with pytest.raises(ValueError):
+        mfsim.Simulation(small_config.with_overrides({"model.width": -1})).run(output=target)
+    assert not (tmp_path / "new").exists()
+    sim.run(output=existing, overwrite=True, progress=False)
+    assert h5py.is_hdf5(existing)
+
+
+def test_blow_up_raises_and_keeps_the_last_finite_state(small_config, tmp_path):
+    config = small_config.with_overrides({"flow.dt": 1000.0, "model.beta": 50.0, "flow.t_end": 1e300,
+                                          "flow.steps": 1000, "flow.integrator": "euler",
+                                          "output.snapshot_every": 1000})
+    sim = mfsim.Simulation(config)
+    out = tmp_path / "blown.h5"
+    with pytest.raises(mfsim.NonFiniteError, match="became non-finite"):
+        sim.run(output=out, progress=False)
+    assert isinstance(mfsim.NonFiniteError("x"), RuntimeError)
+    assert np.isfinite(sim.particles()).all()
+    with h5py.File(out, "r") as f:
+        positions = f["particles/two_layer/position"]
+        assert positions["step"][-1] == sim.step_index
+        assert np.array_equal(positions["value"][-1], sim.particles())
+
+
+def test_particles_are_a_read_only_view_that_follows_the_state(small_config):
+    sim = mfsim.Simulation(small_config)
+    view = sim.particles("two_layer")
+    before = view.copy()
+    assert np.shares_memory(view, sim.particles("two_layer"))
+    assert view.__array_interface__["data"][0] == sim.particles().__array_interface__["data"][0]
+    assert not view.flags.writeable
+    with pytest.raises(ValueError):
+        view[0, 0] = 1.0
+    assert view.shape == (64, len(sim.columns("two_layer")))
+    sim.step(3)
+    assert not np.array_equal(view, before)  # the view sees the state move, no copy involved
+    assert np.array_equal(view, sim.particles())
+    with pytest.raises(KeyError, match="two_layer"):
+        sim.particles("nope")
+    del sim
+    assert np.isfinite(view).all()  # the view keeps the simulation alive
+
+
+def test_callback_sees_points_and_can_stop_the_run(small_config):
+    points = []
+
+    def record(point):
+        points.append(point)
+        return point["step"] < 20
+
+    sim = mfsim.Simulation(small_config)
+    result = sim.run(callback=record, every=4, progress=False)
+    # The run ends at the next point, observed and written as a last point is; the callback is
+    # not called again.
+    assert [p["step"] for p in points] == [0, 4, 8, 12, 16, 20]
+    assert result.stopped_by == "callback" and result.step == 21 == sim.step_index
+    assert points[-1]["loss"] == points[-1]["observables"]["loss"] == result.observables["loss"].values[-2]
+    assert result.observables["loss"].steps[-1] == 21 and result.observables["loss"].values[-1] == result.loss
+
+
+def test_callback_exception_propagates(small_config):
+    def fail(point):
+        if point["step"] > 0:
+            raise ZeroDivisionError("from the callback")
+
+    sim = mfsim.Simulation(small_config)
+    with pytest.raises(ZeroDivisionError, match="from the callback"):
+        sim.run(callback=fail, every=5, progress=False)
+    assert sim.step_index == 6  # the run ended at the point after the one that raised
+
+
+def test_predict_and_evaluate_agree_with_the_loss(small_config):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(25, 3))
+    y = np.tanh(x[:, 0])
+    sim = mfsim.Simulation(small_config, mfsim.Data(x, y, x[:5], y[:5]))
+    sim.run(progress=False)
+    f = sim.predict(x)
+    loss = sim.evaluate()
+    assert loss["loss"] == pytest.approx(0.5 * np.mean((f - y) ** 2), rel=1e-12)
+    assert loss["test_loss"] == pytest.approx(0.5 * np.mean((f[:5] - y[:5]) ** 2), rel=1e-12)
+    with pytest.raises(ValueError, match="columns"):
+        sim.predict(np.ones((2, 4)))
+
+
+def test_open_and_the_analysis_package(small_config, tmp_path):
+    import mfsim.analysis
+    import mfsim_analysis
+
+    assert mfsim.analysis is mfsim_analysis
+    out = tmp_path / "a.h5"
+    result = mfsim.Simulation(small_config).run(output=out, progress=False)
+    with mfsim.open(out) as run:
+        assert np.array_equal(run.observables["loss"].value, result.observables["loss"].values)
+        assert run.config["model"]["width"] == 64
+
+
+def test_run_continues_and_resnet_groups():
+    config = mfsim.Config({"model.kind": "resnet", "model.width": 16, "model.depth": 2,
+                           "data.n_train": 10, "data.n_test": 5, "data.dim": 3, "flow.steps": 4,
+                           "diagnostics.kl": [], "diagnostics.gram": False})
+    sim = mfsim.Simulation(config)
+    assert len(sim.groups) >= 2
+    first = sim.run(progress=False)
+    second = sim.run(progress=False)
+    assert (first.step, second.step) == (4, 8)
+    assert second.observables["loss"].steps[0] == 4
+    for g in sim.groups:
+        assert np.isfinite(sim.particles(g)).all()
