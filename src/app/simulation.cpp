@@ -67,6 +67,10 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
     return d;
   }
   Dataset d = make_synthetic_dataset(c.synthetic);
+  if (c.kind == DataKind::population) {
+    d.teacher = synthetic_teacher(c.synthetic);
+    d.teacher_scale = teacher_output_scale(c.synthetic.teacher_width);
+  }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");
   return d;
@@ -350,7 +354,7 @@ void check_start(const Config& c, const FlowRun::Start& start) {
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
   Problem p;
   p.data = make_dataset(c.data, c.model.loss_kind());
-  p.model = make_model(c.model, p.data, comm);
+  p.model = make_model(c.model, c.data.kind, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
   if (c.init.kind == InitKind::file) {
