@@ -119,3 +119,28 @@ def test_particles_follow_the_saad_solla_ode(tmp_path, seed):
     # The flow moved: the comparison is not one of a state with itself.
     assert np.max(np.abs(solution.y[:, -1] - solution.y[:, 0])) > 0.1
     assert risk[-1] < risk[0]
+
+
+def test_restart_is_bitwise(tmp_path):
+    """20 steps, then a restart from that file for 20 more, against 40 steps in one run."""
+    config = tmp_path / "population.toml"
+    config.write_text(TOML.format(beta=BETA, seed=3, dt=DT).replace("t_end = 2.0", "steps = 40")
+                      .replace("snapshot_every = 40", "snapshot_every = 20")
+                      .replace("observe_every = 40", "observe_every = 20"))
+
+    def run(out, *extra):
+        result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o",
+                                 str(out), "--force", "-q", *extra], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+
+    run(tmp_path / "whole.h5")
+    run(tmp_path / "half.h5", "--set", "flow.steps=20")
+    run(tmp_path / "rest.h5", "--set", 'init.kind="file"', "--set",
+        f'init.path="{tmp_path / "half.h5"}"', "--set", "flow.steps=20")
+    with h5py.File(tmp_path / "whole.h5", "r") as w, h5py.File(tmp_path / "rest.h5", "r") as r:
+        assert r["particles/two_layer/position/step"][-1] == 40
+        assert np.array_equal(w["particles/two_layer/position/value"][-1],
+                              r["particles/two_layer/position/value"][-1])
+        assert np.array_equal(w["observables/population_risk/value"][-1],
+                              r["observables/population_risk/value"][-1])
