@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "helpers.hpp"
-#include "mfsim/models/gaussian_kernels.hpp"
+#include "mfsim/core/gaussian_kernels.hpp"
 
 namespace mfsim {
 namespace {

@@ -9,7 +9,7 @@
 // and the students' parts of v_a are also returned apart (the two terms of the risk). Each output
 // is summed by one thread in source order: bitwise reproducible on a given backend.
 #include "detail/pair_tiles.hpp"
-#include "mfsim/models/gaussian_kernels.hpp"
+#include "mfsim/core/gaussian_kernels.hpp"
 
 namespace mfsim::detail {
 
