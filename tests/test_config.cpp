@@ -122,7 +122,8 @@ TEST(Config, CoordinateCountsAreThoseOfTheModels) {
 
 TEST(Config, KindsHaveNameTables) {
   EXPECT_EQ(model_kind_names(), (std::vector<std::string>{"two_layer", "resnet"}));
-  EXPECT_EQ(data_kind_names(), (std::vector<std::string>{"teacher", "random_labels", "file"}));
+  EXPECT_EQ(data_kind_names(),
+            (std::vector<std::string>{"teacher", "random_labels", "file", "population"}));
   EXPECT_EQ(init_kind_names(), (std::vector<std::string>{"gaussian", "file"}));
   EXPECT_EQ(model_kind_name(ModelKind::resnet), "resnet");
   EXPECT_EQ(data_kind_name(DataKind::random_labels), "random_labels");

@@ -20,7 +20,9 @@
 #include "mfsim/diagnostics/kl_transport_observer.hpp"
 #include "mfsim/diagnostics/path_length_observer.hpp"
 #include "mfsim/diagnostics/path_norm_observer.hpp"
+#include "mfsim/diagnostics/population_observer.hpp"
 #include "mfsim/io/h5md_reader.hpp"
+#include "mfsim/models/population.hpp"
 
 namespace mfsim {
 namespace {
@@ -276,6 +278,11 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
     observers_.push_back(std::make_unique<ClassificationObserver>());
   add_free_energy_observer(c, model, root, observers_);
   add_path_observers(c, model, restart, observers_);
+  if (dynamic_cast<const PopulationModel*>(&model)) {
+    observers_.push_back(std::make_unique<PopulationObserver>(s.every));
+    parameters_["population_teacher_energy"] =
+        fmt::format("{:.17g}", dynamic_cast<const PopulationModel&>(model).teacher_energy());
+  }
   restart.note_missing(c, root);
 }
 

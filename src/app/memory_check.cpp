@@ -22,7 +22,8 @@ struct Need {
 };
 
 // The particles' arrays: the state, the full batch's velocity and the previous step; the
-// integrator's stages; a minibatch's own velocity; the regularisers' drift.
+// integrator's stages; a minibatch's own velocity; the regularisers' drift; the population flow's
+// gathered particles (every particle on every rank).
 Need particle_arrays(const Config& c, bool minibatches) {
   const int dim = c.data.synthetic.dim;
   std::string key = "model.width";
@@ -38,6 +39,7 @@ Need particle_arrays(const Config& c, bool minibatches) {
   if (c.flow.integrator == IntegratorKind::rk4) copies += 4;
   if (minibatches) ++copies;
   if (c.flow.regularisation.has_drift()) ++copies;
+  if (c.data.kind == DataKind::population) ++copies;
   return {key, copies * c.model.coordinates(dim)};
 }
 

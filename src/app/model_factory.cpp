@@ -1,5 +1,6 @@
 #include "mfsim/app/model_factory.hpp"
 
+#include "mfsim/models/population.hpp"
 #include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 
@@ -10,6 +11,13 @@ std::unique_ptr<Model> make_model(const ModelConfig& config, const Dataset& data
   if (config.kind() == ModelKind::resnet)
     return std::make_unique<ResNetModel>(config.resnet(), data, comm);
   return std::make_unique<TwoLayerModel>(config.two_layer(), data, comm);
+}
+
+std::unique_ptr<Model> make_model(const ModelConfig& config, DataKind data_kind,
+                                  const Dataset& data, const Communicator& comm) {
+  if (data_kind == DataKind::population)
+    return std::make_unique<PopulationModel>(config.two_layer(), data, comm);
+  return make_model(config, data, comm);
 }
 
 }  // namespace mfsim

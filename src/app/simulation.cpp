@@ -69,6 +69,10 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
     return d;
   }
   Dataset d = make_synthetic_dataset(c.synthetic);
+  if (c.kind == DataKind::population) {
+    d.teacher = synthetic_teacher(c.synthetic);
+    d.teacher_scale = teacher_output_scale(c.synthetic.teacher_width);
+  }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");
   return d;
@@ -375,7 +379,7 @@ Problem build_problem_on(const Config& c, Dataset data, const Communicator& comm
                          bool log_density) {
   Problem p;
   p.data = std::move(data);
-  p.model = make_model(c.model, p.data, comm);
+  p.model = make_model(c.model, c.data.kind, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
   if (c.init.kind == InitKind::file) {

@@ -48,7 +48,7 @@ template <class Act>
 void fill_teacher_targets(const ExecSpace& space, Vector y, ConstMatrix x, ConstMatrix teacher,
                           Act act) {
   const int dim = int(x.extent(1)), width = int(teacher.extent(0));
-  const real scale = width == 1 ? real(1) : real(1 / std::sqrt(double(width)));
+  const real scale = real(teacher_output_scale(width));
   Kokkos::parallel_for(
       "mfsim::SyntheticData::teacher_targets",
       Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(x.extent(0))), KOKKOS_LAMBDA(index_t i) {
@@ -102,6 +102,10 @@ void SyntheticSampler::draw(const ExecSpace& space, std::uint64_t first_id, Matr
                             Vector y) const {
   fill_inputs(space, x, spec_, rng_online_inputs, first_id);
   fill_targets(space, y, x, spec_, teacher_, rng_online_labels, spec_.noise, first_id);
+}
+
+Matrix synthetic_teacher(const SyntheticDataSpec& spec) {
+  return make_teacher(ExecSpace(), spec);
 }
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {

@@ -45,8 +45,10 @@ void PathNormObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     const std::string& label = groups[g].label;
     sink.append_observable(observable_name("path_norm", label, "l1"), p.step, p.time, {p1});
     sink.append_observable(observable_name("path_norm", label, "l2"), p.step, p.time, {p2});
-    sink.append_observable(observable_name("rademacher", label, "bound"), p.step, p.time,
-                           {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
+    // A bound on n training samples: none for the population flow (n_train = 0).
+    if (p.model.data().n_train() > 0)
+      sink.append_observable(observable_name("rademacher", label, "bound"), p.step, p.time,
+                             {path_norm_rademacher_bound(p1, dim - 1, p.model.data().n_train())});
   }
   if (const auto* extra = dynamic_cast<const PathNormModel*>(&p.model)) {
     for (const auto& [name, value] : extra->path_norms(p.space, p.state, scratch_))

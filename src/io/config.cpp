@@ -11,6 +11,7 @@
 #include "input_file.hpp"
 #include "mfsim/core/enum_names.hpp"
 #include "mfsim/diagnostics/knn.hpp"
+#include "mfsim/models/population.hpp"
 
 namespace mfsim {
 namespace {
@@ -37,7 +38,8 @@ const EnumNames<ModelKind>& model_kinds() {
 const EnumNames<DataKind>& data_kinds() {
   static const EnumNames<DataKind> names("data kind", {{DataKind::teacher, "teacher"},
                                                        {DataKind::random_labels, "random_labels"},
-                                                       {DataKind::file, "file"}});
+                                                       {DataKind::file, "file"},
+                                                       {DataKind::population, "population"}});
   return names;
 }
 
@@ -182,6 +184,30 @@ void read_model(ModelDraft& model, const toml::table& root, toml::table& resolve
   s.finish();
 }
 
+// What the population flow has closed forms for (MATH.md §2.8): model A without bias, erf or relu,
+// the square loss, a noiseless teacher of the same activation, Gaussian inputs.
+void check_population(const ModelDraft& model, const SyntheticDataSpec& g, const Section& s) {
+  const std::string why = " with data.kind = \"population\"";
+  if (model.kind != ModelKind::two_layer)
+    throw InputError("model.kind: must be \"two_layer\"" + why);
+  if (model.two_layer.bias)
+    throw InputError("model.bias: must be false" + why +
+                     " (no closed-form Gaussian kernel with a bias)");
+  const ActivationKind a = model.two_layer.activation.kind;
+  if (!has_population_kernel(a))
+    throw InputError("model.activation: must be \"erf\" or \"relu\"" + why + " (got \"" +
+                     activation_name(a) + "\": no closed-form Gaussian kernel)");
+  if (model.two_layer.loss != LossKind::square)
+    throw InputError("model.loss: must be \"square\"" + why);
+  if (g.teacher_activation.kind != a)
+    s.error("teacher_activation", "must equal model.activation (\"" + activation_name(a) + "\")" +
+                                      why + " (got \"" +
+                                      activation_name(g.teacher_activation.kind) + "\")");
+  if (g.inputs != InputDistribution::gaussian) s.error("inputs", "must be \"gaussian\"" + why);
+  if (g.noise > 0)
+    s.error("noise", "must be 0" + why + " (the population risk has no label noise)");
+}
+
 // Every key of a section is read whatever its `kind`, so that switching kinds with --set never
 // turns the other keys into errors; only the chosen kind's requirements are enforced.
 void read_data(Config& c, const ModelDraft& model, const toml::table& root, toml::table& resolved) {
@@ -193,16 +219,25 @@ void read_data(Config& c, const ModelDraft& model, const toml::table& root, toml
   g.dim = int(s.integer("dim", 5, 1, 1 << 20));
   g.n_train = s.integer("n_train", 100, 1);
   g.n_test = s.integer("n_test", 1000, 0);
-  g.inputs =
-      input_distributions().parse(s.choice("inputs", "sphere", input_distributions().names()));
+  // The population risk (MATH.md §2.8) is that of Gaussian inputs and a teacher of the student's
+  // activation: those are its defaults.
+  const bool population = d.kind == DataKind::population;
+  g.inputs = input_distributions().parse(
+      s.choice("inputs", population ? "gaussian" : "sphere", input_distributions().names()));
   g.teacher_width = int(s.integer("teacher_width", 1, 1, 1 << 24));
-  g.teacher_activation.kind =
-      parse_activation(s.choice("teacher_activation", "relu", activation_names()));
+  g.teacher_activation.kind = parse_activation(
+      s.choice("teacher_activation",
+               population ? activation_name(model.two_layer.activation.kind) : std::string("relu"),
+               activation_names()));
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
   g.sign_labels = needs_signed_labels(model.loss_kind());
   d.path = s.text("path", "");
   if (d.kind == DataKind::file) require_file(s, "path", d.path);
+  if (population) {
+    check_population(model, g, s);
+    g.n_train = 0;  // the flow needs no samples; the test set stays, a Monte-Carlo check
+  }
   s.finish();
 }
 
@@ -268,6 +303,8 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   b.online = s.boolean("online", false);
   if (b.online && b.size == 0)
     s.error("online", "needs flow.batch_size > 0 (the fresh samples of each step)");
+  if (b.size > 0 && c.data.kind == DataKind::population)
+    s.error("batch_size", "must be 0 with data.kind = \"population\" (the flow has no samples)");
   if (b.online && c.data.kind == DataKind::file)
     s.error("online",
             "draws fresh samples of the synthetic data law: it needs data.kind = "
@@ -298,7 +335,12 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
   Section s(root, "diagnostics", resolved);
   DiagnosticsSettings& d = c.diagnostics;
   d.every = s.integer("every", c.flow.observe_every, 1);
-  d.gram = s.boolean("gram", true);
+  // The population flow has no samples to build a Gram matrix on.
+  const bool population = c.data.kind == DataKind::population;
+  d.gram = s.boolean("gram", !population);
+  if (population && d.gram)
+    s.error("gram",
+            "needs training samples; data.kind = \"population\" has none (set it to false)");
   d.gram_every = s.integer("gram_every", d.every, 1);
   d.gram_max_samples = s.integer("gram_max_samples", 2000, 1);
   d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", eigen_solver_names()));
@@ -319,6 +361,10 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
     s.error("kl",
             "\"transport\" is exact only without noise (flow.temperature > 0): use kl = "
             "[\"knn\"], whose entropy also gives the free energy");
+  if (d.kl_transport && population)
+    s.error("kl",
+            "\"transport\" is not implemented for data.kind = \"population\" (it needs the "
+            "Laplacian of the potential): use kl = [\"knn\"]");
   d.knn_k = int(s.integer("knn_k", 5, 1, knn_max_k));
   d.knn_every = s.integer("knn_every", d.every, 1);
   d.free_energy = s.boolean("free_energy", true);

@@ -254,7 +254,7 @@ void H5mdWriter::Impl::write_data(const Dataset& data) {
 void H5mdWriter::Impl::write_data_now(const Dataset& data) {
   const hid_t f = file_.get();
   reserve(std::uint64_t(data.x_train.size() + data.y_train.size() + data.x_test.size() +
-                        data.y_test.size()) *
+                        data.y_test.size() + data.teacher.size()) *
               sizeof(double),
           "nothing written");
   auto write_split = [&](const std::string& name, ConstMatrix x, ConstVector y) {
@@ -265,6 +265,20 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
   };
   write_split("train", data.x_train, data.y_train);
   write_split("test", data.x_test, data.y_test);
+  if (data.teacher.extent(0) > 0) {
+    // The population flow's teacher, so that its risk can be recomputed from the file.
+    const std::vector<double> rows = to_host_doubles(ConstMatrix(data.teacher));
+    const std::size_t k = data.teacher.extent(0), cols = data.teacher.extent(1), d = cols - 1;
+    std::vector<double> w(k * d), a(k);
+    for (std::size_t j = 0; j < k; ++j) {
+      for (std::size_t c = 0; c < d; ++c) w[j * d + c] = rows[j * cols + c];
+      a[j] = rows[j * cols + d];
+    }
+    h5::Handle group = h5::create_group(f, "data/teacher");
+    h5::write_dataset(group.get(), "w", w.data(), {hsize_t(k), hsize_t(d)});
+    h5::write_dataset(group.get(), "a", a.data(), {hsize_t(k)});
+    h5::write_attribute(group.get(), "output_scale", data.teacher_scale);
+  }
   h5::flush(f);
 }
 

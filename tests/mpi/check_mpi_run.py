@@ -9,7 +9,8 @@ by global particle id, so only the reductions' order differs), langevin_bitwise 
 reduction touches the particles, which must then be bitwise equal), sgd | sgd_resnet (minibatch and
 online SGD: the same draws on every rank), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
-strided hyperslab), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
+strided hyperslab), population | restart_population (the population-risk flow: the particles
+all-gathered at every evaluation), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
 flow), or configs (ranks started with different configs: refused before anything is written). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
 """
 import os
@@ -64,6 +65,37 @@ integrator = "rk4"
 dt = 0.05
 steps = 100
 """ + OBSERVE
+
+# The population flow (erf, no bias): every rank's particles against all of them (all-gather).
+POPULATION = """
+[model]
+kind = "two_layer"
+activation = "erf"
+width = 200
+bias = false
+[data]
+kind = "population"
+dim = 4
+teacher_width = 3
+n_test = 60
+seed = 1
+[init]
+kind = "gaussian"
+seed = 2
+std_w = 0.5
+[flow]
+integrator = "rk4"
+dt = 0.05
+steps = 100
+[output]
+observe_every = 1
+snapshot_every = 25
+[diagnostics]
+every = 10
+kl = ["knn"]
+knn_k = 3
+path_norm = true
+"""
 
 # M = 30 per layer: on 2 ranks the per-layer shards hold 14 and 16 particles (M is not a multiple
 # of 2P), on 3 ranks 10 each.
@@ -183,9 +215,10 @@ def compare_files(single, parallel, ranks):
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
     if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
-                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet"):
+                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "population",
+                "restart_population"):
         config = "run.toml"
-        text = RESNET if "resnet" in CASE else TWO_LAYER
+        text = RESNET if "resnet" in CASE else POPULATION if "population" in CASE else TWO_LAYER
         if CASE.startswith("langevin"):
             text = langevin(text)
         if CASE == "langevin_bitwise":

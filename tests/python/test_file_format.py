@@ -1,6 +1,7 @@
 """docs/file-format.md lists every observable the binary writes: runs of model A (every
 diagnostic), model A with Langevin noise (free energy, entropy, Gibbs gap), model A with the
-logistic loss and model B (labelled groups) write exactly the documented names between them."""
+logistic loss, model A on the population risk and model B (labelled groups) write exactly the
+documented names between them; the population run's /data/teacher holds the documented arrays."""
 
 import re
 import subprocess
@@ -23,6 +24,8 @@ RUNS = {
     "logistic": ("two_layer_meanfield.toml", {
         "model.width": 64, "model.loss": '"logistic"', "data.dim": 3, "flow.integrator": '"heun"',
         "flow.dt": 0.05, "flow.t_end": 0.5, "diagnostics.kl": "[]"}),
+    "population": ("population_erf.toml", {
+        "model.width": 16, "data.dim": 3, "flow.t_end": 0.5, "diagnostics.kl": "[]"}),
     "resnet": ("resnet_meanfield.toml", {
         "model.depth": 2, "model.width": 16, "model.head_width": 16, "data.dim": 2, "flow.t_end": 1.0,
         "diagnostics.kl": '["transport", "knn"]', "diagnostics.knn_k": 3, "diagnostics.path_norm": "true",
@@ -44,16 +47,21 @@ def as_regex(pattern: str) -> re.Pattern:
     return re.compile(re.escape(pattern).replace(re.escape("[_<label>]"), "(?:_blocks|_head)?") + r"\Z")
 
 
+def run(tmp_path, name: str):
+    config, settings = RUNS[name]
+    out = tmp_path / f"{name}.h5"
+    command = [str(mfsim_executable()), "run", str(CONFIGS / config), "-o", str(out), "--force", "-q"]
+    for key, value in {**COMMON, **settings}.items():
+        command += ["--set", f"{key}={value}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{name}: {result.stderr}"
+    return out
+
+
 def written_names(tmp_path) -> set[str]:
     names = set()
-    for run, (config, settings) in RUNS.items():
-        out = tmp_path / f"{run}.h5"
-        command = [str(mfsim_executable()), "run", str(CONFIGS / config), "-o", str(out), "--force", "-q"]
-        for key, value in {**COMMON, **settings}.items():
-            command += ["--set", f"{key}={value}"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, f"{run}: {result.stderr}"
-        with h5py.File(out, "r") as f:
+    for name in RUNS:
+        with h5py.File(run(tmp_path, name), "r") as f:
             names |= set(f["observables"])
     return names
 
@@ -66,3 +74,17 @@ def test_every_observable_written_is_documented_and_every_documented_one_written
     assert not undocumented, f"written but not in docs/file-format.md: {undocumented}"
     unwritten = sorted(p for p in patterns if not any(as_regex(p).match(n) for n in names))
     assert not unwritten, f"in docs/file-format.md but written by none of the runs: {unwritten}"
+
+
+def test_population_teacher_is_written_as_documented(tmp_path):
+    layout = DOC.read_text().split("## Observables")[0]
+    entry = layout.split("/data/teacher")[1].split("/parameters")[0]  # the entry and its notes
+    documented = set(re.findall(r"\b(w|a|output_scale)\b", entry))
+    assert documented == {"w", "a", "output_scale"}
+    with h5py.File(run(tmp_path, "population"), "r") as f:
+        teacher = f["data/teacher"]
+        assert set(teacher) == {"w", "a"} and set(teacher.attrs) == {"output_scale"}
+        assert teacher["w"].shape == (2, 3) and teacher["a"].shape == (2,)
+        assert abs(teacher.attrs["output_scale"] - 2 ** -0.5) < 1e-15
+        assert "population_teacher_energy" in f["parameters"].attrs
+        assert f["data/train/x"].shape == (0, 3)

@@ -9,6 +9,10 @@ struct Dataset {
   Vector y_train;  // [n_train]
   Matrix x_test;   // [n_test][dim]
   Vector y_test;   // [n_test]
+  // The population flow's teacher f*(x) = teacher_scale · Σ_j a*_j σ(w*_j·x) (MATH.md §2.8): rows
+  // (w*_j, a*_j), [k][dim + 1]; no rows otherwise.
+  Matrix teacher;
+  double teacher_scale = 1;
 
   index_t n_train() const { return index_t(x_train.extent(0)); }
   index_t n_test() const { return index_t(x_test.extent(0)); }

@@ -1,6 +1,7 @@
 #pragma once
 // Seeded synthetic data: inputs on the sphere or Gaussian; targets from a teacher network or random
 // ±1 labels; optional label noise on the training targets.
+#include <cmath>
 #include <cstdint>
 
 #include "mfsim/core/activation.hpp"
@@ -29,6 +30,13 @@ struct SyntheticDataSpec {
 };
 
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
+
+// The teacher of the spec's seed: rows (w*_j, a*_j), [teacher_width][dim + 1], and the factor of
+// its output (1 for width 1, T^{-1/2} otherwise).
+Matrix synthetic_teacher(const SyntheticDataSpec& spec);
+inline double teacher_output_scale(int width) {
+  return width == 1 ? 1.0 : 1.0 / std::sqrt(double(width));
+}
 
 // Fresh samples of the same law (inputs, teacher, training label noise) on streams of their own,
 // for online SGD: draw(id, x, y) fills the rows of x, y with samples id, id + 1, ... — a pure

@@ -16,7 +16,7 @@
 namespace mfsim {
 
 enum class ModelKind { two_layer, resnet };
-enum class DataKind { teacher, random_labels, file };
+enum class DataKind { teacher, random_labels, file, population };
 enum class InitKind { gaussian, file };
 
 // The names the config keys accept (model.kind, data.kind, init.kind), and the inverse.
@@ -51,7 +51,7 @@ struct ModelConfig {
 
 struct DataConfig {
   DataKind kind = DataKind::teacher;
-  SyntheticDataSpec synthetic;  // kind teacher or random_labels
+  SyntheticDataSpec synthetic;  // kind teacher, random_labels or population (no training set)
   std::string path;             // kind file
 };
 

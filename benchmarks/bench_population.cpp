@@ -1,0 +1,60 @@
+// The population flow's pair kernel (models/population.hpp, detail/population_kernel.hpp): one
+// velocity evaluation of m particles in d dimensions against a teacher of 4 neurons, i.e.
+// m·(m + 4) particle-source pairs, each with its Gaussian kernel (erf: arcsine, relu: arc-cosine).
+//   BM_PopulationVelocity/m/d/act   act 0 = erf, 1 = relu
+// Counters: `pairs` per second, and `flop` per second counting 4d per pair (the d multiply-adds of
+// w_k·w_j and the d of the accumulation Σ c_j K_2 w_j) — the kernel's own operations (a square
+// root, an arcsine, ~15 further operations) are not counted, so `flop` is a lower bound to compare
+// with BM_RegisterBlock's multiply-add ceiling (ceilings.cpp, in the same run).
+#include <benchmark/benchmark.h>
+
+#include "common.hpp"
+#include "mfsim/data/synthetic.hpp"
+#include "mfsim/models/population.hpp"
+
+namespace {
+
+using namespace mfsim;
+
+void BM_PopulationVelocity(benchmark::State& bench) {
+  const index_t m = bench.range(0);
+  const int d = int(bench.range(1));
+  const ActivationKind act = bench.range(2) == 0 ? ActivationKind::erf : ActivationKind::relu;
+  SyntheticDataSpec g;
+  g.dim = d;
+  g.n_train = 0;
+  g.n_test = 0;
+  g.inputs = InputDistribution::gaussian;
+  g.teacher_width = 4;
+  g.teacher_activation = {act, 1};
+  Dataset data = make_synthetic_dataset(g);
+  data.teacher = synthetic_teacher(g);
+  data.teacher_scale = teacher_output_scale(g.teacher_width);
+  TwoLayerSpec spec;
+  spec.width = m;
+  spec.bias = false;
+  spec.activation = {act, 1};
+  spec.std_w = 1 / std::sqrt(double(d));
+  const PopulationModel model(spec, data);
+  ParticleState s = allocate_state(model.groups(), false, "bench::state");
+  model.initialize(s, 2, false);
+  ParticleState v = allocate_like(s, "bench::velocity");
+  const auto e = model.make_evaluation();
+  const double cpu = bench::timed_loop(bench, [&] { model.evaluate(s, *e, v); });
+  const double pairs = double(m) * double(m + 4);
+  bench::set_rate(bench, "pairs", pairs, cpu);
+  bench::set_rate(bench, "flop", pairs * 4 * d, cpu);
+}
+
+}  // namespace
+
+BENCHMARK(BM_PopulationVelocity)
+    ->ArgNames({"m", "d", "act"})
+    ->Args({256, 16, 0})  // smoke size (ctest)
+    ->Args({4096, 16, 0})
+    ->Args({4096, 16, 1})
+    ->Args({4096, 64, 0})
+    ->Args({4096, 64, 1})
+    ->Args({16384, 16, 0})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);

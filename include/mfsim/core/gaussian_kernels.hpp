@@ -1,0 +1,109 @@
+#pragma once
+// Closed-form Gaussian kernels K(q11, q12, q22) = E[σ(u) σ'(v)] for centred jointly Gaussian
+// (u, v) with Var u = q11, Cov(u, v) = q12, Var v = q22, and the two partial derivatives the
+// population velocity needs, ∂K/∂q11 and ∂K/∂q12 (MATH.md §2.8). Device functions: the population
+// model's pair kernel calls them once per particle pair.
+#include "mfsim/core/math.hpp"
+#include "mfsim/core/types.hpp"
+
+namespace mfsim {
+
+// K and its derivatives in the first variance and in the covariance.
+struct KernelValue {
+  real k = 0, d11 = 0, d12 = 0;
+};
+
+namespace gaussian_kernels {
+
+// erf: the arcsine kernel, K = (2/π) arcsin(2 q12 / √((1 + 2 q11)(1 + 2 q22))).
+struct Erf {
+  KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
+    const real A = 1 + 2 * q11, B = 1 + 2 * q22;
+    // AB − 4 q12² ≥ 1 + 2(q11 + q22) > 0 whenever q12² ≤ q11 q22; max() only guards rounding.
+    const real det = A * B - 4 * q12 * q12;
+    const real D = math::sqrt(det > real(1e-30) ? det : real(1e-30));
+    const real inv_pi = real(1 / math::pi);
+    KernelValue r;
+    r.k = 2 * inv_pi * math::asin(clamp_unit(2 * q12 / math::sqrt(A * B)));
+    r.d12 = 4 * inv_pi / D;
+    r.d11 = -4 * inv_pi * q12 / (A * D);
+    return r;
+  }
+  KOKKOS_INLINE_FUNCTION static real clamp_unit(real s) {
+    return s > real(1) ? real(1) : (s < real(-1) ? real(-1) : s);
+  }
+};
+
+// relu: the arc-cosine kernel of order 1, K = (n + q12 (π − arccos ρ)) / (2π) with
+// n = √(q11 q22 − q12²), ρ = q12/√(q11 q22).
+struct Relu {
+  KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
+    KernelValue r;
+    const real qq = q11 * q22;
+    if (!(q11 > real(0)) || !(q22 > real(0))) return r;  // a zero unit: σ(0) = 0 identically
+    // n² = q11 q22 − q12² cancels for (nearly) parallel units: below a few roundings of q11 q22
+    // it is noise, and the pair is taken as parallel (n = 0; the error in K is O(n³), in ∂K/∂q11
+    // at most √(4ε q22/q11)/(4π)). The angle comes from the same n (not from ρ), so that
+    // n − q12·(π − angle) cancels to O(n³) as it does exactly.
+    const real n2 = qq - q12 * q12;
+    const real eps = real(sizeof(real) == sizeof(double) ? 2.220446049250313e-16 : 1.1920929e-7);
+    const real n = n2 > 4 * eps * qq ? math::sqrt(n2) : real(0);
+    // arccos ρ = asin(n/√(q11 q22)) for q12 ≥ 0, π − that for q12 < 0.
+    const real tilt = math::asin(n / math::sqrt(qq));
+    const real angle = q12 >= real(0) ? real(math::pi) - tilt : tilt;  // π − arccos ρ
+    const real inv_2pi = real(1 / (2 * math::pi));
+    r.k = inv_2pi * (n + q12 * angle);
+    r.d12 = inv_2pi * angle;
+    r.d11 = inv_2pi * n / (2 * q11);
+    return r;
+  }
+};
+
+// σ = Σ_{i ≤ degree} c_i He_i (probabilists' Hermite), against σ' = Σ c'_i He_i:
+// K = Σ_n n! q12^n b_n(q11) b'_n(q22), b_n(q) = Σ_i c_{n+2i} (q − 1)^i (n+2i)!/(n! i! 2^i).
+// linear (c = (0, 1)) and quadratic (c = (1, 0, 1)) are the special cases of MATH.md §2.8.
+inline constexpr int max_hermite_degree = 8;
+
+struct Polynomial {
+  int degree = 0;                           // max of the two degrees
+  real c[max_hermite_degree + 1] = {};      // the first activation (the student)
+  real other[max_hermite_degree + 1] = {};  // the second one
+
+  // b_n(q) and b_n'(q) for the coefficients `coef`.
+  KOKKOS_INLINE_FUNCTION void scaled(const real* coef, int n, real q, real& b, real& db) const {
+    b = 0;
+    db = 0;
+    real ratio = 1;   // (n+2i)!/(n! i! 2^i), from i to i + 1: × (n+2i+1)(n+2i+2)/((i+1)·2)
+    real power = 1;   // (q − 1)^i
+    real dpower = 0;  // d/dq (q − 1)^i
+    for (int i = 0; n + 2 * i <= degree; ++i) {
+      b += coef[n + 2 * i] * ratio * power;
+      db += coef[n + 2 * i] * ratio * dpower;
+      dpower = dpower * (q - 1) + power;
+      power *= (q - 1);
+      ratio *= real((n + 2 * i + 1) * (n + 2 * i + 2)) / real(2 * (i + 1));
+    }
+  }
+
+  KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
+    KernelValue r;
+    real factorial = 1;  // n!
+    real power = 1;      // q12^n
+    real dpower = 0;     // n q12^{n−1}
+    for (int n = 0; n <= degree; ++n) {
+      if (n > 0) factorial *= real(n);
+      real b1, db1, b2, db2;
+      scaled(c, n, q11, b1, db1);
+      scaled(other, n, q22, b2, db2);
+      r.k += factorial * power * b1 * b2;
+      r.d11 += factorial * power * db1 * b2;
+      r.d12 += factorial * dpower * b1 * b2;
+      dpower = dpower * q12 + power;
+      power *= q12;
+    }
+    return r;
+  }
+};
+
+}  // namespace gaussian_kernels
+}  // namespace mfsim

@@ -1,0 +1,102 @@
+#pragma once
+// The pair kernel of the population-risk flow (MATH.md §2.8, (P2)): for every particle
+// θ_k = (a_k, w_k) of this rank, the sums over a list of sources (c_j, w_j) — the teacher's
+// neurons and every student particle, with their coefficients —
+//   v_a(k) = Σ_j c_j K(|w_k|², w_k·w_j, |w_j|²),
+//   v_w(k) = a_k Σ_j c_j [2 K_1 w_k + K_2 w_j],
+// tiled: a team owns a tile of particles and sweeps the sources in chunks staged in team scratch,
+// so that each pair's kernel is evaluated once and nothing of size m × m exists. The teacher's
+// and the students' parts of v_a are also returned apart (the two terms of the risk). Each output
+// is summed by one thread in source order: bitwise reproducible on a given backend.
+#include "detail/pair_tiles.hpp"
+#include "mfsim/core/gaussian_kernels.hpp"
+
+namespace mfsim::detail {
+
+namespace population {
+constexpr int tile = 64;   // particles per team
+constexpr int chunk = 64;  // sources staged per step
+using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+using Member = TeamPolicy::member_type;
+using ScratchMatrix = tiles::ScratchView<real**>;
+}  // namespace population
+
+// sources(j, ·) = (c_j, w_j): rows [0, n_teacher) are the teacher's neurons. v, teacher_part and
+// student_part are this rank's rows.
+template <class Kernel>
+void population_velocity(const ExecSpace& space, ConstMatrix theta, ConstMatrix sources,
+                         index_t n_teacher, Matrix v, Vector teacher_part, Vector student_part,
+                         Kernel kernel) {
+  using namespace population;
+  const int d = int(theta.extent(1)) - 1;
+  const index_t m = index_t(theta.extent(0)), ns = index_t(sources.extent(0));
+  const std::size_t bytes = ScratchMatrix::shmem_size(chunk, d + 2) +
+                            ScratchMatrix::shmem_size(tile, d) + ScratchMatrix::shmem_size(tile, 4);
+  const int level = tiles::scratch_level(bytes);
+  Kokkos::parallel_for(
+      "mfsim::Population::velocity",
+      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Member& team) {
+        const index_t k0 = index_t(team.league_rank()) * tile;
+        const int np = int(tiles::min_of<index_t>(tile, m - k0));
+        ScratchMatrix src(team.team_scratch(level), chunk, d + 2);  // c, w, |w|²
+        ScratchMatrix acc(team.team_scratch(level), tile, d);       // Σ c_j K_2 w_j
+        ScratchMatrix sums(team.team_scratch(level), tile,
+                           4);  // |w_k|², teacher, students, Σ c K_1
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+          real q = 0;
+          for (int c = 0; c < d; ++c) {
+            q += theta(k0 + p, 1 + c) * theta(k0 + p, 1 + c);
+            acc(p, c) = 0;
+          }
+          sums(p, 0) = q;
+          sums(p, 1) = sums(p, 2) = sums(p, 3) = 0;
+        });
+        for (index_t j0 = 0; j0 < ns; j0 += chunk) {
+          const int nc = int(tiles::min_of<index_t>(chunk, ns - j0));
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nc), [&](int j) {
+            real q = 0;
+            src(j, 0) = sources(j0 + j, 0);
+            for (int c = 0; c < d; ++c) {
+              const real w = sources(j0 + j, 1 + c);
+              src(j, 1 + c) = w;
+              q += w * w;
+            }
+            src(j, d + 1) = q;
+          });
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+            const index_t k = k0 + p;
+            const real q11 = sums(p, 0);
+            real teacher = sums(p, 1), students = sums(p, 2), d11 = sums(p, 3);
+            for (int j = 0; j < nc; ++j) {
+              real q12 = 0;
+              for (int c = 0; c < d; ++c) q12 += theta(k, 1 + c) * src(j, 1 + c);
+              const KernelValue kv = kernel(q11, q12, src(j, d + 1));
+              const real cj = src(j, 0);
+              if (j0 + j < n_teacher)
+                teacher += cj * kv.k;
+              else
+                students += cj * kv.k;
+              d11 += cj * kv.d11;
+              const real g = cj * kv.d12;
+              for (int c = 0; c < d; ++c) acc(p, c) += g * src(j, 1 + c);
+            }
+            sums(p, 1) = teacher, sums(p, 2) = students, sums(p, 3) = d11;
+          });
+        }
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+          const index_t k = k0 + p;
+          const real a = theta(k, 0), two_d11 = 2 * sums(p, 3);
+          v(k, 0) = sums(p, 1) + sums(p, 2);
+          for (int c = 0; c < d; ++c) v(k, 1 + c) = a * (two_d11 * theta(k, 1 + c) + acc(p, c));
+          teacher_part(k) = sums(p, 1);
+          student_part(k) = sums(p, 2);
+        });
+      });
+}
+
+}  // namespace mfsim::detail

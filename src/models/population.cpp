@@ -1,0 +1,146 @@
+#include "mfsim/models/population.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "detail/population_kernel.hpp"
+
+namespace mfsim {
+namespace {
+
+// Calls f with the Gaussian kernel functor of `a` (MATH.md §2.8).
+template <class F>
+void with_gaussian_kernel(const Activation& a, F&& f) {
+  if (a.kind == ActivationKind::erf) return f(gaussian_kernels::Erf{});
+  if (a.kind == ActivationKind::relu) return f(gaussian_kernels::Relu{});
+  throw std::logic_error("population flow: no Gaussian kernel for " + activation_name(a.kind));
+}
+
+// ½E[f*²] = ½ scale² Σ_{i,j} a*_i a*_j K(w*_i, w*_j), on the host from rows (w*_j, a*_j).
+double half_teacher_square(const HostMatrix& rows, double scale, const Activation& a) {
+  const int d = int(rows.extent(1)) - 1;
+  const index_t k = index_t(rows.extent(0));
+  double sum = 0;
+  with_gaussian_kernel(a, [&](auto kernel) {
+    for (index_t i = 0; i < k; ++i)
+      for (index_t j = 0; j < k; ++j) {
+        double qii = 0, qij = 0, qjj = 0;
+        for (int c = 0; c < d; ++c) {
+          qii += rows(i, c) * rows(i, c);
+          qij += rows(i, c) * rows(j, c);
+          qjj += rows(j, c) * rows(j, c);
+        }
+        sum += rows(i, d) * rows(j, d) * double(kernel(real(qii), real(qij), real(qjj)).k);
+      }
+  });
+  return 0.5 * scale * scale * sum;
+}
+
+}  // namespace
+
+bool has_population_kernel(ActivationKind a) {
+  return a == ActivationKind::erf || a == ActivationKind::relu;
+}
+
+PopulationEvaluation::PopulationEvaluation(const Dataset& data, index_t sources_count, int dim,
+                                           index_t local)
+    : Evaluation(data),
+      sources("mfsim::Population::sources", sources_count, dim + 1),
+      teacher_part("mfsim::Population::teacher_part", local),
+      student_part("mfsim::Population::student_part", local) {}
+
+PopulationModel::PopulationModel(const TwoLayerSpec& spec, const Dataset& data,
+                                 const Communicator& comm)
+    : Model(data, comm, spec.loss), layout_(spec, data, comm) {
+  if (spec.bias || !has_population_kernel(spec.activation.kind))
+    throw std::logic_error("PopulationModel: bias or activation without a Gaussian kernel");
+  const int d = data.dim();
+  if (int(data.teacher.extent(1)) != d + 1) throw std::logic_error("PopulationModel: no teacher");
+  HostMatrix rows("mfsim::Population::teacher_rows", data.teacher.extent(0), d + 1);
+  const auto device_rows = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), data.teacher);
+  for (std::size_t j = 0; j < rows.extent(0); ++j)
+    for (int c = 0; c <= d; ++c) rows(j, c) = double(device_rows(j, c));
+  // Sources (β·scale·a*_j, w*_j): the teacher's coefficient in (P2).
+  auto host = Kokkos::create_mirror_view(
+      Matrix(uninitialized<Matrix>("mfsim::Population::teacher", rows.extent(0), d + 1)));
+  for (std::size_t j = 0; j < rows.extent(0); ++j) {
+    host(j, 0) = real(spec.beta * data.teacher_scale * rows(j, d));
+    for (int c = 0; c < d; ++c) host(j, 1 + c) = real(rows(j, c));
+  }
+  teacher_sources_ = Kokkos::create_mirror_view_and_copy(MemSpace(), host);
+  teacher_energy_ = half_teacher_square(rows, data.teacher_scale, spec.activation);
+}
+
+std::unique_ptr<Evaluation> PopulationModel::make_evaluation(const ExecSpace& /*space*/,
+                                                             index_t minibatch) const {
+  if (minibatch > 0) throw std::logic_error("population flow: no minibatches (no samples)");
+  return std::make_unique<PopulationEvaluation>(data(),
+                                                index_t(teacher_sources_.extent(0)) + spec().width,
+                                                data().dim(), groups()[0].local_count);
+}
+
+real PopulationModel::evaluate(const ExecSpace& space, const ParticleState& s, Evaluation& base,
+                               ParticleState& dsdt) const {
+  if (dsdt.tracks_log_density())
+    throw std::logic_error("population flow: log-densities are not transported");
+  auto& e = dynamic_cast<PopulationEvaluation&>(base);
+  const GroupSpec& g = groups()[0];
+  const ConstMatrix theta = s.theta[0];
+  const Matrix sources = e.sources, teacher = teacher_sources_;
+  const index_t kt = index_t(teacher_sources_.extent(0)), offset = g.slice_offset,
+                local = g.local_count;
+  const int cols = int(sources.extent(1));
+  const bool root = comm().is_root(), sharded = comm().size() > 1;
+  const real student_coeff = real(-spec().beta * spec().beta / double(spec().width));
+  // The source list: the teacher's rows (from rank 0 only), then every rank's particles at their
+  // global rows, zero elsewhere; the sum over ranks is then an all-gather (x + 0 = x exactly).
+  Kokkos::parallel_for(
+      "mfsim::Population::sources",
+      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(sources.extent(0))),
+      KOKKOS_LAMBDA(index_t r) {
+        const index_t i = r - kt - offset;
+        if (r < kt) {
+          for (int c = 0; c < cols; ++c) sources(r, c) = root ? teacher(r, c) : real(0);
+        } else if (i >= 0 && i < local) {
+          sources(r, 0) = student_coeff * theta(i, 0);
+          for (int c = 1; c < cols; ++c) sources(r, c) = theta(i, c);
+        } else {
+          for (int c = 0; c < cols; ++c) sources(r, c) = 0;
+        }
+      });
+  if (sharded) comm().allreduce_sum(space, sources);
+  with_gaussian_kernel(spec().activation, [&](auto kernel) {
+    detail::population_velocity(space, theta, sources, kt, dsdt.theta[0], e.teacher_part,
+                                e.student_part, kernel);
+  });
+  // R* − (1/m) Σ_k a_k teacher_k − (1/(2m)) Σ_k a_k students_k (MATH.md (P1)).
+  double sums[2] = {0, 0};
+  const ConstVector tp = e.teacher_part, sp = e.student_part;
+  Kokkos::parallel_reduce(
+      "mfsim::Population::risk", Kokkos::RangePolicy<ExecSpace>(space, 0, local),
+      KOKKOS_LAMBDA(index_t k, double& t, double& u) {
+        t += double(theta(k, 0)) * double(tp(k));
+        u += double(theta(k, 0)) * double(sp(k));
+      },
+      sums[0], sums[1]);
+  space.fence();
+  comm().allreduce_sum(sums, 2);
+  const double m = double(spec().width);
+  e.teacher_energy = teacher_energy_;
+  e.teacher_term = -sums[0] / m;
+  e.interaction = -0.5 * sums[1] / m;
+  e.loss = e.teacher_energy + e.teacher_term + e.interaction;
+  return real(e.loss);
+}
+
+std::map<std::string, std::string> PopulationModel::scalings(double dt) const {
+  return {
+      {"flow_scaling",
+       "f = (beta/m) sum_k a_k sigma(w_k.x); R = E_x|f(x)-f*(x)|^2/2, x ~ N(0, I_d); "
+       "dtheta_k/dt = -m grad_{theta_k} R"},
+      {"raw_learning_rate", fmt::format("{}", double(spec().width) * dt)},
+  };
+}
+
+}  // namespace mfsim
