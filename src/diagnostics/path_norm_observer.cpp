@@ -15,18 +15,24 @@ double path_norm_rademacher_bound(double radius, int input_dim, index_t samples)
 
 PathNorms path_norms(const ExecSpace& space, const GroupSpec& group, ConstMatrix theta,
                      const Communicator& comm) {
-  const int dim = int(theta.extent(1));
+  const int dim = int(theta.extent(1)), outputs = group.outputs;
   double sums[2] = {0, 0};
   Kokkos::parallel_reduce(
       "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
       KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
         double n1 = 0, n2 = 0;
-        for (int c = 1; c < dim; ++c) {
+        for (int c = outputs; c < dim; ++c) {
           const double w = theta(k, c);
           n1 += math::fabs(w);
           n2 += w * w;
         }
-        const double a = math::fabs(double(theta(k, 0)));
+        // |a|₂ of the output weights (|a| for one output).
+        double a = math::fabs(double(theta(k, 0)));
+        if (outputs > 1) {
+          double a2 = 0;
+          for (int j = 0; j < outputs; ++j) a2 += double(theta(k, j)) * double(theta(k, j));
+          a = math::sqrt(a2);
+        }
         l1 += a * n1;
         l2 += a * math::sqrt(n2);
       },

@@ -171,6 +171,17 @@ void read_model(ModelDraft& model, const toml::table& root, toml::table& resolve
   m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
   m.loss = r.loss = parse_loss(s.choice("loss", "square", loss_names()));
+  m.outputs = int(s.integer("outputs", 1, 1, 1 << 16));
+  if (m.outputs > 1 && model.kind == ModelKind::resnet)
+    s.error("outputs", "> 1 is implemented for model.kind = \"two_layer\" only (got " +
+                           std::to_string(m.outputs) + ")");
+  if (m.outputs == 1 && m.loss == LossKind::cross_entropy)
+    s.error("outputs",
+            "model.loss = \"cross_entropy\" needs model.outputs >= 2 (one output a class)");
+  if (m.outputs > 1 && m.loss == LossKind::logistic)
+    s.error("outputs",
+            "model.loss = \"logistic\" has one output (labels -1/+1): set model.outputs = 1, or "
+            "model.loss = \"cross_entropy\" for several classes");
   // Model B only.
   r.depth = s.integer("depth", 16, 1, 1 << 20);
   r.head_width = s.integer("head_width", 1024, 1);
@@ -255,6 +266,8 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   r.temperature_rate = s.number("temperature_rate", 0.0, 0.0);
   r.weight_decay = s.number("weight_decay", 0.0, 0.0);
   r.path_norm_penalty = s.number("path_norm_penalty", 0.0, 0.0);
+  if (r.path_norm_penalty > 0 && c.model.outputs() > 1)
+    s.error("path_norm_penalty", "is implemented for model.outputs = 1 only");
   r.path_norm_smoothing = s.number("path_norm_smoothing", 1e-3, 0.0, HUGE_VAL, true);
   // Default: the init seed (a stream of its own, so independent of the initial draws). Resolved
   // only where it matters, so that a noiseless run's resolved config does not grow a key that

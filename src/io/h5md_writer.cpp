@@ -261,10 +261,17 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
     h5::Handle group = h5::create_group(f, "data/" + name);
     h5::write_dataset(group.get(), "x", to_host_doubles(x).data(),
                       {hsize_t(x.extent(0)), hsize_t(x.extent(1))});
-    h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {hsize_t(y.extent(0))});
+    // Vector targets (one-hot rows) as an n × targets matrix.
+    const hsize_t n = hsize_t(x.extent(0)), targets = hsize_t(data.targets);
+    if (data.targets == 1)
+      h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {hsize_t(y.extent(0))});
+    else
+      h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {n, targets});
   };
   write_split("train", data.x_train, data.y_train);
   write_split("test", data.x_test, data.y_test);
+  if (data.classes > 0)
+    h5::write_attribute(h5::open_group(f, "data").get(), "classes", (long long)data.classes);
   h5::flush(f);
 }
 
