@@ -345,9 +345,9 @@ Dataset H5mdReader::read_data() const {
       h5::Handle ys =
           checked::open_numeric(impl_->file.get(), path_, base + "/y", checked::any_rank, ydims);
       // One label a sample, or a row of targets (one-hot): n or n × targets.
-      if (ydims.empty() || ydims.size() > 2 || (ydims.size() == 2 && ydims[1] == 0))
+      if (ydims.empty() || ydims.size() > 2 || (ydims.size() == 2 && ydims[1] < 2))
         throw InputError(checked::where(path_, base + "/y") +
-                         ": expected n labels or an n × targets matrix");
+                         ": expected n labels or an n × targets matrix (targets >= 2)");
       const int targets = ydims.size() == 2 ? int(std::min<hsize_t>(ydims[1], 1 << 20)) : 1;
       if (name == "train")
         d.targets = targets;
