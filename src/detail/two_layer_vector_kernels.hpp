@@ -21,17 +21,20 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_forward_block(
   for (int pb = 0; pb < particle_panels; ++pb) {
     real z[block_rows][lanes] = {};
     tiles::accumulate_outer(z, &w_panels(pb, 0, 0), &x_panels(b, 0, 0), dz);
-    for (int p = 0; p < block_rows; p += 2) {
-      real s0[lanes], s1[lanes];
-      MFSIM_LANES
-      for (int l = 0; l < lanes; ++l) s0[l] = act.value(z[p][l]), s1[l] = act.value(z[p + 1][l]);
-      const int k = pb * block_rows + p;
-      for (int j = 0; j < c; ++j) {
+    // σ of the whole block first, then one read-modify-write of acc per output and block.
+    for (int p = 0; p < block_rows; ++p) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) z[p][l] = act.value(z[p][l]);
+    for (int j = 0; j < c; ++j) {
+      real sum[lanes] = {};
+      for (int p = 0; p < block_rows; p += 2) {
+        const int k = pb * block_rows + p;
         const real a0 = a(k * c + j), a1 = a((k + 1) * c + j), a01 = a0 + a1;
-        real* out = &acc(j * samples + b * lanes);
         MFSIM_LANES
-        for (int l = 0; l < lanes; ++l) out[l] += a0 * (s0[l] - s1[l]) + a01 * s1[l];
+        for (int l = 0; l < lanes; ++l) sum[l] += a0 * (z[p][l] - z[p + 1][l]) + a01 * z[p + 1][l];
       }
+      real* out = &acc(j * samples + b * lanes);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) out[l] += sum[l];
     }
   }
 }
@@ -113,36 +116,46 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
     real z[block_rows][lanes] = {};
     const index_t panel = chunk * (sample_chunk / block_rows) + sb;
     tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
+    // The block's residuals (0 for padding samples), r_q·a for its samples, then σ and the sums,
+    // with one read-modify-write of va per output and block.
+    real rq[block_rows];
+    real ra[block_rows][lanes] = {};
+    for (int j = 0; j < c; ++j) {
+      for (int q = 0; q < block_rows; ++q) {
+        const int s = sb * block_rows + q;
+        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
+      }
+      const real* aj = &a_panels(b, j, 0);
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) ra[q][l] += rq[q] * aj[l];
+    }
     for (int q = 0; q < block_rows; ++q) {
       const int s = sb * block_rows + q;
-      const bool live = s < ns;  // padding samples: r = 0
-      const index_t i = i0 + s;
-      real ra[lanes] = {};
-      if (live)
-        for (int j = 0; j < c; ++j) {
-          const real rj = r(i * c + j);
-          MFSIM_LANES
-          for (int l = 0; l < lanes; ++l) ra[l] += rj * a_panels(b, j, l);
-        }
-      const real n2 = live ? norm2(i) : real(0);
-      real sv[lanes];
+      const real n2 = s < ns ? norm2(i0 + s) : real(0);
       MFSIM_LANES
       for (int l = 0; l < lanes; ++l) {
-        real ds, dds;
+        real sv, ds, dds;
         if constexpr (WithLaplacian) {
-          act.eval(z[q][l], sv[l], ds, dds);
-          sum_lap[l] += ra[l] * n2 * dds;
+          act.eval(z[q][l], sv, ds, dds);
+          sum_lap[l] += ra[q][l] * n2 * dds;
         } else {
-          act.eval(z[q][l], sv[l], ds);
+          act.eval(z[q][l], sv, ds);
         }
-        g[s][l] = ra[l] * ds;
+        g[s][l] = ra[q][l] * ds;
+        z[q][l] = sv;  // σ(z) from here on
       }
-      if (live)
-        for (int j = 0; j < c; ++j) {
-          const real rj = r(i * c + j);
-          MFSIM_LANES
-          for (int l = 0; l < lanes; ++l) va_panels(b, j, l) += rj * sv[l];
-        }
+    }
+    for (int j = 0; j < c; ++j) {
+      for (int q = 0; q < block_rows; ++q) {
+        const int s = sb * block_rows + q;
+        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
+      }
+      real sum[lanes] = {};
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) sum[l] += rq[q] * z[q][l];
+      real* vj = &va_panels(b, j, 0);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) vj[l] += sum[l];
     }
   }
   MFSIM_LANES
