@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import mfsim_command, mfsim_executable
 
+from mfsim_analysis import open_run, predict
+
 CLASSES = 3
 
 
@@ -113,6 +115,9 @@ def test_run_recomputed_in_numpy(table, tmp_path, loss):
             assert margin / p2 == pytest.approx(obs["normalised_margin/value"][row], rel=1e-12, abs=1e-14)
             assert p2 == pytest.approx(obs["path_norm_l2/value"][row], rel=1e-12)
         assert obs["train_accuracy/value"][-1] > 0.5
+    with open_run(path) as r:  # the analysis package's f(x): (n, c)
+        np.testing.assert_allclose(predict(r, xt, -1), fs, rtol=1e-12, atol=1e-15)
+    with h5py.File(path, "r") as f:
         scaling = f["parameters"].attrs["flow_scaling"]
         assert ("log sum_j exp" in scaling) == (loss == "cross_entropy")
 
