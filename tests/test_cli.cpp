@@ -408,8 +408,7 @@ TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
   expect_bitwise_restart("cli_multi_output_square_restart", tiny_config, two_layer_groups, square,
                          {"heun"});
   expect_bitwise_restart("cli_multi_output_langevin_restart", tiny_config, two_layer_groups,
-                         cross_entropy + " --set flow.temperature=0.05 --set flow.weight_decay=0.1",
-                         {"euler"});
+                         cross_entropy + langevin_options, {"euler"});
   expect_bitwise_restart("cli_multi_output_sgd_restart", tiny_config, two_layer_groups,
                          square + " --set flow.batch_size=7");
 }

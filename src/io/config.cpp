@@ -266,8 +266,6 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   r.temperature_rate = s.number("temperature_rate", 0.0, 0.0);
   r.weight_decay = s.number("weight_decay", 0.0, 0.0);
   r.path_norm_penalty = s.number("path_norm_penalty", 0.0, 0.0);
-  if (r.path_norm_penalty > 0 && c.model.outputs() > 1)
-    s.error("path_norm_penalty", "is implemented for model.outputs = 1 only");
   r.path_norm_smoothing = s.number("path_norm_smoothing", 1e-3, 0.0, HUGE_VAL, true);
   // Default: the init seed (a stream of its own, so independent of the initial draws). Resolved
   // only where it matters, so that a noiseless run's resolved config does not grow a key that

@@ -504,9 +504,6 @@ def multiclass_cases(c, work):
         "cross_entropy, outputs 1": ("three.h5", ["model.loss=cross_entropy"], "model.outputs"),
         "resnet, outputs 3": ("three.h5", ["model.kind=resnet", "model.loss=cross_entropy",
                                            "model.outputs=3"], "model.outputs"),
-        "path-norm penalty, outputs 3": (
-            "three.h5", ["model.loss=cross_entropy", "model.outputs=3",
-                         "flow.path_norm_penalty=0.1"], "flow.path_norm_penalty"),
     }.items():
         args = run + (["--set", f"data.path={data}"] if data else [])
         for setting in settings:
