@@ -7,6 +7,8 @@
 //   BM_TwoLayerMinibatchStep the Euler step on a minibatch of B = n/10 samples (drawing it, the
 //                          forward pass, velocities and update on B): SGD's step against the
 //                          full-batch BM_TwoLayerEulerStep at the same n
+//   BM_TwoLayerOutputsStep the Euler step with c = model.outputs outputs (square loss on c
+//                          targets a sample): c = 10 against c = 1 at the same (n, m, d)
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -39,13 +41,18 @@ struct Problem {
   std::unique_ptr<TwoLayerModel> model;
   ParticleState state, velocity;
 
-  Problem(index_t n, index_t m, int d) {
+  Problem(index_t n, index_t m, int d, int outputs = 1) {
     SyntheticDataSpec data_spec;
     data_spec.dim = d;
     data_spec.n_train = n;
     data_spec.n_test = 0;
     data = make_synthetic_dataset(data_spec);
+    if (outputs > 1) {  // c targets a sample (their values do not change the cost)
+      data.y_train = Vector("bench::y", n * outputs);
+      data.targets = outputs;
+    }
     TwoLayerSpec spec;
+    spec.outputs = outputs;
     spec.width = m;
     spec.activation = {ActivationKind::tanh, 1};
     model = std::make_unique<TwoLayerModel>(spec, data);
@@ -83,6 +90,26 @@ void BM_TwoLayerEulerStep(benchmark::State& state) {
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
   state.counters["bytes"] = double(6 * m * (dz + 1) + 4 * n * dz + 4 * n) * double(sizeof(real));
+}
+
+void BM_TwoLayerOutputsStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), c = int(state.range(3));
+  Problem p(n, m, d, c);
+  Integrator euler(IntegratorKind::euler, p.state);
+  const auto evaluation = p.model->make_evaluation();
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
+  };
+  const double cpu = bench::timed_loop(state, [&] {
+    field(ExecSpace(), p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  // (6 dz + 7) per pair for c = 1, plus about 4c for r·a and v_a (multiply-adds, forward and
+  // velocity).
+  set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7 + (c > 1 ? 4.0 * c : 0.0));
+  state.counters["c"] = double(c);
 }
 
 void BM_TwoLayerLangevinStep(benchmark::State& state) {
@@ -211,6 +238,13 @@ void baseline_sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_TwoLayerEulerStep)
     ->Apply(kernel_sizes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerOutputsStep)
+    ->ArgNames({"n", "m", "d", "c"})
+    ->Args({64, 256, 4, 3})
+    ->Args({1000, 10000, 64, 1})
+    ->Args({1000, 10000, 64, 10})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerLangevinStep)

@@ -2,7 +2,8 @@
 //   mfsim run CONFIG.toml [--set section.key=value]... [--output PATH] [--force] [--quiet]
 //   mfsim info FILE.h5
 //   mfsim data import INPUT -o DATA.h5 [--labels Y.npy] [--label-column NAME] [--test-fraction F]
-//                     [--standardize] [--normalize-to-sphere] [--binary-labels] [--seed S]
+//                     [--standardize] [--normalize-to-sphere] [--binary-labels]
+//                     [--classes A,B,...] [--one-hot] [--real-labels] [--seed S]
 //                     [--force]
 // Kokkos' own options (--kokkos-num-threads=N, ...) are accepted anywhere; --kokkos-help lists
 // them.
@@ -291,6 +292,14 @@ struct CommandLine {
                      "Each input row to unit norm (after --standardize)");
     import->add_flag("--binary-labels", import_options.binary_labels,
                      "Map exactly two label values to -1 and +1 (for model.loss = \"logistic\")");
+    import->add_option("--classes", import_options.classes,
+                       "Keep the rows of these label values only, as classes 0, 1, ... in this "
+                       "order (A,B,...)");
+    import->add_flag("--one-hot", import_options.one_hot,
+                     "Each class label as a row of targets (1 at the class) for the square loss "
+                     "with model.outputs = classes");
+    import->add_flag("--real-labels", import_options.real_labels,
+                     "Whole-number labels are real-valued targets, not classes");
     import->add_option("--seed", import_options.seed, "Seed of the train/test shuffle (default 1)");
     import->add_flag("-f,--force", import_force, "Overwrite an existing output file");
   }

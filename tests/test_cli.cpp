@@ -397,6 +397,35 @@ TEST(Cli, MinibatchRestartReproducesTheUninterruptedRunBitwise) {
                          " --set flow.batch_size=7");
 }
 
+// Several outputs (model.outputs = 3, on class labels and on one-hot targets): restarts of the
+// plain flow, of Langevin dynamics and of minibatch SGD reproduce the uninterrupted run bitwise.
+TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
+  const std::string dir = test::scratch_dir("cli_multi_output_data");
+  std::ofstream table(dir + "/three.csv");
+  table << "a,b,c,y\n";
+  for (int i = 0; i < 30; ++i)
+    table << std::sin(i) << "," << std::cos(3 * i) << "," << 0.1 * i << "," << i % 3 << "\n";
+  table.close();
+  for (const std::string& name : {"three", "three_hot"}) {
+    const Result r = mfsim(dir, "data import " + dir + "/three.csv -o " + dir + "/" + name +
+                                    ".h5 --test-fraction 0.2 --normalize-to-sphere" +
+                                    (name == "three" ? "" : " --one-hot"));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  const std::string cross_entropy =
+      " --set data.kind=file --set data.path=" + dir +
+      "/three.h5 --set model.loss=cross_entropy --set model.outputs=3";
+  const std::string square =
+      " --set data.kind=file --set data.path=" + dir + "/three_hot.h5 --set model.outputs=3";
+  expect_bitwise_restart("cli_multi_output_restart", tiny_config, two_layer_groups, cross_entropy);
+  expect_bitwise_restart("cli_multi_output_square_restart", tiny_config, two_layer_groups, square,
+                         {"heun"});
+  expect_bitwise_restart("cli_multi_output_langevin_restart", tiny_config, two_layer_groups,
+                         cross_entropy + langevin_options, {"euler"});
+  expect_bitwise_restart("cli_multi_output_sgd_restart", tiny_config, two_layer_groups,
+                         square + " --set flow.batch_size=7");
+}
+
 // The regularised run writes its objective's terms, which add up to the free energy, and a
 // temperature with a non-Euler integrator is refused before anything is written.
 TEST(Cli, LangevinRunWritesTheFreeEnergy) {

@@ -34,8 +34,8 @@ struct HostRow {
   KOKKOS_INLINE_FUNCTION double operator()(int c) const { return p[c]; }
 };
 
-double path_weight(const std::vector<double>& theta, double eps) {
-  return SmoothedPathWeight::at(HostRow{theta.data()}, int(theta.size()), eps).value;
+double path_weight(const std::vector<double>& theta, double eps, int outputs = 1) {
+  return SmoothedPathWeight::at(HostRow{theta.data()}, int(theta.size()), eps, outputs).value;
 }
 
 TEST(Regularisation, SmoothedPathWeightIsTheProductOfSmoothedAbsoluteValues) {
@@ -53,49 +53,63 @@ TEST(Regularisation, SmoothedPathWeightIsTheProductOfSmoothedAbsoluteValues) {
   EXPECT_LE(gap, 1e-2 * (0.7 + r));
 }
 
-// The drift −λ'θ − N ∇_θ (μ P_ε) and the log-density rate λ'D + μ ΔP_ε of every particle against
-// central finite differences of the group's objective (λ'/2) Σ|θ|²/N + μ P_ε.
-TEST(Regularisation, DriftAndRateAreGradientAndLaplacianOfTheObjective) {
-  const Dataset data = make_synthetic_dataset(test::small_data(3, 8, 2));
-  TwoLayerSpec spec;
-  spec.width = 6;
-  spec.beta = 1.7;
-  const TwoLayerModel model(spec, data);
-  const auto& groups = model.groups();
-  ParticleState s = allocate_state(groups, true, "s");
-  model.initialize(s, 3, false);
-  ParticleState zero = allocate_state(groups, true, "zero");
-  ParticleState out = allocate_state(groups, true, "out");
-  Regularisation r;
-  r.weight_decay = 0.3;
-  r.path_norm_penalty = 0.45;
-  r.path_norm_smoothing = 0.05;
-  add_regulariser_drift(r, groups, s, zero, out);
+TEST(Regularisation, SmoothedPathWeightOfSeveralOutputsUsesTheEuclideanNormOfA) {
+  // a = (−0.7, 0.3, 0.5) ∈ R^3, w = (−1.2, 0.5): s_ε(|a|₂) s_ε(‖w‖).
+  const std::vector<double> theta{-0.7, 0.3, 0.5, -1.2, 0.5};
+  const double a = std::sqrt(0.49 + 0.09 + 0.25), r = std::sqrt(1.44 + 0.25), eps = 0.01;
+  EXPECT_NEAR(path_weight(theta, eps, 3),
+              (std::sqrt(a * a + eps * eps) - eps) * (std::sqrt(r * r + eps * eps) - eps), 1e-15);
+}
 
-  const std::vector<double> theta = test::host(s.theta[0]);
-  const std::vector<double> drift = test::host(out.theta[0]);
-  const std::vector<double> rate = test::host(out.log_density[0]);
-  const int dim = groups[0].dim();
-  const double penalty = r.path_norm_penalty * spec.beta;
-  // One particle's share of N·objective: λ'|θ|²/2 + μβ s s.
-  const auto f = [&](std::vector<double> row) {
-    double norm2 = 0;
-    for (double x : row) norm2 += x * x;
-    return 0.5 * r.weight_decay * norm2 + penalty * path_weight(row, r.path_norm_smoothing);
-  };
-  const double h = 1e-4;
-  for (int k = 0; k < spec.width; ++k) {
-    const std::vector<double> row(theta.begin() + k * dim, theta.begin() + (k + 1) * dim);
-    double laplacian = 0;
-    for (int c = 0; c < dim; ++c) {
-      std::vector<double> up = row, down = row;
-      up[c] += h;
-      down[c] -= h;
-      const double gradient = (f(up) - f(down)) / (2 * h);
-      EXPECT_NEAR(drift[k * dim + c], -gradient, test::tol(1e-8, 1e-5)) << k << "," << c;
-      laplacian += (f(up) - 2 * f(row) + f(down)) / (h * h);
+// The drift −λ'θ − N ∇_θ (μ P_ε) and the log-density rate λ'D + μ ΔP_ε of every particle against
+// central finite differences of the group's objective (λ'/2) Σ|θ|²/N + μ P_ε, for one output and
+// for a ∈ R^3.
+TEST(Regularisation, DriftAndRateAreGradientAndLaplacianOfTheObjective) {
+  for (int outputs : {1, 3}) {
+    const Dataset data = make_synthetic_dataset(test::small_data(3, 8, 2));
+    TwoLayerSpec spec;
+    spec.width = 6;
+    spec.beta = 1.7;
+    spec.outputs = outputs;
+    const TwoLayerModel model(spec, data);
+    const auto& groups = model.groups();
+    ParticleState s = allocate_state(groups, true, "s");
+    model.initialize(s, 3, false);
+    ParticleState zero = allocate_state(groups, true, "zero");
+    ParticleState out = allocate_state(groups, true, "out");
+    Regularisation r;
+    r.weight_decay = 0.3;
+    r.path_norm_penalty = 0.45;
+    r.path_norm_smoothing = 0.05;
+    add_regulariser_drift(r, groups, s, zero, out);
+
+    const std::vector<double> theta = test::host(s.theta[0]);
+    const std::vector<double> drift = test::host(out.theta[0]);
+    const std::vector<double> rate = test::host(out.log_density[0]);
+    const int dim = groups[0].dim();
+    const double penalty = r.path_norm_penalty * spec.beta;
+    // One particle's share of N·objective: λ'|θ|²/2 + μβ s s.
+    const auto f = [&](std::vector<double> row) {
+      double norm2 = 0;
+      for (double x : row) norm2 += x * x;
+      return 0.5 * r.weight_decay * norm2 +
+             penalty * path_weight(row, r.path_norm_smoothing, outputs);
+    };
+    const double h = 1e-4;
+    for (int k = 0; k < spec.width; ++k) {
+      const std::vector<double> row(theta.begin() + k * dim, theta.begin() + (k + 1) * dim);
+      double laplacian = 0;
+      for (int c = 0; c < dim; ++c) {
+        std::vector<double> up = row, down = row;
+        up[c] += h;
+        down[c] -= h;
+        const double gradient = (f(up) - f(down)) / (2 * h);
+        EXPECT_NEAR(drift[k * dim + c], -gradient, test::tol(1e-8, 1e-5))
+            << k << "," << c << " outputs " << outputs;
+        laplacian += (f(up) - 2 * f(row) + f(down)) / (h * h);
+      }
+      EXPECT_NEAR(rate[k], laplacian, test::tol(1e-5, 1e-3)) << k << " outputs " << outputs;
     }
-    EXPECT_NEAR(rate[k], laplacian, test::tol(1e-5, 1e-3)) << k;
   }
 }
 

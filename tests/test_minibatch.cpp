@@ -71,6 +71,52 @@ TEST(Minibatch, VelocityIsAnUnbiasedEstimateOfTheFullBatch) {
   }
 }
 
+// The same with c = 3 outputs, for the cross-entropy on class labels and the square loss on three
+// targets a sample (the minibatch copies a sample's targets with it).
+TEST(Minibatch, VectorOutputVelocityIsAnUnbiasedEstimateOfTheFullBatch) {
+  for (LossKind loss : {LossKind::cross_entropy, LossKind::square}) {
+    const int c = 3;
+    Dataset data = make_synthetic_dataset(test::small_data(3, 20, 0));
+    auto y = Kokkos::create_mirror_view(Vector("y", loss == LossKind::square ? 20 * c : 20));
+    for (std::size_t i = 0; i < y.extent(0); ++i)
+      y(i) = loss == LossKind::square ? real(std::sin(1.0 + double(i))) : real(i % c);
+    data.y_train = Kokkos::create_mirror_view_and_copy(MemSpace(), y);
+    data.targets = loss == LossKind::square ? c : 1;
+    data.classes = c;
+    TwoLayerSpec t;
+    t.width = 16, t.outputs = c, t.loss = loss;
+    TwoLayerModel model(t, data);
+    ParticleState state = allocate_state(model.groups(), false, "s");
+    model.initialize(state, 3, false);
+    ParticleState full = allocate_like(state, "full"), v = allocate_like(state, "v");
+    test::evaluate(model, state, full);
+    MinibatchSettings settings;
+    settings.size = 5;
+    settings.seed = 9;
+    const MinibatchSampler sampler(settings, data);
+    const auto e = model.make_evaluation(settings.size);
+    const int draws = 4000;
+    const std::vector<double> expected = test::host(full.theta[0]);
+    std::vector<double> sum(expected.size()), sum2(expected.size());
+    for (int step = 0; step < draws; ++step) {
+      sampler.draw(step, *e);
+      model.evaluate(state, *e, v);
+      const std::vector<double> got = test::host(v.theta[0]);
+      for (std::size_t i = 0; i < got.size(); ++i) sum[i] += got[i], sum2[i] += got[i] * got[i];
+    }
+    double worst = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const double mean = sum[i] / draws, var = sum2[i] / draws - mean * mean;
+      const double se = std::sqrt(std::max(var, 0.0) / draws);
+      if (se > 1e-14)
+        worst = std::max(worst, std::fabs(mean - expected[i]) / se);
+      else
+        EXPECT_NEAR(mean, expected[i], 1e-12);
+    }
+    EXPECT_LT(worst, 5.0) << loss_name(loss);
+  }
+}
+
 std::vector<std::vector<double>> run(Flow& f, RunSettings r, std::vector<index_t> segments) {
   test::RecordingOutput out;
   for (index_t steps : segments) {

@@ -179,6 +179,9 @@ TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
               HasSubstr("model.activation:"));
   EXPECT_THAT(test::config_error(base + "teacher_activation = \"relu\"\n"),
               HasSubstr("data.teacher_activation:"));
+  EXPECT_THAT(test::config_error("[model]\nactivation = \"erf\"\nbias = false\nwidth = "
+                                 "8\noutputs = 3\n[data]\nkind = \"population\"\n"),
+              HasSubstr("model.outputs: must be 1"));
   EXPECT_THAT(test::config_error(base + "inputs = \"sphere\"\n"), HasSubstr("data.inputs:"));
   EXPECT_THAT(test::config_error(base + "noise = 0.1\n"), HasSubstr("data.noise:"));
   EXPECT_THAT(test::config_error(base + "[flow]\nbatch_size = 10\n"),

@@ -31,18 +31,20 @@ def activation(name: str, kappa: float = 1.0):
 
 
 def two_layer_predict(frame: Frame, x: np.ndarray, *, beta: float, sigma, chunk: int = 4096) -> np.ndarray:
-    """f(x_i) for every row of x from one frame of /particles/two_layer.
+    """f(x_i) for every row of x from one frame of /particles/two_layer: shape (n,), or (n, c) for a
+    run with model.outputs = c > 1 (columns a_1..a_c).
 
     Sums over particles in chunks, so memory stays O(n · chunk) whatever the width.
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
-    a, w = frame["a"], frame.block("w")
-    b = frame["b"] if "b" in frame.columns else np.zeros_like(a)
-    total = np.zeros(x.shape[0])
-    for start in range(0, a.size, chunk):
+    a, w = (frame["a"] if "a" in frame.columns else frame.block("a")), frame.block("w")
+    m = a.shape[0]
+    b = frame["b"] if "b" in frame.columns else np.zeros(m)
+    total = np.zeros((x.shape[0],) + a.shape[1:])
+    for start in range(0, m, chunk):
         s = slice(start, start + chunk)
         total += sigma(x @ w[s].T + b[s]) @ a[s]
-    return beta * total / a.size
+    return beta * total / m
 
 
 def resnet_predict(blocks: Frame, head: Frame, x: np.ndarray, *, alpha: float, beta: float, sigma0,

@@ -7,7 +7,8 @@ with a header row, the label column named `target`, for `mfsim data import`.
         --label-column target --test-fraction 0.25 --standardize --normalize-to-sphere --binary-labels
 
 Data sets: breast_cancer (569 × 30, two classes), digits (1797 × 64, ten classes; `--classes A,B`
-keeps two of them), iris (150 × 4, three classes; `--classes`), diabetes (442 × 10, regression).
+keeps two of them), iris (150 × 4, three classes; `--classes`), wine (178 × 13, three classes),
+diabetes (442 × 10, regression; import it with `--real-labels`: its targets are whole numbers).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import numpy as np
 
 LOADERS = {"breast_cancer": "load_breast_cancer", "digits": "load_digits", "iris": "load_iris",
-           "diabetes": "load_diabetes"}
+           "wine": "load_wine", "diabetes": "load_diabetes"}
 
 
 def main(argv=None) -> int:

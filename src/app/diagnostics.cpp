@@ -77,6 +77,8 @@ std::unique_ptr<GibbsGap> make_gibbs_gap(const Config& c, const Model& model) {
     why = "needs flow.temperature > 0 and flow.weight_decay > 0";
   else if (!s.free_energy)
     why = "needs diagnostics.free_energy = true";
+  else if (model.outputs() > 1 && r.path_norm_penalty > 0)
+    why = "is not built for the path-norm penalty with model.outputs > 1";
   if (why.empty())
     return std::make_unique<GibbsGap>(model, *potential, r, s.gibbs_samples, r.noise_seed);
   if (s.gibbs_gap_required) throw InputError("diagnostics.gibbs_gap: " + why);
@@ -189,11 +191,12 @@ const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model
                                 const Console& root) {
   const GramModel* gram = gram_model(model);
   if (!s.gram || !gram || gram->gram_parts().empty()) return nullptr;
-  const index_t n = model.data().n_train();
+  // The Gram matrix is (n_train · c)²: c = model.outputs rows a sample.
+  const index_t n = model.data().n_train() * model.outputs();
   if (n > s.gram_max_samples) {
     root.note(fmt::format(
-        "mfsim: Gram diagnostics skipped: n_train = {} > diagnostics.gram_max_samples = {}", n,
-        s.gram_max_samples));
+        "mfsim: Gram diagnostics skipped: n_train{} = {} > diagnostics.gram_max_samples = {}",
+        model.outputs() > 1 ? " * model.outputs" : "", n, s.gram_max_samples));
     return nullptr;
   }
   if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
@@ -274,7 +277,7 @@ Diagnostics::Diagnostics(const Config& c, const Problem& p, const Console& conso
     observers_.push_back(make_gram_observer(c, model, *gram, root, restart));
     if (s.ntk) record_ntk(s, model, *gram, parameters_);
   }
-  if (needs_signed_labels(model.loss_kind()))
+  if (classifies(model.loss_kind()) || (model.outputs() > 1 && model.data().classes > 0))
     observers_.push_back(std::make_unique<ClassificationObserver>());
   add_free_energy_observer(c, model, root, observers_);
   add_path_observers(c, model, restart, observers_);

@@ -54,7 +54,66 @@ void check_finite_labels(ConstVector y, const SyntheticDataSpec& spec, const cha
           part, i, double(host(i))));
 }
 
-Dataset make_dataset(const DataConfig& c, LossKind loss) {
+// Class labels 0 … c−1 for cross-entropy: the first other value found.
+void check_class_labels(ConstVector y, int classes, const std::string& path, const char* part) {
+  const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
+  for (std::size_t i = 0; i < host.extent(0); ++i) {
+    const double v = double(host(i));
+    if (!(v >= 0 && v < classes && v == std::floor(v)))
+      throw InputError(fmt::format(
+          "data.path: {}: /data/{}/y[{}] = {} but model.loss = \"cross_entropy\" with "
+          "model.outputs = {} needs class labels 0 ... {} (mfsim data import keeps classes as "
+          "such; set model.outputs to the number of classes)",
+          path, part, i, v, classes, classes - 1));
+  }
+}
+
+// Whether the labels fit the loss and model.outputs = c (MATH.md §1.5): cross-entropy takes class
+// labels 0 … c−1, the square loss c targets a sample; one line naming the key to set.
+void check_labels_fit(const Dataset& d, const ModelConfig& model, const DataConfig& c) {
+  const LossKind loss = model.loss_kind();
+  const int outputs = model.outputs();
+  const std::string source = c.kind == DataKind::file
+                                 ? "data.path: " + c.path
+                                 : "data.kind = \"" + data_kind_name(c.kind) + "\"";
+  if (needs_class_labels(loss)) {
+    if (d.targets != 1)
+      throw InputError(fmt::format(
+          "{}: holds {} targets a sample (one-hot), but model.loss = \"cross_entropy\" needs class "
+          "labels: import without --one-hot, or set model.loss = \"square\"",
+          source, d.targets));
+    if (d.classes > 0 && d.classes != outputs)
+      throw InputError(
+          fmt::format("model.outputs = {}: {} holds {} classes: set model.outputs = {}", outputs,
+                      source, d.classes, d.classes));
+    if (c.kind != DataKind::file)
+      throw InputError(fmt::format(
+          "model.loss = \"cross_entropy\": {} has real-valued labels; set data.kind = \"file\" "
+          "(class labels from mfsim data import)",
+          source));
+    check_class_labels(d.y_train, outputs, c.path, "train");
+    check_class_labels(d.y_test, outputs, c.path, "test");
+    return;
+  }
+  if (loss != LossKind::square) return;
+  if (d.targets != outputs)
+    throw InputError(fmt::format(
+        "model.outputs = {}: {} holds {} target{} a sample: set model.outputs = {}{}", outputs,
+        source, d.targets, d.targets == 1 ? "" : "s", d.targets,
+        d.classes > 1 && outputs > 1
+            ? fmt::format(", or model.loss = \"cross_entropy\" for its {} classes", d.classes)
+            : ""));
+  if (outputs == 1 && d.classes > 2)
+    throw InputError(fmt::format(
+        "model.loss = \"square\" with model.outputs = 1 on {} classes of {} would regress the "
+        "class "
+        "indices: set model.loss = \"cross_entropy\" and model.outputs = {} (or import with "
+        "--one-hot and set model.outputs = {})",
+        d.classes, source, d.classes, d.classes));
+}
+
+Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
+  const LossKind loss = model.loss_kind();
   if (c.kind == DataKind::file) {
     Dataset d;
     try {
@@ -66,6 +125,7 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
       check_signed_labels(d.y_train, "data.path: " + c.path + ": /data/train/y");
       check_signed_labels(d.y_test, "data.path: " + c.path + ": /data/test/y");
     }
+    check_labels_fit(d, model, c);
     return d;
   }
   Dataset d = make_synthetic_dataset(c.synthetic);
@@ -75,6 +135,7 @@ Dataset make_dataset(const DataConfig& c, LossKind loss) {
   }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");
+  check_labels_fit(d, model, c);
   return d;
 }
 
@@ -408,7 +469,7 @@ Problem build_problem_on(const Config& c, Dataset data, const Communicator& comm
 }  // namespace
 
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
-  return build_problem_on(c, make_dataset(c.data, c.model.loss_kind()), comm, log_density);
+  return build_problem_on(c, make_dataset(c.data, c.model), comm, log_density);
 }
 
 RunSummary run_simulation(const Config& c, const RunOptions& options, const Console& console,

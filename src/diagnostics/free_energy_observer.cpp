@@ -77,15 +77,31 @@ void FreeEnergyObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     const int dim = int(theta.extent(1));
     const double eps = r.path_norm_smoothing;
     const bool units = groups[g].path_norm_scale > 0;
+    const int outputs = groups[g].outputs;
     double sums[2] = {0, 0};
-    Kokkos::parallel_reduce(
-        "mfsim::FreeEnergy::moments", Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0))),
-        KOKKOS_LAMBDA(index_t k, double& norm2, double& path) {
-          for (int c = 0; c < dim; ++c) norm2 += double(theta(k, c)) * double(theta(k, c));
-          if (units)
-            path += SmoothedPathWeight::at(Kokkos::subview(theta, k, Kokkos::ALL), dim, eps).value;
-        },
-        sums[0], sums[1]);
+    const auto policy = Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0)));
+    if (outputs == 1) {
+      Kokkos::parallel_reduce(
+          "mfsim::FreeEnergy::moments", policy,
+          KOKKOS_LAMBDA(index_t k, double& norm2, double& path) {
+            for (int c = 0; c < dim; ++c) norm2 += double(theta(k, c)) * double(theta(k, c));
+            if (units)
+              path +=
+                  SmoothedPathWeight::at(Kokkos::subview(theta, k, Kokkos::ALL), dim, eps).value;
+          },
+          sums[0], sums[1]);
+    } else {  // a ∈ R^c: s_ε(|a|₂) (a kernel of its own, so that c = 1 keeps its rounding)
+      Kokkos::parallel_reduce(
+          "mfsim::FreeEnergy::vector_moments", policy,
+          KOKKOS_LAMBDA(index_t k, double& norm2, double& path) {
+            for (int c = 0; c < dim; ++c) norm2 += double(theta(k, c)) * double(theta(k, c));
+            if (units)
+              path += SmoothedPathWeight::vector_at(Kokkos::subview(theta, k, Kokkos::ALL), dim,
+                                                    eps, outputs)
+                          .value;
+          },
+          sums[0], sums[1]);
+    }
     p.model.comm().allreduce_sum(sums, 2);
     const double count = double(groups[g].global_count);
     decay_term += 0.5 * r.weight_decay * sums[0] / count;

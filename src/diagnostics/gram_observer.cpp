@@ -20,7 +20,7 @@ GramObserver::GramObserver(const Model& model, const GramModel& gram,
       matrix_(settings.gram_matrix),
       layers_(settings.gram_layers),
       every_(settings.gram_every) {
-  const index_t n = model.data().n_train();
+  const index_t n = model.data().n_train() * model.outputs();  // rows (i, j), MATH.md §1.5
   gram_ = Matrix("mfsim::Gram::total", n, n);
   for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
   host_gram_ = HostMatrix("mfsim::Gram::host_total", n, n);
@@ -103,7 +103,8 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * r[std::size_t(j)];
     quadratic += r[std::size_t(i)] * row;
   }
-  quadratic /= double(n) * double(n);
+  const double samples = double(model.data().n_train());
+  quadratic /= samples * samples;
   const double speed = mean_square_speed(space, p.velocity, model.groups(), model.comm());
   const double scale = std::max(std::fabs(speed), std::fabs(quadratic));
   sink.append_observable("energy_identity_error", p.step, p.time,
@@ -120,7 +121,7 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
   last_time_ = p.time;
   last_lambda_min_ = ev.min;
   sink.append_observable("loss_bound", p.step, p.time,
-                         {initial_loss_ * std::exp(-2.0 / double(n) * integral_)});
+                         {initial_loss_ * std::exp(-2.0 / samples * integral_)});
 }
 
 }  // namespace mfsim

@@ -15,22 +15,42 @@ double path_norm_rademacher_bound(double radius, int input_dim, index_t samples)
 
 PathNorms path_norms(const ExecSpace& space, const GroupSpec& group, ConstMatrix theta,
                      const Communicator& comm) {
-  const int dim = int(theta.extent(1));
+  const int dim = int(theta.extent(1)), outputs = group.outputs;
   double sums[2] = {0, 0};
-  Kokkos::parallel_reduce(
-      "mfsim::PathNorm::sums", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
-      KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
-        double n1 = 0, n2 = 0;
-        for (int c = 1; c < dim; ++c) {
-          const double w = theta(k, c);
-          n1 += math::fabs(w);
-          n2 += w * w;
-        }
-        const double a = math::fabs(double(theta(k, 0)));
-        l1 += a * n1;
-        l2 += a * math::sqrt(n2);
-      },
-      sums[0], sums[1]);
+  const auto policy = Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0)));
+  if (outputs == 1) {
+    Kokkos::parallel_reduce(
+        "mfsim::PathNorm::sums", policy,
+        KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
+          double n1 = 0, n2 = 0;
+          for (int c = 1; c < dim; ++c) {
+            const double w = theta(k, c);
+            n1 += math::fabs(w);
+            n2 += w * w;
+          }
+          const double a = math::fabs(double(theta(k, 0)));
+          l1 += a * n1;
+          l2 += a * math::sqrt(n2);
+        },
+        sums[0], sums[1]);
+  } else {
+    // |a|₂ of the output weights a ∈ R^c (MATH.md §1.5).
+    Kokkos::parallel_reduce(
+        "mfsim::PathNorm::vector_sums", policy,
+        KOKKOS_LAMBDA(index_t k, double& l1, double& l2) {
+          double n1 = 0, n2 = 0, a2 = 0;
+          for (int c = outputs; c < dim; ++c) {
+            const double w = theta(k, c);
+            n1 += math::fabs(w);
+            n2 += w * w;
+          }
+          for (int j = 0; j < outputs; ++j) a2 += double(theta(k, j)) * double(theta(k, j));
+          const double a = math::sqrt(a2);
+          l1 += a * n1;
+          l2 += a * math::sqrt(n2);
+        },
+        sums[0], sums[1]);
+  }
   comm.allreduce_sum(sums, 2);
   const double scale = group.path_norm_scale / double(group.global_count);
   return {scale * sums[0], scale * sums[1]};

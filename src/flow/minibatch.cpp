@@ -22,7 +22,7 @@ void MinibatchSampler::draw(const ExecSpace& space, index_t step, Evaluation& e)
   ConstMatrix x_train = data_.x_train;
   ConstVector y_train = data_.y_train;
   const index_t n = data_.n_train();
-  const int dim = int(x.extent(1));
+  const int dim = int(x.extent(1)), targets = data_.targets;
   const CounterRng rng(settings_.seed, rng_minibatch);
   Kokkos::parallel_for(
       "mfsim::Minibatch::draw", Kokkos::RangePolicy<ExecSpace>(space, 0, size),
@@ -31,7 +31,7 @@ void MinibatchSampler::draw(const ExecSpace& space, index_t step, Evaluation& e)
         rng.uniform2(std::uint64_t(step), std::uint32_t(j), u0, u1);
         const index_t drawn = index_t(u0 * double(n)), i = drawn < n ? drawn : n - 1;
         for (int c = 0; c < dim; ++c) x(j, c) = x_train(i, c);
-        y(j) = y_train(i);
+        for (int t = 0; t < targets; ++t) y(j * targets + t) = y_train(i * targets + t);
       });
 }
 

@@ -59,15 +59,20 @@ void add_regulariser_drift(const ExecSpace& space, const Regularisation& r,
     // μ β: the penalty's weight on this group (none on groups of other units).
     const double penalty = r.path_norm_penalty * groups[g].path_norm_scale;
     const double eps = r.path_norm_smoothing;
+    const int outputs = groups[g].outputs;
     Kokkos::parallel_for(
         "mfsim::Regularisation::drift",
         Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(theta.extent(0))),
         KOKKOS_LAMBDA(index_t k) {
           const auto row = Kokkos::subview(theta, k, Kokkos::ALL);
           SmoothedPathWeight p{0, 0, 0, 0};
-          if (penalty > 0) p = SmoothedPathWeight::at(row, dim, eps);
-          o(k, 0) = real(double(vel(k, 0)) - decay * double(row(0)) - penalty * p.d_a);
-          for (int c = 1; c < dim; ++c)
+          if (penalty > 0) p = SmoothedPathWeight::at(row, dim, eps, outputs);
+          if (outputs == 1)
+            o(k, 0) = real(double(vel(k, 0)) - decay * double(row(0)) - penalty * p.d_a);
+          else
+            for (int c = 0; c < outputs; ++c)
+              o(k, c) = real(double(vel(k, c)) - (decay + penalty * p.d_a_factor) * double(row(c)));
+          for (int c = outputs; c < dim; ++c)
             o(k, c) = real(double(vel(k, c)) - (decay + penalty * p.d_w_factor) * double(row(c)));
           if (log_density) rate(k) = real(double(rate_in(k)) + decay * dim + penalty * p.laplacian);
         });

@@ -173,6 +173,17 @@ void read_model(ModelDraft& model, const toml::table& root, toml::table& resolve
   m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
   m.loss = r.loss = parse_loss(s.choice("loss", "square", loss_names()));
+  m.outputs = int(s.integer("outputs", 1, 1, 1 << 16));
+  if (m.outputs > 1 && model.kind == ModelKind::resnet)
+    s.error("outputs", "> 1 is implemented for model.kind = \"two_layer\" only (got " +
+                           std::to_string(m.outputs) + ")");
+  if (m.outputs == 1 && m.loss == LossKind::cross_entropy)
+    s.error("outputs",
+            "model.loss = \"cross_entropy\" needs model.outputs >= 2 (one output a class)");
+  if (m.outputs > 1 && m.loss == LossKind::logistic)
+    s.error("outputs",
+            "model.loss = \"logistic\" has one output (labels -1/+1): set model.outputs = 1, or "
+            "model.loss = \"cross_entropy\" for several classes");
   // Model B only.
   r.depth = s.integer("depth", 16, 1, 1 << 20);
   r.head_width = s.integer("head_width", 1024, 1);
@@ -199,6 +210,9 @@ void check_population(const ModelDraft& model, const SyntheticDataSpec& g, const
                      activation_name(a) + "\": no closed-form Gaussian kernel)");
   if (model.two_layer.loss != LossKind::square)
     throw InputError("model.loss: must be \"square\"" + why);
+  if (model.two_layer.outputs != 1)
+    throw InputError("model.outputs: must be 1" + why + " (got " +
+                     std::to_string(model.two_layer.outputs) + ")");
   if (g.teacher_activation.kind != a)
     s.error("teacher_activation", "must equal model.activation (\"" + activation_name(a) + "\")" +
                                       why + " (got \"" +

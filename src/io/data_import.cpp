@@ -13,6 +13,7 @@
 #include <fstream>
 #include <numeric>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -105,7 +106,16 @@ Examples read_csv_columns(const ImportOptions& o, const Table& table) {
   return e;
 }
 
+bool is_npy(const std::string& path) {
+  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+}
+
 Examples read_examples(const ImportOptions& o) {
+  // An .npy has no named label column: taking its last column silently made a feature a label.
+  if (is_npy(o.input) && o.labels.empty() && o.label_column.empty())
+    throw InputError(o.input +
+                     ": give the labels with --labels LABELS.npy (or name the column of " +
+                     o.input + " that holds them with --label-column)");
   const Table table = read_table(o.input);
   return o.labels.empty() ? read_csv_columns(o, table) : read_npy_pair(o, table);
 }
@@ -121,6 +131,90 @@ std::string map_binary_labels(const ImportOptions& o, Examples& e) {
   const double low = *values.begin(), high = *values.rbegin();
   for (double& v : e.y) v = v == low ? -1.0 : 1.0;
   return fmt::format("{} -> -1, {} -> +1", low, high);
+}
+
+// A class index: a whole number below model.outputs' bound.
+bool whole_number(double v) {
+  return v >= 0 && v == std::floor(v) && v < 65536;
+}
+
+// The class labels (ImportOptions::classes): renumbers the rows' labels and drops the rows of
+// other labels with --classes, else keeps whole numbers ≥ 0 as they are; sets e.classes (0 when
+// the labels are not classes) and returns what /parameters records.
+std::string map_class_labels(const ImportOptions& o, Examples& e, int& classes) {
+  classes = 0;
+  const bool chosen = !o.classes.empty();
+  if (o.binary_labels && (chosen || o.one_hot))
+    throw InputError(std::string(chosen ? "--classes" : "--one-hot") +
+                     ": not with --binary-labels (labels -1/+1 are the logistic loss's)");
+  if (o.real_labels && (chosen || o.one_hot))
+    throw InputError(std::string(chosen ? "--classes" : "--one-hot") +
+                     ": not with --real-labels (real-valued labels have no classes)");
+  if (o.binary_labels || o.real_labels) return "none";
+  if (!chosen) {
+    double top = -1;
+    for (double v : e.y) {
+      if (!whole_number(v)) {
+        if (o.one_hot)
+          throw InputError(fmt::format(
+              "--one-hot: {} holds the label {}, not a class index (a whole number >= 0); "
+              "--classes A,B,... selects classes by their labels",
+              printable(e.label_name), v));
+        return "none";
+      }
+      top = std::max(top, v);
+    }
+    if (top < 1) {
+      if (o.one_hot)
+        throw InputError("--one-hot: " + printable(e.label_name) + " holds one class only");
+      return "none";
+    }
+    classes = int(top) + 1;
+    return std::to_string(classes);
+  }
+  // --classes A,B,...: the label values, in the order that numbers them.
+  std::vector<double> wanted;
+  std::stringstream list(o.classes);
+  for (std::string item; std::getline(list, item, ',');) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    if (item.empty() || *end != '\0' || !std::isfinite(v))
+      throw InputError("--classes " + printable(o.classes) + ": " + printable(item) +
+                       " is not a label value (expected numbers separated by commas)");
+    if (std::find(wanted.begin(), wanted.end(), v) != wanted.end())
+      throw InputError(fmt::format("--classes {}: lists {} twice", printable(o.classes), v));
+    wanted.push_back(v);
+  }
+  if (wanted.size() < 2)
+    throw InputError("--classes " + printable(o.classes) + ": lists fewer than 2 classes");
+  Examples kept;
+  kept.dim = e.dim, kept.label_name = e.label_name;
+  std::vector<bool> seen(wanted.size(), false);
+  for (std::size_t i = 0; i < e.rows; ++i) {
+    const auto at = std::find(wanted.begin(), wanted.end(), e.y[i]);
+    if (at == wanted.end()) continue;
+    seen[std::size_t(at - wanted.begin())] = true;
+    kept.y.push_back(double(at - wanted.begin()));
+    kept.x.insert(kept.x.end(), e.x.begin() + i * e.dim, e.x.begin() + (i + 1) * e.dim);
+    ++kept.rows;
+  }
+  for (std::size_t k = 0; k < wanted.size(); ++k)
+    if (!seen[k])
+      throw InputError(fmt::format("--classes {}: no row of {} has the label {}",
+                                   printable(o.classes), printable(e.label_name), wanted[k]));
+  e = kept;
+  classes = int(wanted.size());
+  std::string mapping;
+  for (std::size_t k = 0; k < wanted.size(); ++k)
+    mapping += fmt::format("{}{} -> {}", k ? ", " : "", wanted[k], k);
+  return mapping;
+}
+
+// With --one-hot, each label k of both sets to the row e_k of `classes` targets.
+void to_one_hot(std::vector<double>& y, int classes) {
+  std::vector<double> rows(y.size() * std::size_t(classes), 0.0);
+  for (std::size_t i = 0; i < y.size(); ++i) rows[i * std::size_t(classes) + std::size_t(y[i])] = 1;
+  y = std::move(rows);
 }
 
 // The training and test rows, row-major as in Examples.
@@ -195,8 +289,10 @@ void normalize_to_sphere(Split& s, std::size_t dim, const std::string& input) {
     }
 }
 
-Dataset to_dataset(const Split& s, std::size_t dim) {
+Dataset to_dataset(const Split& s, std::size_t dim, int classes, int targets) {
   Dataset d;
+  d.classes = classes;
+  d.targets = targets;
   d.x_train = device_matrix("mfsim::Dataset::x_train", s.x_train, s.n_train, dim);
   d.y_train = device_vector("mfsim::Dataset::y_train", s.y_train);
   d.x_test = device_matrix("mfsim::Dataset::x_test", s.x_test, s.n_test, dim);
@@ -207,7 +303,8 @@ Dataset to_dataset(const Split& s, std::size_t dim) {
 // The import_* attributes of /parameters: the source and its checksum, the sizes and the
 // preprocessing.
 std::map<std::string, std::string> import_parameters(const ImportOptions& o, const Examples& e,
-                                                     const Split& s, const std::string& label_map) {
+                                                     const Split& s, const std::string& label_map,
+                                                     const std::string& class_map) {
   std::map<std::string, std::string> out = {
       {"import_source", std::filesystem::absolute(o.input).string()},
       {"import_source_fnv1a64", file_checksum(o.input)},
@@ -221,6 +318,8 @@ std::map<std::string, std::string> import_parameters(const ImportOptions& o, con
       {"import_standardize", yes_no(o.standardize)},
       {"import_normalize_to_sphere", yes_no(o.normalize_to_sphere)},
       {"import_binary_labels", label_map},
+      {"import_classes", class_map},
+      {"import_one_hot", yes_no(o.one_hot)},
   };
   if (!o.labels.empty()) out["import_labels_fnv1a64"] = file_checksum(o.labels);
   return out;
@@ -319,13 +418,19 @@ std::string file_checksum(const std::string& path) {
 ImportedData import_data(const ImportOptions& o) {
   check_test_fraction(o);
   Examples examples = read_examples(o);
+  int classes = 0;
+  const std::string class_map = map_class_labels(o, examples, classes);
   const std::string label_map = map_binary_labels(o, examples);
   Split split = split_rows(o, examples);
   if (o.standardize) standardize(split, examples.dim);
   if (o.normalize_to_sphere) normalize_to_sphere(split, examples.dim, o.input);
+  if (o.one_hot) {
+    to_one_hot(split.y_train, classes);
+    to_one_hot(split.y_test, classes);
+  }
   ImportedData out;
-  out.data = to_dataset(split, examples.dim);
-  out.parameters = import_parameters(o, examples, split, label_map);
+  out.data = to_dataset(split, examples.dim, classes, o.one_hot ? classes : 1);
+  out.parameters = import_parameters(o, examples, split, label_map, class_map);
   return out;
 }
 

@@ -347,7 +347,18 @@ Dataset H5mdReader::read_data() const {
       }
       std::vector<hsize_t> xdims, ydims;
       h5::Handle xs = checked::open_numeric(impl_->file.get(), path_, base + "/x", 2, xdims);
-      h5::Handle ys = checked::open_numeric(impl_->file.get(), path_, base + "/y", 1, ydims);
+      h5::Handle ys =
+          checked::open_numeric(impl_->file.get(), path_, base + "/y", checked::any_rank, ydims);
+      // One label a sample, or a row of targets (one-hot): n or n × targets.
+      if (ydims.empty() || ydims.size() > 2 || (ydims.size() == 2 && ydims[1] < 2))
+        throw InputError(checked::where(path_, base + "/y") +
+                         ": expected n labels or an n × targets matrix (targets >= 2)");
+      const int targets = ydims.size() == 2 ? int(std::min<hsize_t>(ydims[1], 1 << 20)) : 1;
+      if (name == "train")
+        d.targets = targets;
+      else if (targets != d.targets)
+        throw InputError(fmt::format("{}: has {} targets a sample, the training set {}",
+                                     checked::where(path_, base + "/y"), targets, d.targets));
       if (xdims[0] != ydims[0])
         throw InputError(fmt::format("{}: has {} rows but {} has {}",
                                      checked::where(path_, base + "/x"), xdims[0], base + "/y",
@@ -361,6 +372,7 @@ Dataset H5mdReader::read_data() const {
                          ", the training inputs " + std::to_string(dim));
       checked::require_allocatable((long double)xdims[0] * xdims[1], path_, base + "/x");
       const auto xv = checked::read(path_, base + "/x", [&] { return h5::read_doubles(xs.get()); });
+      checked::require_allocatable((long double)ydims[0] * targets, path_, base + "/y");
       const auto yv = checked::read(path_, base + "/y", [&] { return h5::read_doubles(ys.get()); });
       checked::require_finite(xv, path_, base + "/x");
       checked::require_finite(yv, path_, base + "/y");
@@ -369,6 +381,15 @@ Dataset H5mdReader::read_data() const {
     };
     read_split("train", d.x_train, d.y_train, -1);
     read_split("test", d.x_test, d.y_test, d.dim());
+    const h5::Handle group = h5::open_group(impl_->file.get(), "data");
+    if (h5::has_attribute(group.get(), "classes")) {
+      const long long classes = h5::read_int64_attribute(group.get(), "classes");
+      if (classes < 2 || classes > (1 << 20))
+        throw InputError(fmt::format("{}: {} classes, expected 2 ... {}",
+                                     checked::where(path_, "/data attribute classes"), classes,
+                                     1 << 20));
+      d.classes = int(classes);
+    }
     return d;
   });
 }

@@ -261,7 +261,12 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
     h5::Handle group = h5::create_group(f, "data/" + name);
     h5::write_dataset(group.get(), "x", to_host_doubles(x).data(),
                       {hsize_t(x.extent(0)), hsize_t(x.extent(1))});
-    h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {hsize_t(y.extent(0))});
+    // Vector targets (one-hot rows) as an n × targets matrix.
+    const hsize_t n = hsize_t(x.extent(0)), targets = hsize_t(data.targets);
+    if (data.targets == 1)
+      h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {hsize_t(y.extent(0))});
+    else
+      h5::write_dataset(group.get(), "y", to_host_doubles(y).data(), {n, targets});
   };
   write_split("train", data.x_train, data.y_train);
   write_split("test", data.x_test, data.y_test);
@@ -279,6 +284,8 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
     h5::write_dataset(group.get(), "a", a.data(), {hsize_t(k)});
     h5::write_attribute(group.get(), "output_scale", data.teacher_scale);
   }
+  if (data.classes > 0)
+    h5::write_attribute(h5::open_group(f, "data").get(), "classes", (long long)data.classes);
   h5::flush(f);
 }
 

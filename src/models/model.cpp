@@ -24,9 +24,9 @@ void Model::predict(const ParticleState& s, ConstMatrix x, Vector f) const {
 double Model::test_loss(const ExecSpace& space, const ParticleState& s, Workspace& scratch) const {
   const index_t n = data_.n_test();
   if (n == 0) return 0;
-  const Vector f = scratch.view<Vector>("test_output", n);
+  const Vector f = scratch.view<Vector>("test_output", n * outputs_);
   predict(space, s, data_.x_test, f, scratch);
-  return mean_loss(space, loss_, f, data_.y_test, f);
+  return mean_loss(space, loss_, f, data_.y_test, f, outputs_);
 }
 
 }  // namespace mfsim

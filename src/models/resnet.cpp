@@ -325,8 +325,9 @@ std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
   return {
       {"flow_scaling",
        "z_{l+1} = z_l + (alpha/(L M)) sum_m u_{l,m} sigma0(w_{l,m}.z_l + b_{l,m}); "
-       "f = (beta/K) sum_k a_k sigmah(v_k.z_L); L = |f(x)-y|^2/(2n); "
-       "dtheta_{l,m}/dt = -L M grad_theta L; domega_k/dt = -K grad_omega L"},
+       "f = (beta/K) sum_k a_k sigmah(v_k.z_L); " +
+           loss_formula(spec_.loss) +
+           "; dtheta_{l,m}/dt = -L M grad_theta L; domega_k/dt = -K grad_omega L"},
       {"raw_learning_rate_blocks",
        fmt::format("{}", double(spec_.depth) * double(spec_.width) * dt)},
       {"raw_learning_rate_head", fmt::format("{}", double(spec_.head_width) * dt)},

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "detail/two_layer_kernels.hpp"
+#include "detail/two_layer_vector_kernels.hpp"
 #include "mfsim/core/random.hpp"
 #include "mfsim/models/ntk.hpp"
 
@@ -13,12 +14,15 @@ namespace mfsim {
 
 TwoLayerModel::TwoLayerModel(const TwoLayerSpec& spec, const Dataset& data,
                              const Communicator& comm)
-    : Model(data, comm, spec.loss), spec_(spec) {
+    : Model(data, comm, spec.loss, spec.outputs), spec_(spec) {
   const int dim = data.dim();
   GroupSpec g;
   g.name = "two_layer";
-  g.columns.push_back("a");
-  g.init_std.push_back(spec.std_a);
+  for (int j = 0; j < spec.outputs; ++j) {
+    g.columns.push_back(spec.outputs == 1 ? "a" : "a_" + std::to_string(j + 1));
+    g.init_std.push_back(spec.std_a);
+  }
+  g.outputs = spec.outputs;
   for (int c = 0; c < dim; ++c) {
     g.columns.push_back("w_" + std::to_string(c + 1));
     g.init_std.push_back(spec.std_w);
@@ -46,28 +50,39 @@ void TwoLayerModel::initialize(ParticleState& s, std::uint64_t seed, bool antith
   const real sa = real(spec_.std_a), sw = real(spec_.std_w), sb = real(spec_.std_b);
   const index_t offset = g.slice_offset;  // one slice: a contiguous shard
   const CounterRng rng(seed, rng_particles);
+  // Draw j of a particle's stream is its coordinate j; the output weights a_2 … a_c take draws
+  // after the scalar model's, so that c = 1 draws what it always drew.
+  const int c = spec_.outputs;
   Kokkos::parallel_for(
       "mfsim::TwoLayer::initialize", Kokkos::RangePolicy<ExecSpace>(0, g.local_count),
       KOKKOS_LAMBDA(index_t i) {
         const index_t id = offset + i;
         const auto [key, sign] = antithetic_draw(id, antithetic);
+        const int extra = c - 1, first_w = c;
         theta(i, 0) = sign * sa * real(rng.normal(key, 0));
-        for (int c = 0; c < dim; ++c) theta(i, c + 1) = sw * real(rng.normal(key, c + 1));
-        if (bias) theta(i, dim + 1) = sb * real(rng.normal(key, dim + 1));
+        for (int q = 0; q < dim; ++q) theta(i, first_w + q) = sw * real(rng.normal(key, q + 1));
+        if (bias) theta(i, first_w + dim) = sb * real(rng.normal(key, dim + 1));
+        for (int j = 1; j <= extra; ++j)
+          theta(i, j) = sign * sa * real(rng.normal(key, std::uint32_t(dim + 1 + j)));
       });
 }
 
 std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(
     const ExecSpace& /*space: nothing filled*/, index_t minibatch) const {
-  return std::make_unique<Evaluation>(data(), minibatch);
+  return std::make_unique<Evaluation>(data(), minibatch, spec_.outputs);
 }
 
 void TwoLayerModel::predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
                             Workspace& /*scratch: the forward pass needs none*/) const {
   const real scale = real(spec_.beta / double(spec_.width));
+  const int c = spec_.outputs;
   with_activation(spec_.activation, [&](auto act) {
-    detail::two_layer_forward(space, "mfsim::TwoLayer::forward", s.theta[0], x, f, scale,
-                              spec_.bias, act);
+    if (c == 1)
+      detail::two_layer_forward(space, "mfsim::TwoLayer::forward", s.theta[0], x, f, scale,
+                                spec_.bias, act);
+    else
+      detail::two_layer_vector_forward(space, "mfsim::TwoLayer::forward", s.theta[0], x, f, scale,
+                                       spec_.bias, act, c);
   });
   comm().allreduce_sum(space, f);
 }
@@ -76,7 +91,7 @@ real TwoLayerModel::evaluate(const ExecSpace& space, const ParticleState& s, Eva
                              ParticleState& dsdt) const {
   const Vector r = e.residual;
   predict(space, s, e.x(), e.output, e.scratch);
-  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), r);
+  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), r, spec_.outputs);
 
   const real coeff = real(spec_.beta / double(e.samples()));
   const bool laplacian = dsdt.tracks_log_density();
@@ -89,16 +104,30 @@ real TwoLayerModel::evaluate(const ExecSpace& space, const ParticleState& s, Eva
     detail::squared_row_norms(space, e.x(), spec_.bias ? real(1) : real(0), norm2);
   }
   const tiles::SamplePanels& panels = e.minibatch() ? batch_panels : *train_panels_;
-  with_activation(spec_.activation, [&](auto act) {
-    if (laplacian) {
-      detail::two_layer_velocity<true>(space, "mfsim::TwoLayer::velocity", s.theta[0], panels, r,
-                                       norm2, dsdt.theta[0], dsdt.log_density[0], coeff, act);
-    } else {
-      detail::two_layer_velocity<false>(space, "mfsim::TwoLayer::velocity", s.theta[0], panels, r,
-                                        norm2, dsdt.theta[0], Vector(), coeff, act);
-    }
-  });
+  velocity(space, s.theta[0], panels, r, norm2, dsdt.theta[0],
+           laplacian ? dsdt.log_density[0] : Vector(), coeff, "mfsim::TwoLayer::velocity");
   return real(e.loss);
+}
+
+void TwoLayerModel::velocity(const ExecSpace& space, ConstMatrix theta,
+                             const tiles::SamplePanels& panels, ConstVector r, ConstVector norm2,
+                             Matrix v, Vector laplacian, real coeff, const char* label) const {
+  const int c = spec_.outputs;
+  const bool with_laplacian = laplacian.extent(0) == theta.extent(0) && laplacian.data();
+  with_activation(spec_.activation, [&](auto act) {
+    if (c > 1 && with_laplacian)
+      detail::two_layer_vector_velocity<true>(space, label, theta, panels, r, norm2, v, laplacian,
+                                              coeff, act, c);
+    else if (c > 1)
+      detail::two_layer_vector_velocity<false>(space, label, theta, panels, r, norm2, v, Vector(),
+                                               coeff, act, c);
+    else if (with_laplacian)
+      detail::two_layer_velocity<true>(space, label, theta, panels, r, norm2, v, laplacian, coeff,
+                                       act);
+    else
+      detail::two_layer_velocity<false>(space, label, theta, panels, r, norm2, v, Vector(), coeff,
+                                        act);
+  });
 }
 
 std::map<std::string, Activation> TwoLayerModel::activations() const {
@@ -109,9 +138,16 @@ void TwoLayerModel::accumulate_gram(const ExecSpace& space, const ParticleState&
                                     const Evaluation& /*e*/, int /*part*/, Matrix gram,
                                     Workspace& scratch) const {
   const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
+  const int c = spec_.outputs;
   with_activation(spec_.activation, [&](auto act) {
-    detail::accumulate_two_layer_gram(space, s.theta[0], data().x_train, scale, spec_.bias, act,
-                                      gram, scratch);
+    if (c == 1)
+      detail::accumulate_two_layer_gram(space, s.theta[0], data().x_train, scale, spec_.bias, act,
+                                        gram, scratch);
+    else
+      mfsim::accumulate_gram(space,
+                             detail::TwoLayerVectorFeatures<decltype(act)>{
+                                 s.theta[0], data().x_train, scale, spec_.bias, act, c},
+                             index_t(s.theta[0].extent(0)), gram, scratch);
   });
 }
 
@@ -126,14 +162,16 @@ void TwoLayerModel::potential(const Evaluation& e, ConstMatrix points, Vector ps
   const index_t count = index_t(points.extent(0));
   const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
   const real coeff = real(spec_.beta / double(data().n_train()));
-  with_activation(spec_.activation, [&](auto act) {
-    detail::two_layer_velocity<false>(ExecSpace(), "mfsim::TwoLayer::potential", points,
-                                      *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
-                                      act);
-  });
+  velocity(ExecSpace(), points, *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
+           "mfsim::TwoLayer::potential");
+  const int c = spec_.outputs;
   Kokkos::parallel_for(
       "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(0, count),
-      KOKKOS_LAMBDA(index_t j) { psi(j) = -points(j, 0) * v(j, 0); });
+      KOKKOS_LAMBDA(index_t k) {
+        real sum = -points(k, 0) * v(k, 0);
+        for (int j = 1; j < c; ++j) sum -= points(k, j) * v(k, j);
+        psi(k) = sum;
+      });
 }
 
 std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {
@@ -141,8 +179,10 @@ std::map<std::string, std::string> TwoLayerModel::scalings(double dt) const {
   // rate m·dt takes the same steps.
   return {
       {"flow_scaling",
-       "f = (beta/m) sum_k a_k sigma(w_k.x + b_k); L = |f(x)-y|^2/(2n); "
-       "dtheta_k/dt = -m grad_{theta_k} L"},
+       fmt::format("f = (beta/m) sum_k a_k sigma(w_k.x + b_k){}; {}; "
+                   "dtheta_k/dt = -m grad_{{theta_k}} L",
+                   spec_.outputs > 1 ? fmt::format(", a_k in R^{}", spec_.outputs) : "",
+                   loss_formula(spec_.loss))},
       {"raw_learning_rate", fmt::format("{}", double(spec_.width) * dt)},
   };
 }

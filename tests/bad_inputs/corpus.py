@@ -50,6 +50,8 @@ BAD_VALUES = {
     "model.activation": ['"swish"', "1", '""', '"' + "x" * 100000 + '"'],
     "model.softplus_kappa": ["0", "-inf", "nan"],
     "model.bias": ["1", '"yes"'],
+    "model.outputs": ["0", "-1", "1.5", '"3"', "70000"],
+    "model.loss": ['"hinge"', "1"],
     "data.kind": ['"csv"', "0"],
     "data.dim": ["0", "-3", "2.5", "2097152"],
     "data.n_train": ["0", "-1", "9223372036854775807", '"many"'],
@@ -412,6 +414,8 @@ def import_cases(c, work):
     """`mfsim data import`: outputs that are its own inputs, special files, bad tables and headers."""
     c.path = "data import"
     (work / "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    (work / "r.csv").write_text("a,b,y\n1,2,0.5\n3,4,1\n5,6,0\n")
+    (work / "one.csv").write_text("a,b,y\n1,2,0\n3,4,0\n")
     np.save(work / "x.npy", np.arange(8.0).reshape(4, 2))
     np.save(work / "y.npy", np.array([0.0, 1, 0, 1]))
     os.symlink("t.csv", work / "t_link.csv")
@@ -442,6 +446,18 @@ def import_cases(c, work):
         "labels a FIFO": ["x.npy", "--labels", "fifo", "-o", "d.h5"],
         "features .npy /dev/zero": ["/dev/zero/x.npy", "-o", "d.h5"],
         "labels of another length": ["x.npy", "--labels", "x.npy", "-o", "d.h5"],
+        ".npy without --labels": ["x.npy", "-o", "d.h5"],
+        "--classes of a label no row has": ["t.csv", "-o", "d.h5", "--classes", "0,7"],
+        "--classes of one class": ["t.csv", "-o", "d.h5", "--classes", "0"],
+        "--classes repeated": ["t.csv", "-o", "d.h5", "--classes", "0,1,0"],
+        "--classes not numbers": ["t.csv", "-o", "d.h5", "--classes", "0,x"],
+        "--classes empty item": ["t.csv", "-o", "d.h5", "--classes", "0,,1"],
+        "--classes with --binary-labels": ["t.csv", "-o", "d.h5", "--classes", "0,1",
+                                           "--binary-labels"],
+        "--one-hot with --binary-labels": ["t.csv", "-o", "d.h5", "--one-hot", "--binary-labels"],
+        "--one-hot with --real-labels": ["t.csv", "-o", "d.h5", "--one-hot", "--real-labels"],
+        "--one-hot of real labels": ["r.csv", "-o", "d.h5", "--one-hot"],
+        "--one-hot of one class": ["one.csv", "-o", "d.h5", "--one-hot"],
     }.items():
         c.case(f"import {name}", imp + args)
     for name, data in bad_npy_files().items():
@@ -455,7 +471,45 @@ def import_cases(c, work):
         (work / "bad.csv").write_bytes(data)
         c.case(f"import CSV {name}", imp + ["bad.csv", "-o", "d.h5"], "bad.csv")
     (work / "bad.csv").unlink()
-    for name in ["t.csv", "x.npy", "y.npy", "t_link.csv", "t_hard.csv", "y_link.npy", "fifo"]:
+    for name in ["t.csv", "r.csv", "one.csv", "x.npy", "y.npy", "t_link.csv", "t_hard.csv",
+                 "y_link.npy", "fifo"]:
+        (work / name).unlink()
+
+
+def multiclass_cases(c, work):
+    """Runs whose labels do not fit the loss and model.outputs: one line naming the key to set."""
+    c.path = "class labels"
+    rows = "".join(f"{i},{(i * 7) % 5},{i % 3}\n" for i in range(12))
+    (work / "three.csv").write_text("a,b,y\n" + rows)
+    for name, options in [("three.h5", []), ("three_hot.h5", ["--one-hot"])]:
+        r = subprocess.run([c.exe, "data", "import", "three.csv", "-o", name, "--force", *options],
+                           cwd=work, capture_output=True)
+        if r.returncode != 0:
+            sys.exit(f"corpus: the import of three classes failed: {r.stderr.decode()}")
+    run = ["run", "run.toml", "-q", "-o", "out.h5", "--set", "data.kind=file"]
+    for name, (data, settings, key) in {
+        "square, outputs 1, three classes": ("three.h5", [], "model.loss"),
+        "cross_entropy, outputs 4, three classes": (
+            "three.h5", ["model.loss=cross_entropy", "model.outputs=4"], "model.outputs"),
+        "cross_entropy on one-hot targets": (
+            "three_hot.h5", ["model.loss=cross_entropy", "model.outputs=3"], "--one-hot"),
+        "square, outputs 2, three one-hot targets": (
+            "three_hot.h5", ["model.outputs=2"], "model.outputs"),
+        "square, outputs 1, three one-hot targets": ("three_hot.h5", [], "model.outputs"),
+        "logistic on classes 0..2": ("three.h5", ["model.loss=logistic"], "three.h5"),
+        "cross_entropy on synthetic data": (
+            "", ["data.kind=teacher", "model.loss=cross_entropy", "model.outputs=3"], "data.kind"),
+        "square, outputs 3, synthetic data": ("", ["data.kind=teacher", "model.outputs=3"],
+                                             "model.outputs"),
+        "cross_entropy, outputs 1": ("three.h5", ["model.loss=cross_entropy"], "model.outputs"),
+        "resnet, outputs 3": ("three.h5", ["model.kind=resnet", "model.loss=cross_entropy",
+                                           "model.outputs=3"], "model.outputs"),
+    }.items():
+        args = run + (["--set", f"data.path={data}"] if data else [])
+        for setting in settings:
+            args += ["--set", setting]
+        c.case(name, args, key)
+    for name in ["three.csv", "three.h5", "three_hot.h5"]:
         (work / name).unlink()
 
 
@@ -692,6 +746,7 @@ def main():
     start_up_cases(c, work)
     damaged_index_cases(c, work)
     import_cases(c, work)
+    multiclass_cases(c, work)
     special_file_cases(c, work)
     nesting_and_override_cases(c, work)
     environment_cases(c)

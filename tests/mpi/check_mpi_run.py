@@ -7,7 +7,8 @@ CASE is two_layer | resnet (100 steps, every loss observed, the particles snapsh
 langevin_resnet (the same with noise, weight decay and the path-norm penalty: the noise is keyed
 by global particle id, so only the reductions' order differs), langevin_bitwise (β = 0: no
 reduction touches the particles, which must then be bitwise equal), sgd | sgd_resnet (minibatch and
-online SGD: the same draws on every rank), restart |
+online SGD: the same draws on every rank), multiclass | multiclass_sgd (model.outputs = 3 with the
+cross-entropy on an imported file of three classes, full batch or minibatches), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), population | restart_population (the population-risk flow: the particles
 all-gathered at every evaluation), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
@@ -215,10 +216,24 @@ def compare_files(single, parallel, ranks):
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
     if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
-                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "population",
-                "restart_population"):
+                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "multiclass",
+                "multiclass_sgd", "population", "restart_population"):
         config = "run.toml"
         text = RESNET if "resnet" in CASE else POPULATION if "population" in CASE else TWO_LAYER
+        if CASE.startswith("multiclass"):
+            # 40 + 60 points in R^4, three classes by the argmax of a linear teacher, imported as
+            # class labels (single process).
+            rng = np.random.default_rng(1)
+            x = rng.normal(size=(100, 4))
+            y = np.argmax(x @ rng.normal(size=(4, 3)), axis=1)
+            np.savetxt("three.csv", np.column_stack([x, y]), delimiter=",", header="a,b,c,d,y",
+                       comments="")
+            subprocess.run([MFSIM, "data", "import", "three.csv", "-o", "three.h5", "--test-fraction",
+                            "0.6", "--normalize-to-sphere"], check=True, capture_output=True)
+            text = text.replace('kind = "teacher"\n', 'kind = "file"\npath = "three.h5"\n')
+            text = text.replace('width = 200\n', 'width = 200\nloss = "cross_entropy"\noutputs = 3\n')
+            if CASE == "multiclass_sgd":
+                text = text.replace("steps = 100\n", "steps = 100\nbatch_size = 7\n")
         if CASE.startswith("langevin"):
             text = langevin(text)
         if CASE == "langevin_bitwise":

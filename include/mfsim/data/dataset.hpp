@@ -5,10 +5,13 @@
 namespace mfsim {
 
 struct Dataset {
-  Matrix x_train;  // [n_train][dim]
-  Vector y_train;  // [n_train]
-  Matrix x_test;   // [n_test][dim]
-  Vector y_test;   // [n_test]
+  Matrix x_train;   // [n_train][dim]
+  Vector y_train;   // [n_train · targets]: sample i's targets at i·targets …
+  Matrix x_test;    // [n_test][dim]
+  Vector y_test;    // [n_test · targets]
+  int targets = 1;  // values per sample: c for vector targets (one-hot), else 1
+  // Class labels 0 … classes−1 (recorded by mfsim data import); 0 when the labels are not classes.
+  int classes = 0;
   // The population flow's teacher f*(x) = teacher_scale · Σ_j a*_j σ(w*_j·x) (MATH.md §2.8): rows
   // (w*_j, a*_j), [k][dim + 1]; no rows otherwise.
   Matrix teacher;

@@ -1,5 +1,8 @@
 #pragma once
-// Classification observables, for a loss with labels ±1 (model.loss = "logistic"):
+// Classification observables, for a loss with labels ±1 (model.loss = "logistic") and, with
+// c = model.outputs > 1 outputs, for class labels 0 … c−1 (cross_entropy, or square on one-hot
+// targets, whose class is the argmax of the target row): the prediction is argmax_j f_j(x) (the
+// first on ties) and the margin min_i (f_{y_i}(x_i) − max_{j≠y_i} f_j(x_i)) (MATH.md §1.5).
 //   train_accuracy, test_accuracy   the fraction of samples with sign f(x) = y (f(x) = 0 counts as
 //                                   wrong); test_accuracy only with test data
 //   margin                          min_i y_i f(x_i) over the training set
@@ -33,5 +36,9 @@ double margin(const ExecSpace& space, ConstVector f, ConstVector y);
 inline double margin(ConstVector f, ConstVector y) {
   return margin(ExecSpace(), f, y);
 }
+// The same for c > 1 outputs a sample (f(i·c + j)) and `targets` values of y a sample (1: class
+// indices; c: one-hot rows).
+double accuracy(const ExecSpace& space, ConstVector f, ConstVector y, int c, int targets);
+double margin(const ExecSpace& space, ConstVector f, ConstVector y, int c, int targets);
 
 }  // namespace mfsim

@@ -11,7 +11,8 @@
 // P_0 = path_norm_l2 = β mean_k |a_k| ‖(w_k, b_k)‖₂), smoothed at its kinks a = 0 and w = 0:
 //   P_ε = β mean_k s_ε(a_k) s_ε(‖w_k‖),   s_ε(x) = sqrt(x² + ε²) − ε,
 // so that 0 ≤ P_0 − P_ε ≤ ε β mean_k (|a_k| + ‖w_k‖) and every integrator (and the transport
-// KL, which needs ΔP_ε) applies to it. Groups of other units carry no penalty.
+// KL, which needs ΔP_ε) applies to it. Groups of other units carry no penalty. With c outputs
+// (a ∈ R^c, GroupSpec::outputs) |a_k| is the Euclidean norm |a_k|₂ (MATH.md §1.5).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -45,13 +46,16 @@ struct Regularisation {
   double temperature_at(double time) const;
 };
 
-// s_ε(a)·s_ε(‖w‖) of one two-layer unit θ = (a, w) and what its drift and Laplacian need.
+// s_ε(|a|)·s_ε(‖w‖) of one two-layer unit θ = (a, w), a the first `outputs` coordinates, and what
+// its drift and Laplacian need.
 struct SmoothedPathWeight {
-  double value;       // s_ε(a) s_ε(r), r = ‖w‖
-  double d_a;         // ∂/∂a
+  double value;       // s_ε(|a|) s_ε(r), r = ‖w‖
+  double d_a;         // ∂/∂a (one output)
   double d_w_factor;  // ∇_w = d_w_factor · w
-  double laplacian;   // Δ_θ over all 1 + dim(w) coordinates
+  double laplacian;   // Δ_θ over all outputs + dim(w) coordinates
+  double d_a_factor;  // several outputs: ∇_a = d_a_factor · a
 
+  // One output, a = θ(0).
   template <class Row>
   KOKKOS_INLINE_FUNCTION static SmoothedPathWeight at(const Row& theta, int dim, double eps) {
     double r2 = 0;
@@ -62,7 +66,28 @@ struct SmoothedPathWeight {
     const int k = dim - 1;  // coordinates of w
     // s_ε''(a) = ε²/q³; Δ_w s_ε(‖w‖) = k/q − r²/q³.
     return {sa * sr, a / qa * sr, sa / qr,
-            eps * eps / (qa * qa * qa) * sr + sa * (k / qr - r2 / (qr * qr * qr))};
+            eps * eps / (qa * qa * qa) * sr + sa * (k / qr - r2 / (qr * qr * qr)), 0};
+  }
+
+  // a = θ(0 … outputs − 1) ∈ R^c: Δ_a s_ε(|a|) = (c − 1)/q + ε²/q³ with q = sqrt(|a|² + ε²).
+  template <class Row>
+  KOKKOS_INLINE_FUNCTION static SmoothedPathWeight vector_at(const Row& theta, int dim, double eps,
+                                                             int outputs) {
+    double a2 = 0, r2 = 0;
+    for (int c = 0; c < outputs; ++c) a2 += double(theta(c)) * double(theta(c));
+    for (int c = outputs; c < dim; ++c) r2 += double(theta(c)) * double(theta(c));
+    const double qa = math::sqrt(a2 + eps * eps), qr = math::sqrt(r2 + eps * eps);
+    const double sa = qa - eps, sr = qr - eps;
+    const int k = dim - outputs;
+    const double lap_a = (outputs - 1) / qa + eps * eps / (qa * qa * qa);
+    return {sa * sr, 0, sa / qr, lap_a * sr + sa * (k / qr - r2 / (qr * qr * qr)), sr / qa};
+  }
+
+  // Either, by the number of outputs.
+  template <class Row>
+  KOKKOS_INLINE_FUNCTION static SmoothedPathWeight at(const Row& theta, int dim, double eps,
+                                                      int outputs) {
+    return outputs == 1 ? at(theta, dim, eps) : vector_at(theta, dim, eps, outputs);
   }
 };
 

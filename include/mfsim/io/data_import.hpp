@@ -18,7 +18,15 @@ struct ImportOptions {
   bool standardize = false;  // each feature to mean 0, std 1 (training statistics; std 0 left 1)
   bool normalize_to_sphere = false;  // each row to unit norm (after standardize)
   bool binary_labels = false;        // exactly two label values, mapped to −1 and +1 (ascending)
-  std::uint64_t seed = 1;            // the shuffle's seed
+  // Class labels (MATH.md §1.5): labels that are whole numbers ≥ 0 are class indices, the file
+  // records classes = the largest + 1. `classes` ("A,B,…") keeps the rows of those label values
+  // only, renumbered 0, 1, … in the order given; `one_hot` writes each label as a row of
+  // `classes` targets (1 at the class, 0 elsewhere) for the square loss; `real_labels` keeps whole
+  // numbers as real-valued targets (no classes recorded).
+  std::string classes;
+  bool one_hot = false;
+  bool real_labels = false;
+  std::uint64_t seed = 1;  // the shuffle's seed
 };
 
 struct ImportedData {

@@ -37,6 +37,7 @@ class Model {
   const Dataset& data() const { return data_; }
   const Communicator& comm() const { return comm_; }
   LossKind loss_kind() const { return loss_; }  // the loss ℓ (Evaluation::loss is its value)
+  int outputs() const { return outputs_; }      // c: f(x) ∈ R^c (model.outputs)
 
   // Draws this rank's particles from the Gaussian initial law. With `antithetic`, particles come
   // in pairs whose output weight has opposite signs, so that f ≡ 0 exactly at t = 0.
@@ -64,7 +65,8 @@ class Model {
     return evaluate(ExecSpace(), s, e, dsdt);
   }
 
-  // Network outputs f(x_i) on the rows of x (summed over every rank), its intermediate values in
+  // Network outputs f(x_i) on the rows of x (summed over every rank; c values a row, entry
+  // i·c + j), its intermediate values in
   // `scratch`; the overload without one allocates its own (for one-off calls).
   virtual void predict(const ExecSpace& space, const ParticleState& s, ConstMatrix x, Vector f,
                        Workspace& scratch) const = 0;
@@ -88,13 +90,15 @@ class Model {
   }
 
  protected:
-  Model(const Dataset& data, const Communicator& comm, LossKind loss = LossKind::square)
-      : data_(data), comm_(comm), loss_(loss) {}
+  Model(const Dataset& data, const Communicator& comm, LossKind loss = LossKind::square,
+        int outputs = 1)
+      : data_(data), comm_(comm), loss_(loss), outputs_(outputs) {}
 
  private:
   Dataset data_;
   const Communicator& comm_;
   LossKind loss_;
+  int outputs_;
 };
 
 // |r|²/(2n) for a residual vector (reduced on `space`).

@@ -41,6 +41,8 @@ struct GroupSpec {
   // input weights including a bias) contributing β·mean_k a_k σ(w_k·x̃): enables the path norms
   // (MATH.md §2.7). 0 for any other group.
   double path_norm_scale = 0;
+  // Output-weight columns leading a unit's row: c for units a ∈ R^c (path norms with |a|₂).
+  int outputs = 1;
 
   int dim() const { return int(columns.size()); }
   index_t per_slice() const { return global_count / slices; }

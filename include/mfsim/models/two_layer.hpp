@@ -1,5 +1,6 @@
 #pragma once
-// Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k).
+// Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k), with
+// a_k ∈ R^c for c = outputs (MATH.md §1.5).
 #include <memory>
 
 #include "mfsim/core/activation.hpp"
@@ -20,10 +21,11 @@ struct TwoLayerSpec {
   Activation activation;
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
   LossKind loss = LossKind::square;
+  int outputs = 1;  // c
 
-  // Coordinates of one particle θ = (a, w ∈ R^dim, b when bias), and of all of them: in long
+  // Coordinates of one particle θ = (a ∈ R^c, w ∈ R^dim, b when bias), and of all of them: in long
   // double, so that the memory check's absurd sizes do not wrap around.
-  int particle_dim(int dim) const { return 1 + dim + (bias ? 1 : 0); }
+  int particle_dim(int dim) const { return outputs + dim + (bias ? 1 : 0); }
   long double coordinates(int dim) const { return (long double)width * particle_dim(dim); }
 };
 
@@ -64,6 +66,11 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
                  Workspace& scratch) const override;
 
  private:
+  // v (and ΔΨ into `laplacian` when it has a value per particle) at the rows of theta.
+  void velocity(const ExecSpace& space, ConstMatrix theta, const tiles::SamplePanels& panels,
+                ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
+                const char* label) const;
+
   TwoLayerSpec spec_;
   std::vector<GroupSpec> groups_;
   Vector input_norm2_;  // |x_i|² (+1 with bias): the Laplacian's data factor

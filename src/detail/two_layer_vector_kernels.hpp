@@ -1,0 +1,262 @@
+#pragma once
+// Model A's pair kernels with c > 1 outputs (MATH.md §1.5): a unit a σ(w·x + b) with a ∈ R^c, the
+// particle row θ = (a_1 … a_c, w, b). The tiling is that of the scalar kernels
+// (detail/two_layer_kernels.hpp), which stay the c = 1 path bit for bit; per particle-sample pair
+// these add the c products of r_i·a and the c sums of v_a to the O(d) of w·x̃ and v_w. Outputs and
+// residuals are stored flat, entry i·c + j.
+#include <string>
+
+#include "detail/two_layer_kernels.hpp"
+
+namespace mfsim::detail {
+
+// acc(j·samples + s) += Σ_p a_pj σ(z_ps) for the lanes of block b, by antithetic pairs as in
+// forward_block (so that f ≡ 0 exactly at t = 0).
+template <class Act>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_forward_block(
+    const Act& act, const ScratchPanels& w_panels, const ScratchVector& a, int c,
+    int particle_panels, const ScratchPanels& x_panels, int b, int samples,
+    const ScratchVector& acc) {
+  const int dz = int(x_panels.extent(1));
+  for (int pb = 0; pb < particle_panels; ++pb) {
+    real z[block_rows][lanes] = {};
+    tiles::accumulate_outer(z, &w_panels(pb, 0, 0), &x_panels(b, 0, 0), dz);
+    // σ of the whole block first, then one read-modify-write of acc per output and block.
+    for (int p = 0; p < block_rows; ++p) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) z[p][l] = act.value(z[p][l]);
+    for (int j = 0; j < c; ++j) {
+      real sum[lanes] = {};
+      for (int p = 0; p < block_rows; p += 2) {
+        const int k = pb * block_rows + p;
+        const real a0 = a(k * c + j), a1 = a((k + 1) * c + j), a01 = a0 + a1;
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) sum[l] += a0 * (z[p][l] - z[p + 1][l]) + a01 * z[p + 1][l];
+      }
+      real* out = &acc(j * samples + b * lanes);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) out[l] += sum[l];
+    }
+  }
+}
+
+// f(x_i)_j = scale · Σ_k a_kj σ(w_k·x_i + b_k) over this rank's particles, f(i·c + j).
+template <class Act>
+void two_layer_vector_forward(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+                              ConstMatrix x, Vector f, real scale, bool bias, Act act, int c) {
+  const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
+  const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
+  constexpr int chunk_panels = particle_chunk / block_rows;
+  const int blocks = forward_team_blocks(space, n), samples = blocks * lanes;
+  const std::size_t bytes = tiles::scratch_bytes(
+      {{blocks, dz, lanes}, {chunk_panels, dz, block_rows}}, {samples * c, particle_chunk * c});
+  const int level = tiles::scratch_level(bytes);
+  Kokkos::parallel_for(
+      label,
+      TeamPolicy(space, int((n + samples - 1) / samples), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Member& team) {
+        const index_t i0 = index_t(team.league_rank()) * samples;
+        const int ns = int(min_of<index_t>(samples, n - i0));
+        ScratchPanels x_panels(team.team_scratch(level), blocks, dz, lanes);
+        ScratchPanels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
+        ScratchVector acc(team.team_scratch(level), samples * c);
+        ScratchVector a(team.team_scratch(level), particle_chunk * c);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
+          for (int l = 0; l < lanes; ++l) {
+            const int s = b * lanes + l;
+            const bool live = s < ns;
+            for (int q = 0; q < dim; ++q) x_panels(b, q, l) = live ? x(i0 + s, q) : real(0);
+            if (bias) x_panels(b, dim, l) = real(1);
+            for (int j = 0; j < c; ++j) acc(j * samples + s) = 0;
+          }
+        });
+        const int active_blocks = (ns + lanes - 1) / lanes;
+        for (index_t k0 = 0; k0 < m; k0 += particle_chunk) {
+          const int np = int(min_of<index_t>(particle_chunk, m - k0));
+          const int panels = (np + block_rows - 1) / block_rows;
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, panels), [&](int pb) {
+            for (int r = 0; r < block_rows; ++r) {
+              const int p = pb * block_rows + r;
+              const bool live = p < np;
+              for (int j = 0; j < c; ++j) a(p * c + j) = live ? theta(k0 + p, j) : real(0);
+              for (int q = 0; q < dz; ++q)
+                w_panels(pb, q, r) = live ? theta(k0 + p, c + q) : real(0);
+            }
+          });
+          team.team_barrier();
+          Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+            vector_forward_block(act, w_panels, a, c, panels, x_panels, b, samples, acc);
+          });
+        }
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, ns), [&](int s) {
+          for (int j = 0; j < c; ++j) f((i0 + s) * c + j) = scale * acc(j * samples + s);
+        });
+      });
+}
+
+// The per-particle sums of thread block b over chunk `chunk` of the samples: va_j += Σ_i r_ij σ(z),
+// vw̃ += Σ_i (r_i·a) σ'(z) x̃_i and, WithLaplacian, lap += Σ_i (r_i·a) σ''(z) |x̃_i|².
+template <bool WithLaplacian, class Act>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
+    const Act& act, const SamplePanels& samples, index_t chunk, const ConstVector& r, int c,
+    const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& a_panels,
+    const ScratchPanels& vw_panels, const ScratchPanels& va_panels, const ScratchVector& lap,
+    int b) {
+  const int dz = samples.dz;
+  const index_t i0 = chunk * sample_chunk;
+  const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
+  const int sample_panels = (ns + block_rows - 1) / block_rows;
+  real sum_lap[lanes];
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) sum_lap[l] = lap(b * lanes + l);
+  real g[sample_chunk][lanes];  // (r_i·a) σ'(z_il): the weights of the x̃_i in vw̃
+  for (int sb = 0; sb < sample_panels; ++sb) {
+    real z[block_rows][lanes] = {};
+    const index_t panel = chunk * (sample_chunk / block_rows) + sb;
+    tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
+    // The block's residuals (0 for padding samples), r_q·a for its samples, then σ and the sums,
+    // with one read-modify-write of va per output and block.
+    real rq[block_rows];
+    real ra[block_rows][lanes] = {};
+    for (int j = 0; j < c; ++j) {
+      for (int q = 0; q < block_rows; ++q) {
+        const int s = sb * block_rows + q;
+        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
+      }
+      const real* aj = &a_panels(b, j, 0);
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) ra[q][l] += rq[q] * aj[l];
+    }
+    for (int q = 0; q < block_rows; ++q) {
+      const int s = sb * block_rows + q;
+      const real n2 = s < ns ? norm2(i0 + s) : real(0);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        real sv, ds, dds;
+        if constexpr (WithLaplacian) {
+          act.eval(z[q][l], sv, ds, dds);
+          sum_lap[l] += ra[q][l] * n2 * dds;
+        } else {
+          act.eval(z[q][l], sv, ds);
+        }
+        g[s][l] = ra[q][l] * ds;
+        z[q][l] = sv;  // σ(z) from here on
+      }
+    }
+    for (int j = 0; j < c; ++j) {
+      for (int q = 0; q < block_rows; ++q) {
+        const int s = sb * block_rows + q;
+        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
+      }
+      real sum[lanes] = {};
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) sum[l] += rq[q] * z[q][l];
+      real* vj = &va_panels(b, j, 0);
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) vj[l] += sum[l];
+    }
+  }
+  MFSIM_LANES
+  for (int l = 0; l < lanes; ++l) lap(b * lanes + l) = sum_lap[l];
+  const int depth = sample_panels * block_rows;
+  for (int cb = 0; cb < int(samples.cols.extent(1)); ++cb) {
+    real acc[block_rows][lanes];
+    for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) acc[q][l] = vw_panels(b, cb * block_rows + q, l);
+    tiles::accumulate_outer(acc, &samples.cols(chunk, cb, 0, 0), &g[0][0], depth);
+    for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+    for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + q, l) = acc[q][l];
+  }
+}
+
+// v_a = −(β/n) Σ_i r_i σ(z_i), v_w̃ = −(β/n) Σ_i (r_i·a) σ'(z_i) x̃_i and
+// ΔΨ = (β/n) Σ_i (r_i·a) σ''(z_i) |x̃_i|² (MATH.md §1.5; coeff = β/n), tiled as two_layer_velocity.
+template <bool WithLaplacian, class Act>
+void two_layer_vector_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+                               const SamplePanels& samples, ConstVector r, ConstVector norm2,
+                               Matrix v, Vector laplacian, real coeff, Act act, int c) {
+  const int dz = samples.dz;
+  const int padded_dz = int(samples.cols.extent(1)) * block_rows;
+  const index_t m = index_t(theta.extent(0));
+  const index_t chunks = index_t(samples.cols.extent(0));
+  const std::size_t bytes = tiles::scratch_bytes({{tiles::blocks, dz, lanes},
+                                                  {tiles::blocks, padded_dz, lanes},
+                                                  {tiles::blocks, c, lanes},
+                                                  {tiles::blocks, c, lanes}},
+                                                 {tile});
+  const int level = tiles::scratch_level(bytes);
+  Kokkos::parallel_for(
+      label,
+      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
+          .set_scratch_size(level, Kokkos::PerTeam(bytes)),
+      KOKKOS_LAMBDA(const Member& team) {
+        const index_t k0 = index_t(team.league_rank()) * tile;
+        const int np = int(min_of<index_t>(tile, m - k0));
+        ScratchPanels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        ScratchPanels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
+        ScratchPanels a_panels(team.team_scratch(level), tiles::blocks, c, lanes);
+        ScratchPanels va_panels(team.team_scratch(level), tiles::blocks, c, lanes);
+        ScratchVector lap(team.team_scratch(level), tile);
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
+          for (int l = 0; l < lanes; ++l) {
+            const int p = b * lanes + l;
+            const bool live = p < np;
+            for (int j = 0; j < c; ++j) {
+              a_panels(b, j, l) = live ? theta(k0 + p, j) : real(0);
+              va_panels(b, j, l) = 0;
+            }
+            for (int q = 0; q < dz; ++q) w_panels(b, q, l) = live ? theta(k0 + p, c + q) : real(0);
+            for (int q = 0; q < padded_dz; ++q) vw_panels(b, q, l) = 0;
+            lap(p) = 0;
+          }
+        });
+        team.team_barrier();
+        const int active_blocks = (np + lanes - 1) / lanes;
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+          for (index_t chunk = 0; chunk < chunks; ++chunk)
+            vector_velocity_block<WithLaplacian>(act, samples, chunk, r, c, norm2, w_panels,
+                                                 a_panels, vw_panels, va_panels, lap, b);
+        });
+        team.team_barrier();
+        Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
+          const index_t k = k0 + p;
+          const int b = p / lanes, l = p % lanes;
+          for (int j = 0; j < c; ++j) v(k, j) = -coeff * va_panels(b, j, l);
+          for (int q = 0; q < dz; ++q) v(k, c + q) = -coeff * vw_panels(b, q, l);
+          // Captured outside the if constexpr: nvcc's extended lambdas cannot first capture a
+          // variable inside one.
+          (void)laplacian;
+          if constexpr (WithLaplacian) laplacian(k) = coeff * lap(p);
+        });
+      });
+}
+
+// Gram features of row (i, j) (flat index i·c + j of an nc × nc Gram matrix):
+// φ_{(i,j),k} = scale · (e_j σ(z), a_kj σ'(z) x̃_i), z = w_k·x̃_i (MATH.md §1.5).
+template <class Act>
+struct TwoLayerVectorFeatures {
+  ConstMatrix theta, x;
+  real scale;
+  bool bias;
+  Act act;
+  int c;
+
+  int size() const { return int(theta.extent(1)); }
+  KOKKOS_INLINE_FUNCTION void operator()(index_t row, index_t k, real* phi) const {
+    const int dim = int(x.extent(1));
+    const index_t i = row / c;
+    const int j = int(row - i * c);
+    real z = bias ? theta(k, c + dim) : real(0);
+    for (int q = 0; q < dim; ++q) z += theta(k, c + q) * x(i, q);
+    real s, ds;
+    act.eval(z, s, ds);
+    for (int o = 0; o < c; ++o) phi[o] = o == j ? scale * s : real(0);
+    const real g = scale * theta(k, j) * ds;
+    for (int q = 0; q < dim; ++q) phi[c + q] = g * x(i, q);
+    if (bias) phi[c + dim] = g;
+  }
+};
+
+}  // namespace mfsim::detail

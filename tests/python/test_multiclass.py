@@ -1,0 +1,155 @@
+"""model.outputs = c > 1 (MATH.md §1.5) end to end: class labels through `mfsim data import`, runs
+of the cross-entropy and of the square loss on one-hot targets, and the losses, accuracies and
+margins they wrote recomputed in numpy from the stored particles; the runs whose labels do not
+fit the loss and model.outputs are refused with exit 2 and one line naming the key."""
+
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+from conftest import mfsim_command, mfsim_executable
+
+from mfsim_analysis import open_run, predict
+
+CLASSES = 3
+
+
+def mfsim(*args):
+    return subprocess.run([str(mfsim_executable()), *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """60 points in R^4 labelled 0, 1, 2 by the argmax of a linear teacher (labels in column 4)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 4))
+    y = np.argmax(x @ rng.normal(size=(4, CLASSES)), axis=1)
+    path = tmp_path_factory.mktemp("multiclass") / "table.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="a,b,c,d,label", comments="")
+    return path
+
+
+def import_file(table, out, *options):
+    r = mfsim("data", "import", table, "-o", out, "--test-fraction", "0.25", "--normalize-to-sphere",
+              "--force", *options)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def run(tmp_path, name, data, loss, outputs, **extra):
+    out = tmp_path / f"{name}.h5"
+    overrides = dict(data__kind='"file"', data__path=f'"{data}"', model__loss=f'"{loss}"',
+                     model__outputs=outputs, model__activation='"tanh"', model__beta=3.0,
+                     output__snapshot_every=40, output__observe_every=40, flow__steps=40,
+                     diagnostics__path_norm='true', **extra)
+    r = subprocess.run(mfsim_command(out, **overrides), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def outputs_of(f, theta, x):
+    """f(x) = (β/m) Σ_k a_k tanh(w_k·x + b_k), a_k ∈ R^c: (n, c)."""
+    c = int(f["parameters"].attrs["config_resolved"].split("outputs = ")[1].split("\n")[0])
+    beta = float(f["parameters"].attrs["config_resolved"].split("beta = ")[1].split("\n")[0])
+    a, w, b = theta[:, :c], theta[:, c:-1], theta[:, -1]
+    return beta / len(theta) * np.tanh(x @ w.T + b) @ a
+
+
+def test_class_labels_are_imported_as_indices(table, tmp_path):
+    data = import_file(table, tmp_path / "d.h5")
+    with h5py.File(data, "r") as f:
+        assert f["data"].attrs["classes"] == CLASSES
+        assert set(np.unique(f["data/train/y"][()])) == {0.0, 1.0, 2.0}
+        assert str(f["parameters"].attrs["import_classes"]) == "3"
+    chosen = import_file(table, tmp_path / "two.h5", "--classes", "2,0")
+    with h5py.File(chosen, "r") as f:
+        assert f["data"].attrs["classes"] == 2
+        assert set(np.unique(f["data/train/y"][()])) == {0.0, 1.0}  # 2 -> 0, 0 -> 1
+        assert f["parameters"].attrs["import_classes"] == "2 -> 0, 0 -> 1"
+        n = len(f["data/train/y"]) + len(f["data/test/y"])
+    raw = np.loadtxt(table, delimiter=",", skiprows=1)
+    assert n == np.sum(raw[:, -1] != 1)
+    hot = import_file(table, tmp_path / "hot.h5", "--one-hot")
+    with h5py.File(hot, "r") as f, h5py.File(data, "r") as g:
+        y = f["data/train/y"][()]
+        assert y.shape == (45, CLASSES) and np.all(y.sum(axis=1) == 1)
+        np.testing.assert_array_equal(np.argmax(y, axis=1), g["data/train/y"][()])
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "square"])
+def test_run_recomputed_in_numpy(table, tmp_path, loss):
+    data = import_file(table, tmp_path / "d.h5", *(["--one-hot"] if loss == "square" else []))
+    path = run(tmp_path, loss, data, loss, CLASSES)
+    with h5py.File(path, "r") as f:
+        x, y = f["data/train/x"][()], f["data/train/y"][()]
+        xt, yt = f["data/test/x"][()], f["data/test/y"][()]
+        group = f["particles/two_layer/position"]
+        obs = f["observables"]
+        columns = [n.decode() if isinstance(n, bytes) else str(n) for n in group["value"].attrs["columns"]]
+        assert columns == ["a_1", "a_2", "a_3", "w_1", "w_2", "w_3", "w_4", "b"]
+        for frame, row in ((0, 0), (-1, -1)):
+            theta = group["value"][frame]
+            ft, fs = outputs_of(f, theta, x), outputs_of(f, theta, xt)
+
+            def loss_of(fo, yo):
+                if loss == "square":
+                    return 0.5 * np.mean(np.sum((fo - yo) ** 2, axis=1))
+                top = fo.max(axis=1)
+                lse = top + np.log(np.exp(fo - top[:, None]).sum(axis=1))
+                return np.mean(lse - fo[np.arange(len(fo)), yo.astype(int)])
+
+            labels, test_labels = (np.argmax(y, axis=1), np.argmax(yt, axis=1)) if loss == "square" else (y, yt)
+            assert loss_of(ft, y) == pytest.approx(obs["loss/value"][row], rel=1e-12)
+            assert loss_of(fs, yt) == pytest.approx(obs["test_loss/value"][row], rel=1e-12)
+            assert np.mean(np.argmax(ft, axis=1) == labels) == obs["train_accuracy/value"][row]
+            assert np.mean(np.argmax(fs, axis=1) == test_labels) == obs["test_accuracy/value"][row]
+            own = ft[np.arange(len(ft)), labels.astype(int)]
+            others = np.where(np.eye(CLASSES, dtype=bool)[labels.astype(int)], -np.inf, ft).max(axis=1)
+            margin = np.min(own - others)
+            assert margin == pytest.approx(obs["margin/value"][row], rel=1e-12, abs=1e-14)
+            beta = 3.0
+            a, w = theta[:, :CLASSES], theta[:, CLASSES:]
+            p2 = beta * np.mean(np.linalg.norm(a, axis=1) * np.linalg.norm(w, axis=1))
+            assert margin / p2 == pytest.approx(obs["normalised_margin/value"][row], rel=1e-12, abs=1e-14)
+            assert p2 == pytest.approx(obs["path_norm_l2/value"][row], rel=1e-12)
+        assert obs["train_accuracy/value"][-1] > 0.5
+    with open_run(path) as r:  # the analysis package's f(x): (n, c)
+        np.testing.assert_allclose(predict(r, xt, -1), fs, rtol=1e-12, atol=1e-15)
+    with h5py.File(path, "r") as f:
+        scaling = f["parameters"].attrs["flow_scaling"]
+        assert ("log sum_j exp" in scaling) == (loss == "cross_entropy")
+
+
+@pytest.mark.parametrize("options, overrides, key", [
+    ([], dict(model__loss='"square"', model__outputs=1), "model.loss = \"cross_entropy\""),
+    ([], dict(model__loss='"cross_entropy"', model__outputs=4), "set model.outputs = 3"),
+    (["--one-hot"], dict(model__loss='"square"', model__outputs=2), "set model.outputs = 3"),
+    (["--one-hot"], dict(model__loss='"cross_entropy"', model__outputs=3), "import without --one-hot"),
+    ([], dict(model__loss='"cross_entropy"', model__outputs=1), "model.outputs"),
+    ([], dict(model__loss='"logistic"', model__outputs=3), "model.outputs"),
+    ([], dict(model__kind='"resnet"', model__loss='"cross_entropy"', model__outputs=3), "model.outputs"),
+])
+def test_labels_that_do_not_fit_are_refused(table, tmp_path, options, overrides, key):
+    data = import_file(table, tmp_path / "d.h5", *options)
+    out = tmp_path / "refused.h5"
+    settings = dict(data__kind='"file"', data__path=f'"{data}"', **overrides)
+    r = subprocess.run(mfsim_command(out, **settings), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and key in r.stderr, r.stderr
+    assert not out.exists()
+
+
+def test_synthetic_data_with_several_outputs_is_refused(tmp_path):
+    out = tmp_path / "refused.h5"
+    r = subprocess.run(mfsim_command(out, model__outputs=3), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "set model.outputs = 1" in r.stderr and not out.exists(), r.stderr
+
+
+def test_npy_without_labels_is_refused(tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((4, 3)))
+    r = mfsim("data", "import", tmp_path / "x.npy", "-o", tmp_path / "d.h5")
+    assert r.returncode == 2 and "--labels" in r.stderr and not (tmp_path / "d.h5").exists(), r.stderr
+    r = mfsim("data", "import", tmp_path / "x.npy", "-o", tmp_path / "d.h5", "--label-column", "2")
+    assert r.returncode == 0, r.stderr
