@@ -53,6 +53,7 @@ struct H5mdWriter::Impl {
                              const std::vector<double>& value,
                              const std::vector<std::size_t>& shape);
   void flush();
+  void publish();
   std::string holds() const;
   template <class Write>
   void on_root(Write&& write);
@@ -106,6 +107,10 @@ void H5mdWriter::append_observable(const std::string& name, index_t step, double
 
 void H5mdWriter::flush() {
   impl_->flush();
+}
+
+void H5mdWriter::publish() {
+  impl_->publish();
 }
 
 const std::string& H5mdWriter::path() const {
@@ -359,6 +364,21 @@ void H5mdWriter::Impl::flush() {
     if (last_frame_step_ >= 0) guard_->publish();
   });
   // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
+  std::exception_ptr error = pending_error_;
+  pending_error_ = nullptr;
+  raise_if_any_failed(comm_, error);
+}
+
+void H5mdWriter::Impl::publish() {
+  on_root([&] {
+    try {
+      commit();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) +
+                               "; nothing written");
+    }
+    guard_->publish();
+  });
   std::exception_ptr error = pending_error_;
   pending_error_ = nullptr;
   raise_if_any_failed(comm_, error);
