@@ -336,9 +336,10 @@ TEST(BadInputs, ValuesThatOverflowAreRefusedNamingTheirKey) {
                  "flow.t_end: 1e+300 takes 1e+600 steps");
 }
 
-// Replaces the last step of every particle series with `step` (of the given HDF5 type), and the
-// commit marker with `marker`.
-void store_step(const std::string& file, hid_t type, const void* step, long long marker) {
+// Replaces the last step of every particle series with `step` (of the given HDF5 type), the
+// earlier steps with themselves plus `shift`, and the commit marker with `marker`.
+void store_step(const std::string& file, hid_t type, const void* step, long long marker,
+                long long shift = 0) {
   const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(f, 0);
   for (const char* name :
@@ -349,6 +350,7 @@ void store_step(const std::string& file, hid_t type, const void* step, long long
     H5Sget_simple_extent_dims(space, &rows, nullptr);
     std::vector<long long> steps(rows);
     H5Dread(old, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data());
+    for (long long& s : steps) s += shift;
     H5Dclose(old);
     H5Ldelete(f, name, H5P_DEFAULT);
     const hid_t plain = H5Screate_simple(1, &rows, nullptr);
@@ -384,6 +386,22 @@ TEST(BadInputs, RestartStepsThatLeaveNoRoomAreRefused) {
     fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
     store_step(dir + "/bad.h5", type, step, max);
     expect_refused(dir, "run run.toml -q -o out.h5 " + restart, "leaves no room");
+  }
+}
+
+// A negative stored step (steps still increasing, so that every frame counts as committed) is
+// refused: the run's steps would start below 0.
+TEST(BadInputs, NegativeRestartStepIsRefused) {
+  const std::string dir = prepared("restart_negative_step");
+  const long long max = std::numeric_limits<long long>::max();
+  for (const long long step : {-5ll, std::numeric_limits<long long>::min() + 1000}) {
+    fs::remove(dir + "/bad.h5");
+    fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+    // Every earlier step lies below the last: from 0, 10, 20 to -2^63 + 0, + 10, then `step`.
+    store_step(dir + "/bad.h5", H5T_NATIVE_LLONG, &step, max,
+               std::numeric_limits<long long>::min());
+    expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                   "bad.h5: the frame's step is " + std::to_string(step) + " (negative)");
   }
 }
 

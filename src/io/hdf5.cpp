@@ -185,7 +185,7 @@ void flush(hid_t file) {
 }
 
 bool exists(hid_t loc, const std::string& path) {
-  std::string prefix;
+  std::string prefix, parent = ".";
   std::size_t pos = 0;
   while (pos <= path.size()) {
     const std::size_t next = std::min(path.find('/', pos), path.size());
@@ -193,7 +193,17 @@ bool exists(hid_t loc, const std::string& path) {
     pos = next + 1;
     if (part.empty()) continue;
     prefix += (prefix.empty() ? "" : "/") + part;
-    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    const htri_t found = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
+    if (found == 0) return false;
+    if (found < 0) {
+      // Through something that is not a group (a dataset where a group would be) the path does
+      // not exist; any other failure is HDF5 failing to read the file's metadata (a damaged
+      // file, or one a writer changes meanwhile): an error, which a reader tells from absence.
+      Handle object(check(H5Oopen(loc, parent.c_str(), H5P_DEFAULT), "cannot look up " + prefix));
+      if (H5Iget_type(object.get()) != H5I_GROUP) return false;
+      fail("cannot look up " + prefix);
+    }
+    parent = prefix;
   }
   return true;
 }
@@ -275,7 +285,9 @@ long long read_int64_attribute(hid_t obj, const std::string& name) {
 }
 
 bool has_attribute(hid_t obj, const std::string& name) {
-  return H5Aexists(obj, name.c_str()) > 0;
+  const htri_t found = H5Aexists(obj, name.c_str());
+  if (found < 0) fail("cannot look up attribute " + name);
+  return found > 0;
 }
 
 std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name) {
