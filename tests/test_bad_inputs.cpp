@@ -782,5 +782,36 @@ TEST(BadInputs, RowsInChunksAlreadyOnDiskNeedNoNewReservation) {
   EXPECT_EQ(H5mdReader(dir + "/many.h5").frames("two_layer"), 101);
 }
 
+// At a file-size limit the message says what the file holds, read back: "holds every frame up to
+// step N" where N is the step of its last committed frame, "no frame was written" or "nothing
+// written" where there is no file. Limits from below the file's skeleton to many frames; at 600
+// KiB (docs/configuration.md: the smallest limit that holds a frame of this config) frames fit.
+TEST(BadInputs, FileSizeLimitMessagesNameTheLastCommittedFrame) {
+  const std::string dir = prepared("size_limit_messages");
+  for (const int kib : {200, 400, 600, 650, 800, 1000, 1500}) {
+    fs::remove(dir + "/limited.h5");
+    const Result r = mfsim(dir,
+                           "run run.toml -q -o limited.h5 --set output.snapshot_every=1 "
+                           "--set output.observe_every=1 --set flow.steps=100000",
+                           "trap '' XFSZ; ulimit -f " + std::to_string(2 * kib) + "; ");
+    EXPECT_EQ(r.code, 1) << kib << " KiB: " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("limited.h5: file size limit exceeded; ")) << kib << " KiB";
+    const std::string holds = "the file holds every frame up to step ";
+    const std::size_t at = r.err.find(holds);
+    if (at == std::string::npos) {
+      EXPECT_THAT(r.err,
+                  ::testing::AnyOf(HasSubstr("no frame was written"), HasSubstr("nothing written")))
+          << kib << " KiB";
+      EXPECT_FALSE(fs::exists(dir + "/limited.h5")) << kib << " KiB: " << r.err;
+      EXPECT_LT(kib, 600) << "no frame at " << kib << " KiB";
+      continue;
+    }
+    const index_t step = std::stoll(r.err.substr(at + holds.size()));
+    const H5mdReader reader(dir + "/limited.h5");
+    EXPECT_EQ(reader.read_frame("two_layer", -1).step, step) << kib << " KiB: " << r.err;
+    if (kib >= 600) EXPECT_GE(reader.frames("two_layer"), 2) << kib << " KiB";
+  }
+}
+
 }  // namespace
 }  // namespace mfsim

@@ -435,14 +435,17 @@ Series::Series(hid_t loc, const std::string& name, hid_t type, const std::vector
   std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED};
   dims.insert(dims.end(), inner.begin(), inner.end());
   max_dims.insert(max_dims.end(), inner.begin(), inner.end());
-  // Chunks of about 1 MiB: many rows of a small series, a slab of the first inner dimension of a
-  // large one (a frame of a million particles).
+  // Chunks of at most 64 KiB of rows (up to 1024 rows of a scalar series, tens of frames of a
+  // few particles): HDF5 allocates a chunk whole when it first writes it, so that a file's first
+  // rows take little more disk than they hold (a small disk or file-size limit holds a frame). A
+  // larger row is a chunk of its own; one of more than 1 MiB, slabs of about 1 MiB of its first
+  // inner dimension (a frame of a million particles). Chunking is invisible to readers.
   const hsize_t row_values = std::max<hsize_t>(1, product(inner));
-  const hsize_t target_values = (hsize_t(1) << 20) / 8;
-  std::vector<hsize_t> chunk{std::clamp<hsize_t>(target_values / row_values, 1, 1024)};
+  const hsize_t rows_target = (hsize_t(16) << 10) / 8, slab_target = (hsize_t(1) << 20) / 8;
+  std::vector<hsize_t> chunk{std::clamp<hsize_t>(rows_target / row_values, 1, 256)};
   for (hsize_t n : inner) chunk.push_back(std::max<hsize_t>(1, n));
-  if (!inner.empty() && row_values > target_values)
-    chunk[1] = std::max<hsize_t>(1, inner[0] * target_values / row_values);
+  if (!inner.empty() && row_values > slab_target)
+    chunk[1] = std::max<hsize_t>(1, inner[0] * slab_target / row_values);
   Handle space(
       check(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()), "H5Screate_simple"));
   Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"));
