@@ -435,8 +435,8 @@ Series::Series(hid_t loc, const std::string& name, hid_t type, const std::vector
   std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED};
   dims.insert(dims.end(), inner.begin(), inner.end());
   max_dims.insert(max_dims.end(), inner.begin(), inner.end());
-  // Chunks of at most 64 KiB of rows (up to 1024 rows of a scalar series, tens of frames of a
-  // few particles): HDF5 allocates a chunk whole when it first writes it, so that a file's first
+  // Chunks of at most 16 KiB of rows (up to 256 rows of a scalar series, a few frames of a few
+  // particles): HDF5 allocates a chunk whole when it first writes it, so that a file's first
   // rows take little more disk than they hold (a small disk or file-size limit holds a frame). A
   // larger row is a chunk of its own; one of more than 1 MiB, slabs of about 1 MiB of its first
   // inner dimension (a frame of a million particles). Chunking is invisible to readers.
