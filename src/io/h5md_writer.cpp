@@ -54,6 +54,7 @@ struct H5mdWriter::Impl {
                              const std::vector<std::size_t>& shape);
   void flush();
   void publish();
+  void raise_pending_error();  // on every rank, what failed on rank 0 since the last call
   std::string holds() const;
   template <class Write>
   void on_root(Write&& write);
@@ -364,21 +365,16 @@ void H5mdWriter::Impl::flush() {
     if (last_frame_step_ >= 0) guard_->publish();
   });
   // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
-  std::exception_ptr error = pending_error_;
-  pending_error_ = nullptr;
-  raise_if_any_failed(comm_, error);
+  raise_pending_error();
 }
 
 void H5mdWriter::Impl::publish() {
-  on_root([&] {
-    try {
-      commit();
-    } catch (const std::exception& e) {
-      throw std::runtime_error(OutputGuard::describe_failure(path_, e.what()) +
-                               "; nothing written");
-    }
-    guard_->publish();
-  });
+  flush();  // which publishes once a frame is committed
+  on_root([&] { guard_->publish(); });
+  raise_pending_error();
+}
+
+void H5mdWriter::Impl::raise_pending_error() {
   std::exception_ptr error = pending_error_;
   pending_error_ = nullptr;
   raise_if_any_failed(comm_, error);
