@@ -12,7 +12,7 @@ from mfsim_analysis import open_run
 
 
 def mfsim(*args):
-    return subprocess.run([str(mfsim_executable()), *map(str, args)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([str(mfsim_executable()), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def write_csv(path, header, rows):
@@ -240,7 +240,7 @@ def test_signals_and_kills_leave_the_target_complete_and_temporaries_the_next_im
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(delay)
             p.send_signal(sig)
-            rc = p.wait(timeout=60)
+            rc = p.wait(timeout=300)
             assert rc in (0, -sig), (sig, delay, rc)
             if out.exists():
                 assert is_data_file(out), (sig, delay)
