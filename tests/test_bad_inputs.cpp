@@ -37,6 +37,18 @@ namespace fs = std::filesystem;
 using test::Result;
 using test::slurp;
 
+// `err` without the lines that AddressSanitizer's runtime adds to a failed allocation
+// ("==PID==WARNING: AddressSanitizer failed to allocate ..."; the sanitizer build lets malloc
+// return NULL, as glibc's does): they are not mfsim's output. Its error reports stay.
+std::string without_sanitizer_warnings(const std::string& err) {
+  std::istringstream in(err);
+  std::string out;
+  for (std::string line; std::getline(in, line);)
+    if (line.find("==WARNING: AddressSanitizer failed to allocate") == std::string::npos)
+      out += line + "\n";
+  return out;
+}
+
 // Runs the binary in `dir` (its working directory) through the shell; stdout and stderr go to
 // files outside `dir`, so that `dir` holds only what mfsim wrote.
 Result mfsim(const std::string& dir, const std::string& args, const std::string& prefix = "") {
@@ -44,7 +56,8 @@ Result mfsim(const std::string& dir, const std::string& args, const std::string&
   const std::string cmd = "cd " + dir + " && " + prefix + std::string(MFSIM_EXECUTABLE) + " " +
                           args + " >" + log + ".out 2>" + log + ".err";
   const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log + ".out"), slurp(log + ".err")};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log + ".out"),
+          without_sanitizer_warnings(slurp(log + ".err"))};
 }
 
 std::size_t lines(const std::string& text) {
@@ -336,9 +349,10 @@ TEST(BadInputs, ValuesThatOverflowAreRefusedNamingTheirKey) {
                  "flow.t_end: 1e+300 takes 1e+600 steps");
 }
 
-// Replaces the last step of every particle series with `step` (of the given HDF5 type), and the
-// commit marker with `marker`.
-void store_step(const std::string& file, hid_t type, const void* step, long long marker) {
+// Replaces the last step of every particle series with `step` (of the given HDF5 type), the
+// earlier steps with themselves plus `shift`, and the commit marker with `marker`.
+void store_step(const std::string& file, hid_t type, const void* step, long long marker,
+                long long shift = 0) {
   const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(f, 0);
   for (const char* name :
@@ -349,6 +363,7 @@ void store_step(const std::string& file, hid_t type, const void* step, long long
     H5Sget_simple_extent_dims(space, &rows, nullptr);
     std::vector<long long> steps(rows);
     H5Dread(old, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data());
+    for (long long& s : steps) s += shift;
     H5Dclose(old);
     H5Ldelete(f, name, H5P_DEFAULT);
     const hid_t plain = H5Screate_simple(1, &rows, nullptr);
@@ -384,6 +399,22 @@ TEST(BadInputs, RestartStepsThatLeaveNoRoomAreRefused) {
     fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
     store_step(dir + "/bad.h5", type, step, max);
     expect_refused(dir, "run run.toml -q -o out.h5 " + restart, "leaves no room");
+  }
+}
+
+// A negative stored step (steps still increasing, so that every frame counts as committed) is
+// refused: the run's steps would start below 0.
+TEST(BadInputs, NegativeRestartStepIsRefused) {
+  const std::string dir = prepared("restart_negative_step");
+  const long long max = std::numeric_limits<long long>::max();
+  for (const long long step : {-5ll, std::numeric_limits<long long>::min() + 1000}) {
+    fs::remove(dir + "/bad.h5");
+    fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
+    // Every earlier step lies below the last: from 0, 10, 20 to -2^63 + 0, + 10, then `step`.
+    store_step(dir + "/bad.h5", H5T_NATIVE_LLONG, &step, max,
+               std::numeric_limits<long long>::min());
+    expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
+                   "bad.h5: the frame's step is " + std::to_string(step) + " (negative)");
   }
 }
 
@@ -762,6 +793,37 @@ TEST(BadInputs, RowsInChunksAlreadyOnDiskNeedNoNewReservation) {
                          "trap '' XFSZ; ulimit -f " + std::to_string(blocks) + "; ");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(H5mdReader(dir + "/many.h5").frames("two_layer"), 101);
+}
+
+// At a file-size limit the message says what the file holds, read back: "holds every frame up to
+// step N" where N is the step of its last committed frame, "no frame was written" or "nothing
+// written" where there is no file. Limits from below the file's skeleton to many frames; at 600
+// KiB (docs/configuration.md: the smallest limit that holds a frame of this config) frames fit.
+TEST(BadInputs, FileSizeLimitMessagesNameTheLastCommittedFrame) {
+  const std::string dir = prepared("size_limit_messages");
+  for (const int kib : {200, 400, 600, 650, 800, 1000, 1500}) {
+    fs::remove(dir + "/limited.h5");
+    const Result r = mfsim(dir,
+                           "run run.toml -q -o limited.h5 --set output.snapshot_every=1 "
+                           "--set output.observe_every=1 --set flow.steps=100000",
+                           "trap '' XFSZ; ulimit -f " + std::to_string(2 * kib) + "; ");
+    EXPECT_EQ(r.code, 1) << kib << " KiB: " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("limited.h5: file size limit exceeded; ")) << kib << " KiB";
+    const std::string holds = "the file holds every frame up to step ";
+    const std::size_t at = r.err.find(holds);
+    if (at == std::string::npos) {
+      EXPECT_THAT(r.err,
+                  ::testing::AnyOf(HasSubstr("no frame was written"), HasSubstr("nothing written")))
+          << kib << " KiB";
+      EXPECT_FALSE(fs::exists(dir + "/limited.h5")) << kib << " KiB: " << r.err;
+      EXPECT_LT(kib, 600) << "no frame at " << kib << " KiB";
+      continue;
+    }
+    const index_t step = std::stoll(r.err.substr(at + holds.size()));
+    const H5mdReader reader(dir + "/limited.h5");
+    EXPECT_EQ(reader.read_frame("two_layer", -1).step, step) << kib << " KiB: " << r.err;
+    if (kib >= 600) EXPECT_GE(reader.frames("two_layer"), 2) << kib << " KiB";
+  }
 }
 
 }  // namespace

@@ -1,14 +1,10 @@
 #include "mfsim/io/data_import.hpp"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -350,56 +346,6 @@ class SignalsHeld {
   sigset_t signals_, before_;
 };
 
-// A new empty file beside `target` (same directory, so that a rename replaces the target
-// atomically), named ".NAME.PID-N.tmp"; removed on destruction unless renamed.
-class TemporaryBeside {
- public:
-  explicit TemporaryBeside(const std::filesystem::path& target) {
-    const std::filesystem::path dir = target.parent_path();
-    const std::string stem = "." + target.filename().string() + "." + std::to_string(::getpid());
-    for (int n = 0;; ++n) {
-      path_ = (dir / (stem + "-" + std::to_string(n) + ".tmp")).string();
-      const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd >= 0) {
-        ::close(fd);
-        return;
-      }
-      const int error = errno;
-      if (error != EEXIST || n == 100) {
-        path_.clear();  // nothing to remove
-        throw InputError("-o " + target.string() + ": cannot create the output file (" +
-                         std::strerror(error) + ")");
-      }
-    }
-  }
-  ~TemporaryBeside() {
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  TemporaryBeside(const TemporaryBeside&) = delete;
-  TemporaryBeside& operator=(const TemporaryBeside&) = delete;
-
-  const std::string& path() const { return path_; }
-
-  // Moves the complete file to `target` (-o `shown`): over an existing one with `overwrite`, else
-  // only if none appeared meanwhile (a hard link is made, then the temporary name removed).
-  void rename_to(const std::filesystem::path& target, const std::string& shown, bool overwrite) {
-    const int status =
-        overwrite ? ::rename(path_.c_str(), target.c_str()) : ::link(path_.c_str(), target.c_str());
-    if (status != 0) {
-      const int error = errno;
-      if (error == EEXIST)
-        throw InputError("-o " + shown + ": exists (use --force to overwrite it)");
-      throw std::runtime_error("-o " + shown + ": cannot move the written file into place (" +
-                               std::strerror(error) + ")");
-    }
-    if (!overwrite) ::unlink(path_.c_str());
-    path_.clear();
-  }
-
- private:
-  std::string path_;
-};
-
 }  // namespace
 
 std::string file_checksum(const std::string& path) {
@@ -435,24 +381,21 @@ ImportedData import_data(const ImportOptions& o) {
 }
 
 void write_data_file(const std::string& path, bool overwrite, const ImportedData& d) {
-  namespace fs = std::filesystem;
-  if (!overwrite && fs::exists(path))
-    throw InputError("-o " + path + ": exists (use --force to overwrite it)");
-  // An existing file is replaced where it lies, a symbolic link to it kept.
-  std::error_code ec;
-  fs::path target = fs::exists(path, ec) ? fs::canonical(path, ec) : fs::path(path);
-  if (ec) target = path;
-  // A stop signal (or ^C) while the file is written takes effect once the temporary file is
-  // renamed or removed, so that it neither leaves a half-written file nor a stray temporary.
+  // A stop signal (or ^C) while the file is written takes effect once the writer's temporary
+  // beside `path` is renamed over it or removed, so that it neither leaves a half-written file
+  // nor a stray temporary.
   const SignalsHeld held;
-  TemporaryBeside temporary(target);
-  {
-    H5mdWriter writer(temporary.path(), true, {}, false);
+  struct Stopped {};
+  try {
+    H5mdWriter writer(path, overwrite, {}, false);
     writer.write_parameters(d.parameters);
     writer.write_data(d.data);
+    // Closed by an exception, the writer publishes nothing and removes its temporary; the held
+    // signal then ends the process.
+    if (held.pending()) throw Stopped{};
+    writer.publish();
+  } catch (const Stopped&) {
   }
-  if (held.pending()) return;  // the temporary is removed, then the signal ends the process
-  temporary.rename_to(target, path, overwrite);
 }
 
 }  // namespace mfsim

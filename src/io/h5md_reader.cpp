@@ -287,7 +287,8 @@ std::vector<std::string> H5mdReader::particle_groups() const {
 }
 
 bool H5mdReader::has_particles(const std::string& group) const {
-  return h5::exists(impl_->file.get(), "particles/" + group + "/position/value");
+  return impl_->retried(
+      [&] { return h5::exists(impl_->file.get(), "particles/" + group + "/position/value"); });
 }
 
 index_t H5mdReader::frames(const std::string& group) const {
@@ -329,8 +330,10 @@ ParticleFrame H5mdReader::read_frame(const std::string& group, index_t frame, in
 }
 
 bool H5mdReader::has_data() const {
-  return h5::exists(impl_->file.get(), "data/train/x") &&
-         h5::exists(impl_->file.get(), "data/train/y");
+  return impl_->retried([&] {
+    return h5::exists(impl_->file.get(), "data/train/x") &&
+           h5::exists(impl_->file.get(), "data/train/y");
+  });
 }
 
 Dataset H5mdReader::read_data() const {
@@ -430,8 +433,10 @@ ObservableSeries H5mdReader::read_observable(const std::string& name) const {
 }
 
 bool H5mdReader::has_parameter(const std::string& name) const {
-  return h5::exists(impl_->file.get(), "parameters") &&
-         h5::has_attribute(h5::open_group(impl_->file.get(), "parameters").get(), name);
+  return impl_->retried([&] {
+    return h5::exists(impl_->file.get(), "parameters") &&
+           h5::has_attribute(h5::open_group(impl_->file.get(), "parameters").get(), name);
+  });
 }
 
 std::string H5mdReader::parameter(const std::string& name) const {

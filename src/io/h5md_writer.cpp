@@ -53,6 +53,8 @@ struct H5mdWriter::Impl {
                              const std::vector<double>& value,
                              const std::vector<std::size_t>& shape);
   void flush();
+  void publish();
+  void raise_pending_error();  // on every rank, what failed on rank 0 since the last call
   std::string holds() const;
   template <class Write>
   void on_root(Write&& write);
@@ -106,6 +108,10 @@ void H5mdWriter::append_observable(const std::string& name, index_t step, double
 
 void H5mdWriter::flush() {
   impl_->flush();
+}
+
+void H5mdWriter::publish() {
+  impl_->publish();
 }
 
 const std::string& H5mdWriter::path() const {
@@ -380,6 +386,16 @@ void H5mdWriter::Impl::flush() {
     if (last_frame_step_ >= 0) guard_->publish();
   });
   // Every rank calls flush at the same step: a write that failed on rank 0 ends all of them here.
+  raise_pending_error();
+}
+
+void H5mdWriter::Impl::publish() {
+  flush();  // which publishes once a frame is committed
+  on_root([&] { guard_->publish(); });
+  raise_pending_error();
+}
+
+void H5mdWriter::Impl::raise_pending_error() {
   std::exception_ptr error = pending_error_;
   pending_error_ = nullptr;
   raise_if_any_failed(comm_, error);

@@ -1,5 +1,6 @@
 #include "hdf5.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -83,6 +84,10 @@ bool string_read_survives(hid_t attr, hid_t type, std::size_t count) {
     // and ends the child: no handler inherited from the parent (a sanitizer's, a fuzzer's) may
     // report it as the parent's crash.
     for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(s, SIG_DFL);
+    // The child speaks only through its exit code: what HDF5 (or a sanitizer, under which a wild
+    // read is a report and an exit instead of a crash) would print is not the parent's output.
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) ::dup2(null, STDERR_FILENO);
     std::vector<char*> ptrs(count, nullptr);
     ::_exit(H5Aread(attr, type, ptrs.data()) < 0 ? refused : read);
   }
@@ -185,7 +190,7 @@ void flush(hid_t file) {
 }
 
 bool exists(hid_t loc, const std::string& path) {
-  std::string prefix;
+  std::string prefix, parent = ".";
   std::size_t pos = 0;
   while (pos <= path.size()) {
     const std::size_t next = std::min(path.find('/', pos), path.size());
@@ -193,7 +198,17 @@ bool exists(hid_t loc, const std::string& path) {
     pos = next + 1;
     if (part.empty()) continue;
     prefix += (prefix.empty() ? "" : "/") + part;
-    if (H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    const htri_t found = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
+    if (found == 0) return false;
+    if (found < 0) {
+      // Through something that is not a group (a dataset where a group would be) the path does
+      // not exist; any other failure is HDF5 failing to read the file's metadata (a damaged
+      // file, or one a writer changes meanwhile): an error, which a reader tells from absence.
+      Handle object(check(H5Oopen(loc, parent.c_str(), H5P_DEFAULT), "cannot look up " + prefix));
+      if (H5Iget_type(object.get()) != H5I_GROUP) return false;
+      fail("cannot look up " + prefix);
+    }
+    parent = prefix;
   }
   return true;
 }
@@ -275,7 +290,9 @@ long long read_int64_attribute(hid_t obj, const std::string& name) {
 }
 
 bool has_attribute(hid_t obj, const std::string& name) {
-  return H5Aexists(obj, name.c_str()) > 0;
+  const htri_t found = H5Aexists(obj, name.c_str());
+  if (found < 0) fail("cannot look up attribute " + name);
+  return found > 0;
 }
 
 std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name) {
@@ -423,14 +440,17 @@ Series::Series(hid_t loc, const std::string& name, hid_t type, const std::vector
   std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED};
   dims.insert(dims.end(), inner.begin(), inner.end());
   max_dims.insert(max_dims.end(), inner.begin(), inner.end());
-  // Chunks of about 1 MiB: many rows of a small series, a slab of the first inner dimension of a
-  // large one (a frame of a million particles).
+  // Chunks of at most 16 KiB of rows (up to 256 rows of a scalar series, a few frames of a few
+  // particles): HDF5 allocates a chunk whole when it first writes it, so that a file's first
+  // rows take little more disk than they hold (a small disk or file-size limit holds a frame). A
+  // larger row is a chunk of its own; one of more than 1 MiB, slabs of about 1 MiB of its first
+  // inner dimension (a frame of a million particles). Chunking is invisible to readers.
   const hsize_t row_values = std::max<hsize_t>(1, product(inner));
-  const hsize_t target_values = (hsize_t(1) << 20) / 8;
-  std::vector<hsize_t> chunk{std::clamp<hsize_t>(target_values / row_values, 1, 1024)};
+  const hsize_t rows_target = (hsize_t(16) << 10) / 8, slab_target = (hsize_t(1) << 20) / 8;
+  std::vector<hsize_t> chunk{std::clamp<hsize_t>(rows_target / row_values, 1, 256)};
   for (hsize_t n : inner) chunk.push_back(std::max<hsize_t>(1, n));
-  if (!inner.empty() && row_values > target_values)
-    chunk[1] = std::max<hsize_t>(1, inner[0] * target_values / row_values);
+  if (!inner.empty() && row_values > slab_target)
+    chunk[1] = std::max<hsize_t>(1, inner[0] * slab_target / row_values);
   Handle space(
       check(H5Screate_simple(int(dims.size()), dims.data(), max_dims.data()), "H5Screate_simple"));
   Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"));

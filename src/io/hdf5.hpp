@@ -38,7 +38,9 @@ Handle create_file(const std::string& path, bool overwrite);
 Handle open_file(const std::string& path, bool writable = false);
 void flush(hid_t file);
 
-bool exists(hid_t loc, const std::string& path);          // every component of a '/'-separated path
+// Whether every component of a '/'-separated path exists (false where one is not a group); an
+// error ("HDF5: cannot look up ...") where HDF5 cannot read the metadata that would say.
+bool exists(hid_t loc, const std::string& path);
 Handle create_group(hid_t loc, const std::string& path);  // creates missing parents
 Handle open_group(hid_t loc, const std::string& path);
 Handle open_dataset(hid_t loc, const std::string& path);
@@ -53,7 +55,7 @@ void write_attribute(hid_t obj, const std::string& name, long long value);
 // place in the object header: one write, never a moment without it).
 void overwrite_attribute(hid_t obj, const std::string& name, long long value);
 long long read_int64_attribute(hid_t obj, const std::string& name);
-bool has_attribute(hid_t obj, const std::string& name);
+bool has_attribute(hid_t obj, const std::string& name);  // an error where HDF5 cannot say
 std::string read_string_attribute(hid_t obj, const std::string& name);
 std::vector<std::string> read_string_array_attribute(hid_t obj, const std::string& name);
 std::vector<int> read_int_array_attribute(hid_t obj, const std::string& name);

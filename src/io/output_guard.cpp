@@ -151,14 +151,28 @@ void OutputGuard::publish() {
     const bool exists = ::stat(target_.c_str(), &now) == 0;
     const bool known = replaced_fd_ >= 0 && ::fstat(replaced_fd_, &replaced) == 0 &&
                        replaced.st_dev == now.st_dev && replaced.st_ino == now.st_ino;
+    const std::string created_meanwhile =
+        path_ +
+        ": output file exists: another process created it while this run started (use --force "
+        "to overwrite it)";
     if (exists && !known) {  // created while this run was starting
-      if (!overwrite_)
-        throw InputError(path_ +
-                         ": output file exists: another process created it while this run "
-                         "started (use --force to overwrite it)");
+      if (!overwrite_) throw InputError(created_meanwhile);
       refuse_if_locked(target_);
     }
-    if (::rename(temporary_.c_str(), target_.c_str()) != 0)
+    // Where no file may be replaced, a hard link creates the target only if no process at all
+    // (not only an mfsim holding the directory's lock) created it since the check; the
+    // temporary's name is then removed. A file system without hard links falls back to the
+    // rename.
+    bool linked = false;
+    if (!exists && !overwrite_) {
+      if (::link(temporary_.c_str(), target_.c_str()) == 0) {
+        linked = true;
+        ::unlink(temporary_.c_str());
+      } else if (errno == EEXIST) {
+        throw InputError(created_meanwhile);
+      }
+    }
+    if (!linked && ::rename(temporary_.c_str(), target_.c_str()) != 0)
       throw std::runtime_error(path_ + ": cannot replace the output file (" + std::strerror(errno) +
                                ")");
     published_ = true;

@@ -314,11 +314,11 @@ def start_up_cases(c, work):
     restart = ["run", "run.toml", "-q", "-o", "good.h5", "--force", "--set", "init.kind=file",
                "--set", "init.path=bad.h5"]
 
-    def stored_step(value, dtype):
+    def stored_step(value, dtype, shift=0):
         def edit(f):
             for group in ["position", "log_density"]:
                 name = f"particles/two_layer/{group}/step"
-                steps = f[name][()].astype(dtype)
+                steps = (f[name][()] + shift).astype(dtype)
                 steps[-1] = value
                 del f[name]
                 f[name] = steps
@@ -328,6 +328,10 @@ def start_up_cases(c, work):
                                 ("uint64 max", 2**64 - 1, "u8"), ("int64 max - 5", 2**63 - 6, "i8")]:
         mutate(work / "good.h5", work / "bad.h5", stored_step(value, dtype))
         c.case(f"restart step {label}", restart, "bad.h5: the frame's step")
+    # Negative, the steps still increasing (so that the frame counts as committed).
+    for label, value in [("-5", -5), ("int64 min + 1000", -2**63 + 1000)]:
+        mutate(work / "good.h5", work / "bad.h5", stored_step(value, "i8", shift=-2**63))
+        c.case(f"restart step {label}", restart, f"bad.h5: the frame's step is {value} (negative)")
     for observable in ["w2_path_length", "loss_bound"]:
         for value in [np.nan, np.inf, -np.inf]:
             mutate(work / "good.h5", work / "bad.h5",

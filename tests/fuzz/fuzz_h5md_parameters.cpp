@@ -26,6 +26,7 @@
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/info.hpp"
 
+#include "fuzz_dataset.hpp"
 #include "fuzz_input.hpp"
 
 namespace {
@@ -86,53 +87,24 @@ void make_attribute(hid_t group, const char* name, Bytes& in) {
   H5Sclose(space);
 }
 
-// One dataset of an observable: missing, or of a type (double, int64, string), a rank (0..3) and
-// dims (0..5, or the element's row count), chunked and extendible along the rows when rank > 0.
-void make_series(hid_t file, const std::string& name, Bytes& in, hsize_t rows) {
-  const std::uint8_t what = in.next();
-  if (what % 8 == 0) return;
-  const int rank = (what / 8) % 4;
-  const std::size_t r = std::size_t(rank);
-  std::vector<hsize_t> dims(r), max(r), chunk(r);
-  hsize_t n = 1;
-  for (int i = 0; i < rank; ++i) {
-    const std::uint8_t b = in.next();
-    dims[i] = i == 0 && b < 160 ? rows : hsize_t(b % 6);
-    max[i] = i == 0 ? H5S_UNLIMITED : dims[i];
-    chunk[i] = std::max<hsize_t>(1, dims[i]);
-    n *= dims[i];
-  }
-  const int kind = (what / 32) % 3;
-  const hid_t space =
-      rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), max.data());
-  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-  if (rank > 0) H5Pset_chunk(dcpl, rank, chunk.data());
-  const hid_t type = kind == 0   ? H5Tcopy(H5T_NATIVE_DOUBLE)
-                     : kind == 1 ? H5Tcopy(H5T_NATIVE_INT64)
-                                 : string_type(false, 3);
-  const hid_t ds = H5Dcreate2(file, name.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT);
-  if (ds >= 0 && n > 0 && n < 10000) {
-    if (kind == 0) {
-      std::vector<double> v(n);
-      for (auto& x : v) x = double(in.next()) - 100;
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    } else if (kind == 1) {
-      std::vector<long long> v(n);
-      for (auto& x : v) x = in.next() % 6;
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    } else {
-      std::string v(3 * n, 'x');
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    }
-  }
-  if (ds >= 0) H5Dclose(ds);
-  H5Tclose(type);
-  H5Pclose(dcpl);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-}
+// A dataset of an observable: sizes mostly the element's row count in the first dimension,
+// chunked and extendible along the rows (as mfsim writes its series).
+const fuzz::DatasetRecipe series = [] {
+  fuzz::DatasetRecipe r;
+  r.rows_below = 160;
+  r.rows_first_only = true;
+  r.other_sizes = 6;
+  r.extendible = true;
+  r.most_values = 10000;
+  r.real = [](std::uint8_t b) {
+    return double(b) - 100;
+  };
+  r.integer = [](std::uint8_t b) {
+    return (long long)(b % 6);
+  };
+  r.utf8 = true;
+  return r;
+}();
 
 void write_recipe(const std::string& path, Bytes& in) {
   const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -145,8 +117,11 @@ void write_recipe(const std::string& path, Bytes& in) {
   }
   for (const char* name : observable_names) {
     const hsize_t rows = in.next() % 5;
-    for (const char* part : {"step", "time", "value"})
-      make_series(f, std::string("observables/") + name + "/" + part, in, rows);
+    for (const char* part : {"step", "time", "value"}) {
+      fuzz::DatasetRecipe recipe = series;
+      recipe.rows = rows;
+      fuzz::make_dataset(f, std::string("observables/") + name + "/" + part, in, recipe);
+    }
   }
   H5Fclose(f);
 }

@@ -28,6 +28,7 @@
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/models/two_layer.hpp"
 
+#include "fuzz_dataset.hpp"
 #include "fuzz_input.hpp"
 
 namespace {
@@ -47,47 +48,19 @@ double value_of(std::uint8_t b) {
   }
 }
 
-// One dataset from the bytes: skipped, or created with a type, a rank (0..3) and dims (0..9).
-void make_dataset(hid_t file, const std::string& name, Bytes& in, hsize_t typical_rows) {
-  const std::uint8_t what = in.next();
-  if (what % 8 == 0) return;  // missing
-  const int rank = (what / 8) % 4;
-  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  hsize_t n = 1;
-  for (auto& d : dims) {
-    const std::uint8_t b = in.next();
-    d = b < 128 ? typical_rows : hsize_t(b % 10);
-    n *= d;
-  }
-  const int kind = (what / 32) % 3;  // 0: double, 1: int64, 2: string
-  const hid_t space =
-      rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims.data(), nullptr);
-  const hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t type = kind == 0   ? H5Tcopy(H5T_NATIVE_DOUBLE)
-               : kind == 1 ? H5Tcopy(H5T_NATIVE_INT64)
-                           : H5Tcopy(H5T_C_S1);
-  if (kind == 2) H5Tset_size(type, 3);
-  const hid_t ds = H5Dcreate2(file, name.c_str(), type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  if (ds >= 0 && n > 0 && n < 100000) {
-    if (kind == 0) {
-      std::vector<double> v(n);
-      for (auto& x : v) x = value_of(in.next());
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    } else if (kind == 1) {
-      std::vector<long long> v(n);
-      for (auto& x : v) x = in.next() % 4;
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    } else {
-      std::string v(3 * n, 'a');
-      H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-    }
-  }
-  if (ds >= 0) H5Dclose(ds);
-  H5Tclose(type);
-  H5Pclose(lcpl);
-  H5Sclose(space);
-}
+// A dataset a restart or a data file reads: sizes mostly the file's row count, values with NaN
+// and Inf, not chunked.
+const fuzz::DatasetRecipe input_dataset = [] {
+  fuzz::DatasetRecipe r;
+  r.rows_below = 128;
+  r.other_sizes = 10;
+  r.most_values = 100000;
+  r.real = value_of;
+  r.integer = [](std::uint8_t b) {
+    return (long long)(b % 4);
+  };
+  return r;
+}();
 
 void write_structured(const std::string& path, Bytes& in) {
   const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -106,7 +79,11 @@ void write_structured(const std::string& path, Bytes& in) {
                          "observables/loss/value",
                          "observables/loss/step",
                          "observables/loss/time"};
-  for (const char* name : names) make_dataset(f, name, in, 1 + in.next() % 8);
+  for (const char* name : names) {
+    fuzz::DatasetRecipe recipe = input_dataset;
+    recipe.rows = 1 + in.next() % 8;
+    fuzz::make_dataset(f, name, in, recipe);
+  }
   H5Fclose(f);
 }
 

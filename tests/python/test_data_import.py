@@ -12,7 +12,7 @@ from mfsim_analysis import open_run
 
 
 def mfsim(*args):
-    return subprocess.run([str(mfsim_executable()), *map(str, args)], capture_output=True, text=True, timeout=60)
+    return subprocess.run([str(mfsim_executable()), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
 def write_csv(path, header, rows):
@@ -208,3 +208,55 @@ def test_output_that_is_an_input_is_refused_and_kept(tmp_path, table):
     r = mfsim("data", "import", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "-o", tmp_path / "y.npy", "--force")
     assert r.returncode == 2 and "is the input file" in r.stderr, r.stderr
     assert (tmp_path / "y.npy").read_bytes() == labels
+
+
+def hidden(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def is_data_file(path):
+    with h5py.File(path, "r") as f:
+        return f["data/train/x"].shape[0] > 0
+
+
+def test_signals_and_kills_leave_the_target_complete_and_temporaries_the_next_import_removes(tmp_path, table):
+    """The data file is written as a run's output is: a hidden temporary ".NAME.mfsim-XXXXXX"
+    beside the target. A stop signal at any moment leaves no temporary (it takes effect once the
+    temporary is renamed or removed); SIGKILL may leave one, which the next import (or run) of the
+    target removes once it is unlocked and a minute old. The target is at every moment absent or
+    a complete data file."""
+    import os
+    import re
+    import signal
+    import time
+
+    path, _, _ = table
+    out = tmp_path / "d.h5"
+    delays = [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
+    for sig in [signal.SIGTERM, signal.SIGKILL]:
+        for delay in delays:
+            out.unlink(missing_ok=True)
+            p = subprocess.Popen([str(mfsim_executable()), "data", "import", str(path), "-o", str(out)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(sig)
+            rc = p.wait(timeout=300)
+            assert rc in (0, -sig), (sig, delay, rc)
+            if out.exists():
+                assert is_data_file(out), (sig, delay)
+            if sig == signal.SIGTERM:
+                assert hidden(tmp_path) == [], (delay, hidden(tmp_path))
+    left = hidden(tmp_path)
+    assert all(re.fullmatch(r"\.d\.h5\.mfsim-[0-9a-f]{6}", name) for name in left), left
+    # Whatever the kills left, aged as an abandoned temporary is; and one a live writer has just
+    # created (fresh), which must stay.
+    (tmp_path / ".d.h5.mfsim-0a1b2c").write_bytes(b"killed")
+    (tmp_path / ".d.h5.mfsim-3d4e5f").write_bytes(b"just created")
+    old = time.time() - 300
+    for name in hidden(tmp_path):
+        if name != ".d.h5.mfsim-3d4e5f":
+            os.utime(tmp_path / name, (old, old))
+    r = mfsim("data", "import", path, "-o", out, "--force")
+    assert r.returncode == 0, r.stderr
+    assert is_data_file(out)
+    assert hidden(tmp_path) == [".d.h5.mfsim-3d4e5f"]

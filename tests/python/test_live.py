@@ -4,7 +4,7 @@ import subprocess
 import time
 
 import numpy as np
-from conftest import CONFIG, mfsim_command, mfsim_executable, run_cli
+from conftest import CONFIG, mfsim_command, mfsim_executable, run_cli, run_mfsim
 
 from mfsim_analysis import NotAnMfsimFile, open_run
 
@@ -83,6 +83,10 @@ def test_mfsim_reads_a_live_file_100_times_out_of_100(tmp_path):
             if r.returncode == 0 and "frames" in r.stdout:
                 break
             time.sleep(0.05)
+        # What no frame changes: the parameters, the kernels, the model and the data. Each line
+        # rests on a probe (has_parameter, has_data) that a racing read must not answer "absent".
+        fixed = r.stdout.splitlines()[:4]
+        assert fixed[3].startswith("data: "), r.stdout
         for i in range(100):
             assert process.poll() is None, f"the writer stopped: {process.stderr.read().decode()}"
             if i % 10 == 9:  # a restart from the live file's last frame, on its data
@@ -96,8 +100,64 @@ def test_mfsim_reads_a_live_file_100_times_out_of_100(tmp_path):
             reads += 1
             if r.returncode != 0:
                 failures.append(r.stderr.strip())
+            elif command[1] == "info" and r.stdout.splitlines()[:4] != fixed:
+                failures.append(f"info's first lines changed: {r.stdout.splitlines()[:4]}")
     finally:
         process.terminate()
         process.wait(timeout=60)
     assert reads == 100
     assert not failures, f"{len(failures)} of {reads} reads failed: {failures[:3]}"
+
+
+def damaged_parameters_index(good, damaged):
+    """A copy of `good` with one byte flipped where the file, /h5md and /parameters still open
+    but HDF5 cannot say whether /parameters holds an attribute: the first such byte."""
+    import os
+
+    import h5py
+
+    data = good.read_bytes()
+    damaged.write_bytes(data)
+    fd = os.open(damaged, os.O_WRONLY)
+    for offset in range(len(data)):
+        if offset:
+            os.pwrite(fd, data[offset - 1 : offset], offset - 1)
+        os.pwrite(fd, bytes([data[offset] ^ 0xFF]), offset)
+        try:
+            with h5py.File(damaged, "r") as f:
+                if "h5md" not in f or "committed_step" not in f.attrs:
+                    continue
+                parameters = f["parameters"]
+                try:
+                    "no_such_parameter" in parameters.attrs
+                except (KeyError, RuntimeError, OSError):
+                    os.close(fd)
+                    return offset
+        except (KeyError, RuntimeError, OSError, ValueError):
+            continue
+    raise AssertionError("no byte damages the /parameters attribute index alone")
+
+
+def test_probes_that_hdf5_cannot_answer_are_errors_retried_while_written(tmp_path):
+    """`mfsim info` asks whether /parameters holds an attribute before reading it. Where HDF5
+    cannot say (a damaged index, or metadata a writer is changing), the probe is an error, never
+    "absent": one line naming the file, at once if nobody writes it, after the bounded retries if
+    another process holds the writer's lock (the lock is this test's, on its own descriptor)."""
+    import fcntl
+    import os
+
+    good = run_mfsim(tmp_path / "good.h5")
+    damaged = tmp_path / "damaged.h5"
+    damaged_parameters_index(good, damaged)
+    r = subprocess.run([str(mfsim_executable()), "info", str(damaged)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{damaged}: HDF5: cannot look up attribute" in r.stderr, r.stderr
+    assert "read 20 times" not in r.stderr
+    fd = os.open(damaged, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = subprocess.run([str(mfsim_executable()), "info", str(damaged)], capture_output=True, text=True)
+    finally:
+        os.close(fd)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "cannot look up attribute" in r.stderr and "(read 20 times while another process writes the file)" in r.stderr, r.stderr

@@ -41,6 +41,10 @@ class H5mdWriter final : public RunOutput {
                          const std::vector<double>& value,
                          const std::vector<std::size_t>& shape = {}) override;
   void flush() override;
+  // Commits everything and replaces the target with the file now, raising what fails (the
+  // destructor does the same, silently): for a file without frames (a data file), which no
+  // flush() publishes.
+  void publish();
 
   const std::string& path() const;
   // "PATH holds every frame up to step N" (or "holds no frame"): what a stopped run leaves.

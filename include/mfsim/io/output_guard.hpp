@@ -1,11 +1,11 @@
 #pragma once
 // The output file's own descriptors, held for the whole run beside HDF5's:
-//  - atomic replacement: the run writes a hidden temporary beside the target
-//    ("DIR/.NAME.mfsim-XXXXXX"), renamed over the target once it holds a complete frame
-//    (publish()), so that the target is, at every moment, the old file (or nothing) or a file
-//    with at least one committed frame: a failure or a kill before leaves it exactly as it was
-//    (a kill leaves the temporary too: the next writer of the target removes it, once it is
-//    unlocked and a minute old);
+//  - atomic replacement: every file mfsim writes (a run's output, an imported data file) is
+//    written as a hidden temporary beside the target ("DIR/.NAME.mfsim-XXXXXX"), renamed over
+//    the target once complete (publish(): a run's first committed frame, an import's last row),
+//    so that the target is, at every moment, the old file (or nothing) or a complete file: a
+//    failure or a kill before leaves it exactly as it was (a kill leaves the temporary too: the
+//    next writer of the target, run or import, removes it once it is unlocked and a minute old);
 //  - an exclusive lock (flock) on the temporary and on the file it replaces, so that a second
 //    mfsim writing the same path is refused instead of interleaving its frames with the first's
 //    or renaming its own file over it;
@@ -34,7 +34,8 @@ class OutputGuard {
   // Where HDF5 writes: the temporary (the target's name once published; the descriptor is the
   // same file either way).
   const std::string& writing_path() const { return temporary_; }
-  // Renames the temporary over the target (once; later calls do nothing). InputError if another
+  // Renames the temporary over the target (once; later calls do nothing); without `overwrite`,
+  // links it there instead, which fails if the target appeared meanwhile. InputError if another
   // process has meanwhile created the target (without `overwrite`) or is writing it.
   void publish();
   bool published() const { return published_; }
