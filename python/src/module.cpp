@@ -420,14 +420,17 @@ class SimulationHandle final : public KokkosHolder {
                              std::to_string(s.model().data().dim()))
                                 .c_str());
     const mfsim::Matrix xs = to_device(x, "mfsim::predict::x");
-    mfsim::Vector f("mfsim::predict::f", x.shape(0));
+    // c outputs a sample (model.outputs), sample i's at i·c …: an (n, c) array for c > 1.
+    const std::size_t outputs = std::size_t(s.model().outputs());
+    mfsim::Vector f("mfsim::predict::f", x.shape(0) * outputs);
     {
       nb::gil_scoped_release nogil;
       s.model().predict(s.state(), xs, f);
     }
     auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), f);
     std::vector<double> out(host.data(), host.data() + host.extent(0));
-    return owning_array(std::move(out), {x.shape(0)});
+    if (outputs == 1) return owning_array(std::move(out), {x.shape(0)});
+    return owning_array(std::move(out), {x.shape(0), outputs});
   }
 
   std::vector<std::string> groups() const {

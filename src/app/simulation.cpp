@@ -582,6 +582,12 @@ Session::Session(const Config& config, std::optional<Dataset> data, const Consol
       check_signed_labels(data->y_train, "y_train");
       check_signed_labels(data->y_test, "y_test");
     }
+    // The labels must fit the loss and model.outputs as a data file's must (class labels
+    // 0 … c−1 for cross-entropy, c targets a sample for the square loss).
+    DataConfig given = config_.data;
+    given.kind = DataKind::file;
+    given.path = "the data given";
+    check_labels_fit(*data, config_.model, given);
     problem_ = build_problem_on(config_, std::move(*data), comm, log_density);
   });
   set_up(comm,

@@ -158,6 +158,28 @@ def test_predict_and_evaluate_agree_with_the_loss(small_config):
         sim.predict(np.ones((2, 4)))
 
 
+def test_class_labels_from_numpy_with_cross_entropy(small_config):
+    # Three classes by the argmax of a linear teacher; predict gives the (n, c) outputs, whose
+    # softmax cross-entropy is the loss, and labels that do not fit the loss are refused.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 3))
+    y = np.argmax(x @ rng.normal(size=(3, 3)), axis=1).astype(float)
+    config = small_config.with_overrides({"model.loss": "cross_entropy", "model.outputs": 3})
+    sim = mfsim.Simulation(config, mfsim.Data(x, y))
+    sim.run(progress=False)
+    f = sim.predict(x)
+    assert f.shape == (30, 3)
+    shifted = f - f.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    expected = -np.mean(log_softmax[np.arange(30), y.astype(int)])
+    assert sim.evaluate()["loss"] == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match=r"y\[0\] = 0.5 but model.loss = \"cross_entropy\""):
+        mfsim.Simulation(config, mfsim.Data(x, np.full(30, 0.5)))
+    square = small_config.with_overrides({"model.outputs": 3})
+    with pytest.raises(ValueError, match="model.outputs = 3"):
+        mfsim.Simulation(square, mfsim.Data(x, y))
+
+
 def test_open_and_the_analysis_package(small_config, tmp_path):
     import mfsim.analysis
     import mfsim_analysis
