@@ -364,3 +364,12 @@ def open(path: str | os.PathLike, **kwargs):
     """Opens an mfsim output file with the analysis reader (mfsim_analysis.open_run)."""
     from mfsim_analysis import open_run
     return open_run(path, **kwargs)
+
+
+def __getattr__(name: str):
+    # mfsim.analysis without its own import statement, loaded on first use so that `import mfsim`
+    # does not pull in matplotlib.
+    if name == "analysis":
+        import importlib
+        return importlib.import_module(".analysis", __name__)
+    raise AttributeError(f"module 'mfsim' has no attribute {name!r}")

@@ -180,6 +180,14 @@ def test_class_labels_from_numpy_with_cross_entropy(small_config):
         mfsim.Simulation(square, mfsim.Data(x, y))
 
 
+def test_analysis_is_an_attribute_loaded_on_first_use():
+    import subprocess
+    import sys
+    probe = ("import sys, mfsim; assert 'mfsim_analysis' not in sys.modules; "
+             "import mfsim_analysis; assert mfsim.analysis is mfsim_analysis")
+    subprocess.run([sys.executable, "-c", probe], check=True, env=os.environ)
+
+
 def test_open_and_the_analysis_package(small_config, tmp_path):
     import mfsim.analysis
     import mfsim_analysis
