@@ -312,10 +312,11 @@ TEST(BadInputs, EverySizeIsCheckedBeforeAnExistingOutputIsTouched) {
                  "model.width: the run would need at least");
 }
 
-// A size the memory check does not count (here model B's layer states over a data file's
-// samples, known only once the file is read) fails when it is allocated: still exit 2 and one
-// line, before the output is touched.
-TEST(BadInputs, AnAllocationThatFailsAtTheStartIsBadInput) {
+// The sizes of a data file are known once it is read, and counted then, before the arrays they
+// size are allocated and before the output is touched: model B's layer states over the file's
+// samples, and the Gram matrix of n·c rows, (n·c)² with its copies and its eigensolver's (here
+// 4000 samples of 1000 classes: 4·10⁶ rows, some 640 TB, where n² alone would fit).
+TEST(BadInputs, SizesOfADataFileAreCountedOnceItIsRead) {
   const std::string dir = prepared("allocation");
   const Result data = mfsim(dir,
                             "run run.toml -q -o big.h5 --set data.n_train=1000000 --set "
@@ -326,7 +327,20 @@ TEST(BadInputs, AnAllocationThatFailsAtTheStartIsBadInput) {
                  "run run.toml -q -o good.h5 --force --set data.kind=file --set data.path=big.h5 "
                  "--set model.kind=resnet --set model.depth=1048576 --set model.width=1 --set "
                  "model.head_width=1 --set diagnostics.kl=[] --set diagnostics.gram=false",
-                 "the run does not fit in this machine's memory");
+                 "model.depth: the run would need at least");
+  {
+    std::ofstream csv(dir + "/classes.csv");
+    csv << "x,y\n";
+    for (int i = 0; i < 4000; ++i) csv << i % 7 << "," << i % 1000 << "\n";
+  }
+  const Result imported = mfsim(dir, "data import classes.csv -o classes.h5");
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  expect_refused(dir,
+                 "run run.toml -q -o good.h5 --force --set data.kind=file --set "
+                 "data.path=classes.h5 --set model.loss=cross_entropy --set model.outputs=1000 "
+                 "--set model.width=2 --set diagnostics.kl=[] --set "
+                 "diagnostics.gram_max_samples=100000000",
+                 "diagnostics.gram_max_samples: the run would need at least");
 }
 
 // Values in range whose consequences overflow: refused before the output is touched, blaming the

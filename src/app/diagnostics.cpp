@@ -77,8 +77,6 @@ std::unique_ptr<GibbsGap> make_gibbs_gap(const Config& c, const Model& model) {
     why = "needs flow.temperature > 0 and flow.weight_decay > 0";
   else if (!s.free_energy)
     why = "needs diagnostics.free_energy = true";
-  else if (model.outputs() > 1 && r.path_norm_penalty > 0)
-    why = "is not built for the path-norm penalty with model.outputs > 1";
   if (why.empty())
     return std::make_unique<GibbsGap>(model, *potential, r, s.gibbs_samples, r.noise_seed);
   if (s.gibbs_gap_required) throw InputError("diagnostics.gibbs_gap: " + why);

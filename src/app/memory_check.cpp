@@ -24,8 +24,7 @@ struct Need {
 // The particles' arrays: the state, the full batch's velocity and the previous step; the
 // integrator's stages; a minibatch's own velocity; the regularisers' drift; the population flow's
 // gathered particles (every particle on every rank).
-Need particle_arrays(const Config& c, bool minibatches) {
-  const int dim = c.data.synthetic.dim;
+Need particle_arrays(const Config& c, int dim, bool minibatches) {
   std::string key = "model.width";
   if (c.model.kind() == ModelKind::resnet) {
     const ResNetSpec& r = c.model.resnet();
@@ -43,20 +42,39 @@ Need particle_arrays(const Config& c, bool minibatches) {
   return {key, copies * c.model.coordinates(dim)};
 }
 
-// The arrays sized by the configured sizes of synthetic data (a data file brings its own, checked
-// when it is read): the samples, the teacher, a minibatch's samples, the ResNet's layer states
-// and sensitivities of every evaluation (full batch, test set, minibatch: (L + 1)·n·d each), the
-// Gram matrix (n × n, on the device and the host) and the Gibbs gap's sample points.
-std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
+// The sample counts and dimension the run's arrays are sized by: the data's once read, else the
+// configured synthetic sizes (a data file's are not known before it is read).
+struct Sizes {
+  ld dim, n_train, n_test;
+  bool samples_allocated;  // the data is read: its samples and labels exist already
+};
+
+// The Gram observer's arrays, in units of (n_train · c)² (MATH.md §1.5: one row a sample and
+// output): the total and each part on the device, with gram_layers one layer's term, the host
+// copy (and a host part where there are several parts or layers); and the eigensolver's two, its
+// dense copy and Eigen's own (the tridiagonalisation, or Lanczos's shift-invert factorisation).
+ld gram_matrices(const Config& c) {
+  const bool layers = c.diagnostics.gram_layers && c.model.kind() == ModelKind::resnet;
+  const ld parts = c.model.kind() == ModelKind::resnet ? 2 : 1;
+  const ld device = 1 + parts + (layers ? 1 : 0);
+  const ld host = 1 + (parts > 1 || layers ? 1 : 0);
+  return device + host + 2;
+}
+
+// The arrays sized by the samples: the samples, the teacher, a minibatch's samples, the ResNet's
+// layer states and sensitivities of every evaluation (full batch, test set, minibatch: (L + 1)·n·d
+// each), the Gram matrix and its eigensolver and the Gibbs gap's sample points.
+std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatches) {
   std::vector<Need> needs;
-  if (c.data.kind == DataKind::file) return needs;
   const SyntheticDataSpec& g = c.data.synthetic;
-  const ld d = ld(g.dim), n_train = ld(g.n_train), n_test = ld(g.n_test);
+  const ld d = z.dim, n_train = z.n_train, n_test = z.n_test;
   const ld batch = minibatches ? ld(c.flow.minibatch.size) : 0;
-  needs.push_back(
-      {g.n_test > g.n_train ? "data.n_test" : "data.n_train", (n_train + n_test) * (d + 1)});
-  if (g.target == TargetKind::teacher)
-    needs.push_back({"data.teacher_width", ld(g.teacher_width) * (d + 1)});
+  if (!z.samples_allocated) {
+    needs.push_back(
+        {n_test > n_train ? "data.n_test" : "data.n_train", (n_train + n_test) * (d + 1)});
+    if (g.target == TargetKind::teacher)
+      needs.push_back({"data.teacher_width", ld(g.teacher_width) * (d + 1)});
+  }
   // A minibatch's samples and labels (drawn fresh each step when online) and its evaluation.
   if (minibatches) needs.push_back({"flow.batch_size", batch * (d + 2)});
   if (c.model.kind() == ModelKind::resnet) {
@@ -64,12 +82,13 @@ std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
     needs.push_back({"model.depth", layers * (n_train + n_test + batch) * (2 * d + 1)});
   }
   const DiagnosticsSettings& s = c.diagnostics;
-  if (s.gram && g.n_train <= s.gram_max_samples)
-    needs.push_back({"diagnostics.gram_max_samples", (s.gram_layers ? 4 : 3) * n_train * n_train});
+  const ld rows = n_train * ld(c.model.outputs());
+  if (s.gram && rows <= ld(s.gram_max_samples))
+    needs.push_back({"diagnostics.gram_max_samples", gram_matrices(c) * rows * rows});
   const Regularisation& r = c.flow.regularisation;
   if (s.gibbs_gap && s.free_energy && r.temperature > 0 && r.weight_decay > 0 &&
       c.model.kind() == ModelKind::two_layer) {
-    const ld particle_dim = c.model.two_layer().particle_dim(g.dim);
+    const ld particle_dim = c.model.two_layer().particle_dim(int(z.dim));
     needs.push_back({"diagnostics.gibbs_samples", ld(s.gibbs_samples) * (2 * particle_dim + 1)});
   }
   return needs;
@@ -77,16 +96,21 @@ std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
 
 }  // namespace
 
-void check_memory(const Config& c) {
+void check_memory(const Config& c, const Dataset* data) {
   const std::uint64_t memory = physical_memory_bytes();
   if (memory == 0) return;
+  // Before a data file is read, only the particles' arrays are known.
+  const SyntheticDataSpec& g = c.data.synthetic;
+  const bool sized = data || c.data.kind != DataKind::file;
+  const Sizes sizes = data ? Sizes{ld(data->dim()), ld(data->n_train()), ld(data->n_test()), true}
+                           : Sizes{ld(g.dim), ld(g.n_train), ld(g.n_test), false};
   const MinibatchSettings& b = c.flow.minibatch;
   // Whether the run steps on minibatches (MinibatchSettings::active, with the configured n_train;
   // a data file's own count is not known yet: any batch size may be active).
-  const bool minibatches = b.size > 0 && (b.online || c.data.kind == DataKind::file ||
-                                          b.size < c.data.synthetic.n_train);
-  std::vector<Need> needs = sample_arrays(c, minibatches);
-  needs.push_back(particle_arrays(c, minibatches));
+  const bool minibatches = b.size > 0 && (b.online || !sized || ld(b.size) < sizes.n_train);
+  std::vector<Need> needs;
+  if (sized) needs = sample_arrays(c, sizes, minibatches);
+  needs.push_back(particle_arrays(c, int(sizes.dim), minibatches));
   ld values = 0;
   for (const Need& need : needs) values += need.values;
   const ld bytes = values * ld(sizeof(double));

@@ -440,6 +440,9 @@ Problem build_problem_on(const Config& c, Dataset data, const Communicator& comm
                          bool log_density) {
   Problem p;
   p.data = std::move(data);
+  // The sizes of the data read (a data file's were not known before): the Gram matrix, the
+  // ResNet's layer states and the rest that they size, counted before they are allocated.
+  check_memory(c, &p.data);
   p.model = make_model(c.model, c.data.kind, p.data, comm);
   const auto& groups = p.model->groups();
   p.state = allocate_state(groups, log_density, "state");
@@ -556,22 +559,13 @@ class CopyingOutput final : public RunOutput {
   ObservableSink* rows_;
 };
 
-// The config with the sizes of data given in memory, for the memory check: a data file's.
-Config sized_for(const Config& c, const Dataset& data) {
-  Config sized = c;
-  sized.data.kind = DataKind::file;
-  sized.data.synthetic.dim = data.dim();
-  sized.data.synthetic.n_train = data.n_train();
-  sized.data.synthetic.n_test = data.n_test();
-  return sized;
-}
-
 }  // namespace
 
 Session::Session(const Config& config, std::optional<Dataset> data, const Console& console)
     : config_(config), data_given_(data.has_value()) {
   const Communicator& comm = self_communicator();
-  check_memory(data_given_ ? sized_for(config_, *data) : config_);
+  // Data given in memory is counted with its own sizes (build_problem_on).
+  if (!data_given_) check_memory(config_);
   const bool log_density = config_.diagnostics.kl_transport;
   set_up(comm, [&] {
     if (!data_given_) {

@@ -9,21 +9,24 @@
 namespace mfsim {
 namespace {
 
-// U(θ) − Ψ(θ) = λ'|θ|²/2 + μβ s_ε(a) s_ε(‖w‖) of row k.
+// U(θ) − Ψ(θ) = λ'|θ|²/2 + μβ s_ε(|a|₂) s_ε(‖w‖) of row k, a its first `outputs` coordinates.
 KOKKOS_INLINE_FUNCTION double regulariser_potential(ConstMatrix theta, index_t k, int dim,
-                                                    double decay, double penalty, double eps) {
+                                                    int outputs, double decay, double penalty,
+                                                    double eps) {
   double norm2 = 0;
   for (int c = 0; c < dim; ++c) norm2 += double(theta(k, c)) * double(theta(k, c));
   double u = 0.5 * decay * norm2;
   if (penalty > 0)
-    u += penalty * SmoothedPathWeight::at(Kokkos::subview(theta, k, Kokkos::ALL), dim, eps).value;
+    u += penalty *
+         SmoothedPathWeight::at(Kokkos::subview(theta, k, Kokkos::ALL), dim, eps, outputs).value;
   return u;
 }
 
 // −(Ψ + μβ s_ε s_ε)(ζ_j)/λ: the importance weight's exponent of draw j.
 KOKKOS_INLINE_FUNCTION double exponent(ConstVector psi, ConstMatrix points, index_t j, int dim,
-                                       double penalty, double eps, double lambda) {
-  return -(double(psi(j)) + regulariser_potential(points, j, dim, 0.0, penalty, eps)) / lambda;
+                                       int outputs, double penalty, double eps, double lambda) {
+  return -(double(psi(j)) + regulariser_potential(points, j, dim, outputs, 0.0, penalty, eps)) /
+         lambda;
 }
 
 // The reference draws: standard normals keyed by (seed, draw, coordinate). A free function, not
@@ -52,7 +55,7 @@ GibbsGap::GibbsGap(const Model& model, const PotentialModel& potential, const Re
 Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda) {
   const Regularisation& r = regularisation_;
   const GroupSpec& group = p.model.groups()[0];
-  const int dim = group.dim();
+  const int dim = group.dim(), outputs = group.outputs;
   const double decay = r.weight_decay, eps = r.path_norm_smoothing;
   const double penalty = r.path_norm_penalty * group.path_norm_scale;
 
@@ -66,7 +69,7 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   Kokkos::parallel_reduce(
       "mfsim::GibbsGap::mean_potential", Kokkos::RangePolicy<ExecSpace>(0, local),
       KOKKOS_LAMBDA(index_t k, double& acc) {
-        acc += double(psi(k)) + regulariser_potential(theta, k, dim, decay, penalty, eps);
+        acc += double(psi(k)) + regulariser_potential(theta, k, dim, outputs, decay, penalty, eps);
       },
       mean_u);
   mean_u = p.model.comm().sum(mean_u) / double(group.global_count);
@@ -88,7 +91,7 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   Kokkos::parallel_reduce(
       "mfsim::GibbsGap::max_exponent", Kokkos::RangePolicy<ExecSpace>(0, samples),
       KOKKOS_LAMBDA(index_t j, double& acc) {
-        const double e = exponent(psi, points, j, dim, penalty, eps, lambda);
+        const double e = exponent(psi, points, j, dim, outputs, penalty, eps, lambda);
         if (e > acc) acc = e;
       },
       Kokkos::Max<double>(largest));
@@ -97,7 +100,8 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   Kokkos::parallel_reduce(
       "mfsim::GibbsGap::sum_exp", Kokkos::RangePolicy<ExecSpace>(0, samples),
       KOKKOS_LAMBDA(index_t j, double& acc, double& acc2) {
-        const double w = math::exp(exponent(psi, points, j, dim, penalty, eps, lambda) - largest);
+        const double w =
+            math::exp(exponent(psi, points, j, dim, outputs, penalty, eps, lambda) - largest);
         acc += w;
         acc2 += w * w;
       },

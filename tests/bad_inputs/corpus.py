@@ -485,11 +485,15 @@ def multiclass_cases(c, work):
     c.path = "class labels"
     rows = "".join(f"{i},{(i * 7) % 5},{i % 3}\n" for i in range(12))
     (work / "three.csv").write_text("a,b,y\n" + rows)
-    for name, options in [("three.h5", []), ("three_hot.h5", ["--one-hot"])]:
-        r = subprocess.run([c.exe, "data", "import", "three.csv", "-o", name, "--force", *options],
+    rows = "".join(f"{i % 7},{i % 1000}\n" for i in range(4000))
+    (work / "thousand.csv").write_text("a,y\n" + rows)
+    for table, name, options in [("three.csv", "three.h5", []),
+                                 ("three.csv", "three_hot.h5", ["--one-hot"]),
+                                 ("thousand.csv", "thousand.h5", [])]:
+        r = subprocess.run([c.exe, "data", "import", table, "-o", name, "--force", *options],
                            cwd=work, capture_output=True)
         if r.returncode != 0:
-            sys.exit(f"corpus: the import of three classes failed: {r.stderr.decode()}")
+            sys.exit(f"corpus: the import of {table} failed: {r.stderr.decode()}")
     run = ["run", "run.toml", "-q", "-o", "out.h5", "--set", "data.kind=file"]
     for name, (data, settings, key) in {
         "square, outputs 1, three classes": ("three.h5", [], "model.loss"),
@@ -508,12 +512,17 @@ def multiclass_cases(c, work):
         "cross_entropy, outputs 1": ("three.h5", ["model.loss=cross_entropy"], "model.outputs"),
         "resnet, outputs 3": ("three.h5", ["model.kind=resnet", "model.loss=cross_entropy",
                                            "model.outputs=3"], "model.outputs"),
+        # The (n·c)² Gram matrix: 4000 samples of 1000 classes give 4·10⁶ rows, some 640 TB.
+        "gram matrix of n*c rows": (
+            "thousand.h5", ["model.loss=cross_entropy", "model.outputs=1000",
+                            "diagnostics.gram_max_samples=100000000"],
+            "diagnostics.gram_max_samples"),
     }.items():
         args = run + (["--set", f"data.path={data}"] if data else [])
         for setting in settings:
             args += ["--set", setting]
         c.case(name, args, key)
-    for name in ["three.csv", "three.h5", "three_hot.h5"]:
+    for name in ["three.csv", "three.h5", "three_hot.h5", "thousand.csv", "thousand.h5"]:
         (work / name).unlink()
 
 

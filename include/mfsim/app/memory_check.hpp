@@ -2,6 +2,7 @@
 // Sizes checked up front: a width or a sample count whose arrays could never be allocated is
 // refused before anything is allocated (a View of 2^63 rows would hang or overflow), with one
 // line naming the key and the memory the run would need.
+#include "mfsim/data/dataset.hpp"
 #include "mfsim/io/config.hpp"
 
 namespace mfsim {
@@ -10,8 +11,11 @@ namespace mfsim {
 // memory, naming the key that sizes its largest array. Counted: the particles (state, velocity,
 // previous step, integrator stages, minibatch velocity, drift), the synthetic samples and the
 // teacher, a minibatch, the ResNet's layer states and sensitivities ((L + 1)·n·d per evaluation),
-// the Gram matrix and the Gibbs gap's sample points. Anything else that cannot be allocated is
-// found when it is, still before the output is touched (run_simulation).
-void check_memory(const Config& config);
+// the (n·c) × (n·c) Gram matrix with its copies and its eigensolver's, and the Gibbs gap's sample
+// points. Sizes of a data file are known once it is read: without `data` such a run's particles
+// alone are counted, and the check is run again with the data read (build_problem_on). Anything
+// else that cannot be allocated is found when it is, still before the output is touched
+// (run_simulation).
+void check_memory(const Config& config, const Dataset* data = nullptr);
 
 }  // namespace mfsim

@@ -1,7 +1,7 @@
 #pragma once
 // The self-consistency check of mean-field Langevin dynamics (MATH.md §2.4): the KL divergence of
 // the particle law ρ from its proximal Gibbs measure
-//   ρ̂ ∝ exp(−U/λ),   U(θ) = Ψ_ρ(θ) + λ'|θ|²/2 + μ β s_ε(a) s_ε(‖w‖),
+//   ρ̂ ∝ exp(−U/λ),   U(θ) = Ψ_ρ(θ) + λ'|θ|²/2 + μ β s_ε(|a|₂) s_ε(‖w‖)  (a ∈ R^c),
 // built from the current potential Ψ_ρ (PotentialModel). ρ̂ = ρ exactly at the stationary law
 // ρ* of the flow, and F_λ(ρ) − F_λ(ρ*) ≤ λ KL(ρ || ρ̂) (Nitanda–Wu–Suzuki 2022; Chizat 2022), so
 // the gap falls to 0 (up to the estimators' errors) as the flow converges. With H the
