@@ -89,6 +89,7 @@ class Curves:
     time_scale: str | None
     groups: list[Group]
     warnings: list[str] = field(default_factory=list)
+    outputs: int = 1  # the runs' common model.outputs (1 when they differ): the axis labels
 
     @property
     def numeric(self) -> bool:
@@ -170,7 +171,8 @@ def curves(runs: Sequence[Run | str | os.PathLike], ys: Sequence[str] | str, gro
     members: dict[Any, list[Run]] = {}
     for r in runs:
         members.setdefault(key(r), []).append(r)
-    result = Curves(list(ys), group, band, time_scale, [])
+    outputs = {r.outputs for r in runs}
+    result = Curves(list(ys), group, band, time_scale, [], outputs=outputs.pop() if len(outputs) == 1 else 1)
     for value in sorted(members, key=_sort_key):
         group_runs = members[value]
         scales = [_time_scale(r, time_scale) for r in group_runs]
@@ -275,7 +277,8 @@ def _plot(c: Curves, path, *, xscale: str, yscale: str | None, dpi: int):
                 readable_log_axis(ax, "y")
         else:
             ax.set_yscale(scale)
-        ax.set_ylabel(style_of(y).label if style_of(y).label != y else y)
+        label = style_of(y, outputs=c.outputs).label
+        ax.set_ylabel(label if label != y else y)
         ax.set_title(y, fontsize="small", loc="left")
         ax.grid(True, which="major", alpha=0.3)
     axes[-1].set_xscale(xscale)

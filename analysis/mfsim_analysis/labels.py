@@ -37,6 +37,7 @@ PANELS: dict[str, tuple[str, str]] = {
     "identity": ("Energy identity (A11)", "relative error"),
     "accuracy": ("Accuracy", "fraction with sign f(x) = y"),
     "margin": ("Margin", "min_i y_i f(x_i)"),
+    "normalised_margin": ("Normalised margin", "margin / P₂"),
     "free_energy": ("Free energy gap F_λ(ρ_t) − F_∞", "F_λ(ρ_t) − F_∞ (F_∞: mean of the last quarter)"),
     "free_energy_terms": ("Free energy terms", "value"),
     "gibbs": ("Distance to the proximal Gibbs measure", "KL(ρ_t ‖ ρ̂_t)"),
@@ -59,11 +60,13 @@ _KNOWN: dict[str, Style] = {
     "rademacher_bound": Style("Rademacher bound 2P₁√(2 log(2d′)/n)", "norms", "linear", "--"),
     "w2_path_length": Style("W₂ path length ∫‖v‖ dt", "w2"),
     "energy_identity_error": Style("|rᵀGr/n² − mean|v|²| / mean|v|²", "identity", "abslog"),
-    # Classification (model.loss = "logistic").
+    # Classification (model.loss = "logistic"; with c outputs "cross_entropy": _MULTICLASS).
+    # The normalised margin has a panel of its own: P₂ is large, and on the margin's axes it is a
+    # flat line at 0.
     "train_accuracy": Style("train accuracy", "accuracy"),
     "test_accuracy": Style("test accuracy", "accuracy", "linear", "--"),
-    "margin": Style("margin min y f", "margin"),
-    "normalised_margin": Style("normalised margin (÷ P₂)", "margin", "linear", "--"),
+    "margin": Style("margin min_i y_i f(x_i)", "margin"),
+    "normalised_margin": Style("normalised margin (÷ P₂)", "normalised_margin"),
     # Mean-field Langevin dynamics (docs/langevin.md).
     "free_energy": Style("F_λ(ρ_t) − F_∞", "free_energy", "log"),
     "weight_decay_term": Style("(λ'/2) E|θ|²", "free_energy_terms"),
@@ -71,6 +74,16 @@ _KNOWN: dict[str, Style] = {
     "entropy_term": Style("−λ H", "free_energy_terms"),
     "gibbs_gap": Style("KL(ρ_t ‖ ρ̂_t)", "gibbs", "log"),
     "temperature": Style("λ(t)", "temperature"),
+}
+
+# With c = model.outputs > 1 outputs (MATH.md §1.5): the prediction is argmax_j f_j(x), the margin
+# that of the true class over the best other one.
+_MULTICLASS_PANELS: dict[str, tuple[str, str]] = {
+    "accuracy": ("Accuracy (argmax over the outputs)", r"fraction with $\arg\max_j f_j(x) = y$"),
+    "margin": ("Margin (true class over the best other)", r"$\min_i\,(f_{y_i}(x_i) - \max_{j \neq y_i} f_j(x_i))$"),
+}
+_MULTICLASS: dict[str, Style] = {
+    "margin": Style(r"margin $\min_i\,(f_{y_i} - \max_{j \neq y_i} f_j)$", "margin"),
 }
 
 _KL_PARTS = {"blocks": "blocks", "head": "head"}
@@ -85,9 +98,12 @@ _KL_METHODS = {
 }
 
 
-def style_of(name: str, values: np.ndarray | None = None) -> Style:
-    """The style of an observable; the KLs (kl_METHOD, kl_blocks_METHOD, kl_head_METHOD) share
-    the KL panel, one line style per estimator."""
+def style_of(name: str, values: np.ndarray | None = None, outputs: int = 1) -> Style:
+    """The style of an observable of a run with `outputs` outputs (model.outputs); the KLs
+    (kl_METHOD, kl_blocks_METHOD, kl_head_METHOD) share the KL panel, one line style per
+    estimator."""
+    if outputs > 1 and name in _MULTICLASS:
+        return _MULTICLASS[name]
     if name in _KNOWN:
         return _KNOWN[name]
     if name.endswith("_layers"):  # one value per layer: a layer × time heat map of its own
@@ -126,7 +142,10 @@ def _auto_scale(values: np.ndarray | None) -> str:
     return "linear"
 
 
-def panel_title(panel: str) -> tuple[str, str]:
+def panel_title(panel: str, outputs: int = 1) -> tuple[str, str]:
+    """(title, y-axis label) of a panel for runs with `outputs` outputs (model.outputs)."""
+    if outputs > 1 and panel in _MULTICLASS_PANELS:
+        return _MULTICLASS_PANELS[panel]
     if panel in PANELS:
         return PANELS[panel]
     name = panel.split(":", 1)[-1]

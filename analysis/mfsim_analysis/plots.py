@@ -54,6 +54,8 @@ def _describe(run: Run) -> str:
     parts = [run.model]
     if run.model == "two_layer":
         parts.append(f"m={c('model.width', '?')} σ={c('model.activation', '?')} β={c('model.beta', '?')}")
+        if run.outputs > 1:
+            parts.append(f"c={run.outputs} outputs, {c('model.loss', '?')} loss")
     elif run.model == "resnet":
         parts.append(f"L={c('model.depth', '?')} M={c('model.width', '?')} K={c('model.head_width', '?')} "
                      f"α={c('model.alpha', '?')} β={c('model.beta', '?')} σ0={c('model.activation', '?')} "
@@ -63,9 +65,17 @@ def _describe(run: Run) -> str:
     return "  ".join(str(p) for p in parts)
 
 
+def _outputs(runs: Sequence[Run]) -> int:
+    """The runs' common number of outputs (model.outputs), for the labels; 1 when they differ
+    (the labels of one output are then the ones drawn)."""
+    outputs = {run.outputs for run in runs}
+    return outputs.pop() if len(outputs) == 1 else 1
+
+
 def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
     """Panel key -> [(observable name, style)], known panels first, then the others by name."""
     found: dict[str, list[tuple[str, Style]]] = {}
+    outputs = _outputs(runs)
     for run in runs:
         for name in run.observables:
             if name.startswith("rademacher") and not rademacher_valid(run, name):
@@ -73,7 +83,7 @@ def _panels(runs: Sequence[Run]) -> dict[str, list[tuple[str, Style]]]:
             if is_companion(name, run.observables):  # drawn with the estimate it belongs to
                 continue
             obs = run.observables[name]
-            style = style_of(name, obs.value if obs.value.ndim == 1 else None)
+            style = style_of(name, obs.value if obs.value.ndim == 1 else None, outputs)
             entries = found.setdefault(style.panel, [])
             if name not in [n for n, _ in entries]:
                 entries.append((name, style))
@@ -231,7 +241,7 @@ def run_colours(count: int) -> list:
 
 def _draw_panel(ax, panel: str, entries, runs: Sequence[Run], labels: Sequence[str],
                 time_scales: Sequence[float] | None = None, time_label: str = "flow time t") -> None:
-    title, ylabel = panel_title(panel)
+    title, ylabel = panel_title(panel, _outputs(runs))
     time_scales = time_scales or [1.0] * len(runs)
     if panel.startswith("layers:"):
         name, style = entries[0]
@@ -522,7 +532,9 @@ def _draw_scatters(fig, grid, g, scatter, names: tuple[str, str], subset, antith
                 continue
             label = None
             if antithetic:
-                flipped = "u" if layered else g.columns[0]
+                # The twin flips the output weights: a (one output), the block a_1 … a_c (c
+                # outputs, "a"), or the ResNet blocks' u.
+                flipped = "u" if layered else re.sub(r"_\d+$", "", g.columns[0])
                 label = ("first of a pair" if marker_kwargs["lw"] == 0
                          else f"antithetic twin ({flipped} → −{flipped})")
             colour = (_layer_colours(g.slices, layer_of[member], marker_kwargs) if layered

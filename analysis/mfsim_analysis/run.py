@@ -391,6 +391,11 @@ class Run:
     def model(self) -> str:
         return self.parameters.get("model") or str(self.get("model.kind", "unknown"))
 
+    @property
+    def outputs(self) -> int:
+        """c = model.outputs: the network's outputs (1 in files from before vector outputs)."""
+        return int(self.get("model.outputs", 1))
+
     def get(self, key: str, default: Any = _MISSING) -> Any:
         """A config value by dotted key ("model.width"), else a /parameters attribute by name."""
         node: Any = self.config

@@ -1,7 +1,8 @@
 """model.outputs = c > 1 (MATH.md §1.5) end to end: class labels through `mfsim data import`, runs
 of the cross-entropy and of the square loss on one-hot targets, and the losses, accuracies and
 margins they wrote recomputed in numpy from the stored particles; the runs whose labels do not
-fit the loss and model.outputs are refused with exit 2 and one line naming the key."""
+fit the loss and model.outputs are refused with exit 2 and one line naming the key; the analysis
+package's figures of such runs, their labels and the data they draw."""
 
 import subprocess
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import mfsim_command, mfsim_executable
 
-from mfsim_analysis import open_run, predict
+from mfsim_analysis import curves, open_run, predict
+from mfsim_analysis.plots import dashboard, overlay, particle_view
 
 CLASSES = 3
 
@@ -43,7 +45,8 @@ def run(tmp_path, name, data, loss, outputs, **extra):
     overrides = dict(data__kind='"file"', data__path=f'"{data}"', model__loss=f'"{loss}"',
                      model__outputs=outputs, model__activation='"tanh"', model__beta=3.0,
                      output__snapshot_every=40, output__observe_every=40, flow__steps=40,
-                     diagnostics__path_norm='true', **extra)
+                     diagnostics__path_norm='true')
+    overrides.update(extra)
     r = subprocess.run(mfsim_command(out, **overrides), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return out
@@ -153,3 +156,51 @@ def test_npy_without_labels_is_refused(tmp_path):
     assert r.returncode == 2 and "--labels" in r.stderr and not (tmp_path / "d.h5").exists(), r.stderr
     r = mfsim("data", "import", tmp_path / "x.npy", "-o", tmp_path / "d.h5", "--label-column", "2")
     assert r.returncode == 0, r.stderr
+
+
+def test_figures_of_several_outputs_draw_the_files_data_with_multiclass_labels(table, tmp_path):
+    """Dashboard, overlay, particle view and curves of c = 3 runs: the curves drawn are the file's
+    observables, the labels are those of argmax accuracy and the multi-class margin (not the
+    sign of a scalar output), the normalised margin has axes of its own, and the particle view's
+    |a| is the Euclidean norm of the output weights a_1 … a_c, with antithetic twins a → −a."""
+    data = import_file(table, tmp_path / "d.h5")
+    paths = [run(tmp_path, f"s{seed}", data, "cross_entropy", CLASSES, init__seed=seed, init__antithetic="true",
+                 output__observe_every=10, output__snapshot_every=20) for seed in (1, 2)]
+    runs = [open_run(p) for p in paths]
+    assert runs[0].outputs == CLASSES
+    fig = dashboard(runs[0])
+    assert "c=3 outputs, cross_entropy loss" in fig._suptitle.get_text()
+    for panel, names, label in (("accuracy", ["train_accuracy", "test_accuracy"], "arg\\max"),
+                                ("margin", ["margin"], "max_{j \\neq y_i}"),
+                                ("normalised_margin", ["normalised_margin"], "P₂")):
+        ax = fig.axes[fig.panels.index(panel)]
+        assert label in ax.get_ylabel(), ax.get_ylabel()
+        lines = ax.get_lines()
+        assert len(lines) == len(names)
+        for line, name in zip(lines, names):
+            obs = runs[0].observables[name]
+            np.testing.assert_array_equal(line.get_xdata(), obs.time)
+            np.testing.assert_array_equal(line.get_ydata(), obs.value)
+    assert "sign" not in fig.axes[fig.panels.index("accuracy")].get_ylabel()
+    both = overlay(runs)
+    ax = both.axes[both.panels.index("margin")]
+    assert "max_{j" in ax.get_ylabel()
+    drawn = [line.get_ydata() for line in ax.get_lines()]
+    for r in runs:
+        assert any(np.array_equal(d, r.observables["margin"].value) for d in drawn)
+    view = particle_view(runs[0], "two_layer", frames=2)
+    scatter = view.axes[0]
+    assert scatter.get_xlabel() == "|a|" and scatter.get_ylabel() == "|w|"
+    frame = runs[0].particles["two_layer"].frame(0)
+    a, w = frame.value[:, :CLASSES], frame.value[:, CLASSES:CLASSES + 4]
+    points = np.concatenate([c.get_offsets() for c in scatter.collections])
+    expected = np.column_stack([np.linalg.norm(a, axis=1), np.linalg.norm(w, axis=1)])
+    np.testing.assert_allclose(np.sort(points, axis=0), np.sort(expected, axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(a[1::2], -a[::2])  # the twins the legend names
+    legend = [t.get_text() for t in scatter.get_legend().get_texts()]
+    assert "antithetic twin (a → −a)" in legend, legend
+    c = curves(runs, ["margin", "test_accuracy"], "init.seed")
+    assert c.outputs == CLASSES
+    figure = c.plot()
+    assert "max_{j" in figure.axes[0].get_ylabel()
+    np.testing.assert_array_equal(c.groups[0].mean["margin"], runs[0].observables["margin"].value)
