@@ -185,3 +185,28 @@ def test_real_data_classification_quick(tmp_path):
     for batch in (0, report["batch"]):
         assert runs[(32.0, batch)]["gram_change"] < 0.5 * runs[(1.0, batch)]["gram_change"]
     assert "figure:" in result.stdout
+
+
+def test_digits_lazy_vs_mean_field_quick(tmp_path):
+    """Experiment 8: ten classes, c = 10 outputs: both regimes learn (test accuracy well above the
+    1/10 of chance); the lazy Gram matrix and particle law move far less than the mean-field ones;
+    the curves in the report are the files' observables against t' = β² t."""
+    pytest.importorskip("sklearn")
+    result = run_experiment("digits_lazy_vs_mean_field", tmp_path)
+    report = json.loads((tmp_path / "digits_lazy_vs_mean_field.json").read_text())
+    figure_ok(tmp_path / "digits_lazy_vs_mean_field.png")
+    regimes = report["regimes"]
+    assert len(report["runs"]) == 2 * report["seeds"]
+    for regime in regimes.values():
+        assert regime["final_test"]["mean"] > 0.4, regime
+    lazy, mean_field = regimes["lazy"], regimes["mean-field"]
+    assert lazy["gram_change"]["mean"] < 0.2 * mean_field["gram_change"]["mean"]
+    assert lazy["final_kl"]["mean"] < 0.05 * mean_field["final_kl"]["mean"]
+    for r in report["runs"]:
+        with open_run(tmp_path / "runs" / f"{'lazy' if r['beta'] > 1 else 'mean-field'}_s{r['seed']}.h5") as run:
+            assert run.outputs == 10
+            assert r["final_test"] == run.observables["test_accuracy"].value[-1]
+            lam = run.observables["gram_lambda_min"].value
+            assert r["gram_change"] == pytest.approx(np.max(np.abs(lam / lam[0] - 1)), rel=1e-12)
+            assert run.observables["test_accuracy"].time[-1] * r["beta"] ** 2 == pytest.approx(report["t_rescaled"])
+    assert "figure:" in result.stdout
