@@ -105,8 +105,8 @@ void check_memory(const Config& c, const Dataset* data) {
   const Sizes sizes = data ? Sizes{ld(data->dim()), ld(data->n_train()), ld(data->n_test()), true}
                            : Sizes{ld(g.dim), ld(g.n_train), ld(g.n_test), false};
   const MinibatchSettings& b = c.flow.minibatch;
-  // Whether the run steps on minibatches (MinibatchSettings::active, with the configured n_train;
-  // a data file's own count is not known yet: any batch size may be active).
+  // Whether the run steps on minibatches (MinibatchSettings::active, with the data's n_train;
+  // before a data file is read its count is not known: any batch size may be active).
   const bool minibatches = b.size > 0 && (b.online || !sized || ld(b.size) < sizes.n_train);
   std::vector<Need> needs;
   if (sized) needs = sample_arrays(c, sizes, minibatches);
