@@ -12,9 +12,9 @@ namespace mfsim {
 namespace {
 
 // A group's coordinates as one run of particle-major values, for the element-wise kernels: they
-// index it without the division and remainder per element that (row, column) indices cost, which
-// at small sizes made the update and the finiteness check a sixth of a step. Every state is
-// allocated whole (allocate_state, allocate_like), hence contiguous.
+// index it without the division and remainder per element that (row, column) indices cost, a
+// visible share of a small step (docs/performance.md). Every state is allocated whole
+// (allocate_state, allocate_like), hence contiguous.
 template <class T>
 using Flat = Kokkos::View<T*, MemSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 
