@@ -2,6 +2,8 @@
 // every block and head particle, Euler update) at (n, L, M, K, d), and the two-layer step it is
 // compared with, in the same program so that both are timed in the same (interleaved) run.
 //   BM_ResNetEulerStep     the ResNet step
+//   BM_ResNetRunStep       the step as the run loop takes it (FlowRun, no observer, 50 steps a
+//                          run) beside the summed time of the kernels it launches (run_steps.hpp)
 //   BM_TwoLayerReference   model A's Euler step (tanh, bias) at n = 1000, m = 10⁴, d = 16: the
 //                          same as bench_two_layer_step's BM_TwoLayerEulerStep
 //   BM_RegisterBlock, BM_Tanh/{simd,libm}   the core's ceilings (ceilings.cpp)
@@ -19,6 +21,7 @@
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
+#include "run_steps.hpp"
 
 namespace {
 
@@ -47,17 +50,21 @@ double time_steps(benchmark::State& state, const Model& model, ParticleState& s)
   });
 }
 
+ResNetSpec resnet_spec(const benchmark::State& state) {
+  ResNetSpec spec;
+  spec.depth = state.range(1);
+  spec.width = state.range(2);
+  spec.head_width = state.range(3);
+  spec.activation = {ActivationKind::tanh, 1};
+  spec.head_activation = {ActivationKind::tanh, 1};
+  return spec;
+}
+
 void BM_ResNetEulerStep(benchmark::State& state) {
   const index_t n = state.range(0), L = state.range(1), M = state.range(2), K = state.range(3);
   const int d = int(state.range(4));
   const Dataset data = synthetic(n, d);
-  ResNetSpec spec;
-  spec.depth = L;
-  spec.width = M;
-  spec.head_width = K;
-  spec.activation = {ActivationKind::tanh, 1};
-  spec.head_activation = {ActivationKind::tanh, 1};
-  ResNetModel model(spec, data);
+  ResNetModel model(resnet_spec(state), data);
   ParticleState s = allocate_state(model.groups(), false, "bench");
   // Not antithetic: the blocks' adjoints are then non-zero, as during training.
   model.initialize(s, 1, false);
@@ -71,6 +78,14 @@ void BM_ResNetEulerStep(benchmark::State& state) {
   state.counters["M"] = double(M);
   state.counters["K"] = double(K);
   state.counters["d"] = double(d);
+}
+
+void BM_ResNetRunStep(benchmark::State& state) {
+  const Dataset data = synthetic(state.range(0), int(state.range(4)));
+  ResNetModel model(resnet_spec(state), data);
+  ParticleState s = allocate_state(model.groups(), false, "bench");
+  model.initialize(s, 1, false);
+  bench::time_run_steps(state, model, s, 50);
 }
 
 void BM_TwoLayerReference(benchmark::State& state) {
@@ -97,6 +112,14 @@ BENCHMARK(BM_ResNetEulerStep)
     ->Args({16, 2, 16, 32, 4})       // smoke size (ctest)
     ->Args({200, 16, 256, 1024, 8})  // the ResNet reference size (benchmarks/README.md)
     ->Args({1000, 64, 1024, 4096, 16})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The peers' quick ResNet size (n = 100, L = 4, M = K = 256) and the reference size.
+BENCHMARK(BM_ResNetRunStep)
+    ->ArgNames({"n", "L", "M", "K", "d"})
+    ->Args({100, 4, 256, 256, 16})
+    ->Args({200, 16, 256, 1024, 8})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

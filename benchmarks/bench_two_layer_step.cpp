@@ -9,6 +9,9 @@
 //                          full-batch BM_TwoLayerEulerStep at the same n
 //   BM_TwoLayerOutputsStep the Euler step with c = model.outputs outputs (square loss on c
 //                          targets a sample): c = 10 against c = 1 at the same (n, m, d)
+//   BM_TwoLayerRunStep     the step as the run loop takes it (FlowRun, no observer, 100 steps a
+//                          run) beside the summed time of the kernels it launches (run_steps.hpp):
+//                          the loop's overhead as step_over_kernels
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -31,6 +34,7 @@
 #include "mfsim/flow/minibatch.hpp"
 #include "mfsim/flow/regularisation.hpp"
 #include "mfsim/models/two_layer.hpp"
+#include "run_steps.hpp"
 
 namespace {
 
@@ -90,6 +94,14 @@ void BM_TwoLayerEulerStep(benchmark::State& state) {
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
   state.counters["bytes"] = double(6 * m * (dz + 1) + 4 * n * dz + 4 * n) * double(sizeof(real));
+}
+
+void BM_TwoLayerRunStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  Problem p(n, m, d);
+  bench::time_run_steps(state, *p.model, p.state, 100);
+  set_pair_counters(state, 0, n, m, d, 6.0 * (d + 1) + 7);
 }
 
 void BM_TwoLayerOutputsStep(benchmark::State& state) {
@@ -238,6 +250,14 @@ void baseline_sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_TwoLayerEulerStep)
     ->Apply(kernel_sizes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+// The peers' quick size (the sizes of short runs and sweeps, where the loop's overhead shows) and
+// the reference size.
+BENCHMARK(BM_TwoLayerRunStep)
+    ->ArgNames({"n", "m", "d"})
+    ->Args({100, 1000, 16})
+    ->Args({1000, 10000, 16})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerOutputsStep)

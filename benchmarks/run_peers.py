@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """mfsim's Euler step side by side with the peers of benchmarks/peers/step.py.
 
-    /usr/bin/python3 benchmarks/run_peers.py [--model resnet] [--quick | --full] [--reps R] [--out DIR]
+    /usr/bin/python3 benchmarks/run_peers.py [--model resnet] [--quick | --full] [--points P [P ...]]
+                                             [--threads T [T ...]] [--reps R] [--out DIR] [--note TEXT]
                                              [--build DIR] [--mpi-build DIR] [--venv DIR]
 
 Per size: mfsim (--build, default build/: the `release` preset, -march=native) writes the problem
@@ -20,13 +21,17 @@ observations and snapshots at both ends excluded), from one run of K steps; a pe
 step (after a warm-up step that includes compilation); the minimum over the rounds. Peak memory:
 the peak RSS of the subprocess (os.wait4; for mpirun, the largest rank).
 
-Model A (two_layer, default): writes DIR/peers.json and DIR/peers.png (time and memory against m at
-n = 1000, d = 16). --quick: n = 100, m = 1000, d = 16, one thread, one round (the ctest smoke test;
+Model A (two_layer, default): writes DIR/<date>-peers-two_layer.json and .png (time and memory
+against m at n = 1000, d = 16; no plot with --quick); the date is the run's (UTC). The JSON records
+the machine's load average at the start and the end, and --note's text (what the load means for the
+figures, say); docs/peers.md shows its tables (benchmarks/peers/table.py --doc). --quick: n = 100, m = 1000, d = 16, one thread, one round (the ctest smoke test;
 exit 77 when a peer is missing); default: n = 1000, d = 16, m ∈ {10³, 10⁴, 10⁵, 10⁶, 10⁷} and
 n = 1000, m = 10⁴, d = 256; --full: n ∈ {10², 10³, 10⁴}, m ∈ {10³ … 10⁶}, d ∈ {16, 256}.
-Model B (--model resnet): DIR/peers_resnet.json and .png; L = 8 layers of M ∈ {10², 10³, 10⁴, 10⁵}
+Model B (--model resnet): DIR/<date>-peers-resnet.json and .png; L = 8 layers of M ∈ {10², 10³, 10⁴, 10⁵}
 particles and a head of K = 1000 (m = LM + K), n = 1000, d = 16 (--full adds n = 100 and d = 256);
 --quick: n = 100, L = 4, M = K = 256.
+--points: only these points, each "quick" (the --quick size of the model) or "n,m,d" (model B: n,M,d
+with L = 8, K = 1000). --threads: the thread counts (default 1 and 2; 1 with --quick).
 Exit status 1 when a peer's velocity disagrees with mfsim's or mfsim fails.
 """
 
@@ -298,6 +303,17 @@ def versions(args):
 
 
 def sizes(args):
+    if args.points:
+        quick = {"two_layer": Size("two_layer", 100, 16, 1000), "resnet": Size("resnet", 100, 16, 256, depth=4, head=256)}
+        points = []
+        for p in args.points:
+            if p == "quick":
+                points.append(quick[args.model])
+                continue
+            n, m, d = (int(x) for x in p.split(","))
+            points.append(Size("two_layer", n, d, m) if args.model == "two_layer"
+                          else Size("resnet", n, d, m, depth=8, head=1000))
+        return points
     if args.model == "resnet":  # L = 8 layers of M particles, a head of K = 1000
         if args.quick:
             return [Size("resnet", 100, 16, 256, depth=4, head=256)]
@@ -314,27 +330,34 @@ def sizes(args):
 
 
 def plot(rows, path, model):
+    """Seconds per step and peak memory of every implementation at every point of the run (the points
+    in grid order on the x axis; solid one thread, dashed two)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
+    keys = ["n", "m", "d"] + (["depth", "width", "head_width"] if model == "resnet" else [])
+    points = sorted({tuple(r[k] for k in keys) for r in rows}, key=lambda p: (p[2], p[0], p[1]))
+    labels = [f"n={p[0]}\nm={p[1]:.0e}\nd={p[2]}".replace("e+0", "e") for p in points]
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
     names = sorted({r["impl"] for r in rows}, key=lambda s: (s != "mfsim", s))
     for i, name in enumerate(names):
         for threads, style in ((1, "-"), (2, "--")):
-            sel = sorted((r for r in rows if r["impl"] == name and r["threads"] == threads and r["n"] == 1000
-                          and r["d"] == 16 and r["status"] == "ok"), key=lambda r: r["m"])
-            if not sel:
+            sel = {tuple(r[k] for k in keys): r for r in rows
+                   if r["impl"] == name and r["threads"] == threads and r["status"] == "ok"}
+            xs = [x for x, p in enumerate(points) if p in sel]
+            if not xs:
                 continue
-            ms = [r["m"] for r in sel]
             label = f"{name}, {threads} thr"
-            ax_t.loglog(ms, [r["seconds"] for r in sel], style, marker="o", color=f"C{i}", label=label)
-            ax_m.loglog(ms, [r["peak_rss_bytes"] / 1e6 for r in sel], style, marker="o", color=f"C{i}")
+            ax_t.semilogy(xs, [sel[points[x]]["seconds"] for x in xs], style, marker="o", color=f"C{i}", label=label)
+            ax_m.semilogy(xs, [sel[points[x]]["peak_rss_bytes"] / 1e6 for x in xs], style, marker="o", color=f"C{i}")
     ax_m.axhline(MEMORY_CAP / 1e6, color="k", lw=0.8, ls=":")
-    what = "model A" if model == "two_layer" else "model B (L = 8, K = 1000)"
-    ax_t.set(xlabel="m (particles)", ylabel="seconds per Euler step", title=f"{what}, n = 1000, d = 16")
-    ax_m.set(xlabel="m (particles)", ylabel="peak RSS (MB)", title="memory (dotted: 8 GB cap)")
+    what = "model A" if model == "two_layer" else "model B (L, M, K as in the table)"
+    for ax in (ax_t, ax_m):
+        ax.set_xticks(range(len(points)), labels, fontsize=7)
+    ax_t.set(ylabel="seconds per Euler step", title=what)
+    ax_m.set(ylabel="peak RSS (MB)", title="memory (dotted: 8 GB cap)")
     ax_t.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -363,6 +386,9 @@ def main():
     grid.add_argument("--quick", action="store_true")
     grid.add_argument("--full", action="store_true")
     p.add_argument("--model", choices=sorted(PEERS), default="two_layer")
+    p.add_argument("--points", nargs="+", help='only these points: "quick" or "n,m,d" (model B: n,M,d)')
+    p.add_argument("--threads", type=int, nargs="+", choices=(1, 2), help="thread counts (default 1 2; --quick: 1)")
+    p.add_argument("--note", default="", help="a note stored in the results file (the load, what it means)")
     p.add_argument("--reps", type=int, default=None, help="rounds (default 1 with --quick, else 2)")
     p.add_argument("--build", type=Path, default=ROOT / "build", help="mfsim's one-thread build (default: build/)")
     p.add_argument("--mpi-build", type=Path, default=ROOT / "build-mpi",
@@ -381,7 +407,8 @@ def main():
     if args.quick and missing:
         print(f"run_peers: SKIP: peers not installed: {', '.join(missing)} (run scripts/setup_peers.sh)")
         return SKIP
-    thread_counts = [1] if args.quick else [1, 2]
+    thread_counts = args.threads or ([1] if args.quick else [1, 2])
+    load_at_start = os.getloadavg()
     mpi = (args.mpi_build / "simulations" / "mfsim").exists()
     if 2 in thread_counts and not mpi:
         print(f"run_peers: no MPI build in {args.mpi_build}: mfsim's two-rank rows are left out", file=sys.stderr)
@@ -424,19 +451,22 @@ def main():
         if ref and "seconds" in row:
             row["time_over_mfsim"] = row["seconds"] / ref["seconds"]
     relative = lambda path: str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)  # noqa: E731
+    now = datetime.datetime.now(datetime.timezone.utc)
     report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": now.isoformat(timespec="seconds"),
         "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "memory_cap_bytes": MEMORY_CAP,
-                    "load_average_at_end": os.getloadavg()},
+                    "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()},
         "builds": {"mfsim_1": relative(args.build), "mfsim_2": "mpirun -n 2 " + relative(args.mpi_build)},
         "versions": versions(args),
         "model": args.model,
-        "grid": "quick" if args.quick else "full" if args.full else "default",
+        "grid": ("points " + " ".join(args.points) if args.points else "quick" if args.quick
+                 else "full" if args.full else "default"),
+        "note": args.note,
         "rounds": reps,
         "tolerance": 1e-10,
         "rows": rows,
     }
-    stem = "peers" if args.model == "two_layer" else "peers_resnet"
+    stem = f"{now.date().isoformat()}-peers-{args.model}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     if not args.quick:

@@ -1,12 +1,31 @@
 #include "mfsim/models/particle_state.hpp"
 
 #include <cmath>
+#include <stdexcept>
 
 #include "mfsim/core/communicator.hpp"
 #include "mfsim/core/math.hpp"
 #include "mfsim/core/shard.hpp"
 
 namespace mfsim {
+
+namespace {
+
+// A group's coordinates as one run of particle-major values, for the element-wise kernels: they
+// index it without the division and remainder per element that (row, column) indices cost, a
+// visible share of a small step (docs/performance.md). Every state is allocated whole
+// (allocate_state, allocate_like), hence contiguous.
+template <class T>
+using Flat = Kokkos::View<T*, MemSpace, Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+
+template <class View>
+Flat<typename View::value_type> flat(const View& m) {
+  if (!m.span_is_contiguous())
+    throw std::logic_error("ParticleState: a group's coordinates are not contiguous");
+  return Flat<typename View::value_type>(m.data(), m.span());
+}
+
+}  // namespace
 
 void shard_group(GroupSpec& g, int rank, int size) {
   const Shard s = shard_of(g.per_slice(), rank, size, 2);
@@ -57,15 +76,12 @@ void deep_copy(ParticleState& dst, const ParticleState& src) {
 void axpy(const ExecSpace& space, ParticleState& out, const ParticleState& base, real c,
           const ParticleState& k) {
   for (std::size_t g = 0; g < base.theta.size(); ++g) {
-    Matrix o = out.theta[g];
-    ConstMatrix b = base.theta[g], v = k.theta[g];
-    const index_t n = index_t(b.extent(0)), dim = index_t(b.extent(1));
+    const Flat<real> o = flat(out.theta[g]);
+    const Flat<const real> b = flat(base.theta[g]), v = flat(k.theta[g]);
     Kokkos::parallel_for(
-        "mfsim::ParticleState::axpy", Kokkos::RangePolicy<ExecSpace>(space, 0, n * dim),
-        KOKKOS_LAMBDA(index_t idx) {
-          const index_t i = idx / dim, j = idx % dim;
-          o(i, j) = b(i, j) + c * v(i, j);
-        });
+        "mfsim::ParticleState::axpy",
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(b.extent(0))),
+        KOKKOS_LAMBDA(index_t i) { o(i) = b(i) + c * v(i); });
   }
   for (std::size_t g = 0; g < base.log_density.size(); ++g) {
     Vector o = out.log_density[g];
@@ -84,14 +100,13 @@ void axpy(ParticleState& out, const ParticleState& base, real c, const ParticleS
 bool all_finite(const ExecSpace& space, const ParticleState& s) {
   index_t bad = 0;
   for (const auto& t : s.theta) {
-    ConstMatrix v = t;
-    const index_t dim = index_t(v.extent(1));
+    const Flat<const real> v = flat(t);
     index_t count = 0;
     Kokkos::parallel_reduce(
         "mfsim::ParticleState::count_non_finite",
-        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(v.extent(0)) * dim),
-        KOKKOS_LAMBDA(index_t idx, index_t & acc) {
-          if (!math::isfinite(v(idx / dim, idx % dim))) ++acc;
+        Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(v.extent(0))),
+        KOKKOS_LAMBDA(index_t i, index_t & acc) {
+          if (!math::isfinite(v(i))) ++acc;
         },
         count);
     bad += count;
