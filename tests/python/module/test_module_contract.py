@@ -116,21 +116,31 @@ def test_particles_are_a_read_only_view_that_follows_the_state(small_config):
     assert np.isfinite(view).all()  # the view keeps the simulation alive
 
 
-def test_callback_sees_points_and_can_stop_the_run(small_config):
+def test_callback_stops_the_run_at_its_own_step(small_config, tmp_path):
     points = []
 
     def record(point):
         points.append(point)
-        return point["step"] < 20
+        return point["step"] < 9
 
     sim = mfsim.Simulation(small_config)
-    result = sim.run(callback=record, every=4, progress=False)
-    # The run ends at the next point, observed and written as a last point is; the callback is
-    # not called again.
-    assert [p["step"] for p in points] == [0, 4, 8, 12, 16, 20]
-    assert result.stopped_by == "callback" and result.step == 21 == sim.step_index
-    assert points[-1]["loss"] == points[-1]["observables"]["loss"] == result.observables["loss"].values[-2]
-    assert result.observables["loss"].steps[-1] == 21 and result.observables["loss"].values[-1] == result.loss
+    out = tmp_path / "stopped.h5"
+    result = sim.run(output=out, callback=record, every=3, progress=False)
+    # Step 9 is off output.observe_every = 5 and snapshot_every = 10: the loss observer has not
+    # seen it when the callback is called, and observes it once the callback's False made it the
+    # last point; the callback is not called again.
+    assert [p["step"] for p in points] == [0, 3, 6, 9]
+    assert "loss" not in points[-1]["observables"]
+    assert result.stopped_by == "callback" and result.step == 9 == sim.step_index
+    assert sim.time == pytest.approx(9 * 0.05, rel=1e-15)
+    loss = result.observables["loss"]
+    assert list(loss.steps) == [0, 5, 9] and loss.values[-1] == points[-1]["loss"] == result.loss
+    with h5py.File(out, "r") as f:
+        positions = f["particles/two_layer/position"]
+        assert list(positions["step"][()]) == [0, 9]
+        assert np.array_equal(positions["value"][-1], sim.particles())
+        assert list(f["observables/loss/step"][()]) == [0, 5, 9]
+        assert f["observables/loss/value"][-1] == points[-1]["loss"]
 
 
 def test_callback_exception_propagates(small_config):
@@ -141,7 +151,7 @@ def test_callback_exception_propagates(small_config):
     sim = mfsim.Simulation(small_config)
     with pytest.raises(ZeroDivisionError, match="from the callback"):
         sim.run(callback=fail, every=5, progress=False)
-    assert sim.step_index == 6  # the run ended at the point after the one that raised
+    assert sim.step_index == 5  # the run ended at the point that raised
 
 
 def test_predict_and_evaluate_agree_with_the_loss(small_config):
@@ -173,11 +183,21 @@ def test_class_labels_from_numpy_with_cross_entropy(small_config):
     log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     expected = -np.mean(log_softmax[np.arange(30), y.astype(int)])
     assert sim.evaluate()["loss"] == pytest.approx(expected, rel=1e-12)
-    with pytest.raises(ValueError, match=r"y\[0\] = 0.5 but model.loss = \"cross_entropy\""):
+    # The messages name the arrays given, as the CLI's name the data file's datasets.
+    with pytest.raises(ValueError) as refused:
         mfsim.Simulation(config, mfsim.Data(x, np.full(30, 0.5)))
+    assert str(refused.value) == (
+        'y_train[0] = 0.5 but model.loss = "cross_entropy" with model.outputs = 3 needs class '
+        'labels 0 ... 2 (set model.outputs to the number of classes)')
+    y_test = y[:10].copy()
+    y_test[4] = 3.0
+    with pytest.raises(ValueError, match=r"^y_test\[4\] = 3 but model.loss"):
+        mfsim.Simulation(config, mfsim.Data(x, y, x[:10], y_test))
     square = small_config.with_overrides({"model.outputs": 3})
-    with pytest.raises(ValueError, match="model.outputs = 3"):
+    with pytest.raises(ValueError) as refused:
         mfsim.Simulation(square, mfsim.Data(x, y))
+    assert str(refused.value) == (
+        "model.outputs = 3: y_train holds 1 target a sample: set model.outputs = 1")
 
 
 def test_analysis_is_an_attribute_loaded_on_first_use():

@@ -36,7 +36,8 @@ def test_gil_released_and_ctrl_c_leaves_a_complete_file(small_config, tmp_path):
         sim.run(output=out, callback=lambda point: started.set(), every=10**9, progress=False)
     worker.join()
     assert len(counted) == 1000
-    assert sim.step_index > 0
+    # The run ends at the point being observed when the interrupt is seen, which may be the
+    # first (the callback's) on a loaded machine; the file ends on that point.
     with mfsim.open(out) as run:  # complete: the reader takes the last committed point
         assert run.observables["loss"].step[-1] == sim.step_index
         frame = run.particles["two_layer"].frame(-1)
