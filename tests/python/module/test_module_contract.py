@@ -1,6 +1,7 @@
 """The Python module's contract: configs, data, errors as exceptions, zero-copy particles, the
 callback, the analysis reader and package."""
 
+import ctypes
 import os
 
 import h5py
@@ -114,6 +115,84 @@ def test_particles_are_a_read_only_view_that_follows_the_state(small_config):
         sim.particles("nope")
     del sim
     assert np.isfinite(view).all()  # the view keeps the simulation alive
+
+
+def address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
+                ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                ("dtype_code", ctypes.c_uint8), ("dtype_bits", ctypes.c_uint8),
+                ("dtype_lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+class ManagedTensorVersioned(ctypes.Structure):  # DLPack 1.0's DLManagedTensorVersioned
+    _fields_ = [("major", ctypes.c_uint32), ("minor", ctypes.c_uint32),
+                ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p),
+                ("flags", ctypes.c_uint64), ("dl_tensor", DLTensor)]
+
+
+def capsule_contents(capsule, name: bytes, struct):
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    assert get_name(capsule) == name
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return struct.from_address(get(capsule, name))
+
+
+def test_particles_through_dlpack_without_a_copy(small_config):
+    sim = mfsim.Simulation(small_config)
+    state = sim.particles()
+    exported = sim.particles_dlpack()
+    assert exported.__dlpack_device__() == (1, 0)  # kDLCPU
+    # numpy takes the DLPack capsule as a view of the state's memory, which follows the flow.
+    taken = np.from_dlpack(exported)
+    assert address(taken) == address(state) and taken.shape == state.shape
+    assert taken.dtype == np.float64
+    sim.step(2)
+    assert np.array_equal(taken, sim.particles())
+    # A versioned capsule (DLPack >= 1.0) points at the state and is marked read-only; an older
+    # consumer's unversioned capsule points at it too, without that flag (none exists there).
+    capsules = [exported.__dlpack__(max_version=(1, 0)), exported.__dlpack__()]  # kept alive
+    versioned = capsule_contents(capsules[0], b"dltensor_versioned", ManagedTensorVersioned)
+    assert (versioned.major, versioned.minor) >= (1, 0)
+    assert versioned.flags & 1  # DLPACK_FLAG_BITMASK_READ_ONLY
+    tensor = versioned.dl_tensor
+    assert tensor.data + tensor.byte_offset == address(state)
+    assert (tensor.ndim, tensor.shape[0], tensor.shape[1]) == (2, *state.shape)
+    assert (tensor.dtype_code, tensor.dtype_bits, tensor.dtype_lanes) == (2, 64, 1)  # kDLFloat
+    plain = capsule_contents(capsules[1], b"dltensor", DLTensor)
+    assert plain.data + plain.byte_offset == address(state)
+    # The buffer protocol gives numpy a read-only view of the same memory.
+    viewed = np.asarray(exported)
+    assert address(viewed) == address(state) and not viewed.flags.writeable
+    # The export keeps the simulation alive.
+    del sim, state
+    assert np.isfinite(taken).all() and np.isfinite(np.from_dlpack(exported)).all()
+
+
+def test_particles_into_torch_without_a_copy(small_config):
+    torch = pytest.importorskip("torch")
+    sim = mfsim.Simulation(small_config)
+    tensor = torch.from_dlpack(sim.particles_dlpack())
+    assert tensor.data_ptr() == address(sim.particles())
+    assert tensor.dtype == torch.float64 and tuple(tensor.shape) == sim.particles().shape
+    sim.step(1)
+    assert np.array_equal(tensor.numpy(), sim.particles())
+
+
+def test_particles_copy_is_a_writable_snapshot(small_config):
+    sim = mfsim.Simulation(small_config)
+    snapshot = sim.particles(copy=True)
+    assert snapshot.flags.writeable and not np.shares_memory(snapshot, sim.particles())
+    assert np.array_equal(snapshot, sim.particles())
+    snapshot[0, 0] += 1.0
+    sim.step(2)
+    assert not np.array_equal(snapshot, sim.particles())
 
 
 def test_callback_stops_the_run_at_its_own_step(small_config, tmp_path):
