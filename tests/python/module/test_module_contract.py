@@ -3,6 +3,7 @@ callback, the analysis reader and package."""
 
 import ctypes
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -220,6 +221,49 @@ def test_callback_stops_the_run_at_its_own_step(small_config, tmp_path):
         assert np.array_equal(positions["value"][-1], sim.particles())
         assert list(f["observables/loss/step"][()]) == [0, 5, 9]
         assert f["observables/loss/value"][-1] == points[-1]["loss"]
+
+
+def test_progress_draws_a_tqdm_bar(small_config, monkeypatch):
+    tqdm_auto = pytest.importorskip("tqdm.auto")
+    bars = []
+
+    class RecordingBar(tqdm_auto.tqdm):  # tqdm itself, recording what it is asked to draw
+        def __init__(self, *args, **kwargs):
+            self.drawn, self.closed = [], False
+            bars.append(self)
+            super().__init__(*args, **kwargs)
+
+        def refresh(self, *args, **kwargs):
+            postfix = self.postfix.split(", ") if self.postfix else []
+            self.drawn.append((self.n, dict(kv.split("=") for kv in postfix)))
+            return super().refresh(*args, **kwargs)
+
+        def close(self):
+            self.closed = True
+            return super().close()
+
+    monkeypatch.setattr(tqdm_auto, "tqdm", RecordingBar)
+    sim = mfsim.Simulation(small_config)
+    result = sim.run(progress=True)
+    assert len(bars) == 1 and bars[0].closed and bars[0].unit == "step"
+    steps = [n for n, _ in bars[0].drawn]
+    assert steps == sorted(steps) and steps[-1] == result.steps_run == 40
+    last = bars[0].drawn[-1][1]
+    assert float(last["t"]) == pytest.approx(result.time, rel=1e-3)
+    assert float(last["loss"]) == pytest.approx(result.loss, rel=1e-3)
+    # None draws the bar where tqdm is installed; False never does.
+    sim.run(progress=None)
+    assert len(bars) == 2 and bars[1].closed
+    sim.run(progress=False)
+    assert len(bars) == 2
+
+
+def test_progress_true_without_tqdm_is_a_value_error(small_config, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # what an environment without tqdm sees
+    sim = mfsim.Simulation(small_config)
+    with pytest.raises(ValueError, match="progress=True needs tqdm"):
+        sim.run(progress=True)
+    assert sim.run(progress=None).steps_run == 40 and sim.step_index == 40
 
 
 def test_callback_exception_propagates(small_config):
