@@ -3,9 +3,9 @@
 # virtual environment (PyPI reached for the build tools and numpy, h5py, scipy, matplotlib), then
 # the module's tests against the installed package. Prints the install's wall time.
 #   pip_install.sh REPO WORKDIR PYTHON [PIP_ARGS...]
-# PIP_ARGS are CMake settings for the wheel (-Ccmake.define.NAME=VALUE): ctest passes the kernel
-# flags of the build whose mfsim binary the tests compare with, so that the bitwise comparisons
-# run instead of skipping.
+# PIP_ARGS are CMake settings for the wheel (--config-settings=cmake.define.NAME=VALUE): ctest
+# passes the kernel flags of the build whose mfsim binary the tests compare with, so that the
+# bitwise comparisons run instead of skipping.
 set -euo pipefail
 repo=$1 work=$2 python=$3
 shift 3
