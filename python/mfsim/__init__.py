@@ -318,7 +318,7 @@ class Simulation:
         np.from_dlpack(...). A view of the state, valid while the simulation lives, that follows
         the state as the flow moves it; in a CUDA build it is GPU memory. Treat it as read-only:
         a consumer asking for a versioned capsule (DLPack >= 1.0) gets it marked read-only, an
-        older one (numpy < 2.1, torch < 2.4) cannot be told, and a write through it would change
+        older one (numpy 1.x, torch 1.x) cannot be told, and a write through it would change
         the state the next step starts from. The object also supports the buffer protocol
         (np.asarray gives a read-only view)."""
         if group is None:

@@ -476,7 +476,7 @@ class SimulationHandle final : public KokkosHolder {
     if constexpr (!host_accessible) {
 #if defined(KOKKOS_ENABLE_CUDA)
       device_type = nb::device::cuda::value;
-      device_id = mfsim::ExecSpace().cuda_device();
+      device_id = Kokkos::Cuda().cuda_device();
 #else
       throw std::runtime_error("particles_dlpack: no DLPack device for the backend " +
                                std::string(mfsim::ExecSpace::name()));
