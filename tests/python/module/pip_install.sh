@@ -19,7 +19,7 @@ echo "pip_install: python3 -m venv .venv && .venv/bin/pip install . $* took $(( 
 .venv/bin/pip install -q pytest
 # Away from the sources, so that the installed package is what the tests import.
 cd "$work"
-MPLBACKEND=Agg "$work/mfsim/.venv/bin/python" -m pytest -q -p no:cacheprovider \
+MPLBACKEND=Agg "$work/mfsim/.venv/bin/python" -m pytest -q -rs -p no:cacheprovider \
   "$work/mfsim/tests/python/module"
 "$work/mfsim/.venv/bin/mfsim-analysis" --help > /dev/null
 echo "pip_install: the installed package passed"
