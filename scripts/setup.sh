@@ -14,6 +14,7 @@ packages=(
   python3-venv python3-pip python3-setuptools  # pip install ./analysis into a venv (its test)
   python3-dev  # the Python module (pip install ., the release preset): Python's headers
   python3-sklearn  # its bundled real data sets (simulations/data/export_sklearn.py); no download
+  python3-tqdm  # the Python module's progress bar, tested with tqdm itself
   qemu-user  # the portable build's kernel clones tested on emulated older CPUs (isa_clones.*)
 )
 

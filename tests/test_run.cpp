@@ -168,17 +168,18 @@ TEST(RunFlow, FencesForPhaseTimingOnlyWhenAsked) {
   EXPECT_LT(untimed, 20) << "the loop fences at every step without phase timing";
 }
 
-// Polled once per point: a stop request arrives at the start of the fifth point (step 4).
+// Polled at the start of every point and once more after an observed point's observers: the
+// first point (observed) is polled twice, so the sixth poll is the start of step 4.
 int polls = 0;
-bool stop_at_the_fifth_poll() {
-  return ++polls >= 5;
+bool stop_at_the_sixth_poll() {
+  return ++polls >= 6;
 }
 
 TEST(RunFlow, AStopRequestEndsTheRunOnAnObservedSnapshottedAndFlushedPoint) {
   SmallFlow s;
   RunSettings r = cadences(1000, 10, 100);
   polls = 0;
-  r.stop_requested = stop_at_the_fifth_poll;
+  r.stop_requested = stop_at_the_sixth_poll;
   LossObserver loss;
   MemoryOutput out;
   const RunSummary summary = run_flow(*s.model, s.state, r, {&loss}, out);
@@ -187,6 +188,42 @@ TEST(RunFlow, AStopRequestEndsTheRunOnAnObservedSnapshottedAndFlushedPoint) {
   EXPECT_EQ(out.observed["loss"], (std::vector<index_t>{0, 4}));
   EXPECT_EQ(out.snapshot_steps, (std::vector<index_t>{0, 4}));
   EXPECT_EQ(out.flushes, 5);  // one per point: the last point's rows are committed too
+}
+
+// An observer of every step that asks for a stop at step 7, as the Python module's callback does
+// by returning False.
+bool stop_asked = false;
+bool stop_was_asked() {
+  return stop_asked;
+}
+class StopAtSeven final : public Observer {
+ public:
+  void observe(const FlowPoint& p, ObservableSink&) override {
+    steps.push_back(p.step);
+    if (p.step == 7) stop_asked = true;
+  }
+  index_t every() const override { return 1; }
+  std::string name() const override { return "stop_at_seven"; }
+  std::vector<index_t> steps;
+};
+
+TEST(RunFlow, AStopAskedForByAnObserverEndsTheRunAtThatPoint) {
+  SmallFlow s;
+  RunSettings r = cadences(1000, 10, 100);
+  stop_asked = false;
+  r.stop_requested = stop_was_asked;
+  LossObserver loss;
+  StopAtSeven stopper;
+  MemoryOutput out;
+  const RunSummary summary = run_flow(*s.model, s.state, r, {&loss, &stopper}, out);
+  EXPECT_EQ(summary.reason, StopReason::signal);
+  EXPECT_EQ(summary.step, 7);
+  EXPECT_EQ(summary.steps_run, 7);
+  EXPECT_EQ(stopper.steps, (std::vector<index_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  // Step 7 is off the loss's cadence of 10: it observes the point as the last one.
+  EXPECT_EQ(out.observed["loss"], (std::vector<index_t>{0, 7}));
+  EXPECT_EQ(out.snapshot_steps, (std::vector<index_t>{0, 7}));
+  EXPECT_EQ(summary.observations, 2);
 }
 
 TEST(RunFlow, NonFiniteStateStopsAfterSavingTheLastFiniteState) {

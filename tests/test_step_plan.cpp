@@ -147,6 +147,28 @@ TEST(StepPlan, AStopRequestMakesThisPointTheLastObservedAndSnapshotted) {
   EXPECT_EQ(plan_step(s, RunPosition{100, 113, 11.3, true}).reason, StopReason::steps);
 }
 
+TEST(StepPlan, AStopAskedForWhileAPointIsObservedMakesItTheLast) {
+  RunSchedule s = schedule(100, 10, 50, {4, 10});
+  s.minibatches = true;
+  const RunPosition at{12, 12, 1.2, false};
+  const StepPlan plan = plan_step(s, at);
+  ASSERT_FALSE(plan.last);
+  ASSERT_TRUE(plan.observes(0));  // the observer on a cadence of 4 asks to stop here
+  ASSERT_FALSE(plan.observes(1));
+  const StepPlan ended = with_stop(s, at, plan);
+  EXPECT_TRUE(ended.last);
+  EXPECT_EQ(ended.reason, StopReason::signal);
+  EXPECT_TRUE(ended.observes(0));
+  EXPECT_TRUE(ended.observes(1));  // every observer sees the last point
+  EXPECT_TRUE(ended.snapshot);
+  EXPECT_TRUE(ended.counts_as_observation);
+  EXPECT_FALSE(ended.minibatch_step);
+  EXPECT_EQ(ended.dt, 0.0);
+  // A point that is already the last keeps its reason.
+  const RunPosition end{100, 100, 10.0, false};
+  EXPECT_EQ(with_stop(s, end, plan_step(s, end)).reason, StopReason::steps);
+}
+
 TEST(StepPlan, ARestartComputesTheTimesOfTheUninterruptedRun) {
   RunSchedule fresh = schedule(100, 1, 0);
   fresh.dt = 0.01;

@@ -302,13 +302,28 @@ class Simulation:
         """The names of a group's coordinates (a, w_0, ..., b)."""
         return self._core.columns(group)
 
-    def particles(self, group: str | None = None) -> np.ndarray:
+    def particles(self, group: str | None = None, *, copy: bool = False) -> np.ndarray:
         """The group's current particles (rows: particles, columns: columns(group)): a read-only
         view of mfsim's memory, no copy; it stays valid while the simulation lives and follows
-        the state as the flow moves it (np.array(view) keeps a copy)."""
+        the state as the flow moves it. copy=True: a writable copy, which keeps this state.
+        For torch, jax or cupy without a copy: particles_dlpack(group)."""
         if group is None:
             group = self.groups[0]
-        return self._core.particles(group)
+        view = self._core.particles(group)
+        return np.array(view) if copy else view
+
+    def particles_dlpack(self, group: str | None = None):
+        """The group's current particles for a DLPack consumer, without a copy:
+        torch.from_dlpack(sim.particles_dlpack()), jax.dlpack.from_dlpack(...),
+        np.from_dlpack(...). A view of the state, valid while the simulation lives, that follows
+        the state as the flow moves it; in a CUDA build it is GPU memory. Treat it as read-only:
+        a consumer asking for a versioned capsule (DLPack >= 1.0) gets it marked read-only, an
+        older one (numpy 1.x, torch 1.x) cannot be told, and a write through it would change
+        the state the next step starts from. The object also supports the buffer protocol
+        (np.asarray gives a read-only view)."""
+        if group is None:
+            group = self.groups[0]
+        return self._core.particles_dlpack(group)
 
     def run(self, output: str | os.PathLike | None = None, *, overwrite: bool = False,
             callback: Callable[[dict], Any] | None = None, every: int = 0,

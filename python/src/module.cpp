@@ -328,6 +328,9 @@ struct Notes {
 };
 
 class SimulationHandle final : public KokkosHolder {
+  static constexpr bool host_accessible =
+      Kokkos::SpaceAccessibility<Kokkos::HostSpace, mfsim::MemSpace>::accessible;
+
  public:
   SimulationHandle(const ConfigHandle& config, const DataHandle* data) {
     ensure_initialized();
@@ -443,13 +446,13 @@ class SimulationHandle final : public KokkosHolder {
     return session().model().groups()[group_index(name)].columns;
   }
 
-  // The group's particles, a read-only view of the state (valid while the simulation lives; the
-  // run moves them in place).
+  // The group's particles for numpy: a read-only view of the state where it is host memory
+  // (valid while `self`, the simulation, lives; the run moves them in place), else a host copy.
   nb::ndarray<nb::numpy, const real, nb::ndim<2>> particles(nb::handle self,
                                                             const std::string& name) const {
     const mfsim::Matrix theta = session().state().theta[group_index(name)];
     const std::size_t shape[2] = {theta.extent(0), theta.extent(1)};
-    if constexpr (Kokkos::SpaceAccessibility<Kokkos::HostSpace, mfsim::MemSpace>::accessible) {
+    if constexpr (host_accessible) {
       return nb::ndarray<nb::numpy, const real, nb::ndim<2>>(theta.data(), 2, shape, self);
     } else {
       // Device memory (a CUDA build): a host copy, owned by the array (docs/python.md).
@@ -459,6 +462,30 @@ class SimulationHandle final : public KokkosHolder {
       nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<real>*>(p); });
       return nb::ndarray<nb::numpy, const real, nb::ndim<2>>(owned->data(), 2, shape, owner);
     }
+  }
+
+  // The same particles for a DLPack consumer (torch, jax, cupy, numpy.from_dlpack): always a view
+  // of the state, in host memory or, in a CUDA build, in the GPU's (DLPack's device kDLCUDA), for
+  // as long as `self` lives. Marked read-only where the consumer asks for a versioned capsule;
+  // the unversioned capsules of older consumers cannot say so (docs/python.md).
+  nb::ndarray<nb::array_api, const real, nb::ndim<2>> particles_dlpack(
+      nb::handle self, const std::string& name) const {
+    const mfsim::Matrix theta = session().state().theta[group_index(name)];
+    const std::size_t shape[2] = {theta.extent(0), theta.extent(1)};
+    int device_type = nb::device::cpu::value, device_id = 0;
+    if constexpr (!host_accessible) {
+#if defined(KOKKOS_ENABLE_CUDA)
+      device_type = nb::device::cuda::value;
+      device_id = Kokkos::Cuda().cuda_device();
+#else
+      throw std::runtime_error("particles_dlpack: no DLPack device for the backend " +
+                               std::string(mfsim::ExecSpace::name()));
+#endif
+      // The consumer's stream knows nothing of Kokkos': the state's kernels end first.
+      Kokkos::fence();
+    }
+    return nb::ndarray<nb::array_api, const real, nb::ndim<2>>(
+        theta.data(), 2, shape, self, nullptr, nb::dtype<real>(), device_type, device_id);
   }
 
   std::string notes() {
@@ -535,6 +562,10 @@ NB_MODULE(_core, m) {
       .def("particles",
            [](nb::handle self, const std::string& name) {
              return nb::cast<const SimulationHandle&>(self).particles(self, name);
+           })
+      .def("particles_dlpack",
+           [](nb::handle self, const std::string& name) {
+             return nb::cast<const SimulationHandle&>(self).particles_dlpack(self, name);
            })
       .def("notes", &SimulationHandle::notes)
       .def_prop_ro("time", [](const SimulationHandle& s) { return s.session().time(); })

@@ -54,28 +54,49 @@ void check_finite_labels(ConstVector y, const SyntheticDataSpec& spec, const cha
           part, i, double(host(i))));
 }
 
-// Class labels 0 … c−1 for cross-entropy: the first other value found.
-void check_class_labels(ConstVector y, int classes, const std::string& path, const char* part) {
+// Where a check finds the labels, as its messages name them.
+struct LabelSource {
+  std::string name;         // the whole: "data.path: d.h5", "data.kind = \"teacher\"", "y_train"
+  std::string train, test;  // one label, before its index: "data.path: d.h5: /data/train/y"
+  bool may_hold_classes;    // false: synthetic labels, real-valued by construction
+  std::string class_hint;   // how to get class labels right, in the message's parentheses
+};
+
+LabelSource file_labels(const std::string& path) {
+  const std::string name = "data.path: " + path;
+  return {name, name + ": /data/train/y", name + ": /data/test/y", true,
+          "mfsim data import keeps classes as such; set model.outputs to the number of classes"};
+}
+
+LabelSource synthetic_labels(DataKind kind) {
+  return {"data.kind = \"" + data_kind_name(kind) + "\"", "", "", false, ""};
+}
+
+// Labels given in memory (Session): named by the arrays y_train and y_test.
+LabelSource given_labels() {
+  return {"y_train", "y_train", "y_test", true, "set model.outputs to the number of classes"};
+}
+
+// Class labels 0 … c−1 for cross-entropy: the first other value found, named `where`[i].
+void check_class_labels(ConstVector y, int classes, const std::string& where,
+                        const std::string& hint) {
   const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), y);
   for (std::size_t i = 0; i < host.extent(0); ++i) {
     const double v = double(host(i));
     if (!(v >= 0 && v < classes && v == std::floor(v)))
-      throw InputError(fmt::format(
-          "data.path: {}: /data/{}/y[{}] = {} but model.loss = \"cross_entropy\" with "
-          "model.outputs = {} needs class labels 0 ... {} (mfsim data import keeps classes as "
-          "such; set model.outputs to the number of classes)",
-          path, part, i, v, classes, classes - 1));
+      throw InputError(
+          fmt::format("{}[{}] = {} but model.loss = \"cross_entropy\" with model.outputs = {} "
+                      "needs class labels 0 ... {} ({})",
+                      where, i, v, classes, classes - 1, hint));
   }
 }
 
 // Whether the labels fit the loss and model.outputs = c (MATH.md §1.5): cross-entropy takes class
 // labels 0 … c−1, the square loss c targets a sample; one line naming the key to set.
-void check_labels_fit(const Dataset& d, const ModelConfig& model, const DataConfig& c) {
+void check_labels_fit(const Dataset& d, const ModelConfig& model, const LabelSource& labels) {
   const LossKind loss = model.loss_kind();
   const int outputs = model.outputs();
-  const std::string source = c.kind == DataKind::file
-                                 ? "data.path: " + c.path
-                                 : "data.kind = \"" + data_kind_name(c.kind) + "\"";
+  const std::string& source = labels.name;
   if (needs_class_labels(loss)) {
     if (d.targets != 1)
       throw InputError(fmt::format(
@@ -86,13 +107,13 @@ void check_labels_fit(const Dataset& d, const ModelConfig& model, const DataConf
       throw InputError(
           fmt::format("model.outputs = {}: {} holds {} classes: set model.outputs = {}", outputs,
                       source, d.classes, d.classes));
-    if (c.kind != DataKind::file)
+    if (!labels.may_hold_classes)
       throw InputError(fmt::format(
           "model.loss = \"cross_entropy\": {} has real-valued labels; set data.kind = \"file\" "
           "(class labels from mfsim data import)",
           source));
-    check_class_labels(d.y_train, outputs, c.path, "train");
-    check_class_labels(d.y_test, outputs, c.path, "test");
+    check_class_labels(d.y_train, outputs, labels.train, labels.class_hint);
+    check_class_labels(d.y_test, outputs, labels.test, labels.class_hint);
     return;
   }
   if (loss != LossKind::square) return;
@@ -125,7 +146,7 @@ Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
       check_signed_labels(d.y_train, "data.path: " + c.path + ": /data/train/y");
       check_signed_labels(d.y_test, "data.path: " + c.path + ": /data/test/y");
     }
-    check_labels_fit(d, model, c);
+    check_labels_fit(d, model, file_labels(c.path));
     return d;
   }
   Dataset d = make_synthetic_dataset(c.synthetic);
@@ -135,7 +156,7 @@ Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
   }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");
-  check_labels_fit(d, model, c);
+  check_labels_fit(d, model, synthetic_labels(c.kind));
   return d;
 }
 
@@ -578,10 +599,7 @@ Session::Session(const Config& config, std::optional<Dataset> data, const Consol
     }
     // The labels must fit the loss and model.outputs as a data file's must (class labels
     // 0 … c−1 for cross-entropy, c targets a sample for the square loss).
-    DataConfig given = config_.data;
-    given.kind = DataKind::file;
-    given.path = "the data given";
-    check_labels_fit(*data, config_.model, given);
+    check_labels_fit(*data, config_.model, given_labels());
     problem_ = build_problem_on(config_, std::move(*data), comm, log_density);
   });
   set_up(comm,

@@ -240,6 +240,21 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
         const ProfilingRegion region(observer_regions[k]);
         observers[k]->observe(point, output);
       }
+      // A stop asked for by an observer (a Python callback's False) or a signal that arrived
+      // while observers observed this point: the point becomes the last, and the observers off
+      // their cadence here observe it as a last point.
+      if (plan.observers != 0 && !plan.last && settings.stop_requested &&
+          settings.stop_requested()) {
+        const StepPlan ended = with_stop(schedule, at, plan);
+        FlowPoint last = point;
+        last.dt = ended.dt;
+        for (std::size_t k = 0; k < observers.size(); ++k) {
+          if (!ended.observes(k) || plan.observes(k)) continue;
+          const ProfilingRegion region(observer_regions[k]);
+          observers[k]->observe(last, output);
+        }
+        plan = ended;
+      }
     }
     if (hands_over && observed) ExecSpace().fence();
     if (plan.counts_as_observation) ++summary.observations;

@@ -74,6 +74,16 @@ StepPlan with_loss(const RunSchedule& schedule, const RunPosition& at, const Ste
   return ended;
 }
 
+StepPlan with_stop(const RunSchedule& schedule, const RunPosition& at, const StepPlan& plan) {
+  if (plan.last) return plan;
+  StepPlan ended = plan;
+  ended.last = true;
+  ended.reason = StopReason::signal;
+  ended.minibatch_step = false;
+  choose_outputs(schedule, at, ended);
+  return ended;
+}
+
 double time_after_step(const RunSchedule& schedule, index_t next_step, double dt) {
   return (schedule.time_limited() && dt < schedule.dt)
              ? schedule.t_end

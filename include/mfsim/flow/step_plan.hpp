@@ -66,6 +66,11 @@ StepPlan plan_step(const RunSchedule& schedule, const RunPosition& at);
 StepPlan with_loss(const RunSchedule& schedule, const RunPosition& at, const StepPlan& plan,
                    double loss);
 
+// The plan once a stop was asked for while this point was observed (an observer asked for it, as a
+// Python callback does): this point becomes the last, observed and snapshotted as such; a plan
+// that was already the last stays as it is.
+StepPlan with_stop(const RunSchedule& schedule, const RunPosition& at, const StepPlan& plan);
+
 // The time of step `next_step`, reached by a step of `dt`: t_end exactly when the step was
 // shortened to land on it, else time_origin + next_step·dt.
 double time_after_step(const RunSchedule& schedule, index_t next_step, double dt);

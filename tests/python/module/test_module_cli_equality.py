@@ -11,8 +11,9 @@ from conftest import CONFIG, SMALL, cli, set_args
 
 @pytest.fixture(scope="module")
 def same_kernels(tmp_path_factory):
-    """Bitwise equality needs a module and a binary compiled alike (a CMake build's pair; the
-    portable kernels of `pip install .` beside a -march=native binary differ in the last bits)."""
+    """Bitwise equality needs a module and a binary compiled alike: a CMake build's pair, or a
+    wheel built with the binary's kernel flags (ctest's pip_install passes them); the portable
+    kernels of a plain `pip install .` beside a -march=native binary differ in the last bits."""
     out = tmp_path_factory.mktemp("isa") / "isa.h5"
     cli("run", CONFIG, "-o", out, "-q", "--set", "flow.steps=0", "--set", "flow.t_end=1e300",
         *set_args({"model.width": 4, "data.n_train": 2, "data.n_test": 0}))

@@ -36,7 +36,8 @@ def test_gil_released_and_ctrl_c_leaves_a_complete_file(small_config, tmp_path):
         sim.run(output=out, callback=lambda point: started.set(), every=10**9, progress=False)
     worker.join()
     assert len(counted) == 1000
-    assert sim.step_index > 0
+    # The run ends at the point being observed when the interrupt is seen, which may be the
+    # first (the callback's) on a loaded machine; the file ends on that point.
     with mfsim.open(out) as run:  # complete: the reader takes the last committed point
         assert run.observables["loss"].step[-1] == sim.step_index
         frame = run.particles["two_layer"].frame(-1)
@@ -48,6 +49,8 @@ def test_gil_released_and_ctrl_c_leaves_a_complete_file(small_config, tmp_path):
 
 
 def test_ctrl_c_during_step(small_config):
+    """step() of endless steps ends only by Ctrl-C: without it the test would hang. The interrupt
+    may come before the first step on a loaded machine (0 steps taken)."""
     sim = mfsim.Simulation(small_config)
     started = threading.Event()
 
@@ -62,7 +65,8 @@ def test_ctrl_c_during_step(small_config):
         sim.step(10**12)
     worker.join()
     taken = sim.step_index
-    assert 0 < taken < 10**12 and np.isfinite(sim.particles()).all()
+    assert 0 <= taken < 10**12 and np.isfinite(sim.particles()).all()
+    assert sim.time == pytest.approx(taken * 0.05, rel=1e-12, abs=0)
 
 
 def python(code: str) -> subprocess.CompletedProcess:
