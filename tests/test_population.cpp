@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ostream>
 
 #include "helpers.hpp"
 #include "mfsim/models/population.hpp"
@@ -23,6 +24,12 @@ struct Case {
   Activation student, teacher;
   std::vector<double> covariance;
 };
+
+// Readable parameters in test listings (the default prints the bytes, pointers included).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << activation_name(c.student.kind) << " student, " << activation_name(c.teacher.kind)
+      << " teacher" << (c.covariance.empty() ? "" : ", diagonal covariance");
+}
 
 SyntheticDataSpec population_data(int dim, int teacher_width, const Activation& act, index_t n,
                                   const std::vector<double>& covariance = {}) {
