@@ -10,6 +10,8 @@
 // so that each pair's kernel is evaluated once and nothing of size m × m exists. The teacher's
 // and the students' parts of v_a are also returned apart (the two terms of the risk). Each output
 // is summed by one thread in source order: bitwise reproducible on a given backend.
+#include <type_traits>
+
 #include "detail/pair_tiles.hpp"
 #include "mfsim/core/gaussian_kernels.hpp"
 
@@ -22,6 +24,22 @@ using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynami
 using Member = TeamPolicy::member_type;
 using ScratchMatrix = tiles::ScratchView<real**>;
 }  // namespace population
+
+// The kernel of a pair: the teacher's for its rows, the students' for the others. One stateless
+// kernel for both (erf, relu against a teacher of the same activation) is called unconditionally,
+// so that those flows compile to the same code whatever the teacher.
+template <class Kernel, class TeacherKernel>
+KOKKOS_INLINE_FUNCTION KernelValue pair_kernel(const Kernel& kernel,
+                                               const TeacherKernel& teacher_kernel,
+                                               bool from_teacher, real q11, real q12, real q22) {
+  if constexpr (std::is_same_v<Kernel, TeacherKernel> && std::is_empty_v<Kernel>) {
+    (void)teacher_kernel;
+    (void)from_teacher;
+    return kernel(q11, q12, q22);
+  } else {
+    return from_teacher ? teacher_kernel(q11, q12, q22) : kernel(q11, q12, q22);
+  }
+}
 
 // sources(j, ·) = (c_j, w_j): rows [0, n_teacher) are the teacher's neurons. v, teacher_part and
 // student_part are this rank's rows.
@@ -77,8 +95,8 @@ void population_velocity(const ExecSpace& space, ConstMatrix theta, ConstMatrix 
               real q12 = 0;
               for (int c = 0; c < d; ++c) q12 += theta(k, 1 + c) * src(j, 1 + c);
               const bool from_teacher = j0 + j < n_teacher;
-              const KernelValue kv = from_teacher ? teacher_kernel(q11, q12, src(j, d + 1))
-                                                  : kernel(q11, q12, src(j, d + 1));
+              const KernelValue kv =
+                  pair_kernel(kernel, teacher_kernel, from_teacher, q11, q12, src(j, d + 1));
               const real cj = src(j, 0);
               if (from_teacher)
                 teacher += cj * kv.k;
