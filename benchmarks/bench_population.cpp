@@ -30,6 +30,7 @@ void BM_PopulationVelocity(benchmark::State& bench) {
   Dataset data = make_synthetic_dataset(g);
   data.teacher = synthetic_teacher(g);
   data.teacher_scale = teacher_output_scale(g.teacher_width);
+  data.teacher_activation = g.teacher_activation;
   TwoLayerSpec spec;
   spec.width = m;
   spec.bias = false;

@@ -1,6 +1,9 @@
 // σ' and σ'' of every activation against central finite differences of σ (MATH.md §1.3).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <stdexcept>
+
 #include "helpers.hpp"
 #include "mfsim/core/activation.hpp"
 
@@ -50,7 +53,7 @@ std::vector<Values> evaluate(const Activation& a, const std::vector<double>& poi
 class SmoothActivation : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SmoothActivation, DerivativesMatchFiniteDifferences) {
-  Activation a{parse_activation(GetParam()), real(2.5)};
+  Activation a{parse_activation(GetParam()), real(2.5), {0.3, -0.5, 0.2, 0.1, -0.05}};
   const std::vector<double> points = {-3.1, -1.2, -0.4, 0.05, 0.7, 1.9, 3.3};
   const double h = test::is_double() ? 1e-5 : 1e-2;
   std::vector<double> shifted;
@@ -67,7 +70,8 @@ TEST_P(SmoothActivation, DerivativesMatchFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, SmoothActivation,
-                         ::testing::Values("tanh", "sigmoid", "softplus", "erf", "gelu"));
+                         ::testing::Values("tanh", "sigmoid", "softplus", "erf", "gelu", "linear",
+                                           "quadratic", "hermite"));
 
 TEST(Activation, ClosedFormValues) {
   const auto tanh_v = evaluate({ActivationKind::tanh, 1}, {0.5});
@@ -79,6 +83,44 @@ TEST(Activation, ClosedFormValues) {
   const auto sig = evaluate({ActivationKind::sigmoid, 1}, {0.0});
   EXPECT_NEAR(sig[0].s, 0.5, 1e-7);
   EXPECT_NEAR(sig[0].ds, 0.25, 1e-7);
+}
+
+// The polynomials against their definitions: linear and quadratic exactly, He_k by its explicit
+// form (MATH.md §2.8), a series by the sum of those.
+TEST(Activation, PolynomialsAreTheirHermiteSeries) {
+  const std::vector<double> u = {-2.5, -0.3, 0.0, 0.7, 1.9};
+  const auto lin = evaluate({ActivationKind::linear, 1}, u);
+  const auto quad = evaluate({ActivationKind::quadratic, 1}, u);
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const double x = double(real(u[i]));
+    EXPECT_EQ(lin[i].s, x);
+    EXPECT_EQ(lin[i].ds, 1.0);
+    EXPECT_EQ(lin[i].dds, 0.0);
+    EXPECT_EQ(quad[i].s, double(real(x) * real(x)));
+    EXPECT_EQ(quad[i].ds, double(2 * real(x)));
+    EXPECT_EQ(quad[i].dds, 2.0);
+  }
+  // He_3 = u³ − 3u, He_4 = u⁴ − 6u² + 3, He_8 = u⁸ − 28u⁶ + 210u⁴ − 420u² + 105.
+  auto he3 = [](double x) {
+    return x * x * x - 3 * x;
+  };
+  auto he4 = [](double x) {
+    return x * x * x * x - 6 * x * x + 3;
+  };
+  auto he8 = [](double x) {
+    const double y = x * x;
+    return (((y - 28) * y + 210) * y - 420) * y + 105;
+  };
+  Activation series{ActivationKind::hermite, 1, {0.5, 0, 0, -1.5, 0.25, 0, 0, 0, 0.01}};
+  const auto v = evaluate(series, u);
+  for (std::size_t i = 0; i < u.size(); ++i) {
+    const double x = double(real(u[i]));
+    const double expected = 0.5 - 1.5 * he3(x) + 0.25 * he4(x) + 0.01 * he8(x);
+    EXPECT_NEAR(v[i].s, expected, test::tol(1e-12, 1e-4) * (1 + std::fabs(expected))) << x;
+  }
+  EXPECT_EQ(hermite_coefficients({ActivationKind::quadratic, 1}), (std::vector<double>{1, 0, 1}));
+  EXPECT_THROW(hermite_coefficients({ActivationKind::tanh, 1}), std::logic_error);
+  EXPECT_THROW(polynomial_activation({ActivationKind::hermite, 1}), std::logic_error);
 }
 
 TEST(Activation, ReluIsPiecewiseLinear) {

@@ -206,6 +206,62 @@ TEST(GaussianKernel, PolynomialsMatchGaussHermiteQuadrature) {
   std::printf("polynomials: max |K - Gauss-Hermite| / (1 + |K|) = %.2e\n", worst);
 }
 
+template <class Moments>
+gaussian_kernels::HermiteLink<Moments> link(const std::vector<double>& c) {
+  gaussian_kernels::HermiteLink<Moments> k;
+  k.degree = int(c.size()) - 1;
+  for (std::size_t i = 0; i < c.size(); ++i) k.c[i] = real(c[i]);
+  return k;
+}
+
+// erf and relu students against Hermite-link teachers g = Σ c_i He_i (the single-index model):
+// erf by plain Gauss–Hermite (entire integrand), relu by Gauss–Hermite of the conditional form
+// E[relu(u) g(v)] = E[relu(u) E[g(v) | u]], whose inner expectation is a polynomial in u,
+// integrated on u > 0 by the half-line rule of the relu reference (z ∈ (0, 12), Gauss–Legendre).
+TEST(GaussianKernel, HermiteLinksMatchQuadrature) {
+  if (!test::is_double()) GTEST_SKIP() << "the 1e-12 reference needs double";
+  const std::vector<std::vector<double>> links = {
+      {0, 1}, {0, 0, 1}, {0.1, 0.5, 0.6, -0.3}, {0.2, 0, 0, 0, 0.3, -0.1, 0, 0, 0.01}};
+  std::vector<double> x, w;
+  golub_welsch(
+      24, [](int k) { return k / std::sqrt(4.0 * k * k - 1); }, 2.0, x, w);
+  double worst = 0;
+  for (const auto& c : links) {
+    const auto g = hermite_series(c);
+    const auto erf_values = evaluate(link<gaussian_kernels::ErfMoments>(c), covariances);
+    const auto relu_values = evaluate(link<gaussian_kernels::ReluMoments>(c), covariances);
+    for (std::size_t i = 0; i < covariances.size(); ++i) {
+      const Cov& q = covariances[i];
+      const double erf_ref = quadrature([](double u) { return std::erf(u); }, g, q);
+      // relu: v | z1 = b z1 + s z2; E[g(b z1 + s z2) | z1] by 1-D Gauss–Hermite in z2 (exact
+      // for a polynomial), then z1 over (0, 12) piecewise Gauss–Legendre.
+      const double a = std::sqrt(q.q11), b = q.q12 / a, sd = std::sqrt(q.q22 - b * b);
+      std::vector<double> hx, hw;
+      golub_welsch(
+          20, [](int k) { return std::sqrt(double(k)); }, 1.0, hx, hw);
+      long double relu_ref = 0;
+      const double length = 12.0 / 24;
+      for (int p = 0; p < 24; ++p)
+        for (int j = 0; j < 24; ++j) {
+          const double z = length * (p + 0.5 * (x[std::size_t(j)] + 1));
+          double inner = 0;
+          for (std::size_t t = 0; t < hx.size(); ++t) inner += hw[t] * g(b * z + sd * hx[t]);
+          relu_ref += (long double)(0.5 * length * w[std::size_t(j)]) * a * z * inner *
+                      std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI);
+        }
+      EXPECT_NEAR(erf_values[i].k, erf_ref, 1e-12 * (1 + std::fabs(erf_ref))) << "point " << i;
+      EXPECT_NEAR(relu_values[i].k, double(relu_ref), 1e-12 * (1 + std::fabs(double(relu_ref))))
+          << "point " << i;
+      worst = std::max(
+          {worst, std::fabs(erf_values[i].k - erf_ref) / (1 + std::fabs(erf_ref)),
+           std::fabs(relu_values[i].k - double(relu_ref)) / (1 + std::fabs(double(relu_ref)))});
+    }
+    expect_derivatives(link<gaussian_kernels::ErfMoments>(c), 1e-8);
+    expect_derivatives(link<gaussian_kernels::ReluMoments>(c), 1e-8);
+  }
+  std::printf("Hermite links (erf, relu): max |K - quadrature| / (1 + |K|) = %.2e\n", worst);
+}
+
 TEST(GaussianKernel, LinearAndQuadraticClosedForms) {
   const auto linear = evaluate(polynomial({0, 1}, {0, 1}), covariances);
   const auto quadratic = evaluate(polynomial({1, 0, 1}, {1, 0, 1}), covariances);

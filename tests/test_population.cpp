@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ostream>
 
 #include "helpers.hpp"
 #include "mfsim/models/population.hpp"
@@ -18,14 +19,29 @@ namespace {
 
 using ::testing::HasSubstr;
 
-SyntheticDataSpec population_data(int dim, int teacher_width, ActivationKind act, index_t n) {
+// A student's activation against a teacher's, and the inputs' covariance diagonal (none: I_d).
+struct Case {
+  Activation student, teacher;
+  std::vector<double> covariance;
+};
+
+// Readable parameters in test listings (the default prints the bytes, pointers included).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << activation_name(c.student.kind) << " student, " << activation_name(c.teacher.kind)
+      << " teacher" << (c.covariance.empty() ? "" : ", diagonal covariance");
+}
+
+SyntheticDataSpec population_data(int dim, int teacher_width, const Activation& act, index_t n,
+                                  const std::vector<double>& covariance = {}) {
   SyntheticDataSpec g;
   g.dim = dim;
   g.n_train = n;
   g.n_test = 0;
   g.inputs = InputDistribution::gaussian;
   g.teacher_width = teacher_width;
-  g.teacher_activation = {act, 1};
+  g.teacher_activation = act;
+  if (!covariance.empty())
+    g.covariance_diagonal.assign(covariance.begin(), covariance.begin() + dim);
   g.seed = 7;
   return g;
 }
@@ -33,15 +49,17 @@ SyntheticDataSpec population_data(int dim, int teacher_width, ActivationKind act
 Dataset with_teacher(Dataset d, const SyntheticDataSpec& g) {
   d.teacher = synthetic_teacher(g);
   d.teacher_scale = teacher_output_scale(g.teacher_width);
+  d.teacher_activation = g.teacher_activation;
+  d.covariance_diagonal = g.covariance_diagonal;
   return d;
 }
 
-TwoLayerSpec student(index_t width, ActivationKind act, double beta = 1) {
+TwoLayerSpec student(index_t width, const Activation& act, double beta = 1) {
   TwoLayerSpec s;
   s.width = width;
   s.beta = beta;
   s.bias = false;
-  s.activation = {act, 1};
+  s.activation = act;
   s.std_a = 1;
   s.std_w = 0.7;
   return s;
@@ -52,12 +70,13 @@ double risk_at(const Model& model, const ParticleState& s) {
   return test::evaluate(model, s, v)->loss;
 }
 
-class PopulationFlow : public ::testing::TestWithParam<ActivationKind> {};
+class PopulationFlow : public ::testing::TestWithParam<Case> {};
 
 TEST_P(PopulationFlow, VelocityIsMinusWidthTimesTheRiskGradient) {
   if (!test::is_double()) GTEST_SKIP() << "central differences need double";
-  const ActivationKind act = GetParam();
-  const auto g = population_data(4, 3, act, 0);
+  const Case& p = GetParam();
+  const Activation act = p.student;
+  const auto g = population_data(4, 3, p.teacher, 0, p.covariance);
   const Dataset data = with_teacher(make_synthetic_dataset(g), g);
   const index_t m = 6;
   const PopulationModel model(student(m, act, 1.5), data);
@@ -86,13 +105,16 @@ TEST_P(PopulationFlow, VelocityIsMinusWidthTimesTheRiskGradient) {
     }
   }
   std::printf("%s: max relative |v + m dR/dtheta (central differences)| = %.2e\n",
-              activation_name(act).c_str(), worst);
+              activation_name(act.kind).c_str(), worst);
 }
 
 TEST_P(PopulationFlow, StudentEqualToTeacherHasZeroRiskAndVelocity) {
-  const ActivationKind act = GetParam();
+  const Case& p = GetParam();
+  if (p.teacher.kind != p.student.kind || p.teacher.hermite != p.student.hermite)
+    GTEST_SKIP() << "the student cannot equal a teacher of another activation";
+  const Activation act = p.student;
   const int k = 4;
-  const auto g = population_data(5, k, act, 0);
+  const auto g = population_data(5, k, act, 0, p.covariance);
   const Dataset data = with_teacher(make_synthetic_dataset(g), g);
   const PopulationModel model(student(k, act), data);
   ParticleState s = allocate_state(model.groups(), false, "s");
@@ -117,10 +139,11 @@ TEST_P(PopulationFlow, StudentEqualToTeacherHasZeroRiskAndVelocity) {
 // of the batch means gives the standard error) against the population velocity.
 TEST_P(PopulationFlow, EmpiricalFlowConvergesToThePopulationFlow) {
   if (!test::is_double()) GTEST_SKIP() << "the comparison is at the Monte-Carlo error of double";
-  const ActivationKind act = GetParam();
+  const Case& p = GetParam();
+  const Activation act = p.student;
   const int batches = 16;
   const index_t n = 1 << 20, per = n / batches, m = 8;
-  const auto g = population_data(4, 2, act, n);
+  const auto g = population_data(4, 2, p.teacher, n, p.covariance);
   const Dataset all = with_teacher(make_synthetic_dataset(g), g);
   const PopulationModel population(student(m, act, 1.2), all);
   ParticleState s = allocate_state(population.groups(), false, "s");
@@ -160,12 +183,32 @@ TEST_P(PopulationFlow, EmpiricalFlowConvergesToThePopulationFlow) {
   std::printf(
       "%s, n = %lld: max |v_empirical - v_population| / SE = %.2f over %zu coordinates; risk "
       "%.6f, empirical %.6f +- %.1e\n",
-      activation_name(act).c_str(), (long long)n, worst, exact.size(), risk, loss, loss_se);
+      activation_name(act.kind).c_str(), (long long)n, worst, exact.size(), risk, loss, loss_se);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, PopulationFlow,
-                         ::testing::Values(ActivationKind::erf, ActivationKind::relu),
-                         [](const auto& info) { return activation_name(info.param); });
+// hermite: a series of degree 4 with every parity (a Hermite coefficient of each order); the
+// Hermite-link teachers of erf and relu students, and a diagonal covariance.
+const Activation erf{ActivationKind::erf, 1}, relu{ActivationKind::relu, 1},
+    series{ActivationKind::hermite, 1, {0.2, 0.8, -0.4, 0.3, 0.1}},
+    link{ActivationKind::hermite, 1, {0.1, 0.5, 0.6, -0.3}};
+const std::vector<double> covariance = {0.5, 1.7, 0.8, 1.3, 2.1};
+
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, PopulationFlow,
+    ::testing::Values(Case{erf, erf, {}}, Case{relu, relu, {}},
+                      Case{{ActivationKind::linear, 1}, {ActivationKind::linear, 1}, {}},
+                      Case{{ActivationKind::quadratic, 1}, {ActivationKind::quadratic, 1}, {}},
+                      Case{series, series, {}}, Case{erf, erf, covariance},
+                      Case{erf, link, covariance}, Case{relu, link, {}},
+                      Case{{ActivationKind::quadratic, 1}, link, covariance}),
+    [](const auto& info) {
+      const Case& p = info.param;
+      return activation_name(p.student.kind) + "_" + activation_name(p.teacher.kind) +
+             (p.teacher.kind == ActivationKind::hermite && p.student.kind != p.teacher.kind
+                  ? "_link"
+                  : "") +
+             (p.covariance.empty() ? "" : "_covariance");
+    });
 
 TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
   const std::string base =
@@ -190,6 +233,40 @@ TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
               HasSubstr("diagnostics.gram:"));
   EXPECT_THAT(test::config_error(base + "[diagnostics]\nkl = [\"transport\"]\n"),
               HasSubstr("diagnostics.kl:"));
+  // The polynomial activations: hermite needs its coefficients (at most degree 8).
+  auto hermite = [](const std::string& coefficients) {
+    return "[model]\nactivation = \"hermite\"\nbias = false\nwidth = 8\n" + coefficients +
+           "[data]\nkind = \"population\"\n";
+  };
+  EXPECT_THAT(test::config_error(hermite("")),
+              HasSubstr("model.hermite_coefficients: is required"));
+  EXPECT_EQ(test::config_error(hermite("hermite_coefficients = [0, 1, 0.5]\n")), "accepted");
+  EXPECT_THAT(
+      test::config_error(hermite("hermite_coefficients = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n")),
+      HasSubstr("model.hermite_coefficients: must hold 1 to 9 numbers (got 10)"));
+  EXPECT_THAT(test::config_error(hermite("hermite_coefficients = []\n")),
+              HasSubstr("model.hermite_coefficients: must hold 1 to 9"));
+  EXPECT_THAT(test::config_error(hermite("hermite_coefficients = [1, \"x\"]\n")),
+              HasSubstr("model.hermite_coefficients: must be an array of numbers"));
+  EXPECT_NO_THROW(
+      load_config(MFSIM_SOURCE_DIR "/simulations/configs/population_single_index.toml"));
+  // A single-index Hermite-link teacher of an erf student; a diagonal covariance.
+  EXPECT_EQ(test::config_error(base + "teacher_activation = \"hermite\"\n"
+                                      "teacher_hermite_coefficients = [0, 0, 1]\n"),
+            "accepted");
+  EXPECT_THAT(test::config_error(base + "teacher_activation = \"hermite\"\n"),
+              HasSubstr("data.teacher_hermite_coefficients: is required"));
+  EXPECT_EQ(test::config_error(base + "dim = 3\ncovariance_diagonal = [1, 2, 0.5]\n"), "accepted");
+  EXPECT_THAT(test::config_error(base + "dim = 3\ncovariance_diagonal = [1, 2]\n"),
+              HasSubstr("data.covariance_diagonal: must hold data.dim = 3 variances (got 2)"));
+  EXPECT_THAT(test::config_error(base + "dim = 2\ncovariance_diagonal = [1, 0]\n"),
+              HasSubstr("data.covariance_diagonal: must hold positive variances"));
+  EXPECT_THAT(test::config_error("[data]\ndim = 2\ncovariance_diagonal = [1, 2]\n"),
+              HasSubstr("data.covariance_diagonal: needs inputs = \"gaussian\""));
+  for (const char* polynomial : {"linear", "quadratic"})
+    EXPECT_EQ(test::config_error("[model]\nactivation = \"" + std::string(polynomial) +
+                                 "\"\nbias = false\n[data]\nkind = \"population\"\n"),
+              "accepted");
   EXPECT_THAT(test::config_error("[model]\nkind = \"resnet\"\nactivation = \"erf\"\nbias = "
                                  "false\n[data]\nkind = \"population\"\n"),
               HasSubstr("model.kind:"));

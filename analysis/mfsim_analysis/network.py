@@ -8,6 +8,7 @@ f(x) = (β/K) Σ_k a_k σh(v_k·z_L); blocks u_1..u_d, w_1..w_d, b (row l·M + j
 from __future__ import annotations
 
 import numpy as np
+from numpy.polynomial.hermite_e import hermeval
 from scipy.special import erf, expit
 
 from .run import Frame, Run
@@ -15,8 +16,11 @@ from .run import Frame, Run
 __all__ = ["activation", "two_layer_predict", "resnet_predict", "predict"]
 
 
-def activation(name: str, kappa: float = 1.0):
-    """σ as a numpy function; the same definitions as mfsim's activations (MATH.md §1.3)."""
+def activation(name: str, kappa: float = 1.0, hermite=None):
+    """σ as a numpy function; the same definitions as mfsim's activations (MATH.md §1.3).
+
+    hermite: the coefficients c_0 … c_p of σ = Σ c_i He_i for name "hermite"
+    (model.hermite_coefficients)."""
     functions = {
         "relu": lambda u: np.maximum(u, 0.0),
         "tanh": np.tanh,
@@ -24,7 +28,12 @@ def activation(name: str, kappa: float = 1.0):
         "softplus": lambda u: np.logaddexp(0.0, kappa * u) / kappa,
         "erf": erf,
         "gelu": lambda u: 0.5 * u * (1.0 + erf(u / np.sqrt(2.0))),
+        "linear": lambda u: u,
+        "quadratic": lambda u: u * u,
+        "hermite": lambda u: hermeval(u, hermite),
     }
+    if name == "hermite" and not hermite:
+        raise ValueError("activation 'hermite' needs its coefficients (model.hermite_coefficients)")
     if name not in functions:
         raise ValueError(f"unknown activation {name!r} (known: {', '.join(functions)})")
     return functions[name]
@@ -67,6 +76,7 @@ def predict(run: Run, x: np.ndarray, frame: int | Frame = -1) -> np.ndarray:
     Model B pairs the blocks' and the head's frames of the same index (the writer snapshots both
     groups at the same steps)."""
     kappa = float(run.get("model.softplus_kappa", 1.0))
+    hermite = run.get("model.hermite_coefficients", None)
     if run.model == "resnet":
         if isinstance(frame, Frame):
             raise ValueError("predict() on a resnet run takes a frame index (it reads both particle groups)")
@@ -75,11 +85,11 @@ def predict(run: Run, x: np.ndarray, frame: int | Frame = -1) -> np.ndarray:
             raise ValueError(f"{run.path}: frame {frame} of the blocks (step {blocks.step}) and of the head "
                              f"(step {head.step}) differ")
         return resnet_predict(blocks, head, x, alpha=float(run.get("model.alpha")), beta=float(run.get("model.beta")),
-                              sigma0=activation(run.get("model.activation"), kappa),
-                              sigma_h=activation(run.get("model.head_activation"), kappa))
+                              sigma0=activation(run.get("model.activation"), kappa, hermite),
+                              sigma_h=activation(run.get("model.head_activation"), kappa, hermite))
     if run.model != "two_layer":
         raise ValueError(f"{run.path}: predict() supports the two_layer and resnet models, not {run.model!r}")
     if not isinstance(frame, Frame):
         frame = run.particles["two_layer"].frame(frame)
-    sigma = activation(run.get("model.activation"), kappa)
+    sigma = activation(run.get("model.activation"), kappa, hermite)
     return two_layer_predict(frame, x, beta=float(run.get("model.beta")), sigma=sigma)

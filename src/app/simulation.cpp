@@ -153,6 +153,8 @@ Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
   if (c.kind == DataKind::population) {
     d.teacher = synthetic_teacher(c.synthetic);
     d.teacher_scale = teacher_output_scale(c.synthetic.teacher_width);
+    d.teacher_activation = c.synthetic.teacher_activation;
+    d.covariance_diagonal = c.synthetic.covariance_diagonal;
   }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");

@@ -22,11 +22,23 @@ Matrix make_teacher(const ExecSpace& space, const SyntheticDataSpec& spec) {
   return teacher;
 }
 
-// Sample i of x is item first_id + i of the stream.
-void fill_inputs(const ExecSpace& space, Matrix x, const SyntheticDataSpec& spec, RngStream stream,
-                 std::uint64_t first_id = 0) {
+// √ of the covariance diagonal on the device (no entries for N(0, I_d)).
+Vector input_scales(const SyntheticDataSpec& spec) {
+  Vector scales("mfsim::SyntheticData::input_scales", spec.covariance_diagonal.size());
+  auto host = Kokkos::create_mirror_view(scales);
+  for (std::size_t c = 0; c < spec.covariance_diagonal.size(); ++c)
+    host(c) = real(std::sqrt(spec.covariance_diagonal[c]));
+  Kokkos::deep_copy(scales, host);
+  return scales;
+}
+
+// Sample i of x is item first_id + i of the stream; coordinate c is multiplied by scales(c)
+// when there are scales (a diagonal covariance).
+void fill_inputs(const ExecSpace& space, Matrix x, const SyntheticDataSpec& spec,
+                 ConstVector scales, RngStream stream, std::uint64_t first_id = 0) {
   const int dim = spec.dim;
   const bool sphere = spec.inputs == InputDistribution::sphere;
+  const bool scaled = scales.extent(0) > 0;
   const CounterRng rng(spec.seed, stream);
   Kokkos::parallel_for(
       "mfsim::SyntheticData::inputs",
@@ -41,6 +53,8 @@ void fill_inputs(const ExecSpace& space, Matrix x, const SyntheticDataSpec& spec
           const double inv = 1.0 / math::sqrt(norm2);
           for (int c = 0; c < dim; ++c) x(i, c) = real(double(x(i, c)) * inv);
         }
+        if (scaled)
+          for (int c = 0; c < dim; ++c) x(i, c) *= scales(c);
       });
 }
 
@@ -96,11 +110,11 @@ void fill_targets(const ExecSpace& space, Vector y, ConstMatrix x, const Synthet
 }  // namespace
 
 SyntheticSampler::SyntheticSampler(const ExecSpace& space, const SyntheticDataSpec& spec)
-    : spec_(spec), teacher_(make_teacher(space, spec)) {}
+    : spec_(spec), teacher_(make_teacher(space, spec)), input_scales_(input_scales(spec)) {}
 
 void SyntheticSampler::draw(const ExecSpace& space, std::uint64_t first_id, Matrix x,
                             Vector y) const {
-  fill_inputs(space, x, spec_, rng_online_inputs, first_id);
+  fill_inputs(space, x, spec_, input_scales_, rng_online_inputs, first_id);
   fill_targets(space, y, x, spec_, teacher_, rng_online_labels, spec_.noise, first_id);
 }
 
@@ -116,8 +130,9 @@ Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
   d.y_test = uninitialized<Vector>("mfsim::Dataset::y_test", spec.n_test);
   const ExecSpace space;
   const Matrix teacher = make_teacher(space, spec);
-  fill_inputs(space, d.x_train, spec, rng_train_inputs);
-  fill_inputs(space, d.x_test, spec, rng_test_inputs);
+  const Vector scales = input_scales(spec);
+  fill_inputs(space, d.x_train, spec, scales, rng_train_inputs);
+  fill_inputs(space, d.x_test, spec, scales, rng_test_inputs);
   fill_targets(space, d.y_train, d.x_train, spec, teacher, rng_train_labels, spec.noise);
   fill_targets(space, d.y_test, d.x_test, spec, teacher, rng_test_labels, 0);
   return d;

@@ -192,11 +192,25 @@ void read_model(ModelDraft& model, const toml::table& root, toml::table& resolve
                        kappa};
   r.depth_init = parse_depth_init(s.choice("depth_init", "iid", depth_init_names()));
   r.path_norm_weight = s.number("path_norm_weight", 3.0, 0.0);
+  // σ = Σ c_i He_i of every "hermite" activation: model A's σ, model B's σ0 and σh, and the
+  // teacher's σ* (read_data). Read only where given, required where used.
+  if (s.has("hermite_coefficients"))
+    m.activation.hermite = s.numbers("hermite_coefficients", max_hermite_degree + 1);
+  r.activation.hermite = r.head_activation.hermite = m.activation.hermite;
+  const bool uses_hermite =
+      m.activation.kind == ActivationKind::hermite ||
+      (model.kind == ModelKind::resnet && r.head_activation.kind == ActivationKind::hermite);
+  if (uses_hermite && m.activation.hermite.empty())
+    s.error(
+        "hermite_coefficients",
+        "is required with activation \"hermite\": c_0 ... c_p of sigma = sum_i c_i He_i, p <= " +
+            std::to_string(max_hermite_degree));
   s.finish();
 }
 
-// What the population flow has closed forms for (MATH.md §2.8): model A without bias, erf or relu,
-// the square loss, a noiseless teacher of the same activation, Gaussian inputs.
+// What the population flow has closed forms for (MATH.md §2.8): model A without bias, erf, relu or
+// a polynomial, the square loss, a noiseless teacher of the same activation or a polynomial one,
+// Gaussian inputs.
 void check_population(const ModelDraft& model, const SyntheticDataSpec& g, const Section& s) {
   const std::string why = " with data.kind = \"population\"";
   if (model.kind != ModelKind::two_layer)
@@ -206,17 +220,20 @@ void check_population(const ModelDraft& model, const SyntheticDataSpec& g, const
                      " (no closed-form Gaussian kernel with a bias)");
   const ActivationKind a = model.two_layer.activation.kind;
   if (!has_population_kernel(a))
-    throw InputError("model.activation: must be \"erf\" or \"relu\"" + why + " (got \"" +
-                     activation_name(a) + "\": no closed-form Gaussian kernel)");
+    throw InputError(
+        "model.activation: must be \"erf\", \"relu\", \"linear\", \"quadratic\" or "
+        "\"hermite\"" +
+        why + " (got \"" + activation_name(a) + "\": no closed-form Gaussian kernel)");
   if (model.two_layer.loss != LossKind::square)
     throw InputError("model.loss: must be \"square\"" + why);
   if (model.two_layer.outputs != 1)
     throw InputError("model.outputs: must be 1" + why + " (got " +
                      std::to_string(model.two_layer.outputs) + ")");
-  if (g.teacher_activation.kind != a)
-    s.error("teacher_activation", "must equal model.activation (\"" + activation_name(a) + "\")" +
-                                      why + " (got \"" +
-                                      activation_name(g.teacher_activation.kind) + "\")");
+  if (!has_population_kernel(a, g.teacher_activation.kind))
+    s.error("teacher_activation", "must equal model.activation (\"" + activation_name(a) +
+                                      "\") or be a polynomial (linear, quadratic, hermite)" + why +
+                                      " (got \"" + activation_name(g.teacher_activation.kind) +
+                                      "\")");
   if (g.inputs != InputDistribution::gaussian) s.error("inputs", "must be \"gaussian\"" + why);
   if (g.noise > 0)
     s.error("noise", "must be 0" + why + " (the population risk has no label noise)");
@@ -243,6 +260,27 @@ void read_data(Config& c, const ModelDraft& model, const toml::table& root, toml
       s.choice("teacher_activation",
                population ? activation_name(model.two_layer.activation.kind) : std::string("relu"),
                activation_names()));
+  // σ* = Σ c_i He_i of a "hermite" teacher (for teacher_width = 1 the single-index model
+  // g(w*·x)): its own coefficients, else the student's.
+  g.teacher_activation.hermite = model.two_layer.activation.hermite;
+  if (s.has("teacher_hermite_coefficients"))
+    g.teacher_activation.hermite =
+        s.numbers("teacher_hermite_coefficients", max_hermite_degree + 1);
+  if (g.teacher_activation.kind == ActivationKind::hermite && g.teacher_activation.hermite.empty())
+    s.error("teacher_hermite_coefficients",
+            "is required with teacher_activation = \"hermite\" (or model.hermite_coefficients)");
+  // x ~ N(0, diag(covariance_diagonal)) for Gaussian inputs.
+  if (s.has("covariance_diagonal")) {
+    g.covariance_diagonal = s.numbers("covariance_diagonal", std::size_t(g.dim));
+    if (g.covariance_diagonal.size() != std::size_t(g.dim))
+      s.error("covariance_diagonal", "must hold data.dim = " + std::to_string(g.dim) +
+                                         " variances (got " +
+                                         std::to_string(g.covariance_diagonal.size()) + ")");
+    for (double v : g.covariance_diagonal)
+      if (!(v > 0)) s.error("covariance_diagonal", "must hold positive variances");
+    if (g.inputs != InputDistribution::gaussian)
+      s.error("covariance_diagonal", "needs inputs = \"gaussian\"");
+  }
   g.noise = s.number("noise", 0.0, 0.0);
   g.seed = std::uint64_t(s.integer("seed", 1, 0));
   g.sign_labels = needs_signed_labels(model.loss_kind());

@@ -107,6 +107,30 @@ class Section {
     return value;
   }
 
+  // An array of 1 to max_count finite numbers.
+  std::vector<double> numbers(const std::string& key, std::size_t max_count) {
+    const toml::node* node = find(key);
+    std::vector<double> values;
+    const toml::array* array = node ? node->as_array() : nullptr;
+    if (!array) error(key, "must be an array of numbers");
+    for (const auto& item : *array) {
+      if (item.is_integer())
+        values.push_back(double(item.as_integer()->get()));
+      else if (item.is_floating_point())
+        values.push_back(item.as_floating_point()->get());
+      else
+        error(key, "must be an array of numbers");
+      if (!std::isfinite(values.back())) error(key, "must hold finite numbers");
+    }
+    if (values.empty() || values.size() > max_count)
+      error(key, "must hold 1 to " + std::to_string(max_count) + " numbers (got " +
+                     std::to_string(values.size()) + ")");
+    toml::array out;
+    for (double v : values) out.push_back(v);
+    out_->insert_or_assign(key, out);
+    return values;
+  }
+
   std::vector<std::string> strings(const std::string& key, const std::vector<std::string>& fallback,
                                    const std::vector<std::string>& allowed) {
     const toml::node* node = find(key);

@@ -289,6 +289,15 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
     h5::write_dataset(group.get(), "w", w.data(), {hsize_t(k), hsize_t(d)});
     h5::write_dataset(group.get(), "a", a.data(), {hsize_t(k)});
     h5::write_attribute(group.get(), "output_scale", data.teacher_scale);
+    // σ*, its Hermite coefficients when it is a polynomial, and the inputs' covariance diagonal
+    // (all ones for N(0, I_d)): with w and a, everything the population risk depends on.
+    h5::write_attribute(group.get(), "activation", activation_name(data.teacher_activation.kind));
+    if (is_polynomial(data.teacher_activation.kind))
+      h5::write_attribute(group.get(), "hermite_coefficients",
+                          hermite_coefficients(data.teacher_activation));
+    std::vector<double> variance = data.covariance_diagonal;
+    if (variance.empty()) variance.assign(d, 1.0);
+    h5::write_attribute(group.get(), "covariance_diagonal", variance);
   }
   if (data.classes > 0)
     h5::write_attribute(h5::open_group(f, "data").get(), "classes", (long long)data.classes);

@@ -1,6 +1,8 @@
 #include "mfsim/models/population.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -9,27 +11,60 @@
 namespace mfsim {
 namespace {
 
-// Calls f with the Gaussian kernel functor of `a` (MATH.md §2.8).
-template <class F>
-void with_gaussian_kernel(const Activation& a, F&& f) {
-  if (a.kind == ActivationKind::erf) return f(gaussian_kernels::Erf{});
-  if (a.kind == ActivationKind::relu) return f(gaussian_kernels::Relu{});
-  throw std::logic_error("population flow: no Gaussian kernel for " + activation_name(a.kind));
+// The Polynomial kernel of σ = Σ c_i He_i against σ' = Σ other_i He_i.
+gaussian_kernels::Polynomial polynomial_kernel(const Activation& a, const Activation& other) {
+  const std::vector<double> c = hermite_coefficients(a), o = hermite_coefficients(other);
+  gaussian_kernels::Polynomial p;
+  p.degree = int(std::max(c.size(), o.size())) - 1;
+  for (std::size_t i = 0; i < c.size(); ++i) p.c[i] = real(c[i]);
+  for (std::size_t i = 0; i < o.size(); ++i) p.other[i] = real(o[i]);
+  return p;
 }
 
-// ½E[f*²] = ½ scale² Σ_{i,j} a*_i a*_j K(w*_i, w*_j), on the host from rows (w*_j, a*_j).
-double half_teacher_square(const HostMatrix& rows, double scale, const Activation& a) {
+template <class Moments>
+gaussian_kernels::HermiteLink<Moments> link_kernel(const Activation& teacher) {
+  const std::vector<double> c = hermite_coefficients(teacher);
+  gaussian_kernels::HermiteLink<Moments> k;
+  k.degree = int(c.size()) - 1;
+  for (std::size_t i = 0; i < c.size(); ++i) k.c[i] = real(c[i]);
+  return k;
+}
+
+// Calls f(student kernel K(σ, σ), teacher kernel K(σ, σ*)) with the Gaussian kernel functors of
+// the student's σ and the teacher's σ* (MATH.md §2.8): σ* = σ, or σ* a polynomial (against erf
+// and relu the HermiteLink kernels, against a polynomial the Polynomial one).
+template <class F>
+void with_gaussian_kernels(const Activation& a, const Activation& teacher, F&& f) {
+  const bool same = teacher.kind == a.kind;
+  if (is_polynomial(a.kind) && is_polynomial(teacher.kind))
+    return f(polynomial_kernel(a, a), polynomial_kernel(a, teacher));
+  if (a.kind == ActivationKind::erf && same)
+    return f(gaussian_kernels::Erf{}, gaussian_kernels::Erf{});
+  if (a.kind == ActivationKind::relu && same)
+    return f(gaussian_kernels::Relu{}, gaussian_kernels::Relu{});
+  if (a.kind == ActivationKind::erf && is_polynomial(teacher.kind))
+    return f(gaussian_kernels::Erf{}, link_kernel<gaussian_kernels::ErfMoments>(teacher));
+  if (a.kind == ActivationKind::relu && is_polynomial(teacher.kind))
+    return f(gaussian_kernels::Relu{}, link_kernel<gaussian_kernels::ReluMoments>(teacher));
+  throw std::logic_error("population flow: no Gaussian kernel for " + activation_name(a.kind) +
+                         " against " + activation_name(teacher.kind));
+}
+
+// ½E[f*²] = ½ scale² Σ_{i,j} a*_i a*_j K*(w*_i, w*_j), on the host from rows (w*_j, a*_j), with
+// the Σ-weighted products w*_i·Σw*_j.
+double half_teacher_square(const HostMatrix& rows, double scale, const Activation& teacher,
+                           const std::vector<double>& variance) {
   const int d = int(rows.extent(1)) - 1;
   const index_t k = index_t(rows.extent(0));
   double sum = 0;
-  with_gaussian_kernel(a, [&](auto kernel) {
+  with_gaussian_kernels(teacher, teacher, [&](auto kernel, auto) {
     for (index_t i = 0; i < k; ++i)
       for (index_t j = 0; j < k; ++j) {
         double qii = 0, qij = 0, qjj = 0;
         for (int c = 0; c < d; ++c) {
-          qii += rows(i, c) * rows(i, c);
-          qij += rows(i, c) * rows(j, c);
-          qjj += rows(j, c) * rows(j, c);
+          qii += rows(i, c) * (variance[std::size_t(c)] * rows(i, c));
+          qij += rows(i, c) * (variance[std::size_t(c)] * rows(j, c));
+          qjj += rows(j, c) * (variance[std::size_t(c)] * rows(j, c));
         }
         sum += rows(i, d) * rows(j, d) * double(kernel(real(qii), real(qij), real(qjj)).k);
       }
@@ -40,7 +75,11 @@ double half_teacher_square(const HostMatrix& rows, double scale, const Activatio
 }  // namespace
 
 bool has_population_kernel(ActivationKind a) {
-  return a == ActivationKind::erf || a == ActivationKind::relu;
+  return a == ActivationKind::erf || a == ActivationKind::relu || is_polynomial(a);
+}
+
+bool has_population_kernel(ActivationKind student, ActivationKind teacher) {
+  return has_population_kernel(student) && (student == teacher || is_polynomial(teacher));
 }
 
 PopulationEvaluation::PopulationEvaluation(const Dataset& data, index_t sources_count, int dim,
@@ -53,7 +92,7 @@ PopulationEvaluation::PopulationEvaluation(const Dataset& data, index_t sources_
 PopulationModel::PopulationModel(const TwoLayerSpec& spec, const Dataset& data,
                                  const Communicator& comm)
     : Model(data, comm, spec.loss), layout_(spec, data, comm) {
-  if (spec.bias || !has_population_kernel(spec.activation.kind))
+  if (spec.bias || !has_population_kernel(spec.activation.kind, data.teacher_activation.kind))
     throw std::logic_error("PopulationModel: bias or activation without a Gaussian kernel");
   const int d = data.dim();
   if (int(data.teacher.extent(1)) != d + 1) throw std::logic_error("PopulationModel: no teacher");
@@ -69,7 +108,15 @@ PopulationModel::PopulationModel(const TwoLayerSpec& spec, const Dataset& data,
     for (int c = 0; c < d; ++c) host(j, 1 + c) = real(rows(j, c));
   }
   teacher_sources_ = Kokkos::create_mirror_view_and_copy(MemSpace(), host);
-  teacher_energy_ = half_teacher_square(rows, data.teacher_scale, spec.activation);
+  std::vector<double> variance = data.covariance_diagonal;
+  if (variance.empty()) variance.assign(std::size_t(d), 1.0);
+  if (int(variance.size()) != d) throw std::logic_error("PopulationModel: covariance size");
+  auto host_variance =
+      Kokkos::create_mirror_view(Vector(uninitialized<Vector>("mfsim::Population::variance", d)));
+  for (int c = 0; c < d; ++c) host_variance(c) = real(variance[std::size_t(c)]);
+  variance_ = Kokkos::create_mirror_view_and_copy(MemSpace(), host_variance);
+  teacher_energy_ =
+      half_teacher_square(rows, data.teacher_scale, data.teacher_activation, variance);
 }
 
 std::unique_ptr<Evaluation> PopulationModel::make_evaluation(const ExecSpace& /*space*/,
@@ -110,10 +157,11 @@ real PopulationModel::evaluate(const ExecSpace& space, const ParticleState& s, E
         }
       });
   if (sharded) comm().allreduce_sum(space, sources);
-  with_gaussian_kernel(spec().activation, [&](auto kernel) {
-    detail::population_velocity(space, theta, sources, kt, dsdt.theta[0], e.teacher_part,
-                                e.student_part, kernel);
-  });
+  with_gaussian_kernels(
+      spec().activation, data().teacher_activation, [&](auto kernel, auto teacher_kernel) {
+        detail::population_velocity(space, theta, sources, kt, variance_, dsdt.theta[0],
+                                    e.teacher_part, e.student_part, kernel, teacher_kernel);
+      });
   // R* − (1/m) Σ_k a_k teacher_k − (1/(2m)) Σ_k a_k students_k (MATH.md (P1)).
   double sums[2] = {0, 0};
   const ConstVector tp = e.teacher_part, sp = e.student_part;

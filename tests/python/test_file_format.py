@@ -7,7 +7,9 @@ import re
 import subprocess
 
 import h5py
+import numpy as np
 from conftest import REPO, mfsim_executable
+from numpy.polynomial.hermite_e import hermeval
 
 DOC = REPO / "docs" / "file-format.md"
 CONFIGS = REPO / "simulations" / "configs"
@@ -79,12 +81,40 @@ def test_every_observable_written_is_documented_and_every_documented_one_written
 def test_population_teacher_is_written_as_documented(tmp_path):
     layout = DOC.read_text().split("## Observables")[0]
     entry = layout.split("/data/teacher")[1].split("/parameters")[0]  # the entry and its notes
-    documented = set(re.findall(r"\b(w|a|output_scale)\b", entry))
-    assert documented == {"w", "a", "output_scale"}
+    attributes = {"output_scale", "activation", "hermite_coefficients", "covariance_diagonal"}
+    documented = set(re.findall(r"\b(w|a|" + "|".join(attributes) + r")\b", entry))
+    assert documented == {"w", "a"} | attributes
     with h5py.File(run(tmp_path, "population"), "r") as f:
         teacher = f["data/teacher"]
-        assert set(teacher) == {"w", "a"} and set(teacher.attrs) == {"output_scale"}
+        assert set(teacher) == {"w", "a"}
+        assert set(teacher.attrs) == {"output_scale", "activation", "covariance_diagonal"}
+        assert teacher.attrs["activation"] == "erf"
+        assert list(teacher.attrs["covariance_diagonal"]) == [1.0, 1.0, 1.0]
         assert teacher["w"].shape == (2, 3) and teacher["a"].shape == (2,)
         assert abs(teacher.attrs["output_scale"] - 2 ** -0.5) < 1e-15
         assert "population_teacher_energy" in f["parameters"].attrs
         assert f["data/train/x"].shape == (0, 3)
+
+
+def test_single_index_teacher_reproduces_the_test_labels_from_the_file(tmp_path):
+    """A Hermite-link teacher on anisotropic inputs: /data/teacher alone (w, a, output_scale,
+    hermite_coefficients, covariance_diagonal) gives the labels of the Monte-Carlo test set."""
+    out = tmp_path / "single_index.h5"
+    command = [str(mfsim_executable()), "run", str(CONFIGS / "population_single_index.toml"), "-o", str(out),
+               "--force", "-q", "--set", "model.width=16", "--set", "data.n_test=200", "--set", "flow.t_end=0.1",
+               "--set", "diagnostics.kl=[]"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out, "r") as f:
+        teacher = f["data/teacher"]
+        assert teacher.attrs["activation"] == "hermite"
+        c = np.asarray(teacher.attrs["hermite_coefficients"])
+        variance = np.asarray(teacher.attrs["covariance_diagonal"])
+        assert list(c) == [0.0, 1.0, 0.5, 0.3]
+        assert list(variance) == [0.25, 0.25, 0.25, 0.25, 0.1, 0.1, 0.05, 0.05]
+        x, y = f["data/test/x"][:], f["data/test/y"][:]
+        w, a = f["data/teacher/w"][:], f["data/teacher/a"][:]
+        expected = teacher.attrs["output_scale"] * hermeval(x @ w.T, c) @ a
+        assert np.allclose(y, expected, rtol=1e-12, atol=1e-12)
+        # The inputs have the recorded covariance (200 samples: within 5 standard errors).
+        assert np.all(np.abs(x.var(axis=0) / variance - 1) < 5 * np.sqrt(2 / 200))

@@ -139,6 +139,13 @@ def test_activations_match_their_definitions():
     from math import erf
 
     np.testing.assert_allclose(activation("gelu")(u), [x * 0.5 * (1 + erf(x / 2**0.5)) for x in u])
+    np.testing.assert_allclose(activation("linear")(u), u)
+    np.testing.assert_allclose(activation("quadratic")(u), u * u)
+    # He_3 = u³ − 3u, He_2 = u² − 1: 0.5 + 2 He_2 − He_3.
+    np.testing.assert_allclose(activation("hermite", hermite=[0.5, 0, 2, -1])(u),
+                               0.5 + 2 * (u**2 - 1) - (u**3 - 3 * u), rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match="hermite_coefficients"):
+        activation("hermite")
     with pytest.raises(ValueError, match="unknown activation"):
         activation("swish")
 

@@ -3,6 +3,7 @@
 // (u, v) with Var u = q11, Cov(u, v) = q12, Var v = q22, and the two partial derivatives the
 // population velocity needs, ∂K/∂q11 and ∂K/∂q12 (MATH.md §2.8). Device functions: the population
 // model's pair kernel calls them once per particle pair.
+#include "mfsim/core/activation.hpp"
 #include "mfsim/core/math.hpp"
 #include "mfsim/core/types.hpp"
 
@@ -59,31 +60,31 @@ struct Relu {
   }
 };
 
-// σ = Σ_{i ≤ degree} c_i He_i (probabilists' Hermite), against σ' = Σ c'_i He_i:
-// K = Σ_n n! q12^n b_n(q11) b'_n(q22), b_n(q) = Σ_i c_{n+2i} (q − 1)^i (n+2i)!/(n! i! 2^i).
-// linear (c = (0, 1)) and quadratic (c = (1, 0, 1)) are the special cases of MATH.md §2.8.
-inline constexpr int max_hermite_degree = 8;
+// b_n(q) = Σ_i c_{n+2i} (q − 1)^i (n+2i)!/(n! i! 2^i) and db = b_n'(q) for σ = Σ_{i ≤ degree} c_i
+// He_i: n! b_n(q) = E[σ^{(n)}(u)] for u ~ N(0, q) (MATH.md §2.8).
+KOKKOS_INLINE_FUNCTION void hermite_scaled(const real* coef, int degree, int n, real q, real& b,
+                                           real& db) {
+  b = 0;
+  db = 0;
+  real ratio = 1;   // (n+2i)!/(n! i! 2^i), from i to i + 1: × (n+2i+1)(n+2i+2)/((i+1)·2)
+  real power = 1;   // (q − 1)^i
+  real dpower = 0;  // d/dq (q − 1)^i
+  for (int i = 0; n + 2 * i <= degree; ++i) {
+    b += coef[n + 2 * i] * ratio * power;
+    db += coef[n + 2 * i] * ratio * dpower;
+    dpower = dpower * (q - 1) + power;
+    power *= (q - 1);
+    ratio *= real((n + 2 * i + 1) * (n + 2 * i + 2)) / real(2 * (i + 1));
+  }
+}
 
+// σ = Σ_{i ≤ degree} c_i He_i (probabilists' Hermite), against σ' = Σ other_i He_i:
+// K = Σ_n n! q12^n b_n(q11) b'_n(q22). linear (c = (0, 1)) and quadratic (c = (1, 0, 1)) are the
+// special cases of MATH.md §2.8.
 struct Polynomial {
   int degree = 0;                           // max of the two degrees
   real c[max_hermite_degree + 1] = {};      // the first activation (the student)
   real other[max_hermite_degree + 1] = {};  // the second one
-
-  // b_n(q) and b_n'(q) for the coefficients `coef`.
-  KOKKOS_INLINE_FUNCTION void scaled(const real* coef, int n, real q, real& b, real& db) const {
-    b = 0;
-    db = 0;
-    real ratio = 1;   // (n+2i)!/(n! i! 2^i), from i to i + 1: × (n+2i+1)(n+2i+2)/((i+1)·2)
-    real power = 1;   // (q − 1)^i
-    real dpower = 0;  // d/dq (q − 1)^i
-    for (int i = 0; n + 2 * i <= degree; ++i) {
-      b += coef[n + 2 * i] * ratio * power;
-      db += coef[n + 2 * i] * ratio * dpower;
-      dpower = dpower * (q - 1) + power;
-      power *= (q - 1);
-      ratio *= real((n + 2 * i + 1) * (n + 2 * i + 2)) / real(2 * (i + 1));
-    }
-  }
 
   KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
     KernelValue r;
@@ -93,11 +94,69 @@ struct Polynomial {
     for (int n = 0; n <= degree; ++n) {
       if (n > 0) factorial *= real(n);
       real b1, db1, b2, db2;
-      scaled(c, n, q11, b1, db1);
-      scaled(other, n, q22, b2, db2);
+      hermite_scaled(c, degree, n, q11, b1, db1);
+      hermite_scaled(other, degree, n, q22, b2, db2);
       r.k += factorial * power * b1 * b2;
       r.d11 += factorial * power * db1 * b2;
       r.d12 += factorial * dpower * b1 * b2;
+      dpower = dpower * q12 + power;
+      power *= q12;
+    }
+    return r;
+  }
+};
+
+// The Gaussian derivative moments M_n(q) = E[σ^{(n)}(u)], u ~ N(0, q), n = 0 … count − 1, of erf
+// and relu (MATH.md §2.8): erf M_{2j+1} = (2/√π) s^{−1/2} (−1)^j (2j)!/(j! s^j) with s = 1 + 2q,
+// M_{2j} = 0; relu M_0 = √(q/(2π)), M_1 = ½, M_{k+2} = φ_q^{(k)}(0)·(−1)^k =
+// (2πq)^{−1/2} (−1/q)^{k/2} (k−1)!! for even k, 0 for odd k.
+struct ErfMoments {
+  KOKKOS_INLINE_FUNCTION void operator()(real q, int count, real* M) const {
+    const real s = 1 + 2 * q;
+    real term = real(math::two_over_sqrt_pi) / math::sqrt(s);  // j = 0
+    for (int n = 0; n < count; ++n) M[n] = 0;
+    for (int j = 0; 2 * j + 1 < count; ++j) {
+      M[2 * j + 1] = term;
+      term *= -real((2 * j + 1) * (2 * j + 2)) / (real(j + 1) * s);  // (2j)!/j! → (2j+2)!/(j+1)!
+    }
+  }
+};
+
+struct ReluMoments {
+  KOKKOS_INLINE_FUNCTION void operator()(real q, int count, real* M) const {
+    const real inv_sqrt_2pi = real(math::inv_sqrt_2pi);
+    for (int n = 0; n < count; ++n) M[n] = 0;
+    if (!(q > real(0))) return;  // a zero unit: σ(0·x) ≡ 0, its w-gradient taken as 0 (as Relu)
+    if (count > 0) M[0] = inv_sqrt_2pi * math::sqrt(q);
+    if (count > 1) M[1] = real(0.5);
+    real term = inv_sqrt_2pi / math::sqrt(q);  // k = 0: φ_q(0)
+    for (int k = 0; k + 2 < count; k += 2) {
+      M[k + 2] = term;
+      term *= -real(k + 1) / q;  // (−1/q)^{k/2} (k−1)!! → k + 2
+    }
+  }
+};
+
+// E[σ(u) g(v)] for σ = erf or relu (its Moments) and a Hermite series g = Σ_{i ≤ degree} c_i He_i
+// (a single-index teacher's link): K = Σ_n q12^n M_n(q11) b_n(q22), K_1 = ½ Σ_n q12^n M_{n+2} b_n
+// (the heat equation ∂_q E[f(u)] = ½E[f''(u)]), K_2 = Σ_n n q12^{n−1} M_n b_n (MATH.md §2.8).
+template <class Moments>
+struct HermiteLink {
+  int degree = 0;
+  real c[max_hermite_degree + 1] = {};  // g's coefficients
+  Moments moments;
+
+  KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
+    KernelValue r;
+    real M[max_hermite_degree + 3];
+    moments(q11, degree + 3, M);
+    real power = 1, dpower = 0;  // q12^n, n q12^{n−1}
+    for (int n = 0; n <= degree; ++n) {
+      real b, db;
+      hermite_scaled(c, degree, n, q22, b, db);
+      r.k += power * M[n] * b;
+      r.d11 += real(0.5) * power * M[n + 2] * b;
+      r.d12 += dpower * M[n] * b;
       dpower = dpower * q12 + power;
       power *= q12;
     }

@@ -3,6 +3,7 @@
 // ±1 labels; optional label noise on the training targets.
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "mfsim/core/activation.hpp"
 #include "mfsim/data/dataset.hpp"
@@ -22,6 +23,8 @@ struct SyntheticDataSpec {
   // width T > 1; w*_j ~ N(0, I_d), a*_j ~ N(0, 1).
   int teacher_width = 1;
   Activation teacher_activation{ActivationKind::relu, 1};
+  // inputs = gaussian: x ~ N(0, diag(covariance_diagonal)), N(0, I_d) when empty.
+  std::vector<double> covariance_diagonal;
   double noise = 0;  // std of Gaussian noise added to the training targets only
   std::uint64_t seed = 1;
   // Classification (model.loss = "logistic"): every target becomes its sign, ±1 (+1 at 0), after
@@ -53,6 +56,7 @@ class SyntheticSampler {
  private:
   SyntheticDataSpec spec_;
   Matrix teacher_;
+  Vector input_scales_;  // √ of the covariance diagonal (none: unit)
 };
 
 }  // namespace mfsim

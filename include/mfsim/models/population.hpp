@@ -1,12 +1,14 @@
 #pragma once
-// Model A on the population risk of Gaussian inputs x ~ N(0, I_d) (MATH.md §2.8): the same
+// Model A on the population risk of Gaussian inputs x ~ N(0, Σ), Σ = I_d or a diagonal
+// (Dataset::covariance_diagonal) (MATH.md §2.8): the same
 // particles θ_k = (a_k, w_k), initial law, forward pass and groups as TwoLayerModel (which it
 // holds), but the velocity field is the population one, an interacting particle system
 //   dθ_k/dt = β ∇V(θ_k) − (β²/m) Σ_j ∇₁U(θ_k, θ_j),
 // with closed-form Gaussian kernels, and the loss is the population risk itself (no samples).
-// The teacher is a finite network scale · Σ_j a*_j σ(w*_j·x) of the student's activation
-// (Dataset::teacher).
-// Scalar outputs only, no bias, activations erf and relu (the parser refuses the rest).
+// The teacher is a finite network scale · Σ_j a*_j σ*(w*_j·x) (Dataset::teacher), σ* the student's
+// activation or a polynomial (a Hermite-link single-index teacher for width 1).
+// Scalar outputs only, no bias, activations erf, relu and the polynomials (the parser refuses the
+// rest).
 #include <memory>
 
 #include "mfsim/models/model.hpp"
@@ -59,10 +61,13 @@ class PopulationModel final : public Model {
  private:
   TwoLayerModel layout_;
   Matrix teacher_sources_;  // (β scale a*_j, w*_j) on the device
+  Vector variance_;         // the inputs' covariance diagonal (1 … 1 for N(0, I_d))
   double teacher_energy_ = 0;
 };
 
-// Whether `a` has a closed-form Gaussian kernel in the population flow.
+// Whether `a` has a closed-form Gaussian kernel in the population flow; and a student of `student`
+// against a teacher of `teacher` (the same activation, or a polynomial teacher).
 bool has_population_kernel(ActivationKind a);
+bool has_population_kernel(ActivationKind student, ActivationKind teacher);
 
 }  // namespace mfsim
