@@ -324,8 +324,7 @@ TEST(ExecutionSpaceInstances, EvaluationsRunOnTheGivenInstance) {
 // A few steps of run_flow on the instance with a multi-stage integrator, weight decay, the
 // path-norm penalty, Langevin noise, minibatches (drawn from the training set, or online for the
 // ResNet) and tracked log-densities: nothing runs elsewhere, and the trajectory is the default
-// instance's, bitwise. (No observer: the observers but the loss observer's test loss, checked
-// above, still run on the default instance.)
+// instance's, bitwise. (No observer here: the observers have tests of their own below.)
 TEST(ExecutionSpaceInstances, RunFlowStepsOnTheGivenInstance) {
   const ExecSpace instance = make_instance();
   MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
