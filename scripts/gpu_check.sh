@@ -64,6 +64,7 @@ configure() {  # folder precision
   cmake -S "$repo" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKokkos_ROOT="$kokkos" \
     -DCMAKE_CXX_COMPILER="$compiler" -DCMAKE_CXX_FLAGS="-arch=$arch" \
     -DMFSIM_REQUIRE_KOKKOS_DEVICE=CUDA -DMFSIM_PRECISION="$2" -DMFSIM_ENABLE_MPI=OFF \
+    -DMFSIM_BUILD_PYTHON=OFF \
     -DPython3_EXECUTABLE=/usr/bin/python3 \
     ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER}
 }
