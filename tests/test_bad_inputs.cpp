@@ -407,8 +407,10 @@ TEST(BadInputs, RestartStepsThatLeaveNoRoomAreRefused) {
   store_step(dir + "/bad.h5", H5T_NATIVE_LLONG, &max, max);
   expect_refused(dir, "run run.toml -q -o out.h5 " + restart,
                  "bad.h5: the frame's step 9223372036854775807 leaves no room");
-  for (const auto& [type, step] : std::vector<std::pair<hid_t, const void*>>{
-           {H5T_NATIVE_DOUBLE, &huge}, {H5T_NATIVE_ULLONG, &all_ones}}) {
+  // The type ids first: nvcc's front end garbles HDF5's comma-expression macros in a braced list.
+  const hid_t as_double = H5T_NATIVE_DOUBLE, as_ulong = H5T_NATIVE_ULLONG;
+  for (const auto& [type, step] :
+       std::vector<std::pair<hid_t, const void*>>{{as_double, &huge}, {as_ulong, &all_ones}}) {
     fs::remove(dir + "/bad.h5");
     fs::copy_file(dir + "/good.h5", dir + "/bad.h5");
     store_step(dir + "/bad.h5", type, step, max);

@@ -27,14 +27,21 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/classification_observer.hpp"
+#include "mfsim/diagnostics/free_energy_observer.hpp"
+#include "mfsim/diagnostics/gibbs_gap.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
+#include "mfsim/diagnostics/kl_knn_observer.hpp"
+#include "mfsim/diagnostics/kl_transport_observer.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/diagnostics/path_length_observer.hpp"
 #include "mfsim/diagnostics/path_norm_observer.hpp"
+#include "mfsim/diagnostics/population_observer.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/io/h5md_reader.hpp"
 #include "mfsim/io/h5md_writer.hpp"
+#include "mfsim/models/population.hpp"
 #include "mfsim/models/resnet.hpp"
 #include "mfsim/models/two_layer.hpp"
 #include "recording_output.hpp"
@@ -317,8 +324,7 @@ TEST(ExecutionSpaceInstances, EvaluationsRunOnTheGivenInstance) {
 // A few steps of run_flow on the instance with a multi-stage integrator, weight decay, the
 // path-norm penalty, Langevin noise, minibatches (drawn from the training set, or online for the
 // ResNet) and tracked log-densities: nothing runs elsewhere, and the trajectory is the default
-// instance's, bitwise. (No observer: the observers but the loss observer's test loss, checked
-// above, still run on the default instance.)
+// instance's, bitwise. (No observer here: the observers have tests of their own below.)
 TEST(ExecutionSpaceInstances, RunFlowStepsOnTheGivenInstance) {
   const ExecSpace instance = make_instance();
   MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
@@ -387,6 +393,26 @@ TEST(ExecutionSpaceInstances, InfiniteWidthGramRunsOnTheGivenInstance) {
   }
 }
 
+using Rows = std::map<std::string, test::RecordingOutput::Series>;
+
+// The observable rows of a run on the instance and of one on the default instance agree: the
+// same names and steps, and values within the rounding of a reduction (losses, speeds, norms
+// and kNN sums add in an order that depends on the thread count, and a partition has fewer
+// threads than the whole pool).
+void expect_same_rows(const Rows& on_instance, const Rows& on_default) {
+  ASSERT_EQ(on_instance.size(), on_default.size());
+  for (const auto& [name, series] : on_instance) {
+    ASSERT_TRUE(on_default.count(name)) << name;
+    const auto& other = on_default.at(name);
+    ASSERT_EQ(series.step, other.step) << name;
+    for (std::size_t t = 0; t < series.value.size(); ++t)
+      for (std::size_t k = 0; k < series.value[t].size(); ++k) {
+        const double a = series.value[t][k], b = other.value[t][k];
+        EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::fabs(b))) << name << " at row " << t;
+      }
+  }
+}
+
 // Keeps every observable row in memory and writes the snapshots to an H5MD file.
 class SnapshotsToFile : public test::RecordingOutput {
  public:
@@ -422,6 +448,7 @@ TEST(ExecutionSpaceInstances, ObserversAndSnapshotsRunOnTheGivenInstance) {
     r.snapshot_every = 3;
     DiagnosticsSettings settings;
     settings.gram_every = 2;
+    settings.gram_layers = resnet;  // λ_min of each layer's term of G₁
     std::vector<std::map<std::string, test::RecordingOutput::Series>> rows;
     std::vector<std::vector<double>> last_frames;
     for (bool own : {true, false}) {
@@ -462,19 +489,100 @@ TEST(ExecutionSpaceInstances, ObserversAndSnapshotsRunOnTheGivenInstance) {
           "loss_bound", "w2_path_length", "train_accuracy", "test_accuracy", "margin"})
       EXPECT_TRUE(rows[0].count(name)) << name;
     if (resnet) EXPECT_TRUE(rows[0].count("path_norm_weighted"));
+    if (resnet)
+      EXPECT_TRUE(std::any_of(rows[0].begin(), rows[0].end(), [](const auto& row) {
+        return row.first.find("_lambda_min_layers") != std::string::npos;
+      }));
     if (!resnet) EXPECT_TRUE(rows[0].count("normalised_margin"));
-    ASSERT_EQ(rows[0].size(), rows[1].size());
-    for (const auto& [name, series] : rows[0]) {
-      const auto& other = rows[1].at(name);
-      ASSERT_EQ(series.step, other.step) << name;
-      for (std::size_t t = 0; t < series.value.size(); ++t)
-        for (std::size_t k = 0; k < series.value[t].size(); ++k) {
-          // The reductions (losses, speeds, norms) sum in an order that depends on the thread
-          // count, and a partition has fewer threads than the whole pool.
-          const double a = series.value[t][k], b = other.value[t][k];
-          EXPECT_NEAR(a, b, 1e-12 * std::max(1.0, std::fabs(b))) << name << " at row " << t;
-        }
-    }
+    expect_same_rows(rows[0], rows[1]);
+  }
+}
+
+// run_flow of `model` from its initial particles (with log-densities where `log_density`) with
+// fresh observers that `make_observers` makes from them, on the instance (checked by
+// expect_only_on) and on the default instance: the rows of both.
+std::vector<Rows> observe_on_both(
+    const ExecSpace& instance, const Model& model, RunSettings r, bool log_density,
+    const std::function<std::vector<std::unique_ptr<Observer>>(const ParticleState&)>&
+        make_observers) {
+  std::vector<Rows> rows;
+  for (bool own : {true, false}) {
+    ParticleState s = allocate_state(model.groups(), log_density, "s");
+    model.initialize(s, 3, false);
+    if (log_density) set_initial_log_density(s, model.groups());
+    const std::vector<std::unique_ptr<Observer>> owned = make_observers(s);
+    std::vector<Observer*> observers;
+    for (const auto& o : owned) observers.push_back(o.get());
+    test::RecordingOutput output;
+    ExecSpace().fence();  // the setup above ran on the default instance
+    r.space = own ? instance : ExecSpace();
+    if (own)
+      expect_only_on(instance, "run_flow", [&] { run_flow(model, s, r, observers, output); });
+    else
+      run_flow(model, s, r, observers, output);
+    rows.push_back(output.series);
+  }
+  return rows;
+}
+
+// The entropy observers and the population observer on the instance: the kNN and transport KL
+// and the free energy with its kNN entropy and the Gibbs gap (the potential at the particles and
+// at the reference draws) of a two-layer model in D = 4 under Langevin noise, and the population
+// risk and teacher cosines of the population flow: nothing runs elsewhere, and every row is the
+// default instance's.
+TEST(ExecutionSpaceInstances, EntropyAndPopulationObserversRunOnTheGivenInstance) {
+  const ExecSpace instance = make_instance();
+  MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance);
+  RunSettings r;
+  r.dt = 0.05;
+  r.steps = 4;
+  r.observe_every = 2;
+  {
+    SCOPED_TRACE("free energy");
+    const Dataset data = make_synthetic_dataset(test::small_data(2, 40, 10));
+    TwoLayerSpec t;
+    t.width = 64;  // θ = (a, w ∈ R², b): D = 4, within the Gibbs gap's reach
+    const TwoLayerModel model(t, data);
+    RunSettings noisy = r;
+    noisy.regularisation.weight_decay = 0.5;
+    noisy.regularisation.temperature = 1e-2;
+    const std::vector<Rows> rows =
+        observe_on_both(instance, model, noisy, true, [&](const auto& s) {
+          std::vector<std::unique_ptr<Observer>> o;
+          o.push_back(std::make_unique<KlKnnObserver>(model, s, KnnSettings{5}, 2));
+          o.push_back(std::make_unique<KlTransportObserver>(model, 2, false));
+          o.push_back(std::make_unique<FreeEnergyObserver>(
+              model, noisy.regularisation, KnnSettings{5}, 2,
+              std::make_unique<GibbsGap>(model, model, noisy.regularisation, 512, 3)));
+          return o;
+        });
+    for (const char* name : {"kl_knn", "kl_transport", "free_energy", "entropy_term", "gibbs_gap"})
+      EXPECT_TRUE(rows[0].count(name)) << name;
+    expect_same_rows(rows[0], rows[1]);
+  }
+  {
+    SCOPED_TRACE("population");
+    SyntheticDataSpec g = test::small_data(3, 40, 0);
+    g.inputs = InputDistribution::gaussian;
+    g.teacher_width = 2;
+    g.teacher_activation = {ActivationKind::erf, 1};
+    Dataset data = make_synthetic_dataset(g);
+    data.teacher = synthetic_teacher(g);
+    data.teacher_scale = teacher_output_scale(g.teacher_width);
+    TwoLayerSpec t;
+    t.width = 16;
+    t.bias = false;
+    t.activation = {ActivationKind::erf, 1};
+    const PopulationModel model(t, data);
+    const std::vector<Rows> rows = observe_on_both(instance, model, r, false, [](const auto&) {
+      std::vector<std::unique_ptr<Observer>> o;
+      o.push_back(std::make_unique<LossObserver>());
+      o.push_back(std::make_unique<PopulationObserver>(2));
+      return o;
+    });
+    for (const char* name : {"population_risk", "teacher_max_cosine"})
+      EXPECT_TRUE(rows[0].count(name)) << name;
+    expect_same_rows(rows[0], rows[1]);
   }
 }
 

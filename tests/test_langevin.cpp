@@ -440,8 +440,8 @@ TEST(Langevin, FreeEnergyFallsAndGibbsGapClosesWithData) {
 class LinearPotential final : public PotentialModel {
  public:
   explicit LinearPotential(std::vector<double> b) : b_(std::move(b)) {}
-  void potential(const Evaluation& /*e*/, ConstMatrix points, Vector psi,
-                 Workspace& /*scratch*/) const override {
+  void potential(const ExecSpace& /*space*/, const Evaluation& /*e*/, ConstMatrix points,
+                 Vector psi, Workspace& /*scratch*/) const override {
     const auto x = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), points);
     auto out = Kokkos::create_mirror_view(psi);
     for (std::size_t j = 0; j < x.extent(0); ++j) {

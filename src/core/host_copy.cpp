@@ -6,8 +6,10 @@ namespace {
 constexpr bool host_accessible =
     Kokkos::SpaceAccessibility<Kokkos::HostSpace, MemSpace>::accessible;
 
-using HostRealMatrix = Kokkos::View<real**, Kokkos::LayoutRight, Kokkos::HostSpace>;
-using HostRealVector = Kokkos::View<real*, Kokkos::HostSpace>;
+// In the device views' layouts (a Vector is LayoutLeft on CUDA), which deep_copy and the
+// layout-taking constructor below need.
+using HostRealMatrix = Kokkos::View<real**, Matrix::array_layout, Kokkos::HostSpace>;
+using HostRealVector = Kokkos::View<real*, Vector::array_layout, Kokkos::HostSpace>;
 
 // `view` readable on the host once `space` has finished with it: the view itself where the host
 // can read device memory, else its copy into `staging` (allocated by the caller: a host view of

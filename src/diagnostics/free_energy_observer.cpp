@@ -79,7 +79,7 @@ void FreeEnergyObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     const bool units = groups[g].path_norm_scale > 0;
     const int outputs = groups[g].outputs;
     double sums[2] = {0, 0};
-    const auto policy = Kokkos::RangePolicy<ExecSpace>(0, index_t(theta.extent(0)));
+    const auto policy = Kokkos::RangePolicy<ExecSpace>(p.space, 0, index_t(theta.extent(0)));
     if (outputs == 1) {
       Kokkos::parallel_reduce(
           "mfsim::FreeEnergy::moments", policy,

@@ -63,11 +63,11 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   ConstMatrix theta = p.state.theta[0];
   const index_t local = index_t(theta.extent(0));
   Vector psi = psi_;
-  potential_.potential(p.evaluation, theta,
+  potential_.potential(p.space, p.evaluation, theta,
                        Kokkos::subview(psi, Kokkos::make_pair(index_t(0), local)), scratch_);
   double mean_u = 0;
   Kokkos::parallel_reduce(
-      "mfsim::GibbsGap::mean_potential", Kokkos::RangePolicy<ExecSpace>(0, local),
+      "mfsim::GibbsGap::mean_potential", Kokkos::RangePolicy<ExecSpace>(p.space, 0, local),
       KOKKOS_LAMBDA(index_t k, double& acc) {
         acc += double(psi(k)) + regulariser_potential(theta, k, dim, outputs, decay, penalty, eps);
       },
@@ -80,16 +80,16 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   Matrix points = points_;
   const double scale = std::sqrt(lambda / decay);
   Kokkos::parallel_for(
-      "mfsim::GibbsGap::scale_draws", Kokkos::RangePolicy<ExecSpace>(0, samples),
+      "mfsim::GibbsGap::scale_draws", Kokkos::RangePolicy<ExecSpace>(p.space, 0, samples),
       KOKKOS_LAMBDA(index_t j) {
         for (int c = 0; c < dim; ++c) points(j, c) = real(scale * double(normals(j, c)));
       });
   const auto psi_draws = Kokkos::subview(psi, Kokkos::make_pair(index_t(0), samples));
-  potential_.potential(p.evaluation, points, psi_draws, scratch_);
+  potential_.potential(p.space, p.evaluation, points, psi_draws, scratch_);
   // exponent_j = −(Ψ + μβ s s)(ζ_j)/λ; log-mean-exp about the largest exponent.
   double largest = -DBL_MAX;
   Kokkos::parallel_reduce(
-      "mfsim::GibbsGap::max_exponent", Kokkos::RangePolicy<ExecSpace>(0, samples),
+      "mfsim::GibbsGap::max_exponent", Kokkos::RangePolicy<ExecSpace>(p.space, 0, samples),
       KOKKOS_LAMBDA(index_t j, double& acc) {
         const double e = exponent(psi, points, j, dim, outputs, penalty, eps, lambda);
         if (e > acc) acc = e;
@@ -98,7 +98,7 @@ Estimate GibbsGap::operator()(const FlowPoint& p, double entropy, double lambda)
   // Σ w_j and Σ w_j² with w_j = exp(exponent_j − largest).
   double sum = 0, squares = 0;
   Kokkos::parallel_reduce(
-      "mfsim::GibbsGap::sum_exp", Kokkos::RangePolicy<ExecSpace>(0, samples),
+      "mfsim::GibbsGap::sum_exp", Kokkos::RangePolicy<ExecSpace>(p.space, 0, samples),
       KOKKOS_LAMBDA(index_t j, double& acc, double& acc2) {
         const double w =
             math::exp(exponent(psi, points, j, dim, outputs, penalty, eps, lambda) - largest);

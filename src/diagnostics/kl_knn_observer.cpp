@@ -39,7 +39,6 @@ struct SliceMean {
     variance /= double(slices) * slices;
     bias_bound /= slices;
   }
-  Estimate estimate() const { return {value, std::sqrt(variance)}; }
 };
 
 }  // namespace

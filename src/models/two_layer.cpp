@@ -157,16 +157,16 @@ double TwoLayerModel::infinite_width_gram(const ExecSpace& space, Matrix kernel)
   return spec_.beta * spec_.beta;
 }
 
-void TwoLayerModel::potential(const Evaluation& e, ConstMatrix points, Vector psi,
-                              Workspace& scratch) const {
+void TwoLayerModel::potential(const ExecSpace& space, const Evaluation& e, ConstMatrix points,
+                              Vector psi, Workspace& scratch) const {
   const index_t count = index_t(points.extent(0));
   const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
   const real coeff = real(spec_.beta / double(data().n_train()));
-  velocity(ExecSpace(), points, *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
+  velocity(space, points, *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
            "mfsim::TwoLayer::potential");
   const int c = spec_.outputs;
   Kokkos::parallel_for(
-      "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(0, count),
+      "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(space, 0, count),
       KOKKOS_LAMBDA(index_t k) {
         real sum = -points(k, 0) * v(k, 0);
         for (int j = 1; j < c; ++j) sum -= points(k, j) * v(k, j);

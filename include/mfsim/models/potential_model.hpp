@@ -12,9 +12,12 @@ class PotentialModel {
   virtual ~PotentialModel() = default;
   // psi(j) = Ψ_ρ(points(j, ·)) for the law of the state that `e` was evaluated at (its residuals);
   // points are rows shaped like the model's (single) particle group. Pointwise: no rank
-  // reduction is needed or done. Intermediate values in `scratch`.
-  virtual void potential(const Evaluation& e, ConstMatrix points, Vector psi,
-                         Workspace& scratch) const = 0;
+  // reduction is needed or done. Intermediate values in `scratch`. Runs on `space`.
+  virtual void potential(const ExecSpace& space, const Evaluation& e, ConstMatrix points,
+                         Vector psi, Workspace& scratch) const = 0;
+  void potential(const Evaluation& e, ConstMatrix points, Vector psi, Workspace& scratch) const {
+    potential(ExecSpace(), e, points, psi, scratch);
+  }
 };
 
 }  // namespace mfsim

@@ -62,7 +62,8 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
 
   // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x̃_i) at the rows of `points` (A3), through the velocity kernel:
   // Ψ = −a v_a (A5).
-  void potential(const Evaluation& e, ConstMatrix points, Vector psi,
+  using PotentialModel::potential;
+  void potential(const ExecSpace& space, const Evaluation& e, ConstMatrix points, Vector psi,
                  Workspace& scratch) const override;
 
  private:
