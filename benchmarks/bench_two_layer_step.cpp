@@ -9,6 +9,8 @@
 //                          full-batch BM_TwoLayerEulerStep at the same n
 //   BM_TwoLayerOutputsStep the Euler step with c = model.outputs outputs (square loss on c
 //                          targets a sample): c = 10 against c = 1 at the same (n, m, d)
+//   BM_TwoLayerCacheStep   the Euler step with the activation cache on (cache:1, the default
+//                          budget) and off (cache:0, flow.activation_cache_bytes = 0)
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -41,7 +43,8 @@ struct Problem {
   std::unique_ptr<TwoLayerModel> model;
   ParticleState state, velocity;
 
-  Problem(index_t n, index_t m, int d, int outputs = 1) {
+  Problem(index_t n, index_t m, int d, int outputs = 1,
+          std::uint64_t cache_bytes = TwoLayerSpec().activation_cache_bytes) {
     SyntheticDataSpec data_spec;
     data_spec.dim = d;
     data_spec.n_train = n;
@@ -55,6 +58,7 @@ struct Problem {
     spec.outputs = outputs;
     spec.width = m;
     spec.activation = {ActivationKind::tanh, 1};
+    spec.activation_cache_bytes = cache_bytes;
     model = std::make_unique<TwoLayerModel>(spec, data);
     state = allocate_state(model->groups(), false, "bench");
     model->initialize(state, 1, false);
@@ -90,6 +94,30 @@ void BM_TwoLayerEulerStep(benchmark::State& state) {
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
   state.counters["bytes"] = double(6 * m * (dz + 1) + 4 * n * dz + 4 * n) * double(sizeof(real));
+}
+
+void BM_TwoLayerCacheStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  const bool cache = state.range(3) != 0;
+  Problem p(n, m, d, 1, cache ? TwoLayerSpec().activation_cache_bytes : 0);
+  if (cache && !p.model->spec().caches_activations(n, m)) {
+    state.SkipWithError("the pre-activations do not fit the default budget");
+    return;
+  }
+  Integrator euler(IntegratorKind::euler, p.state);
+  const auto evaluation = p.model->make_evaluation();
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
+  };
+  const double cpu = bench::timed_loop(state, [&] {
+    field(ExecSpace(), p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7);
+  bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
+  state.counters["cache"] = double(cache);
 }
 
 void BM_TwoLayerOutputsStep(benchmark::State& state) {
@@ -238,6 +266,12 @@ void baseline_sizes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_TwoLayerEulerStep)
     ->Apply(kernel_sizes)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerCacheStep)
+    ->ArgNames({"n", "m", "d", "cache"})
+    ->Args({64, 256, 4, 1})
+    ->ArgsProduct({{1000}, {10000}, {16, 64, 256}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerOutputsStep)

@@ -46,7 +46,8 @@ Need particle_arrays(const Config& c, bool minibatches) {
 // The arrays sized by the configured sizes of synthetic data (a data file brings its own, checked
 // when it is read): the samples, the teacher, a minibatch's samples, the ResNet's layer states
 // and sensitivities of every evaluation (full batch, test set, minibatch: (L + 1)·n·d each), the
-// Gram matrix (n × n, on the device and the host) and the Gibbs gap's sample points.
+// Gram matrix (n × n, on the device and the host), the Gibbs gap's sample points, and model A's
+// activation caches.
 std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
   std::vector<Need> needs;
   if (c.data.kind == DataKind::file) return needs;
@@ -62,6 +63,16 @@ std::vector<Need> sample_arrays(const Config& c, bool minibatches) {
   if (c.model.kind() == ModelKind::resnet) {
     const ld layers = ld(c.model.resnet().depth) + 1;
     needs.push_back({"model.depth", layers * (n_train + n_test + batch) * (2 * d + 1)});
+  }
+  // Model A's activation caches (n × m pre-activations of the full batch, and of a minibatch),
+  // where they fit flow.activation_cache_bytes.
+  if (c.model.kind() == ModelKind::two_layer && c.data.kind != DataKind::population) {
+    const TwoLayerSpec& t = c.model.two_layer();
+    const ld width = ld(t.width);
+    ld cached = 0;
+    if (t.caches_activations(n_train, width)) cached += n_train * width;
+    if (minibatches && t.caches_activations(batch, width)) cached += batch * width;
+    if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
   }
   const DiagnosticsSettings& s = c.diagnostics;
   if (s.gram && g.n_train <= s.gram_max_samples)

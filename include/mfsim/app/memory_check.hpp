@@ -10,8 +10,10 @@ namespace mfsim {
 // memory, naming the key that sizes its largest array. Counted: the particles (state, velocity,
 // previous step, integrator stages, minibatch velocity, drift), the synthetic samples and the
 // teacher, a minibatch, the ResNet's layer states and sensitivities ((L + 1)·n·d per evaluation),
-// the Gram matrix and the Gibbs gap's sample points. Anything else that cannot be allocated is
-// found when it is, still before the output is touched (run_simulation).
+// the Gram matrix, the Gibbs gap's sample points and model A's activation caches (the full
+// batch's and a minibatch's n × m pre-activations, where flow.activation_cache_bytes has room).
+// Anything else that cannot be allocated is found when it is, still before the output is touched
+// (run_simulation).
 void check_memory(const Config& config);
 
 }  // namespace mfsim
