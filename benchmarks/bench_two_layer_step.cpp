@@ -271,7 +271,7 @@ BENCHMARK(BM_TwoLayerEulerStep)
 BENCHMARK(BM_TwoLayerCacheStep)
     ->ArgNames({"n", "m", "d", "cache"})
     ->Args({64, 256, 4, 1})
-    ->ArgsProduct({{1000}, {10000}, {16, 64, 256}, {0, 1}})
+    ->ArgsProduct({{1000}, {10000}, {16, 64, 128, 256}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerOutputsStep)
