@@ -10,7 +10,8 @@
 //   BM_TwoLayerOutputsStep the Euler step with c = model.outputs outputs (square loss on c
 //                          targets a sample): c = 10 against c = 1 at the same (n, m, d)
 //   BM_TwoLayerCacheStep   the Euler step with the activation cache on (cache:1, the default
-//                          budget) and off (cache:0, flow.activation_cache_bytes = 0)
+//                          budget; used from d = 192) and off (cache:0,
+//                          flow.activation_cache_bytes = 0)
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -105,6 +106,7 @@ void BM_TwoLayerCacheStep(benchmark::State& state) {
     state.SkipWithError("the pre-activations do not fit the default budget");
     return;
   }
+  if (cache && d < 192) state.SetLabel("cache unused below d = 192");
   Integrator euler(IntegratorKind::euler, p.state);
   const auto evaluation = p.model->make_evaluation();
   const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,

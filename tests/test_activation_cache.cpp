@@ -16,14 +16,14 @@ namespace mfsim {
 namespace {
 
 // n = 101 samples and m = 70 particles: no multiple of the lanes, register blocks, particle
-// chunks, sample chunks or tiles of either kernel; d = 128, the fewest inputs that use the cache.
+// chunks, sample chunks or tiles of either kernel; d = 192, the fewest inputs that use the cache.
 struct Problem {
   Dataset data;
   TwoLayerSpec spec;
   ParticleState state;
 
   Problem(ActivationKind act, bool bias, LossKind loss, index_t n = 101, index_t m = 70) {
-    SyntheticDataSpec d = test::small_data(128, n, 0);
+    SyntheticDataSpec d = test::small_data(192, n, 0);
     d.sign_labels = needs_signed_labels(loss);
     data = make_synthetic_dataset(d);
     spec.width = m;

@@ -427,13 +427,13 @@ TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
 }
 
 // Model A's activation cache (flow.activation_cache_bytes, on by default at these sizes, with
-// d = 128 inputs: the fewest that use it) against recomputing the pre-activations (0): every frame
+// d = 192 inputs: the fewest that use it) against recomputing the pre-activations (0): every frame
 // (particles and log-densities) and every observable agree to 1e−12 relative, per series, across
 // integrators, activations, bias, losses, Langevin dynamics and minibatches.
 TEST(Cli, ActivationCacheAgreesWithRecomputing) {
   const std::string dir = test::scratch_dir("cli_activation_cache");
   std::string text = std::string(tiny_config) + "[diagnostics]\nkl = [\"transport\"]\n";
-  text.replace(text.find("dim = 3"), 7, "dim = 128");
+  text.replace(text.find("dim = 3"), 7, "dim = 192");
   const std::string config = write_config(dir, text);
   const double tol = test::tol(1e-12, 1e-5);
   const auto close = [tol](const std::vector<double>& a, const std::vector<double>& b) {

@@ -79,8 +79,8 @@ namespace {
 // Inputs from which the activation cache pays: a cached pair saves the dz multiply-adds of w·x̃
 // but costs 8 bytes written and read back through memory (the cache exceeds the core's caches at
 // the sizes where it matters). Measured on a 2-core Xeon (AVX-512, n = 1000, m = 10⁴; figures in
-// docs/performance.md): slower at d = 16 and 64, faster at d = 256.
-constexpr int min_cached_inputs = 128;
+// docs/performance.md): slower at d = 16 and 64, even at d = 128, faster at d = 256.
+constexpr int min_cached_inputs = 192;
 
 }  // namespace
 
