@@ -12,6 +12,9 @@
 //   BM_TwoLayerRunStep     the step as the run loop takes it (FlowRun, no observer, 100 steps a
 //                          run) beside the summed time of the kernels it launches (run_steps.hpp):
 //                          the loop's overhead as step_over_kernels
+//   BM_TwoLayerCacheStep   the Euler step with the activation cache on (cache:1, the default
+//                          budget; used from d = 192) and off (cache:0,
+//                          flow.activation_cache_bytes = 0)
 //   BM_TwoLayerForward     the forward pass alone (f on the training samples)
 //   BM_TwoLayerUpdate      the Euler update alone (θ += dt v): what fusing it could save
 //   BM_DenseStep           the same step with dense Eigen matrices (H = X Wᵀ materialised)
@@ -45,7 +48,8 @@ struct Problem {
   std::unique_ptr<TwoLayerModel> model;
   ParticleState state, velocity;
 
-  Problem(index_t n, index_t m, int d, int outputs = 1) {
+  Problem(index_t n, index_t m, int d, int outputs = 1,
+          std::uint64_t cache_bytes = TwoLayerSpec().activation_cache_bytes) {
     SyntheticDataSpec data_spec;
     data_spec.dim = d;
     data_spec.n_train = n;
@@ -59,6 +63,7 @@ struct Problem {
     spec.outputs = outputs;
     spec.width = m;
     spec.activation = {ActivationKind::tanh, 1};
+    spec.activation_cache_bytes = cache_bytes;
     model = std::make_unique<TwoLayerModel>(spec, data);
     state = allocate_state(model->groups(), false, "bench");
     model->initialize(state, 1, false);
@@ -102,6 +107,31 @@ void BM_TwoLayerRunStep(benchmark::State& state) {
   Problem p(n, m, d);
   bench::time_run_steps(state, *p.model, p.state, 100);
   set_pair_counters(state, 0, n, m, d, 6.0 * (d + 1) + 7);
+}
+
+void BM_TwoLayerCacheStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2));
+  const bool cache = state.range(3) != 0;
+  Problem p(n, m, d, 1, cache ? TwoLayerSpec().activation_cache_bytes : 0);
+  if (cache && !p.model->spec().caches_activations(n, m)) {
+    state.SkipWithError("the pre-activations do not fit the default budget");
+    return;
+  }
+  if (cache && d < 192) state.SetLabel("cache unused below d = 192");
+  Integrator euler(IntegratorKind::euler, p.state);
+  const auto evaluation = p.model->make_evaluation();
+  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
+                                  ParticleState& v) {
+    return p.model->evaluate(space, s, *evaluation, v);
+  };
+  const double cpu = bench::timed_loop(state, [&] {
+    field(ExecSpace(), p.state, p.velocity);
+    euler.finish_step(p.state, p.velocity, real(1e-3), field);
+  });
+  set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7);
+  bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
+  state.counters["cache"] = double(cache);
 }
 
 void BM_TwoLayerOutputsStep(benchmark::State& state) {
@@ -258,6 +288,12 @@ BENCHMARK(BM_TwoLayerRunStep)
     ->ArgNames({"n", "m", "d"})
     ->Args({100, 1000, 16})
     ->Args({1000, 10000, 16})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_TwoLayerCacheStep)
+    ->ArgNames({"n", "m", "d", "cache"})
+    ->Args({64, 256, 4, 1})
+    ->ArgsProduct({{1000}, {10000}, {16, 64, 128, 256}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TwoLayerOutputsStep)

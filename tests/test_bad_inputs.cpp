@@ -306,6 +306,12 @@ TEST(BadInputs, EverySizeIsCheckedBeforeAnExistingOutputIsTouched) {
                      "flow.temperature=0.1 --set flow.weight_decay=0.1 --set data.dim=1 "
                      "--set diagnostics.kl=[]",
                  "diagnostics.gibbs_samples: the run would need at least");
+  // Model A's activation cache: n × m reals when flow.activation_cache_bytes has room for them.
+  expect_refused(dir,
+                 force +
+                     "--set flow.activation_cache_bytes=9000000000000000000 "
+                     "--set model.width=100000000 --set data.n_train=10000000",
+                 "flow.activation_cache_bytes: the run would need at least");
   expect_refused(dir, force + "--set data.teacher_width=16777216 --set data.dim=1048576",
                  "data.teacher_width: the run would need at least");
   expect_refused(dir, force + "--set flow.integrator=rk4 --set model.width=4611686018427387904",

@@ -71,6 +71,10 @@ TEST(Config, ValuesAndOverrides) {
   EXPECT_DOUBLE_EQ(c.flow.t_end, 2.5);
   EXPECT_GT(c.flow.steps, 1000000);  // t_end alone decides
   EXPECT_EQ(parse_config("[flow]\nt_end = 1.0\nsteps = 5\n").flow.steps, 5);
+  EXPECT_EQ(c.model.two_layer().activation_cache_bytes, std::uint64_t(256) << 20);
+  EXPECT_EQ(
+      parse_config("[flow]\nactivation_cache_bytes = 0\n").model.two_layer().activation_cache_bytes,
+      0u);
 }
 
 TEST(Config, ErrorsNameTheKey) {
@@ -92,6 +96,8 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_THAT(error_of("[flow]\ndt = inf\n"), HasSubstr("flow.dt: must be a finite number"));
   EXPECT_THAT(error_of("[flow]\nintegrator = \"leapfrog\"\n"), HasSubstr("flow.integrator"));
   EXPECT_THAT(error_of("[flow]\nsteps = -1\n"), HasSubstr("flow.steps"));
+  EXPECT_THAT(error_of("[flow]\nactivation_cache_bytes = -1\n"),
+              HasSubstr("flow.activation_cache_bytes: must be >= 0"));
   EXPECT_THAT(error_of("[data]\nn_train = 0\n"), HasSubstr("data.n_train"));
   EXPECT_THAT(error_of("[data]\nnoise = -1\n"), HasSubstr("data.noise"));
   EXPECT_THAT(error_of("[data]\nkind = \"file\"\npath = \"/nonexistent/data.h5\"\n"),

@@ -63,7 +63,8 @@ ld gram_matrices(const Config& c) {
 
 // The arrays sized by the samples: the samples, the teacher, a minibatch's samples, the ResNet's
 // layer states and sensitivities of every evaluation (full batch, test set, minibatch: (L + 1)·n·d
-// each), the Gram matrix and its eigensolver and the Gibbs gap's sample points.
+// each), the Gram matrix and its eigensolver, the Gibbs gap's sample points and model A's
+// activation caches.
 std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatches) {
   std::vector<Need> needs;
   const SyntheticDataSpec& g = c.data.synthetic;
@@ -80,6 +81,16 @@ std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatche
   if (c.model.kind() == ModelKind::resnet) {
     const ld layers = ld(c.model.resnet().depth) + 1;
     needs.push_back({"model.depth", layers * (n_train + n_test + batch) * (2 * d + 1)});
+  }
+  // Model A's activation caches (n × m pre-activations of the full batch, and of a minibatch),
+  // where they fit flow.activation_cache_bytes.
+  if (c.model.kind() == ModelKind::two_layer && c.data.kind != DataKind::population) {
+    const TwoLayerSpec& t = c.model.two_layer();
+    const ld width = ld(t.width);
+    ld cached = 0;
+    if (t.caches_activations(n_train, width)) cached += n_train * width;
+    if (minibatches && t.caches_activations(batch, width)) cached += batch * width;
+    if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
   }
   const DiagnosticsSettings& s = c.diagnostics;
   const ld rows = n_train * ld(c.model.outputs());

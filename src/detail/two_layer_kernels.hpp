@@ -8,6 +8,15 @@
 // extended sample x̃ = (x, 1) (dz = d + 1 with bias, d without). The kernels stage x̃ in scratch,
 // so that neither the bias nor its velocity needs a special case, and pad every staged side to
 // whole register blocks with zeros (a zero particle or sample adds nothing).
+//
+// The activation cache: the forward pass may keep the n × m pre-activations it computes for the
+// velocity pass of the same evaluation, which then reads z instead of recomputing w·x̃ (dz
+// multiply-adds a pair). They are stored by blocks of `lanes` particles, the velocity kernel's
+// register blocks: z_ik is entry (k / lanes, i·lanes + k % lanes) of a ⌈m/lanes⌉ × n·lanes matrix,
+// so that a block of the velocity reads one contiguous stream (row-major n × m, it would read 64
+// bytes a row m reals apart: a TLB miss a sample). An empty matrix: no cache, each pass computes
+// its own (the n × m bound). The two passes sum w·x̃ in the same order, so the cached z are the
+// ones the velocity pass would compute.
 #include <string>
 
 #include "detail/gram_kernel.hpp"
@@ -29,20 +38,45 @@ constexpr int tile = tiles::blocks * lanes;      // particles (velocity) or samp
 constexpr int particle_chunk = 10 * block_rows;  // particles staged per step of the forward
 static_assert(block_rows % 2 == 0, "forward_block sums particles by antithetic pairs");
 
+// Rows of the activation cache of `particles` particles (see the top of this file).
+inline index_t preactivation_blocks(index_t particles) {
+  return (particles + lanes - 1) / lanes;
+}
+
+// Where a forward pass keeps its pre-activations (the activation cache, by blocks of particles):
+// those of the staged samples i0 + s, s < samples, and particles k0 + p, p < particles. No
+// matrix: nowhere.
+struct PreactivationStore {
+  Matrix z;
+  index_t i0 = 0, k0 = 0;
+  int samples = 0, particles = 0;
+};
+
 // Forward pass of thread block b (`lanes` samples) against a staged chunk of particles:
-// acc[l] += Σ_p a_p σ(z_pl). (Named functions, not lambdas: CUDA forbids lambdas in the generic
-// lambdas of with_activation.)
+// acc[l] += Σ_p a_p σ(z_pl), keeping the z_pl in `store`. (Named functions, not lambdas: CUDA
+// forbids lambdas in the generic lambdas of with_activation.)
 template <class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
     const Act& act, const ScratchPanels& w_panels, const ScratchVector& a, int particle_panels,
-    const ScratchPanels& x_panels, int b, const ScratchVector& acc) {
+    const ScratchPanels& x_panels, int b, const ScratchVector& acc,
+    const PreactivationStore& store) {
   const int dz = int(x_panels.extent(1));
   real f[lanes];
   MFSIM_LANES
   for (int l = 0; l < lanes; ++l) f[l] = acc(b * lanes + l);
+  const int live_lanes = store.samples - b * lanes;  // ≥ 1: blocks of padding are not run
   for (int pb = 0; pb < particle_panels; ++pb) {
     real z[block_rows][lanes] = {};
     tiles::accumulate_outer(z, &w_panels(pb, 0, 0), &x_panels(b, 0, 0), dz);
+    if (store.z.data()) {
+      for (int p = 0; p < block_rows && pb * block_rows + p < store.particles; ++p) {
+        const index_t k = store.k0 + pb * block_rows + p;
+        real* column = &store.z(k / lanes, (store.i0 + b * lanes) * lanes + k % lanes);
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l)
+          if (l < live_lanes) column[l * lanes] = z[p][l];
+      }
+    }
     // By pairs of particles (2q, 2q+1), written a0 (σ0 − σ1) + (a0 + a1) σ1: antithetic partners
     // (a1 = −a0, same w and b) then add exactly 0 whether or not the compiler fuses the products
     // into FMAs, so that f ≡ 0 exactly at t = 0. (Pairs never straddle blocks: blocks, chunks and
@@ -74,10 +108,12 @@ inline int forward_team_blocks(const ExecSpace& space, index_t n) {
 // f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
 // samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks. Each f(x_i) is
 // summed in the same order whatever the tiles: bitwise equal across thread counts. (Every kernel
-// of this file runs on the instance `space` it is given.)
+// of this file runs on the instance `space` it is given.) With an n × m `preactivations`, keeps
+// z = w·x̃ there (the activation cache: ⌈m/lanes⌉ × n·lanes).
 template <class Act>
 void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMatrix theta,
-                       ConstMatrix x, Vector f, real scale, bool bias, Act act) {
+                       ConstMatrix x, Vector f, real scale, bool bias, Act act,
+                       Matrix preactivations = Matrix()) {
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
@@ -120,8 +156,9 @@ void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMa
             }
           });
           team.team_barrier();
+          const PreactivationStore store{preactivations, i0, k0, ns, np};
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
-            forward_block(act, w_panels, a, panels, x_panels, b, acc);
+            forward_block(act, w_panels, a, panels, x_panels, b, acc, store);
           });
         }
         team.team_barrier();
@@ -130,13 +167,16 @@ void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMa
       });
 }
 
-// The per-particle sums of thread block b (`lanes` particles) over chunk `chunk` of the samples:
-// va += Σ_i r_i σ(z), vw̃ += Σ_i r_i σ'(z) x̃_i and, WithLaplacian, lap += Σ_i r_i σ''(z) |x̃_i|².
+// The per-particle sums of thread block b (`lanes` particles, of which `live` are not padding)
+// over chunk `chunk` of the samples: va += Σ_i r_i σ(z), vw̃ += Σ_i r_i σ'(z) x̃_i and,
+// WithLaplacian, lap += Σ_i r_i σ''(z) |x̃_i|², with z read from row `block` of `cached` when it
+// has values (the activation cache), else computed from the packed samples and particles.
 template <bool WithLaplacian, class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
     const Act& act, const SamplePanels& samples, index_t chunk, const ConstVector& r,
     const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& vw_panels,
-    const ScratchVector& va, const ScratchVector& lap, int b) {
+    const ScratchVector& va, const ScratchVector& lap, int b, const ConstMatrix& cached,
+    index_t block, int live) {
   const int dz = samples.dz;
   const index_t i0 = chunk * sample_chunk;
   const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
@@ -147,8 +187,17 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
   real g[sample_chunk][lanes];  // r_i σ'(z_il): the weights of the x̃_i in vw̃
   for (int sb = 0; sb < sample_panels; ++sb) {
     real z[block_rows][lanes] = {};
-    const index_t panel = chunk * (sample_chunk / block_rows) + sb;
-    tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
+    if (cached.data()) {
+      // Padding samples and particles keep z = 0, as the zero padding of the packs gives.
+      for (int j = 0; j < block_rows && sb * block_rows + j < ns; ++j) {
+        const real* row = &cached(block, (i0 + sb * block_rows + j) * lanes);
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) z[j][l] = l < live ? row[l] : real(0);
+      }
+    } else {
+      const index_t panel = chunk * (sample_chunk / block_rows) + sb;
+      tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
+    }
     real rsv[block_rows], rn2v[block_rows];
     for (int j = 0; j < block_rows; ++j) {
       const int s = sb * block_rows + j;
@@ -189,11 +238,13 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
 
 // v_k = −(β/n) Σ_i r_i ∇_θ[a σ(w·x_i + b)] (A5) and ΔΨ(θ_k) = (β/n) Σ_i r_i a σ''(z) (|x_i|²+1)
 // (A6). A team owns a tile of particles ((w, b) packed by blocks of lanes in scratch, with the
-// accumulators) and sweeps the packed samples chunk by chunk.
+// accumulators) and sweeps the packed samples chunk by chunk. With `preactivations` (the n × m
+// z(i, k) that two_layer_forward kept at these particles and samples), reads z from there.
 template <bool WithLaplacian, class Act>
 void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
                         const SamplePanels& samples, ConstVector r, ConstVector norm2, Matrix v,
-                        Vector laplacian, real coeff, Act act) {
+                        Vector laplacian, real coeff, Act act,
+                        ConstMatrix preactivations = ConstMatrix()) {
   const int dz = samples.dz;
   const int padded_dz = int(samples.cols.extent(1)) * block_rows;
   const index_t m = index_t(theta.extent(0));
@@ -229,7 +280,8 @@ void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstM
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
           for (index_t chunk = 0; chunk < chunks; ++chunk)
             velocity_block<WithLaplacian>(act, samples, chunk, r, norm2, w_panels, vw_panels, va,
-                                          lap, b);
+                                          lap, b, preactivations, k0 / lanes + b,
+                                          min_of(lanes, np - b * lanes));
         });
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {

@@ -1,6 +1,8 @@
 #pragma once
 // Model A (MATH.md §2): f(x) = (β/m) Σ_k a_k σ(w_k·x + b_k), particle θ_k = (a_k, w_k, b_k), with
 // a_k ∈ R^c for c = outputs (MATH.md §1.5).
+#include <cmath>
+#include <cstdint>
 #include <memory>
 
 #include "mfsim/core/activation.hpp"
@@ -22,6 +24,19 @@ struct TwoLayerSpec {
   double std_a = 1, std_w = 1, std_b = 1;  // Gaussian initial law per block
   LossKind loss = LossKind::square;
   int outputs = 1;  // c
+  // The activation cache (flow.activation_cache_bytes; 0: none): an evaluation keeps the n × m
+  // pre-activations of its forward pass for its velocity pass, which then skips the products
+  // w·x̃, when they take at most this many bytes (n samples, m particles of this rank rounded up
+  // to whole 64-byte blocks, cache_block; c = 1).
+  std::uint64_t activation_cache_bytes = std::uint64_t(256) << 20;
+  static constexpr int cache_block = int(64 / sizeof(real));
+
+  // Whether an evaluation over `samples` with `particles` keeps its pre-activations (in long
+  // double, like the coordinates).
+  bool caches_activations(long double samples, long double particles) const {
+    const long double blocks = std::ceil(particles / cache_block);
+    return outputs == 1 && samples * blocks * 64 <= activation_cache_bytes;
+  }
 
   // Coordinates of one particle θ = (a ∈ R^c, w ∈ R^dim, b when bias), and of all of them: in long
   // double, so that the memory check's absurd sizes do not wrap around.
@@ -67,10 +82,18 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
                  Workspace& scratch) const override;
 
  private:
-  // v (and ΔΨ into `laplacian` when it has a value per particle) at the rows of theta.
+  // f on the rows of x from this rank's particles (not yet summed over the ranks), keeping the
+  // pre-activations in `preactivations` when it has values (c = 1).
+  void forward(const ExecSpace& space, ConstMatrix theta, ConstMatrix x, Vector f,
+               Matrix preactivations) const;
+  // v (and ΔΨ into `laplacian` when it has a value per particle) at the rows of theta, from the
+  // cached pre-activations when `preactivations` has values (c = 1).
   void velocity(const ExecSpace& space, ConstMatrix theta, const tiles::SamplePanels& panels,
                 ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
-                const char* label) const;
+                const char* label, ConstMatrix preactivations = ConstMatrix()) const;
+  // The activation cache of an evaluation `e` at `particles` particles (an empty matrix when the
+  // budget has no room for it), in e.scratch.
+  Matrix activation_cache(Evaluation& e, index_t particles) const;
 
   TwoLayerSpec spec_;
   std::vector<GroupSpec> groups_;
