@@ -13,10 +13,10 @@ namespace mfsim {
 // teacher, a minibatch, the ResNet's layer states and sensitivities ((L + 1)·n·d per evaluation),
 // the (n·c) × (n·c) Gram matrix with its copies and its eigensolver's, the Gibbs gap's sample
 // points and model A's activation caches (the full batch's and a minibatch's n × m
-// pre-activations, where flow.activation_cache_bytes has room). Sizes of a data file are known once it is read: without `data` such a run's particles
-// alone are counted, and the check is run again with the data read (build_problem_on). Anything
-// else that cannot be allocated is found when it is, still before the output is touched
-// (run_simulation).
+// pre-activations, where flow.activation_cache_bytes has room). Sizes of a data file are known once
+// it is read: without `data` such a run's particles alone are counted, and the check is run again
+// with the data read (build_problem_on). Anything else that cannot be allocated is found when it
+// is, still before the output is touched (run_simulation).
 void check_memory(const Config& config, const Dataset* data = nullptr);
 
 }  // namespace mfsim
