@@ -30,7 +30,9 @@ struct Problem {
     spec.beta = 1.3;
     spec.bias = bias;
     spec.loss = loss;
+    // A series up to He_4 for the Hermite activation (the others ignore the coefficients).
     spec.activation = {act, real(1.5)};
+    if (act == ActivationKind::hermite) spec.activation.hermite = {0.2, 0.8, -0.4, 0.3, 0.1};
     spec.std_b = 0.5;
     const TwoLayerModel model(spec, data);
     state = allocate_state(model.groups(), true, "state");
