@@ -23,7 +23,7 @@ struct Problem {
   ParticleState state;
 
   Problem(ActivationKind act, bool bias, LossKind loss, index_t n = 101, index_t m = 70) {
-    SyntheticDataSpec d = test::small_data(192, n, 0);
+    SyntheticDataSpec d = test::small_data(TwoLayerSpec::min_cached_inputs, n, 0);
     d.sign_labels = needs_signed_labels(loss);
     data = make_synthetic_dataset(d);
     spec.width = m;
@@ -58,8 +58,8 @@ const double agreement = test::tol(1e-12, 1e-5);
 // the same draw for both).
 void expect_cache_agrees(const Problem& p, index_t minibatch, const std::string& what) {
   const TwoLayerModel cached = p.model(std::uint64_t(1) << 30), recomputed = p.model(0);
-  ASSERT_TRUE(
-      cached.spec().caches_activations(minibatch ? minibatch : p.data.n_train(), p.spec.width));
+  ASSERT_TRUE(cached.spec().caches_activations(minibatch ? minibatch : p.data.n_train(),
+                                               p.spec.width, p.data.dim()));
   ParticleState v_cached = allocate_like(p.state, "v_cached");
   ParticleState v_recomputed = allocate_like(p.state, "v_recomputed");
   const auto e_cached = cached.make_evaluation(minibatch);
@@ -140,24 +140,26 @@ TEST(ActivationCache, HoldsThePreactivationsOfTheForwardPass) {
 }
 
 // The budget in bytes of the n × m pre-activations of this rank's particles, m rounded up to
-// whole 64-byte blocks; c > 1 recomputes.
-TEST(ActivationCache, TheBudgetDecides) {
+// whole 64-byte blocks; inputs narrower than min_cached_inputs and c > 1 recompute.
+TEST(ActivationCache, TheBudgetAndTheInputsDecide) {
   TwoLayerSpec spec;
   const int block = TwoLayerSpec::cache_block;
+  const int wide = TwoLayerSpec::min_cached_inputs;
   EXPECT_EQ(block * sizeof(real), 64u);
   const std::uint64_t bytes = 101 * 9 * 64;  // 101 samples, 9 blocks
   spec.activation_cache_bytes = bytes;
-  EXPECT_TRUE(spec.caches_activations(101, 9 * block));
-  EXPECT_TRUE(spec.caches_activations(101, 8 * block + 1));
-  EXPECT_FALSE(spec.caches_activations(101, 9 * block + 1));
-  EXPECT_FALSE(spec.caches_activations(102, 9 * block));
+  EXPECT_TRUE(spec.caches_activations(101, 9 * block, wide));
+  EXPECT_TRUE(spec.caches_activations(101, 8 * block + 1, wide));
+  EXPECT_FALSE(spec.caches_activations(101, 9 * block + 1, wide));
+  EXPECT_FALSE(spec.caches_activations(102, 9 * block, wide));
+  EXPECT_FALSE(spec.caches_activations(101, 9 * block, wide - 1));
   spec.activation_cache_bytes = bytes - 1;
-  EXPECT_FALSE(spec.caches_activations(101, 9 * block));
+  EXPECT_FALSE(spec.caches_activations(101, 9 * block, wide));
   spec.activation_cache_bytes = 0;
-  EXPECT_FALSE(spec.caches_activations(1, 1));
+  EXPECT_FALSE(spec.caches_activations(1, 1, wide));
   spec.activation_cache_bytes = bytes;
   spec.outputs = 3;
-  EXPECT_FALSE(spec.caches_activations(1, 1));
+  EXPECT_FALSE(spec.caches_activations(1, 1, wide));
   EXPECT_EQ(TwoLayerSpec().activation_cache_bytes, std::uint64_t(256) << 20);
 }
 

@@ -306,12 +306,20 @@ TEST(BadInputs, EverySizeIsCheckedBeforeAnExistingOutputIsTouched) {
                      "flow.temperature=0.1 --set flow.weight_decay=0.1 --set data.dim=1 "
                      "--set diagnostics.kl=[]",
                  "diagnostics.gibbs_samples: the run would need at least");
-  // Model A's activation cache: n × m reals when flow.activation_cache_bytes has room for them.
+  // Model A's activation cache: n × m reals when flow.activation_cache_bytes has room for them
+  // and the inputs are wide enough for the cache to be used.
   expect_refused(dir,
                  force +
                      "--set flow.activation_cache_bytes=9000000000000000000 "
-                     "--set model.width=100000000 --set data.n_train=10000000",
+                     "--set model.width=100000000 --set data.n_train=10000000 --set data.dim=192",
                  "flow.activation_cache_bytes: the run would need at least");
+  // Narrower inputs recompute: at d = 16 the particles are the largest array, not the cache's
+  // n × m (which would be 10⁷ times larger).
+  expect_refused(dir,
+                 force +
+                     "--set flow.activation_cache_bytes=9000000000000000000 "
+                     "--set model.width=10000000000 --set data.n_train=10000000 --set data.dim=16",
+                 "model.width: the run would need at least");
   expect_refused(dir, force + "--set data.teacher_width=16777216 --set data.dim=1048576",
                  "data.teacher_width: the run would need at least");
   expect_refused(dir, force + "--set flow.integrator=rk4 --set model.width=4611686018427387904",

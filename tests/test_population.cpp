@@ -128,8 +128,11 @@ TEST_P(PopulationFlow, StudentEqualToTeacherHasZeroRiskAndVelocity) {
   test::set(s.theta[0], theta);
   ParticleState v = allocate_like(s, "v");
   const auto e = test::evaluate(model, s, v);
-  EXPECT_NEAR(e->loss, 0, test::tol(1e-13, 1e-5));
-  EXPECT_LT(test::max_abs(test::host(v.theta[0])), test::tol(1e-12, 1e-4));
+  // R = ½E[f*²] − β∫V dρ + ½β²∬U cancels terms of the size of ½E[f*²] (large for polynomials,
+  // whose He_k grows like |w|^k): zero to rounding relative to that size.
+  const double size = std::max(1.0, model.teacher_energy());
+  EXPECT_NEAR(e->loss, 0, test::tol(1e-13, 1e-5) * size);
+  EXPECT_LT(test::max_abs(test::host(v.theta[0])), test::tol(1e-12, 1e-4) * size);
   // And the risk is not zero elsewhere: the test can fail.
   test::set(s.theta[0], std::vector<double>(theta.size(), 0.3));
   EXPECT_GT(risk_at(model, s), 1e-3);

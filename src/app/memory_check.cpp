@@ -88,8 +88,8 @@ std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatche
     const TwoLayerSpec& t = c.model.two_layer();
     const ld width = ld(t.width);
     ld cached = 0;
-    if (t.caches_activations(n_train, width)) cached += n_train * width;
-    if (minibatches && t.caches_activations(batch, width)) cached += batch * width;
+    if (t.caches_activations(n_train, width, int(d))) cached += n_train * width;
+    if (minibatches && t.caches_activations(batch, width, int(d))) cached += batch * width;
     if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
   }
   const DiagnosticsSettings& s = c.diagnostics;

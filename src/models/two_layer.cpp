@@ -74,19 +74,8 @@ std::unique_ptr<Evaluation> TwoLayerModel::make_evaluation(
   return e;
 }
 
-namespace {
-
-// Inputs from which the activation cache pays: a cached pair saves the dz multiply-adds of w·x̃
-// but costs 8 bytes written and read back through memory (the cache exceeds the core's caches at
-// the sizes where it matters). Measured on a 2-core Xeon (AVX-512, n = 1000, m = 10⁴; figures in
-// docs/performance.md): slower at d = 16 and 64, even at d = 128, faster at d = 256.
-constexpr int min_cached_inputs = 192;
-
-}  // namespace
-
 Matrix TwoLayerModel::activation_cache(Evaluation& e, index_t particles) const {
-  if (data().dim() < min_cached_inputs || !spec_.caches_activations(e.samples(), particles))
-    return Matrix();
+  if (!spec_.caches_activations(e.samples(), particles, data().dim())) return Matrix();
   return e.scratch.view<Matrix>("preactivations", detail::preactivation_blocks(particles),
                                 e.samples() * tiles::lanes);
 }

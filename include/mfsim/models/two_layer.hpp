@@ -27,15 +27,21 @@ struct TwoLayerSpec {
   // The activation cache (flow.activation_cache_bytes; 0: none): an evaluation keeps the n × m
   // pre-activations of its forward pass for its velocity pass, which then skips the products
   // w·x̃, when they take at most this many bytes (n samples, m particles of this rank rounded up
-  // to whole 64-byte blocks, cache_block; c = 1).
+  // to whole 64-byte blocks, cache_block; c = 1) and the inputs are wide enough for it to pay.
   std::uint64_t activation_cache_bytes = std::uint64_t(256) << 20;
   static constexpr int cache_block = int(64 / sizeof(real));
+  // Inputs from which the cache pays: a cached pair saves the dz multiply-adds of w·x̃ but costs
+  // 8 bytes written and read back through memory (the cache exceeds the core's caches at the sizes
+  // where it matters). Measured on a 2-core Xeon (AVX-512, n = 1000, m = 10⁴; figures in
+  // docs/performance.md): slower at d = 16 and 64, even at d = 128, faster at d = 256.
+  static constexpr int min_cached_inputs = 192;
 
-  // Whether an evaluation over `samples` with `particles` keeps its pre-activations (in long
-  // double, like the coordinates).
-  bool caches_activations(long double samples, long double particles) const {
+  // Whether an evaluation over `samples` of `inputs` dimensions with `particles` keeps its
+  // pre-activations (sizes in long double, like the coordinates). The memory check asks the same.
+  bool caches_activations(long double samples, long double particles, int inputs) const {
     const long double blocks = std::ceil(particles / cache_block);
-    return outputs == 1 && samples * blocks * 64 <= activation_cache_bytes;
+    return outputs == 1 && inputs >= min_cached_inputs &&
+           samples * blocks * 64 <= activation_cache_bytes;
   }
 
   // Coordinates of one particle θ = (a ∈ R^c, w ∈ R^dim, b when bias), and of all of them: in long
