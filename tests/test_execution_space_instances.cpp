@@ -569,6 +569,7 @@ TEST(ExecutionSpaceInstances, EntropyAndPopulationObserversRunOnTheGivenInstance
     Dataset data = make_synthetic_dataset(g);
     data.teacher = synthetic_teacher(g);
     data.teacher_scale = teacher_output_scale(g.teacher_width);
+    data.teacher_activation = g.teacher_activation;
     TwoLayerSpec t;
     t.width = 16;
     t.bias = false;
