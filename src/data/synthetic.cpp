@@ -22,13 +22,15 @@ Matrix make_teacher(const ExecSpace& space, const SyntheticDataSpec& spec) {
   return teacher;
 }
 
-// √ of the covariance diagonal on the device (no entries for N(0, I_d)).
-Vector input_scales(const SyntheticDataSpec& spec) {
-  Vector scales("mfsim::SyntheticData::input_scales", spec.covariance_diagonal.size());
+// √ of the covariance diagonal on the device (no entries for N(0, I_d)), copied on `space`: a
+// sampler made inside a run (online minibatches) fences nothing else.
+Vector input_scales(const ExecSpace& space, const SyntheticDataSpec& spec) {
+  const Vector scales =
+      uninitialized<Vector>("mfsim::SyntheticData::input_scales", spec.covariance_diagonal.size());
   auto host = Kokkos::create_mirror_view(scales);
   for (std::size_t c = 0; c < spec.covariance_diagonal.size(); ++c)
     host(c) = real(std::sqrt(spec.covariance_diagonal[c]));
-  Kokkos::deep_copy(scales, host);
+  Kokkos::deep_copy(space, scales, host);
   return scales;
 }
 
@@ -110,7 +112,7 @@ void fill_targets(const ExecSpace& space, Vector y, ConstMatrix x, const Synthet
 }  // namespace
 
 SyntheticSampler::SyntheticSampler(const ExecSpace& space, const SyntheticDataSpec& spec)
-    : spec_(spec), teacher_(make_teacher(space, spec)), input_scales_(input_scales(spec)) {}
+    : spec_(spec), teacher_(make_teacher(space, spec)), input_scales_(input_scales(space, spec)) {}
 
 void SyntheticSampler::draw(const ExecSpace& space, std::uint64_t first_id, Matrix x,
                             Vector y) const {
@@ -130,7 +132,7 @@ Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
   d.y_test = uninitialized<Vector>("mfsim::Dataset::y_test", spec.n_test);
   const ExecSpace space;
   const Matrix teacher = make_teacher(space, spec);
-  const Vector scales = input_scales(spec);
+  const Vector scales = input_scales(space, spec);
   fill_inputs(space, d.x_train, spec, scales, rng_train_inputs);
   fill_inputs(space, d.x_test, spec, scales, rng_test_inputs);
   fill_targets(space, d.y_train, d.x_train, spec, teacher, rng_train_labels, spec.noise);
