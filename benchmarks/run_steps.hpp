@@ -25,6 +25,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include "detail/kokkos_tools_callbacks.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/models/model.hpp"
 
@@ -38,7 +39,7 @@ class DiscardOutput : public RunOutput {
                          const std::vector<std::size_t>&) override {}
 };
 
-// The Kokkos Tools callbacks' tallies, from install() to remove().
+// The Kokkos Tools callbacks' tallies, from their installation (callbacks() resets them).
 struct KernelTally {
   static inline double seconds = 0, elementwise_seconds = 0;
   static inline bool elementwise = false;
@@ -57,38 +58,17 @@ struct KernelTally {
     if (elementwise) elementwise_seconds += t;
   }
   static void fence(const char* name, std::uint32_t device, std::uint64_t*) {
-#if KOKKOS_VERSION >= 40000
-    const auto id = Kokkos::Tools::Experimental::identifier_from_devid(device);
     // Kokkos' own fences around a tool's callbacks are not the step's.
-    if (id.device_id == 0 && id.instance_id == 0 &&
-        std::string(name).find("Kokkos Profile Tool Fence") == std::string::npos)
-      ++global_fences;
-#else
-    (void)name;
-    (void)device;
-#endif
+    if (is_global_fence(device) && !is_tool_fence(name)) ++global_fences;
   }
-  static void install() {
-    namespace tools = Kokkos::Tools::Experimental;
+  static ToolsCallbacks callbacks() {
     seconds = elementwise_seconds = 0;
     launches = global_fences = 0;
-    tools::set_begin_parallel_for_callback(begin);
-    tools::set_begin_parallel_reduce_callback(begin);
-    tools::set_begin_parallel_scan_callback(begin);
-    tools::set_end_parallel_for_callback(end);
-    tools::set_end_parallel_reduce_callback(end);
-    tools::set_end_parallel_scan_callback(end);
-    tools::set_begin_fence_callback(fence);
-  }
-  static void remove() {
-    namespace tools = Kokkos::Tools::Experimental;
-    tools::set_begin_parallel_for_callback(nullptr);
-    tools::set_begin_parallel_reduce_callback(nullptr);
-    tools::set_begin_parallel_scan_callback(nullptr);
-    tools::set_end_parallel_for_callback(nullptr);
-    tools::set_end_parallel_reduce_callback(nullptr);
-    tools::set_end_parallel_scan_callback(nullptr);
-    tools::set_begin_fence_callback(nullptr);
+    ToolsCallbacks c;
+    c.begin_kernel = begin;
+    c.end_kernel = end;
+    c.begin_fence = fence;
+    return c;
   }
 };
 
@@ -105,12 +85,14 @@ inline void time_run_steps(benchmark::State& state, const Model& model, Particle
   for (auto _ : state) {
     FlowRun run(model, s, settings);  // allocates its buffers: not timed
     Kokkos::fence();
-    KernelTally::install();
-    const auto start = std::chrono::steady_clock::now();
-    run.run({}, output);
-    Kokkos::fence();
-    const auto stop = std::chrono::steady_clock::now();
-    KernelTally::remove();
+    std::chrono::steady_clock::time_point start, stop;
+    {
+      const InstalledToolsCallbacks tally(KernelTally::callbacks());
+      start = std::chrono::steady_clock::now();
+      run.run({}, output);
+      Kokkos::fence();
+      stop = std::chrono::steady_clock::now();
+    }
     const double wall = std::chrono::duration<double>(stop - start).count();
     state.SetIterationTime(wall / double(steps));
     wall_seconds += wall;

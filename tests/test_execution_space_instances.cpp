@@ -20,12 +20,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "detail/kokkos_tools_callbacks.hpp"
 #include "helpers.hpp"
 #include "mfsim/data/synthetic.hpp"
 #include "mfsim/diagnostics/classification_observer.hpp"
@@ -91,25 +93,12 @@ Check check_for(const ExecSpace& instance) {
   return Check::none;
 }
 
-// A fence of the whole device (Kokkos::fence(), or a deep_copy without an instance): Kokkos Tools
-// give it device and instance number 0.
-bool is_global(std::uint32_t device) {
-#if KOKKOS_VERSION >= 40000
-  const auto id = Kokkos::Tools::Experimental::identifier_from_devid(device);
-  return id.device_id == 0 && id.instance_id == 0;
-#else
-  (void)device;
-  return false;
-#endif
-}
-
 // Global fences that are Kokkos' own, not the code's: around every callback of a tool that does
 // not say it needs none (callbacks installed at run time never can), and before Kokkos 4 frees
 // host memory. (A step frees nothing: its buffers only grow, in the first step,
 // tests/test_allocations.cpp; the evaluations and run_flow's buffers are freed after it.)
 bool is_kokkos_own(const std::string& fence) {
-  return fence.find("Kokkos Profile Tool Fence") != std::string::npos ||
-         fence.find("HostSpace::impl_deallocate") != std::string::npos;
+  return is_tool_fence(fence) || fence.find("HostSpace::impl_deallocate") != std::string::npos;
 }
 
 // Holds the default instance's lock on a helper thread between hold() (a kernel's begin
@@ -203,26 +192,17 @@ struct LaunchRecorder {
   explicit LaunchRecorder(std::mutex* default_lock) {
     events.clear();
     if (default_lock) holder = std::make_unique<DefaultInstanceHolder>(*default_lock);
-    namespace tools = Kokkos::Tools::Experimental;
-    tools::set_begin_parallel_for_callback(begin_kernel);
-    tools::set_begin_parallel_reduce_callback(begin_kernel);
-    tools::set_begin_parallel_scan_callback(begin_kernel);
-    tools::set_end_parallel_for_callback(end_kernel);
-    tools::set_end_parallel_reduce_callback(end_kernel);
-    tools::set_end_parallel_scan_callback(end_kernel);
-    tools::set_begin_fence_callback(begin_fence);
+    ToolsCallbacks c;
+    c.begin_kernel = begin_kernel;
+    c.end_kernel = end_kernel;
+    c.begin_fence = begin_fence;
+    callbacks.emplace(c);
   }
   ~LaunchRecorder() {
-    namespace tools = Kokkos::Tools::Experimental;
-    tools::set_begin_parallel_for_callback(nullptr);
-    tools::set_begin_parallel_reduce_callback(nullptr);
-    tools::set_begin_parallel_scan_callback(nullptr);
-    tools::set_end_parallel_for_callback(nullptr);
-    tools::set_end_parallel_reduce_callback(nullptr);
-    tools::set_end_parallel_scan_callback(nullptr);
-    tools::set_begin_fence_callback(nullptr);
+    callbacks.reset();
     holder.reset();
   }
+  std::optional<InstalledToolsCallbacks> callbacks;
 };
 
 #define MFSIM_SKIP_WITHOUT_SECOND_INSTANCE(instance)                                       \
@@ -244,7 +224,7 @@ void expect_only_on(const ExecSpace& instance, const std::string& what,
     work();
     for (const Event& e : events) {
       if (e.fence) {
-        EXPECT_FALSE(is_global(e.device) && !is_kokkos_own(e.label))
+        EXPECT_FALSE(is_global_fence(e.device) && !is_kokkos_own(e.label))
             << what << ": global fence " << e.label;
         continue;
       }

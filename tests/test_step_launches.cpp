@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 
+#include "detail/kokkos_tools_callbacks.hpp"
 #include "helpers.hpp"
 #include "mfsim/diagnostics/loss_observer.hpp"
 #include "mfsim/diagnostics/path_length_observer.hpp"
@@ -48,40 +49,25 @@ void begin_deep_copy(Kokkos::Tools::SpaceHandle, const char*, const void*,
                      Kokkos::Tools::SpaceHandle, const char*, const void*, std::uint64_t) {
   ++tally.deep_copies;
 }
-// A fence of the whole device: Kokkos Tools give it device and instance number 0. Kokkos' own
-// fences around a tool's callbacks (installed at run time, a tool cannot waive them) are not the
-// code's.
+// A fence of the whole device, not Kokkos' own around a tool's callbacks.
 void begin_fence(const char* name, std::uint32_t device, std::uint64_t*) {
-#if KOKKOS_VERSION >= 40000
-  const auto id = Kokkos::Tools::Experimental::identifier_from_devid(device);
-  if (id.device_id == 0 && id.instance_id == 0 &&
-      std::string(name).find("Kokkos Profile Tool Fence") == std::string::npos)
-    ++tally.global_fences;
-#else
-  (void)name;
-  (void)device;
-#endif
+  if (is_global_fence(device) && !is_tool_fence(name)) ++tally.global_fences;
+}
+
+// The callbacks that count into a fresh tally.
+ToolsCallbacks counters() {
+  tally = Counts();
+  ToolsCallbacks c;
+  c.begin_kernel = begin_kernel;
+  c.begin_reduce = begin_reduce;
+  c.begin_deep_copy = begin_deep_copy;
+  c.begin_fence = begin_fence;
+  return c;
 }
 
 // Counts everything from construction to destruction.
 struct Counting {
-  Counting() {
-    namespace tools = Kokkos::Tools::Experimental;
-    tally = Counts();
-    tools::set_begin_parallel_for_callback(begin_kernel);
-    tools::set_begin_parallel_reduce_callback(begin_reduce);
-    tools::set_begin_parallel_scan_callback(begin_kernel);
-    tools::set_begin_deep_copy_callback(begin_deep_copy);
-    tools::set_begin_fence_callback(begin_fence);
-  }
-  ~Counting() {
-    namespace tools = Kokkos::Tools::Experimental;
-    tools::set_begin_parallel_for_callback(nullptr);
-    tools::set_begin_parallel_reduce_callback(nullptr);
-    tools::set_begin_parallel_scan_callback(nullptr);
-    tools::set_begin_deep_copy_callback(nullptr);
-    tools::set_begin_fence_callback(nullptr);
-  }
+  const InstalledToolsCallbacks callbacks{counters()};
 };
 
 // Whether this Kokkos reports global fences to the tools (Kokkos 4 does, 3.x does not).

@@ -16,28 +16,16 @@ namespace mfsim {
 
 namespace {
 
-// Whether work on `space` is ordered with the default instance's as it is: `space` has the default
-// instance's Kokkos Tools id. So has the default instance itself and, in Kokkos 4, every instance
-// of a host backend (an OpenMP partition, a new Serial instance), whose kernels have finished when
-// their launch returns.
-bool is_default_instance(const ExecSpace& space) {
-  return Kokkos::Tools::Experimental::device_id(space) ==
-         Kokkos::Tools::Experimental::device_id(ExecSpace());
-}
-
 // Splits run_flow's wall time into consecutive laps, returning the seconds since the previous
-// lap. Timing phases (RunSettings::time_phases), each lap first waits for the run's instance and
-// the default one (the observers' and the output's), so that the kernels launched in a phase are
-// charged to it; otherwise it waits for nothing, and a lap is the host's time in the phase (on an
+// lap. Timing phases (RunSettings::time_phases), each lap first waits for the run's instance (the
+// steps', the observers' and the output's), so that the kernels launched in a phase are charged
+// to it; otherwise it waits for nothing, and a lap is the host's time in the phase (on an
 // asynchronous backend, the time to launch its kernels).
 class LapClock {
  public:
   LapClock(bool fence, const ExecSpace& space) : fence_(fence), space_(space) {}
   double lap() {
-    if (fence_) {
-      space_.fence();
-      if (!is_default_instance(space_)) ExecSpace().fence();
-    }
+    if (fence_) space_.fence();
     const auto now = std::chrono::steady_clock::now();
     const double seconds = std::chrono::duration<double>(now - mark_).count();
     mark_ = now;
@@ -114,7 +102,6 @@ struct RunBuffers {
   if (at.done > 0) {
     const double previous_loss =
         double(model.evaluate(space, b.previous, *b.evaluation, b.velocity));
-    space.fence();  // the entropy observers may read it on the default instance
     const FlowPoint point{at.step - 1,   previous_time, 0.0,   b.previous, b.velocity,
                           previous_loss, *b.evaluation, model, space};
     const RunPosition before{at.done - 1, at.step - 1, previous_time, false};
@@ -186,13 +173,9 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     if (b.drift) add_regulariser_drift(on, regularisation, groups, s, dsdt, dsdt);
     return loss;
   };
-  // Every kernel, copy and reduction of a step runs on `space`, and so do the snapshots and most
-  // observers (RunSettings::space). The entropy observers still run on the default instance: with
-  // another instance, the loop waits for `space` before an observation, and for the default
-  // instance after it, whose kernels may still read the point when the step overwrites it (the
-  // output has read the state when append_particles returns).
+  // Every kernel, copy and reduction of a step runs on `space`, and so do the observers and the
+  // snapshots (RunSettings::space): the observations need no fence of their own.
   const ExecSpace& space = settings.space;
-  const bool hands_over = !is_default_instance(space);
 
   RunSummary summary;
   RunPosition at{0, settings.first_step, settings.start_time, false};
@@ -229,8 +212,6 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
     (b.minibatches || plan.last ? summary.observe_seconds : summary.step_seconds) += full_seconds;
     if (!plan.last) summary.step_seconds += check_seconds;
 
-    const bool observed = plan.full_evaluation && !observers.empty();
-    if (hands_over && observed) space.fence();
     if (plan.full_evaluation) {
       const FlowPoint point{at.step, at.time,       plan.dt, state, b.velocity,
                             loss,    *b.evaluation, model,   space};
@@ -256,7 +237,6 @@ RunSummary FlowRun::run(const std::vector<Observer*>& observers, RunOutput& outp
         plan = ended;
       }
     }
-    if (hands_over && observed) ExecSpace().fence();
     if (plan.counts_as_observation) ++summary.observations;
     summary.observe_seconds += clock.lap();
     {

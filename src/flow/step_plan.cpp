@@ -40,6 +40,17 @@ void choose_outputs(const RunSchedule& schedule, const RunPosition& at, StepPlan
     plan.dt = schedule.t_end - at.time;
 }
 
+// `plan` ended at this point for `reason`: the last point (no minibatch step follows), observed
+// and snapshotted as such.
+StepPlan ended(const RunSchedule& schedule, const RunPosition& at, StepPlan plan,
+               StopReason reason) {
+  plan.last = true;
+  plan.reason = reason;
+  plan.minibatch_step = false;
+  choose_outputs(schedule, at, plan);
+  return plan;
+}
+
 }  // namespace
 
 StepPlan plan_step(const RunSchedule& schedule, const RunPosition& at) {
@@ -67,21 +78,11 @@ StepPlan with_loss(const RunSchedule& schedule, const RunPosition& at, const Ste
   if (!plan.full_evaluation || (plan.last && plan.reason == StopReason::steps) ||
       !(loss <= schedule.loss_tol))
     return plan;
-  StepPlan ended = plan;
-  ended.last = true;
-  ended.reason = StopReason::loss_tol;
-  choose_outputs(schedule, at, ended);
-  return ended;
+  return ended(schedule, at, plan, StopReason::loss_tol);
 }
 
 StepPlan with_stop(const RunSchedule& schedule, const RunPosition& at, const StepPlan& plan) {
-  if (plan.last) return plan;
-  StepPlan ended = plan;
-  ended.last = true;
-  ended.reason = StopReason::signal;
-  ended.minibatch_step = false;
-  choose_outputs(schedule, at, ended);
-  return ended;
+  return plan.last ? plan : ended(schedule, at, plan, StopReason::signal);
 }
 
 double time_after_step(const RunSchedule& schedule, index_t next_step, double dt) {

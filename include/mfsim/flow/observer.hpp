@@ -29,9 +29,9 @@ struct FlowPoint {
   double loss;
   const Evaluation& evaluation;
   const Model& model;
-  // The run's execution-space instance (RunSettings::space), for an observer's kernels; the run
-  // loop has waited for it before handing the point over, so the default instance may read the
-  // point too.
+  // The run's execution-space instance (RunSettings::space), for an observer's kernels: the
+  // point's views were written on it, and the loop does not wait for it before an observation,
+  // so an observer reads them on this instance (or waits for it first).
   ExecSpace space = ExecSpace();
 };
 

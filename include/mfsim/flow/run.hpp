@@ -43,10 +43,10 @@ struct RunSettings {
   // of the previous state, the integrator, the regularisers and the minibatches runs on it, and
   // the loop waits for it only where a result is read on the host (a loss, the finiteness check).
   // The observers get it in FlowPoint::space and the output in append_particles: every observer
-  // (the entropy observers and the Gibbs gap too) and the snapshots run on it. With another
-  // instance the loop still waits for it before an observation, and for the default instance
-  // after it. What a run finds was set up on the default instance (models, data, observers'
-  // constructors): the caller waits for it (ExecSpace().fence()) before a run on another one.
+  // (the entropy observers and the Gibbs gap too) and the snapshots run on it, so an
+  // observation needs no wait of its own. What a run finds was set up on the default instance
+  // (models, data, observers' constructors): the caller waits for it (ExecSpace().fence()) before a
+  // run on another one.
   ExecSpace space = ExecSpace();
 };
 
