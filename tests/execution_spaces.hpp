@@ -7,6 +7,12 @@
 // threads, cuda: tests/backend_labels.cmake). A build on OpenMP with Serial enabled runs such a
 // test on both; a CUDA build on Cuda only (the host spaces cannot read CudaSpace). The pattern of
 // Cabana's TestSERIAL_Category.hpp and ArborX's ArborX_EnableDeviceTypes.hpp, with one binary.
+//
+// Per backend are the tests that call a kernel templated on its execution space directly
+// (GramKernel, BlockGramKernel, TwoLayerKernels, PopulationKernel: src/detail/gram_kernel.hpp,
+// two_layer_kernels.hpp, population_kernel.hpp). The rest go through the library (the models,
+// the kNN search, the observers, the run loop), which is compiled for ExecSpace alone, and run
+// there once, with the build's label (docs/testing.md).
 #include <gtest/gtest.h>
 
 #include <Kokkos_Core.hpp>

@@ -1,7 +1,8 @@
 // The population-risk flow (MATH.md §2.8) against independent references: the velocity against
 // central differences of the exact risk (v = −m ∇R), a student equal to its teacher (R = 0,
 // v = 0), the empirical flow of model A on 10⁶ samples of the same law (Monte Carlo, within its
-// measured standard error), and the parser's refusals.
+// measured standard error), and the parser's refusals; its tiled pair kernel alone against the
+// pair sums written out, on every execution space of the build (PopulationKernel/<backend>).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,8 +10,12 @@
 #include <cmath>
 #include <cstdio>
 #include <ostream>
+#include <vector>
 
+#include "detail/population_kernel.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
+#include "mfsim/core/gaussian_kernels.hpp"
 #include "mfsim/models/population.hpp"
 #include "mfsim/models/two_layer.hpp"
 
@@ -212,6 +217,74 @@ INSTANTIATE_TEST_SUITE_P(
                   : "") +
              (p.covariance.empty() ? "" : "_covariance");
     });
+
+// The pair kernel alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class PopulationKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(PopulationKernel, test::ExecutionSpaces);
+
+// v_a(k) = Σ_j c_j K(q11, q12, q22), v_w(k) = a_k Σ_j c_j [2 K_1 Σw_k + K_2 Σw_j] and the
+// teacher's and students' parts of v_a, summed pair by pair on the host (the kernels K are
+// checked against quadrature in test_gaussian_kernels.cpp). m = 150 particles make two full tiles
+// and a ragged one, 3 + 140 sources two full chunks and a ragged one; the teacher's kernel is the
+// students' (one kernel for every pair) or another one (chosen per row).
+template <class Space, class Kernel, class TeacherKernel>
+void expect_pair_sums(Kernel kernel, TeacherKernel teacher_kernel, const char* what) {
+  const Space space;
+  const int d = 5, m = 150, n_teacher = 3, ns = n_teacher + 140;
+  std::vector<double> th(m * (d + 1)), src(ns * (d + 1)), var(d);
+  for (std::size_t i = 0; i < th.size(); ++i) th[i] = 0.6 * std::sin(1.0 + 0.91 * double(i));
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = 0.6 * std::sin(2.0 + 1.13 * double(i));
+  for (int c = 0; c < d; ++c) var[c] = 0.5 + 0.3 * c;
+  Matrix theta("theta", m, d + 1), sources("sources", ns, d + 1);
+  test::set(theta, th);
+  test::set(sources, src);
+  Vector variance("variance", d);
+  const auto variance_host = Kokkos::create_mirror_view(variance);
+  for (int c = 0; c < d; ++c) variance_host(c) = real(var[c]);
+  Kokkos::deep_copy(variance, variance_host);
+  Matrix v("v", m, d + 1);
+  Vector teacher_part("teacher_part", m), student_part("student_part", m);
+  detail::population_velocity(space, theta, sources, n_teacher, variance, v, teacher_part,
+                              student_part, kernel, teacher_kernel);
+  space.fence();
+
+  std::vector<double> v_ref(m * (d + 1)), teacher_ref(m), student_ref(m);
+  for (int k = 0; k < m; ++k) {
+    const double* w = &th[k * (d + 1) + 1];
+    double q11 = 0, teacher = 0, students = 0, d11 = 0;
+    std::vector<double> acc(d, 0);
+    for (int c = 0; c < d; ++c) q11 += w[c] * var[c] * w[c];
+    for (int j = 0; j < ns; ++j) {
+      const double cj = src[j * (d + 1)], *wj = &src[j * (d + 1) + 1];
+      double q12 = 0, q22 = 0;
+      for (int c = 0; c < d; ++c) q12 += w[c] * var[c] * wj[c], q22 += wj[c] * var[c] * wj[c];
+      const KernelValue kv = j < n_teacher ? teacher_kernel(real(q11), real(q12), real(q22))
+                                           : kernel(real(q11), real(q12), real(q22));
+      (j < n_teacher ? teacher : students) += cj * kv.k;
+      d11 += cj * kv.d11;
+      for (int c = 0; c < d; ++c) acc[c] += cj * kv.d12 * var[c] * wj[c];
+    }
+    v_ref[k * (d + 1)] = teacher + students;
+    for (int c = 0; c < d; ++c)
+      v_ref[k * (d + 1) + 1 + c] = th[k * (d + 1)] * (2 * d11 * var[c] * w[c] + acc[c]);
+    teacher_ref[k] = teacher;
+    student_ref[k] = students;
+  }
+  const double tol = test::tol(1e-12, 2e-5);
+  EXPECT_LT(test::max_abs_diff(test::host(v), v_ref), tol * test::max_abs(v_ref)) << what;
+  EXPECT_LT(test::max_abs_diff(test::host(teacher_part), teacher_ref),
+            tol * test::max_abs(teacher_ref))
+      << what;
+  EXPECT_LT(test::max_abs_diff(test::host(student_part), student_ref),
+            tol * test::max_abs(student_ref))
+      << what;
+}
+
+TYPED_TEST(PopulationKernel, VelocityEqualsThePairSumsWrittenOut) {
+  expect_pair_sums<TypeParam>(gaussian_kernels::Erf{}, gaussian_kernels::Erf{}, "erf, erf");
+  expect_pair_sums<TypeParam>(gaussian_kernels::Erf{}, gaussian_kernels::Relu{}, "erf, relu");
+}
 
 TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
   const std::string base =

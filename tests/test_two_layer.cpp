@@ -1,9 +1,16 @@
 // Model A against independent references: finite differences of the loss and of the potential,
-// the energy identity (A11), antithetic zero output, ReLU balancedness, split-invariant init.
+// the energy identity (A11), antithetic zero output, ReLU balancedness, split-invariant init; its
+// tiled kernels alone against the formulas on every execution space of the build
+// (TwoLayerKernels/<backend>).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <tuple>
+#include <vector>
 
+#include "detail/two_layer_kernels.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/flow/run.hpp"
@@ -293,6 +300,99 @@ TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
     }
     EXPECT_LT(worst, test::tol(1e-13, 1e-5) * scale) << "bias=" << bias;
     EXPECT_LT(worst_lap, test::tol(1e-13, 1e-5) * scale_lap) << "bias=" << bias;
+  }
+}
+
+Vector device_vector(const std::string& name, const std::vector<double>& values) {
+  Vector v(name, values.size());
+  const auto h = Kokkos::create_mirror_view(v);
+  for (std::size_t i = 0; i < values.size(); ++i) h(i) = real(values[i]);
+  Kokkos::deep_copy(v, h);
+  return v;
+}
+
+// The kernels alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class TwoLayerKernels : public ::testing::Test {};
+TYPED_TEST_SUITE(TwoLayerKernels, test::ExecutionSpaces);
+
+// Sizes straddling the tiles: n = 101 samples make two full chunks and a ragged one, m = 142
+// particles two full tiles and a ragged one; inputs, parameters and residuals without structure
+// (sin of their indices) that a tiling bug could hide in. The velocity is checked without and with
+// the activation cache (the pre-activations that the forward pass keeps).
+TYPED_TEST(TwoLayerKernels, ForwardAndVelocityMatchTheFormulasAcrossTilesAndChunks) {
+  const TypeParam space;
+  const activations::Tanh act;
+  const int d = 7, n = 101, m = 142;
+  const real scale = real(0.37), coeff = real(1.3) / n;
+  for (bool bias : {true, false}) {
+    const int dz = d + (bias ? 1 : 0), D = 1 + dz;
+    std::vector<double> x(n * d), th(m * D), r(n);
+    for (int i = 0; i < n * d; ++i) x[i] = std::sin(1.0 + 0.73 * i);
+    for (int i = 0; i < m * D; ++i) th[i] = 0.8 * std::sin(2.0 + 1.37 * i);
+    for (int i = 0; i < n; ++i) r[i] = std::sin(3.0 + 0.41 * i * i);
+    Matrix x_dev("x", n, d), theta("theta", m, D);
+    test::set(x_dev, x);
+    test::set(theta, th);
+    const Vector rv = device_vector("r", r);
+    Vector f("f", n), norm2("norm2", n), lap("lap", m), lap_cached("lap_cached", m);
+    Matrix v("v", m, D), v_cached("v_cached", m, D);
+    Matrix cache("preactivations", detail::preactivation_blocks(m), n * tiles::lanes);
+    const tiles::SamplePanels samples = tiles::pack_samples(ExecSpace(), x_dev, bias);
+    ExecSpace().fence();  // packed on the default instance, read on `space`
+    detail::squared_row_norms(space, x_dev, bias ? real(1) : real(0), norm2);
+    detail::two_layer_forward(space, "test::forward", theta, x_dev, f, scale, bias, act, cache);
+    detail::two_layer_velocity<true>(space, "test::velocity", theta, samples, rv, norm2, v, lap,
+                                     coeff, act);
+    detail::two_layer_velocity<true>(space, "test::velocity_cached", theta, samples, rv, norm2,
+                                     v_cached, lap_cached, coeff, act, cache);
+    space.fence();
+
+    auto z = [&](int k, int i) {
+      long double acc = bias ? th[k * D + d + 1] : 0;
+      for (int c = 0; c < d; ++c) acc += (long double)th[k * D + 1 + c] * x[i * d + c];
+      return acc;
+    };
+    double worst_f = 0, scale_f = 0, worst_n2 = 0;
+    const std::vector<double> f_got = test::host(f), n2_got = test::host(norm2);
+    for (int i = 0; i < n; ++i) {
+      long double sum = 0, n2 = bias ? 1 : 0;
+      for (int k = 0; k < m; ++k) sum += th[k * D] * std::tanh(z(k, i));
+      for (int c = 0; c < d; ++c) n2 += (long double)x[i * d + c] * x[i * d + c];
+      const double expected = double(scale * sum);
+      worst_f = std::fmax(worst_f, std::fabs(f_got[i] - expected));
+      scale_f = std::fmax(scale_f, std::fabs(expected));
+      worst_n2 = std::fmax(worst_n2, std::fabs(n2_got[i] - double(n2)) / double(n2));
+    }
+    EXPECT_LT(worst_f, test::tol(1e-13, 1e-5) * scale_f) << "bias=" << bias;
+    EXPECT_LT(worst_n2, test::tol(1e-15, 1e-6)) << "bias=" << bias;
+
+    std::vector<double> v_ref(m * D), lap_ref(m);
+    for (int k = 0; k < m; ++k) {
+      std::vector<long double> sums(D, 0);
+      long double lap_sum = 0;
+      const long double a = th[k * D];
+      for (int i = 0; i < n; ++i) {
+        const long double t = std::tanh(z(k, i)), ds = 1 - t * t;
+        sums[0] += r[i] * t;
+        for (int c = 0; c < d; ++c) sums[1 + c] += r[i] * a * ds * x[i * d + c];
+        if (bias) sums[d + 1] += r[i] * a * ds;
+        long double n2 = bias ? 1 : 0;
+        for (int c = 0; c < d; ++c) n2 += (long double)x[i * d + c] * x[i * d + c];
+        lap_sum += r[i] * a * (-2 * t * ds) * n2;
+      }
+      for (int j = 0; j < D; ++j) v_ref[k * D + j] = double(-coeff * sums[j]);
+      lap_ref[k] = double(coeff * lap_sum);
+    }
+    for (const auto& [vel, laplacian, what] :
+         {std::make_tuple(v, lap, "recomputed"), std::make_tuple(v_cached, lap_cached, "cached")}) {
+      EXPECT_LT(test::max_abs_diff(test::host(vel), v_ref),
+                test::tol(1e-13, 1e-5) * test::max_abs(v_ref))
+          << "bias=" << bias << ", " << what << " pre-activations";
+      EXPECT_LT(test::max_abs_diff(test::host(laplacian), lap_ref),
+                test::tol(1e-13, 1e-5) * test::max_abs(lap_ref))
+          << "bias=" << bias << ", " << what << " pre-activations";
+    }
   }
 }
 

@@ -40,10 +40,20 @@ inline constexpr int lanes = gpu ? 1 : int(64 / sizeof(real));
 inline constexpr int blocks = gpu ? 64 : 8;
 inline constexpr int team_size = gpu ? blocks : 1;
 
-using ScratchSpace = ExecSpace::scratch_memory_space;
+// The tile geometry above is ExecSpace's; a kernel templated on its execution space (so that
+// the tests run it on every backend of the build, tests/execution_spaces.hpp) may run on a Space
+// of the same kind only: a host space beside a host ExecSpace, a device beside a device one.
+template <class Space>
+inline constexpr bool fits_tiles =
+    Kokkos::SpaceAccessibility<Space, Kokkos::HostSpace>::accessible == !gpu;
+
+// A view in the team scratch of Space (ScratchView: of ExecSpace).
+template <class Space, class DataType>
+using ScratchViewOn =
+    Kokkos::View<DataType, Kokkos::LayoutRight, typename Space::scratch_memory_space,
+                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
 template <class DataType>
-using ScratchView = Kokkos::View<DataType, Kokkos::LayoutRight, ScratchSpace,
-                                 Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+using ScratchView = ScratchViewOn<ExecSpace, DataType>;
 using ScratchVector = ScratchView<real*>;
 // A sequence of packed panels: panel(b, c, j) is entry j of row c of panel b, so that a register
 // block reads two contiguous streams (the packing of GEMM libraries).

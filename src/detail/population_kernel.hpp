@@ -20,9 +20,10 @@ namespace mfsim::detail {
 namespace population {
 constexpr int tile = 64;   // particles per team
 constexpr int chunk = 64;  // sources staged per step
-using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
-using Member = TeamPolicy::member_type;
-using ScratchMatrix = tiles::ScratchView<real**>;
+template <class Space>
+using TeamPolicy = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
+template <class Space>
+using ScratchMatrix = tiles::ScratchViewOn<Space, real**>;
 }  // namespace population
 
 // The kernel of a pair: the teacher's for its rows, the students' for the others. One stateless
@@ -42,28 +43,31 @@ KOKKOS_INLINE_FUNCTION KernelValue pair_kernel(const Kernel& kernel,
 }
 
 // sources(j, ·) = (c_j, w_j): rows [0, n_teacher) are the teacher's neurons. v, teacher_part and
-// student_part are this rank's rows.
-template <class Kernel, class TeacherKernel>
-void population_velocity(const ExecSpace& space, ConstMatrix theta, ConstMatrix sources,
+// student_part are this rank's rows. On the instance `space`: the library's ExecSpace, or (the
+// tests) any space of its kind that reads MemSpace.
+template <class Space, class Kernel, class TeacherKernel>
+void population_velocity(const Space& space, ConstMatrix theta, ConstMatrix sources,
                          index_t n_teacher, ConstVector variance, Matrix v, Vector teacher_part,
                          Vector student_part, Kernel kernel, TeacherKernel teacher_kernel) {
+  static_assert(tiles::fits_tiles<Space>);
   using namespace population;
+  using Policy = TeamPolicy<Space>;
+  using Scratch = ScratchMatrix<Space>;
   const int d = int(theta.extent(1)) - 1;
   const index_t m = index_t(theta.extent(0)), ns = index_t(sources.extent(0));
-  const std::size_t bytes = ScratchMatrix::shmem_size(chunk, d + 2) +
-                            ScratchMatrix::shmem_size(tile, d) + ScratchMatrix::shmem_size(tile, 4);
+  const std::size_t bytes = Scratch::shmem_size(chunk, d + 2) + Scratch::shmem_size(tile, d) +
+                            Scratch::shmem_size(tile, 4);
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       "mfsim::Population::velocity",
-      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
+      Policy(space, int((m + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Member& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t k0 = index_t(team.league_rank()) * tile;
         const int np = int(tiles::min_of<index_t>(tile, m - k0));
-        ScratchMatrix src(team.team_scratch(level), chunk, d + 2);  // c, Σw, w·Σw
-        ScratchMatrix acc(team.team_scratch(level), tile, d);       // Σ c_j K_2 Σw_j
-        ScratchMatrix sums(team.team_scratch(level), tile,
-                           4);  // |w_k|², teacher, students, Σ c K_1
+        Scratch src(team.team_scratch(level), chunk, d + 2);  // c, Σw, w·Σw
+        Scratch acc(team.team_scratch(level), tile, d);       // Σ c_j K_2 Σw_j
+        Scratch sums(team.team_scratch(level), tile, 4);  // |w_k|², teacher, students, Σ c K_1
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {
           real q = 0;
           for (int c = 0; c < d; ++c) {

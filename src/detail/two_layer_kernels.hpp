@@ -28,7 +28,9 @@ using tiles::block_rows;  // samples, particles or coordinates per register bloc
 using tiles::lanes;
 using tiles::ScratchPanels;
 using tiles::ScratchVector;
-using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+template <class Space>
+using TeamPolicyOn = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
+using TeamPolicy = TeamPolicyOn<ExecSpace>;
 using Member = TeamPolicy::member_type;
 
 using tiles::min_of;
@@ -55,11 +57,12 @@ struct PreactivationStore {
 // Forward pass of thread block b (`lanes` samples) against a staged chunk of particles:
 // acc[l] += Σ_p a_p σ(z_pl), keeping the z_pl in `store`. (Named functions, not lambdas: CUDA
 // forbids lambdas in the generic lambdas of with_activation.)
-template <class Act>
-MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
-    const Act& act, const ScratchPanels& w_panels, const ScratchVector& a, int particle_panels,
-    const ScratchPanels& x_panels, int b, const ScratchVector& acc,
-    const PreactivationStore& store) {
+template <class Act, class Panels, class Vec>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(const Act& act, const Panels& w_panels,
+                                                           const Vec& a, int particle_panels,
+                                                           const Panels& x_panels, int b,
+                                                           const Vec& acc,
+                                                           const PreactivationStore& store) {
   const int dz = int(x_panels.extent(1));
   real f[lanes];
   MFSIM_LANES
@@ -98,7 +101,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void forward_block(
 // leaves less than 4 teams per thread of `space` (the ResNet head: n = 200 samples make 4 full
 // teams, 3 + 1 on 2 threads), down to one block. Smaller teams restage the particles more often:
 // O(m·dz) per team against O(tile·m·dz) of work.
-inline int forward_team_blocks(const ExecSpace& space, index_t n) {
+template <class Space>
+int forward_team_blocks(const Space& space, index_t n) {
   if (tiles::gpu) return tiles::blocks;
   const index_t threads = index_t(space.concurrency());
   const index_t per_team = (n + 4 * threads - 1) / (4 * threads);
@@ -108,12 +112,17 @@ inline int forward_team_blocks(const ExecSpace& space, index_t n) {
 // f(x_i) = scale · Σ_k a_k σ(w_k·x_i + b_k) over this rank's particles. A team owns a tile of
 // samples (x̃ packed by blocks of lanes) and sweeps the particles in staged chunks. Each f(x_i) is
 // summed in the same order whatever the tiles: bitwise equal across thread counts. (Every kernel
-// of this file runs on the instance `space` it is given.) With an n × m `preactivations`, keeps
+// of this file runs on the instance `space` it is given: the library's ExecSpace, or, in the
+// tests, any space of its kind that reads MemSpace.) With an n × m `preactivations`, keeps
 // z = w·x̃ there (the activation cache: ⌈m/lanes⌉ × n·lanes).
-template <class Act>
-void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+template <class Space, class Act>
+void two_layer_forward(const Space& space, const std::string& label, ConstMatrix theta,
                        ConstMatrix x, Vector f, real scale, bool bias, Act act,
                        Matrix preactivations = Matrix()) {
+  static_assert(tiles::fits_tiles<Space>);
+  using Policy = TeamPolicyOn<Space>;
+  using Panels = tiles::ScratchViewOn<Space, real***>;
+  using Vec = tiles::ScratchViewOn<Space, real*>;
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
@@ -123,15 +132,15 @@ void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMa
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(space, int((n + samples - 1) / samples), tiles::team_size)
+      Policy(space, int((n + samples - 1) / samples), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Member& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t i0 = index_t(team.league_rank()) * samples;
         const int ns = int(min_of<index_t>(samples, n - i0));
-        ScratchPanels x_panels(team.team_scratch(level), blocks, dz, lanes);
-        ScratchPanels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
-        ScratchVector acc(team.team_scratch(level), samples);
-        ScratchVector a(team.team_scratch(level), particle_chunk);
+        Panels x_panels(team.team_scratch(level), blocks, dz, lanes);
+        Panels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
+        Vec acc(team.team_scratch(level), samples);
+        Vec a(team.team_scratch(level), particle_chunk);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int s = b * lanes + l;
@@ -171,12 +180,11 @@ void two_layer_forward(const ExecSpace& space, const std::string& label, ConstMa
 // over chunk `chunk` of the samples: va += Σ_i r_i σ(z), vw̃ += Σ_i r_i σ'(z) x̃_i and,
 // WithLaplacian, lap += Σ_i r_i σ''(z) |x̃_i|², with z read from row `block` of `cached` when it
 // has values (the activation cache), else computed from the packed samples and particles.
-template <bool WithLaplacian, class Act>
+template <bool WithLaplacian, class Act, class Panels, class Vec>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
     const Act& act, const SamplePanels& samples, index_t chunk, const ConstVector& r,
-    const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& vw_panels,
-    const ScratchVector& va, const ScratchVector& lap, int b, const ConstMatrix& cached,
-    index_t block, int live) {
+    const ConstVector& norm2, const Panels& w_panels, const Panels& vw_panels, const Vec& va,
+    const Vec& lap, int b, const ConstMatrix& cached, index_t block, int live) {
   const int dz = samples.dz;
   const index_t i0 = chunk * sample_chunk;
   const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
@@ -240,11 +248,15 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void velocity_block(
 // (A6). A team owns a tile of particles ((w, b) packed by blocks of lanes in scratch, with the
 // accumulators) and sweeps the packed samples chunk by chunk. With `preactivations` (the n × m
 // z(i, k) that two_layer_forward kept at these particles and samples), reads z from there.
-template <bool WithLaplacian, class Act>
-void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+template <bool WithLaplacian, class Space, class Act>
+void two_layer_velocity(const Space& space, const std::string& label, ConstMatrix theta,
                         const SamplePanels& samples, ConstVector r, ConstVector norm2, Matrix v,
                         Vector laplacian, real coeff, Act act,
                         ConstMatrix preactivations = ConstMatrix()) {
+  static_assert(tiles::fits_tiles<Space>);
+  using Policy = TeamPolicyOn<Space>;
+  using Panels = tiles::ScratchViewOn<Space, real***>;
+  using Vec = tiles::ScratchViewOn<Space, real*>;
   const int dz = samples.dz;
   const int padded_dz = int(samples.cols.extent(1)) * block_rows;
   const index_t m = index_t(theta.extent(0));
@@ -254,16 +266,16 @@ void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstM
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
+      Policy(space, int((m + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Member& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t k0 = index_t(team.league_rank()) * tile;
         const int np = int(min_of<index_t>(tile, m - k0));
-        ScratchPanels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
-        ScratchPanels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
-        ScratchVector a(team.team_scratch(level), tile);
-        ScratchVector va(team.team_scratch(level), tile);
-        ScratchVector lap(team.team_scratch(level), tile);
+        Panels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        Panels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
+        Vec a(team.team_scratch(level), tile);
+        Vec va(team.team_scratch(level), tile);
+        Vec lap(team.team_scratch(level), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int p = b * lanes + l;
@@ -310,10 +322,11 @@ void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstM
 }
 
 // out(i) = |x_i|² + extra: the Laplacians' data factor (extra = 1 for x̃ = (x, 1)).
-inline void squared_row_norms(const ExecSpace& space, ConstMatrix x, real extra, Vector out) {
+template <class Space>
+void squared_row_norms(const Space& space, ConstMatrix x, real extra, Vector out) {
   const int d = int(x.extent(1));
   Kokkos::parallel_for(
-      "mfsim::squared_row_norms", Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(x.extent(0))),
+      "mfsim::squared_row_norms", Kokkos::RangePolicy<Space>(space, 0, index_t(x.extent(0))),
       KOKKOS_LAMBDA(index_t i) {
         real s = extra;
         for (int c = 0; c < d; ++c) s += x(i, c) * x(i, c);
