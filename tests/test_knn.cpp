@@ -1,11 +1,13 @@
-// Nearest-neighbour search against a host brute force, and the kNN KL estimators on Gaussian
-// samples with a known KL (MATH.md §6 V4a).
+// Nearest-neighbour search against a host brute force (its kernel alone also on every execution
+// space of the build: KnnKernel/<backend>), and the kNN KL estimators on Gaussian samples with a
+// known KL (MATH.md §6 V4a).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "detail/knn_tiling.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
 #include "mfsim/core/random.hpp"
 #include "mfsim/diagnostics/kl_knn.hpp"
@@ -96,8 +98,14 @@ double brute_force_kth_squared(const std::vector<double>& q, const std::vector<d
 // Points on a coarse integer grid: many exactly tied distances and duplicated points, all squared
 // distances exact in either precision, so the k-th distance must match the brute force exactly.
 // Sizes straddle every tiling boundary (register block rows and lanes, a team's query panels, a
-// reference tile), k = 1 and knn_max_k, with and without the query's own index left out.
-TEST(Knn, KthDistanceWithTiesAcrossTileBoundaries) {
+// reference tile), k = 1 and knn_max_k, with and without the query's own index left out. The
+// search kernel alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class KnnKernel : public ::testing::Test {};
+TYPED_TEST_SUITE(KnnKernel, test::ExecutionSpaces);
+
+TYPED_TEST(KnnKernel, KthDistanceWithTiesAcrossTileBoundaries) {
+  const TypeParam space;
   const int lanes = knn_lanes, rows = knn_rows;
   const index_t team = index_t(knn_query_panels) * lanes, tile = index_t(knn_tile_panels) * rows;
   const std::vector<std::pair<index_t, index_t>> sizes = {{1, 40},
@@ -138,7 +146,9 @@ TEST(Knn, KthDistanceWithTiesAcrossTileBoundaries) {
           Kokkos::deep_copy(q, qh);
         }
         Vector dist("dist", nq);
-        kth_neighbour_distance(q, r, k, skip, dist);
+        Workspace scratch;
+        detail::knn_search(space, q, r, k, skip, Matrix(), dist, scratch);
+        space.fence();
         const auto qv = test::host(q), rv = test::host(r), got = test::host(dist);
         for (index_t i = 0; i < nq; ++i) {
           const double want = std::sqrt(brute_force_kth_squared(qv, rv, dim, i, k, skip));
