@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ except ModuleNotFoundError as e:
 
 REPO = Path(__file__).resolve().parents[2]
 
-__all__ = ["REPO", "BASE_CONFIG", "write_config", "parser", "mfsim_binary", "run_all", "save_figure",
+__all__ = ["REPO", "BASE_CONFIG", "write_config", "parser", "mfsim_binary", "sklearn_data", "run_all", "save_figure",
            "write_report", "Timer", "pyplot"]
 
 # The configuration every experiment starts from: the two-layer tanh network on a ReLU teacher, on
@@ -82,6 +83,22 @@ def mfsim_binary(given: str | None, script: str) -> Path:
         return find_mfsim(given)
     except ValueError as e:
         sys.exit(f"{script}: error: {e}")
+
+
+def sklearn_data(binary: Path, out: Path, dataset: str, script: str, *import_options: str) -> Path:
+    """OUT/DATASET.h5: one of scikit-learn's bundled data sets (shipped by Debian's python3-sklearn,
+    no download), exported by simulations/data/export_sklearn.py and read by `mfsim data import`
+    with `import_options`; exits with one line naming `script` when scikit-learn is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        sys.exit(f"{script}: error: scikit-learn is not installed (apt-get install python3-sklearn)")
+    csv, data = out / f"{dataset}.csv", out / f"{dataset}.h5"
+    subprocess.run([sys.executable, str(REPO / "simulations/data/export_sklearn.py"), dataset, str(csv)],
+                   check=True, capture_output=True)
+    subprocess.run([str(binary), "data", "import", str(csv), "-o", str(data), "--force", "--label-column", "target",
+                    *import_options], check=True, capture_output=True)
+    return data
 
 
 def run_all(binary: Path, config: Path, runs: list[tuple[Path, dict]], *, jobs: int = 2, reuse: bool = False,

@@ -22,7 +22,6 @@ Writes DIR/digits.h5, DIR/runs/*.h5, DIR/digits_lazy_vs_mean_field.png and .json
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -37,16 +36,6 @@ SIZES = {
 }
 BETAS = {"mean-field": 1.0, "lazy": 16.0}
 TITLE = "Experiment 8 (digits, ten outputs): model.beta, init.seed, flow.dt and flow.t_end vary through --set."
-
-
-def make_data(binary, out):
-    csv, data = out / "digits.csv", out / "digits.h5"
-    subprocess.run([sys.executable, str(common.REPO / "simulations/data/export_sklearn.py"), "digits", str(csv)],
-                   check=True, capture_output=True)
-    subprocess.run([str(binary), "data", "import", str(csv), "-o", str(data), "--force", "--label-column", "target",
-                    "--test-fraction", "0.95", "--standardize", "--normalize-to-sphere"],
-                   check=True, capture_output=True)
-    return data
 
 
 def measure(run, beta):
@@ -108,11 +97,8 @@ def main(argv=None) -> int:
     size = SIZES["quick" if args.quick else "default"]
     binary = common.mfsim_binary(args.mfsim, "digits_lazy_vs_mean_field")
     args.out.mkdir(parents=True, exist_ok=True)
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        sys.exit("digits_lazy_vs_mean_field: error: scikit-learn is not installed (apt-get install python3-sklearn)")
-    data = make_data(binary, args.out)
+    data = common.sklearn_data(binary, args.out, "digits", "digits_lazy_vs_mean_field",
+                               "--test-fraction", "0.95", "--standardize", "--normalize-to-sphere")
     runs = args.out / "runs"
     runs.mkdir(exist_ok=True)
     config = args.out / "digits_lazy_vs_mean_field.toml"

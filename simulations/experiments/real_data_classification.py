@@ -20,7 +20,6 @@ Writes DIR/breast_cancer.h5, DIR/runs/*.h5, DIR/real_data_classification.png and
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -34,16 +33,6 @@ SIZES = {
 }
 BETAS = {"mean-field": 1.0, "lazy": 32.0}
 TITLE = "Experiment 7 (real data): model.beta, flow.dt, flow.t_end and flow.batch_size vary through --set."
-
-
-def make_data(binary, out):
-    csv, data = out / "breast_cancer.csv", out / "breast_cancer.h5"
-    subprocess.run([sys.executable, str(common.REPO / "simulations/data/export_sklearn.py"), "breast_cancer", str(csv)],
-                   check=True, capture_output=True)
-    subprocess.run([str(binary), "data", "import", str(csv), "-o", str(data), "--force", "--label-column", "target",
-                    "--test-fraction", "0.25", "--standardize", "--normalize-to-sphere", "--binary-labels"],
-                   check=True, capture_output=True)
-    return data
 
 
 def measure(run, beta):
@@ -87,11 +76,8 @@ def main(argv=None) -> int:
     size = SIZES["quick" if args.quick else "default"]
     binary = common.mfsim_binary(args.mfsim, "real_data_classification")
     args.out.mkdir(parents=True, exist_ok=True)
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:
-        sys.exit("real_data_classification: error: scikit-learn is not installed (apt-get install python3-sklearn)")
-    data = make_data(binary, args.out)
+    data = common.sklearn_data(binary, args.out, "breast_cancer", "real_data_classification",
+                               "--test-fraction", "0.25", "--standardize", "--normalize-to-sphere", "--binary-labels")
     runs = args.out / "runs"
     runs.mkdir(exist_ok=True)
     config = args.out / "real_data_classification.toml"
