@@ -81,20 +81,26 @@ void set_pair_counters(benchmark::State& state, double cpu, index_t n, index_t m
   state.counters["d"] = double(d);
 }
 
-void BM_TwoLayerEulerStep(benchmark::State& state) {
-  const index_t n = state.range(0), m = state.range(1);
-  const int d = int(state.range(2)), dz = d + 1;
-  Problem p(n, m, d);
+// Times full-batch Euler steps of the problem's model (evaluation, then the update); returns the
+// CPU seconds the loop took (bench::timed_loop).
+double time_euler_steps(benchmark::State& state, Problem& p) {
   Integrator euler(IntegratorKind::euler, p.state);
   const auto evaluation = p.model->make_evaluation();
   const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
                                   ParticleState& v) {
     return p.model->evaluate(space, s, *evaluation, v);
   };
-  const double cpu = bench::timed_loop(state, [&] {
+  return bench::timed_loop(state, [&] {
     field(ExecSpace(), p.state, p.velocity);
     euler.finish_step(p.state, p.velocity, real(1e-3), field);
   });
+}
+
+void BM_TwoLayerEulerStep(benchmark::State& state) {
+  const index_t n = state.range(0), m = state.range(1);
+  const int d = int(state.range(2)), dz = d + 1;
+  Problem p(n, m, d);
+  const double cpu = time_euler_steps(state, p);
   set_pair_counters(state, cpu, n, m, d, 6.0 * dz + 7);
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   // θ read by both kernels and the update, v written and read, θ written; x̃ twice, r, y, f.
@@ -116,16 +122,7 @@ void BM_TwoLayerCacheStep(benchmark::State& state) {
   Problem p(n, m, d, 1, cache ? TwoLayerSpec().activation_cache_bytes : 0);
   if (cache && !p.model->spec().caches_activations(n, m, d))
     state.SetLabel("cache unused: d below min_cached_inputs or over the budget");
-  Integrator euler(IntegratorKind::euler, p.state);
-  const auto evaluation = p.model->make_evaluation();
-  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
-                                  ParticleState& v) {
-    return p.model->evaluate(space, s, *evaluation, v);
-  };
-  const double cpu = bench::timed_loop(state, [&] {
-    field(ExecSpace(), p.state, p.velocity);
-    euler.finish_step(p.state, p.velocity, real(1e-3), field);
-  });
+  const double cpu = time_euler_steps(state, p);
   set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7);
   bench::set_rate(state, "gemm_equivalent_GFLOP/s", 6.0 * double(n) * double(m) * d * 1e-9, cpu);
   state.counters["cache"] = double(cache);
@@ -135,16 +132,7 @@ void BM_TwoLayerOutputsStep(benchmark::State& state) {
   const index_t n = state.range(0), m = state.range(1);
   const int d = int(state.range(2)), c = int(state.range(3));
   Problem p(n, m, d, c);
-  Integrator euler(IntegratorKind::euler, p.state);
-  const auto evaluation = p.model->make_evaluation();
-  const VelocityField field = [&](const ExecSpace& space, const ParticleState& s,
-                                  ParticleState& v) {
-    return p.model->evaluate(space, s, *evaluation, v);
-  };
-  const double cpu = bench::timed_loop(state, [&] {
-    field(ExecSpace(), p.state, p.velocity);
-    euler.finish_step(p.state, p.velocity, real(1e-3), field);
-  });
+  const double cpu = time_euler_steps(state, p);
   // (6 dz + 7) per pair for c = 1, plus about 4c for r·a and v_a (multiply-adds, forward and
   // velocity).
   set_pair_counters(state, cpu, n, m, d, 6.0 * (d + 1) + 7 + (c > 1 ? 4.0 * c : 0.0));
