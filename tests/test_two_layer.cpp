@@ -240,6 +240,39 @@ TEST(TwoLayer, LogisticEulerTrajectoryMatchesTheHostReference) {
             1e-3);  // it moved
 }
 
+// The tiled kernels' reference, written out in long double for the tanh network with particles
+// th (rows of D = 1 + d (+ 1)) on samples x (rows of d): the pre-activation z_ki = w_k·x̃_i, and
+// particle k's velocity sums Σ_i r_i ∂θ[a_k tanh(z_ki)] (D entries, then the Laplacian's sum
+// Σ_i r_i a_k tanh''(z_ki) |x̃_i|² last).
+struct TanhReference {
+  const std::vector<double>& th;
+  const std::vector<double>& x;
+  int d;
+  bool bias;
+
+  int D() const { return d + 1 + (bias ? 1 : 0); }
+  long double z(int k, int i) const {
+    long double acc = bias ? th[k * D() + d + 1] : 0;
+    for (int c = 0; c < d; ++c) acc += (long double)th[k * D() + 1 + c] * x[i * d + c];
+    return acc;
+  }
+  template <class Residuals>
+  std::vector<long double> velocity_sums(int k, const Residuals& r) const {
+    std::vector<long double> sums(D() + 1, 0);
+    const long double a = th[k * D()];
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const long double t = std::tanh(z(k, int(i))), ds = 1 - t * t;
+      sums[0] += r[i] * t;
+      for (int c = 0; c < d; ++c) sums[1 + c] += r[i] * a * ds * x[i * d + c];
+      if (bias) sums[d + 1] += r[i] * a * ds;
+      long double norm2 = bias ? 1 : 0;
+      for (int c = 0; c < d; ++c) norm2 += (long double)x[i * d + c] * x[i * d + c];
+      sums[D()] += r[i] * a * (-2 * t * ds) * norm2;
+    }
+    return sums;
+  }
+};
+
 TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
   for (bool bias : {true, false}) {
     const int d = 7, n = 101, m = 142;  // widths are even (antithetic pairs)
@@ -261,34 +294,21 @@ TEST(TwoLayer, TiledKernelsMatchTheFormulasAcrossTilesAndChunks) {
     const auto th = test::host(s.theta[0]), x = test::host(data.x_train),
                y = test::host(data.y_train), vel = test::host(v.theta[0]),
                lap = test::host(v.log_density[0]);
-    const int D = d + 1 + (bias ? 1 : 0);
-    auto z = [&](int k, int i) {
-      long double acc = bias ? th[k * D + d + 1] : 0;
-      for (int c = 0; c < d; ++c) acc += (long double)th[k * D + 1 + c] * x[i * d + c];
-      return acc;
-    };
+    const TanhReference reference{th, x, d, bias};
+    const int D = reference.D();
     std::vector<long double> r(n);
     long double loss_ref = 0;
     for (int i = 0; i < n; ++i) {
       long double f = 0;
-      for (int k = 0; k < m; ++k) f += th[k * D] * std::tanh(z(k, i));
+      for (int k = 0; k < m; ++k) f += th[k * D] * std::tanh(reference.z(k, i));
       r[i] = spec.beta / m * f - y[i];
       loss_ref += r[i] * r[i] / (2 * n);
     }
     EXPECT_NEAR(loss, double(loss_ref), test::tol(1e-13, 1e-5) * double(loss_ref));
     double worst = 0, scale = 0, worst_lap = 0, scale_lap = 0;
     for (int k = 0; k < m; ++k) {
-      std::vector<long double> ref(D, 0);
-      long double lap_ref = 0;
-      for (int i = 0; i < n; ++i) {
-        const long double t = std::tanh(z(k, i)), ds = 1 - t * t, a = th[k * D];
-        ref[0] += r[i] * t;
-        for (int c = 0; c < d; ++c) ref[1 + c] += r[i] * a * ds * x[i * d + c];
-        if (bias) ref[d + 1] += r[i] * a * ds;
-        long double norm2 = bias ? 1 : 0;
-        for (int c = 0; c < d; ++c) norm2 += (long double)x[i * d + c] * x[i * d + c];
-        lap_ref += r[i] * a * (-2 * t * ds) * norm2;
-      }
+      const std::vector<long double> ref = reference.velocity_sums(k, r);
+      const long double lap_ref = ref[D];
       for (int j = 0; j < D; ++j) {
         const double expected = double(-spec.beta / n * ref[j]);
         worst = std::fmax(worst, std::fabs(vel[k * D + j] - expected));
@@ -348,16 +368,12 @@ TYPED_TEST(TwoLayerKernels, ForwardAndVelocityMatchTheFormulasAcrossTilesAndChun
                                      v_cached, lap_cached, coeff, act, cache);
     space.fence();
 
-    auto z = [&](int k, int i) {
-      long double acc = bias ? th[k * D + d + 1] : 0;
-      for (int c = 0; c < d; ++c) acc += (long double)th[k * D + 1 + c] * x[i * d + c];
-      return acc;
-    };
+    const TanhReference reference{th, x, d, bias};
     double worst_f = 0, scale_f = 0, worst_n2 = 0;
     const std::vector<double> f_got = test::host(f), n2_got = test::host(norm2);
     for (int i = 0; i < n; ++i) {
       long double sum = 0, n2 = bias ? 1 : 0;
-      for (int k = 0; k < m; ++k) sum += th[k * D] * std::tanh(z(k, i));
+      for (int k = 0; k < m; ++k) sum += th[k * D] * std::tanh(reference.z(k, i));
       for (int c = 0; c < d; ++c) n2 += (long double)x[i * d + c] * x[i * d + c];
       const double expected = double(scale * sum);
       worst_f = std::fmax(worst_f, std::fabs(f_got[i] - expected));
@@ -369,20 +385,9 @@ TYPED_TEST(TwoLayerKernels, ForwardAndVelocityMatchTheFormulasAcrossTilesAndChun
 
     std::vector<double> v_ref(m * D), lap_ref(m);
     for (int k = 0; k < m; ++k) {
-      std::vector<long double> sums(D, 0);
-      long double lap_sum = 0;
-      const long double a = th[k * D];
-      for (int i = 0; i < n; ++i) {
-        const long double t = std::tanh(z(k, i)), ds = 1 - t * t;
-        sums[0] += r[i] * t;
-        for (int c = 0; c < d; ++c) sums[1 + c] += r[i] * a * ds * x[i * d + c];
-        if (bias) sums[d + 1] += r[i] * a * ds;
-        long double n2 = bias ? 1 : 0;
-        for (int c = 0; c < d; ++c) n2 += (long double)x[i * d + c] * x[i * d + c];
-        lap_sum += r[i] * a * (-2 * t * ds) * n2;
-      }
+      const std::vector<long double> sums = reference.velocity_sums(k, r);
       for (int j = 0; j < D; ++j) v_ref[k * D + j] = double(-coeff * sums[j]);
-      lap_ref[k] = double(coeff * lap_sum);
+      lap_ref[k] = double(coeff * sums[D]);
     }
     for (const auto& [vel, laplacian, what] :
          {std::make_tuple(v, lap, "recomputed"), std::make_tuple(v_cached, lap_cached, "cached")}) {
