@@ -105,6 +105,18 @@ struct Network {
     model->initialize(state, 9, antithetic);
     set_initial_log_density(state, model->groups());
   }
+  // RK4 steps of dt, the pair-antithetic transport KL observed every `observe_every` steps.
+  test::RecordingOutput run_with_kl(double dt, index_t steps, index_t observe_every) {
+    RunSettings r;
+    r.integrator = IntegratorKind::rk4;
+    r.dt = dt;
+    r.steps = steps;
+    r.observe_every = observe_every;
+    KlTransportObserver kl(*model, 0, true);
+    test::RecordingOutput out;
+    run_flow(*model, state, r, {&kl}, out);
+    return out;
+  }
 };
 
 TEST(KlTransport, NetworkFlowRateVanishesAtInitialisation) {
@@ -139,14 +151,7 @@ TEST(KlTransport, NetworkFlowKlGrowsQuadratically) {
   // With antithetic pairs the rate at t = 0 vanishes exactly, pair by pair; KL(t) = c t² + O(t³).
   if (!test::is_double()) GTEST_SKIP() << "KL(0.01) ~ 5e-5 is below single-precision log-densities";
   Network net(ActivationKind::tanh, 2000, true);
-  RunSettings r;
-  r.integrator = IntegratorKind::rk4;
-  r.dt = 0.01;
-  r.steps = 16;
-  r.observe_every = 1;
-  KlTransportObserver kl(*net.model, 0, true);
-  test::RecordingOutput out;
-  run_flow(*net.model, net.state, r, {&kl}, out);
+  const test::RecordingOutput out = net.run_with_kl(0.01, 16, 1);
   const auto& v = out["kl_transport"].value;
   EXPECT_NEAR(v[0][0], 0.0, 1e-14);
   // KL(t)/t² at t = 0.02, 0.04, 0.08, 0.16 settles to a constant.
@@ -166,14 +171,7 @@ TEST(KlTransport, NetworkFlowKlGrowsQuadratically) {
 // on the calibration's planar laws they are correlated and it is larger).
 TEST(KlTransport, AntitheticStandardErrorIsThatOfThePairMeans) {
   Network net(ActivationKind::tanh, 2000, true);
-  RunSettings r;
-  r.integrator = IntegratorKind::rk4;
-  r.dt = 0.05;
-  r.steps = 40;
-  r.observe_every = 40;
-  KlTransportObserver kl(*net.model, 0, true);
-  test::RecordingOutput out;
-  run_flow(*net.model, net.state, r, {&kl}, out);
+  const test::RecordingOutput out = net.run_with_kl(0.05, 40, 40);
   const GroupSpec& g = net.model->groups()[0];
   const Terms pairs = log_ratio_terms(net.state, g, true);
   const Terms particles = log_ratio_terms(net.state, g, false);
