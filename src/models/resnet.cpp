@@ -339,11 +339,11 @@ void ResNetModel::head_velocity(const ExecSpace& space, const ParticleState& s, 
       if (laplacian)
         detail::two_layer_vector_velocity<true>(
             space, "mfsim::ResNet::head_velocity", s.theta[head], panels, e.residual, head_norm2,
-            dsdt.theta[head], dsdt.log_density[head], coeff, act, c);
+            dsdt.theta[head], dsdt.log_density[head], coeff, act, c, e.scratch);
       else
-        detail::two_layer_vector_velocity<false>(space, "mfsim::ResNet::head_velocity",
-                                                 s.theta[head], panels, e.residual, head_norm2,
-                                                 dsdt.theta[head], Vector(), coeff, act, c);
+        detail::two_layer_vector_velocity<false>(
+            space, "mfsim::ResNet::head_velocity", s.theta[head], panels, e.residual, head_norm2,
+            dsdt.theta[head], Vector(), coeff, act, c, e.scratch);
     });
     return;
   }
