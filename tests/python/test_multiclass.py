@@ -179,8 +179,16 @@ def test_resnet_run_recomputed_in_numpy(table, tmp_path, loss):
         assert obs["loss/value"][-1] < obs["loss/value"][0]
         scaling = f["parameters"].attrs["flow_scaling"]
         assert "a_k in R^3" in scaling and ("log sum_j exp" in scaling) == (loss == "cross_entropy")
-    with open_run(path) as r:  # the analysis package's f(x): (n, c)
+    with open_run(path) as r:  # the analysis package's f(x): (n, c), its title and head view
         np.testing.assert_allclose(predict(r, xt, -1), fs, rtol=1e-12, atol=1e-15)
+        assert f"c=3 outputs, {loss} loss" in dashboard(r)._suptitle.get_text()
+        view = particle_view(r, "resnet_head", frames=2).axes[0]  # the first frame's panel
+        assert (view.get_xlabel(), view.get_ylabel()) == ("|a|", "|v|")
+        points = np.concatenate([c.get_offsets() for c in view.collections])
+        first = r.particles["resnet_head"].frame(0).value
+        expected = np.column_stack([np.linalg.norm(first[:, :CLASSES], axis=1),
+                                    np.linalg.norm(first[:, CLASSES:], axis=1)])
+        np.testing.assert_allclose(np.sort(points, axis=0), np.sort(expected, axis=0), rtol=1e-12)
 
 
 @pytest.mark.parametrize("options, overrides, key", [
