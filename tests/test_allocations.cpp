@@ -4,14 +4,19 @@
 // allocations.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <sstream>
+#include <string>
 
+#include "helpers.hpp"
 #include "mfsim/app/diagnostics.hpp"
 #include "mfsim/app/simulation.hpp"
 #include "mfsim/flow/run.hpp"
 #include "mfsim/io/config.hpp"
+#include "mfsim/io/data_import.hpp"
 
 namespace mfsim {
 namespace {
@@ -109,6 +114,29 @@ TEST(Allocations, ResNetStepAndObservationsAllocateNothingAfterTheFirst) {
                            {"model.depth=3", "model.width=16", "model.head_width=16",
                             "data.n_train=12", "data.n_test=7"},
                            6);
+  expect_allocation_free_after_warm_up(counts);
+}
+
+// Model B with c = 3 outputs on a file of three classes: the head's vector kernels, the weighted
+// adjoints and the Gram part G₁ over nc rows (the sensitivities of every output).
+TEST(Allocations, ResNetWithSeveralOutputsAllocatesNothingAfterTheFirst) {
+  const std::string dir = test::scratch_dir("allocations_multiclass");
+  {
+    std::ofstream table(dir + "/three.csv");
+    table << "a,b,c,y\n";
+    for (int i = 0; i < 20; ++i)
+      table << std::sin(i) << "," << std::cos(3 * i) << "," << 0.1 * i << "," << i % 3 << "\n";
+  }
+  ImportOptions options;
+  options.input = dir + "/three.csv";
+  options.test_fraction = 0.3;
+  write_data_file(dir + "/three.h5", true, import_data(options));
+  const auto counts = allocations_per_step(
+      "simulations/configs/resnet_meanfield.toml",
+      {"model.depth=3", "model.width=16", "model.head_width=16", "data.kind=\"file\"",
+       "data.path=\"" + dir + "/three.h5\"", "model.loss=\"cross_entropy\"", "model.outputs=3",
+       "diagnostics.gram_layers=true"},
+      6);
   expect_allocation_free_after_warm_up(counts);
 }
 

@@ -397,8 +397,9 @@ TEST(Cli, MinibatchRestartReproducesTheUninterruptedRunBitwise) {
                          " --set flow.batch_size=7");
 }
 
-// Several outputs (model.outputs = 3, on class labels and on one-hot targets): restarts of the
-// plain flow, of Langevin dynamics and of minibatch SGD reproduce the uninterrupted run bitwise.
+// Several outputs (model.outputs = 3, on class labels and on one-hot targets), both models:
+// restarts of the plain flow, of Langevin dynamics and of minibatch SGD reproduce the
+// uninterrupted run bitwise.
 TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
   const std::string dir = test::scratch_dir("cli_multi_output_data");
   std::ofstream table(dir + "/three.csv");
@@ -424,6 +425,12 @@ TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
                          cross_entropy + langevin_options, {"euler"});
   expect_bitwise_restart("cli_multi_output_sgd_restart", tiny_config, two_layer_groups,
                          square + " --set flow.batch_size=7");
+  // Model B's head with a_k ∈ R^3 (16 particles a layer for the free energy's entropy, as above).
+  expect_bitwise_restart("cli_multi_output_resnet_restart", tiny_resnet_config, resnet_groups,
+                         cross_entropy);
+  expect_bitwise_restart(
+      "cli_multi_output_resnet_langevin_restart", tiny_resnet_config, resnet_groups,
+      square + langevin_options + " --set model.width=16 --set flow.batch_size=7", {"euler"});
 }
 
 // Model A's activation cache (flow.activation_cache_bytes, on by default at these sizes, with

@@ -58,7 +58,8 @@ def two_layer_predict(frame: Frame, x: np.ndarray, *, beta: float, sigma, chunk:
 
 def resnet_predict(blocks: Frame, head: Frame, x: np.ndarray, *, alpha: float, beta: float, sigma0,
                    sigma_h) -> np.ndarray:
-    """f(x_i) for every row of x from one frame of /particles/resnet_blocks and one of resnet_head."""
+    """f(x_i) for every row of x from one frame of /particles/resnet_blocks and one of resnet_head:
+    shape (n,), or (n, c) for a run with model.outputs = c > 1 (head columns a_1..a_c)."""
     z = np.atleast_2d(np.asarray(x, dtype=float)).copy()
     layers = blocks.layers()  # [L][M][2d+1]
     d = z.shape[1]
@@ -66,8 +67,8 @@ def resnet_predict(blocks: Frame, head: Frame, x: np.ndarray, *, alpha: float, b
     for layer in layers:
         u, w, b = layer[:, :d], layer[:, d:2 * d], layer[:, 2 * d]
         z = z + (alpha / (L * M)) * sigma0(z @ w.T + b) @ u
-    a, v = head["a"], head.block("v")
-    return beta * (sigma_h(z @ v.T) @ a) / a.size
+    a, v = (head["a"] if "a" in head.columns else head.block("a")), head.block("v")
+    return beta * (sigma_h(z @ v.T) @ a) / a.shape[0]
 
 
 def predict(run: Run, x: np.ndarray, frame: int | Frame = -1) -> np.ndarray:

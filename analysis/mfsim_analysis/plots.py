@@ -54,12 +54,12 @@ def _describe(run: Run) -> str:
     parts = [run.model]
     if run.model == "two_layer":
         parts.append(f"m={c('model.width', '?')} σ={c('model.activation', '?')} β={c('model.beta', '?')}")
-        if run.outputs > 1:
-            parts.append(f"c={run.outputs} outputs, {c('model.loss', '?')} loss")
     elif run.model == "resnet":
         parts.append(f"L={c('model.depth', '?')} M={c('model.width', '?')} K={c('model.head_width', '?')} "
                      f"α={c('model.alpha', '?')} β={c('model.beta', '?')} σ0={c('model.activation', '?')} "
                      f"σh={c('model.head_activation', '?')}")
+    if run.outputs > 1:
+        parts.append(f"c={run.outputs} outputs, {c('model.loss', '?')} loss")
     parts.append(f"d={c('data.dim', '?')} n={c('data.n_train', '?')}")
     parts.append(f"{c('flow.integrator', '?')} dt={c('flow.dt', '?')}")
     return "  ".join(str(p) for p in parts)

@@ -94,8 +94,13 @@ std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatche
   }
   const DiagnosticsSettings& s = c.diagnostics;
   const ld rows = n_train * ld(c.model.outputs());
-  if (s.gram && rows <= ld(s.gram_max_samples))
+  if (s.gram && rows <= ld(s.gram_max_samples)) {
     needs.push_back({"diagnostics.gram_max_samples", gram_matrices(c) * rows * rows});
+    // Model B with c > 1: G₁'s states and sensitivities of every output row, (L + 1)·nc·d each.
+    if (c.model.kind() == ModelKind::resnet && c.model.outputs() > 1)
+      needs.push_back({"diagnostics.gram_max_samples",
+                       (2 * (ld(c.model.resnet().depth) + 1) * d + ld(c.model.outputs())) * rows});
+  }
   const Regularisation& r = c.flow.regularisation;
   if (s.gibbs_gap && s.free_energy && r.temperature > 0 && r.weight_decay > 0 &&
       c.model.kind() == ModelKind::two_layer) {

@@ -79,8 +79,10 @@ inline ParticlePanel layer_panel(const ParticlePanels& panels, index_t l) {
 // (no base term when base is empty), with
 //   forward       g = σ(π),            π from rows [d, 2d) and bias row 2d (block particles);
 //   backward      g = (q_i·u) σ'(π),   u = rows [0, d);
-//   head_adjoint  g = a σ'(v·z),       a = row 0, v = rows [1, 1 + d), no bias (head particles).
-enum class SampleSum { forward, backward, head_adjoint };
+//   head_adjoint  g = a σ'(v·z),       a = row 0, v = rows [1, 1 + d), no bias (head particles);
+//   weighted_head_adjoint  g = (q_i·a) σ'(v·z), a = rows [0, c), v = rows [c, c + d), no bias
+//                 (head particles of c outputs; q has c columns: the weights of the outputs).
+enum class SampleSum { forward, backward, head_adjoint, weighted_head_adjoint };
 
 // One thread's share of a per-sample pass: the sums of samples i0 … i0 + Rows − 1 (those below n)
 // over every particle of the panel. Each vector of panel values it loads serves all Rows samples.
@@ -93,9 +95,15 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
   const int d = int(z.extent(1));
   const index_t width = index_t(panel.extent(1));
   const index_t stride = width;  // between rows of the panel
-  const int w_row = Kind == SampleSum::head_adjoint ? 1 : d;
-  const int acc_row = Kind == SampleSum::forward ? 0 : Kind == SampleSum::backward ? d : 1;
-  const bool bias = Kind != SampleSum::head_adjoint;
+  // The coordinates of q_i·u (backward) or q_i·a (weighted_head_adjoint): q's columns.
+  const int weights = int(q.extent(1));
+  constexpr bool weighted = Kind == SampleSum::weighted_head_adjoint;
+  const int w_row = Kind == SampleSum::head_adjoint ? 1 : weighted ? weights : d;
+  const int acc_row = Kind == SampleSum::forward    ? 0
+                      : Kind == SampleSum::backward ? d
+                      : weighted                    ? weights
+                                                    : 1;
+  const bool bias = Kind == SampleSum::forward || Kind == SampleSum::backward;
   const int live = int(min_of<index_t>(Rows, n - i0));
   // Rows past n repeat the last sample; their sums are not written.
   const real* zs[Rows];
@@ -128,8 +136,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
           for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
         }
       }
-      if constexpr (Kind == SampleSum::backward) {
-        for (int c = 0; c < d; ++c) {
+      if constexpr (Kind == SampleSum::backward || weighted) {
+        for (int c = 0; c < weights; ++c) {
           const real* u = col + c * stride;
           for (int s = 0; s < Rows; ++s) {
             const real qc = qs[s][c];

@@ -3,7 +3,9 @@
 // particle row θ = (a_1 … a_c, w, b). The tiling is that of the scalar kernels
 // (detail/two_layer_kernels.hpp), which stay the c = 1 path bit for bit; per particle-sample pair
 // these add the c products of r_i·a and the c sums of v_a to the O(d) of w·x̃ and v_w. Outputs and
-// residuals are stored flat, entry i·c + j.
+// residuals are stored flat, entry i·c + j; the velocity packs the residuals as samples of c
+// coordinates (tiles::pack_samples), so that both products run in the register blocks of
+// accumulate_outer, as w·x̃ and v_w do.
 #include <string>
 
 #include "detail/two_layer_kernels.hpp"
@@ -97,41 +99,31 @@ void two_layer_vector_forward(const ExecSpace& space, const std::string& label, 
 }
 
 // The per-particle sums of thread block b over chunk `chunk` of the samples: va_j += Σ_i r_ij σ(z),
-// vw̃ += Σ_i (r_i·a) σ'(z) x̃_i and, WithLaplacian, lap += Σ_i (r_i·a) σ''(z) |x̃_i|².
+// vw̃ += Σ_i (r_i·a) σ'(z) x̃_i and, WithLaplacian, lap += Σ_i (r_i·a) σ''(z) |x̃_i|², with the
+// residuals packed as samples of c coordinates (`residuals`, zero beyond n and c).
 template <bool WithLaplacian, class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
-    const Act& act, const SamplePanels& samples, index_t chunk, const ConstVector& r, int c,
+    const Act& act, const SamplePanels& samples, index_t chunk, const SamplePanels& residuals,
     const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& a_panels,
     const ScratchPanels& vw_panels, const ScratchPanels& va_panels, const ScratchVector& lap,
     int b) {
-  const int dz = samples.dz;
+  const int dz = samples.dz, c = residuals.dz;
   const index_t i0 = chunk * sample_chunk;
   const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
   const int sample_panels = (ns + block_rows - 1) / block_rows;
   real sum_lap[lanes];
   MFSIM_LANES
   for (int l = 0; l < lanes; ++l) sum_lap[l] = lap(b * lanes + l);
-  real g[sample_chunk][lanes];  // (r_i·a) σ'(z_il): the weights of the x̃_i in vw̃
+  // (r_i·a) σ'(z_il), the weights of the x̃_i in vw̃, and σ(z_il), those of the r_i in va.
+  real g[sample_chunk][lanes], sigma[sample_chunk][lanes];
   for (int sb = 0; sb < sample_panels; ++sb) {
-    real z[block_rows][lanes] = {};
+    real z[block_rows][lanes] = {}, ra[block_rows][lanes] = {};
     const index_t panel = chunk * (sample_chunk / block_rows) + sb;
     tiles::accumulate_outer(z, &samples.rows(panel, 0, 0), &w_panels(b, 0, 0), dz);
-    // The block's residuals (0 for padding samples), r_q·a for its samples, then σ and the sums,
-    // with one read-modify-write of va per output and block.
-    real rq[block_rows];
-    real ra[block_rows][lanes] = {};
-    for (int j = 0; j < c; ++j) {
-      for (int q = 0; q < block_rows; ++q) {
-        const int s = sb * block_rows + q;
-        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
-      }
-      const real* aj = &a_panels(b, j, 0);
-      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
-      for (int l = 0; l < lanes; ++l) ra[q][l] += rq[q] * aj[l];
-    }
+    tiles::accumulate_outer(ra, &residuals.rows(panel, 0, 0), &a_panels(b, 0, 0), c);
     for (int q = 0; q < block_rows; ++q) {
       const int s = sb * block_rows + q;
-      const real n2 = s < ns ? norm2(i0 + s) : real(0);
+      const real n2 = WithLaplacian && s < ns ? norm2(i0 + s) : real(0);
       MFSIM_LANES
       for (int l = 0; l < lanes; ++l) {
         real sv, ds, dds;
@@ -142,49 +134,48 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
           act.eval(z[q][l], sv, ds);
         }
         g[s][l] = ra[q][l] * ds;
-        z[q][l] = sv;  // σ(z) from here on
+        sigma[s][l] = sv;
       }
-    }
-    for (int j = 0; j < c; ++j) {
-      for (int q = 0; q < block_rows; ++q) {
-        const int s = sb * block_rows + q;
-        rq[q] = s < ns ? r((i0 + s) * c + j) : real(0);
-      }
-      real sum[lanes] = {};
-      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
-      for (int l = 0; l < lanes; ++l) sum[l] += rq[q] * z[q][l];
-      real* vj = &va_panels(b, j, 0);
-      MFSIM_LANES
-      for (int l = 0; l < lanes; ++l) vj[l] += sum[l];
     }
   }
   MFSIM_LANES
   for (int l = 0; l < lanes; ++l) lap(b * lanes + l) = sum_lap[l];
   const int depth = sample_panels * block_rows;
-  for (int cb = 0; cb < int(samples.cols.extent(1)); ++cb) {
-    real acc[block_rows][lanes];
-    for (int q = 0; q < block_rows; ++q) MFSIM_LANES
-    for (int l = 0; l < lanes; ++l) acc[q][l] = vw_panels(b, cb * block_rows + q, l);
-    tiles::accumulate_outer(acc, &samples.cols(chunk, cb, 0, 0), &g[0][0], depth);
-    for (int q = 0; q < block_rows; ++q) MFSIM_LANES
-    for (int l = 0; l < lanes; ++l) vw_panels(b, cb * block_rows + q, l) = acc[q][l];
-  }
+  // acc[j][l] += Σ_s p_s[j] weights[s][l] over blocks of coordinates j of the packed p (x̃ or r).
+  const auto accumulate = [&](const SamplePanels& packed, const ScratchPanels& out,
+                              const real* weights) {
+    for (int cb = 0; cb < int(packed.cols.extent(1)); ++cb) {
+      real acc[block_rows][lanes];
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) acc[q][l] = out(b, cb * block_rows + q, l);
+      tiles::accumulate_outer(acc, &packed.cols(chunk, cb, 0, 0), weights, depth);
+      for (int q = 0; q < block_rows; ++q) MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) out(b, cb * block_rows + q, l) = acc[q][l];
+    }
+  };
+  accumulate(samples, vw_panels, &g[0][0]);
+  accumulate(residuals, va_panels, &sigma[0][0]);
 }
 
 // v_a = −(β/n) Σ_i r_i σ(z_i), v_w̃ = −(β/n) Σ_i (r_i·a) σ'(z_i) x̃_i and
-// ΔΨ = (β/n) Σ_i (r_i·a) σ''(z_i) |x̃_i|² (MATH.md §1.5; coeff = β/n), tiled as two_layer_velocity.
+// ΔΨ = (β/n) Σ_i (r_i·a) σ''(z_i) |x̃_i|² (MATH.md §1.5; coeff = β/n), tiled as two_layer_velocity;
+// the residuals r (n·c values) are packed first, in `scratch` (O(n·c)).
 template <bool WithLaplacian, class Act>
 void two_layer_vector_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
                                const SamplePanels& samples, ConstVector r, ConstVector norm2,
-                               Matrix v, Vector laplacian, real coeff, Act act, int c) {
+                               Matrix v, Vector laplacian, real coeff, Act act, int c,
+                               Workspace& scratch) {
+  const SamplePanels residuals = tiles::pack_samples(space, ConstMatrix(r.data(), samples.n, c),
+                                                     false, scratch, "residual_panels");
   const int dz = samples.dz;
   const int padded_dz = int(samples.cols.extent(1)) * block_rows;
+  const int padded_c = int(residuals.cols.extent(1)) * block_rows;
   const index_t m = index_t(theta.extent(0));
   const index_t chunks = index_t(samples.cols.extent(0));
   const std::size_t bytes = tiles::scratch_bytes({{tiles::blocks, dz, lanes},
                                                   {tiles::blocks, padded_dz, lanes},
                                                   {tiles::blocks, c, lanes},
-                                                  {tiles::blocks, c, lanes}},
+                                                  {tiles::blocks, padded_c, lanes}},
                                                  {tile});
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
@@ -197,16 +188,14 @@ void two_layer_vector_velocity(const ExecSpace& space, const std::string& label,
         ScratchPanels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
         ScratchPanels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
         ScratchPanels a_panels(team.team_scratch(level), tiles::blocks, c, lanes);
-        ScratchPanels va_panels(team.team_scratch(level), tiles::blocks, c, lanes);
+        ScratchPanels va_panels(team.team_scratch(level), tiles::blocks, padded_c, lanes);
         ScratchVector lap(team.team_scratch(level), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int p = b * lanes + l;
             const bool live = p < np;
-            for (int j = 0; j < c; ++j) {
-              a_panels(b, j, l) = live ? theta(k0 + p, j) : real(0);
-              va_panels(b, j, l) = 0;
-            }
+            for (int j = 0; j < c; ++j) a_panels(b, j, l) = live ? theta(k0 + p, j) : real(0);
+            for (int j = 0; j < padded_c; ++j) va_panels(b, j, l) = 0;
             for (int q = 0; q < dz; ++q) w_panels(b, q, l) = live ? theta(k0 + p, c + q) : real(0);
             for (int q = 0; q < padded_dz; ++q) vw_panels(b, q, l) = 0;
             lap(p) = 0;
@@ -216,7 +205,7 @@ void two_layer_vector_velocity(const ExecSpace& space, const std::string& label,
         const int active_blocks = (np + lanes - 1) / lanes;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
           for (index_t chunk = 0; chunk < chunks; ++chunk)
-            vector_velocity_block<WithLaplacian>(act, samples, chunk, r, c, norm2, w_panels,
+            vector_velocity_block<WithLaplacian>(act, samples, chunk, residuals, norm2, w_panels,
                                                  a_panels, vw_panels, va_panels, lap, b);
         });
         team.team_barrier();

@@ -173,10 +173,7 @@ void read_model(ModelDraft& model, const toml::table& root, toml::table& resolve
   m.beta = r.beta = s.number("beta", 1.0, 0.0);
   m.bias = s.boolean("bias", true);
   m.loss = r.loss = parse_loss(s.choice("loss", "square", loss_names()));
-  m.outputs = int(s.integer("outputs", 1, 1, 1 << 16));
-  if (m.outputs > 1 && model.kind == ModelKind::resnet)
-    s.error("outputs", "> 1 is implemented for model.kind = \"two_layer\" only (got " +
-                           std::to_string(m.outputs) + ")");
+  m.outputs = r.outputs = int(s.integer("outputs", 1, 1, 1 << 16));
   if (m.outputs == 1 && m.loss == LossKind::cross_entropy)
     s.error("outputs",
             "model.loss = \"cross_entropy\" needs model.outputs >= 2 (one output a class)");

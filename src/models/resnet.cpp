@@ -8,6 +8,7 @@
 
 #include "detail/resnet_kernels.hpp"
 #include "detail/two_layer_kernels.hpp"
+#include "detail/two_layer_vector_kernels.hpp"
 #include "mfsim/core/enum_names.hpp"
 #include "mfsim/core/error.hpp"
 #include "mfsim/core/random.hpp"
@@ -59,7 +60,7 @@ void initialize_blocks(Matrix theta, RowMap rows, const ResNetSpec& spec, std::u
 
 void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::uint64_t seed,
                      bool antithetic) {
-  const int d = int(theta.extent(1)) - 1;
+  const int outputs = spec.outputs, d = int(theta.extent(1)) - outputs;
   const real sa = real(spec.std_a), sv = real(spec.std_v);
   const CounterRng rng(seed, rng_head_particles);
   Kokkos::parallel_for(
@@ -67,9 +68,13 @@ void initialize_head(Matrix theta, index_t offset, const ResNetSpec& spec, std::
       KOKKOS_LAMBDA(index_t k) {
         const index_t id = offset + k;
         const auto [key, sign] = antithetic_draw(id, antithetic);
+        // Draw j of a particle's stream is its coordinate j of the scalar head; the output
+        // weights a_2 … a_c take draws after those, so that c = 1 draws what it always drew.
         theta(k, 0) = sign * sa * real(rng.normal(key, 0));
         for (int c = 0; c < d; ++c)
-          theta(k, 1 + c) = sv * real(rng.normal(key, std::uint32_t(1 + c)));
+          theta(k, outputs + c) = sv * real(rng.normal(key, std::uint32_t(1 + c)));
+        for (int j = 1; j < outputs; ++j)
+          theta(k, j) = sign * sa * real(rng.normal(key, std::uint32_t(d + j)));
       });
 }
 
@@ -92,7 +97,7 @@ const std::vector<std::string>& depth_init_names() {
 }
 
 ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Communicator& comm)
-    : Model(data, comm, spec.loss), spec_(spec) {
+    : Model(data, comm, spec.loss, spec.outputs), spec_(spec) {
   const int d = data.dim();
   GroupSpec blocks_group;
   blocks_group.name = "resnet_blocks";
@@ -113,8 +118,11 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
 
   GroupSpec head_group;
   head_group.name = "resnet_head";
-  head_group.columns.push_back("a");
-  head_group.init_std.push_back(spec.std_a);
+  for (int j = 0; j < spec.outputs; ++j) {
+    head_group.columns.push_back(spec.outputs == 1 ? "a" : "a_" + std::to_string(j + 1));
+    head_group.init_std.push_back(spec.std_a);
+  }
+  head_group.outputs = spec.outputs;
   for (int c = 0; c < d; ++c) {
     head_group.columns.push_back("v_" + std::to_string(c + 1));
     head_group.init_std.push_back(spec.std_v);
@@ -127,8 +135,8 @@ ResNetModel::ResNetModel(const ResNetSpec& spec, const Dataset& data, const Comm
 }
 
 ResNetEvaluation::ResNetEvaluation(const ExecSpace& space, index_t depth, const Dataset& data,
-                                   index_t minibatch)
-    : Evaluation(data, minibatch),
+                                   index_t minibatch, int outputs)
+    : Evaluation(data, minibatch, outputs),
       states(Kokkos::view_alloc(space, "mfsim::ResNet::states"), depth + 1, samples(), data.dim()),
       sensitivities(Kokkos::view_alloc(space, "mfsim::ResNet::sensitivities"), depth + 1, samples(),
                     data.dim()),
@@ -141,6 +149,10 @@ ResNetEvaluation::ResNetEvaluation(const ExecSpace& space, index_t depth, const 
                                  double(data.dim() + tiles::block_rows) * sizeof(real);
   velocity_layer_group =
       std::clamp<index_t>(index_t(budget_bytes / bytes_per_layer), 1, std::max<index_t>(depth, 1));
+  if (outputs > 1) {
+    unit_weights = Vector(Kokkos::view_alloc(space, "mfsim::ResNet::unit_weights"), samples());
+    Kokkos::deep_copy(space, unit_weights, real(1));
+  }
 }
 
 ConstMatrix ResNetEvaluation::state(index_t l) const {
@@ -153,7 +165,7 @@ ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
 
 std::unique_ptr<Evaluation> ResNetModel::make_evaluation(const ExecSpace& space,
                                                          index_t minibatch) const {
-  return std::make_unique<ResNetEvaluation>(space, spec_.depth, data(), minibatch);
+  return std::make_unique<ResNetEvaluation>(space, spec_.depth, data(), minibatch, spec_.outputs);
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -186,9 +198,14 @@ void ResNetModel::propagate(const ExecSpace& space, Matrix layer_panel, ConstMat
 void ResNetModel::head_output(const ExecSpace& space, ConstMatrix head_theta, ConstMatrix z_last,
                               Vector f) const {
   const real scale = real(spec_.beta / double(spec_.head_width));
+  const int c = spec_.outputs;
   with_activation(spec_.head_activation, [&](auto act) {
-    detail::two_layer_forward(space, "mfsim::ResNet::head_output", head_theta, z_last, f, scale,
-                              false, act);
+    if (c == 1)
+      detail::two_layer_forward(space, "mfsim::ResNet::head_output", head_theta, z_last, f, scale,
+                                false, act);
+    else
+      detail::two_layer_vector_forward(space, "mfsim::ResNet::head_output", head_theta, z_last, f,
+                                       scale, false, act, c);
   });
   comm().allreduce_sum(space, f);
 }
@@ -213,7 +230,11 @@ real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evalu
                            ParticleState& dsdt) const {
   auto& e = static_cast<ResNetEvaluation&>(evaluation);
   const LayerView panels = forward_pass(space, s, e);
-  backward_pass(space, s, panels, e);
+  // c > 1: the adjoints weighted by the residuals r_i ∈ R^c (one pass; MATH.md §3.9).
+  const int c = spec_.outputs;
+  const ConstMatrix weights =
+      c == 1 ? ConstMatrix() : ConstMatrix(e.residual.data(), e.samples(), c);
+  backward_pass(space, s, panels, e.states, weights, e.sensitivities, e.scratch);
   const bool laplacian = dsdt.tracks_log_density();
   // |z_l|² of every layer in e.norm2, layer after layer (z_L's last: the head's), for the
   // Laplacians.
@@ -236,23 +257,29 @@ LayerView ResNetModel::forward_pass(const ExecSpace& space, const ParticleState&
   for (index_t l = 0; l < L; ++l)
     propagate(space, detail::layer_panel(panels, l), layer(e.states, l), layer(e.states, l + 1));
   head_output(space, s.theta[head], layer(e.states, L), e.output);
-  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), e.residual);
+  e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), e.residual, spec_.outputs);
   return panels;
 }
 
 void ResNetModel::backward_pass(const ExecSpace& space, const ParticleState& s,
-                                const LayerView& panels, ResNetEvaluation& e) const {
+                                const LayerView& panels, const LayerView& states,
+                                ConstMatrix weights, const LayerView& sensitivities,
+                                Workspace& scratch) const {
   const index_t L = spec_.depth;
-  const LayerView& sensitivities = e.sensitivities;
   ConstMatrix head_theta = s.theta[head];
-  const ConstMatrix z_last = layer(e.states, L);
+  const ConstMatrix z_last = layer(states, L);
   const real head_scale = real(spec_.beta / double(spec_.head_width));
   const detail::ParticlePanels head_panel = detail::transpose_layers(
-      space, head_theta, 1, index_t(head_theta.extent(0)), e.scratch, "head_panel");
+      space, head_theta, 1, index_t(head_theta.extent(0)), scratch, "head_panel");
   with_activation(spec_.head_activation, [&](auto act) {
-    detail::per_sample_sum<detail::SampleSum::head_adjoint>(
-        space, "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
-        ConstMatrix(), layer(sensitivities, L), head_scale, act);
+    if (weights.extent(0) == 0)
+      detail::per_sample_sum<detail::SampleSum::head_adjoint>(
+          space, "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
+          ConstMatrix(), layer(sensitivities, L), head_scale, act);
+    else
+      detail::per_sample_sum<detail::SampleSum::weighted_head_adjoint>(
+          space, "mfsim::ResNet::head_adjoint", detail::layer_panel(head_panel, 0), z_last, weights,
+          ConstMatrix(), layer(sensitivities, L), head_scale, act);
   });
   comm().allreduce_sum(space, layer(sensitivities, L));
   const real block_scale = real(spec_.alpha / (double(L) * double(spec_.width)));
@@ -262,7 +289,7 @@ void ResNetModel::backward_pass(const ExecSpace& space, const ParticleState& s,
     const ConstMatrix q_next = layer(sensitivities, l + 1);
     with_activation(spec_.activation, [&](auto act) {
       detail::per_sample_sum<detail::SampleSum::backward>(
-          space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(e.states, l),
+          space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l),
           q_next, alone ? q_next : ConstMatrix(), q, block_scale, act);
     });
     if (alone) continue;
@@ -277,6 +304,8 @@ void ResNetModel::block_velocities(const ExecSpace& space, const ParticleState& 
   const bool laplacian = dsdt.tracks_log_density();
   const real coeff = real(spec_.alpha / double(e.samples()));
   const index_t group = std::max<index_t>(1, e.velocity_layer_group);
+  // c > 1: the residuals are in the adjoints p (evaluate), each sample weighs 1 here.
+  const ConstVector r = spec_.outputs == 1 ? ConstVector(e.residual) : ConstVector(e.unit_weights);
   for (index_t first = 0; first < L && per_layer > 0; first += group) {
     const index_t layers = std::min(group, L - first);
     const auto zs = tiles::pack_layers(space, layer_stack(e.states, first, layers), true, e.scratch,
@@ -285,11 +314,11 @@ void ResNetModel::block_velocities(const ExecSpace& space, const ParticleState& 
                                        false, e.scratch, "layer_sensitivities");
     with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
-        block_velocity<true>(space, s.theta[blocks], first, layers, per_layer, zs, qs, e.residual,
-                             e.norm2, dsdt.theta[blocks], dsdt.log_density[blocks], coeff, act);
+        block_velocity<true>(space, s.theta[blocks], first, layers, per_layer, zs, qs, r, e.norm2,
+                             dsdt.theta[blocks], dsdt.log_density[blocks], coeff, act);
       } else {
-        block_velocity<false>(space, s.theta[blocks], first, layers, per_layer, zs, qs, e.residual,
-                              e.norm2, dsdt.theta[blocks], Vector(), coeff, act);
+        block_velocity<false>(space, s.theta[blocks], first, layers, per_layer, zs, qs, r, e.norm2,
+                              dsdt.theta[blocks], Vector(), coeff, act);
       }
     });
   }
@@ -301,6 +330,23 @@ void ResNetModel::head_velocity(const ExecSpace& space, const ParticleState& s, 
   const ConstMatrix z_last = layer(e.states, L);
   const ConstVector head_norm2 = Kokkos::subview(e.norm2, std::make_pair(L * n, (L + 1) * n));
   const real coeff = real(spec_.beta / double(n));
+  const int c = spec_.outputs;
+  if (c > 1) {
+    const tiles::SamplePanels panels =
+        tiles::pack_samples(space, z_last, false, e.scratch, "head_samples");
+    const bool laplacian = dsdt.tracks_log_density();
+    with_activation(spec_.head_activation, [&](auto act) {
+      if (laplacian)
+        detail::two_layer_vector_velocity<true>(
+            space, "mfsim::ResNet::head_velocity", s.theta[head], panels, e.residual, head_norm2,
+            dsdt.theta[head], dsdt.log_density[head], coeff, act, c, e.scratch);
+      else
+        detail::two_layer_vector_velocity<false>(
+            space, "mfsim::ResNet::head_velocity", s.theta[head], panels, e.residual, head_norm2,
+            dsdt.theta[head], Vector(), coeff, act, c, e.scratch);
+    });
+    return;
+  }
   with_activation(spec_.head_activation, [&](auto act) {
     if (dsdt.tracks_log_density()) {
       detail::two_layer_velocity<true>(space, "mfsim::ResNet::head_velocity", s.theta[head], z_last,
@@ -325,8 +371,9 @@ std::map<std::string, std::string> ResNetModel::scalings(double dt) const {
   return {
       {"flow_scaling",
        "z_{l+1} = z_l + (alpha/(L M)) sum_m u_{l,m} sigma0(w_{l,m}.z_l + b_{l,m}); "
-       "f = (beta/K) sum_k a_k sigmah(v_k.z_L); " +
-           loss_formula(spec_.loss) +
+       "f = (beta/K) sum_k a_k sigmah(v_k.z_L)" +
+           (spec_.outputs > 1 ? fmt::format(", a_k in R^{}", spec_.outputs) : std::string()) +
+           "; " + loss_formula(spec_.loss) +
            "; dtheta_{l,m}/dt = -L M grad_theta L; domega_k/dt = -K grad_omega L"},
       {"raw_learning_rate_blocks",
        fmt::format("{}", double(spec_.depth) * double(spec_.width) * dt)},

@@ -121,23 +121,23 @@ real TwoLayerModel::evaluate(const ExecSpace& space, const ParticleState& s, Eva
   const tiles::SamplePanels& panels = e.minibatch() ? batch_panels : *train_panels_;
   velocity(space, s.theta[0], panels, r, norm2, dsdt.theta[0],
            laplacian ? dsdt.log_density[0] : Vector(), coeff, "mfsim::TwoLayer::velocity",
-           preactivations);
+           e.scratch, preactivations);
   return real(e.loss);
 }
 
 void TwoLayerModel::velocity(const ExecSpace& space, ConstMatrix theta,
                              const tiles::SamplePanels& panels, ConstVector r, ConstVector norm2,
                              Matrix v, Vector laplacian, real coeff, const char* label,
-                             ConstMatrix preactivations) const {
+                             Workspace& scratch, ConstMatrix preactivations) const {
   const int c = spec_.outputs;
   const bool with_laplacian = laplacian.extent(0) == theta.extent(0) && laplacian.data();
   with_activation(spec_.activation, [&](auto act) {
     if (c > 1 && with_laplacian)
       detail::two_layer_vector_velocity<true>(space, label, theta, panels, r, norm2, v, laplacian,
-                                              coeff, act, c);
+                                              coeff, act, c, scratch);
     else if (c > 1)
       detail::two_layer_vector_velocity<false>(space, label, theta, panels, r, norm2, v, Vector(),
-                                               coeff, act, c);
+                                               coeff, act, c, scratch);
     else if (with_laplacian)
       detail::two_layer_velocity<true>(space, label, theta, panels, r, norm2, v, laplacian, coeff,
                                        act, preactivations);
@@ -180,7 +180,7 @@ void TwoLayerModel::potential(const ExecSpace& space, const Evaluation& e, Const
   const Matrix v = scratch.view<Matrix>("potential_velocity", count, points.extent(1));
   const real coeff = real(spec_.beta / double(data().n_train()));
   velocity(space, points, *train_panels_, e.residual, input_norm2_, v, Vector(), coeff,
-           "mfsim::TwoLayer::potential");
+           "mfsim::TwoLayer::potential", scratch);
   const int c = spec_.outputs;
   Kokkos::parallel_for(
       "mfsim::TwoLayer::potential_from_velocity", Kokkos::RangePolicy<ExecSpace>(space, 0, count),

@@ -510,8 +510,9 @@ def multiclass_cases(c, work):
         "square, outputs 3, synthetic data": ("", ["data.kind=teacher", "model.outputs=3"],
                                              "model.outputs"),
         "cross_entropy, outputs 1": ("three.h5", ["model.loss=cross_entropy"], "model.outputs"),
-        "resnet, outputs 3": ("three.h5", ["model.kind=resnet", "model.loss=cross_entropy",
-                                           "model.outputs=3"], "model.outputs"),
+        "resnet, cross_entropy, outputs 4, three classes": (
+            "three.h5", ["model.kind=resnet", "model.loss=cross_entropy", "model.outputs=4"],
+            "model.outputs"),
         # The (n·c)² Gram matrix: 4000 samples of 1000 classes give 4·10⁶ rows, some 640 TB.
         "gram matrix of n*c rows": (
             "thousand.h5", ["model.loss=cross_entropy", "model.outputs=1000",

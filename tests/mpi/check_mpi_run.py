@@ -7,8 +7,9 @@ CASE is two_layer | resnet (100 steps, every loss observed, the particles snapsh
 langevin_resnet (the same with noise, weight decay and the path-norm penalty: the noise is keyed
 by global particle id, so only the reductions' order differs), langevin_bitwise (β = 0: no
 reduction touches the particles, which must then be bitwise equal), sgd | sgd_resnet (minibatch and
-online SGD: the same draws on every rank), multiclass | multiclass_sgd (model.outputs = 3 with the
-cross-entropy on an imported file of three classes, full batch or minibatches), restart |
+online SGD: the same draws on every rank), multiclass | multiclass_sgd | multiclass_resnet (model.outputs = 3
+with the cross-entropy on an imported file of three classes, full batch or minibatches, model A or
+B), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), population | restart_population (the population-risk flow: the particles
 all-gathered at every evaluation), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
@@ -217,7 +218,7 @@ with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
     if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
                 "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "multiclass",
-                "multiclass_sgd", "population", "restart_population"):
+                "multiclass_sgd", "multiclass_resnet", "population", "restart_population"):
         config = "run.toml"
         text = RESNET if "resnet" in CASE else POPULATION if "population" in CASE else TWO_LAYER
         if CASE.startswith("multiclass"):
@@ -232,6 +233,8 @@ with tempfile.TemporaryDirectory() as tmp:
                             "0.6", "--normalize-to-sphere"], check=True, capture_output=True)
             text = text.replace('kind = "teacher"\n', 'kind = "file"\npath = "three.h5"\n')
             text = text.replace('width = 200\n', 'width = 200\nloss = "cross_entropy"\noutputs = 3\n')
+            text = text.replace('head_width = 40\n', 'head_width = 40\nloss = "cross_entropy"\noutputs = 3\n')
+            assert 'outputs = 3' in text
             if CASE == "multiclass_sgd":
                 text = text.replace("steps = 100\n", "steps = 100\nbatch_size = 7\n")
         if CASE.startswith("langevin"):

@@ -9,6 +9,7 @@ import subprocess
 import h5py
 import numpy as np
 import pytest
+from scipy.special import erf
 from conftest import mfsim_command, mfsim_executable
 
 from mfsim_analysis import curves, open_run, predict
@@ -125,6 +126,71 @@ def test_run_recomputed_in_numpy(table, tmp_path, loss):
         assert ("log sum_j exp" in scaling) == (loss == "cross_entropy")
 
 
+def resnet_outputs_of(f, blocks, head, x):
+    """Model B's f(x) = (β/K) Σ_k a_k erf(v_k·z_L), z_L from the tanh blocks (MATH.md §3.9): (n, c)."""
+    config = f["parameters"].attrs["config_resolved"]
+    value = lambda key: config.split(f"\n{key} = ")[1].split("\n")[0]
+    c, depth, alpha, beta = int(value("outputs")), int(value("depth")), float(value("alpha")), float(value("beta"))
+    d = x.shape[1]
+    layers = blocks.reshape(depth, -1, 2 * d + 1)
+    z = x.copy()
+    for layer in layers:
+        u, w, b = layer[:, :d], layer[:, d:2 * d], layer[:, 2 * d]
+        z = z + alpha / (depth * len(layer)) * np.tanh(z @ w.T + b) @ u
+    a, v = head[:, :c], head[:, c:]
+    return beta / len(head) * erf(z @ v.T) @ a
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "square"])
+def test_resnet_run_recomputed_in_numpy(table, tmp_path, loss):
+    """Model B with c = 3: the stored particles' losses, accuracies and margin in numpy (1e-12),
+    the head's coordinates a_1 … a_3, the dissipation identity, and a trained accuracy."""
+    data = import_file(table, tmp_path / "d.h5", *(["--one-hot"] if loss == "square" else []))
+    path = run(tmp_path, "resnet_" + loss, data, loss, CLASSES, model__kind='"resnet"', model__depth=3,
+               model__width=16, model__head_width=64, model__head_activation='"erf"', flow__steps=200,
+               output__observe_every=50, output__snapshot_every=200, diagnostics__gram="true")
+    with h5py.File(path, "r") as f:
+        x, y = f["data/train/x"][()], f["data/train/y"][()]
+        xt, yt = f["data/test/x"][()], f["data/test/y"][()]
+        head_group = f["particles/resnet_head/position"]
+        columns = [n.decode() if isinstance(n, bytes) else str(n) for n in head_group["value"].attrs["columns"]]
+        assert columns == ["a_1", "a_2", "a_3", "v_1", "v_2", "v_3", "v_4"]
+        obs = f["observables"]
+        labels, test_labels = (np.argmax(y, axis=1), np.argmax(yt, axis=1)) if loss == "square" else (y, yt)
+        for frame, row in ((0, 0), (-1, -1)):
+            blocks, head = f["particles/resnet_blocks/position/value"][frame], head_group["value"][frame]
+            ft, fs = resnet_outputs_of(f, blocks, head, x), resnet_outputs_of(f, blocks, head, xt)
+            if loss == "square":
+                train_loss = 0.5 * np.mean(np.sum((ft - y) ** 2, axis=1))
+            else:
+                top = ft.max(axis=1)
+                lse = top + np.log(np.exp(ft - top[:, None]).sum(axis=1))
+                train_loss = np.mean(lse - ft[np.arange(len(ft)), y.astype(int)])
+            assert train_loss == pytest.approx(obs["loss/value"][row], rel=1e-12)
+            assert np.mean(np.argmax(ft, axis=1) == labels) == obs["train_accuracy/value"][row]
+            assert np.mean(np.argmax(fs, axis=1) == test_labels) == obs["test_accuracy/value"][row]
+            own = ft[np.arange(len(ft)), labels.astype(int)]
+            others = np.where(np.eye(CLASSES, dtype=bool)[labels.astype(int)], -np.inf, ft).max(axis=1)
+            assert np.min(own - others) == pytest.approx(obs["margin/value"][row], rel=1e-12, abs=1e-14)
+        # (A11) with r ∈ R^{nc}: dL/dt = −rᵀGr/n² against the particles' speeds, at rounding level.
+        assert np.max(np.abs(obs["energy_identity_error/value"][()])) < 1e-12
+        assert obs["gram_lambda_min/value"][-1] > 0
+        assert obs["train_accuracy/value"][-1] >= 0.8, obs["train_accuracy/value"][()]
+        assert obs["loss/value"][-1] < obs["loss/value"][0]
+        scaling = f["parameters"].attrs["flow_scaling"]
+        assert "a_k in R^3" in scaling and ("log sum_j exp" in scaling) == (loss == "cross_entropy")
+    with open_run(path) as r:  # the analysis package's f(x): (n, c), its title and head view
+        np.testing.assert_allclose(predict(r, xt, -1), fs, rtol=1e-12, atol=1e-15)
+        assert f"c=3 outputs, {loss} loss" in dashboard(r)._suptitle.get_text()
+        view = particle_view(r, "resnet_head", frames=2).axes[0]  # the first frame's panel
+        assert (view.get_xlabel(), view.get_ylabel()) == ("|a|", "|v|")
+        points = np.concatenate([c.get_offsets() for c in view.collections])
+        first = r.particles["resnet_head"].frame(0).value
+        expected = np.column_stack([np.linalg.norm(first[:, :CLASSES], axis=1),
+                                    np.linalg.norm(first[:, CLASSES:], axis=1)])
+        np.testing.assert_allclose(np.sort(points, axis=0), np.sort(expected, axis=0), rtol=1e-12)
+
+
 @pytest.mark.parametrize("options, overrides, key", [
     ([], dict(model__loss='"square"', model__outputs=1), "model.loss = \"cross_entropy\""),
     ([], dict(model__loss='"cross_entropy"', model__outputs=4), "set model.outputs = 3"),
@@ -132,7 +198,7 @@ def test_run_recomputed_in_numpy(table, tmp_path, loss):
     (["--one-hot"], dict(model__loss='"cross_entropy"', model__outputs=3), "import without --one-hot"),
     ([], dict(model__loss='"cross_entropy"', model__outputs=1), "model.outputs"),
     ([], dict(model__loss='"logistic"', model__outputs=3), "model.outputs"),
-    ([], dict(model__kind='"resnet"', model__loss='"cross_entropy"', model__outputs=3), "model.outputs"),
+    ([], dict(model__kind='"resnet"', model__loss='"cross_entropy"', model__outputs=4), "set model.outputs = 3"),
 ])
 def test_labels_that_do_not_fit_are_refused(table, tmp_path, options, overrides, key):
     data = import_file(table, tmp_path / "d.h5", *options)

@@ -40,8 +40,10 @@ struct ModelConfig {
   LossKind loss_kind() const {
     return std::visit([](const auto& s) { return s.loss; }, spec);
   }
-  // c = model.outputs (model A; the ResNet has one output).
-  int outputs() const { return kind() == ModelKind::two_layer ? two_layer().outputs : 1; }
+  // c = model.outputs.
+  int outputs() const {
+    return std::visit([](const auto& s) { return s.outputs; }, spec);
+  }
   // Coordinates of all the particles (the models' own counts, in long double).
   long double coordinates(int dim) const {
     return std::visit([dim](const auto& s) { return s.coordinates(dim); }, spec);

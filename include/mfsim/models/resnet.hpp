@@ -1,10 +1,12 @@
 #pragma once
 // Model B (MATH.md §3): the scaled deep ResNet in the mean-field regime with a two-layer head,
 //   z_0 = x,  z_{l+1} = z_l + (α/(L M)) Σ_m u_{l,m} σ0(w_{l,m}·z_l + b_{l,m}),  l = 0..L−1,
-//   f(x) = (β/K) Σ_k a_k σh(v_k·z_L).
+//   f(x) = (β/K) Σ_k a_k σh(v_k·z_L),  a_k ∈ R^c for c = outputs (MATH.md §3.9).
 // Two particle groups: the blocks θ = (u, w, b) ∈ R^{2d+1}, global id l·M + j for particle j of
 // layer l (L slices: each rank holds the same part of every layer, stored layer-major), and the
-// head ω = (a, v) ∈ R^{1+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
+// head ω = (a, v) ∈ R^{c+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
+#include <utility>
+
 #include "mfsim/core/activation.hpp"
 #include "mfsim/core/shard.hpp"
 #include "mfsim/models/gram_model.hpp"
@@ -37,11 +39,13 @@ struct ResNetSpec {
   // E, Ma & Wang 2019, not verified: docs/corrections.md).
   double path_norm_weight = 3;
   LossKind loss = LossKind::square;
+  int outputs = 1;  // c: the head's output weights a_k ∈ R^c
 
-  // Coordinates of one block particle (u, w ∈ R^dim, b) and one head particle (a, v ∈ R^dim), and
-  // of all of them: in long double, so that the memory check's absurd sizes do not wrap around.
+  // Coordinates of one block particle (u, w ∈ R^dim, b) and one head particle (a ∈ R^c,
+  // v ∈ R^dim), and of all of them: in long double, so that the memory check's absurd sizes do not
+  // wrap around.
   static int block_dim(int dim) { return 2 * dim + 1; }
-  static int head_dim(int dim) { return dim + 1; }
+  int head_dim(int dim) const { return outputs + dim; }
   long double block_coordinates(int dim) const {
     return (long double)depth * (long double)width * block_dim(dim);
   }
@@ -54,19 +58,23 @@ using LayerView = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
 
 // What a ResNet evaluation keeps besides the residuals: the forward and backward pass on the
 // training inputs (what the Gram matrices G₁, G₂ need): z_l^i for l = 0..L and the output
-// sensitivities q_l^i = ∂f(x_i)/∂z_l.
+// sensitivities q_l^i = ∂f(x_i)/∂z_l; with c > 1 outputs, the adjoints p_l^i = Σ_j r_ij
+// ∂f_j(x_i)/∂z_l instead (weighted by the residuals r_i ∈ R^c: one backward pass, not c; MATH.md
+// §3.9).
 class ResNetEvaluation final : public Evaluation {
  public:
-  // Over the training set of `data`, or over minibatches of `minibatch` samples; the layers are
-  // zeroed on `space`.
+  // Over the training set of `data`, or over minibatches of `minibatch` samples, for c = `outputs`;
+  // the layers are zeroed on `space`.
   ResNetEvaluation(const ExecSpace& space, index_t depth, const Dataset& data,
-                   index_t minibatch = 0);
+                   index_t minibatch = 0, int outputs = 1);
   ConstMatrix state(index_t l) const;
   ConstMatrix sensitivity(index_t l) const;
 
   LayerView states;         // z_l^i
-  LayerView sensitivities;  // q_l^i
+  LayerView sensitivities;  // q_l^i (c = 1), p_l^i (c > 1)
   Vector norm2;             // |z_l^i|² at l·n + i: the Laplacians' data factor
+  // c > 1: ones, the sample weights of the blocks' velocities (the residuals are in p).
+  Vector unit_weights;
   // Layers whose velocities one kernel computes (their states and sensitivities packed together):
   // all of them unless that would take more than 64 MiB of packs. Any value ≥ 1 gives the same
   // bits; tests set it.
@@ -140,9 +148,22 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   // then f, the loss and r = ℓ'(f, y) (f − y: square loss) into `e`; returns every layer's
   // particles transposed (detail::transpose_layers), which the backward pass reads too.
   LayerView forward_pass(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e) const;
-  // The backward pass (MATH.md §3.5): q_L from the head, then q_l = q_{l+1} + (α/(LM)) Σ … w.
+  // The backward pass (MATH.md §3.5) on the states `states` (their rows the samples): q_L from the
+  // head, then q_l = q_{l+1} + (α/(LM)) Σ … w, into `out`. Without `weights`, q = ∂f/∂z (c = 1);
+  // with weights W (a row of c values per state row), q = Σ_j W_j ∂f_j/∂z (MATH.md §3.9).
   void backward_pass(const ExecSpace& space, const ParticleState& s, const LayerView& panels,
-                     ResNetEvaluation& e) const;
+                     const LayerView& states, ConstMatrix weights, const LayerView& out,
+                     Workspace& scratch) const;
+  // c > 1: the states z_l^i and the sensitivities ∂f_j(x_i)/∂z_l of every output, rows i·c + j
+  // ([L+1][nc][d] each, in `scratch`), from the forward pass of `e`: the Gram part G₁ (B13) of
+  // the nc × nc Gram matrix.
+  std::pair<LayerView, LayerView> output_sensitivities(const ExecSpace& space,
+                                                       const ParticleState& s,
+                                                       const ResNetEvaluation& e,
+                                                       Workspace& scratch) const;
+  void accumulate_block_gram(const ExecSpace& space, const ParticleState& s, int layer,
+                             const LayerView& states, const LayerView& sensitivities, Matrix gram,
+                             Workspace& scratch) const;
   // The blocks' velocities (B11) and, when `dsdt` tracks log-densities, Laplacians (B12) (|z_l|²
   // in e.norm2), a group of layers per kernel: z_l and q_{l+1} of the group's layers packed for
   // the register blocks (O(layers·n·d) each).

@@ -93,10 +93,12 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
   void forward(const ExecSpace& space, ConstMatrix theta, ConstMatrix x, Vector f,
                Matrix preactivations) const;
   // v (and ΔΨ into `laplacian` when it has a value per particle) at the rows of theta, from the
-  // cached pre-activations when `preactivations` has values (c = 1).
+  // cached pre-activations when `preactivations` has values (c = 1); c > 1 packs the residuals in
+  // `scratch`.
   void velocity(const ExecSpace& space, ConstMatrix theta, const tiles::SamplePanels& panels,
                 ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
-                const char* label, ConstMatrix preactivations = ConstMatrix()) const;
+                const char* label, Workspace& scratch,
+                ConstMatrix preactivations = ConstMatrix()) const;
   // The activation cache of an evaluation `e` at `particles` particles (an empty matrix when the
   // budget has no room for it), in e.scratch.
   Matrix activation_cache(Evaluation& e, index_t particles) const;
