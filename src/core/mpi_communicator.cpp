@@ -78,10 +78,11 @@ class MpiCommunicator final : public Communicator {
   void allgather_rows(const ExecSpace& space, Matrix rows, index_t offset,
                       index_t count) const override {
     const std::int64_t mine[2] = {std::int64_t(offset), std::int64_t(count)};
-    std::vector<std::int64_t> all(2 * std::size_t(size_));
+    std::vector<std::int64_t> all(2 * static_cast<std::size_t>(size_));
     check(MPI_Allgather(mine, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, MPI_COMM_WORLD),
           "allgather");
-    std::vector<int> displacements(std::size_t(size_)), counts(std::size_t(size_));
+    std::vector<int> displacements(static_cast<std::size_t>(size_)),
+        counts(static_cast<std::size_t>(size_));
     for (std::size_t r = 0; r < std::size_t(size_); ++r) {
       displacements[r] = checked_count(all[2 * r]);
       counts[r] = checked_count(all[2 * r + 1]);
