@@ -34,7 +34,8 @@ using Member = TeamPolicy::member_type;
 
 // The staged chunk of sources: rows(P, c, i) = Σw_{6P+i}[c] (the products w_k·Σw_j),
 // cols(C, j, i) = Σw_j[6C+i] (the accumulation over j), coefficient c_j, q22 = w_j·Σw_j and the
-// prepared p_j of the row's kernel; zero beyond the chunk's sources and beyond d.
+// prepared p_j of the row's kernel; panels and coefficients zero beyond the chunk's sources and
+// beyond d (a padding source adds 0).
 struct Chunk {
   ScratchPanels rows, cols;
   ScratchVector coefficient, q22, prepared;
@@ -43,7 +44,7 @@ struct Chunk {
   index_t teacher = 0;  // sources [0, teacher) are the teacher's
 };
 
-// A team's particles: w(b, c, l) = w_{8b+l}[c] (zero beyond the tile's particles), their q11,
+// A team's particles: w(b, c, l) = w_{lanes·b+l}[c] (zero beyond the tile's particles), their q11,
 // prepared p (student's and teacher's kernel) and the accumulators.
 struct Particles {
   ScratchPanels w, acc;  // acc(b, c, l): Σ_j c_j K_2 Σw_j[c]

@@ -112,8 +112,8 @@ KOKKOS_INLINE_FUNCTION T tanh(T x) {
 }
 
 // asin(x) − x ≈ x³·p(x²) for |x| ≤ 0.714 (x² ≤ 0.51): p the degree-17 interpolant of
-// (asin √z − √z)/z^{3/2} at the Chebyshev nodes of [0, 0.51] (mpmath, 60 digits), 1.3 ulp in
-// double (tests/test_simd_math.cpp); its even and odd parts in z are two independent Horner
+// (asin √z − √z)/z^{3/2} at the Chebyshev nodes of [0, 0.51] (mpmath, 60 digits; 1.3 ulp in
+// double by Horner); its even and odd parts in z are two independent Horner
 // chains in z² (half the latency of one). Float evaluates the same polynomial in float.
 template <class T>
 KOKKOS_INLINE_FUNCTION T asin_small(T x) {
@@ -141,7 +141,8 @@ KOKKOS_INLINE_FUNCTION T asin_small(T x) {
 
 // asin(s) given also c = √(1 − s²) ≥ 0 (the callers have it): the polynomial at min(|s|, c) ≤ 1/√2,
 // and asin|s| = π/2 − asin(c) where |s| > c, which stays accurate as |s| → 1 (no cancellation in
-// 1 − |s|). Selects only: vectorises.
+// 1 − |s|). Selects only: vectorises. Within 2.4 ulp of asin on [−1, 1] in double
+// (tests/test_simd_math.cpp).
 template <class T>
 KOKKOS_INLINE_FUNCTION T asin_with_cos(T s, T c) {
   const T as = s < T(0) ? -s : s;
