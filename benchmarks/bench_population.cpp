@@ -2,10 +2,11 @@
 // velocity evaluation of m particles in d dimensions against a teacher of 4 neurons, i.e.
 // m·(m + 4) particle-source pairs, each with its Gaussian kernel (erf: arcsine, relu: arc-cosine).
 //   BM_PopulationVelocity/m/d/act   act 0 = erf, 1 = relu
-// Counters: `pairs` per second, and `flop` per second counting 4d per pair (the d multiply-adds of
-// w_k·w_j and the d of the accumulation Σ c_j K_2 w_j) — the kernel's own operations (a square
-// root, an arcsine, ~15 further operations) are not counted, so `flop` is a lower bound to compare
-// with BM_RegisterBlock's multiply-add ceiling (ceilings.cpp, in the same run).
+// Counters: `pairs` per second, and `flop` per second counting every arithmetic operation of a
+// pair (docs/performance.md): 4d for the two products (w_k·Σw_j and the accumulation of
+// c_j K_2 Σw_j) and the kernel's own, 60 for erf and 61 for relu (a square root or a division
+// counted as one, the arcsine as its 40 polynomial operations; compares and selects not counted),
+// to compare with BM_RegisterBlock's multiply-add ceiling (ceilings.cpp, in the same run).
 #include <benchmark/benchmark.h>
 
 #include "common.hpp"
@@ -44,7 +45,8 @@ void BM_PopulationVelocity(benchmark::State& bench) {
   const double cpu = bench::timed_loop(bench, [&] { model.evaluate(s, *e, v); });
   const double pairs = double(m) * double(m + 4);
   bench::set_rate(bench, "pairs", pairs, cpu);
-  bench::set_rate(bench, "flop", pairs * 4 * d, cpu);
+  const double kernel_flop = act == ActivationKind::erf ? 60 : 61;
+  bench::set_rate(bench, "flop", pairs * (4 * d + kernel_flop), cpu);
 }
 
 }  // namespace
@@ -56,6 +58,8 @@ BENCHMARK(BM_PopulationVelocity)
     ->Args({4096, 16, 1})
     ->Args({4096, 64, 0})
     ->Args({4096, 64, 1})
+    ->Args({4096, 256, 0})
+    ->Args({4096, 256, 1})
     ->Args({16384, 16, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

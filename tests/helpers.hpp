@@ -95,7 +95,8 @@ inline const ResNetEvaluation& resnet(const Evaluation& e) {
 
 // A communicator that only pretends to be rank `r` of `p`: for sharding, and for a rank's local
 // arithmetic, its reductions leave this rank's partial values as they are (no other rank adds
-// to them). Gathers and broadcasts, which need the other ranks, are refused.
+// to them; an all-gather of rows leaves the other ranks' rows as they are). Gathers and
+// broadcasts, which need the other ranks, are refused.
 class FakeShardComm : public Communicator {
  public:
   FakeShardComm(int r, int p) : r_(r), p_(p) {}
@@ -105,6 +106,7 @@ class FakeShardComm : public Communicator {
   void allreduce_sum(const ExecSpace&, Vector) const override {}
   void allreduce_sum(const ExecSpace&, Matrix) const override {}
   void allreduce_sum(double*, int) const override {}
+  void allgather_rows(const ExecSpace&, Matrix, index_t, index_t) const override {}
   double allreduce_max(double value) const override { return value; }
   void gather(const double*, std::int64_t, double*) const override { refuse(); }
   void broadcast(double*, int, int) const override { refuse(); }

@@ -49,7 +49,7 @@ class ThreadCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return g_.size; }
   // The error agreement needs only max, gather and broadcast; sums are for the models' tests,
-  // which run on MPI (tests/mpi).
+  // which run on MPI (tests/mpi). The all-gather of rows: its contract, tested below.
   using Communicator::allreduce_sum;
   void allreduce_sum(const ExecSpace&, Vector) const override { refuse(); }
   void allreduce_sum(const ExecSpace&, Matrix) const override { refuse(); }
@@ -61,6 +61,22 @@ class ThreadCommunicator final : public Communicator {
     const double out = *std::max_element(g_.values.begin(), g_.values.end());
     g_.barrier();
     return out;
+  }
+  // Each rank publishes {offset, count, its rows}, then copies every other rank's rows in.
+  void allgather_rows(const ExecSpace&, Matrix rows, index_t offset, index_t count) const override {
+    const auto host = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), rows);
+    const std::size_t cols = host.extent(1);
+    if (rank_ == 0) g_.parts.assign(std::size_t(g_.size), {});
+    g_.barrier();
+    auto& mine = g_.parts[std::size_t(rank_)];
+    mine = {double(offset), double(count)};
+    mine.insert(mine.end(), host.data() + std::size_t(offset) * cols,
+                host.data() + std::size_t(offset + count) * cols);
+    g_.barrier();
+    for (const auto& part : g_.parts)
+      std::copy(part.begin() + 2, part.end(), host.data() + std::size_t(part[0]) * cols);
+    g_.barrier();
+    Kokkos::deep_copy(rows, host);
   }
   void gather(const double* local, std::int64_t count, double* gathered) const override {
     if (rank_ == 0) g_.parts.assign(std::size_t(g_.size), {});
@@ -184,6 +200,44 @@ TEST(Communicator, GatherSlicesPutsEveryRowAtItsGlobalId) {
         EXPECT_EQ(result[i], 10.0 * double(i / 2) + double(i % 2))
             << "slices " << slices << ", " << size << " ranks, value " << i;
     }
+}
+
+// allgather_rows: uneven blocks (one empty on 3 ranks) of a matrix with rows outside every block;
+// each rank ends with every block and its own values elsewhere. The MPI backend's is run by the
+// population flow's MPI cases (tests/mpi); the single process's (nothing to bring) by every
+// one-rank run.
+TEST(Communicator, AllgatherRowsGivesEveryRankEveryBlock) {
+  const int cols = 3;
+  for (int size : {1, 2, 3}) {
+    // (offset, count) of each rank: rows 1 … 7 of 9, split unevenly (an empty block on 3 ranks).
+    const std::vector<std::vector<std::pair<index_t, index_t>>> blocks = {
+        {{1, 7}}, {{1, 4}, {5, 3}}, {{1, 4}, {5, 0}, {5, 3}}};
+    const auto block = [&](std::size_t r) {
+      return blocks[std::size_t(size - 1)][r];
+    };
+    // Allocated and filled here: the ranks' threads only exchange.
+    std::vector<Matrix> rows;
+    for (std::size_t r = 0; r < std::size_t(size); ++r) {
+      rows.emplace_back("rows", 9, cols);
+      auto h = Kokkos::create_mirror_view(rows.back());
+      const auto [offset, count] = block(r);
+      for (int i = 0; i < 9; ++i)
+        for (int c = 0; c < cols; ++c)
+          h(i, c) = real(i >= offset && i < offset + count ? 10.0 * i + c : -1.0 - double(r));
+      Kokkos::deep_copy(rows.back(), h);
+    }
+    on_ranks(size, [&](const Communicator& comm) {
+      const auto r = std::size_t(comm.rank());
+      comm.allgather_rows(ExecSpace(), rows[r], block(r).first, block(r).second);
+    });
+    for (std::size_t r = 0; r < std::size_t(size); ++r) {
+      const auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), rows[r]);
+      for (int i = 0; i < 9; ++i)
+        for (int c = 0; c < cols; ++c)
+          EXPECT_EQ(double(h(i, c)), i >= 1 && i < 8 ? 10.0 * i + c : -1.0 - double(r))
+              << size << " ranks, rank " << r << ", row " << i;
+    }
+  }
 }
 
 TEST(Communicator, OneProcessRethrowsTheOriginal) {

@@ -1,7 +1,8 @@
 // The closed-form Gaussian kernels K = E[σ(u)σ(v)] and their derivatives (MATH.md §2.8) against
 // independent references: 2-D Gauss–Hermite quadrature (erf, polynomials), the conditional
 // expectation integrated by Gauss–Legendre (relu, whose kink defeats Gauss–Hermite), the explicit
-// linear and quadratic formulas, and central finite differences for ∂K/∂q11 and ∂K/∂q12.
+// linear and quadratic formulas, and central finite differences for ∂K/∂q11 and ∂K/∂q12; the pair
+// form of the erf and relu kernels (the population kernel's) against their reference form.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -100,6 +101,16 @@ std::vector<KernelValue> evaluate(const Kernel& kernel, const std::vector<Cov>& 
     values[i] = {real(h[3 * i]), real(h[3 * i + 1]), real(h[3 * i + 2])};
   return values;
 }
+
+// A kernel's pair form, with the prepared factors of both variances, as a kernel of (q11, q12,
+// q22).
+template <class Kernel>
+struct PairForm {
+  Kernel kernel;
+  KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
+    return kernel.pair(q11, Kernel::prepare(q11), q12, q22, Kernel::prepare(q22));
+  }
+};
 
 // ∂K/∂q11 and ∂K/∂q12 against central differences (step h: truncation O(h²), rounding O(ε/h)).
 template <class Kernel>
@@ -283,6 +294,39 @@ TEST(GaussianKernel, DerivativesMatchFiniteDifferences) {
   expect_derivatives(gaussian_kernels::Relu{}, 1e-8);
   expect_derivatives(polynomial({0.2, -0.5, 0.3, 0.25, 0, -0.1}, {0, 1, 0, 0.5}), 1e-8);
   expect_derivatives(polynomial({0, 0, 0, 0, 0, 0, 0, 0, 0.01}, {0.3, 0, 0.2, 0, 0.1}), 1e-8);
+}
+
+// The pair form against the reference form at correlations up to ±0.999 and scales 10⁻³ … 10³ (and
+// the zero units of relu), to a few roundings; and its derivatives against finite differences.
+template <class Kernel>
+void expect_pair_form_agrees(const Kernel& kernel, double tolerance) {
+  std::vector<Cov> points = covariances;
+  for (double rho : {-0.999, -0.9, -0.71, -0.5, -0.1, 0.0, 0.2, 0.7, 0.72, 0.95, 0.999})
+    for (double scale : {1e-3, 0.3, 1.0, 7.0, 1e3}) {
+      const double q11 = scale, q22 = 1.3 / scale + 0.2;
+      points.push_back({q11, rho * std::sqrt(q11 * q22), q22});
+    }
+  points.push_back({0, 0, 1.5});
+  points.push_back({2, 0, 0});
+  const auto ref = evaluate(kernel, points), pair = evaluate(PairForm<Kernel>{kernel}, points);
+  double worst = 0;
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const double e[3] = {std::fabs(pair[i].k - ref[i].k) / (1 + std::fabs(ref[i].k)),
+                         std::fabs(pair[i].d11 - ref[i].d11) / (1 + std::fabs(ref[i].d11)),
+                         std::fabs(pair[i].d12 - ref[i].d12) / (1 + std::fabs(ref[i].d12))};
+    for (double v : e) {
+      EXPECT_LE(v, tolerance) << "point " << i;
+      worst = std::max(worst, v);
+    }
+  }
+  std::printf("max relative |pair form - reference| = %.2e\n", worst);
+  if (test::is_double()) expect_derivatives(PairForm<Kernel>{kernel}, 1e-8);
+}
+
+TEST(GaussianKernel, PairFormAgreesWithTheReference) {
+  const double tolerance = test::tol(1e-13, 1e-4);
+  expect_pair_form_agrees(gaussian_kernels::Erf{}, tolerance);
+  expect_pair_form_agrees(gaussian_kernels::Relu{}, tolerance);
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // simd_math::tanh against the C library in higher precision (long double for double, double for
-// float): the accuracy bound stated in core/simd_math.hpp, exact signs and limits, NaN.
+// float): the accuracy bound stated in core/simd_math.hpp, exact signs and limits, NaN; and
+// simd_math::asin_with_cos against the C library's arcsine in higher precision.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "helpers.hpp"
+#include "mfsim/core/math.hpp"
 #include "mfsim/core/simd_math.hpp"
 
 namespace mfsim {
@@ -72,6 +74,40 @@ TEST(SimdMath, TanhHasExactSignsLimitsAndPropagatesNan) {
   EXPECT_EQ(t[7], -1.0);
   EXPECT_TRUE(std::isnan(t[8]));
   EXPECT_EQ(t[9], -t[10]);  // odd, exactly
+}
+
+std::vector<double> simd_asin(const std::vector<double>& points) {
+  Vector u("u", points.size()), t("t", points.size());
+  auto uh = Kokkos::create_mirror_view(u);
+  for (std::size_t i = 0; i < points.size(); ++i) uh(i) = real(points[i]);
+  Kokkos::deep_copy(u, uh);
+  Kokkos::parallel_for(
+      "test::simd_asin", Kokkos::RangePolicy<ExecSpace>(0, u.extent(0)), KOKKOS_LAMBDA(int i) {
+        const real s = u(i);
+        t(i) = simd_math::asin_with_cos(s, math::sqrt((1 - s) * (1 + s)));
+      });
+  return test::host(t);
+}
+
+TEST(SimdMath, AsinIsWithinThreeUlpsOnTheInterval) {
+  std::vector<double> points;
+  for (double s = -1; s <= 1; s += 1.0 / 4096 + 1e-9) points.push_back(s);  // non-dyadic grid
+  for (double s = 1e-300; s < 1; s *= 1.7) points.push_back(s), points.push_back(-s);
+  for (double s : {0.7071067811865475, 0.7071067811865476, 0.714, 0.99999999, 1.0, -1.0, 0.0})
+    points.push_back(s);
+  std::vector<double> as_real;
+  for (double s : points) as_real.push_back(double(real(s)));
+  const auto t = simd_asin(as_real);
+  double worst = 0, worst_s = 0;
+  for (std::size_t i = 0; i < as_real.size(); ++i) {
+    const real s = real(as_real[i]);
+    const long double reference =
+        sizeof(real) == sizeof(double) ? std::asin((long double)s) : std::asin(double(s));
+    const double e = ulps(t[i], reference);
+    if (e > worst) worst = e, worst_s = as_real[i];
+  }
+  EXPECT_LE(worst, 3.0) << "at s = " << worst_s;
+  std::printf("asin_with_cos: max error %.2f ulp\n", worst);
 }
 
 }  // namespace

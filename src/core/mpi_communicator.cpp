@@ -72,6 +72,37 @@ class MpiCommunicator final : public Communicator {
       check(MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
             "allreduce");
   }
+  // Blocks of whole rows: a row is one MPI datatype, so that counts and displacements are in rows
+  // (int caps the rows, not the values). Every rank's offset and count first (one small
+  // all-gather), then the rows in place.
+  void allgather_rows(const ExecSpace& space, Matrix rows, index_t offset,
+                      index_t count) const override {
+    const std::int64_t mine[2] = {std::int64_t(offset), std::int64_t(count)};
+    std::vector<std::int64_t> all(2 * static_cast<std::size_t>(size_));
+    check(MPI_Allgather(mine, 2, MPI_INT64_T, all.data(), 2, MPI_INT64_T, MPI_COMM_WORLD),
+          "allgather");
+    std::vector<int> displacements(static_cast<std::size_t>(size_)),
+        counts(static_cast<std::size_t>(size_));
+    for (std::size_t r = 0; r < std::size_t(size_); ++r) {
+      displacements[r] = checked_count(all[2 * r]);
+      counts[r] = checked_count(all[2 * r + 1]);
+    }
+    if (rows.span() == 0) return;
+    if (!rows.span_is_contiguous()) throw std::logic_error("allgather of a non-contiguous view");
+    auto host = Kokkos::create_mirror_view(Kokkos::HostSpace(), rows);
+    Kokkos::deep_copy(space, host, rows);
+    space.fence();
+    MPI_Datatype row;
+    check(MPI_Type_contiguous(checked_count(std::int64_t(rows.extent(1))), real_type(), &row),
+          "type");
+    MPI_Type_commit(&row);
+    const int code = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, host.data(), counts.data(),
+                                    displacements.data(), row, MPI_COMM_WORLD);
+    MPI_Type_free(&row);
+    check(code, "allgatherv");
+    Kokkos::deep_copy(space, rows, host);
+    space.fence();
+  }
   double allreduce_max(double value) const override {
     check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "allreduce");
     return value;

@@ -138,25 +138,25 @@ real PopulationModel::evaluate(const ExecSpace& space, const ParticleState& s, E
   const index_t kt = index_t(teacher_sources_.extent(0)), offset = g.slice_offset,
                 local = g.local_count;
   const int cols = int(sources.extent(1));
-  const bool root = comm().is_root(), sharded = comm().size() > 1;
+  const bool sharded = comm().size() > 1;
   const real student_coeff = real(-spec().beta * spec().beta / double(spec().width));
-  // The source list: the teacher's rows (from rank 0 only), then every rank's particles at their
-  // global rows, zero elsewhere; the sum over ranks is then an all-gather (x + 0 = x exactly).
+  // The source list: the teacher's rows, then every rank's particles at their global rows (this
+  // rank writes its own; the all-gather brings the others').
   Kokkos::parallel_for(
-      "mfsim::Population::sources",
-      Kokkos::RangePolicy<ExecSpace>(space, 0, index_t(sources.extent(0))),
+      "mfsim::Population::sources", Kokkos::RangePolicy<ExecSpace>(space, 0, kt + local),
       KOKKOS_LAMBDA(index_t r) {
-        const index_t i = r - kt - offset;
         if (r < kt) {
-          for (int c = 0; c < cols; ++c) sources(r, c) = root ? teacher(r, c) : real(0);
-        } else if (i >= 0 && i < local) {
-          sources(r, 0) = student_coeff * theta(i, 0);
-          for (int c = 1; c < cols; ++c) sources(r, c) = theta(i, c);
+          for (int c = 0; c < cols; ++c) sources(r, c) = teacher(r, c);
         } else {
-          for (int c = 0; c < cols; ++c) sources(r, c) = 0;
+          const index_t i = r - kt;
+          sources(kt + offset + i, 0) = student_coeff * theta(i, 0);
+          for (int c = 1; c < cols; ++c) sources(kt + offset + i, c) = theta(i, c);
         }
       });
-  if (sharded) comm().allreduce_sum(space, sources);
+  if (sharded)
+    comm().allgather_rows(
+        space, Kokkos::subview(sources, Kokkos::make_pair(kt, kt + spec().width), Kokkos::ALL),
+        offset, local);
   with_gaussian_kernels(
       spec().activation, data().teacher_activation, [&](auto kernel, auto teacher_kernel) {
         detail::population_velocity(space, theta, sources, kt, variance_, dsdt.theta[0],

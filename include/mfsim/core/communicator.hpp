@@ -27,6 +27,13 @@ class Communicator {
   void allreduce_sum(Matrix values) const { allreduce_sum(ExecSpace(), values); }
   virtual void allreduce_sum(double* values, int count) const = 0;
   virtual double allreduce_max(double value) const = 0;
+  // In-place all-gather of row blocks of a device matrix that kernels on `space` wrote: each rank
+  // holds its own block, rows [offset, offset + count) of `rows` (blocks of different ranks do not
+  // overlap; counts may be 0); on return every rank holds every rank's block there, ready for the
+  // next kernels on `space`. Rows outside every block keep this rank's values. Each rank receives
+  // the others' rows once (MPI_Allgatherv), not the whole matrix as a sum would.
+  virtual void allgather_rows(const ExecSpace& space, Matrix rows, index_t offset,
+                              index_t count) const = 0;
   // Rank 0 receives every rank's `count` values, concatenated in rank order, into `gathered`
   // (room for the sum of all counts there; ignored on other ranks). Each count must fit an int.
   virtual void gather(const double* local, std::int64_t count, double* gathered) const = 0;

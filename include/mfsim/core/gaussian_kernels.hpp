@@ -1,10 +1,16 @@
 #pragma once
 // Closed-form Gaussian kernels K(q11, q12, q22) = E[σ(u) σ'(v)] for centred jointly Gaussian
 // (u, v) with Var u = q11, Cov(u, v) = q12, Var v = q22, and the two partial derivatives the
-// population velocity needs, ∂K/∂q11 and ∂K/∂q12 (MATH.md §2.8). Device functions: the population
-// model's pair kernel calls them once per particle pair.
+// population velocity needs, ∂K/∂q11 and ∂K/∂q12 (MATH.md §2.8). Device functions.
+//
+// Each kernel has two forms: operator()(q11, q12, q22), the reference, and the pair kernel's
+// pair(q11, p11, q12, q22, p22) with p = prepare(q) computed once per particle (erf: 1/√(1 + 2q),
+// relu: 1/√q), which leaves one square root and no arcsine call of libm per pair: branch-free
+// code that vectorises over the lanes of a register block (simd_math::asin_with_cos). The two
+// agree to a few roundings (tests/test_gaussian_kernels.cpp). The polynomial kernels ignore p.
 #include "mfsim/core/activation.hpp"
 #include "mfsim/core/math.hpp"
+#include "mfsim/core/simd_math.hpp"
 #include "mfsim/core/types.hpp"
 
 namespace mfsim {
@@ -33,6 +39,21 @@ struct Erf {
   KOKKOS_INLINE_FUNCTION static real clamp_unit(real s) {
     return s > real(1) ? real(1) : (s < real(-1) ? real(-1) : s);
   }
+
+  KOKKOS_INLINE_FUNCTION static real prepare(real q) { return 1 / math::sqrt(1 + 2 * q); }
+  // With r = 1/√A, 1/√B: s = 2 q12 r11 r22 the arcsine's argument, D = √(1 − s²)/(r11 r22), so
+  // K_2 = (4/π) r11 r22/√(1 − s²) and K_1 = −q12 r11² K_2. The floor of 1 − s² is the reference's
+  // det ≥ 1e−30 in these units.
+  KOKKOS_INLINE_FUNCTION KernelValue pair(real, real r11, real q12, real, real r22) const {
+    const real t = r11 * r22, s = clamp_unit(2 * q12 * t);
+    const real c2 = (1 - s) * (1 + s), floor = real(1e-30) * t * t;
+    const real c = math::sqrt(c2 > floor ? c2 : floor);
+    KernelValue r;
+    r.k = real(2 / math::pi) * simd_math::asin_with_cos(s, c);
+    r.d12 = real(4 / math::pi) * t / c;
+    r.d11 = -q12 * (r11 * r11) * r.d12;
+    return r;
+  }
 };
 
 // relu: the arc-cosine kernel of order 1, K = (n + q12 (π − arccos ρ)) / (2π) with
@@ -56,6 +77,28 @@ struct Relu {
     r.k = inv_2pi * (n + q12 * angle);
     r.d12 = inv_2pi * angle;
     r.d11 = inv_2pi * n / (2 * q11);
+    return r;
+  }
+
+  KOKKOS_INLINE_FUNCTION static real prepare(real q) {
+    return q > real(0) ? 1 / math::sqrt(q) : real(0);
+  }
+  // The same with ρ_1 = 1/√q11, ρ_2 = 1/√q22: the tilt's sine n ρ_1 ρ_2 and cosine |q12| ρ_1 ρ_2
+  // are both at hand, K_1 = n ρ_1²/(4π); selects instead of the early return.
+  KOKKOS_INLINE_FUNCTION KernelValue pair(real q11, real rho1, real q12, real q22,
+                                          real rho2) const {
+    const real qq = q11 * q22, n2 = qq - q12 * q12;
+    const real eps = real(sizeof(real) == sizeof(double) ? 2.220446049250313e-16 : 1.1920929e-7);
+    const real n = math::sqrt(n2 > 4 * eps * qq ? n2 : real(0));
+    const real t = rho1 * rho2, cosine = (q12 < real(0) ? -q12 : q12) * t;
+    const real tilt = simd_math::asin_with_cos(n * t, cosine);
+    const real angle = q12 >= real(0) ? real(math::pi) - tilt : tilt;  // π − arccos ρ
+    const real inv_2pi = real(1 / (2 * math::pi));
+    const bool live = q11 > real(0) && q22 > real(0);  // else a zero unit: everything 0
+    KernelValue r;
+    r.k = live ? inv_2pi * (n + q12 * angle) : real(0);
+    r.d12 = live ? inv_2pi * angle : real(0);
+    r.d11 = live ? real(0.5) * inv_2pi * n * (rho1 * rho1) : real(0);
     return r;
   }
 };
@@ -103,6 +146,10 @@ struct Polynomial {
       power *= q12;
     }
     return r;
+  }
+  KOKKOS_INLINE_FUNCTION static real prepare(real) { return 0; }
+  KOKKOS_INLINE_FUNCTION KernelValue pair(real q11, real, real q12, real q22, real) const {
+    return (*this)(q11, q12, q22);
   }
 };
 
@@ -161,6 +208,10 @@ struct HermiteLink {
       power *= q12;
     }
     return r;
+  }
+  KOKKOS_INLINE_FUNCTION static real prepare(real) { return 0; }
+  KOKKOS_INLINE_FUNCTION KernelValue pair(real q11, real, real q12, real q22, real) const {
+    return (*this)(q11, q12, q22);
   }
 };
 
