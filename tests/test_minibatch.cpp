@@ -80,25 +80,36 @@ TEST(Minibatch, VelocityIsAnUnbiasedEstimateOfTheFullBatch) {
   }
 }
 
-// The same with c = 3 outputs, for the cross-entropy on class labels and the square loss on three
-// targets a sample (the minibatch copies a sample's targets with it).
+// The same with c = 3 outputs, for both models (every group of model B), for the cross-entropy on
+// class labels and the square loss on three targets a sample (the minibatch copies a sample's
+// targets with it).
 TEST(Minibatch, VectorOutputVelocityIsAnUnbiasedEstimateOfTheFullBatch) {
-  for (LossKind loss : {LossKind::cross_entropy, LossKind::square}) {
-    const int c = 3;
-    Dataset data = make_synthetic_dataset(test::small_data(3, 20, 0));
-    auto y = Kokkos::create_mirror_view(Vector("y", loss == LossKind::square ? 20 * c : 20));
-    for (std::size_t i = 0; i < y.extent(0); ++i)
-      y(i) = loss == LossKind::square ? real(std::sin(1.0 + double(i))) : real(i % c);
-    data.y_train = Kokkos::create_mirror_view_and_copy(MemSpace(), y);
-    data.targets = loss == LossKind::square ? c : 1;
-    data.classes = c;
-    TwoLayerSpec t;
-    t.width = 16, t.outputs = c, t.loss = loss;
-    TwoLayerModel model(t, data);
-    ParticleState state = allocate_state(model.groups(), false, "s");
-    model.initialize(state, 3, false);
-    const double worst = worst_minibatch_deviation(model, state, data, 0);
-    EXPECT_LT(worst, 5.0) << loss_name(loss);
+  for (bool resnet : {false, true}) {
+    for (LossKind loss : {LossKind::cross_entropy, LossKind::square}) {
+      const int c = 3;
+      Dataset data = make_synthetic_dataset(test::small_data(3, 20, 0));
+      auto y = Kokkos::create_mirror_view(Vector("y", loss == LossKind::square ? 20 * c : 20));
+      for (std::size_t i = 0; i < y.extent(0); ++i)
+        y(i) = loss == LossKind::square ? real(std::sin(1.0 + double(i))) : real(i % c);
+      data.y_train = Kokkos::create_mirror_view_and_copy(MemSpace(), y);
+      data.targets = loss == LossKind::square ? c : 1;
+      data.classes = c;
+      std::unique_ptr<Model> model;
+      if (resnet) {
+        ResNetSpec r;
+        r.depth = 3, r.width = 8, r.head_width = 16, r.outputs = c, r.loss = loss;
+        model = std::make_unique<ResNetModel>(r, data);
+      } else {
+        TwoLayerSpec t;
+        t.width = 16, t.outputs = c, t.loss = loss;
+        model = std::make_unique<TwoLayerModel>(t, data);
+      }
+      ParticleState state = allocate_state(model->groups(), false, "s");
+      model->initialize(state, 3, false);
+      for (std::size_t g = 0; g < state.groups(); ++g)
+        EXPECT_LT(worst_minibatch_deviation(*model, state, data, g), 5.0)
+            << (resnet ? "resnet" : "two_layer") << ", " << loss_name(loss) << ", group " << g;
+    }
   }
 }
 
