@@ -130,18 +130,13 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
     zs[s] = &z(i, 0);
     qs[s] = &q(i, 0);
   }
-  // Two vectors of particles (and, below, two coordinates) at a time: 2·Rows independent FMA
-  // chains, enough to cover the FMA latency, and each z_i or q_i value loaded serves both vectors.
-  // Every sum keeps its order (over c for π and q·u, over the particles for out).
-  constexpr int pair = 2;
-  static_assert(blocks % pair == 0, "a chunk is a whole number of vector pairs");
   real g[Rows][chunk];
-  for (int b = 0; b < blocks; b += pair) {
+  for (int b = 0; b < blocks; ++b) {
     const real* col = slab + b * lanes;  // particle b·lanes of the chunk
-    real pre[Rows][pair * lanes], qu[Rows][pair * lanes];
+    real pre[Rows][lanes], qu[Rows][lanes];
     for (int s = 0; s < Rows; ++s) {
       MFSIM_LANES
-      for (int l = 0; l < pair * lanes; ++l) {
+      for (int l = 0; l < lanes; ++l) {
         pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
         qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
       }
@@ -151,7 +146,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
       for (int s = 0; s < Rows; ++s) {
         const real zc = zs[s][c];
         MFSIM_LANES
-        for (int l = 0; l < pair * lanes; ++l) pre[s][l] += w[l] * zc;
+        for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
       }
     }
     if constexpr (Kind == SampleSum::backward || weighted) {
@@ -160,13 +155,13 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
         for (int s = 0; s < Rows; ++s) {
           const real qc = qs[s][c];
           MFSIM_LANES
-          for (int l = 0; l < pair * lanes; ++l) qu[s][l] += u[l] * qc;
+          for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
         }
       }
     }
     for (int s = 0; s < Rows; ++s) {
       MFSIM_LANES
-      for (int l = 0; l < pair * lanes; ++l) {
+      for (int l = 0; l < lanes; ++l) {
         if constexpr (Kind == SampleSum::forward) {
           g[s][b * lanes + l] = act.value(pre[s][l]);
         } else {
@@ -177,23 +172,19 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
       }
     }
   }
-  for (int c0 = 0; c0 < d; c0 += pair) {
-    // An odd d's last coordinate is summed twice, the copy not written.
-    const real* a[pair];
-    for (int h = 0; h < pair; ++h) a[h] = slab + (acc_row + min_of(c0 + h, d - 1)) * stride;
-    real acc[pair][Rows][lanes] = {};
+  for (int c = 0; c < d; ++c) {
+    const real* a = slab + (acc_row + c) * stride;
+    real acc[Rows][lanes] = {};
     for (int b = 0; b < blocks; ++b)
-      for (int h = 0; h < pair; ++h)
-        for (int s = 0; s < Rows; ++s) {
-          MFSIM_LANES
-          for (int l = 0; l < lanes; ++l) acc[h][s][l] += a[h][b * lanes + l] * g[s][b * lanes + l];
-        }
-    for (int h = 0; h < pair && c0 + h < d; ++h)
-      for (int s = 0; s < live; ++s) {
-        real sum = 0;
-        for (int l = 0; l < lanes; ++l) sum += acc[h][s][l];
-        out(i0 + s, c0 + h) += sum;
+      for (int s = 0; s < Rows; ++s) {
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
       }
+    for (int s = 0; s < live; ++s) {
+      real sum = 0;
+      for (int l = 0; l < lanes; ++l) sum += acc[s][l];
+      out(i0 + s, c) += sum;
+    }
   }
 }
 
