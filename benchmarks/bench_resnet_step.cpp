@@ -112,6 +112,8 @@ BENCHMARK(BM_ResNetEulerStep)
     ->Args({16, 2, 16, 32, 4})       // smoke size (ctest)
     ->Args({200, 16, 256, 1024, 8})  // the ResNet reference size (benchmarks/README.md)
     ->Args({1000, 64, 1024, 4096, 16})
+    ->Args({100, 4, 256, 256, 16})      // the peers' quick ResNet size
+    ->Args({1000, 8, 1000, 1000, 256})  // the peers' wide ResNet point (d = 256)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -11,10 +11,12 @@
 //
 // - Per-sample sums (forward, backward, head adjoint): the particles of every layer are first
 //   transposed, once per evaluation and in one kernel, into panels P(c, j) (coordinate c of
-//   particle j, zero-padded to whole `sample_sum_chunk`s), so that a thread owning 4 samples reads
-//   P row by row, contiguous across particles, each loaded vector serving the 4 samples — on a GPU
-//   a thread owns one sample and all threads of a team read the same addresses (broadcast). (A
-//   variant in 6 × lanes register blocks with the particles staged per team, as the two-layer
+//   particle j, zero-padded to whole `sample_sum_chunk`s, each chunk of particles a contiguous
+//   slab), so that a thread reads P row by row, contiguous across particles, 4 samples at a time,
+//   each loaded vector serving the 4 samples; a thread owns 32 samples and sweeps them chunk by
+//   chunk, so that a slab comes from memory once per thread and from cache for each 4 samples — on
+//   a GPU a thread owns one sample and all threads of a team read the same addresses (broadcast).
+//   (A variant in 6 × lanes register blocks with the particles staged per team, as the two-layer
 //   forward, measured 20 % slower at the reference size: n = 200 samples make 4 teams that each
 //   restage every particle.)
 // - Per-particle sums (velocities): the two-layer velocity's scheme, all layers in one kernel (or
@@ -45,28 +47,36 @@ using ParticlePanel = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
 constexpr int sample_sum_chunk = 8 * lanes;
 static_assert(sample_sum_chunk % 8 == 0, "transpose_layers moves blocks of 8 particles");
 
-// P(l, c, j) = theta(l·per_layer + j, c) for j < per_layer, 0 for per_layer ≤ j < padded width,
-// l < layers, in `scratch` (name): the panels of every layer in one kernel, shared by the forward
-// and the backward pass. The head is one layer.
+// The panels of every layer, in one kernel, shared by the forward and the backward pass (the head
+// is one layer): the particles of layer l in chunks of `sample_sum_chunk`, each chunk k a
+// contiguous slab of `cols` rows, P(l, k·cols + c, j) = theta(l·per_layer + k·sample_sum_chunk + j,
+// c) (0 past per_layer), in `scratch` (name). Contiguous slabs, not one row per coordinate: a row
+// of a whole layer is a power-of-two multiple of 64 reals at widths of 1024 or more, whose rows
+// then fall into the same few cache sets.
 using ParticlePanels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
 inline ParticlePanels transpose_layers(const ExecSpace& space, ConstMatrix theta, index_t layers,
                                        index_t per_layer, Workspace& scratch,
                                        const std::string& name) {
+  constexpr index_t chunk = sample_sum_chunk;
   const int cols = int(theta.extent(1));
-  const index_t width = (per_layer + sample_sum_chunk - 1) / sample_sum_chunk * sample_sum_chunk;
-  const ParticlePanels panels = scratch.view<ParticlePanels>(name, layers, cols, width);
+  const index_t chunks = (per_layer + chunk - 1) / chunk;
+  const ParticlePanels panels =
+      scratch.view<ParticlePanels>(name, layers, chunks * cols, index_t(chunk));
   // A block of 8 particles of one layer per iteration: their rows of theta read once (L1), each
   // panel row written a cache line at a time. (One iteration per panel row reads theta with a
   // stride of its row length, from another core's cache after the update: 3x slower on Threads.)
   constexpr index_t block = 8;
-  const index_t blocks = width / block;
+  const index_t blocks = chunks * chunk / block;
   Kokkos::parallel_for(
       "mfsim::ResNet::transpose_particles::" + name,
       Kokkos::RangePolicy<ExecSpace>(space, 0, layers * blocks), KOKKOS_LAMBDA(index_t lb) {
         const index_t l = lb / blocks, j0 = lb % blocks * block;
+        const index_t row0 = j0 / chunk * cols, e0 = j0 % chunk;
         for (int c = 0; c < cols; ++c)
-          for (index_t j = j0; j < j0 + block; ++j)
-            panels(l, c, j) = j < per_layer ? theta(l * per_layer + j, c) : real(0);
+          for (index_t e = 0; e < block; ++e) {
+            const index_t j = j0 + e;
+            panels(l, row0 + c, e0 + e) = j < per_layer ? theta(l * per_layer + j, c) : real(0);
+          }
       });
   return panels;
 }
@@ -84,17 +94,26 @@ inline ParticlePanel layer_panel(const ParticlePanels& panels, index_t l) {
 //                 (head particles of c outputs; q has c columns: the weights of the outputs).
 enum class SampleSum { forward, backward, head_adjoint, weighted_head_adjoint };
 
-// One thread's share of a per-sample pass: the sums of samples i0 … i0 + Rows − 1 (those below n)
-// over every particle of the panel. Each vector of panel values it loads serves all Rows samples.
+// The rows of a particle of each kind (theta's columns).
+template <SampleSum Kind>
+KOKKOS_INLINE_FUNCTION int panel_cols(int d, int weights) {
+  return Kind == SampleSum::forward || Kind == SampleSum::backward ? 2 * d + 1
+         : Kind == SampleSum::head_adjoint                         ? 1 + d
+                                                                   : weights + d;
+}
+
+// out(i, c) += Σ_j g_ij P(acc_row + c, j) over the particles of one chunk (slab: its rows, each
+// sample_sum_chunk long) for the samples i0 … i0 + Rows − 1 below `end`. Each vector of panel
+// values loaded serves all Rows samples.
 template <SampleSum Kind, int Rows, class Act>
-MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
-    const Act& act, const ParticlePanel& panel, const ConstMatrix& z, const ConstMatrix& q,
-    const ConstMatrix& base, const Matrix& out, real scale, index_t i0) {
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, const real* slab,
+                                                             const ConstMatrix& z,
+                                                             const ConstMatrix& q,
+                                                             const Matrix& out, index_t i0,
+                                                             index_t end) {
   constexpr int chunk = sample_sum_chunk, blocks = chunk / lanes;
-  const index_t n = index_t(z.extent(0));
+  constexpr index_t stride = chunk;  // between rows of the slab
   const int d = int(z.extent(1));
-  const index_t width = index_t(panel.extent(1));
-  const index_t stride = width;  // between rows of the panel
   // The coordinates of q_i·u (backward) or q_i·a (weighted_head_adjoint): q's columns.
   const int weights = int(q.extent(1));
   constexpr bool weighted = Kind == SampleSum::weighted_head_adjoint;
@@ -104,8 +123,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
                       : weighted                    ? weights
                                                     : 1;
   const bool bias = Kind == SampleSum::forward || Kind == SampleSum::backward;
-  const int live = int(min_of<index_t>(Rows, n - i0));
-  // Rows past n repeat the last sample; their sums are not written.
+  const int live = int(min_of<index_t>(Rows, end - i0));
+  // Rows past `end` repeat the last sample; their sums are not written.
   const real* zs[Rows];
   const real* qs[Rows];
   for (int s = 0; s < Rows; ++s) {
@@ -113,89 +132,110 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
     zs[s] = &z(i, 0);
     qs[s] = &q(i, 0);
   }
-  for (int s = 0; s < live; ++s)
-    for (int c = 0; c < d; ++c) out(i0 + s, c) = 0;
-  const real* panel_data = panel.data();
-  for (index_t j0 = 0; j0 < width; j0 += chunk) {
-    real g[Rows][chunk];
-    for (int b = 0; b < blocks; ++b) {
-      const real* col = panel_data + j0 + b * lanes;  // column j0 + b·lanes of the panel
-      real pre[Rows][lanes], qu[Rows][lanes];
-      for (int s = 0; s < Rows; ++s) {
-        MFSIM_LANES
-        for (int l = 0; l < lanes; ++l) {
-          pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
-          qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
-        }
-      }
-      for (int c = 0; c < d; ++c) {
-        const real* w = col + (w_row + c) * stride;
-        for (int s = 0; s < Rows; ++s) {
-          const real zc = zs[s][c];
-          MFSIM_LANES
-          for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
-        }
-      }
-      if constexpr (Kind == SampleSum::backward || weighted) {
-        for (int c = 0; c < weights; ++c) {
-          const real* u = col + c * stride;
-          for (int s = 0; s < Rows; ++s) {
-            const real qc = qs[s][c];
-            MFSIM_LANES
-            for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
-          }
-        }
-      }
-      for (int s = 0; s < Rows; ++s) {
-        MFSIM_LANES
-        for (int l = 0; l < lanes; ++l) {
-          if constexpr (Kind == SampleSum::forward) {
-            g[s][b * lanes + l] = act.value(pre[s][l]);
-          } else {
-            real sv, ds;
-            act.eval(pre[s][l], sv, ds);
-            g[s][b * lanes + l] = qu[s][l] * ds;
-          }
-        }
+  real g[Rows][chunk];
+  for (int b = 0; b < blocks; ++b) {
+    const real* col = slab + b * lanes;  // particle b·lanes of the chunk
+    real pre[Rows][lanes], qu[Rows][lanes];
+    for (int s = 0; s < Rows; ++s) {
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        pre[s][l] = bias ? col[2 * d * stride + l] : real(0);
+        qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
       }
     }
     for (int c = 0; c < d; ++c) {
-      const real* a = panel_data + (acc_row + c) * stride + j0;
-      real acc[Rows][lanes] = {};
-      for (int b = 0; b < blocks; ++b)
+      const real* w = col + (w_row + c) * stride;
+      for (int s = 0; s < Rows; ++s) {
+        const real zc = zs[s][c];
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+      }
+    }
+    if constexpr (Kind == SampleSum::backward || weighted) {
+      for (int c = 0; c < weights; ++c) {
+        const real* u = col + c * stride;
         for (int s = 0; s < Rows; ++s) {
+          const real qc = qs[s][c];
           MFSIM_LANES
-          for (int l = 0; l < lanes; ++l) acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
+          for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
         }
-      for (int s = 0; s < live; ++s) {
-        real sum = 0;
-        for (int l = 0; l < lanes; ++l) sum += acc[s][l];
-        out(i0 + s, c) += sum;
+      }
+    }
+    for (int s = 0; s < Rows; ++s) {
+      MFSIM_LANES
+      for (int l = 0; l < lanes; ++l) {
+        if constexpr (Kind == SampleSum::forward) {
+          g[s][b * lanes + l] = act.value(pre[s][l]);
+        } else {
+          real sv, ds;
+          act.eval(pre[s][l], sv, ds);
+          g[s][b * lanes + l] = qu[s][l] * ds;
+        }
       }
     }
   }
+  for (int c = 0; c < d; ++c) {
+    const real* a = slab + (acc_row + c) * stride;
+    real acc[Rows][lanes] = {};
+    for (int b = 0; b < blocks; ++b)
+      for (int s = 0; s < Rows; ++s) {
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) acc[s][l] += a[b * lanes + l] * g[s][b * lanes + l];
+      }
+    for (int s = 0; s < live; ++s) {
+      real sum = 0;
+      for (int l = 0; l < lanes; ++l) sum += acc[s][l];
+      out(i0 + s, c) += sum;
+    }
+  }
+}
+
+// One thread's share of a per-sample pass: the samples [first, end), chunk after chunk of
+// particles, Rows samples at a time within a chunk, so that a chunk's slab is read from memory
+// once per thread and from cache by each group of Rows samples (at d = 256 a slab is 0.4 MB: one
+// layer's panel would not stay in L2 across the samples). Each out(i, c) is summed chunk by
+// chunk in the order of the particles.
+template <SampleSum Kind, int Rows, class Act>
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sums(const Act& act, const ParticlePanel& panel,
+                                                         const ConstMatrix& z, const ConstMatrix& q,
+                                                         const ConstMatrix& base, const Matrix& out,
+                                                         real scale, index_t first, index_t end) {
+  const int d = int(z.extent(1));
+  const index_t cols = panel_cols<Kind>(d, int(q.extent(1)));
+  const index_t chunks = index_t(panel.extent(0)) / cols;
+  const index_t slab_size = cols * sample_sum_chunk;
+  for (index_t i = first; i < end; ++i)
+    for (int c = 0; c < d; ++c) out(i, c) = 0;
+  for (index_t k = 0; k < chunks; ++k)
+    for (index_t i0 = first; i0 < end; i0 += Rows)
+      sample_sum_rows<Kind, Rows>(act, panel.data() + k * slab_size, z, q, out, i0, end);
   const bool with_base = base.extent(0) > 0;
-  for (int s = 0; s < live; ++s)
-    for (int c = 0; c < d; ++c)
-      out(i0 + s, c) = out(i0 + s, c) * scale + (with_base ? base(i0 + s, c) : real(0));
+  for (index_t i = first; i < end; ++i)
+    for (int c = 0; c < d; ++c) out(i, c) = out(i, c) * scale + (with_base ? base(i, c) : real(0));
 }
 
 template <SampleSum Kind, class Act>
 void per_sample_sum(const ExecSpace& space, const std::string& label, ParticlePanel panel,
                     ConstMatrix z, ConstMatrix q, ConstMatrix base, Matrix out, real scale,
                     Act act) {
-  // A thread owns `rows` samples (sample_sum_rows).
+  // A thread sums `rows` samples at a time over a chunk of particles (sample_sum_rows) and owns
+  // `per_thread` samples; on a GPU one sample, the threads of a team reading the same panel
+  // entries (broadcast).
   constexpr int rows = tiles::gpu ? 1 : 4;
+  constexpr int per_thread = tiles::gpu ? 1 : 8 * rows;
   const index_t n = index_t(z.extent(0));
   using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
-  constexpr int per_team = tiles::gpu ? 64 : rows;  // samples of a team
+  constexpr int per_team = tiles::gpu ? 64 : per_thread;  // samples of a team
   Kokkos::parallel_for(
       label, Policy(space, int((n + per_team - 1) / per_team), Kokkos::AUTO),
       KOKKOS_LAMBDA(const Policy::member_type& team) {
         const index_t first = index_t(team.league_rank()) * per_team;
-        const int threads = int((min_of<index_t>(per_team, n - first) + rows - 1) / rows);
+        const int threads =
+            int((min_of<index_t>(per_team, n - first) + per_thread - 1) / per_thread);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
-          sample_sum_rows<Kind, rows>(act, panel, z, q, base, out, scale, first + t * rows);
+          const index_t begin = first + t * per_thread;
+          sample_sums<Kind, rows>(act, panel, z, q, base, out, scale, begin,
+                                  min_of<index_t>(begin + per_thread, n));
         });
       });
 }

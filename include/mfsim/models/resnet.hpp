@@ -140,7 +140,7 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
 
  private:
   // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank, from the
-  // layer's particles transposed (layer_panel(c, j) = θ_j[c]: detail::transpose_layers).
+  // layer's particles transposed in chunks (detail::transpose_layers).
   void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(const ExecSpace& space, ConstMatrix head, ConstMatrix z_last, Vector f) const;
