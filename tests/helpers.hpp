@@ -71,6 +71,24 @@ inline double max_abs(const std::vector<double>& a) {
   return m;
 }
 
+// −flow_scale ∂loss/∂θ_j at every coordinate j of θ, by central differences of step h: the
+// reference for a velocity −flow_scale ∇L. `loss` takes the perturbed copy of θ.
+template <class Loss>
+std::vector<double> minus_scaled_gradient(std::vector<double> theta, const Loss& loss,
+                                          double flow_scale, double h) {
+  std::vector<double> fd(theta.size());
+  for (std::size_t j = 0; j < theta.size(); ++j) {
+    const double saved = theta[j];
+    theta[j] = saved + h;
+    const double plus = loss(theta);
+    theta[j] = saved - h;
+    const double minus = loss(theta);
+    theta[j] = saved;
+    fd[j] = -flow_scale * (plus - minus) / (2 * h);
+  }
+  return fd;
+}
+
 // Whether the row-major n × n matrix `a` equals its transpose bit for bit.
 inline bool is_exactly_symmetric(const std::vector<double>& a, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)

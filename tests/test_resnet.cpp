@@ -263,21 +263,10 @@ void expect_velocity_is_minus_scaled_loss_gradient(const ResNetSpec& spec) {
   const HostResNet net(p);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   const double h = test::is_double() ? 1e-5 : 1e-2;
-  auto fd_of = [&](std::vector<double> th, bool is_blocks, double flow_scale) {
-    std::vector<double> fd(th.size());
-    for (std::size_t j = 0; j < th.size(); ++j) {
-      const double saved = th[j];
-      th[j] = saved + h;
-      const double plus = is_blocks ? net.loss(th, head) : net.loss(blocks, th);
-      th[j] = saved - h;
-      const double minus = is_blocks ? net.loss(th, head) : net.loss(blocks, th);
-      th[j] = saved;
-      fd[j] = -flow_scale * (plus - minus) / (2 * h);
-    }
-    return fd;
-  };
-  const auto fd_blocks = fd_of(blocks, true, double(net.L * net.M));
-  const auto fd_head = fd_of(head, false, double(net.K));
+  const auto fd_blocks = test::minus_scaled_gradient(
+      blocks, [&](const auto& th) { return net.loss(th, head); }, double(net.L * net.M), h);
+  const auto fd_head = test::minus_scaled_gradient(
+      head, [&](const auto& th) { return net.loss(blocks, th); }, double(net.K), h);
   const auto v_blocks = test::host(v.theta[0]), v_head = test::host(v.theta[1]);
   const double tol = test::tol(1e-7, 2e-2);
   const int d = net.d;
