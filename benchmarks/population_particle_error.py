@@ -9,9 +9,10 @@ against m, and its power-law exponent.
 The case (MATH.md §2.8, "Reduction to the plane"): erf student and erf teacher f* = erf(s* x) in
 d = 1 (data.seed = 4 gives s* = −1.4843), β = 1, i.i.d. initial particles (a, s) ~ N(0, 1)²,
 RK4 at dt = 0.05 to t = 2. The reference is the finite-volume solution of the reduced PDE on
-the box [−7, 7]², Richardson-extrapolated from the N × N and 2N × 2N grids (the scheme is second
-order: measured here from N/2, N and 2N); its own error is estimated as the difference of the
-extrapolation to the 2N grid's value divided by ... see `grid_error` below.
+the box [−7, 7]², Richardson-extrapolated (order 2) from the N² and (2N)² grids; the scheme's
+order is measured from the (N/2)², N² and (2N)² grids, and the reference's own error is estimated
+as the difference to the extrapolation from the (N/2)² and N² grids (an estimate of the coarser
+extrapolation's error, so an upper estimate of the finer one's).
 
 For each width, every seed's particles give the observables that are functionals of ρ
 (population_risk, E a², E s², E a s) at t = 0.5, 1, 2; the error at width m is the root mean
@@ -23,6 +24,7 @@ are kept in DIR (default /tmp/population_particle_error) and reused.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -70,16 +72,28 @@ path_length = false
 
 
 def run_particles(mfsim: Path, work: Path, m: int, seed: int, dt: float = 0.05) -> Path:
-    """The mfsim run of width m and init seed (reused when its file exists)."""
+    """The mfsim run of width m and init seed (reused when its file exists); mfsim's own wall time
+    goes to a .seconds file beside it."""
     out = work / f"m{m}_seed{seed}_dt{dt:g}.h5"
     if not out.exists():
         config = work / f"m{m}_seed{seed}_dt{dt:g}.toml"
         config.write_text(CONFIG.format(m=m, seed=seed, dt=dt, every=round(0.5 / dt)))
         partial = out.with_suffix(".partial.h5")
-        subprocess.run([str(mfsim), "run", str(config), "-o", str(partial), "--force", "-q"],
-                       check=True)
+        result = subprocess.run([str(mfsim), "run", str(config), "-o", str(partial), "--force", "-q"],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"mfsim failed on {config}: {result.stderr.strip()}")
+        wall = re.search(r"wall time ([0-9.eE+-]+) s", result.stdout + result.stderr)
+        if wall:
+            out.with_suffix(".seconds").write_text(wall.group(1) + "\n")
         partial.rename(out)
     return out
+
+
+def run_seconds(path: Path) -> float:
+    """mfsim's wall time of a run, NaN where it was not recorded."""
+    seconds = path.with_suffix(".seconds")
+    return float(seconds.read_text()) if seconds.exists() else float("nan")
 
 
 def particle_observables(path: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -134,14 +148,17 @@ def main():
         lines.append(text)
 
     # Particles first (the PDE needs the teacher the runs wrote).
-    particle = {}
-    run_seconds = {}
+    particle, seconds_per_run = {}, {}
     for m, count in zip(args.widths, args.seeds):
-        start = time.perf_counter()
-        particle[m] = [particle_observables(run_particles(mfsim, args.work, m, seed))[0]
-                       for seed in range(1, count + 1)]
-        run_seconds[m] = (time.perf_counter() - start) / count
+        paths = [run_particles(mfsim, args.work, m, seed) for seed in range(1, count + 1)]
+        particle[m] = [particle_observables(path)[0] for path in paths]
+        seconds_per_run[m] = float(np.nanmean([run_seconds(path) for path in paths]))
     _, teacher = particle_observables(run_particles(mfsim, args.work, args.widths[0], 1))
+    # The particles' time-step error: dt = 0.05 against 0.025 at one width and seed.
+    m_check = 1000 if 1000 in args.widths else args.widths[0]
+    coarse_dt = particle_observables(run_particles(mfsim, args.work, m_check, 1))[0]
+    fine_dt = particle_observables(run_particles(mfsim, args.work, m_check, 1, dt=0.025))[0]
+    time_step_error = max(float(np.max(np.abs(coarse_dt[key] - fine_dt[key]))) for key in OBSERVABLES)
 
     # The reference: three grids, the observed order, Richardson extrapolation.
     n = args.grid
@@ -157,16 +174,14 @@ def main():
     for size, (_, edge, seconds, steps) in grids.items():
         say(f"| {size} × {size} | {steps} | {seconds:.1f} | {edge:.1e} |")
     say()
-    say("| observable | t | N/2 → N | N → 2N | order | Richardson value | grid error estimate |")
+    say("| observable | t | N/2 → N | N → 2N | order | Richardson value | its error estimate |")
     say("|---|---|---|---|---|---|---|")
     reference, grid_error = {}, {}
     for key in OBSERVABLES:
         d1, d2 = mid[key] - coarse[key], fine[key] - mid[key]
         order = np.log2(np.abs(d1) / np.abs(d2))
         reference[key] = fine[key] + d2 / 3
-        # The extrapolated value's error: bounded by the 2N grid's correction d2/3 (a third order
-        # remainder is smaller still); quoted as |d2|/3, a conservative figure.
-        grid_error[key] = np.abs(d2) / 3
+        grid_error[key] = np.abs(reference[key] - (mid[key] + d1 / 3))
         for i, t in enumerate(TIMES):
             say(f"| {key} | {t:g} | {d1[i]:+.2e} | {d2[i]:+.2e} | {order[i]:.2f} | "
                 f"{reference[key][i]:.8f} | {grid_error[key][i]:.1e} |")
@@ -189,11 +204,13 @@ def main():
         combined = float(np.sqrt(np.mean([np.mean(np.array([run[key] - reference[key] for run in runs])**2)
                                           for key in OBSERVABLES])))
         rms["combined"].append(combined)
-        say(f"| {m} | {len(runs)} | {run_seconds[m]:.1f} | " +
+        say(f"| {m} | {len(runs)} | {seconds_per_run[m]:.1f} | " +
             " | ".join(f"{per[key]:.2e}" for key in OBSERVABLES) + f" | {combined:.2e} |")
     say()
     smallest = min(min(values) for key, values in rms.items() if key != "combined")
     largest_grid = max(float(np.max(v)) for v in grid_error.values())
+    say(f"Particles' time-step error (RK4, dt = 0.05 against 0.025, m = {m_check}, seed 1, largest "
+        f"over the observables and times): {time_step_error:.1e}.")
     say(f"Largest grid error estimate {largest_grid:.1e} against the smallest particle error "
         f"{smallest:.1e} (ratio {smallest / largest_grid:.0f}).")
     say()
