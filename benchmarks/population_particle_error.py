@@ -30,12 +30,12 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "analysis"))
 from mfsim_analysis.fit import fit_power_law  # noqa: E402
+from mfsim_analysis import reduced_pde  # noqa: E402
 from mfsim_analysis.reduced_pde import ERF, Grid, ReducedFlow  # noqa: E402
 
 TIMES = (0.5, 1.0, 2.0)
@@ -97,30 +97,15 @@ def run_seconds(path: Path) -> float:
 
 
 def particle_observables(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """The observables of one run at TIMES, and the teacher (a*, s*, scale)."""
-    with h5py.File(path, "r") as f:
-        group = f["particles/two_layer/position"]
-        times, frames = group["time"][:], group["value"]
-        risk = f["observables/population_risk"]
-        risk_times, risk_values = risk["time"][:], risk["value"][:]
-        rows = {key: [] for key in OBSERVABLES}
-        for t in TIMES:
-            frame = frames[int(np.argmin(np.abs(times - t)))]
-            assert abs(times[np.argmin(np.abs(times - t))] - t) < 1e-9
-            a, s = frame[:, 0], frame[:, 1]
-            rows["mean_a2"].append(np.mean(a * a))
-            rows["mean_s2"].append(np.mean(s * s))
-            rows["mean_as"].append(np.mean(a * s))
-            rows["population_risk"].append(risk_values[int(np.argmin(np.abs(risk_times - t)))])
-        teacher = {"a": f["data/teacher/a"][:].ravel(), "s": f["data/teacher/w"][:].ravel(),
-                   "scale": float(f["data/teacher"].attrs["output_scale"])}
-    return {key: np.array(value) for key, value in rows.items()}, teacher
+    """The observables of one run at TIMES, and its teacher."""
+    values = reduced_pde.particle_observables(path, TIMES)
+    return {key: values[key] for key in OBSERVABLES}, reduced_pde.teacher_of(path)
 
 
 def pde_observables(teacher: dict, n: int) -> tuple[dict[str, np.ndarray], float, float, int]:
-    """The reduced PDE's observables at TIMES on the n × n grid, its edge mass and seconds."""
+    """The reduced PDE's observables at TIMES on the n × n grid, its edge mass, seconds and steps."""
     grid = Grid(n, n, HALF_WIDTH, HALF_WIDTH)
-    flow = ReducedFlow(ERF, teacher["a"], teacher["s"], teacher["scale"], beta=1.0)
+    flow = ReducedFlow(ERF, beta=1.0, **teacher)
     start = time.perf_counter()
     solution = flow.solve(grid, grid.gaussian(1.0, 1.0), TIMES)
     seconds = time.perf_counter() - start
@@ -148,16 +133,24 @@ def main():
         lines.append(text)
 
     # Particles first (the PDE needs the teacher the runs wrote).
+    # Distinct init seeds per width: mfsim draws particle k from (seed, k) alone, so one seed at
+    # two widths would give nested particle sets and correlated errors; the least-squares
+    # interval of the exponent assumes independent widths. The widest width takes seeds 1 … S.
+    def init_seed(m, s):
+        return s + 1000 * sorted(args.widths, reverse=True).index(m)
+
     particle, seconds_per_run = {}, {}
     for m, count in zip(args.widths, args.seeds):
-        paths = [run_particles(mfsim, args.work, m, seed) for seed in range(1, count + 1)]
+        paths = [run_particles(mfsim, args.work, m, init_seed(m, seed)) for seed in range(1, count + 1)]
         particle[m] = [particle_observables(path)[0] for path in paths]
         seconds_per_run[m] = float(np.nanmean([run_seconds(path) for path in paths]))
-    _, teacher = particle_observables(run_particles(mfsim, args.work, args.widths[0], 1))
+    _, teacher = particle_observables(run_particles(mfsim, args.work, args.widths[0],
+                                                    init_seed(args.widths[0], 1)))
     # The particles' time-step error: dt = 0.05 against 0.025 at one width and seed.
     m_check = 1000 if 1000 in args.widths else args.widths[0]
-    coarse_dt = particle_observables(run_particles(mfsim, args.work, m_check, 1))[0]
-    fine_dt = particle_observables(run_particles(mfsim, args.work, m_check, 1, dt=0.025))[0]
+    seed_check = init_seed(m_check, 1)
+    coarse_dt = particle_observables(run_particles(mfsim, args.work, m_check, seed_check))[0]
+    fine_dt = particle_observables(run_particles(mfsim, args.work, m_check, seed_check, dt=0.025))[0]
     time_step_error = max(float(np.max(np.abs(coarse_dt[key] - fine_dt[key]))) for key in OBSERVABLES)
 
     # The reference: three grids, the observed order, Richardson extrapolation.
@@ -166,7 +159,7 @@ def main():
     for size in (n // 2, n, 2 * n):
         grids[size] = pde_observables(teacher, size)
     coarse, mid, fine = (grids[size][0] for size in (n // 2, n, 2 * n))
-    say(f"Reduced PDE (erf, d = 1, s* = {teacher['s'][0]:.6f}, box [−{HALF_WIDTH:g}, {HALF_WIDTH:g}]², "
+    say(f"Reduced PDE (erf, d = 1, s* = {teacher['teacher_s'][0]:.6f}, box [−{HALF_WIDTH:g}, {HALF_WIDTH:g}]², "
         f"MUSCL–MC + SSP-RK3, CFL 0.4)")
     say()
     say("| grid | steps | seconds | mass in the outer two cells (max over t) |")
@@ -211,6 +204,7 @@ def main():
     largest_grid = max(float(np.max(v)) for v in grid_error.values())
     say(f"Particles' time-step error (RK4, dt = 0.05 against 0.025, m = {m_check}, seed 1, largest "
         f"over the observables and times): {time_step_error:.1e}.")
+    say("Init seeds: width k from the widest takes seeds 1000k + 1 … 1000k + S (independent widths).")
     say(f"Largest grid error estimate {largest_grid:.1e} against the smallest particle error "
         f"{smallest:.1e} (ratio {smallest / largest_grid:.0f}).")
     say()

@@ -32,7 +32,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Kernel", "ERF", "LINEAR", "Grid", "ReducedFlow", "Solution", "moments"]
+__all__ = ["Kernel", "ERF", "LINEAR", "Grid", "ReducedFlow", "Solution", "moments", "particle_observables",
+           "teacher_of"]
 
 
 @dataclass(frozen=True)
@@ -289,3 +290,39 @@ class ReducedFlow:
             edge.append(grid.integrate(rho) - grid.integrate(rho[2:-2, 2:-2]))
         observables = {key: np.array([row[key] for row in rows]) for key in rows[0]}
         return Solution(times, densities, observables, steps, np.array(edge))
+
+
+def particle_observables(path, times) -> dict[str, np.ndarray]:
+    """The observables of `ReducedFlow.observables` from an mfsim run on the line (d = 1, no
+    bias): the moments of its particles at the snapshots at `times` and its population_risk there
+    (each time must be a snapshot and an observation of the run)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f["particles/two_layer/position"]
+        snapshot_times, frames = group["time"][:], group["value"]
+        if frames.shape[2] != 2:
+            raise ValueError(f"{path}: not a run on the line (columns a, w_1 expected)")
+        risk = f["observables/population_risk"]
+        risk_times, risk_values = risk["time"][:], risk["value"][:]
+        rows = []
+        for t in times:
+            i, j = int(np.argmin(np.abs(snapshot_times - t))), int(np.argmin(np.abs(risk_times - t)))
+            if abs(snapshot_times[i] - t) > 1e-9 or abs(risk_times[j] - t) > 1e-9:
+                raise ValueError(f"{path}: no snapshot and observation at t = {t}")
+            frame = frames[i]
+            a, s = frame[:, 0], frame[:, 1]
+            rows.append({"mass": 1.0, "mean_a": a.mean(), "mean_s": s.mean(), "mean_a2": np.mean(a * a),
+                         "mean_s2": np.mean(s * s), "mean_as": np.mean(a * s),
+                         "population_risk": risk_values[j]})
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+def teacher_of(path) -> dict:
+    """The teacher of an mfsim run on the line, as ReducedFlow's arguments (teacher_a, teacher_s,
+    teacher_scale)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {"teacher_a": f["data/teacher/a"][:].ravel(), "teacher_s": f["data/teacher/w"][:].ravel(),
+                "teacher_scale": float(f["data/teacher"].attrs["output_scale"])}

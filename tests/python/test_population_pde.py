@@ -139,6 +139,7 @@ def pde(particles):
         solution = flow.solve(grid, grid.gaussian(1.0, 1.0), (0.0, *TIMES))
         assert np.all(np.abs(solution.observables["mass"] - 1) < 1e-13)
         assert solution.boundary_mass.max() < 1e-8  # the walls hold no mass: the box is wide enough
+        assert min(density.min() for density in solution.densities) >= 0
         solutions[n] = solution.observables
     return solutions
 
