@@ -139,10 +139,14 @@ def main():
     def init_seed(m, s):
         return s + 1000 * sorted(args.widths, reverse=True).index(m)
 
-    particle, seconds_per_run = {}, {}
+    particle, seconds_per_run, initial_ratio = {}, {}, {}
     for m, count in zip(args.widths, args.seeds):
         paths = [run_particles(mfsim, args.work, m, init_seed(m, seed)) for seed in range(1, count + 1)]
         particle[m] = [particle_observables(path)[0] for path in paths]
+        # The seeds' luck: E a² at t = 0 is the mean of m squares of N(0, 1), of standard deviation
+        # √(2/m); the ratio of their RMS error to it is 1 in expectation.
+        initial = np.array([reduced_pde.particle_observables(path, (0.0,))["mean_a2"][0] for path in paths])
+        initial_ratio[m] = float(np.sqrt(np.mean((initial - 1) ** 2)) / np.sqrt(2 / m))
         seconds_per_run[m] = float(np.nanmean([run_seconds(path) for path in paths]))
     _, teacher = particle_observables(run_particles(mfsim, args.work, args.widths[0],
                                                     init_seed(args.widths[0], 1)))
@@ -183,9 +187,9 @@ def main():
     # Particle errors: RMS over the seeds, per observable and combined.
     say("Particles (mfsim, RK4, dt = 0.05): root-mean-square error over the seeds against the PDE")
     say()
-    header = "| m | seeds | s per run | " + " | ".join(OBSERVABLES) + " | combined |"
+    header = "| m | seeds | s per run | " + " | ".join(OBSERVABLES) + " | combined | t = 0: E a² error / √(2/m) |"
     say(header)
-    say("|---" * (len(OBSERVABLES) + 4) + "|")
+    say("|---" * (len(OBSERVABLES) + 5) + "|")
     rms = {key: [] for key in (*OBSERVABLES, "combined")}
     for m in args.widths:
         runs = particle[m]
@@ -198,7 +202,7 @@ def main():
                                           for key in OBSERVABLES])))
         rms["combined"].append(combined)
         say(f"| {m} | {len(runs)} | {seconds_per_run[m]:.1f} | " +
-            " | ".join(f"{per[key]:.2e}" for key in OBSERVABLES) + f" | {combined:.2e} |")
+            " | ".join(f"{per[key]:.2e}" for key in OBSERVABLES) + f" | {combined:.2e} | {initial_ratio[m]:.2f} |")
     say()
     smallest = min(min(values) for key, values in rms.items() if key != "combined")
     largest_grid = max(float(np.max(v)) for v in grid_error.values())
