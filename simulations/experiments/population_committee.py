@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sys
 
+import h5py
 import numpy as np
 from scipy.integrate import solve_ivp
 
@@ -83,8 +84,6 @@ def saad_solla(path, scale_c):
     with open_run(path) as run:
         theta = run.particles["two_layer"].frame(0).value
         times = run.observables["population_risk"].time
-    import h5py
-
     with h5py.File(path, "r") as f:
         w_star, a_star = f["data/teacher/w"][:], f["data/teacher/a"][:].ravel()
         scale = float(f["data/teacher"].attrs["output_scale"])
