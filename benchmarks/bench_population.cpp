@@ -61,5 +61,6 @@ BENCHMARK(BM_PopulationVelocity)
     ->Args({4096, 256, 0})
     ->Args({4096, 256, 1})
     ->Args({16384, 16, 0})
+    ->Args({16384, 256, 0})  // with {4096, 16 | 256, 0}: the KeOps peer's points
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

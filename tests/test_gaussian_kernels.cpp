@@ -102,13 +102,14 @@ std::vector<KernelValue> evaluate(const Kernel& kernel, const std::vector<Cov>& 
   return values;
 }
 
-// A kernel's pair form, with the prepared factors of both variances, as a kernel of (q11, q12,
-// q22).
+// What the pair kernel evaluates (pair_of, with the prepared factors of both variances), as a
+// kernel of (q11, q12, q22).
 template <class Kernel>
 struct PairForm {
   Kernel kernel;
   KOKKOS_INLINE_FUNCTION KernelValue operator()(real q11, real q12, real q22) const {
-    return kernel.pair(q11, Kernel::prepare(q11), q12, q22, Kernel::prepare(q22));
+    return gaussian_kernels::pair_of(kernel, q11, gaussian_kernels::prepare_of(kernel, q11), q12,
+                                     q22, gaussian_kernels::prepare_of(kernel, q22));
   }
 };
 
@@ -327,6 +328,40 @@ TEST(GaussianKernel, PairFormAgreesWithTheReference) {
   const double tolerance = test::tol(1e-13, 1e-4);
   expect_pair_form_agrees(gaussian_kernels::Erf{}, tolerance);
   expect_pair_form_agrees(gaussian_kernels::Relu{}, tolerance);
+}
+
+// The kernels without a pair form (the polynomials, the Hermite links) go through their reference
+// form, bitwise, with prepared factors 0; Erf and Relu through their pair form.
+TEST(GaussianKernel, PairOfPicksThePairFormWhereAKernelHasOne) {
+  using namespace gaussian_kernels;
+  static_assert(has_pair_form<Erf>::value && has_pair_form<Relu>::value);
+  static_assert(!has_pair_form<Polynomial>::value &&
+                !has_pair_form<HermiteLink<ErfMoments>>::value &&
+                !has_pair_form<HermiteLink<ReluMoments>>::value);
+  Polynomial polynomial;
+  polynomial.degree = 2;
+  polynomial.c[0] = polynomial.other[0] = real(0.3);
+  polynomial.c[1] = real(1), polynomial.other[1] = real(-0.7);
+  polynomial.c[2] = polynomial.other[2] = real(0.5);
+  HermiteLink<ErfMoments> link;
+  link.degree = 2;
+  link.c[1] = real(0.4), link.c[2] = real(1.1);
+  const real q11 = real(0.8), q12 = real(0.3), q22 = real(1.4);
+  auto expect_reference = [&](const auto& kernel) {
+    EXPECT_EQ(prepare_of(kernel, q11), real(0));
+    const KernelValue a =
+        pair_of(kernel, q11, prepare_of(kernel, q11), q12, q22, prepare_of(kernel, q22));
+    const KernelValue b = kernel(q11, q12, q22);
+    EXPECT_EQ(a.k, b.k);
+    EXPECT_EQ(a.d11, b.d11);
+    EXPECT_EQ(a.d12, b.d12);
+  };
+  expect_reference(polynomial);
+  expect_reference(link);
+  const Erf erf;
+  EXPECT_EQ(prepare_of(erf, q11), Erf::prepare(q11));
+  const KernelValue a = pair_of(erf, q11, Erf::prepare(q11), q12, q22, Erf::prepare(q22));
+  EXPECT_EQ(a.k, erf.pair(q11, Erf::prepare(q11), q12, q22, Erf::prepare(q22)).k);
 }
 
 }  // namespace

@@ -306,7 +306,8 @@ TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
   EXPECT_THAT(test::config_error(base + "[flow]\nbatch_size = 10\n"),
               HasSubstr("flow.batch_size:"));
   EXPECT_THAT(test::config_error(base + "[diagnostics]\ngram = true\n"),
-              HasSubstr("diagnostics.gram:"));
+              HasSubstr("diagnostics.gram: needs samples, and data.kind = \"population\" has none: "
+                        "set diagnostics.probe_samples"));
   EXPECT_THAT(test::config_error(base + "[diagnostics]\nkl = [\"transport\"]\n"),
               HasSubstr("diagnostics.kl:"));
   // The polynomial activations: hermite needs its coefficients (at most degree 8).
@@ -346,6 +347,36 @@ TEST(PopulationConfig, RefusesWhatHasNoClosedForm) {
   EXPECT_THAT(test::config_error("[model]\nkind = \"resnet\"\nactivation = \"erf\"\nbias = "
                                  "false\n[data]\nkind = \"population\"\n"),
               HasSubstr("model.kind:"));
+}
+
+// The Gram diagnostics' probe set: population runs only, 0 ≤ n ≤ gram_max_samples; it turns the
+// Gram diagnostics on, and gram = false leaves it unused.
+TEST(PopulationConfig, ProbeSamples) {
+  const std::string base =
+      "[model]\nactivation = \"erf\"\nbias = false\nwidth = 8\n[data]\nkind = \"population\"\n"
+      "[diagnostics]\n";
+  EXPECT_EQ(test::config_error(base + "probe_samples = 30\n"), "accepted");
+  EXPECT_EQ(test::config_error(base + "probe_samples = 30\ngram = true\n"), "accepted");
+  EXPECT_EQ(test::config_error(base + "probe_samples = 0\n"), "accepted");
+  EXPECT_EQ(test::config_error(base + "probe_samples = 2000\n"), "accepted");
+  EXPECT_THAT(test::config_error(base + "probe_samples = -1\n"),
+              HasSubstr("diagnostics.probe_samples: must be >= 0 (got -1)"));
+  EXPECT_THAT(test::config_error(base + "probe_samples = 1.5\n"),
+              HasSubstr("diagnostics.probe_samples: must be an integer"));
+  EXPECT_THAT(
+      test::config_error(base + "probe_samples = 2001\n"),
+      HasSubstr("diagnostics.probe_samples: must be <= gram_max_samples = 2000 (got 2001)"));
+  EXPECT_THAT(test::config_error(base + "probe_samples = 60\ngram_max_samples = 50\n"),
+              HasSubstr("diagnostics.probe_samples: must be <= gram_max_samples = 50 (got 60)"));
+  EXPECT_THAT(test::config_error("[diagnostics]\nprobe_samples = 30\n"),
+              HasSubstr("diagnostics.probe_samples: needs data.kind = \"population\""));
+  const Config on = parse_config(base + "probe_samples = 30\n");
+  EXPECT_TRUE(on.diagnostics.gram);
+  EXPECT_EQ(on.diagnostics.probe_samples, 30);
+  const Config off = parse_config(base + "probe_samples = 30\ngram = false\n");
+  EXPECT_FALSE(off.diagnostics.gram);
+  EXPECT_EQ(off.diagnostics.probe_samples, 0);
+  EXPECT_FALSE(parse_config(base).diagnostics.gram);
 }
 
 }  // namespace

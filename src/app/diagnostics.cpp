@@ -182,6 +182,12 @@ void add_kl_observers(const Config& c, const Problem& p, const Console& root, Ob
   }
 }
 
+// Whether the Gram diagnostics are evaluated on a probe set (the population flow's) rather than
+// on the training samples.
+bool on_probe_set(const Model& model) {
+  return model.data().probe.extent(0) > 0;
+}
+
 // The model's Gram capability where the Gram diagnostics are asked for and apply; null where they
 // are off, the model has no Gram matrix, or n_train is above gram_max_samples (then with a line
 // on the notes stream).
@@ -189,8 +195,9 @@ const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model
                                 const Console& root) {
   const GramModel* gram = gram_model(model);
   if (!s.gram || !gram || gram->gram_parts().empty()) return nullptr;
-  // The Gram matrix is (n_train · c)²: c = model.outputs rows a sample.
-  const index_t n = model.data().n_train() * model.outputs();
+  // The Gram matrix is (n · c)²: n_train samples (or a probe set's), c = model.outputs rows a
+  // sample.
+  const index_t n = gram->gram_samples(model.data()) * model.outputs();
   if (n > s.gram_max_samples) {
     root.note(fmt::format(
         "mfsim: Gram diagnostics skipped: n_train{} = {} > diagnostics.gram_max_samples = {}",
@@ -198,9 +205,10 @@ const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model
     return nullptr;
   }
   if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
-    throw InputError(fmt::format(
-        "diagnostics.gram_matrix: the matrix is written only for n_train <= {} (got {})",
-        DiagnosticsSettings::gram_matrix_max_samples, n));
+    throw InputError(
+        fmt::format("diagnostics.gram_matrix: the matrix is written only for {} <= {} (got {})",
+                    on_probe_set(model) ? "probe_samples" : "n_train",
+                    DiagnosticsSettings::gram_matrix_max_samples, n));
   return gram;
 }
 
@@ -208,11 +216,16 @@ std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model
                                              const GramModel& gram, const Console& root,
                                              RestartCurves& restart) {
   auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.notes_stream());
-  // (A12) bounds the square loss of the plain, full-batch gradient flow only.
-  if (!plain_flow(c, model) || model.loss_kind() != LossKind::square)
+  if (on_probe_set(model)) {
+    // (A11) and (A12) are statements about the training samples' loss: a probe set has none.
+    observer->omit_energy_identity();
     observer->omit_loss_bound();
-  else if (const auto bound = restart.value("loss_bound", "the loss"))
+  } else if (!plain_flow(c, model) || model.loss_kind() != LossKind::square) {
+    // (A12) bounds the square loss of the plain, full-batch gradient flow only.
+    observer->omit_loss_bound();
+  } else if (const auto bound = restart.value("loss_bound", "the loss")) {
     observer->continue_from(*bound);
+  }
   return observer;
 }
 
@@ -220,7 +233,7 @@ std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model
 // where the model has an infinite-width kernel K.
 void record_ntk(const DiagnosticsSettings& s, const Model& model, const GramModel& gram,
                 std::map<std::string, std::string>& parameters) {
-  const index_t n = model.data().n_train();
+  const index_t n = gram.gram_samples(model.data());
   Matrix kernel("mfsim::Diagnostics::ntk", n, n);
   const double scale = gram.infinite_width_gram(kernel);
   if (!(scale > 0)) return;

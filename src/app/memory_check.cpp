@@ -93,7 +93,11 @@ std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatche
     if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
   }
   const DiagnosticsSettings& s = c.diagnostics;
-  const ld rows = n_train * ld(c.model.outputs());
+  // The population flow's Gram matrix is on its probe set (drawn with the data, in Dataset).
+  const bool probe = c.data.kind == DataKind::population && s.probe_samples > 0;
+  const ld rows = (probe ? ld(s.probe_samples) : n_train) * ld(c.model.outputs());
+  if (probe && !z.samples_allocated)
+    needs.push_back({"diagnostics.probe_samples", ld(s.probe_samples) * d});
   if (s.gram && rows <= ld(s.gram_max_samples)) {
     needs.push_back({"diagnostics.gram_max_samples", gram_matrices(c) * rows * rows});
     // Model B with c > 1: G₁'s states and sensitivities of every output row, (L + 1)·nc·d each.

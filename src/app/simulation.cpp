@@ -133,7 +133,8 @@ void check_labels_fit(const Dataset& d, const ModelConfig& model, const LabelSou
         d.classes, source, d.classes, d.classes));
 }
 
-Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
+// `probe_samples`: the population flow's probe set of the Gram diagnostics (0: none).
+Dataset make_dataset(const DataConfig& c, const ModelConfig& model, index_t probe_samples) {
   const LossKind loss = model.loss_kind();
   if (c.kind == DataKind::file) {
     Dataset d;
@@ -155,6 +156,7 @@ Dataset make_dataset(const DataConfig& c, const ModelConfig& model) {
     d.teacher_scale = teacher_output_scale(c.synthetic.teacher_width);
     d.teacher_activation = c.synthetic.teacher_activation;
     d.covariance_diagonal = c.synthetic.covariance_diagonal;
+    if (probe_samples > 0) d.probe = synthetic_probe(c.synthetic, probe_samples);
   }
   check_finite_labels(d.y_train, c.synthetic, "train");
   check_finite_labels(d.y_test, c.synthetic, "test");
@@ -495,7 +497,8 @@ Problem build_problem_on(const Config& c, Dataset data, const Communicator& comm
 }  // namespace
 
 Problem build_problem(const Config& c, const Communicator& comm, bool log_density) {
-  return build_problem_on(c, make_dataset(c.data, c.model), comm, log_density);
+  return build_problem_on(c, make_dataset(c.data, c.model, c.diagnostics.probe_samples), comm,
+                          log_density);
 }
 
 RunSummary run_simulation(const Config& c, const RunOptions& options, const Console& console,

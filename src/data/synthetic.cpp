@@ -124,6 +124,13 @@ Matrix synthetic_teacher(const SyntheticDataSpec& spec) {
   return make_teacher(ExecSpace(), spec);
 }
 
+Matrix synthetic_probe(const SyntheticDataSpec& spec, index_t count) {
+  const Matrix x = uninitialized<Matrix>("mfsim::Dataset::probe", count, spec.dim);
+  const ExecSpace space;
+  fill_inputs(space, x, spec, input_scales(space, spec), rng_probe_inputs);
+  return x;
+}
+
 Dataset make_synthetic_dataset(const SyntheticDataSpec& spec) {
   Dataset d;
   d.x_train = uninitialized<Matrix>("mfsim::Dataset::x_train", spec.n_train, spec.dim);

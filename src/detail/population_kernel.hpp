@@ -64,7 +64,7 @@ KOKKOS_FORCEINLINE_FUNCTION void population_row(const Kernel& kernel, const real
                                                 real* g) {
   MFSIM_LANES
   for (int l = 0; l < population::lanes; ++l) {
-    const KernelValue kv = kernel.pair(q11[l], prepared[l], q12[l], q22, pj);
+    const KernelValue kv = gaussian_kernels::pair_of(kernel, q11[l], prepared[l], q12[l], q22, pj);
     value[l] += cj * kv.k;
     d11[l] += cj * kv.d11;
     g[l] = cj * kv.d12;
@@ -175,8 +175,8 @@ void population_velocity(const Space& space, ConstMatrix theta, ConstMatrix sour
             }
             for (int c = 0; c < padded_d; ++c) part.acc(b, c, l) = 0;
             part.q11(p) = q;
-            part.prepared(p) = kernel.prepare(q);
-            part.prepared_teacher(p) = teacher_kernel.prepare(q);
+            part.prepared(p) = gaussian_kernels::prepare_of(kernel, q);
+            part.prepared_teacher(p) = gaussian_kernels::prepare_of(teacher_kernel, q);
             part.teacher(p) = part.students(p) = part.d11(p) = 0;
           }
         });
@@ -198,7 +198,8 @@ void population_velocity(const Space& space, ConstMatrix theta, ConstMatrix sour
             }
             src.coefficient(j) = live ? sources(j0 + j, 0) : real(0);
             src.q22(j) = q;
-            src.prepared(j) = j0 + j < n_teacher ? teacher_kernel.prepare(q) : kernel.prepare(q);
+            src.prepared(j) = j0 + j < n_teacher ? gaussian_kernels::prepare_of(teacher_kernel, q)
+                                                 : gaussian_kernels::prepare_of(kernel, q);
           });
           team.team_barrier();
           Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {

@@ -20,7 +20,8 @@ GramObserver::GramObserver(const Model& model, const GramModel& gram,
       matrix_(settings.gram_matrix),
       layers_(settings.gram_layers),
       every_(settings.gram_every) {
-  const index_t n = model.data().n_train() * model.outputs();  // rows (i, j), MATH.md §1.5
+  // Rows (i, j), MATH.md §1.5.
+  const index_t n = gram.gram_samples(model.data()) * model.outputs();
   gram_ = Matrix("mfsim::Gram::total", n, n);
   for (const auto& part : parts_) part_gram_.emplace_back("mfsim::Gram::" + part, n, n);
   host_gram_ = HostMatrix("mfsim::Gram::host_total", n, n);
@@ -95,20 +96,22 @@ void GramObserver::observe(const FlowPoint& p, ObservableSink& sink) {
     sink.append_observable("gram_matrix", p.step, p.time, values, {std::size_t(n), std::size_t(n)});
   }
 
-  // (A11): (1/n²) rᵀGr against the mean squared particle speed.
-  const std::vector<double> r = to_host_doubles(space, p.evaluation.residual);
-  double quadratic = 0;
-  for (index_t i = 0; i < n; ++i) {
-    double row = 0;
-    for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * r[std::size_t(j)];
-    quadratic += r[std::size_t(i)] * row;
+  const double samples = double(model_.gram_samples(model.data()));
+  if (energy_identity_) {
+    // (A11): (1/n²) rᵀGr against the mean squared particle speed.
+    const std::vector<double> r = to_host_doubles(space, p.evaluation.residual);
+    double quadratic = 0;
+    for (index_t i = 0; i < n; ++i) {
+      double row = 0;
+      for (index_t j = 0; j < n; ++j) row += host_gram_(i, j) * r[std::size_t(j)];
+      quadratic += r[std::size_t(i)] * row;
+    }
+    quadratic /= samples * samples;
+    const double speed = mean_square_speed(space, p.velocity, model.groups(), model.comm());
+    const double scale = std::max(std::fabs(speed), std::fabs(quadratic));
+    sink.append_observable("energy_identity_error", p.step, p.time,
+                           {scale > 0 ? std::fabs(quadratic - speed) / scale : 0.0});
   }
-  const double samples = double(model.data().n_train());
-  quadratic /= samples * samples;
-  const double speed = mean_square_speed(space, p.velocity, model.groups(), model.comm());
-  const double scale = std::max(std::fabs(speed), std::fabs(quadratic));
-  sink.append_observable("energy_identity_error", p.step, p.time,
-                         {scale > 0 ? std::fabs(quadratic - speed) / scale : 0.0});
 
   // (A12) with the trapezoid rule between observations.
   if (!loss_bound_) return;

@@ -389,14 +389,25 @@ void read_diagnostics(Config& c, const toml::table& root, toml::table& resolved)
   Section s(root, "diagnostics", resolved);
   DiagnosticsSettings& d = c.diagnostics;
   d.every = s.integer("every", c.flow.observe_every, 1);
-  // The population flow has no samples to build a Gram matrix on.
+  // The population flow has no training samples: its Gram matrix is built on a probe set of
+  // probe_samples fresh inputs (Dataset::probe), and is off without one.
   const bool population = c.data.kind == DataKind::population;
-  d.gram = s.boolean("gram", !population);
-  if (population && d.gram)
+  d.probe_samples = s.integer("probe_samples", 0, 0);
+  if (d.probe_samples > 0 && !population)
+    s.error("probe_samples",
+            "needs data.kind = \"population\" (the other data kinds build the Gram matrix on "
+            "their training samples)");
+  d.gram = s.boolean("gram", !population || d.probe_samples > 0);
+  if (population && d.gram && d.probe_samples == 0)
     s.error("gram",
-            "needs training samples; data.kind = \"population\" has none (set it to false)");
+            "needs samples, and data.kind = \"population\" has none: set "
+            "diagnostics.probe_samples = n (a probe set of n inputs) or gram = false");
+  if (!d.gram) d.probe_samples = 0;  // the probe set serves the Gram diagnostics only
   d.gram_every = s.integer("gram_every", d.every, 1);
   d.gram_max_samples = s.integer("gram_max_samples", 2000, 1);
+  if (d.probe_samples > d.gram_max_samples)
+    s.error("probe_samples", "must be <= gram_max_samples = " + std::to_string(d.gram_max_samples) +
+                                 " (got " + std::to_string(d.probe_samples) + ")");
   d.gram_solver = parse_eigen_solver(s.choice("gram_solver", "dense", eigen_solver_names()));
   d.gram_spectrum = s.boolean("gram_spectrum", false);
   if (d.gram_spectrum && d.gram_solver == EigenSolverKind::lanczos)

@@ -260,7 +260,7 @@ void H5mdWriter::Impl::write_data(const Dataset& data) {
 void H5mdWriter::Impl::write_data_now(const Dataset& data) {
   const hid_t f = file_.get();
   reserve(std::uint64_t(data.x_train.size() + data.y_train.size() + data.x_test.size() +
-                        data.y_test.size() + data.teacher.size()) *
+                        data.y_test.size() + data.teacher.size() + data.probe.size()) *
               sizeof(double),
           "nothing written");
   auto write_split = [&](const std::string& name, ConstMatrix x, ConstVector y) {
@@ -298,6 +298,12 @@ void H5mdWriter::Impl::write_data_now(const Dataset& data) {
     std::vector<double> variance = data.covariance_diagonal;
     if (variance.empty()) variance.assign(d, 1.0);
     h5::write_attribute(group.get(), "covariance_diagonal", variance);
+  }
+  if (data.probe.extent(0) > 0) {
+    // The population flow's probe set, on which the Gram diagnostics were evaluated.
+    h5::Handle group = h5::create_group(f, "data/probe");
+    h5::write_dataset(group.get(), "x", to_host_doubles(ConstMatrix(data.probe)).data(),
+                      {hsize_t(data.probe.extent(0)), hsize_t(data.probe.extent(1))});
   }
   if (data.classes > 0)
     h5::write_attribute(h5::open_group(f, "data").get(), "classes", (long long)data.classes);

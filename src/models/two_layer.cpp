@@ -154,23 +154,33 @@ std::map<std::string, Activation> TwoLayerModel::activations() const {
 void TwoLayerModel::accumulate_gram(const ExecSpace& space, const ParticleState& s,
                                     const Evaluation& /*e*/, int /*part*/, Matrix gram,
                                     Workspace& scratch) const {
+  accumulate_gram_on(space, s, data().x_train, gram, scratch);
+}
+
+void TwoLayerModel::accumulate_gram_on(const ExecSpace& space, const ParticleState& s,
+                                       ConstMatrix x, Matrix gram, Workspace& scratch) const {
   const real scale = real(spec_.beta / std::sqrt(double(spec_.width)));
   const int c = spec_.outputs;
   with_activation(spec_.activation, [&](auto act) {
     if (c == 1)
-      detail::accumulate_two_layer_gram(space, s.theta[0], data().x_train, scale, spec_.bias, act,
-                                        gram, scratch);
+      detail::accumulate_two_layer_gram(space, s.theta[0], x, scale, spec_.bias, act, gram,
+                                        scratch);
     else
-      mfsim::accumulate_gram(space,
-                             detail::TwoLayerVectorFeatures<decltype(act)>{
-                                 s.theta[0], data().x_train, scale, spec_.bias, act, c},
-                             index_t(s.theta[0].extent(0)), gram, scratch);
+      mfsim::accumulate_gram(
+          space,
+          detail::TwoLayerVectorFeatures<decltype(act)>{s.theta[0], x, scale, spec_.bias, act, c},
+          index_t(s.theta[0].extent(0)), gram, scratch);
   });
 }
 
 double TwoLayerModel::infinite_width_gram(const ExecSpace& space, Matrix kernel) const {
+  return infinite_width_gram_on(space, data().x_train, kernel);
+}
+
+double TwoLayerModel::infinite_width_gram_on(const ExecSpace& space, ConstMatrix x,
+                                             Matrix kernel) const {
   const TwoLayerKernelSpec k{spec_.activation, spec_.std_a, spec_.std_w, spec_.std_b, spec_.bias};
-  two_layer_kernel(space, k, data().x_train, kernel);
+  two_layer_kernel(space, k, x, kernel);
   return spec_.beta * spec_.beta;
 }
 

@@ -68,7 +68,8 @@ dt = 0.05
 steps = 100
 """ + OBSERVE
 
-# The population flow (erf, no bias): every rank's particles against all of them (all-gather).
+# The population flow (erf, no bias): every rank's particles against all of them (all-gather); the
+# Gram diagnostics on a probe set of 25 inputs (each rank's particles' share, summed).
 POPULATION = """
 [model]
 kind = "two_layer"
@@ -97,6 +98,7 @@ every = 10
 kl = ["knn"]
 knn_k = 3
 path_norm = true
+probe_samples = 25
 """
 
 # M = 30 per layer: on 2 ranks the per-layer shards hold 14 and 16 particles (M is not a multiple

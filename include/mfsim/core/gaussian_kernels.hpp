@@ -3,11 +3,16 @@
 // (u, v) with Var u = q11, Cov(u, v) = q12, Var v = q22, and the two partial derivatives the
 // population velocity needs, ∂K/∂q11 and ∂K/∂q12 (MATH.md §2.8). Device functions.
 //
-// Each kernel has two forms: operator()(q11, q12, q22), the reference, and the pair kernel's
-// pair(q11, p11, q12, q22, p22) with p = prepare(q) computed once per particle (erf: 1/√(1 + 2q),
-// relu: 1/√q), which leaves one square root and no arcsine call of libm per pair: branch-free
-// code that vectorises over the lanes of a register block (simd_math::asin_with_cos). The two
-// agree to a few roundings (tests/test_gaussian_kernels.cpp). The polynomial kernels ignore p.
+// Each kernel has the reference form operator()(q11, q12, q22). Erf and Relu also have a pair
+// form, pair(q11, p11, q12, q22, p22) with p = prepare(q) computed once per particle (erf:
+// 1/√(1 + 2q), relu: 1/√q), which leaves one square root and no arcsine call of libm per pair:
+// branch-free code that vectorises over the lanes of a register block (simd_math::asin_with_cos).
+// The two agree to a few roundings (tests/test_gaussian_kernels.cpp). The pair kernel calls
+// prepare_of and pair_of (end of this file), which use the pair form where a kernel has one and
+// the reference form with p = 0 where it has none (the polynomial kernels).
+#include <type_traits>
+#include <utility>
+
 #include "mfsim/core/activation.hpp"
 #include "mfsim/core/math.hpp"
 #include "mfsim/core/simd_math.hpp"
@@ -147,10 +152,6 @@ struct Polynomial {
     }
     return r;
   }
-  KOKKOS_INLINE_FUNCTION static real prepare(real) { return 0; }
-  KOKKOS_INLINE_FUNCTION KernelValue pair(real q11, real, real q12, real q22, real) const {
-    return (*this)(q11, q12, q22);
-  }
 };
 
 // The Gaussian derivative moments M_n(q) = E[σ^{(n)}(u)], u ~ N(0, q), n = 0 … count − 1, of erf
@@ -209,11 +210,36 @@ struct HermiteLink {
     }
     return r;
   }
-  KOKKOS_INLINE_FUNCTION static real prepare(real) { return 0; }
-  KOKKOS_INLINE_FUNCTION KernelValue pair(real q11, real, real q12, real q22, real) const {
-    return (*this)(q11, q12, q22);
-  }
 };
+
+// Whether Kernel has a pair form: a static prepare(q) and pair(q11, p11, q12, q22, p22).
+template <class Kernel, class = void>
+struct has_pair_form : std::false_type {};
+template <class Kernel>
+struct has_pair_form<Kernel, std::void_t<decltype(Kernel::prepare(real())),
+                                         decltype(std::declval<const Kernel&>().pair(
+                                             real(), real(), real(), real(), real()))>>
+    : std::true_type {};
+
+// The per-particle factor p of the pair form, 0 for a kernel without one.
+template <class Kernel>
+KOKKOS_INLINE_FUNCTION real prepare_of(const Kernel&, real q) {
+  if constexpr (has_pair_form<Kernel>::value)
+    return Kernel::prepare(q);
+  else
+    return 0;
+}
+
+// K and its derivatives at one pair: the pair form where the kernel has one (p = prepare_of(q)),
+// else the reference form (p ignored).
+template <class Kernel>
+KOKKOS_INLINE_FUNCTION KernelValue pair_of(const Kernel& kernel, real q11, real p11, real q12,
+                                           real q22, real p22) {
+  if constexpr (has_pair_form<Kernel>::value)
+    return kernel.pair(q11, p11, q12, q22, p22);
+  else
+    return kernel(q11, q12, q22);
+}
 
 }  // namespace gaussian_kernels
 }  // namespace mfsim

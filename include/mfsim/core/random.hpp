@@ -28,6 +28,7 @@ enum RngStream : std::uint32_t {
   rng_minibatch = 12,        // the training samples of each SGD step
   rng_online_inputs = 13,    // online SGD: fresh inputs
   rng_online_labels = 14,    // online SGD: their targets' label noise and random labels
+  rng_probe_inputs = 15,     // the population flow's probe set of the Gram diagnostics
 };
 
 struct Philox4x32 {

@@ -22,6 +22,9 @@ struct Dataset {
   double teacher_scale = 1;
   Activation teacher_activation;
   std::vector<double> covariance_diagonal;
+  // The population flow's probe set (diagnostics.probe_samples): inputs of that law on which the
+  // Gram diagnostics are evaluated, [n_probe][dim]; no rows otherwise.
+  Matrix probe;
 
   index_t n_train() const { return index_t(x_train.extent(0)); }
   index_t n_test() const { return index_t(x_test.extent(0)); }

@@ -37,6 +37,9 @@ Dataset make_synthetic_dataset(const SyntheticDataSpec& spec);
 // The teacher of the spec's seed: rows (w*_j, a*_j), [teacher_width][dim + 1], and the factor of
 // its output (1 for width 1, T^{-1/2} otherwise).
 Matrix synthetic_teacher(const SyntheticDataSpec& spec);
+// `count` inputs of the spec's law on a stream of their own (rng_probe_inputs): the population
+// flow's probe set, [count][dim], a pure function of the seed like the data set.
+Matrix synthetic_probe(const SyntheticDataSpec& spec, index_t count);
 inline double teacher_output_scale(int width) {
   return width == 1 ? 1.0 : 1.0 / std::sqrt(double(width));
 }

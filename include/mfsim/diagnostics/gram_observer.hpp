@@ -42,6 +42,9 @@ class GramObserver final : public Observer {
   // (A12) bounds the loss of the plain gradient flow only: a regularised or noisy flow (weight
   // decay, path-norm penalty, temperature) writes no loss_bound.
   void omit_loss_bound() { loss_bound_ = false; }
+  // (A11) is an identity of the training samples' residual: G on a probe set (the population
+  // flow's) writes no energy_identity_error.
+  void omit_energy_identity() { energy_identity_ = false; }
 
  private:
   const GramModel& model_;
@@ -60,7 +63,7 @@ class GramObserver final : public Observer {
   // (A12): the loss at this run's first observation (or the continued bound) and the running
   // ∫ λ_min dt.
   std::optional<double> continued_bound_;
-  bool loss_bound_ = true;
+  bool loss_bound_ = true, energy_identity_ = true;
   bool started_ = false;
   double initial_loss_ = 0, integral_ = 0, last_time_ = 0, last_lambda_min_ = 0;
 };

@@ -12,6 +12,8 @@ struct DiagnosticsSettings {
   bool gram = true;
   index_t gram_every = 10;
   index_t gram_max_samples = 2000;  // gram is skipped (with a log line) above this n_train
+  // data.kind = "population": the Gram diagnostics' probe set of fresh inputs (Dataset::probe).
+  index_t probe_samples = 0;
   EigenSolverKind gram_solver = EigenSolverKind::dense;
   bool gram_spectrum = false;  // /observables/gram_spectrum [T][n]
   bool gram_matrix = false;    // /observables/gram_matrix [T][n][n], n_train ≤ 500

@@ -14,11 +14,15 @@ class GramModel {
  public:
   virtual ~GramModel() = default;
 
-  // G = Σ_parts Φ_p Φ_pᵀ (n_train × n_train), Φ_p the gradient features of the particles of part
-  // p, φ_{i,k} = (β/√m) ∇_θ h(x_i; θ_k) for model A: then (1/n²) rᵀGr is the mean squared particle
-  // speed (A11). Parts are what the theory treats separately (the ResNet: "blocks" G₁ and "head"
-  // G₂); a model with one part names it after its group.
+  // G = Σ_parts Φ_p Φ_pᵀ (n × n, n = gram_samples), Φ_p the gradient features of the particles of
+  // part p, φ_{i,k} = (β/√m) ∇_θ h(x_i; θ_k) for model A: then (1/n²) rᵀGr is the mean squared
+  // particle speed (A11). Parts are what the theory treats separately (the ResNet: "blocks" G₁ and
+  // "head" G₂); a model with one part names it after its group.
   virtual std::vector<std::string> gram_parts() const = 0;
+
+  // The samples G is built on (n = this times the model's outputs): the training samples of
+  // `data`, the model's data, or a probe set of its own (the population flow, which has none).
+  virtual index_t gram_samples(const Dataset& data) const { return data.n_train(); }
 
   // Adds this rank's particles' contribution to part `part` of G at the state `s` of the
   // evaluation `e` (the model may read what it computed: forward and adjoint passes), on the

@@ -8,7 +8,7 @@
 // The teacher is a finite network scale · Σ_j a*_j σ*(w*_j·x) (Dataset::teacher), σ* the student's
 // activation or a polynomial (a Hermite-link single-index teacher for width 1).
 // Scalar outputs only, no bias, activations erf, relu and the polynomials (the parser refuses the
-// rest).
+// rest). Its Gram matrix is model A's on the probe set Dataset::probe (none without one).
 #include <memory>
 
 #include "mfsim/models/model.hpp"
@@ -28,7 +28,7 @@ class PopulationEvaluation final : public Evaluation {
   Vector student_part;  // per local particle: Σ_{students j} c_j K
 };
 
-class PopulationModel final : public Model {
+class PopulationModel final : public Model, public GramModel {
  public:
   // The teacher is data.teacher (its training set is not used: a population data set has none).
   PopulationModel(const TwoLayerSpec& spec, const Dataset& data,
@@ -57,6 +57,22 @@ class PopulationModel final : public Model {
   }
   std::map<std::string, std::string> scalings(double dt) const override;
   std::map<std::string, Activation> activations() const override { return layout_.activations(); }
+
+  // Model A's G and K (MATH.md §2.5, §2.6) on the rows of the probe set instead of training
+  // samples; no part without a probe set.
+  std::vector<std::string> gram_parts() const override {
+    return data().probe.extent(0) > 0 ? layout_.gram_parts() : std::vector<std::string>{};
+  }
+  index_t gram_samples(const Dataset& d) const override { return index_t(d.probe.extent(0)); }
+  using GramModel::accumulate_gram;
+  void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& /*e*/,
+                       int /*part*/, Matrix gram, Workspace& scratch) const override {
+    layout_.accumulate_gram_on(space, s, data().probe, gram, scratch);
+  }
+  using GramModel::infinite_width_gram;
+  double infinite_width_gram(const ExecSpace& space, Matrix kernel) const override {
+    return layout_.infinite_width_gram_on(space, data().probe, kernel);
+  }
 
  private:
   TwoLayerModel layout_;

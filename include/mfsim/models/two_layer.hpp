@@ -80,6 +80,10 @@ class TwoLayerModel final : public Model, public GramModel, public PotentialMode
   // K of MATH.md §2.6 at the configured stds (arc-cosine, Williams, or quadrature); scale β².
   using GramModel::infinite_width_gram;
   double infinite_width_gram(const ExecSpace& space, Matrix kernel) const override;
+  // Both on the rows of `x` instead of the training inputs (the population flow's probe set).
+  void accumulate_gram_on(const ExecSpace& space, const ParticleState& s, ConstMatrix x,
+                          Matrix gram, Workspace& scratch) const;
+  double infinite_width_gram_on(const ExecSpace& space, ConstMatrix x, Matrix kernel) const;
 
   // Ψ(θ) = (β/n) Σ_i r_i a σ(w·x̃_i) at the rows of `points` (A3), through the velocity kernel:
   // Ψ = −a v_a (A5).
