@@ -7,9 +7,9 @@
 
 #include <Eigen/Dense>
 #include <cmath>
-#include <random>
 
 #include "helpers.hpp"
+#include "host_resnet.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/classification_observer.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
@@ -26,28 +26,7 @@ Vector device(const std::vector<double>& values, const std::string& label) {
   return v;
 }
 
-// n samples in R^d with c outputs: class labels for cross-entropy, c targets a sample for the
-// square loss.
-Dataset vector_data(int n, int d, int c, LossKind loss, unsigned seed = 5) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal;
-  Dataset data;
-  data.x_train = Matrix("x", n, d);
-  std::vector<double> x(std::size_t(n) * d), y;
-  for (double& v : x) v = normal(gen) / std::sqrt(double(d));
-  test::set(data.x_train, x);
-  if (loss == LossKind::cross_entropy) {
-    for (int i = 0; i < n; ++i) y.push_back(double(i % c));
-    data.classes = c;
-  } else {
-    for (int i = 0; i < n * c; ++i) y.push_back(normal(gen));
-    data.targets = c;
-  }
-  data.y_train = device(y, "y");
-  data.x_test = Matrix("x_test", 0, d);
-  data.y_test = Vector("y_test", 0);
-  return data;
-}
+using test::vector_data;
 
 struct Problem {
   Dataset data;
