@@ -9,10 +9,11 @@
 // Cabana's TestSERIAL_Category.hpp and ArborX's ArborX_EnableDeviceTypes.hpp, with one binary.
 //
 // Per backend are the tests that call a kernel templated on its execution space directly
-// (GramKernel, BlockGramKernel, TwoLayerKernels, PopulationKernel, KnnKernel:
-// src/detail/gram_kernel.hpp, two_layer_kernels.hpp, population_kernel.hpp, knn_tiling.hpp). The
-// rest go through the library (the models, the kNN estimators, the observers, the run loop),
-// which is compiled for ExecSpace alone, and run there once, with the build's label
+// (GramKernel, BlockGramKernel, TwoLayerKernels, TwoLayerVectorKernels, ResNetKernels,
+// PopulationKernel, KnnKernel: src/detail/gram_kernel.hpp, two_layer_kernels.hpp,
+// two_layer_vector_kernels.hpp, resnet_kernels.hpp, pair_tiles.hpp, population_kernel.hpp,
+// knn_tiling.hpp). The rest go through the library (the models, the kNN estimators, the observers,
+// the run loop), which is compiled for ExecSpace alone, and run there once, with the build's label
 // (docs/testing.md).
 #include <gtest/gtest.h>
 

@@ -8,7 +8,11 @@
 #include <Eigen/Dense>
 #include <cmath>
 
+#include "detail/resnet_kernels.hpp"
+#include "detail/two_layer_vector_kernels.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
+#include "host_resnet.hpp"
 #include "mfsim/core/shard.hpp"
 #include "mfsim/flow/integrator.hpp"
 #include "mfsim/models/resnet.hpp"
@@ -54,145 +58,22 @@ Problem make_problem(const ResNetSpec& spec, bool antithetic = false, bool log_d
   return p;
 }
 
-// Host reference of the network, its forward pass (B1), (B3) and backpropagation (MATH.md §3.5),
-// written from the equations without the kernels. Blocks are rows (u, w, b) of length 2d+1 in
-// layer-major order, head particles rows (a, v) of length 1+d.
-struct HostResNet {
-  std::vector<double> x, y;
-  int n, d;
-  index_t L, M, K;
-  double alpha, beta;
-  Activation block_act, head_act;
-  bool logistic;
+using test::HostResNet;
 
-  explicit HostResNet(const Problem& p)
-      : x(test::host(p.data.x_train)),
-        y(test::host(p.data.y_train)),
-        n(int(p.data.n_train())),
-        d(p.data.dim()),
-        L(p.spec.depth),
-        M(p.spec.width),
-        K(p.spec.head_width),
-        alpha(p.spec.alpha),
-        beta(p.spec.beta),
-        block_act(p.spec.activation),
-        head_act(p.spec.head_activation),
-        logistic(p.spec.loss == LossKind::logistic) {}
-
-  int DB() const { return 2 * d + 1; }
-  int DH() const { return 1 + d; }
-
-  static void eval(const Activation& a, double u, double& s, double& ds, double& dds) {
-    with_activation(a, [&](auto f) {
-      real rs, rds, rdds;
-      f.eval(real(u), rs, rds, rdds);
-      s = rs, ds = rds, dds = rdds;
-    });
-  }
-  static double sigma(const Activation& a, double u) {
-    double s, ds, dds;
-    eval(a, u, s, ds, dds);
-    return s;
-  }
-  static double dsigma(const Activation& a, double u) {
-    double s, ds, dds;
-    eval(a, u, s, ds, dds);
-    return ds;
-  }
-
-  // w·z + b for the block in `theta`, z the i-th row of a layer state.
-  double block_pre(const double* theta, const std::vector<double>& z, int i) const {
-    double pre = theta[2 * d];
-    for (int c = 0; c < d; ++c) pre += theta[d + c] * z[i * d + c];
-    return pre;
-  }
-  double head_pre(const double* omega, const std::vector<double>& z, int i) const {
-    double pre = 0;
-    for (int c = 0; c < d; ++c) pre += omega[1 + c] * z[i * d + c];
-    return pre;
-  }
-
-  struct Pass {
-    std::vector<std::vector<double>> z, q;  // [L+1][n·d]
-    std::vector<double> r;
-  };
-
-  Pass forward(const std::vector<double>& blocks, const std::vector<double>& head) const {
-    Pass p;
-    p.z.assign(L + 1, std::vector<double>(n * d));
-    p.z[0] = x;
-    for (index_t l = 0; l < L; ++l) {
-      p.z[l + 1] = p.z[l];
-      for (index_t m = 0; m < M; ++m) {
-        const double* th = &blocks[(l * M + m) * DB()];
-        for (int i = 0; i < n; ++i) {
-          const double s = sigma(block_act, block_pre(th, p.z[l], i));
-          for (int c = 0; c < d; ++c) p.z[l + 1][i * d + c] += alpha / double(L * M) * th[c] * s;
-        }
-      }
-    }
-    p.r.assign(n, 0);
-    for (int i = 0; i < n; ++i) {
-      double f = 0;
-      for (index_t k = 0; k < K; ++k) {
-        const double* om = &head[k * DH()];
-        f += om[0] * sigma(head_act, head_pre(om, p.z[L], i));
-      }
-      p.r[i] = beta / double(K) * f - y[i];
-    }
-    return p;
-  }
-
-  void backward(const std::vector<double>& blocks, const std::vector<double>& head, Pass& p) const {
-    p.q.assign(L + 1, std::vector<double>(n * d, 0.0));
-    for (index_t k = 0; k < K; ++k) {
-      const double* om = &head[k * DH()];
-      for (int i = 0; i < n; ++i) {
-        const double g = beta / double(K) * om[0] * dsigma(head_act, head_pre(om, p.z[L], i));
-        for (int c = 0; c < d; ++c) p.q[L][i * d + c] += g * om[1 + c];
-      }
-    }
-    for (index_t l = L - 1; l >= 0; --l) {
-      p.q[l] = p.q[l + 1];
-      for (index_t m = 0; m < M; ++m) {
-        const double* th = &blocks[(l * M + m) * DB()];
-        for (int i = 0; i < n; ++i) {
-          double qu = 0;
-          for (int c = 0; c < d; ++c) qu += p.q[l + 1][i * d + c] * th[c];
-          const double g = alpha / double(L * M) * qu * dsigma(block_act, block_pre(th, p.z[l], i));
-          for (int c = 0; c < d; ++c) p.q[l][i * d + c] += g * th[d + c];
-        }
-      }
-    }
-  }
-
-  // |f − y|²/(2n), or (1/n) Σ log(1 + e^{−y f}) for the logistic loss.
-  double loss(const std::vector<double>& blocks, const std::vector<double>& head) const {
-    double s = 0;
-    const std::vector<double> r = forward(blocks, head).r;
-    for (int i = 0; i < n; ++i)
-      s += logistic ? std::log(1 + std::exp(-y[i] * (r[i] + y[i]))) : 0.5 * r[i] * r[i];
-    return s / n;
-  }
-
-  // Ψ^R (B7) at block parameters `theta` of layer l, the mean field (z, q, r) of `p` frozen.
-  double block_potential(const double* theta, index_t l, const Pass& p) const {
-    double s = 0;
-    for (int i = 0; i < n; ++i) {
-      double qu = 0;
-      for (int c = 0; c < d; ++c) qu += p.q[l + 1][i * d + c] * theta[c];
-      s += p.r[i] * qu * sigma(block_act, block_pre(theta, p.z[l], i));
-    }
-    return alpha / n * s;
-  }
-  // Ψ^H (B8) at head parameters `omega`.
-  double head_potential(const double* omega, const Pass& p) const {
-    double s = 0;
-    for (int i = 0; i < n; ++i)
-      s += p.r[i] * omega[0] * sigma(head_act, head_pre(omega, p.z[L], i));
-    return beta / n * s;
-  }
+// The host network's pass at (blocks, head) with c = 1: the layer states z_l, the sensitivities
+// q_l = ∂f/∂z_l and the residuals r.
+struct Pass {
+  test::Layers z, q;
+  std::vector<double> r;
 };
+Pass host_pass(const HostResNet& net, const std::vector<double>& blocks,
+               const std::vector<double>& head) {
+  Pass p;
+  p.z = net.states(blocks);
+  p.r = net.residuals(net.head().outputs(head, p.z[net.L], net.beta / double(net.K)));
+  p.q = net.adjoints(blocks, head, p.z, std::vector<double>(std::size_t(net.n), 1.0));
+  return p;
+}
 
 using ActivationPair = std::pair<std::string, std::string>;  // σ0, σh
 
@@ -227,10 +108,9 @@ void expect_passes_match_host(const ResNetSpec& spec) {
   ParticleState v = allocate_like(p.state, "v");
   const auto e = test::evaluate(*p.model, p.state, v);
   const double loss = e->loss;
-  const HostResNet net(p);
+  const HostResNet net(p.data, p.spec);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
-  HostResNet::Pass ref = net.forward(blocks, head);
-  net.backward(blocks, head, ref);
+  const Pass ref = host_pass(net, blocks, head);
   EXPECT_NEAR(loss, net.loss(blocks, head), test::tol(1e-13, 1e-5));
   EXPECT_LT(test::max_abs_diff(test::host(e->residual), ref.r), test::tol(1e-13, 1e-5));
   for (index_t l = 0; l <= net.L; ++l) {
@@ -242,11 +122,10 @@ void expect_passes_match_host(const ResNetSpec& spec) {
   EXPECT_GT(test::max_abs(ref.q[0]), 1e-2);
   Vector f("f", p.data.n_test());
   p.model->predict(p.state, p.data.x_test, f);
-  HostResNet test_net(p);  // the host network on the test inputs, with zero targets
+  HostResNet test_net(p.data, p.spec);  // the host network on the test inputs
   test_net.x = test::host(p.data.x_test);
   test_net.n = int(p.data.n_test());
-  test_net.y.assign(std::size_t(test_net.n), 0.0);
-  EXPECT_LT(test::max_abs_diff(test::host(f), test_net.forward(blocks, head).r),
+  EXPECT_LT(test::max_abs_diff(test::host(f), test_net.outputs(blocks, head)),
             test::tol(1e-13, 1e-5));
 }
 
@@ -260,7 +139,7 @@ void expect_velocity_is_minus_scaled_loss_gradient(const ResNetSpec& spec) {
   Problem p = make_problem(spec);
   ParticleState v = allocate_like(p.state, "v");
   test::evaluate(*p.model, p.state, v);
-  const HostResNet net(p);
+  const HostResNet net(p.data, p.spec);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   const double h = test::is_double() ? 1e-5 : 1e-2;
   const auto fd_blocks = test::minus_scaled_gradient(
@@ -295,10 +174,10 @@ TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
   Problem p = make_problem(spec());
   ParticleState v = allocate_like(p.state, "v");
   test::evaluate(*p.model, p.state, v);
-  const HostResNet net(p);
+  const HostResNet net(p.data, p.spec);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
-  HostResNet::Pass ref = net.forward(blocks, head);
-  net.backward(blocks, head, ref);
+  const Pass ref = host_pass(net, blocks, head);
+  const test::Layers adjoints = net.adjoints(blocks, head, ref.z, ref.r);  // r q: c = 1
   const double h = 1e-4;
   auto second_difference = [&](std::vector<double> th, int dim, auto&& potential) {
     double sum = 0;
@@ -319,7 +198,7 @@ TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
     const std::vector<double> th(&blocks[k * net.DB()], &blocks[(k + 1) * net.DB()]);
     const index_t l = k / net.M;
     const double fd = second_difference(
-        th, net.DB(), [&](const double* t) { return net.block_potential(t, l, ref); });
+        th, net.DB(), [&](const double* t) { return net.block_potential(t, l, ref.z, adjoints); });
     EXPECT_NEAR(lap_blocks[k], fd, 1e-5 * (1 + std::fabs(fd))) << "block " << k;
     largest = std::fmax(largest, std::fabs(fd));
   }
@@ -328,7 +207,7 @@ TEST_P(ResNetActivations, LaplaciansAreTracesOfPotentialHessians) {
   for (index_t k = 0; k < net.K; ++k) {
     const std::vector<double> om(&head[k * net.DH()], &head[(k + 1) * net.DH()]);
     const double fd = second_difference(
-        om, net.DH(), [&](const double* t) { return net.head_potential(t, ref); });
+        om, net.DH(), [&](const double* t) { return net.head_potential(t, ref.z[net.L], ref.r); });
     EXPECT_NEAR(lap_head[k], fd, 1e-5 * (1 + std::fabs(fd))) << "head " << k;
     largest = std::fmax(largest, std::fabs(fd));
   }
@@ -341,7 +220,7 @@ TEST_P(ResNetActivations, EnergyIdentity) {
   Problem p = make_problem(spec(), false, false);
   ParticleState v = allocate_like(p.state, "v");
   test::evaluate(*p.model, p.state, v);
-  const HostResNet net(p);
+  const HostResNet net(p.data, p.spec);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
   const auto vb = test::host(v.theta[0]), vh = test::host(v.theta[1]);
   double block_speed2 = 0, head_speed2 = 0;
@@ -392,35 +271,16 @@ TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
   p.model->initialize(p.state, 5, false);
   ParticleState v = allocate_like(p.state, "v");
   test::evaluate(*p.model, p.state, v);
-  const HostResNet net(p);
+  const HostResNet net(p.data, p.spec);
   const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
-  HostResNet::Pass ref = net.forward(blocks, head);
-  net.backward(blocks, head, ref);
+  const Pass ref = host_pass(net, blocks, head);
   const int d = net.d, DB = net.DB();
+  const std::vector<double> sums = net.block_velocities(blocks, ref.z, ref.q, ref.r);
   std::vector<double> expected(blocks.size()), expected_lap(std::size_t(net.L * net.M));
-  const double coeff = p.spec.alpha / double(net.n);
-  for (index_t l = 0; l < net.L; ++l)
-    for (index_t m = 0; m < net.M; ++m) {
-      const double* th = &blocks[std::size_t((l * net.M + m) * DB)];
-      double* out = &expected[std::size_t((l * net.M + m) * DB)];
-      double lap = 0;
-      for (int i = 0; i < net.n; ++i) {
-        double s, ds, dds, qu = 0, z2 = 1;
-        HostResNet::eval(net.block_act, net.block_pre(th, ref.z[l], i), s, ds, dds);
-        for (int c = 0; c < d; ++c) {
-          qu += ref.q[l + 1][i * d + c] * th[c];
-          z2 += ref.z[l][i * d + c] * ref.z[l][i * d + c];
-        }
-        const double ri = ref.r[i];
-        for (int c = 0; c < d; ++c) {
-          out[c] -= coeff * ri * s * ref.q[l + 1][i * d + c];
-          out[d + c] -= coeff * ri * qu * ds * ref.z[l][i * d + c];
-        }
-        out[2 * d] -= coeff * ri * qu * ds;
-        lap += coeff * ri * qu * dds * z2;
-      }
-      expected_lap[std::size_t(l * net.M + m)] = lap;
-    }
+  for (std::size_t k = 0; k < expected_lap.size(); ++k) {
+    for (int j = 0; j < DB; ++j) expected[k * DB + j] = sums[k * (DB + 1) + j];
+    expected_lap[k] = sums[k * (DB + 1) + DB];
+  }
   const auto v_blocks = test::host(v.theta[0]);
   const double tol = test::tol(1e-12, 1e-4);
   EXPECT_LT(relative_block_error(v_blocks, expected, DB, 0, d), tol) << "u";
@@ -455,6 +315,176 @@ TEST(ResNet, VelocitiesDoNotDependOnHowLayersAreGrouped) {
     const auto grouped = velocities(group);
     EXPECT_EQ(grouped.first, all.first) << "velocities, groups of " << group;
     EXPECT_EQ(grouped.second, all.second) << "Laplacians, groups of " << group;
+  }
+}
+
+// Host values as a device matrix of `cols` columns, or a device vector.
+Matrix device_matrix(const std::string& name, const std::vector<double>& values, int cols) {
+  Matrix m(name, values.size() / std::size_t(cols), cols);
+  test::set(m, values);
+  return m;
+}
+Vector device_vector(const std::string& name, const std::vector<double>& values) {
+  Vector v(name, values.size());
+  const auto h = Kokkos::create_mirror_view(v);
+  for (std::size_t i = 0; i < values.size(); ++i) h(i) = real(values[i]);
+  Kokkos::deep_copy(v, h);
+  return v;
+}
+
+// Columns [0, width) of rows of `stride` values: a velocity without its Laplacian column.
+std::vector<double> leading_columns(const std::vector<double>& rows, int stride, int width) {
+  std::vector<double> out;
+  for (std::size_t k = 0; k < rows.size() / stride; ++k)
+    out.insert(out.end(), rows.begin() + k * stride, rows.begin() + k * stride + width);
+  return out;
+}
+std::vector<double> column(const std::vector<double>& rows, int stride, int j) {
+  std::vector<double> out;
+  for (std::size_t k = 0; k < rows.size() / stride; ++k) out.push_back(rows[k * stride + j]);
+  return out;
+}
+
+// got ≈ expected to `tol` relative to the largest |expected|, which must be non-negligible.
+void expect_close(const std::vector<double>& got, const std::vector<double>& expected, double tol,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  EXPECT_GT(test::max_abs(expected), 1e-3) << what;
+  EXPECT_LT(test::max_abs_diff(got, expected), tol * test::max_abs(expected)) << what;
+}
+
+// The kernels alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class ResNetKernels : public ::testing::Test {};
+TYPED_TEST_SUITE(ResNetKernels, test::ExecutionSpaces);
+
+// The kernels of an evaluation run on `space` and chained as ResNetModel chains them — the
+// forward per-sample sums of every layer and the head's outputs, the head's adjoint (weighted by
+// the residuals at c > 1) and the backward sums, the block velocities of all layers in one kernel
+// and the head's velocity, with their Laplacians — against the host network, c = 1 (square loss)
+// and c = 3 (cross-entropy). Sizes straddle every tiling: n = 101 samples make groups of 32 and a
+// ragged one (per-sample sums) and chunks of 48 and a ragged one (velocities); M = 150 particles
+// per layer and K = 70 head particles make chunks of 64 (per-sample sums) and velocity tiles of
+// 64, the last ragged, and particle chunks of 60 in the head's forward; parameters without
+// structure (sin of their indices) that a tiling bug could hide in.
+TYPED_TEST(ResNetKernels, PassesAndVelocitiesMatchTheHostNetworkAcrossTilesAndChunks) {
+  const TypeParam space;
+  const activations::Tanh block_act;
+  const activations::Erf head_act;
+  const int n = 101, d = 5;
+  for (int c : {1, 3}) {
+    ResNetSpec spec;
+    spec.depth = 2;
+    spec.width = 150;
+    spec.head_width = 70;
+    spec.alpha = 1.3;
+    spec.beta = 1.7;
+    spec.activation = {ActivationKind::tanh, 1};
+    spec.head_activation = {ActivationKind::erf, 1};
+    spec.outputs = c;
+    spec.loss = c == 1 ? LossKind::square : LossKind::cross_entropy;
+    const Dataset data = test::vector_data(n, d, c, spec.loss);
+    const HostResNet net(data, spec);
+    const index_t L = net.L, M = net.M, K = net.K;
+    std::vector<double> blocks(std::size_t(L * M * net.DB())), head(std::size_t(K * net.DH()));
+    for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i] = 0.8 * std::sin(2.0 + 1.37 * i);
+    for (std::size_t i = 0; i < head.size(); ++i) head[i] = 0.9 * std::sin(1.0 + 0.61 * i);
+
+    // The host network: states, outputs, residuals, adjoints and velocity sums.
+    const test::Layers z = net.states(blocks);
+    const std::vector<double> f = net.outputs(blocks, head), r = net.residuals(f);
+    const std::vector<double> ones(std::size_t(n), 1.0);
+    // c = 1: the sensitivities q = ∂f/∂z, each sample weighed by r_i in the velocities; c > 1:
+    // the adjoints weighted by the residuals, each sample weighing 1 (as the model).
+    const test::Layers q = net.adjoints(blocks, head, z, c == 1 ? ones : r);
+    const std::vector<double> block_sums = net.block_velocities(blocks, z, q, c == 1 ? r : ones);
+    const std::vector<double> head_sums = net.head().velocities(head, z[L], r, net.beta / n);
+
+    // The kernels on `space`.
+    const Matrix blocks_dev = device_matrix("blocks", blocks, net.DB());
+    const Matrix head_dev = device_matrix("head", head, net.DH());
+    const Vector r_dev = device_vector("r", r), ones_dev = device_vector("ones", ones);
+    using Layers = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
+    const Layers states("states", L + 1, n, d), sensitivities("sensitivities", L + 1, n, d);
+    const auto layer = [](const Layers& v, index_t l) -> Matrix {
+      return Kokkos::subview(v, l, Kokkos::ALL, Kokkos::ALL);
+    };
+    Vector f_dev("f", n * c), norm2("norm2", (L + 1) * n);
+    Matrix v_blocks("v_blocks", L * M, net.DB()), v_head("v_head", K, net.DH());
+    Vector lap_blocks("lap_blocks", L * M), lap_head("lap_head", K);
+    Workspace scratch;
+    Kokkos::deep_copy(space, layer(states, 0), data.x_train);
+    const real block_scale = real(net.alpha / double(L * M));
+    const real head_scale = real(net.beta / double(K));
+    const detail::ParticlePanels panels =
+        detail::transpose_layers(space, blocks_dev, L, M, scratch, "block_panels");
+    for (index_t l = 0; l < L; ++l)
+      detail::per_sample_sum<detail::SampleSum::forward>(
+          space, "test::forward", detail::layer_panel(panels, l), layer(states, l),
+          layer(states, l), layer(states, l), layer(states, l + 1), block_scale, block_act);
+    const Matrix z_last = layer(states, L);
+    if (c == 1)
+      detail::two_layer_forward(space, "test::head_output", head_dev, z_last, f_dev, head_scale,
+                                false, head_act);
+    else
+      detail::two_layer_vector_forward(space, "test::head_output", head_dev, z_last, f_dev,
+                                       head_scale, false, head_act, c);
+    const detail::ParticlePanels head_panel =
+        detail::transpose_layers(space, head_dev, 1, K, scratch, "head_panel");
+    if (c == 1)
+      detail::per_sample_sum<detail::SampleSum::head_adjoint>(
+          space, "test::head_adjoint", detail::layer_panel(head_panel, 0), z_last, z_last,
+          ConstMatrix(), layer(sensitivities, L), head_scale, head_act);
+    else
+      detail::per_sample_sum<detail::SampleSum::weighted_head_adjoint>(
+          space, "test::head_adjoint", detail::layer_panel(head_panel, 0), z_last,
+          ConstMatrix(r_dev.data(), n, c), ConstMatrix(), layer(sensitivities, L), head_scale,
+          head_act);
+    for (index_t l = L - 1; l >= 0; --l)
+      detail::per_sample_sum<detail::SampleSum::backward>(
+          space, "test::backward", detail::layer_panel(panels, l), layer(states, l),
+          layer(sensitivities, l + 1), layer(sensitivities, l + 1), layer(sensitivities, l),
+          block_scale, block_act);
+    detail::squared_row_norms(space, ConstMatrix(states.data(), (L + 1) * n, d), 0, norm2);
+    const auto stack = [](const Layers& v, index_t first) -> tiles::MatrixStack {
+      return Kokkos::subview(v, std::make_pair(first, first + 2), Kokkos::ALL, Kokkos::ALL);
+    };
+    const tiles::SamplePanels zs =
+        tiles::pack_layers(space, stack(states, 0), true, scratch, "layer_states");
+    const tiles::SamplePanels qs =
+        tiles::pack_layers(space, stack(sensitivities, 1), false, scratch, "layer_sensitivities");
+    detail::block_velocity<true>(space, blocks_dev, 0, L, M, zs, qs, c == 1 ? r_dev : ones_dev,
+                                 norm2, v_blocks, lap_blocks, real(net.alpha / n), block_act);
+    const ConstVector head_norm2 = Kokkos::subview(norm2, std::make_pair(L * n, (L + 1) * n));
+    if (c == 1) {
+      detail::two_layer_velocity<true>(space, "test::head_velocity", head_dev, z_last, r_dev,
+                                       head_norm2, v_head, lap_head, real(net.beta / n), false,
+                                       head_act, scratch);
+    } else {
+      const tiles::SamplePanels head_samples =
+          tiles::pack_samples(space, z_last, false, scratch, "head_samples");
+      detail::two_layer_vector_velocity<true>(space, "test::head_velocity", head_dev, head_samples,
+                                              r_dev, head_norm2, v_head, lap_head,
+                                              real(net.beta / n), head_act, c, scratch);
+    }
+    space.fence();
+
+    const double tol = test::tol(1e-12, 1e-4);
+    const std::string at = "c=" + std::to_string(c);
+    for (index_t l = 1; l <= L; ++l)
+      expect_close(test::host(layer(states, l)), z[l], tol, "z_" + std::to_string(l) + " " + at);
+    expect_close(test::host(f_dev), f, tol, "f " + at);
+    for (index_t l = 0; l <= L; ++l)
+      expect_close(test::host(layer(sensitivities, l)), q[l], tol,
+                   "q_" + std::to_string(l) + " " + at);
+    const int DB = net.DB(), DH = net.DH();
+    expect_close(test::host(v_blocks), leading_columns(block_sums, DB + 1, DB), tol,
+                 "block velocities " + at);
+    expect_close(test::host(lap_blocks), column(block_sums, DB + 1, DB), tol,
+                 "block Laplacians " + at);
+    expect_close(test::host(v_head), leading_columns(head_sums, DH + 1, DH), tol,
+                 "head velocities " + at);
+    expect_close(test::host(lap_head), column(head_sums, DH + 1, DH), tol, "head Laplacians " + at);
   }
 }
 
@@ -504,7 +534,7 @@ TEST(ResNet, AntitheticStartIsExactlyTheIdentityWithZeroOutput) {
     ResNetSpec spec = small_spec();
     spec.depth_init = law;
     Problem p = make_problem(spec, true, true);
-    const HostResNet net(p);
+    const HostResNet net(p.data, p.spec);
     const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
     for (index_t k = 0; k < net.L * net.M; k += 2) {
       for (int c = 0; c < net.d; ++c)

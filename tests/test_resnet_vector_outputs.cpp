@@ -9,9 +9,9 @@
 
 #include <Eigen/Dense>
 #include <cmath>
-#include <random>
 
 #include "helpers.hpp"
+#include "host_resnet.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
 #include "mfsim/models/resnet.hpp"
@@ -20,32 +20,6 @@ namespace mfsim {
 namespace {
 
 constexpr int samples = 7, dim = 3;
-
-// n samples in R^d: class labels 0 … c−1 for cross-entropy, c targets a sample for the square
-// loss.
-Dataset vector_data(int c, LossKind loss) {
-  std::mt19937 gen(5);
-  std::normal_distribution<double> normal;
-  Dataset data;
-  data.x_train = Matrix("x", samples, dim);
-  std::vector<double> x(std::size_t(samples) * dim), y;
-  for (double& v : x) v = normal(gen) / std::sqrt(double(dim));
-  test::set(data.x_train, x);
-  if (loss == LossKind::cross_entropy) {
-    for (int i = 0; i < samples; ++i) y.push_back(double(i % c));
-    data.classes = c;
-  } else {
-    for (int i = 0; i < samples * c; ++i) y.push_back(normal(gen));
-    data.targets = c;
-  }
-  data.y_train = Vector("y", y.size());
-  auto h = Kokkos::create_mirror_view(data.y_train);
-  for (std::size_t i = 0; i < y.size(); ++i) h(i) = real(y[i]);
-  Kokkos::deep_copy(data.y_train, h);
-  data.x_test = Matrix("x_test", 0, dim);
-  data.y_test = Vector("y_test", 0);
-  return data;
-}
 
 ResNetSpec small_spec(ActivationKind block, ActivationKind head, int c, LossKind loss) {
   ResNetSpec s;
@@ -75,7 +49,7 @@ struct Problem {
 
 Problem make_problem(const ResNetSpec& spec, bool antithetic = false) {
   Problem p;
-  p.data = vector_data(spec.outputs, spec.loss);
+  p.data = test::vector_data(samples, dim, spec.outputs, spec.loss);
   p.spec = spec;
   p.model = std::make_unique<ResNetModel>(spec, p.data);
   p.state = allocate_state(p.model->groups(), true, "test");
@@ -84,154 +58,7 @@ Problem make_problem(const ResNetSpec& spec, bool antithetic = false) {
   return p;
 }
 
-// The network of MATH.md (B1), (B3) with a_k ∈ R^c on the host, written from the equations: blocks
-// are rows (u, w, b) of length 2d + 1 in layer-major order, head particles rows (a_1 … a_c, v).
-struct HostNetwork {
-  std::vector<double> x, y;
-  int n, d, c;
-  index_t L, M, K;
-  double alpha, beta;
-  Activation block_act, head_act;
-  LossKind loss_kind;
-
-  explicit HostNetwork(const Problem& p)
-      : x(test::host(p.data.x_train)),
-        y(test::host(p.data.y_train)),
-        n(int(p.data.n_train())),
-        d(p.data.dim()),
-        c(p.spec.outputs),
-        L(p.spec.depth),
-        M(p.spec.width),
-        K(p.spec.head_width),
-        alpha(p.spec.alpha),
-        beta(p.spec.beta),
-        block_act(p.spec.activation),
-        head_act(p.spec.head_activation),
-        loss_kind(p.spec.loss) {}
-
-  int DB() const { return 2 * d + 1; }
-  int DH() const { return c + d; }
-
-  static void eval(const Activation& a, double u, double& s, double& ds) {
-    with_activation(a, [&](auto f) {
-      real rs, rds, rdds;
-      f.eval(real(u), rs, rds, rdds);
-      s = rs, ds = rds;
-    });
-  }
-  static double sigma(const Activation& a, double u) {
-    double s, ds;
-    eval(a, u, s, ds);
-    return s;
-  }
-  static double dsigma(const Activation& a, double u) {
-    double s, ds;
-    eval(a, u, s, ds);
-    return ds;
-  }
-  double block_pre(const double* th, const std::vector<double>& z, int i) const {
-    double pre = th[2 * d];
-    for (int q = 0; q < d; ++q) pre += th[d + q] * z[i * d + q];
-    return pre;
-  }
-  double head_pre(const double* om, const std::vector<double>& z, int i) const {
-    double pre = 0;
-    for (int q = 0; q < d; ++q) pre += om[c + q] * z[i * d + q];
-    return pre;
-  }
-
-  // z_0 … z_L ([L+1][n·d]).
-  std::vector<std::vector<double>> states(const std::vector<double>& blocks) const {
-    std::vector<std::vector<double>> z(L + 1, std::vector<double>(n * d));
-    z[0] = x;
-    for (index_t l = 0; l < L; ++l) {
-      z[l + 1] = z[l];
-      for (index_t m = 0; m < M; ++m) {
-        const double* th = &blocks[(l * M + m) * DB()];
-        for (int i = 0; i < n; ++i) {
-          const double s = sigma(block_act, block_pre(th, z[l], i));
-          for (int q = 0; q < d; ++q) z[l + 1][i * d + q] += alpha / double(L * M) * th[q] * s;
-        }
-      }
-    }
-    return z;
-  }
-  // f(x_i)_j at entry i·c + j.
-  std::vector<double> outputs(const std::vector<double>& blocks,
-                              const std::vector<double>& head) const {
-    const std::vector<double> zL = states(blocks)[L];
-    std::vector<double> f(std::size_t(n) * c, 0.0);
-    for (index_t k = 0; k < K; ++k) {
-      const double* om = &head[k * DH()];
-      for (int i = 0; i < n; ++i) {
-        const double s = sigma(head_act, head_pre(om, zL, i));
-        for (int j = 0; j < c; ++j) f[i * c + j] += beta / double(K) * om[j] * s;
-      }
-    }
-    return f;
-  }
-  // (1/n) Σ_i ℓ(f(x_i), y_i); cross-entropy as log Σ_j e^{f_j} − f_y (O(1) outputs here).
-  double loss_of(const std::vector<double>& f) const {
-    double s = 0;
-    for (int i = 0; i < n; ++i) {
-      if (loss_kind == LossKind::square) {
-        for (int j = 0; j < c; ++j) s += 0.5 * std::pow(f[i * c + j] - y[i * c + j], 2);
-      } else {
-        double sum = 0;
-        for (int j = 0; j < c; ++j) sum += std::exp(f[i * c + j]);
-        s += std::log(sum) - f[i * c + int(y[i])];
-      }
-    }
-    return s / n;
-  }
-  double loss(const std::vector<double>& blocks, const std::vector<double>& head) const {
-    return loss_of(outputs(blocks, head));
-  }
-  // r_i = ∇_f ℓ at entry i·c + j: f − y, or softmax(f) − e_y.
-  std::vector<double> residuals(const std::vector<double>& f) const {
-    std::vector<double> r(f.size());
-    for (int i = 0; i < n; ++i) {
-      if (loss_kind == LossKind::square) {
-        for (int j = 0; j < c; ++j) r[i * c + j] = f[i * c + j] - y[i * c + j];
-        continue;
-      }
-      double sum = 0;
-      for (int j = 0; j < c; ++j) sum += std::exp(f[i * c + j]);
-      for (int j = 0; j < c; ++j)
-        r[i * c + j] = std::exp(f[i * c + j]) / sum - (j == int(y[i]) ? 1.0 : 0.0);
-    }
-    return r;
-  }
-  // The adjoints p_l^i = Σ_j r_ij ∂f_j(x_i)/∂z_l by backpropagation (MATH.md §3.9).
-  std::vector<std::vector<double>> adjoints(const std::vector<double>& blocks,
-                                            const std::vector<double>& head,
-                                            const std::vector<std::vector<double>>& z,
-                                            const std::vector<double>& r) const {
-    std::vector<std::vector<double>> p(L + 1, std::vector<double>(n * d, 0.0));
-    for (index_t k = 0; k < K; ++k) {
-      const double* om = &head[k * DH()];
-      for (int i = 0; i < n; ++i) {
-        double ra = 0;
-        for (int j = 0; j < c; ++j) ra += r[i * c + j] * om[j];
-        const double g = beta / double(K) * ra * dsigma(head_act, head_pre(om, z[L], i));
-        for (int q = 0; q < d; ++q) p[L][i * d + q] += g * om[c + q];
-      }
-    }
-    for (index_t l = L - 1; l >= 0; --l) {
-      p[l] = p[l + 1];
-      for (index_t m = 0; m < M; ++m) {
-        const double* th = &blocks[(l * M + m) * DB()];
-        for (int i = 0; i < n; ++i) {
-          double pu = 0;
-          for (int q = 0; q < d; ++q) pu += p[l + 1][i * d + q] * th[q];
-          const double g = alpha / double(L * M) * pu * dsigma(block_act, block_pre(th, z[l], i));
-          for (int q = 0; q < d; ++q) p[l][i * d + q] += g * th[d + q];
-        }
-      }
-    }
-    return p;
-  }
-};
+using test::HostResNet;
 
 // Largest |a_j − b_j| over the columns [first, first + count) of rows of width `width`, relative
 // to the largest |b_j| there, which must be non-negligible for the comparison to mean something.
@@ -266,7 +93,7 @@ TEST_P(ResNetVectorOutputs, VelocityIsMinusScaledLossGradient) {
       Problem p = make_problem(spec(c, loss));
       ParticleState v = allocate_like(p.state, "v");
       const double value = test::evaluate(*p.model, p.state, v)->loss;
-      const HostNetwork net(p);
+      const HostResNet net(p.data, p.spec);
       const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
       EXPECT_NEAR(value, net.loss(blocks, head), test::tol(1e-13, 1e-5));
       const double h = test::is_double() ? 1e-5 : 1e-2;
@@ -298,29 +125,11 @@ TEST_P(ResNetVectorOutputs, LaplaciansAreTracesOfPotentialHessians) {
     Problem p = make_problem(spec(3, loss));
     ParticleState v = allocate_like(p.state, "v");
     test::evaluate(*p.model, p.state, v);
-    const HostNetwork net(p);
+    const HostResNet net(p.data, p.spec);
     const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
     const auto z = net.states(blocks);
     const auto r = net.residuals(net.outputs(blocks, head));
     const auto adj = net.adjoints(blocks, head, z, r);
-    auto block_potential = [&](const double* th, index_t l) {
-      double s = 0;
-      for (int i = 0; i < net.n; ++i) {
-        double pu = 0;
-        for (int q = 0; q < net.d; ++q) pu += adj[l + 1][i * net.d + q] * th[q];
-        s += pu * HostNetwork::sigma(net.block_act, net.block_pre(th, z[l], i));
-      }
-      return net.alpha / net.n * s;
-    };
-    auto head_potential = [&](const double* om) {
-      double s = 0;
-      for (int i = 0; i < net.n; ++i) {
-        double ra = 0;
-        for (int j = 0; j < net.c; ++j) ra += r[i * net.c + j] * om[j];
-        s += ra * HostNetwork::sigma(net.head_act, net.head_pre(om, z[net.L], i));
-      }
-      return net.beta / net.n * s;
-    };
     const double h = 1e-4;
     auto second_difference = [&](std::vector<double> th, auto&& potential) {
       double sum = 0;
@@ -341,7 +150,7 @@ TEST_P(ResNetVectorOutputs, LaplaciansAreTracesOfPotentialHessians) {
       const std::vector<double> th(&blocks[k * net.DB()], &blocks[(k + 1) * net.DB()]);
       const index_t l = k / net.M;
       const double fd =
-          second_difference(th, [&](const double* t) { return block_potential(t, l); });
+          second_difference(th, [&](const double* t) { return net.block_potential(t, l, z, adj); });
       EXPECT_NEAR(lap_blocks[k], fd, 1e-5 * (1 + std::fabs(fd))) << "block " << k;
       largest = std::fmax(largest, std::fabs(fd));
     }
@@ -349,7 +158,8 @@ TEST_P(ResNetVectorOutputs, LaplaciansAreTracesOfPotentialHessians) {
     largest = 0;
     for (index_t k = 0; k < net.K; ++k) {
       const std::vector<double> om(&head[k * net.DH()], &head[(k + 1) * net.DH()]);
-      const double fd = second_difference(om, head_potential);
+      const double fd = second_difference(
+          om, [&](const double* t) { return net.head_potential(t, z[net.L], r); });
       EXPECT_NEAR(lap_head[k], fd, 1e-5 * (1 + std::fabs(fd))) << "head " << k;
       largest = std::fmax(largest, std::fabs(fd));
     }
@@ -373,7 +183,7 @@ TEST(ResNetVectorOutputs, GramMatchesItsDefinitionAndTheDissipationIdentity) {
     Problem p = make_problem(small_spec(ActivationKind::tanh, ActivationKind::erf, 3, loss));
     ParticleState v = allocate_like(p.state, "v");
     const auto e = test::evaluate(*p.model, p.state, v);
-    const HostNetwork net(p);
+    const HostResNet net(p.data, p.spec);
     const int rows = net.n * net.c;
     const auto blocks = test::host(p.state.theta[0]), head = test::host(p.state.theta[1]);
     const double h = 1e-5;

@@ -358,8 +358,7 @@ TYPED_TEST(TwoLayerKernels, ForwardAndVelocityMatchTheFormulasAcrossTilesAndChun
     Vector f("f", n), norm2("norm2", n), lap("lap", m), lap_cached("lap_cached", m);
     Matrix v("v", m, D), v_cached("v_cached", m, D);
     Matrix cache("preactivations", detail::preactivation_blocks(m), n * tiles::lanes);
-    const tiles::SamplePanels samples = tiles::pack_samples(ExecSpace(), x_dev, bias);
-    ExecSpace().fence();  // packed on the default instance, read on `space`
+    const tiles::SamplePanels samples = tiles::pack_samples(space, x_dev, bias);
     detail::squared_row_norms(space, x_dev, bias ? real(1) : real(0), norm2);
     detail::two_layer_forward(space, "test::forward", theta, x_dev, f, scale, bias, act, cache);
     detail::two_layer_velocity<true>(space, "test::velocity", theta, samples, rv, norm2, v, lap,

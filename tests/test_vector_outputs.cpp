@@ -7,9 +7,12 @@
 
 #include <Eigen/Dense>
 #include <cmath>
-#include <random>
+#include <tuple>
 
+#include "detail/two_layer_vector_kernels.hpp"
+#include "execution_spaces.hpp"
 #include "helpers.hpp"
+#include "host_resnet.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/classification_observer.hpp"
 #include "mfsim/diagnostics/eigenvalues.hpp"
@@ -26,28 +29,7 @@ Vector device(const std::vector<double>& values, const std::string& label) {
   return v;
 }
 
-// n samples in R^d with c outputs: class labels for cross-entropy, c targets a sample for the
-// square loss.
-Dataset vector_data(int n, int d, int c, LossKind loss, unsigned seed = 5) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<double> normal;
-  Dataset data;
-  data.x_train = Matrix("x", n, d);
-  std::vector<double> x(std::size_t(n) * d), y;
-  for (double& v : x) v = normal(gen) / std::sqrt(double(d));
-  test::set(data.x_train, x);
-  if (loss == LossKind::cross_entropy) {
-    for (int i = 0; i < n; ++i) y.push_back(double(i % c));
-    data.classes = c;
-  } else {
-    for (int i = 0; i < n * c; ++i) y.push_back(normal(gen));
-    data.targets = c;
-  }
-  data.y_train = device(y, "y");
-  data.x_test = Matrix("x_test", 0, d);
-  data.y_test = Vector("y_test", 0);
-  return data;
-}
+using test::vector_data;
 
 struct Problem {
   Dataset data;
@@ -320,6 +302,66 @@ TEST(VectorOutputs, AccuracyAndMarginByArgmax) {
   EXPECT_DOUBLE_EQ(accuracy(ExecSpace(), fv, onehot, 3, 3), 2.0 / 3);
   EXPECT_DOUBLE_EQ(margin(ExecSpace(), device({0.1, 0.2, 0.7}, "f1"), device({2}, "y1"), 3, 1),
                    0.7 - 0.2);
+}
+
+// The kernels alone, on each execution space (TypeParam) of the build.
+template <class Space>
+class TwoLayerVectorKernels : public ::testing::Test {};
+TYPED_TEST_SUITE(TwoLayerVectorKernels, test::ExecutionSpaces);
+
+// The forward pass and the velocity with its Laplacian of c = 3 outputs against the host unit
+// (inputs x̃ = (x, 1) with a bias), at sizes straddling the tiles: n = 101 samples make two full
+// velocity chunks of 48 and a ragged one, m = 142 particles two full velocity tiles of 64 and a
+// ragged one and forward chunks of 60; inputs, parameters and residuals without structure (sin of
+// their indices) that a tiling bug could hide in.
+TYPED_TEST(TwoLayerVectorKernels, ForwardAndVelocityMatchTheFormulasAcrossTilesAndChunks) {
+  const TypeParam space;
+  const activations::Tanh act;
+  const int d = 7, n = 101, m = 142, c = 3;
+  const real scale = real(0.37), coeff = real(1.3) / n;
+  for (bool bias : {true, false}) {
+    const int dz = d + (bias ? 1 : 0);
+    const test::HostUnit unit{dz, c, Activation(ActivationKind::tanh, 1)};
+    std::vector<double> x(n * d), x_ext, th(m * unit.D()), r(n * c);
+    for (int i = 0; i < n * d; ++i) x[i] = std::sin(1.0 + 0.73 * i);
+    for (int i = 0; i < m * unit.D(); ++i) th[i] = 0.8 * std::sin(2.0 + 1.37 * i);
+    for (int i = 0; i < n * c; ++i) r[i] = std::sin(3.0 + 0.41 * i * i);
+    for (int i = 0; i < n; ++i) {
+      x_ext.insert(x_ext.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
+      if (bias) x_ext.push_back(1);
+    }
+    Matrix x_dev("x", n, d), theta("theta", m, unit.D()), v("v", m, unit.D());
+    test::set(x_dev, x);
+    test::set(theta, th);
+    const Vector r_dev = device(r, "r");
+    Vector f("f", n * c), norm2("norm2", n), lap("lap", m);
+    Workspace scratch;
+    detail::two_layer_vector_forward(space, "test::forward", theta, x_dev, f, scale, bias, act, c);
+    const tiles::SamplePanels samples = tiles::pack_samples(space, x_dev, bias);
+    detail::squared_row_norms(space, x_dev, bias ? real(1) : real(0), norm2);
+    detail::two_layer_vector_velocity<true>(space, "test::velocity", theta, samples, r_dev, norm2,
+                                            v, lap, coeff, act, c, scratch);
+    space.fence();
+
+    const std::vector<double> f_ref = unit.outputs(th, x_ext, scale);
+    const std::vector<double> sums = unit.velocities(th, x_ext, r, coeff);
+    std::vector<double> v_ref, lap_ref;
+    for (int k = 0; k < m; ++k) {
+      const auto row = sums.begin() + k * (unit.D() + 1);
+      v_ref.insert(v_ref.end(), row, row + unit.D());
+      lap_ref.push_back(row[unit.D()]);
+    }
+    const double tol = test::tol(1e-13, 1e-5);
+    const std::string what = bias ? "bias" : "no bias";
+    for (const auto& [got, expected, name] :
+         {std::make_tuple(test::host(f), f_ref, "outputs"),
+          std::make_tuple(test::host(v), v_ref, "velocities"),
+          std::make_tuple(test::host(lap), lap_ref, "Laplacians")}) {
+      EXPECT_GT(test::max_abs(expected), 1e-3) << name << ", " << what;
+      EXPECT_LT(test::max_abs_diff(got, expected), tol * test::max_abs(expected))
+          << name << ", " << what;
+    }
+  }
 }
 
 }  // namespace

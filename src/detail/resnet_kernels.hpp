@@ -28,7 +28,9 @@
 // A step thus launches 2L + 10 kernels rather than 9L + 10: at the reference size (L = 16, a few
 // hundred particles per layer) the launches and the idle threads of small kernels had capped the
 // 2-thread speed-up at 1.7×.
-// Every kernel of the file runs on the execution-space instance it is given (`space`).
+// Every kernel of the file runs on the execution-space instance it is given (`space`): the
+// library's ExecSpace, or, in the tests, any space of its kind that reads MemSpace
+// (tiles::fits_tiles).
 #include <string>
 
 #include "detail/gram_kernel.hpp"
@@ -39,8 +41,6 @@ namespace mfsim::detail {
 
 using tiles::lanes;
 using tiles::min_of;
-using tiles::ScratchPanels;
-using tiles::ScratchVector;
 using ParticlePanel = Kokkos::View<real**, Kokkos::LayoutRight, MemSpace>;
 
 // Particles of one per-sample pass held in registers at a time (σ of each staged once).
@@ -54,9 +54,9 @@ static_assert(sample_sum_chunk % 8 == 0, "transpose_layers moves blocks of 8 par
 // of a whole layer is a power-of-two multiple of 64 reals at widths of 1024 or more, whose rows
 // then fall into the same few cache sets.
 using ParticlePanels = Kokkos::View<real***, Kokkos::LayoutRight, MemSpace>;
-inline ParticlePanels transpose_layers(const ExecSpace& space, ConstMatrix theta, index_t layers,
-                                       index_t per_layer, Workspace& scratch,
-                                       const std::string& name) {
+template <class Space>
+ParticlePanels transpose_layers(const Space& space, ConstMatrix theta, index_t layers,
+                                index_t per_layer, Workspace& scratch, const std::string& name) {
   constexpr index_t chunk = sample_sum_chunk;
   const int cols = int(theta.extent(1));
   const index_t chunks = (per_layer + chunk - 1) / chunk;
@@ -69,7 +69,7 @@ inline ParticlePanels transpose_layers(const ExecSpace& space, ConstMatrix theta
   const index_t blocks = chunks * chunk / block;
   Kokkos::parallel_for(
       "mfsim::ResNet::transpose_particles::" + name,
-      Kokkos::RangePolicy<ExecSpace>(space, 0, layers * blocks), KOKKOS_LAMBDA(index_t lb) {
+      Kokkos::RangePolicy<Space>(space, 0, layers * blocks), KOKKOS_LAMBDA(index_t lb) {
         const index_t l = lb / blocks, j0 = lb % blocks * block;
         const index_t row0 = j0 / chunk * cols, e0 = j0 % chunk;
         for (int c = 0; c < cols; ++c)
@@ -214,21 +214,22 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sums(const Act& act, const P
     for (int c = 0; c < d; ++c) out(i, c) = out(i, c) * scale + (with_base ? base(i, c) : real(0));
 }
 
-template <SampleSum Kind, class Act>
-void per_sample_sum(const ExecSpace& space, const std::string& label, ParticlePanel panel,
+template <SampleSum Kind, class Space, class Act>
+void per_sample_sum(const Space& space, const std::string& label, ParticlePanel panel,
                     ConstMatrix z, ConstMatrix q, ConstMatrix base, Matrix out, real scale,
                     Act act) {
+  static_assert(tiles::fits_tiles<Space>);
   // A thread sums `rows` samples at a time over a chunk of particles (sample_sum_rows) and owns
   // `per_thread` samples; on a GPU one sample, the threads of a team reading the same panel
   // entries (broadcast).
   constexpr int rows = tiles::gpu ? 1 : 4;
   constexpr int per_thread = tiles::gpu ? 1 : 8 * rows;
   const index_t n = index_t(z.extent(0));
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
+  using Policy = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
   constexpr int per_team = tiles::gpu ? 64 : per_thread;  // samples of a team
   Kokkos::parallel_for(
       label, Policy(space, int((n + per_team - 1) / per_team), Kokkos::AUTO),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t first = index_t(team.league_rank()) * per_team;
         const int threads =
             int((min_of<index_t>(per_team, n - first) + per_thread - 1) / per_thread);
@@ -244,13 +245,12 @@ void per_sample_sum(const ExecSpace& space, const std::string& label, ParticlePa
 // register blocks as the two-layer velocity_block: π = w̃·z̃ and q·u by accumulate_outer on the
 // packed samples, σ once per pair, then vw̃ += Σ_s z̃_s g_s, vu += Σ_s q_s (r σ)_s over the chunk
 // (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
-template <bool WithLaplacian, class Act>
+template <bool WithLaplacian, class Act, class Panels, class Vec>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
     const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
     index_t layer_chunk0, index_t chunk, const ConstVector& r, const ConstVector& norm2,
-    index_t layer_sample0, const ScratchPanels& w_panels, const ScratchPanels& u_panels,
-    const ScratchPanels& vw_panels, const ScratchPanels& vu_panels, const ScratchVector& lap,
-    int b) {
+    index_t layer_sample0, const Panels& w_panels, const Panels& u_panels, const Panels& vw_panels,
+    const Panels& vu_panels, const Vec& lap, int b) {
   using tiles::block_rows;
   constexpr int chunk_size = tiles::sample_chunk;
   const index_t i0 = chunk * chunk_size;
@@ -315,12 +315,16 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
 // with the accumulators) and sweeps that layer's packed samples chunk by chunk, as the two-layer
 // velocity; the teams of all layers make one kernel (one launch, and enough teams to balance the
 // threads at a few hundred particles per layer).
-template <bool WithLaplacian, class Act>
-void block_velocity(const ExecSpace& space, ConstMatrix theta, index_t first, index_t layers,
+template <bool WithLaplacian, class Space, class Act>
+void block_velocity(const Space& space, ConstMatrix theta, index_t first, index_t layers,
                     index_t per_layer, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
                     ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
                     Act act) {
+  static_assert(tiles::fits_tiles<Space>);
   using tiles::block_rows;
+  using Policy = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
+  using Panels = tiles::ScratchViewOn<Space, real***>;
+  using Vec = tiles::ScratchViewOn<Space, real*>;
   constexpr int blocks = tiles::blocks, tile = blocks * lanes;
   if (layers == 0 || per_layer == 0) return;
   const int d = qs.dz, dz = zs.dz;
@@ -334,20 +338,19 @@ void block_velocity(const ExecSpace& space, ConstMatrix theta, index_t first, in
                                                   {blocks, padded_d, lanes}},
                                                  {tile});
   const int level = tiles::scratch_level(bytes);
-  using Policy = Kokkos::TeamPolicy<ExecSpace, Kokkos::Schedule<Kokkos::Dynamic>>;
   Kokkos::parallel_for(
       "mfsim::ResNet::block_velocity",
       Policy(space, int(layers * tiles_per_layer), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Policy::member_type& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t g = index_t(team.league_rank()) / tiles_per_layer, l = first + g;
         const index_t k0 = l * per_layer + index_t(team.league_rank()) % tiles_per_layer * tile;
         const int np = int(min_of<index_t>(tile, (l + 1) * per_layer - k0));
-        ScratchPanels w_panels(team.team_scratch(level), blocks, dz, lanes);
-        ScratchPanels u_panels(team.team_scratch(level), blocks, d, lanes);
-        ScratchPanels vw_panels(team.team_scratch(level), blocks, padded_dz, lanes);
-        ScratchPanels vu_panels(team.team_scratch(level), blocks, padded_d, lanes);
-        ScratchVector lap(team.team_scratch(level), tile);
+        Panels w_panels(team.team_scratch(level), blocks, dz, lanes);
+        Panels u_panels(team.team_scratch(level), blocks, d, lanes);
+        Panels vw_panels(team.team_scratch(level), blocks, padded_dz, lanes);
+        Panels vu_panels(team.team_scratch(level), blocks, padded_d, lanes);
+        Vec lap(team.team_scratch(level), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
           for (int e = 0; e < lanes; ++e) {
             const int p = b * lanes + e;

@@ -26,12 +26,8 @@ namespace mfsim::detail {
 
 using tiles::block_rows;  // samples, particles or coordinates per register block
 using tiles::lanes;
-using tiles::ScratchPanels;
-using tiles::ScratchVector;
 template <class Space>
 using TeamPolicyOn = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
-using TeamPolicy = TeamPolicyOn<ExecSpace>;
-using Member = TeamPolicy::member_type;
 
 using tiles::min_of;
 using tiles::sample_chunk;
@@ -312,8 +308,8 @@ void two_layer_velocity(const Space& space, const std::string& label, ConstMatri
 
 // The same on inputs that change from call to call (the ResNet head's z_L): packs them first
 // (O(n·d), against the O(n·m·d) of the kernel).
-template <bool WithLaplacian, class Act>
-void two_layer_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+template <bool WithLaplacian, class Space, class Act>
+void two_layer_velocity(const Space& space, const std::string& label, ConstMatrix theta,
                         ConstMatrix x, ConstVector r, ConstVector norm2, Matrix v, Vector laplacian,
                         real coeff, bool bias, Act act, Workspace& scratch) {
   two_layer_velocity<WithLaplacian>(

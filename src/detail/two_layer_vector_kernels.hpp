@@ -14,11 +14,10 @@ namespace mfsim::detail {
 
 // acc(j·samples + s) += Σ_p a_pj σ(z_ps) for the lanes of block b, by antithetic pairs as in
 // forward_block (so that f ≡ 0 exactly at t = 0).
-template <class Act>
+template <class Act, class Panels, class Vec>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_forward_block(
-    const Act& act, const ScratchPanels& w_panels, const ScratchVector& a, int c,
-    int particle_panels, const ScratchPanels& x_panels, int b, int samples,
-    const ScratchVector& acc) {
+    const Act& act, const Panels& w_panels, const Vec& a, int c, int particle_panels,
+    const Panels& x_panels, int b, int samples, const Vec& acc) {
   const int dz = int(x_panels.extent(1));
   for (int pb = 0; pb < particle_panels; ++pb) {
     real z[block_rows][lanes] = {};
@@ -41,10 +40,16 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_forward_block(
   }
 }
 
-// f(x_i)_j = scale · Σ_k a_kj σ(w_k·x_i + b_k) over this rank's particles, f(i·c + j).
-template <class Act>
-void two_layer_vector_forward(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+// f(x_i)_j = scale · Σ_k a_kj σ(w_k·x_i + b_k) over this rank's particles, f(i·c + j). (Every
+// kernel of this file runs on the instance `space` it is given, as those of
+// two_layer_kernels.hpp.)
+template <class Space, class Act>
+void two_layer_vector_forward(const Space& space, const std::string& label, ConstMatrix theta,
                               ConstMatrix x, Vector f, real scale, bool bias, Act act, int c) {
+  static_assert(tiles::fits_tiles<Space>);
+  using Policy = TeamPolicyOn<Space>;
+  using Panels = tiles::ScratchViewOn<Space, real***>;
+  using Vec = tiles::ScratchViewOn<Space, real*>;
   const int dim = int(x.extent(1)), dz = dim + (bias ? 1 : 0);
   const index_t n = index_t(x.extent(0)), m = index_t(theta.extent(0));
   constexpr int chunk_panels = particle_chunk / block_rows;
@@ -54,15 +59,15 @@ void two_layer_vector_forward(const ExecSpace& space, const std::string& label, 
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(space, int((n + samples - 1) / samples), tiles::team_size)
+      Policy(space, int((n + samples - 1) / samples), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Member& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t i0 = index_t(team.league_rank()) * samples;
         const int ns = int(min_of<index_t>(samples, n - i0));
-        ScratchPanels x_panels(team.team_scratch(level), blocks, dz, lanes);
-        ScratchPanels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
-        ScratchVector acc(team.team_scratch(level), samples * c);
-        ScratchVector a(team.team_scratch(level), particle_chunk * c);
+        Panels x_panels(team.team_scratch(level), blocks, dz, lanes);
+        Panels w_panels(team.team_scratch(level), chunk_panels, dz, block_rows);
+        Vec acc(team.team_scratch(level), samples * c);
+        Vec a(team.team_scratch(level), particle_chunk * c);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int s = b * lanes + l;
@@ -101,12 +106,11 @@ void two_layer_vector_forward(const ExecSpace& space, const std::string& label, 
 // The per-particle sums of thread block b over chunk `chunk` of the samples: va_j += Σ_i r_ij σ(z),
 // vw̃ += Σ_i (r_i·a) σ'(z) x̃_i and, WithLaplacian, lap += Σ_i (r_i·a) σ''(z) |x̃_i|², with the
 // residuals packed as samples of c coordinates (`residuals`, zero beyond n and c).
-template <bool WithLaplacian, class Act>
+template <bool WithLaplacian, class Act, class Panels, class Vec>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
     const Act& act, const SamplePanels& samples, index_t chunk, const SamplePanels& residuals,
-    const ConstVector& norm2, const ScratchPanels& w_panels, const ScratchPanels& a_panels,
-    const ScratchPanels& vw_panels, const ScratchPanels& va_panels, const ScratchVector& lap,
-    int b) {
+    const ConstVector& norm2, const Panels& w_panels, const Panels& a_panels,
+    const Panels& vw_panels, const Panels& va_panels, const Vec& lap, int b) {
   const int dz = samples.dz, c = residuals.dz;
   const index_t i0 = chunk * sample_chunk;
   const int ns = int(min_of<index_t>(sample_chunk, samples.n - i0));
@@ -142,8 +146,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
   for (int l = 0; l < lanes; ++l) lap(b * lanes + l) = sum_lap[l];
   const int depth = sample_panels * block_rows;
   // acc[j][l] += Σ_s p_s[j] weights[s][l] over blocks of coordinates j of the packed p (x̃ or r).
-  const auto accumulate = [&](const SamplePanels& packed, const ScratchPanels& out,
-                              const real* weights) {
+  const auto accumulate = [&](const SamplePanels& packed, const Panels& out, const real* weights) {
     for (int cb = 0; cb < int(packed.cols.extent(1)); ++cb) {
       real acc[block_rows][lanes];
       for (int q = 0; q < block_rows; ++q) MFSIM_LANES
@@ -160,11 +163,15 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void vector_velocity_block(
 // v_a = −(β/n) Σ_i r_i σ(z_i), v_w̃ = −(β/n) Σ_i (r_i·a) σ'(z_i) x̃_i and
 // ΔΨ = (β/n) Σ_i (r_i·a) σ''(z_i) |x̃_i|² (MATH.md §1.5; coeff = β/n), tiled as two_layer_velocity;
 // the residuals r (n·c values) are packed first, in `scratch` (O(n·c)).
-template <bool WithLaplacian, class Act>
-void two_layer_vector_velocity(const ExecSpace& space, const std::string& label, ConstMatrix theta,
+template <bool WithLaplacian, class Space, class Act>
+void two_layer_vector_velocity(const Space& space, const std::string& label, ConstMatrix theta,
                                const SamplePanels& samples, ConstVector r, ConstVector norm2,
                                Matrix v, Vector laplacian, real coeff, Act act, int c,
                                Workspace& scratch) {
+  static_assert(tiles::fits_tiles<Space>);
+  using Policy = TeamPolicyOn<Space>;
+  using Panels = tiles::ScratchViewOn<Space, real***>;
+  using Vec = tiles::ScratchViewOn<Space, real*>;
   const SamplePanels residuals = tiles::pack_samples(space, ConstMatrix(r.data(), samples.n, c),
                                                      false, scratch, "residual_panels");
   const int dz = samples.dz;
@@ -180,16 +187,16 @@ void two_layer_vector_velocity(const ExecSpace& space, const std::string& label,
   const int level = tiles::scratch_level(bytes);
   Kokkos::parallel_for(
       label,
-      TeamPolicy(space, int((m + tile - 1) / tile), tiles::team_size)
+      Policy(space, int((m + tile - 1) / tile), tiles::team_size)
           .set_scratch_size(level, Kokkos::PerTeam(bytes)),
-      KOKKOS_LAMBDA(const Member& team) {
+      KOKKOS_LAMBDA(const typename Policy::member_type& team) {
         const index_t k0 = index_t(team.league_rank()) * tile;
         const int np = int(min_of<index_t>(tile, m - k0));
-        ScratchPanels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
-        ScratchPanels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
-        ScratchPanels a_panels(team.team_scratch(level), tiles::blocks, c, lanes);
-        ScratchPanels va_panels(team.team_scratch(level), tiles::blocks, padded_c, lanes);
-        ScratchVector lap(team.team_scratch(level), tile);
+        Panels w_panels(team.team_scratch(level), tiles::blocks, dz, lanes);
+        Panels vw_panels(team.team_scratch(level), tiles::blocks, padded_dz, lanes);
+        Panels a_panels(team.team_scratch(level), tiles::blocks, c, lanes);
+        Panels va_panels(team.team_scratch(level), tiles::blocks, padded_c, lanes);
+        Vec lap(team.team_scratch(level), tile);
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, tiles::blocks), [&](int b) {
           for (int l = 0; l < lanes; ++l) {
             const int p = b * lanes + l;
