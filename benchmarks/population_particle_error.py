@@ -36,39 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "analysis"))
 from mfsim_analysis.fit import fit_power_law  # noqa: E402
 from mfsim_analysis import reduced_pde  # noqa: E402
-from mfsim_analysis.reduced_pde import ERF, Grid, ReducedFlow  # noqa: E402
+from mfsim_analysis.reduced_pde import ERF, Grid, ReducedFlow, line_config  # noqa: E402
+from mfsim_analysis.reduced_pde import LINE_HALF_WIDTH as HALF_WIDTH  # noqa: E402
+from mfsim_analysis.reduced_pde import LINE_OBSERVABLES as OBSERVABLES  # noqa: E402
+from mfsim_analysis.reduced_pde import LINE_TIMES as TIMES  # noqa: E402
 
-TIMES = (0.5, 1.0, 2.0)
-OBSERVABLES = ("population_risk", "mean_a2", "mean_s2", "mean_as")
-HALF_WIDTH = 7.0
-CONFIG = """
-[model]
-width = {m}
-activation = "erf"
-bias = false
-beta = 1.0
-[data]
-kind = "population"
-dim = 1
-teacher_width = 1
-n_test = 0
-seed = 4
-[init]
-std_a = 1.0
-std_w = 1.0
-seed = {seed}
-[flow]
-integrator = "rk4"
-dt = {dt}
-t_end = 2.0
-[output]
-observe_every = {every}
-snapshot_every = {every}
-[diagnostics]
-kl = []
-path_norm = false
-path_length = false
-"""
 
 
 def run_particles(mfsim: Path, work: Path, m: int, seed: int, dt: float = 0.05) -> Path:
@@ -77,7 +49,7 @@ def run_particles(mfsim: Path, work: Path, m: int, seed: int, dt: float = 0.05) 
     out = work / f"m{m}_seed{seed}_dt{dt:g}.h5"
     if not out.exists():
         config = work / f"m{m}_seed{seed}_dt{dt:g}.toml"
-        config.write_text(CONFIG.format(m=m, seed=seed, dt=dt, every=round(0.5 / dt)))
+        config.write_text(line_config(m, seed, dt=dt, every=round(0.5 / dt)))
         partial = out.with_suffix(".partial.h5")
         result = subprocess.run([str(mfsim), "run", str(config), "-o", str(partial), "--force", "-q"],
                                 capture_output=True, text=True)

@@ -33,7 +33,48 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Kernel", "ERF", "LINEAR", "Grid", "ReducedFlow", "Solution", "moments", "particle_observables",
-           "teacher_of"]
+           "teacher_of", "LINE_TIMES", "LINE_OBSERVABLES", "LINE_HALF_WIDTH", "line_config"]
+
+# The reference case on the line that the CI test, the particle-error benchmark and the
+# population experiment share: one erf teacher neuron drawn from data seed 4, students
+# (a, s) ~ N(0, 1)², RK4 to t = 2, compared at LINE_TIMES through LINE_OBSERVABLES, the PDE solved
+# on the box [−LINE_HALF_WIDTH, LINE_HALF_WIDTH]² (wide enough that no mass reaches the walls).
+LINE_TIMES = (0.5, 1.0, 2.0)
+LINE_OBSERVABLES = ("population_risk", "mean_a2", "mean_s2", "mean_as")
+LINE_HALF_WIDTH = 7.0
+
+
+def line_config(width: int, seed: int, dt: float = 0.05, every: int = 10) -> str:
+    """mfsim's configuration (TOML) of the reference case on the line: `width` students from init
+    `seed`, RK4 steps of `dt`, a snapshot and an observation every `every` steps (LINE_TIMES must
+    fall on them)."""
+    return f"""[model]
+width = {width}
+activation = "erf"
+bias = false
+beta = 1.0
+[data]
+kind = "population"
+dim = 1
+teacher_width = 1
+n_test = 0
+seed = 4
+[init]
+std_a = 1.0
+std_w = 1.0
+seed = {seed}
+[flow]
+integrator = "rk4"
+dt = {dt}
+t_end = 2.0
+[output]
+observe_every = {every}
+snapshot_every = {every}
+[diagnostics]
+kl = []
+path_norm = false
+path_length = false
+"""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from scipy.integrate import solve_ivp
 
 import common
 from mfsim_analysis import fit_power_law, open_run
-from mfsim_analysis.reduced_pde import ERF, Grid, ReducedFlow, particle_observables, teacher_of
+from mfsim_analysis.reduced_pde import (ERF, LINE_HALF_WIDTH, LINE_OBSERVABLES, LINE_TIMES, Grid, ReducedFlow,
+                                        particle_observables, teacher_of)
 
 SIZES = {
     # (a): dimension, widths, seeds, flow time, step, observation cadence (steps)
@@ -45,9 +46,6 @@ SIZES = {
                   line_widths=(30, 100, 300), line_seeds=(6, 6, 6), grid=50),
 }
 TEACHER_WIDTH = 2
-LINE_TIMES = (0.5, 1.0, 2.0)
-LINE_OBSERVABLES = ("population_risk", "mean_a2", "mean_s2", "mean_as")
-HALF_WIDTH = 7.0
 
 TITLE = "Experiment 9 (population-risk flows): widths and seeds vary through --set."
 
@@ -127,7 +125,7 @@ def line_reference(teacher, grid):
     solutions = {}
     curve_times = np.linspace(0, 2, 41)[1:]
     for n in (grid // 2, grid, 2 * grid):
-        g = Grid(n, n, HALF_WIDTH, HALF_WIDTH)
+        g = Grid(n, n, LINE_HALF_WIDTH, LINE_HALF_WIDTH)
         flow = ReducedFlow(ERF, beta=1.0, **teacher)
         solutions[n] = flow.solve(g, g.gaussian(1.0, 1.0), (0.0, *curve_times))
     pick = [int(np.argmin(np.abs(curve_times - t))) + 1 for t in LINE_TIMES]

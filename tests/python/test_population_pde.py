@@ -28,40 +28,12 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import conftest
-from mfsim_analysis.reduced_pde import ERF, LINEAR, Grid, ReducedFlow
+from mfsim_analysis.reduced_pde import ERF, LINEAR, Grid, ReducedFlow, line_config
+from mfsim_analysis.reduced_pde import LINE_HALF_WIDTH as HALF_WIDTH
+from mfsim_analysis.reduced_pde import LINE_OBSERVABLES as OBSERVABLES
+from mfsim_analysis.reduced_pde import LINE_TIMES as TIMES
 
-TIMES = (0.5, 1.0, 2.0)
-OBSERVABLES = ("population_risk", "mean_a2", "mean_s2", "mean_as")
-HALF_WIDTH = 7.0
 WIDTH, SEEDS = 1000, range(1, 17)
-CONFIG = """
-[model]
-width = {m}
-activation = "erf"
-bias = false
-beta = 1.0
-[data]
-kind = "population"
-dim = 1
-teacher_width = 1
-n_test = 0
-seed = 4
-[init]
-std_a = 1.0
-std_w = 1.0
-seed = {seed}
-[flow]
-integrator = "rk4"
-dt = 0.05
-t_end = 2.0
-[output]
-observe_every = 10
-snapshot_every = 10
-[diagnostics]
-kl = []
-path_norm = false
-path_length = false
-"""
 
 
 def order(coarse, mid, fine):
@@ -109,7 +81,7 @@ def particles(tmp_path_factory):
     rows, teacher = [], None
     for seed in SEEDS:
         config = folder / f"seed{seed}.toml"
-        config.write_text(CONFIG.format(m=WIDTH, seed=seed))
+        config.write_text(line_config(WIDTH, seed))
         out = folder / f"seed{seed}.h5"
         result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o", str(out),
                                  "--force", "-q"], capture_output=True, text=True, timeout=300)
@@ -184,9 +156,7 @@ def test_the_line_is_invariant_and_carries_the_reduced_flow(tmp_path):
     divides it by 16). A factor 1.5 in ∂₁K of the solver's kernel gives differences of order 0.1."""
     m = 40
     config = tmp_path / "line.toml"
-    config.write_text(CONFIG.format(m=m, seed=3).replace("dim = 1", "dim = 3")
-                      .replace("dt = 0.05", "dt = 0.01").replace("observe_every = 10", "observe_every = 50")
-                      .replace("snapshot_every = 10", "snapshot_every = 50"))
+    config.write_text(line_config(m, 3, dt=0.01, every=50).replace("dim = 1", "dim = 3"))
 
     def run(out, *extra):
         result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o", str(out),
