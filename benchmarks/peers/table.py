@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# The docs name versions, not commits: the results file keeps the commit the run was built from.
+COMMIT = re.compile(r" \(commit [0-9a-f]+\)")
 BLOCK = re.compile(r"(<!-- peers-table: (\S+) -->\n)(.*?)(<!-- end peers-table -->)", re.S)
 
 
@@ -48,7 +50,8 @@ def tables(report):
     out = [f"{report['date']}, {machine['cpu']}, {machine['cores']} cores"
            + (f" (load average {'; '.join(loads)})" if loads else "")
            + f"; mfsim builds: one thread {report['builds']['mfsim_1']}, two: {report['builds']['mfsim_2']}; "
-           f"{report['rounds']} round(s); versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items())]
+           f"{report['rounds']} round(s); versions: "
+           + ", ".join(f"{k} {COMMIT.sub('', str(v))}" for k, v in report["versions"].items())]
     if report.get("note"):
         out += ["", report["note"]]
     out.append("")
