@@ -1,6 +1,7 @@
 #include "mfsim/app/memory_check.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,17 @@ std::vector<Need> sample_arrays(const Config& c, const Sizes& z, bool minibatche
     ld cached = 0;
     if (t.caches_activations(n_train, width, int(d))) cached += n_train * width;
     if (minibatches && t.caches_activations(batch, width, int(d))) cached += batch * width;
+    if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
+  }
+  // Model B's: π and q·u of every block pair, 2 L n M reals (M rounded up to 64-byte blocks), of
+  // the full batch and of a minibatch.
+  if (c.model.kind() == ModelKind::resnet) {
+    const ResNetSpec& b = c.model.resnet();
+    const ld rows = 2 * ld(b.depth) * std::ceil(ld(b.width) / ResNetSpec::cache_block) *
+                    ResNetSpec::cache_block;
+    ld cached = 0;
+    if (b.caches_activations(n_train, ld(b.width), int(d))) cached += n_train * rows;
+    if (minibatches && b.caches_activations(batch, ld(b.width), int(d))) cached += batch * rows;
     if (cached > 0) needs.push_back({"flow.activation_cache_bytes", cached});
   }
   const DiagnosticsSettings& s = c.diagnostics;

@@ -25,6 +25,13 @@
 //   z̃_l = (z_l, 1) and q_{l+1} are packed once (tiles::pack_layers), and 6-sample × lanes register
 //   blocks give π and q·u (accumulate_outer), σ once per pair, then the accumulations over the
 //   chunk's samples.
+// - The activation cache (ResNetModel::activation_caches, where the budget has room): the forward
+//   pass keeps every block pair's pre-activation π = w·z_l + b, the backward pass reads it and
+//   keeps q_{l+1}·u, and the velocity kernel reads both instead of recomputing them: 6 rather than
+//   9 multiply-adds per pair and input. Stored by blocks of `lanes` particles as model A's cache
+//   (two_layer_kernels.hpp): one layer's entry (j / lanes, i·lanes + j % lanes) for its particle j
+//   and sample i, the layers one after another (LayerCache). The backward pass reads exactly the π
+//   it would compute (same code, same order), so only the velocities' rounding changes.
 // A step thus launches 2L + 10 kernels rather than 9L + 10: at the reference size (L = 16, a few
 // hundred particles per layer) the launches and the idle threads of small kernels had capped the
 // 2-thread speed-up at 1.7×.
@@ -94,6 +101,14 @@ inline ParticlePanel layer_panel(const ParticlePanels& panels, index_t l) {
 //                 (head particles of c outputs; q has c columns: the weights of the outputs).
 enum class SampleSum { forward, backward, head_adjoint, weighted_head_adjoint };
 
+// One layer's part of the activation cache (see the top of this file): rows the blocks of `lanes`
+// particles of the layer, ⌈M/lanes⌉ of them (the zero particles that pad the last chunk have no
+// row), columns n·lanes. The forward pass writes `pre` (π); the backward pass reads `pre` and
+// writes `input_products` (q_{l+1}·u). Empty views: nothing kept, every pass computes its own.
+struct LayerCache {
+  Matrix pre, input_products;
+};
+
 // The rows of a particle of each kind (theta's columns).
 template <SampleSum Kind>
 KOKKOS_INLINE_FUNCTION int panel_cols(int d, int weights) {
@@ -105,12 +120,12 @@ KOKKOS_INLINE_FUNCTION int panel_cols(int d, int weights) {
 // out(i, c) += Σ_j g_ij P(acc_row + c, j) over the particles of one chunk (slab: its rows, each
 // sample_sum_chunk long) for the samples i0 … i0 + Rows − 1 below `end`. Each vector of panel
 // values loaded serves all Rows samples.
+// With a `cache` (forward and backward only), the chunk's blocks of particles are its rows block0,
+// block0 + 1, …: the forward pass stores π there, the backward pass reads π and stores q·u.
 template <SampleSum Kind, int Rows, class Act>
-MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, const real* slab,
-                                                             const ConstMatrix& z,
-                                                             const ConstMatrix& q,
-                                                             const Matrix& out, index_t i0,
-                                                             index_t end) {
+MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
+    const Act& act, const real* slab, const ConstMatrix& z, const ConstMatrix& q, const Matrix& out,
+    index_t i0, index_t end, const LayerCache& cache, index_t block0) {
   constexpr int chunk = sample_sum_chunk, blocks = chunk / lanes;
   constexpr index_t stride = chunk;  // between rows of the slab
   const int d = int(z.extent(1));
@@ -127,14 +142,20 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
   // Rows past `end` repeat the last sample; their sums are not written.
   const real* zs[Rows];
   const real* qs[Rows];
+  index_t cache_cols[Rows];  // sample i's entries in a cache row
   for (int s = 0; s < Rows; ++s) {
     const index_t i = i0 + (s < live ? s : live - 1);
     zs[s] = &z(i, 0);
     qs[s] = &q(i, 0);
+    cache_cols[s] = i * lanes;
   }
+  constexpr bool cacheable = Kind == SampleSum::forward || Kind == SampleSum::backward;
+  const index_t cache_rows = index_t(cache.pre.extent(0));
   real g[Rows][chunk];
   for (int b = 0; b < blocks; ++b) {
     const real* col = slab + b * lanes;  // particle b·lanes of the chunk
+    const index_t row = block0 + b;      // its row of the cache, if it has one
+    const bool reads_pre = cacheable && Kind == SampleSum::backward && cache.pre.data();
     real pre[Rows][lanes], qu[Rows][lanes];
     for (int s = 0; s < Rows; ++s) {
       MFSIM_LANES
@@ -143,14 +164,29 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
         qu[s][l] = Kind == SampleSum::head_adjoint ? col[l] : real(0);
       }
     }
-    for (int c = 0; c < d; ++c) {
-      const real* w = col + (w_row + c) * stride;
+    if (reads_pre) {
+      // Blocks without a row are padding (zero particles: π = 0, as computed).
       for (int s = 0; s < Rows; ++s) {
-        const real zc = zs[s][c];
+        const real* kept = row < cache_rows ? &cache.pre(row, cache_cols[s]) : nullptr;
         MFSIM_LANES
-        for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+        for (int l = 0; l < lanes; ++l) pre[s][l] = kept ? kept[l] : real(0);
+      }
+    } else {
+      for (int c = 0; c < d; ++c) {
+        const real* w = col + (w_row + c) * stride;
+        for (int s = 0; s < Rows; ++s) {
+          const real zc = zs[s][c];
+          MFSIM_LANES
+          for (int l = 0; l < lanes; ++l) pre[s][l] += w[l] * zc;
+        }
       }
     }
+    if (cacheable && Kind == SampleSum::forward && cache.pre.data() && row < cache_rows)
+      for (int s = 0; s < live; ++s) {
+        real* kept = &cache.pre(row, cache_cols[s]);
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) kept[l] = pre[s][l];
+      }
     if constexpr (Kind == SampleSum::backward || weighted) {
       for (int c = 0; c < weights; ++c) {
         const real* u = col + c * stride;
@@ -160,6 +196,12 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(const Act& act, con
           for (int l = 0; l < lanes; ++l) qu[s][l] += u[l] * qc;
         }
       }
+      if (cache.input_products.data() && row < cache_rows)
+        for (int s = 0; s < live; ++s) {
+          real* kept = &cache.input_products(row, cache_cols[s]);
+          MFSIM_LANES
+          for (int l = 0; l < lanes; ++l) kept[l] = qu[s][l];
+        }
     }
     for (int s = 0; s < Rows; ++s) {
       MFSIM_LANES
@@ -199,7 +241,8 @@ template <SampleSum Kind, int Rows, class Act>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sums(const Act& act, const ParticlePanel& panel,
                                                          const ConstMatrix& z, const ConstMatrix& q,
                                                          const ConstMatrix& base, const Matrix& out,
-                                                         real scale, index_t first, index_t end) {
+                                                         real scale, index_t first, index_t end,
+                                                         const LayerCache& cache) {
   const int d = int(z.extent(1));
   const index_t cols = panel_cols<Kind>(d, int(q.extent(1)));
   const index_t chunks = index_t(panel.extent(0)) / cols;
@@ -208,7 +251,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sums(const Act& act, const P
     for (int c = 0; c < d; ++c) out(i, c) = 0;
   for (index_t k = 0; k < chunks; ++k)
     for (index_t i0 = first; i0 < end; i0 += Rows)
-      sample_sum_rows<Kind, Rows>(act, panel.data() + k * slab_size, z, q, out, i0, end);
+      sample_sum_rows<Kind, Rows>(act, panel.data() + k * slab_size, z, q, out, i0, end, cache,
+                                  k * (sample_sum_chunk / lanes));
   const bool with_base = base.extent(0) > 0;
   for (index_t i = first; i < end; ++i)
     for (int c = 0; c < d; ++c) out(i, c) = out(i, c) * scale + (with_base ? base(i, c) : real(0));
@@ -216,8 +260,8 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sums(const Act& act, const P
 
 template <SampleSum Kind, class Space, class Act>
 void per_sample_sum(const Space& space, const std::string& label, ParticlePanel panel,
-                    ConstMatrix z, ConstMatrix q, ConstMatrix base, Matrix out, real scale,
-                    Act act) {
+                    ConstMatrix z, ConstMatrix q, ConstMatrix base, Matrix out, real scale, Act act,
+                    LayerCache cache = LayerCache()) {
   static_assert(tiles::fits_tiles<Space>);
   // A thread sums `rows` samples at a time over a chunk of particles (sample_sum_rows) and owns
   // `per_thread` samples; on a GPU one sample, the threads of a team reading the same panel
@@ -236,7 +280,7 @@ void per_sample_sum(const Space& space, const std::string& label, ParticlePanel 
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, threads), [&](int t) {
           const index_t begin = first + t * per_thread;
           sample_sums<Kind, rows>(act, panel, z, q, base, out, scale, begin,
-                                  min_of<index_t>(begin + per_thread, n));
+                                  min_of<index_t>(begin + per_thread, n), cache);
         });
       });
 }
@@ -245,12 +289,15 @@ void per_sample_sum(const Space& space, const std::string& label, ParticlePanel 
 // register blocks as the two-layer velocity_block: π = w̃·z̃ and q·u by accumulate_outer on the
 // packed samples, σ once per pair, then vw̃ += Σ_s z̃_s g_s, vu += Σ_s q_s (r σ)_s over the chunk
 // (z̃ = (z, 1): its last coordinate gives the bias velocity Σ_s g_s), lap += r (q·u) σ'' |z̃|².
+// With the activation cache (`cached`: its rows `pre` and `input_products` of the block, row `row`;
+// `live` of its lanes particles), π and q·u are read rather than computed.
 template <bool WithLaplacian, class Act, class Panels, class Vec>
 MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
     const Act& act, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
     index_t layer_chunk0, index_t chunk, const ConstVector& r, const ConstVector& norm2,
     index_t layer_sample0, const Panels& w_panels, const Panels& u_panels, const Panels& vw_panels,
-    const Panels& vu_panels, const Vec& lap, int b) {
+    const Panels& vu_panels, const Vec& lap, int b, const LayerCache& cached, index_t row,
+    int live_lanes) {
   using tiles::block_rows;
   constexpr int chunk_size = tiles::sample_chunk;
   const index_t i0 = chunk * chunk_size;
@@ -263,8 +310,22 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
   for (int sb = 0; sb < sample_panels; ++sb) {
     const index_t panel = (layer_chunk0 + chunk) * (chunk_size / block_rows) + sb;
     real pre[block_rows][lanes] = {}, qu[block_rows][lanes] = {};
-    tiles::accumulate_outer(pre, &zs.rows(panel, 0, 0), &w_panels(b, 0, 0), zs.dz);
-    tiles::accumulate_outer(qu, &qs.rows(panel, 0, 0), &u_panels(b, 0, 0), qs.dz);
+    if (cached.pre.data()) {
+      // Padding samples and particles keep 0, as the zero padding of the packs gives.
+      for (int j = 0; j < block_rows && sb * block_rows + j < ns; ++j) {
+        const index_t col = (i0 + sb * block_rows + j) * lanes;
+        const real* kept_pre = &cached.pre(row, col);
+        const real* kept_qu = &cached.input_products(row, col);
+        MFSIM_LANES
+        for (int l = 0; l < lanes; ++l) {
+          pre[j][l] = l < live_lanes ? kept_pre[l] : real(0);
+          qu[j][l] = l < live_lanes ? kept_qu[l] : real(0);
+        }
+      }
+    } else {
+      tiles::accumulate_outer(pre, &zs.rows(panel, 0, 0), &w_panels(b, 0, 0), zs.dz);
+      tiles::accumulate_outer(qu, &qs.rows(panel, 0, 0), &u_panels(b, 0, 0), qs.dz);
+    }
     for (int j = 0; j < block_rows; ++j) {
       const int s = sb * block_rows + j;
       const bool live = s < ns;  // padding samples: r = 0
@@ -314,12 +375,13 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void block_velocity_chunk(
 // b. A team owns a tile of one layer's particles ((u, w, b) packed by blocks of lanes in scratch,
 // with the accumulators) and sweeps that layer's packed samples chunk by chunk, as the two-layer
 // velocity; the teams of all layers make one kernel (one launch, and enough teams to balance the
-// threads at a few hundred particles per layer).
+// threads at a few hundred particles per layer). With the activation cache (`cache`: every
+// layer's rows, ⌈per_layer/lanes⌉ a layer, layer 0 first), π and q·u are read from it.
 template <bool WithLaplacian, class Space, class Act>
 void block_velocity(const Space& space, ConstMatrix theta, index_t first, index_t layers,
                     index_t per_layer, const tiles::SamplePanels& zs, const tiles::SamplePanels& qs,
                     ConstVector r, ConstVector norm2, Matrix v, Vector laplacian, real coeff,
-                    Act act) {
+                    Act act, LayerCache cache = LayerCache()) {
   static_assert(tiles::fits_tiles<Space>);
   using tiles::block_rows;
   using Policy = Kokkos::TeamPolicy<Space, Kokkos::Schedule<Kokkos::Dynamic>>;
@@ -332,6 +394,7 @@ void block_velocity(const Space& space, ConstMatrix theta, index_t first, index_
   const int padded_d = int(qs.cols.extent(1)) * block_rows;
   const index_t chunks = zs.chunks, n = zs.n;
   const index_t tiles_per_layer = (per_layer + tile - 1) / tile;
+  const index_t cache_rows_per_layer = (per_layer + lanes - 1) / lanes;
   const std::size_t bytes = tiles::scratch_bytes({{blocks, dz, lanes},
                                                   {blocks, d, lanes},
                                                   {blocks, padded_dz, lanes},
@@ -365,9 +428,11 @@ void block_velocity(const Space& space, ConstMatrix theta, index_t first, index_
         team.team_barrier();
         const int active_blocks = (np + lanes - 1) / lanes;
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, active_blocks), [&](int b) {
+          const index_t row = l * cache_rows_per_layer + (k0 - l * per_layer) / lanes + b;
           for (index_t chunk = 0; chunk < chunks; ++chunk)
             block_velocity_chunk<WithLaplacian>(act, zs, qs, g * chunks, chunk, r, norm2, l * n,
-                                                w_panels, u_panels, vw_panels, vu_panels, lap, b);
+                                                w_panels, u_panels, vw_panels, vu_panels, lap, b,
+                                                cache, row, np - b * lanes);
         });
         team.team_barrier();
         Kokkos::parallel_for(Kokkos::TeamThreadRange(team, np), [&](int p) {

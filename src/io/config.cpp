@@ -362,11 +362,14 @@ void read_flow(Config& c, const toml::table& root, toml::table& resolved) {
   b.seed = c.init.seed;
   if (b.size > 0 || s.has("batch_seed"))
     b.seed = std::uint64_t(s.integer("batch_seed", std::int64_t(c.init.seed), 0));
-  // The activation cache of model A (TwoLayerSpec::activation_cache_bytes; docs/performance.md).
+  // The activation caches of both models (TwoLayerSpec::activation_cache_bytes,
+  // ResNetSpec::activation_cache_bytes; docs/performance.md).
   const std::int64_t cache_bytes =
       s.integer("activation_cache_bytes", std::int64_t(TwoLayerSpec().activation_cache_bytes), 0);
   if (auto* two_layer = std::get_if<TwoLayerSpec>(&c.model.spec))
     two_layer->activation_cache_bytes = std::uint64_t(cache_bytes);
+  if (auto* resnet = std::get_if<ResNetSpec>(&c.model.spec))
+    resnet->activation_cache_bytes = std::uint64_t(cache_bytes);
   if (r.noisy() && f.integrator != IntegratorKind::euler)
     s.error("integrator", "must be \"euler\" (Euler–Maruyama) when flow.temperature > 0 (got \"" +
                               integrator_name(f.integrator) +

@@ -27,6 +27,13 @@ tiles::MatrixStack layer_stack(const LayerView& v, index_t first, index_t count)
 
 using detail::block_velocity;
 
+// Layer l's rows of an activation cache of `layers` layers (ResNetEvaluation; none: none).
+Matrix cache_layer(const Matrix& cache, index_t l, index_t layers) {
+  if (!cache.data()) return Matrix();
+  const index_t rows = index_t(cache.extent(0)) / layers;
+  return Kokkos::subview(cache, std::make_pair(l * rows, (l + 1) * rows), Kokkos::ALL);
+}
+
 void add_into(const ExecSpace& space, Matrix out, ConstMatrix base) {
   const index_t d = index_t(out.extent(1));
   Kokkos::parallel_for(
@@ -165,7 +172,19 @@ ConstMatrix ResNetEvaluation::sensitivity(index_t l) const {
 
 std::unique_ptr<Evaluation> ResNetModel::make_evaluation(const ExecSpace& space,
                                                          index_t minibatch) const {
-  return std::make_unique<ResNetEvaluation>(space, spec_.depth, data(), minibatch, spec_.outputs);
+  auto e = std::make_unique<ResNetEvaluation>(space, spec_.depth, data(), minibatch, spec_.outputs);
+  // The activation cache: allocated here, once, rather than in a step.
+  const index_t per_layer = local_layer(0).size();
+  if (per_layer > 0 && spec_.caches_activations(e->samples(), per_layer, data().dim())) {
+    const index_t rows = spec_.depth * ((per_layer + tiles::lanes - 1) / tiles::lanes);
+    const index_t cols = e->samples() * tiles::lanes;
+    const auto alloc = [&](const std::string& label) {
+      return Matrix(Kokkos::view_alloc(space, Kokkos::WithoutInitializing, label), rows, cols);
+    };
+    e->block_preactivations = alloc("mfsim::ResNet::block_preactivations");
+    e->block_input_products = alloc("mfsim::ResNet::block_input_products");
+  }
+  return e;
 }
 
 Shard ResNetModel::local_layer(index_t l) const {
@@ -180,7 +199,7 @@ void ResNetModel::initialize(ParticleState& s, std::uint64_t seed, bool antithet
 }
 
 void ResNetModel::propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z,
-                            Matrix z_next) const {
+                            Matrix z_next, Matrix preactivations) const {
   const real scale = real(spec_.alpha / (double(spec_.depth) * double(spec_.width)));
   // Alone, the kernel adds z itself (one launch less per layer); across ranks z is added once,
   // after the allreduce of the ranks' increments.
@@ -188,7 +207,7 @@ void ResNetModel::propagate(const ExecSpace& space, Matrix layer_panel, ConstMat
   with_activation(spec_.activation, [&](auto act) {
     detail::per_sample_sum<detail::SampleSum::forward>(space, "mfsim::ResNet::forward", layer_panel,
                                                        z, z, alone ? z : ConstMatrix(), z_next,
-                                                       scale, act);
+                                                       scale, act, {preactivations, Matrix()});
   });
   if (alone) return;
   comm().allreduce_sum(space, z_next);
@@ -234,7 +253,8 @@ real ResNetModel::evaluate(const ExecSpace& space, const ParticleState& s, Evalu
   const int c = spec_.outputs;
   const ConstMatrix weights =
       c == 1 ? ConstMatrix() : ConstMatrix(e.residual.data(), e.samples(), c);
-  backward_pass(space, s, panels, e.states, weights, e.sensitivities, e.scratch);
+  backward_pass(space, s, panels, e.states, weights, e.sensitivities, e.scratch,
+                e.block_preactivations, e.block_input_products);
   const bool laplacian = dsdt.tracks_log_density();
   // |z_l|² of every layer in e.norm2, layer after layer (z_L's last: the head's), for the
   // Laplacians.
@@ -255,7 +275,8 @@ LayerView ResNetModel::forward_pass(const ExecSpace& space, const ParticleState&
   const LayerView panels = detail::transpose_layers(
       space, s.theta[blocks], L, local_layer(0).size(), e.scratch, "block_panels");
   for (index_t l = 0; l < L; ++l)
-    propagate(space, detail::layer_panel(panels, l), layer(e.states, l), layer(e.states, l + 1));
+    propagate(space, detail::layer_panel(panels, l), layer(e.states, l), layer(e.states, l + 1),
+              cache_layer(e.block_preactivations, l, L));
   head_output(space, s.theta[head], layer(e.states, L), e.output);
   e.loss = loss_and_derivative(space, loss_kind(), e.output, e.y(), e.residual, spec_.outputs);
   return panels;
@@ -264,7 +285,8 @@ LayerView ResNetModel::forward_pass(const ExecSpace& space, const ParticleState&
 void ResNetModel::backward_pass(const ExecSpace& space, const ParticleState& s,
                                 const LayerView& panels, const LayerView& states,
                                 ConstMatrix weights, const LayerView& sensitivities,
-                                Workspace& scratch) const {
+                                Workspace& scratch, Matrix preactivations,
+                                Matrix input_products) const {
   const index_t L = spec_.depth;
   ConstMatrix head_theta = s.theta[head];
   const ConstMatrix z_last = layer(states, L);
@@ -290,7 +312,8 @@ void ResNetModel::backward_pass(const ExecSpace& space, const ParticleState& s,
     with_activation(spec_.activation, [&](auto act) {
       detail::per_sample_sum<detail::SampleSum::backward>(
           space, "mfsim::ResNet::backward", detail::layer_panel(panels, l), layer(states, l),
-          q_next, alone ? q_next : ConstMatrix(), q, block_scale, act);
+          q_next, alone ? q_next : ConstMatrix(), q, block_scale, act,
+          {cache_layer(preactivations, l, L), cache_layer(input_products, l, L)});
     });
     if (alone) continue;
     comm().allreduce_sum(space, q);
@@ -306,6 +329,7 @@ void ResNetModel::block_velocities(const ExecSpace& space, const ParticleState& 
   const index_t group = std::max<index_t>(1, e.velocity_layer_group);
   // c > 1: the residuals are in the adjoints p (evaluate), each sample weighs 1 here.
   const ConstVector r = spec_.outputs == 1 ? ConstVector(e.residual) : ConstVector(e.unit_weights);
+  const detail::LayerCache cache{e.block_preactivations, e.block_input_products};
   for (index_t first = 0; first < L && per_layer > 0; first += group) {
     const index_t layers = std::min(group, L - first);
     const auto zs = tiles::pack_layers(space, layer_stack(e.states, first, layers), true, e.scratch,
@@ -315,10 +339,10 @@ void ResNetModel::block_velocities(const ExecSpace& space, const ParticleState& 
     with_activation(spec_.activation, [&](auto act) {
       if (laplacian) {
         block_velocity<true>(space, s.theta[blocks], first, layers, per_layer, zs, qs, r, e.norm2,
-                             dsdt.theta[blocks], dsdt.log_density[blocks], coeff, act);
+                             dsdt.theta[blocks], dsdt.log_density[blocks], coeff, act, cache);
       } else {
         block_velocity<false>(space, s.theta[blocks], first, layers, per_layer, zs, qs, r, e.norm2,
-                              dsdt.theta[blocks], Vector(), coeff, act);
+                              dsdt.theta[blocks], Vector(), coeff, act, cache);
       }
     });
   }

@@ -5,6 +5,8 @@
 // Two particle groups: the blocks θ = (u, w, b) ∈ R^{2d+1}, global id l·M + j for particle j of
 // layer l (L slices: each rank holds the same part of every layer, stored layer-major), and the
 // head ω = (a, v) ∈ R^{c+d}. The flow is dθ/dt = −LM ∇_θ L, dω/dt = −K ∇_ω L.
+#include <cmath>
+#include <cstdint>
 #include <utility>
 
 #include "mfsim/core/activation.hpp"
@@ -40,6 +42,28 @@ struct ResNetSpec {
   double path_norm_weight = 3;
   LossKind loss = LossKind::square;
   int outputs = 1;  // c: the head's output weights a_k ∈ R^c
+  // The activation cache (flow.activation_cache_bytes; 0: none): an evaluation keeps the
+  // pre-activations π = w·z_l + b of its forward pass and the products q_{l+1}·u of its backward
+  // pass, L × n × M of each, for its velocity pass, which then skips both (6 rather than 9
+  // multiply-adds per block pair and input), when they take at most this many bytes (n samples, M
+  // this rank's particles per layer rounded up to whole 64-byte blocks, cache_block) and the inputs
+  // are wide enough for it to pay (as model A's: TwoLayerSpec::activation_cache_bytes).
+  std::uint64_t activation_cache_bytes = std::uint64_t(256) << 20;
+  static constexpr int cache_block = int(64 / sizeof(real));
+  // Inputs from which the cache pays: a cached pair saves 3d multiply-adds but moves 40 bytes
+  // through memory (π written, read twice; q·u written, read once). Measured on a 2-core Xeon
+  // (AVX-512, n = 1000, L = 8, M = 1000; figures in docs/performance.md): slower at d = 16, faster
+  // from d = 32.
+  static constexpr int min_cached_inputs = 32;
+
+  // Whether an evaluation over `samples` of `inputs` dimensions, with `per_layer` particles of each
+  // layer on this rank, keeps its activations (sizes in long double, like the coordinates). The
+  // memory check asks the same.
+  bool caches_activations(long double samples, long double per_layer, int inputs) const {
+    const long double blocks = std::ceil(per_layer / cache_block);
+    return inputs >= min_cached_inputs &&
+           2 * (long double)depth * samples * blocks * 64 <= activation_cache_bytes;
+  }
 
   // Coordinates of one block particle (u, w ∈ R^dim, b) and one head particle (a ∈ R^c,
   // v ∈ R^dim), and of all of them: in long double, so that the memory check's absurd sizes do not
@@ -75,6 +99,11 @@ class ResNetEvaluation final : public Evaluation {
   Vector norm2;             // |z_l^i|² at l·n + i: the Laplacians' data factor
   // c > 1: ones, the sample weights of the blocks' velocities (the residuals are in p).
   Vector unit_weights;
+  // The activation cache (ResNetSpec::caches_activations; empty views: none): π = w·z_l + b of
+  // every block pair (forward pass) and q_{l+1}·u (backward pass), for the velocity pass; in the
+  // kernels' layout (src/detail/resnet_kernels.hpp): the layers one after another, a layer's rows
+  // its blocks of particles, the columns the samples. Refilled by every evaluation.
+  Matrix block_preactivations, block_input_products;
   // Layers whose velocities one kernel computes (their states and sensitivities packed together):
   // all of them unless that would take more than 64 MiB of packs. Any value ≥ 1 gives the same
   // bits; tests set it.
@@ -141,7 +170,9 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
  private:
   // z_{l+1} = z_l + (α/(LM)) Σ_{m in layer l} u σ0(w·z_l + b), summed over every rank, from the
   // layer's particles transposed in chunks (detail::transpose_layers).
-  void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next) const;
+  // With `preactivations` (layer l's rows of the activation cache), keeps π there.
+  void propagate(const ExecSpace& space, Matrix layer_panel, ConstMatrix z, Matrix z_next,
+                 Matrix preactivations = Matrix()) const;
   // f(z_L) on every row of z_last, summed over every rank.
   void head_output(const ExecSpace& space, ConstMatrix head, ConstMatrix z_last, Vector f) const;
   // The steps of evaluate, in order, on `space`. The forward pass (B1), (B3): z_0 = x, …, z_L,
@@ -151,9 +182,12 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
   // The backward pass (MATH.md §3.5) on the states `states` (their rows the samples): q_L from the
   // head, then q_l = q_{l+1} + (α/(LM)) Σ … w, into `out`. Without `weights`, q = ∂f/∂z (c = 1);
   // with weights W (a row of c values per state row), q = Σ_j W_j ∂f_j/∂z (MATH.md §3.9).
+  // With the activation cache (`preactivations` filled by the forward pass on `states`), reads π
+  // from it and keeps q_{l+1}·u in `input_products`.
   void backward_pass(const ExecSpace& space, const ParticleState& s, const LayerView& panels,
                      const LayerView& states, ConstMatrix weights, const LayerView& out,
-                     Workspace& scratch) const;
+                     Workspace& scratch, Matrix preactivations = Matrix(),
+                     Matrix input_products = Matrix()) const;
   // c > 1: the states z_l^i and the sensitivities ∂f_j(x_i)/∂z_l of every output, rows i·c + j
   // ([L+1][nc][d] each, in `scratch`), from the forward pass of `e`: the Gram part G₁ (B13) of
   // the nc × nc Gram matrix.
@@ -166,7 +200,7 @@ class ResNetModel final : public Model, public GramModel, public PathNormModel {
                              Workspace& scratch) const;
   // The blocks' velocities (B11) and, when `dsdt` tracks log-densities, Laplacians (B12) (|z_l|²
   // in e.norm2), a group of layers per kernel: z_l and q_{l+1} of the group's layers packed for
-  // the register blocks (O(layers·n·d) each).
+  // the register blocks (O(layers·n·d) each); π and q·u from e's activation cache when it has one.
   void block_velocities(const ExecSpace& space, const ParticleState& s, ResNetEvaluation& e,
                         ParticleState& dsdt) const;
   // The head's velocity and Laplacian, on z_L.
