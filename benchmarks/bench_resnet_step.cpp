@@ -2,6 +2,8 @@
 // every block and head particle, Euler update) at (n, L, M, K, d), and the two-layer step it is
 // compared with, in the same program so that both are timed in the same (interleaved) run.
 //   BM_ResNetEulerStep     the ResNet step
+//   BM_ResNetCacheStep     the step with the activation cache on (cache:1, the default budget;
+//                          used from d = 32) and off (cache:0, flow.activation_cache_bytes = 0)
 //   BM_ResNetRunStep       the step as the run loop takes it (FlowRun, no observer, 50 steps a
 //                          run) beside the summed time of the kernels it launches (run_steps.hpp)
 //   BM_TwoLayerReference   model A's Euler step (tanh, bias) at n = 1000, m = 10⁴, d = 16: the
@@ -60,11 +62,12 @@ ResNetSpec resnet_spec(const benchmark::State& state) {
   return spec;
 }
 
-void BM_ResNetEulerStep(benchmark::State& state) {
+// Times Euler steps of the ResNet of `spec` at the state's (n, ·, ·, ·, d).
+void time_resnet_steps(benchmark::State& state, const ResNetSpec& spec) {
   const index_t n = state.range(0), L = state.range(1), M = state.range(2), K = state.range(3);
   const int d = int(state.range(4));
   const Dataset data = synthetic(n, d);
-  ResNetModel model(resnet_spec(state), data);
+  ResNetModel model(spec, data);
   ParticleState s = allocate_state(model.groups(), false, "bench");
   // Not antithetic: the blocks' adjoints are then non-zero, as during training.
   model.initialize(s, 1, false);
@@ -78,6 +81,21 @@ void BM_ResNetEulerStep(benchmark::State& state) {
   state.counters["M"] = double(M);
   state.counters["K"] = double(K);
   state.counters["d"] = double(d);
+}
+
+void BM_ResNetEulerStep(benchmark::State& state) {
+  time_resnet_steps(state, resnet_spec(state));
+}
+
+void BM_ResNetCacheStep(benchmark::State& state) {
+  ResNetSpec spec = resnet_spec(state);
+  const bool cache = state.range(5) != 0;
+  if (!cache) spec.activation_cache_bytes = 0;
+  const index_t per_layer = spec.width;
+  if (cache && !spec.caches_activations(state.range(0), per_layer, int(state.range(4))))
+    state.SetLabel("cache unused: d below min_cached_inputs or over the budget");
+  time_resnet_steps(state, spec);
+  state.counters["cache"] = double(cache);
 }
 
 void BM_ResNetRunStep(benchmark::State& state) {
@@ -114,6 +132,14 @@ BENCHMARK(BM_ResNetEulerStep)
     ->Args({1000, 64, 1024, 4096, 16})
     ->Args({100, 4, 256, 256, 16})      // the peers' quick ResNet size
     ->Args({1000, 8, 1000, 1000, 256})  // the peers' wide ResNet point (d = 256)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The activation cache on and off at the peers' wide point (n = 1000, L = 8, M = K = 1000), d from
+// 16 (below min_cached_inputs: both recompute) to 256.
+BENCHMARK(BM_ResNetCacheStep)
+    ->ArgNames({"n", "L", "M", "K", "d", "cache"})
+    ->ArgsProduct({{1000}, {8}, {1000}, {1000}, {16, 32, 64, 128, 256}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
