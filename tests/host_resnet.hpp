@@ -4,7 +4,10 @@
 // ResNet of MATH.md (B1), (B3), §3.9 with its losses, backpropagation, potentials (B7)/(B8) and
 // velocity sums (B11)–(B12); and the data sets of c outputs the tests share. Sums run in long
 // double; σ and its derivatives are the library's activations (tested on their own against
-// closed forms in test_activation.cpp), evaluated in `real`.
+// closed forms in test_activation.cpp), evaluated in `real`. Also the small ResNet the tests share
+// and their per-column comparison of parameter blocks.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
 #include <utility>
@@ -19,6 +22,44 @@
 namespace mfsim::test {
 
 using Layers = std::vector<std::vector<double>>;  // [layer][i·d + coordinate]
+
+// The small ResNet of the tests: L = 3 layers of M = 4 blocks, K = 6 head particles, α and β and
+// the initial standard deviations away from 1 (so that a factor dropped or swapped shows), σ0 and
+// σh with softplus sharpness 1.5; the caller sets other sizes where it needs them.
+inline ResNetSpec small_resnet_spec(ActivationKind block = ActivationKind::tanh,
+                                    ActivationKind head = ActivationKind::tanh, int outputs = 1,
+                                    LossKind loss = LossKind::square) {
+  ResNetSpec s;
+  s.depth = 3;
+  s.width = 4;
+  s.head_width = 6;
+  s.alpha = 1.3;
+  s.beta = 1.7;
+  s.activation = {block, real(1.5)};
+  s.head_activation = {head, real(1.5)};
+  s.std_u = 0.9;
+  s.std_w = 0.8;
+  s.std_b = 0.5;
+  s.std_a = 1.2;
+  s.std_v = 0.7;
+  s.outputs = outputs;
+  s.loss = loss;
+  return s;
+}
+
+// Largest |a_j − b_j| over the columns [first, first + count) of rows of width `width`, relative
+// to the largest |b_j| there, which must exceed `floor` for the comparison to mean something.
+inline double relative_block_error(const std::vector<double>& a, const std::vector<double>& b,
+                                   int width, int first, int count, double floor) {
+  double err = 0, scale = 0;
+  for (std::size_t row = 0; row < a.size() / width; ++row)
+    for (int q = first; q < first + count; ++q) {
+      err = std::fmax(err, std::fabs(a[row * width + q] - b[row * width + q]));
+      scale = std::fmax(scale, std::fabs(b[row * width + q]));
+    }
+  EXPECT_GT(scale, floor) << "columns " << first << ".." << first + count - 1;
+  return err / scale;
+}
 
 // n samples in R^d with c outputs: class labels 0 … c−1 for cross-entropy, c targets a sample
 // (normal) for the other losses; inputs normal with variance 1/d.
