@@ -9,8 +9,6 @@ rebuilt from the arcsine kernel, K = E[erf(u) erf(v)] + σ_a² x·x' E[erf'(u) e
 E[erf' erf'] = 4 / (π √((1 + 2q₁₁)(1 + 2q₂₂) − 4q₁₂²)), q = σ_w² x·x'.
 """
 
-import subprocess
-
 import h5py
 import numpy as np
 import pytest
@@ -51,16 +49,9 @@ kl = []
 
 
 def run(tmp_path, name, *settings, check=True):
-    config = tmp_path / "probe.toml"
-    config.write_text(TOML.format(beta=BETA, std_a=STD_A, std_w=STD_W))
     out = tmp_path / f"{name}.h5"
-    command = [str(conftest.mfsim_executable()), "run", str(config), "-o", str(out), "--force", "-q"]
-    for setting in settings:
-        command += ["--set", setting]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return out, result
+    return out, conftest.run_config(TOML.format(beta=BETA, std_a=STD_A, std_w=STD_W), out, *settings,
+                                    check=check)
 
 
 def gram(theta, x):
