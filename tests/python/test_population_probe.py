@@ -137,3 +137,14 @@ def test_gram_without_a_probe_set_is_refused(tmp_path):
         "mfsim: error: diagnostics.gram: needs samples, and data.kind = \"population\" has none: set "
         "diagnostics.probe_samples = n (a probe set of n inputs) or gram = false"]
     assert not out.exists()
+
+
+def test_gram_matrix_limit_names_the_probe_set(tmp_path):
+    """The written matrix's limit is on the probe set's size: the message names probe_samples."""
+    out, result = run(tmp_path, "large", "diagnostics.probe_samples=501", "diagnostics.gram_matrix=true",
+                      check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "mfsim: error: diagnostics.gram_matrix: the matrix is written only for probe_samples <= 500 "
+        "(got 501)"]
+    assert not out.exists()
