@@ -3,10 +3,10 @@
 // the two-layer unit a σ(w·z) with a ∈ R^c (model A, MATH.md §1.5, and the ResNet's head) with its
 // potential and velocities, the losses, and the ResNet of MATH.md (B1), (B3), §3.9 with its
 // backpropagation, potentials (B7)/(B8) and velocity sums (B11)–(B12); and the data sets of c
-// outputs the tests share. Sums run in long
-// double; σ and its derivatives are the library's activations (tested on their own against
-// closed forms in test_activation.cpp), evaluated in `real`. Also the small ResNet the tests share
-// and their per-column comparison of parameter blocks.
+// outputs the tests share. Sums run in long double; σ and its derivatives are the library's
+// activations (tested on their own against closed forms in test_activation.cpp), evaluated in
+// `real`. Also the small ResNet the tests share and their per-column comparison of parameter
+// blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
