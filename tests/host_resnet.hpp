@@ -1,10 +1,14 @@
 #pragma once
 // Host references of the networks with c outputs, written from the equations without the kernels:
-// the two-layer unit a σ(w·z) with a ∈ R^c (model A, MATH.md §1.5, and the ResNet's head) and the
-// ResNet of MATH.md (B1), (B3), §3.9 with its losses, backpropagation, potentials (B7)/(B8) and
-// velocity sums (B11)–(B12); and the data sets of c outputs the tests share. Sums run in long
-// double; σ and its derivatives are the library's activations (tested on their own against
-// closed forms in test_activation.cpp), evaluated in `real`.
+// the two-layer unit a σ(w·z) with a ∈ R^c (model A, MATH.md §1.5, and the ResNet's head) with its
+// potential and velocities, the losses, and the ResNet of MATH.md (B1), (B3), §3.9 with its
+// backpropagation, potentials (B7)/(B8) and velocity sums (B11)–(B12); and the data sets of c
+// outputs the tests share. Sums run in long double; σ and its derivatives are the library's
+// activations (tested on their own against closed forms in test_activation.cpp), evaluated in
+// `real`. Also the small ResNet the tests share and their per-column comparison of parameter
+// blocks.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <random>
 #include <utility>
@@ -19,6 +23,44 @@
 namespace mfsim::test {
 
 using Layers = std::vector<std::vector<double>>;  // [layer][i·d + coordinate]
+
+// The small ResNet of the tests: L = 3 layers of M = 4 blocks, K = 6 head particles, α and β and
+// the initial standard deviations away from 1 (so that a factor dropped or swapped shows), σ0 and
+// σh with softplus sharpness 1.5; the caller sets other sizes where it needs them.
+inline ResNetSpec small_resnet_spec(ActivationKind block = ActivationKind::tanh,
+                                    ActivationKind head = ActivationKind::tanh, int outputs = 1,
+                                    LossKind loss = LossKind::square) {
+  ResNetSpec s;
+  s.depth = 3;
+  s.width = 4;
+  s.head_width = 6;
+  s.alpha = 1.3;
+  s.beta = 1.7;
+  s.activation = {block, real(1.5)};
+  s.head_activation = {head, real(1.5)};
+  s.std_u = 0.9;
+  s.std_w = 0.8;
+  s.std_b = 0.5;
+  s.std_a = 1.2;
+  s.std_v = 0.7;
+  s.outputs = outputs;
+  s.loss = loss;
+  return s;
+}
+
+// Largest |a_j − b_j| over the columns [first, first + count) of rows of width `width`, relative
+// to the largest |b_j| there, which must exceed `floor` for the comparison to mean something.
+inline double relative_block_error(const std::vector<double>& a, const std::vector<double>& b,
+                                   int width, int first, int count, double floor) {
+  double err = 0, scale = 0;
+  for (std::size_t row = 0; row < a.size() / width; ++row)
+    for (int q = first; q < first + count; ++q) {
+      err = std::fmax(err, std::fabs(a[row * width + q] - b[row * width + q]));
+      scale = std::fmax(scale, std::fabs(b[row * width + q]));
+    }
+  EXPECT_GT(scale, floor) << "columns " << first << ".." << first + count - 1;
+  return err / scale;
+}
 
 // n samples in R^d with c outputs: class labels 0 … c−1 for cross-entropy, c targets a sample
 // (normal) for the other losses; inputs normal with variance 1/d.
@@ -44,6 +86,26 @@ inline Dataset vector_data(int n, int d, int c, LossKind loss, unsigned seed = 5
   data.x_test = Matrix("x_test", 0, d);
   data.y_test = Vector("y_test", 0);
   return data;
+}
+
+// (1/n) Σ_i ℓ(f_i, y_i) of n = f.size()/c samples of c outputs (f_i at f[i·c …]): |f − y|²/2,
+// log(1 + e^{−y f}), or cross-entropy written as log Σ_j e^{f_j} − f_y (O(1) outputs here).
+inline double host_loss(LossKind kind, const std::vector<double>& f, const std::vector<double>& y,
+                        int c) {
+  const int n = int(f.size()) / c;
+  long double s = 0;
+  for (int i = 0; i < n; ++i) {
+    if (kind == LossKind::square) {
+      for (int j = 0; j < c; ++j) s += 0.5 * std::pow(f[i * c + j] - y[i * c + j], 2);
+    } else if (kind == LossKind::logistic) {
+      s += std::log1p(std::exp(-y[i] * f[i]));
+    } else {
+      long double sum = 0;
+      for (int j = 0; j < c; ++j) sum += std::exp((long double)f[i * c + j]);
+      s += std::log(sum) - f[i * c + int(y[i])];
+    }
+  }
+  return double(s / n);
 }
 
 // σ(u), σ'(u), σ''(u) of the library's activation `a`.
@@ -89,6 +151,19 @@ struct HostUnit {
           f[std::size_t(i) * c + j] += theta[std::size_t(k) * D() + j] * s;
       }
     return scaled(f, scale);
+  }
+  // The potential at particle θ, the residuals frozen: coeff Σ_i (r_i·a) σ(w·z_i) (MATH.md §1.5,
+  // the head's (B8)), r_i ∈ R^c at r[i·c …].
+  double potential(const double* th, const std::vector<double>& z, const std::vector<double>& r,
+                   double coeff) const {
+    const int n = int(z.size()) / width;
+    long double s = 0;
+    for (int i = 0; i < n; ++i) {
+      long double ra = 0;
+      for (int j = 0; j < c; ++j) ra += (long double)r[std::size_t(i) * c + j] * th[j];
+      s += ra * sigma(act, double(pre(th, z, i)));
+    }
+    return double(coeff * s);
   }
   // The velocity of every particle and its Laplacian (MATH.md §1.5), rows of D() + 1:
   // v_a = −coeff Σ_i r_i σ, v_w = −coeff Σ_i (r_i·a) σ' z_i, ΔΨ = coeff Σ_i (r_i·a) σ'' |z_i|²,
@@ -186,25 +261,8 @@ struct HostResNet {
                               const std::vector<double>& head_theta) const {
     return head().outputs(head_theta, states(blocks)[L], beta / double(K));
   }
-  // (1/n) Σ_i ℓ(f(x_i), y_i): |f − y|²/2, log(1 + e^{−y f}), or cross-entropy written as
-  // log Σ_j e^{f_j} − f_y (O(1) outputs here).
-  double loss_of(const std::vector<double>& f) const {
-    long double s = 0;
-    for (int i = 0; i < n; ++i) {
-      if (loss_kind == LossKind::square) {
-        for (int j = 0; j < c; ++j) s += 0.5 * std::pow(f[i * c + j] - y[i * c + j], 2);
-      } else if (loss_kind == LossKind::logistic) {
-        s += std::log1p(std::exp(-y[i] * f[i]));
-      } else {
-        long double sum = 0;
-        for (int j = 0; j < c; ++j) sum += std::exp((long double)f[i * c + j]);
-        s += std::log(sum) - f[i * c + int(y[i])];
-      }
-    }
-    return double(s / n);
-  }
   double loss(const std::vector<double>& blocks, const std::vector<double>& head_theta) const {
-    return loss_of(outputs(blocks, head_theta));
+    return host_loss(loss_kind, outputs(blocks, head_theta), y, c);
   }
   // r_i = ∇_f ℓ at entry i·c + j: f − y, −y/(1 + e^{y f}), or softmax(f) − e_y.
   std::vector<double> residuals(const std::vector<double>& f) const {
@@ -272,13 +330,7 @@ struct HostResNet {
   // Ψ^H (B8) at head parameters ω: (β/n) Σ_i (r_i·a) σh(v·z_{L,i}).
   double head_potential(const double* om, const std::vector<double>& z_last,
                         const std::vector<double>& r) const {
-    long double s = 0;
-    for (int i = 0; i < n; ++i) {
-      long double ra = 0;
-      for (int j = 0; j < c; ++j) ra += (long double)r[std::size_t(i) * c + j] * om[j];
-      s += ra * sigma(head_act, double(head().pre(om, z_last, i)));
-    }
-    return double(beta / n * s);
+    return head().potential(om, z_last, r, beta / n);
   }
   // (B11)–(B12) of every block, rows of 2d + 2 (the velocity, then the Laplacian):
   // v = −(α/n) Σ_i w_i (σ(π) q_{l+1,i}, (q_{l+1,i}·u) σ'(π) (z_{l,i}, 1)),

@@ -27,24 +27,6 @@ struct Problem {
   ParticleState state;
 };
 
-ResNetSpec small_spec(ActivationKind block = ActivationKind::tanh,
-                      ActivationKind head = ActivationKind::tanh) {
-  ResNetSpec s;
-  s.depth = 3;
-  s.width = 4;
-  s.head_width = 6;
-  s.alpha = 1.3;
-  s.beta = 1.7;
-  s.activation = {block, real(1.5)};
-  s.head_activation = {head, real(1.5)};
-  s.std_u = 0.9;
-  s.std_w = 0.8;
-  s.std_b = 0.5;
-  s.std_a = 1.2;
-  s.std_v = 0.7;
-  return s;
-}
-
 Problem make_problem(const ResNetSpec& spec, bool antithetic = false, bool log_density = true) {
   Problem p;
   SyntheticDataSpec data = test::small_data(3, 7, 4);
@@ -80,7 +62,8 @@ using ActivationPair = std::pair<std::string, std::string>;  // σ0, σh
 class ResNetActivations : public ::testing::TestWithParam<ActivationPair> {
  protected:
   ResNetSpec spec() const {
-    return small_spec(parse_activation(GetParam().first), parse_activation(GetParam().second));
+    return test::small_resnet_spec(parse_activation(GetParam().first),
+                                   parse_activation(GetParam().second));
   }
   bool twice_differentiable() const {
     return is_twice_differentiable(parse_activation(GetParam().first)) &&
@@ -88,19 +71,9 @@ class ResNetActivations : public ::testing::TestWithParam<ActivationPair> {
   }
 };
 
-// Largest |a_j − b_j| over the columns [first, first + count) of rows of width `dim`, relative to
-// the largest |b_j| there, which must be non-negligible for the comparison to mean something.
-double relative_block_error(const std::vector<double>& a, const std::vector<double>& b, int dim,
-                            int first, int count) {
-  double err = 0, scale = 0;
-  for (std::size_t row = 0; row < a.size() / dim; ++row)
-    for (int c = first; c < first + count; ++c) {
-      err = std::fmax(err, std::fabs(a[row * dim + c] - b[row * dim + c]));
-      scale = std::fmax(scale, std::fabs(b[row * dim + c]));
-    }
-  EXPECT_GT(scale, 1e-3) << "columns " << first << ".." << first + count - 1;
-  return err / scale;
-}
+// The largest reference entry of a compared column must exceed this (a column of near-zeros
+// would compare nothing).
+constexpr double column_floor = 1e-3;
 
 // The kernels' z_l, q_l, residual, loss and test predictions against the host network.
 void expect_passes_match_host(const ResNetSpec& spec) {
@@ -149,11 +122,14 @@ void expect_velocity_is_minus_scaled_loss_gradient(const ResNetSpec& spec) {
   const auto v_blocks = test::host(v.theta[0]), v_head = test::host(v.theta[1]);
   const double tol = test::tol(1e-7, 2e-2);
   const int d = net.d;
-  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), 0, d), tol) << "u";
-  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), d, d), tol) << "w";
-  EXPECT_LT(relative_block_error(v_blocks, fd_blocks, net.DB(), 2 * d, 1), tol) << "b";
-  EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 0, 1), tol) << "a";
-  EXPECT_LT(relative_block_error(v_head, fd_head, net.DH(), 1, d), tol) << "v";
+  EXPECT_LT(test::relative_block_error(v_blocks, fd_blocks, net.DB(), 0, d, column_floor), tol)
+      << "u";
+  EXPECT_LT(test::relative_block_error(v_blocks, fd_blocks, net.DB(), d, d, column_floor), tol)
+      << "w";
+  EXPECT_LT(test::relative_block_error(v_blocks, fd_blocks, net.DB(), 2 * d, 1, column_floor), tol)
+      << "b";
+  EXPECT_LT(test::relative_block_error(v_head, fd_head, net.DH(), 0, 1, column_floor), tol) << "a";
+  EXPECT_LT(test::relative_block_error(v_head, fd_head, net.DH(), 1, d, column_floor), tol) << "v";
 }
 
 TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
@@ -162,7 +138,7 @@ TEST_P(ResNetActivations, VelocityIsMinusScaledLossGradient) {
 
 // The same with the logistic loss (labels ±1): the velocity weighs each sample by ℓ'(f, y).
 TEST(ResNet, LogisticVelocityIsMinusScaledLossGradient) {
-  ResNetSpec s = small_spec(ActivationKind::tanh, ActivationKind::erf);
+  ResNetSpec s = test::small_resnet_spec(ActivationKind::tanh, ActivationKind::erf);
   s.loss = LossKind::logistic;
   expect_velocity_is_minus_scaled_loss_gradient(s);
 }
@@ -250,7 +226,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Layers and a head wider than one tile of the per-sample reductions, the last tile partial.
 TEST(ResNet, WideLayersMatchTheHostNetwork) {
-  ResNetSpec spec = small_spec();
+  ResNetSpec spec = test::small_resnet_spec();
   spec.depth = 2;
   spec.width = 300;
   spec.head_width = 260;
@@ -262,7 +238,7 @@ TEST(ResNet, WideLayersMatchTheHostNetwork) {
 TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
   Problem p;
   p.data = make_synthetic_dataset(test::small_data(3, 101, 0));
-  p.spec = small_spec();
+  p.spec = test::small_resnet_spec();
   p.spec.depth = 2;
   p.spec.width = 150;
   p.spec.head_width = 10;
@@ -283,10 +259,12 @@ TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
   }
   const auto v_blocks = test::host(v.theta[0]);
   const double tol = test::tol(1e-12, 1e-4);
-  EXPECT_LT(relative_block_error(v_blocks, expected, DB, 0, d), tol) << "u";
-  EXPECT_LT(relative_block_error(v_blocks, expected, DB, d, d), tol) << "w";
-  EXPECT_LT(relative_block_error(v_blocks, expected, DB, 2 * d, 1), tol) << "b";
-  EXPECT_LT(relative_block_error(test::host(v.log_density[0]), expected_lap, 1, 0, 1), tol)
+  EXPECT_LT(test::relative_block_error(v_blocks, expected, DB, 0, d, column_floor), tol) << "u";
+  EXPECT_LT(test::relative_block_error(v_blocks, expected, DB, d, d, column_floor), tol) << "w";
+  EXPECT_LT(test::relative_block_error(v_blocks, expected, DB, 2 * d, 1, column_floor), tol) << "b";
+  EXPECT_LT(
+      test::relative_block_error(test::host(v.log_density[0]), expected_lap, 1, 0, 1, column_floor),
+      tol)
       << "Laplacian";
 }
 
@@ -294,7 +272,7 @@ TEST(ResNet, WideLayerVelocitiesAndLaplaciansMatchTheHostSums) {
 // layers are grouped (all in one at small n·d, one by one past the packs' memory budget) changes
 // nothing, bit for bit, for ragged groups as for one. The default groups every layer here.
 TEST(ResNet, VelocitiesDoNotDependOnHowLayersAreGrouped) {
-  ResNetSpec spec = small_spec();
+  ResNetSpec spec = test::small_resnet_spec();
   spec.depth = 5;
   spec.width = 70;  // two particle tiles per layer, the second ragged
   Problem p = make_problem(spec);
@@ -373,16 +351,11 @@ TYPED_TEST(ResNetKernels, PassesAndVelocitiesMatchTheHostNetworkAcrossTilesAndCh
   const activations::Erf head_act;
   const int n = 101, d = 5;
   for (int c : {1, 3}) {
-    ResNetSpec spec;
+    ResNetSpec spec = test::small_resnet_spec(ActivationKind::tanh, ActivationKind::erf, c,
+                                              c == 1 ? LossKind::square : LossKind::cross_entropy);
     spec.depth = 2;
     spec.width = 150;
     spec.head_width = 70;
-    spec.alpha = 1.3;
-    spec.beta = 1.7;
-    spec.activation = {ActivationKind::tanh, 1};
-    spec.head_activation = {ActivationKind::erf, 1};
-    spec.outputs = c;
-    spec.loss = c == 1 ? LossKind::square : LossKind::cross_entropy;
     const Dataset data = test::vector_data(n, d, c, spec.loss);
     const HostResNet net(data, spec);
     const index_t L = net.L, M = net.M, K = net.K;
@@ -531,7 +504,7 @@ TEST(ResNet, IdenticalBlocksApproachTheForwardOde) {
 // the blocks start at rest while the head moves; exactly, for both depth laws.
 TEST(ResNet, AntitheticStartIsExactlyTheIdentityWithZeroOutput) {
   for (DepthInit law : {DepthInit::iid, DepthInit::constant}) {
-    ResNetSpec spec = small_spec();
+    ResNetSpec spec = test::small_resnet_spec();
     spec.depth_init = law;
     Problem p = make_problem(spec, true, true);
     const HostResNet net(p.data, p.spec);
@@ -638,7 +611,7 @@ TEST(ResNet, LargeBetaApproachesTheLazyKernelPrediction) {
 }
 
 TEST(ResNet, GroupsDescribeTheParticles) {
-  Problem p = make_problem(small_spec(), false, false);
+  Problem p = make_problem(test::small_resnet_spec(), false, false);
   const auto& g = p.model->groups();
   ASSERT_EQ(g.size(), 2u);
   EXPECT_EQ(g[0].name, "resnet_blocks");
@@ -658,7 +631,7 @@ TEST(ResNet, GroupsDescribeTheParticles) {
 }
 
 TEST(ResNet, InitialLawsMatchTheSpecifiedStdsAndDepthLaw) {
-  ResNetSpec spec = small_spec();
+  ResNetSpec spec = test::small_resnet_spec();
   spec.depth = 2;
   spec.width = 4000;
   spec.head_width = 8000;
@@ -689,7 +662,7 @@ TEST(ResNet, InitialLawsMatchTheSpecifiedStdsAndDepthLaw) {
 
 TEST(ResNet, InitialisationDoesNotDependOnTheSplit) {
   const Dataset data = make_synthetic_dataset(test::small_data());
-  ResNetSpec spec = small_spec();
+  ResNetSpec spec = test::small_resnet_spec();
   spec.width = 10;  // 5 pairs per layer: on 4 ranks the shards differ in size
   spec.head_width = 10;
   for (int ranks : {3, 4})
@@ -738,7 +711,7 @@ TEST(ResNet, InitialisationDoesNotDependOnTheSplit) {
 // tracks log-densities like the others and takes part in the evaluation.
 TEST(ResNet, RankWithoutBlockParticlesStillTracksLogDensities) {
   const Dataset data = make_synthetic_dataset(test::small_data());
-  ResNetSpec spec = small_spec();
+  ResNetSpec spec = test::small_resnet_spec();
   spec.width = 4;
   test::FakeShardComm comm(2, 3);
   ResNetModel part(spec, data, comm);

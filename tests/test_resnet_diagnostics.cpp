@@ -9,6 +9,7 @@
 #include "detail/resnet_kernels.hpp"
 #include "execution_spaces.hpp"
 #include "helpers.hpp"
+#include "host_resnet.hpp"
 #include "mfsim/core/host_copy.hpp"
 #include "mfsim/diagnostics/gram_observer.hpp"
 #include "mfsim/diagnostics/particle_speed.hpp"
@@ -19,19 +20,9 @@ namespace mfsim {
 namespace {
 
 ResNetSpec spec_of(index_t width, index_t head_width) {
-  ResNetSpec s;
-  s.depth = 3;
+  ResNetSpec s = test::small_resnet_spec(ActivationKind::tanh, ActivationKind::erf);
   s.width = width;
   s.head_width = head_width;
-  s.alpha = 1.3;
-  s.beta = 1.7;
-  s.activation = {ActivationKind::tanh, 1};
-  s.head_activation = {ActivationKind::erf, 1};
-  s.std_u = 0.9;
-  s.std_w = 0.8;
-  s.std_b = 0.5;
-  s.std_a = 1.2;
-  s.std_v = 0.7;
   return s;
 }
 

@@ -21,25 +21,6 @@ namespace {
 
 constexpr int samples = 7, dim = 3;
 
-ResNetSpec small_spec(ActivationKind block, ActivationKind head, int c, LossKind loss) {
-  ResNetSpec s;
-  s.depth = 3;
-  s.width = 4;
-  s.head_width = 6;
-  s.alpha = 1.3;
-  s.beta = 1.7;
-  s.activation = {block, real(1.5)};
-  s.head_activation = {head, real(1.5)};
-  s.std_u = 0.9;
-  s.std_w = 0.8;
-  s.std_b = 0.5;
-  s.std_a = 1.2;
-  s.std_v = 0.7;
-  s.outputs = c;
-  s.loss = loss;
-  return s;
-}
-
 struct Problem {
   Dataset data;
   ResNetSpec spec;
@@ -60,27 +41,17 @@ Problem make_problem(const ResNetSpec& spec, bool antithetic = false) {
 
 using test::HostResNet;
 
-// Largest |a_j − b_j| over the columns [first, first + count) of rows of width `width`, relative
-// to the largest |b_j| there, which must be non-negligible for the comparison to mean something.
-double relative_block_error(const std::vector<double>& a, const std::vector<double>& b, int width,
-                            int first, int count) {
-  double err = 0, scale = 0;
-  for (std::size_t row = 0; row < a.size() / width; ++row)
-    for (int q = first; q < first + count; ++q) {
-      err = std::fmax(err, std::fabs(a[row * width + q] - b[row * width + q]));
-      scale = std::fmax(scale, std::fabs(b[row * width + q]));
-    }
-  EXPECT_GT(scale, 1e-4) << "columns " << first << ".." << first + count - 1;
-  return err / scale;
-}
+// The largest reference entry of a compared column must exceed this (a column of near-zeros
+// would compare nothing).
+constexpr double column_floor = 1e-4;
 
 using ActivationPair = std::pair<std::string, std::string>;  // σ0, σh
 
 class ResNetVectorOutputs : public ::testing::TestWithParam<ActivationPair> {
  protected:
   ResNetSpec spec(int c, LossKind loss) const {
-    return small_spec(parse_activation(GetParam().first), parse_activation(GetParam().second), c,
-                      loss);
+    return test::small_resnet_spec(parse_activation(GetParam().first),
+                                   parse_activation(GetParam().second), c, loss);
   }
 };
 
@@ -106,11 +77,16 @@ TEST_P(ResNetVectorOutputs, VelocityIsMinusScaledLossGradient) {
       const int d = net.d;
       const std::string what = GetParam().first + "/" + GetParam().second +
                                " c=" + std::to_string(c) + " loss=" + loss_name(loss);
-      EXPECT_LT(relative_block_error(vb, fd_blocks, net.DB(), 0, d), tol) << "u " << what;
-      EXPECT_LT(relative_block_error(vb, fd_blocks, net.DB(), d, d), tol) << "w " << what;
-      EXPECT_LT(relative_block_error(vb, fd_blocks, net.DB(), 2 * d, 1), tol) << "b " << what;
-      EXPECT_LT(relative_block_error(vh, fd_head, net.DH(), 0, c), tol) << "a " << what;
-      EXPECT_LT(relative_block_error(vh, fd_head, net.DH(), c, d), tol) << "v " << what;
+      EXPECT_LT(test::relative_block_error(vb, fd_blocks, net.DB(), 0, d, column_floor), tol)
+          << "u " << what;
+      EXPECT_LT(test::relative_block_error(vb, fd_blocks, net.DB(), d, d, column_floor), tol)
+          << "w " << what;
+      EXPECT_LT(test::relative_block_error(vb, fd_blocks, net.DB(), 2 * d, 1, column_floor), tol)
+          << "b " << what;
+      EXPECT_LT(test::relative_block_error(vh, fd_head, net.DH(), 0, c, column_floor), tol)
+          << "a " << what;
+      EXPECT_LT(test::relative_block_error(vh, fd_head, net.DH(), c, d, column_floor), tol)
+          << "v " << what;
     }
 }
 
@@ -180,7 +156,8 @@ INSTANTIATE_TEST_SUITE_P(All, ResNetVectorOutputs,
 TEST(ResNetVectorOutputs, GramMatchesItsDefinitionAndTheDissipationIdentity) {
   if (!test::is_double()) GTEST_SKIP() << "the Jacobian by central differences needs double";
   for (LossKind loss : {LossKind::square, LossKind::cross_entropy}) {
-    Problem p = make_problem(small_spec(ActivationKind::tanh, ActivationKind::erf, 3, loss));
+    Problem p =
+        make_problem(test::small_resnet_spec(ActivationKind::tanh, ActivationKind::erf, 3, loss));
     ParticleState v = allocate_like(p.state, "v");
     const auto e = test::evaluate(*p.model, p.state, v);
     const HostResNet net(p.data, p.spec);
@@ -254,8 +231,8 @@ TEST(ResNetVectorOutputs, GramMatchesItsDefinitionAndTheDissipationIdentity) {
 // With gram_layers, G₁'s layer terms sum to the part (each recomputes the sensitivities of every
 // output for its layer alone).
 TEST(ResNetVectorOutputs, GramLayersSumToTheBlocksPart) {
-  Problem p = make_problem(
-      small_spec(ActivationKind::tanh, ActivationKind::tanh, 4, LossKind::cross_entropy));
+  Problem p = make_problem(test::small_resnet_spec(ActivationKind::tanh, ActivationKind::tanh, 4,
+                                                   LossKind::cross_entropy));
   ParticleState v = allocate_like(p.state, "v");
   const auto e = test::evaluate(*p.model, p.state, v);
   const int rows = samples * 4;
@@ -271,8 +248,9 @@ TEST(ResNetVectorOutputs, GramLayersSumToTheBlocksPart) {
 
 // Antithetic pairs (opposite a_k ∈ R^c, opposite u) start at the identity map with f ≡ 0.
 TEST(ResNetVectorOutputs, AntitheticStartHasZeroOutputs) {
-  Problem p = make_problem(
-      small_spec(ActivationKind::tanh, ActivationKind::erf, 5, LossKind::cross_entropy), true);
+  Problem p = make_problem(test::small_resnet_spec(ActivationKind::tanh, ActivationKind::erf, 5,
+                                                   LossKind::cross_entropy),
+                           true);
   Vector f("f", samples * 5);
   p.model->predict(p.state, p.data.x_train, f);
   for (double value : test::host(f)) EXPECT_EQ(value, 0.0);
@@ -284,7 +262,8 @@ TEST(ResNetVectorOutputs, AntitheticStartHasZeroOutputs) {
 // path_norm_weighted (MATH.md §3.8) with the head's path weights c_j = (β/K) Σ_k |a_k|₂ |v_kj|:
 // with the residual branches switched off (α → 0) it is the head's path norm over v.
 TEST(ResNetVectorOutputs, WeightedPathNormUsesTheEuclideanNormOfTheOutputWeights) {
-  ResNetSpec spec = small_spec(ActivationKind::tanh, ActivationKind::tanh, 3, LossKind::square);
+  ResNetSpec spec =
+      test::small_resnet_spec(ActivationKind::tanh, ActivationKind::tanh, 3, LossKind::square);
   spec.alpha = 1e-300;
   Problem p = make_problem(spec);
   Workspace scratch;

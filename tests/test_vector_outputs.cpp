@@ -56,85 +56,37 @@ Problem make_problem(ActivationKind act, int c, LossKind loss, bool bias = true,
   return p;
 }
 
-// The network and its loss on the host, from MATH.md (A1) and §1.5, in double from the C library.
+// The network and its loss on the host (test::HostUnit, MATH.md (A1) and §1.5): the inputs z
+// carry the bias as a last coordinate equal to 1.
 struct HostNetwork {
-  std::vector<double> x, y;
-  int n, d, c;
+  test::HostUnit unit;
+  std::vector<double> z, y;
+  int n;
   double beta;
-  bool bias;
-  Activation act;
   LossKind loss_kind;
 
   explicit HostNetwork(const Problem& p)
-      : x(test::host(p.data.x_train)),
+      : unit{p.data.dim() + (p.spec.bias ? 1 : 0), p.spec.outputs, p.spec.activation},
         y(test::host(p.data.y_train)),
         n(int(p.data.n_train())),
-        d(p.data.dim()),
-        c(p.spec.outputs),
         beta(p.spec.beta),
-        bias(p.spec.bias),
-        act(p.spec.activation),
-        loss_kind(p.spec.loss) {}
-
-  int D() const { return c + d + (bias ? 1 : 0); }
-  double pre(const std::vector<double>& th, int k, int i) const {
-    double z = bias ? th[k * D() + c + d] : 0;
-    for (int q = 0; q < d; ++q) z += th[k * D() + c + q] * x[i * d + q];
-    return z;
-  }
-  double sigma(double z) const {
-    switch (act.kind) {
-      case ActivationKind::relu:
-        return z > 0 ? z : 0;
-      case ActivationKind::tanh:
-        return std::tanh(z);
-      case ActivationKind::sigmoid:
-        return 1 / (1 + std::exp(-z));
-      case ActivationKind::softplus: {
-        const double k = act.kappa, kz = k * z;
-        return (std::fmax(kz, 0) + std::log1p(std::exp(-std::fabs(kz)))) / k;
-      }
-      case ActivationKind::erf:
-        return std::erf(z);
-      case ActivationKind::gelu:
-        break;
-    }
-    return z * 0.5 * std::erfc(-z / std::sqrt(2.0));
-  }
-  std::vector<double> outputs(const std::vector<double>& th) const {
-    const int m = int(th.size()) / D();
-    std::vector<double> f(std::size_t(n) * c, 0.0);
-    for (int i = 0; i < n; ++i)
-      for (int k = 0; k < m; ++k) {
-        const double s = sigma(pre(th, k, i));
-        for (int j = 0; j < c; ++j) f[i * c + j] += beta / m * th[k * D() + j] * s;
-      }
-    return f;
-  }
-  // (1/n) Σ_i ℓ(f(x_i), y_i), cross-entropy written as log Σ_j e^{f_j} − f_y (O(1) outputs).
-  double loss(const std::vector<double>& th) const {
-    const std::vector<double> f = outputs(th);
-    double s = 0;
+        loss_kind(p.spec.loss) {
+    const std::vector<double> x = test::host(p.data.x_train);
+    const int d = p.data.dim();
     for (int i = 0; i < n; ++i) {
-      if (loss_kind == LossKind::square) {
-        for (int j = 0; j < c; ++j) s += 0.5 * std::pow(f[i * c + j] - y[i * c + j], 2);
-      } else {
-        double sum = 0;
-        for (int j = 0; j < c; ++j) sum += std::exp(f[i * c + j]);
-        s += std::log(sum) - f[i * c + int(y[i])];
-      }
+      z.insert(z.end(), x.begin() + i * d, x.begin() + (i + 1) * d);
+      if (p.spec.bias) z.push_back(1.0);
     }
-    return s / n;
+  }
+
+  int D() const { return unit.D(); }
+  double loss(const std::vector<double>& th) const {
+    const int m = int(th.size()) / D();
+    return test::host_loss(loss_kind, unit.outputs(th, z, beta / m), y, unit.c);
   }
   // Ψ(θ) = (β/n) Σ_i (r_i·a) σ(w·x_i + b) for particle row k of th, the residuals fixed.
   double potential(const std::vector<double>& th, int k, const std::vector<double>& r) const {
-    double s = 0;
-    for (int i = 0; i < n; ++i) {
-      double ra = 0;
-      for (int j = 0; j < c; ++j) ra += r[i * c + j] * th[k * D() + j];
-      s += ra * sigma(pre(th, k, i));
-    }
-    return beta / n * s;
+    return unit.potential(&th[std::size_t(k) * D()], z, r, beta / n);
   }
 };
 
@@ -236,7 +188,7 @@ TEST(VectorOutputs, GramMatchesItsDefinitionAndTheDissipationIdentity) {
     ParticleState v = allocate_like(p.state, "v");
     const auto e = test::evaluate(*p.model, p.state, v);
     const HostNetwork net(p);
-    const int n = net.n, c = net.c, D = net.D(), m = 10;
+    const int n = net.n, c = net.unit.c, D = net.D(), width = net.unit.width, m = 10;
     Matrix gram("gram", n * c, n * c);
     Workspace scratch;
     p.model->accumulate_gram(p.state, *e, 0, gram, scratch);
@@ -244,21 +196,25 @@ TEST(VectorOutputs, GramMatchesItsDefinitionAndTheDissipationIdentity) {
     // G_{(i,j),(i',j')} = (β²/m) Σ_k [δ_jj' σσ' + a_kj a_kj' σ'σ' x̃·x̃'] (MATH.md §1.5), with σ'
     // by a central difference of σ.
     const auto th = test::host(p.state.theta[0]);
-    auto dsigma = [&](double z) {
-      return (net.sigma(z + 1e-6) - net.sigma(z - 1e-6)) / 2e-6;
+    const auto sigma = [&](double z) {
+      return test::sigma(net.unit.act, z);
+    };
+    const auto dsigma = [&](double z) {
+      return (sigma(z + 1e-6) - sigma(z - 1e-6)) / 2e-6;
     };
     Eigen::MatrixXd dense(n * c, n * c);
     double worst = 0;
     for (int i = 0; i < n; ++i)
       for (int i2 = 0; i2 < n; ++i2) {
-        double xx = 1;
-        for (int q = 0; q < net.d; ++q) xx += net.x[i * net.d + q] * net.x[i2 * net.d + q];
+        double xx = 0;  // x̃·x̃', the bias coordinates included
+        for (int q = 0; q < width; ++q) xx += net.z[i * width + q] * net.z[i2 * width + q];
         for (int j = 0; j < c; ++j)
           for (int j2 = 0; j2 < c; ++j2) {
             double sum = 0;
             for (int k = 0; k < m; ++k) {
-              const double z = net.pre(th, k, i), z2 = net.pre(th, k, i2);
-              sum += (j == j2 ? net.sigma(z) * net.sigma(z2) : 0.0) +
+              const double z = double(net.unit.pre(&th[k * D], net.z, i));
+              const double z2 = double(net.unit.pre(&th[k * D], net.z, i2));
+              sum += (j == j2 ? sigma(z) * sigma(z2) : 0.0) +
                      th[k * D + j] * th[k * D + j2] * dsigma(z) * dsigma(z2) * xx;
             }
             const double ref = net.beta * net.beta / m * sum;

@@ -182,12 +182,6 @@ void add_kl_observers(const Config& c, const Problem& p, const Console& root, Ob
   }
 }
 
-// Whether the Gram diagnostics are evaluated on a probe set (the population flow's) rather than
-// on the training samples.
-bool on_probe_set(const Model& model) {
-  return model.data().probe.extent(0) > 0;
-}
-
 // The model's Gram capability where the Gram diagnostics are asked for and apply; null where they
 // are off, the model has no Gram matrix, or n_train is above gram_max_samples (then with a line
 // on the notes stream).
@@ -207,7 +201,7 @@ const GramModel* requested_gram(const DiagnosticsSettings& s, const Model& model
   if (s.gram_matrix && n > DiagnosticsSettings::gram_matrix_max_samples)
     throw InputError(
         fmt::format("diagnostics.gram_matrix: the matrix is written only for {} <= {} (got {})",
-                    on_probe_set(model) ? "probe_samples" : "n_train",
+                    gram->gram_on_training_samples() ? "n_train" : "probe_samples",
                     DiagnosticsSettings::gram_matrix_max_samples, n));
   return gram;
 }
@@ -216,7 +210,7 @@ std::unique_ptr<Observer> make_gram_observer(const Config& c, const Model& model
                                              const GramModel& gram, const Console& root,
                                              RestartCurves& restart) {
   auto observer = std::make_unique<GramObserver>(model, gram, c.diagnostics, root.notes_stream());
-  if (on_probe_set(model)) {
+  if (!gram.gram_on_training_samples()) {
     // (A11) and (A12) are statements about the training samples' loss: a probe set has none.
     observer->omit_energy_identity();
     observer->omit_loss_bound();

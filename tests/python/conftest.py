@@ -35,19 +35,39 @@ def mfsim_executable() -> Path:
     return path
 
 
+def config_command(config: Path, out: Path, *settings: str) -> list[str]:
+    """The binary's run of `config` into `out`, each "key=value" of settings passed as --set."""
+    command = [str(mfsim_executable()), "run", str(config), "-o", str(out), "--force", "-q"]
+    for setting in settings:
+        command += ["--set", setting]
+    return command
+
+
 def mfsim_command(out: Path, **overrides) -> list[str]:
     settings = {**SMALL, **{k.replace("__", "."): v for k, v in overrides.items()}}
-    command = [str(mfsim_executable()), "run", str(CONFIG), "-o", str(out), "--force", "-q"]
-    for key, value in settings.items():
-        command += ["--set", f"{key}={value}"]
-    return command
+    return config_command(CONFIG, out, *(f"{key}={value}" for key, value in settings.items()))
+
+
+def run_command(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    """Runs an mfsim command line; unless check is False, it must exit 0."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
+    return result
 
 
 def run_mfsim(out: Path, **overrides) -> Path:
     """Runs the binary with SMALL updated by overrides (model__width=128 sets model.width)."""
-    result = subprocess.run(mfsim_command(out, **overrides), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"mfsim failed ({result.returncode}): {result.stderr}"
+    run_command(mfsim_command(out, **overrides))
     return out
+
+
+def run_config(toml: str, out: Path, *settings: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Writes the configuration `toml` beside `out` (same name, .toml) and runs the binary on it
+    into `out` with settings ("key=value", each a --set); unless check is False, it must exit 0."""
+    config = out.with_suffix(".toml")
+    config.write_text(toml)
+    return run_command(config_command(config, out, *settings), check)
 
 
 @pytest.fixture(scope="session")

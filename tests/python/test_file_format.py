@@ -4,11 +4,10 @@ logistic loss, model A on the population risk and model B (labelled groups) writ
 documented names between them; the population run's /data/teacher holds the documented arrays."""
 
 import re
-import subprocess
 
 import h5py
 import numpy as np
-from conftest import REPO, mfsim_executable
+from conftest import REPO, config_command, run_command
 from numpy.polynomial.hermite_e import hermeval
 
 DOC = REPO / "docs" / "file-format.md"
@@ -52,11 +51,8 @@ def as_regex(pattern: str) -> re.Pattern:
 def run(tmp_path, name: str):
     config, settings = RUNS[name]
     out = tmp_path / f"{name}.h5"
-    command = [str(mfsim_executable()), "run", str(CONFIGS / config), "-o", str(out), "--force", "-q"]
-    for key, value in {**COMMON, **settings}.items():
-        command += ["--set", f"{key}={value}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{name}: {result.stderr}"
+    run_command(config_command(CONFIGS / config, out,
+                               *(f"{key}={value}" for key, value in {**COMMON, **settings}.items())))
     return out
 
 
@@ -100,11 +96,8 @@ def test_single_index_teacher_reproduces_the_test_labels_from_the_file(tmp_path)
     """A Hermite-link teacher on anisotropic inputs: /data/teacher alone (w, a, output_scale,
     hermite_coefficients, covariance_diagonal) gives the labels of the Monte-Carlo test set."""
     out = tmp_path / "single_index.h5"
-    command = [str(mfsim_executable()), "run", str(CONFIGS / "population_single_index.toml"), "-o", str(out),
-               "--force", "-q", "--set", "model.width=16", "--set", "data.n_test=200", "--set", "flow.t_end=0.1",
-               "--set", "diagnostics.kl=[]"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    run_command(config_command(CONFIGS / "population_single_index.toml", out, "model.width=16",
+                               "data.n_test=200", "flow.t_end=0.1", "diagnostics.kl=[]"))
     with h5py.File(out, "r") as f:
         teacher = f["data/teacher"]
         assert teacher.attrs["activation"] == "hermite"

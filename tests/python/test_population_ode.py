@@ -14,8 +14,6 @@ catches any error in the kernels, the chain rule or the β factors (a factor 2 o
 gives differences of order 1).
 """
 
-import subprocess
-
 import h5py
 import numpy as np
 import pytest
@@ -92,12 +90,8 @@ def order_parameters(theta, w_star):
 
 @pytest.mark.parametrize("seed", [2, 11])
 def test_particles_follow_the_saad_solla_ode(tmp_path, seed):
-    config = tmp_path / "population.toml"
-    config.write_text(TOML.format(beta=BETA, seed=seed, dt=DT))
     out = tmp_path / "population.h5"
-    result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o", str(out),
-                             "--force", "-q"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    conftest.run_config(TOML.format(beta=BETA, seed=seed, dt=DT), out)
     with h5py.File(out, "r") as f:
         frames = f["particles/two_layer/position/value"][:]
         times = f["particles/two_layer/position/time"][:]
@@ -123,21 +117,13 @@ def test_particles_follow_the_saad_solla_ode(tmp_path, seed):
 
 def test_restart_is_bitwise(tmp_path):
     """20 steps, then a restart from that file for 20 more, against 40 steps in one run."""
-    config = tmp_path / "population.toml"
-    config.write_text(TOML.format(beta=BETA, seed=3, dt=DT).replace("t_end = 2.0", "steps = 40")
-                      .replace("snapshot_every = 40", "snapshot_every = 20")
-                      .replace("observe_every = 40", "observe_every = 20"))
-
-    def run(out, *extra):
-        result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o",
-                                 str(out), "--force", "-q", *extra], capture_output=True, text=True,
-                                timeout=300)
-        assert result.returncode == 0, result.stderr
-
-    run(tmp_path / "whole.h5")
-    run(tmp_path / "half.h5", "--set", "flow.steps=20")
-    run(tmp_path / "rest.h5", "--set", 'init.kind="file"', "--set",
-        f'init.path="{tmp_path / "half.h5"}"', "--set", "flow.steps=20")
+    config = (TOML.format(beta=BETA, seed=3, dt=DT).replace("t_end = 2.0", "steps = 40")
+              .replace("snapshot_every = 40", "snapshot_every = 20")
+              .replace("observe_every = 40", "observe_every = 20"))
+    conftest.run_config(config, tmp_path / "whole.h5")
+    conftest.run_config(config, tmp_path / "half.h5", "flow.steps=20")
+    conftest.run_config(config, tmp_path / "rest.h5", 'init.kind="file"',
+                        f'init.path="{tmp_path / "half.h5"}"', "flow.steps=20")
     with h5py.File(tmp_path / "whole.h5", "r") as w, h5py.File(tmp_path / "rest.h5", "r") as r:
         assert r["particles/two_layer/position/step"][-1] == 40
         assert np.array_equal(w["particles/two_layer/position/value"][-1],

@@ -20,8 +20,6 @@ particles against the solver.
    gradient, of the solver or of mfsim, fails it.
 """
 
-import subprocess
-
 import h5py
 import numpy as np
 import pytest
@@ -80,12 +78,8 @@ def particles(tmp_path_factory):
     folder = tmp_path_factory.mktemp("population_pde")
     rows, teacher = [], None
     for seed in SEEDS:
-        config = folder / f"seed{seed}.toml"
-        config.write_text(line_config(WIDTH, seed))
         out = folder / f"seed{seed}.h5"
-        result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o", str(out),
-                                 "--force", "-q"], capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
+        conftest.run_config(line_config(WIDTH, seed), out)
         with h5py.File(out, "r") as f:
             times = f["particles/two_layer/position/time"][:]
             frames = f["particles/two_layer/position/value"][:]
@@ -155,23 +149,16 @@ def test_the_line_is_invariant_and_carries_the_reduced_flow(tmp_path):
     s* = |w*|, integrated by scipy at 1e-12: measured 1.1e-9, RK4's error at dt = 0.01 (halving dt
     divides it by 16). A factor 1.5 in ∂₁K of the solver's kernel gives differences of order 0.1."""
     m = 40
-    config = tmp_path / "line.toml"
-    config.write_text(line_config(m, 3, dt=0.01, every=50).replace("dim = 1", "dim = 3"))
-
-    def run(out, *extra):
-        result = subprocess.run([str(conftest.mfsim_executable()), "run", str(config), "-o", str(out),
-                                 "--force", "-q", *extra], capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-
+    config = line_config(m, 3, dt=0.01, every=50).replace("dim = 1", "dim = 3")
     start = tmp_path / "start.h5"
-    run(start, "--set", "flow.steps=0")
+    conftest.run_config(config, start, "flow.steps=0")
     with h5py.File(start, "r+") as f:
         w_star = f["data/teacher/w"][0]
         frame = f["particles/two_layer/position/value"][0]
         frame[:, 1:] = np.random.default_rng(5).normal(size=m)[:, None] * (w_star / np.linalg.norm(w_star))
         f["particles/two_layer/position/value"][0] = frame
     out = tmp_path / "line.h5"
-    run(out, "--set", 'init.kind="file"', "--set", f'init.path="{start}"')
+    conftest.run_config(config, out, 'init.kind="file"', f'init.path="{start}"')
     with h5py.File(out, "r") as f:
         frames = f["particles/two_layer/position/value"][:]
         times = f["particles/two_layer/position/time"][:]

@@ -9,8 +9,6 @@ rebuilt from the arcsine kernel, K = E[erf(u) erf(v)] + σ_a² x·x' E[erf'(u) e
 E[erf' erf'] = 4 / (π √((1 + 2q₁₁)(1 + 2q₂₂) − 4q₁₂²)), q = σ_w² x·x'.
 """
 
-import subprocess
-
 import h5py
 import numpy as np
 import pytest
@@ -51,16 +49,9 @@ kl = []
 
 
 def run(tmp_path, name, *settings, check=True):
-    config = tmp_path / "probe.toml"
-    config.write_text(TOML.format(beta=BETA, std_a=STD_A, std_w=STD_W))
     out = tmp_path / f"{name}.h5"
-    command = [str(conftest.mfsim_executable()), "run", str(config), "-o", str(out), "--force", "-q"]
-    for setting in settings:
-        command += ["--set", setting]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return out, result
+    return out, conftest.run_config(TOML.format(beta=BETA, std_a=STD_A, std_w=STD_W), out, *settings,
+                                    check=check)
 
 
 def gram(theta, x):
@@ -138,11 +129,21 @@ def test_restart_is_bitwise_with_the_probe_gram(tmp_path):
                               r["particles/two_layer/position/value"][-1])
 
 
-def test_gram_without_a_probe_set_is_refused(tmp_path):
-    out, result = run(tmp_path, "refused", "diagnostics.probe_samples=0", "diagnostics.gram=true",
-                      check=False)
+def expect_refused(tmp_path, message, *settings):
+    """The run exits 2 with the one stderr line `message` and writes no output."""
+    out, result = run(tmp_path, "refused", *settings, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "mfsim: error: diagnostics.gram: needs samples, and data.kind = \"population\" has none: set "
-        "diagnostics.probe_samples = n (a probe set of n inputs) or gram = false"]
+    assert result.stderr.strip().splitlines() == [message]
     assert not out.exists()
+
+
+def test_gram_without_a_probe_set_is_refused(tmp_path):
+    expect_refused(tmp_path, "mfsim: error: diagnostics.gram: needs samples, and data.kind = \"population\" has "
+                   "none: set diagnostics.probe_samples = n (a probe set of n inputs) or gram = false",
+                   "diagnostics.probe_samples=0", "diagnostics.gram=true")
+
+
+def test_gram_matrix_limit_names_the_probe_set(tmp_path):
+    """The written matrix's limit is on the probe set's size: the message names probe_samples."""
+    expect_refused(tmp_path, "mfsim: error: diagnostics.gram_matrix: the matrix is written only for "
+                   "probe_samples <= 500 (got 501)", "diagnostics.probe_samples=501", "diagnostics.gram_matrix=true")

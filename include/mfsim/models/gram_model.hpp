@@ -23,6 +23,9 @@ class GramModel {
   // The samples G is built on (n = this times the model's outputs): the training samples of
   // `data`, the model's data, or a probe set of its own (the population flow, which has none).
   virtual index_t gram_samples(const Dataset& data) const { return data.n_train(); }
+  // Whether those samples are the training samples (false: the probe set). The energy identity
+  // (A11) and the loss bound (A12) speak of the training loss: they hold only on the former.
+  virtual bool gram_on_training_samples() const { return true; }
 
   // Adds this rank's particles' contribution to part `part` of G at the state `s` of the
   // evaluation `e` (the model may read what it computed: forward and adjoint passes), on the

@@ -64,6 +64,7 @@ class PopulationModel final : public Model, public GramModel {
     return data().probe.extent(0) > 0 ? layout_.gram_parts() : std::vector<std::string>{};
   }
   index_t gram_samples(const Dataset& d) const override { return index_t(d.probe.extent(0)); }
+  bool gram_on_training_samples() const override { return false; }
   using GramModel::accumulate_gram;
   void accumulate_gram(const ExecSpace& space, const ParticleState& s, const Evaluation& /*e*/,
                        int /*part*/, Matrix gram, Workspace& scratch) const override {
