@@ -433,53 +433,103 @@ TEST(Cli, MultiOutputRestartReproducesTheUninterruptedRunBitwise) {
       square + langevin_options + " --set model.width=16 --set flow.batch_size=7", {"euler"});
 }
 
-// Model A's activation cache (flow.activation_cache_bytes, on by default at these sizes, with
-// d = 192 inputs: the fewest that use it) against recomputing the pre-activations (0): every frame
-// (particles and log-densities) and every observable agree to 1e−12 relative, per series, across
-// integrators, activations, bias, losses, Langevin dynamics and minibatches.
-TEST(Cli, ActivationCacheAgreesWithRecomputing) {
-  const std::string dir = test::scratch_dir("cli_activation_cache");
-  std::string text = std::string(tiny_config) + "[diagnostics]\nkl = [\"transport\"]\n";
-  text.replace(text.find("dim = 3"), 7, "dim = 192");
+// A run with the activation cache (flow.activation_cache_bytes, on by default at these sizes)
+// against one recomputing the activations (0), for each set of options: every frame of every group
+// (particles and log-densities) and every observable agree to 1e−12 relative, per series.
+void expect_cache_agrees(const std::string& dir, const std::string& text,
+                         const std::vector<std::string>& groups,
+                         const std::vector<std::string>& option_sets) {
   const std::string config = write_config(dir, text);
   const double tol = test::tol(1e-12, 1e-5);
   const auto close = [tol](const std::vector<double>& a, const std::vector<double>& b) {
     return test::max_abs_diff(a, b) <= tol * test::max_abs(b);
   };
-  for (const std::string& options :
-       {std::string(" --set flow.integrator=euler"), std::string(" --set flow.integrator=heun"),
-        std::string(" --set flow.integrator=rk4 --set model.activation=softplus"),
-        std::string(" --set model.activation=gelu --set model.bias=false --set flow.batch_size=7"),
-        std::string(" --set model.activation=relu --set model.loss=logistic "
-                    "--set data.kind=random_labels --set diagnostics.kl=[]"),
-        std::string(" --set model.activation=erf --set diagnostics.kl=[]") + langevin_options}) {
+  for (const std::string& options : option_sets) {
     const Result cached = mfsim(dir, "run " + config + " -q -f -o " + dir + "/cached.h5" + options);
     ASSERT_EQ(cached.code, 0) << cached.err;
     const Result recomputed = mfsim(dir, "run " + config + " -q -f -o " + dir + "/recomputed.h5" +
                                              options + " --set flow.activation_cache_bytes=0");
     ASSERT_EQ(recomputed.code, 0) << recomputed.err;
     const H5mdReader a(dir + "/cached.h5"), b(dir + "/recomputed.h5");
-    for (index_t frame = 0; frame < b.frames("two_layer"); ++frame) {
-      const ParticleFrame fa = a.read_frame("two_layer", frame),
-                          fb = b.read_frame("two_layer", frame);
-      const auto values = [](const auto& v) {
-        return std::vector<double>(v.data(), v.data() + v.size());
-      };
-      EXPECT_TRUE(close(values(fa.value), values(fb.value))) << options << " " << frame;
-      EXPECT_TRUE(close(values(fa.log_density), values(fb.log_density))) << options << " " << frame;
-    }
+    for (const std::string& group : groups)
+      for (index_t frame = 0; frame < b.frames(group); ++frame) {
+        const ParticleFrame fa = a.read_frame(group, frame), fb = b.read_frame(group, frame);
+        const auto values = [](const auto& v) {
+          return std::vector<double>(v.data(), v.data() + v.size());
+        };
+        EXPECT_TRUE(close(values(fa.value), values(fb.value))) << options << " " << group << frame;
+        EXPECT_TRUE(close(values(fa.log_density), values(fb.log_density)))
+            << options << " " << group << frame;
+      }
     ASSERT_EQ(a.observables(), b.observables()) << options;
     EXPECT_GE(b.observables().size(), 5u) << options;
-    for (const std::string& name : b.observables()) {
+    // A dense eigensolver's eigenvalues carry errors of rounding × the largest one: the Gram
+    // matrices' smallest eigenvalues are compared on the scale of the largest.
+    const std::vector<std::string> names = b.observables();
+    const bool gram = std::count(names.begin(), names.end(), "gram_lambda_max") > 0;
+    const double gram_scale =
+        gram ? test::max_abs(observable(dir + "/recomputed.h5", "gram_lambda_max")) : 0.0;
+    for (const std::string& name : names) {
       const auto va = observable(dir + "/cached.h5", name),
                  vb = observable(dir + "/recomputed.h5", name);
       // The energy identity's error is itself a difference at rounding level: absolute.
       if (name == "energy_identity_error")
         EXPECT_LE(test::max_abs_diff(va, vb), tol) << options;
+      else if (name.rfind("gram_", 0) == 0)
+        EXPECT_LE(test::max_abs_diff(va, vb), tol * gram_scale) << options << " " << name;
       else
         EXPECT_TRUE(close(va, vb)) << options << " " << name;
     }
   }
+}
+
+// Model A's cache, with d = 192 inputs (the fewest that use it), across integrators,
+// activations, bias, losses, Langevin dynamics and minibatches.
+TEST(Cli, ActivationCacheAgreesWithRecomputing) {
+  std::string text = std::string(tiny_config) + "[diagnostics]\nkl = [\"transport\"]\n";
+  text.replace(text.find("dim = 3"), 7, "dim = 192");
+  expect_cache_agrees(
+      test::scratch_dir("cli_activation_cache"), text, two_layer_groups,
+      {std::string(" --set flow.integrator=euler"), std::string(" --set flow.integrator=heun"),
+       std::string(" --set flow.integrator=rk4 --set model.activation=softplus"),
+       std::string(" --set model.activation=gelu --set model.bias=false --set flow.batch_size=7"),
+       std::string(" --set model.activation=relu --set model.loss=logistic "
+                   "--set data.kind=random_labels --set diagnostics.kl=[]"),
+       std::string(" --set model.activation=erf --set diagnostics.kl=[]") + langevin_options});
+}
+
+// Model B's cache, with d = 32 inputs (the fewest that use it), with the Gram diagnostics, across
+// integrators, block activations, c = 3 outputs (cross-entropy on class labels), Langevin dynamics
+// and minibatches.
+TEST(Cli, ResNetActivationCacheAgreesWithRecomputing) {
+  const std::string dir = test::scratch_dir("cli_resnet_activation_cache");
+  // 40 samples of 32 features in 3 classes, for c = 3 outputs under cross-entropy.
+  std::ofstream table(dir + "/classes.csv");
+  for (int c = 0; c < 32; ++c) table << "x" << c << ",";
+  table << "y\n";
+  for (int i = 0; i < 40; ++i) {
+    // Frequencies that differ per feature: samples in general position (a Gram matrix of full
+    // rank), unlike sin(a·i + b·c), whose rows span two dimensions.
+    for (int c = 0; c < 32; ++c) table << std::sin(0.37 * (i + 1) * (c + 1) + c) << ",";
+    table << i % 3 << "\n";
+  }
+  table.close();
+  const Result imported = mfsim(dir, "data import " + dir + "/classes.csv -o " + dir +
+                                         "/classes.h5 --test-fraction 0.2 --normalize-to-sphere");
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  std::string text =
+      std::string(tiny_resnet_config) + "[diagnostics]\nkl = [\"transport\"]\ngram = true\n";
+  text.replace(text.find("dim = 3"), 7, "dim = 32");
+  expect_cache_agrees(
+      dir, text, resnet_groups,
+      {std::string(" --set flow.integrator=euler"),
+       std::string(" --set flow.integrator=rk4 --set model.activation=softplus"),
+       std::string(" --set model.activation=gelu --set flow.batch_size=7"),
+       " --set data.kind=file --set data.path=" + dir +
+           "/classes.h5 --set model.loss=cross_entropy --set model.outputs=3 "
+           "--set diagnostics.kl=[]",
+       std::string(" --set model.activation=erf --set diagnostics.kl=[] --set model.width=16") +
+           langevin_options});
 }
 
 // The regularised run writes its objective's terms, which add up to the free energy, and a

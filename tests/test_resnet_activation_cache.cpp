@@ -10,7 +10,7 @@
 
 #include "detail/pair_tiles.hpp"  // private (src/detail): the cache's blocks of lanes
 #include "helpers.hpp"
-#include "host_resnet.hpp"  // test::vector_data
+#include "host_resnet.hpp"
 #include "mfsim/flow/minibatch.hpp"
 #include "mfsim/models/resnet.hpp"
 
@@ -24,19 +24,13 @@ struct Problem {
   ResNetSpec spec;
   ParticleState state;
 
-  Problem(ActivationKind act, int outputs, index_t n = 101, index_t width = 70) {
-    spec.depth = 3;
+  Problem(ActivationKind act, int outputs, index_t n = 101, index_t width = 70)
+      : spec(test::small_resnet_spec(act, ActivationKind::erf, outputs,
+                                     outputs == 1 ? LossKind::square : LossKind::cross_entropy)) {
     spec.width = width;
     spec.head_width = 50;
-    spec.alpha = 1.3;
-    spec.beta = 1.7;
-    spec.activation = {act, real(1.5)};
     if (act == ActivationKind::hermite) spec.activation.hermite = {0.2, 0.8, -0.4, 0.3, 0.1};
-    spec.head_activation = {ActivationKind::erf, real(1)};
-    spec.std_w = 0.3;
-    spec.std_b = 0.5;
-    spec.outputs = outputs;
-    spec.loss = outputs == 1 ? LossKind::square : LossKind::cross_entropy;
+    spec.std_w = 0.3;  // π of 32 inputs in σ's curved range
     data = test::vector_data(n, ResNetSpec::min_cached_inputs, outputs, spec.loss);
     const ResNetModel model(spec, data);
     state = allocate_state(model.groups(), true, "state");
