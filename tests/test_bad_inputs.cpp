@@ -313,6 +313,13 @@ TEST(BadInputs, EverySizeIsCheckedBeforeAnExistingOutputIsTouched) {
                      "--set flow.activation_cache_bytes=9000000000000000000 "
                      "--set model.width=100000000 --set data.n_train=10000000 --set data.dim=192",
                  "flow.activation_cache_bytes: the run would need at least");
+  // Model B's: 2L × n × M reals (π and q·u of every block pair), from d = 64 inputs.
+  expect_refused(dir,
+                 force +
+                     "--set flow.activation_cache_bytes=9000000000000000000 "
+                     "--set model.kind=resnet --set model.depth=16 --set model.width=100000000 "
+                     "--set model.head_width=1 --set data.n_train=1000000 --set data.dim=64",
+                 "flow.activation_cache_bytes: the run would need at least");
   // Narrower inputs recompute: at d = 16 the particles are the largest array, not the cache's
   // n × m (which would be 10⁷ times larger).
   expect_refused(dir,

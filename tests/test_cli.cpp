@@ -498,19 +498,19 @@ TEST(Cli, ActivationCacheAgreesWithRecomputing) {
        std::string(" --set model.activation=erf --set diagnostics.kl=[]") + langevin_options});
 }
 
-// Model B's cache, with d = 32 inputs (the fewest that use it), with the Gram diagnostics, across
+// Model B's cache, with d = 64 inputs (the fewest that use it), with the Gram diagnostics, across
 // integrators, block activations, c = 3 outputs (cross-entropy on class labels), Langevin dynamics
 // and minibatches.
 TEST(Cli, ResNetActivationCacheAgreesWithRecomputing) {
   const std::string dir = test::scratch_dir("cli_resnet_activation_cache");
-  // 40 samples of 32 features in 3 classes, for c = 3 outputs under cross-entropy.
+  // 40 samples of 64 features in 3 classes, for c = 3 outputs under cross-entropy.
   std::ofstream table(dir + "/classes.csv");
-  for (int c = 0; c < 32; ++c) table << "x" << c << ",";
+  for (int c = 0; c < 64; ++c) table << "x" << c << ",";
   table << "y\n";
   for (int i = 0; i < 40; ++i) {
     // Frequencies that differ per feature: samples in general position (a Gram matrix of full
     // rank), unlike sin(a·i + b·c), whose rows span two dimensions.
-    for (int c = 0; c < 32; ++c) table << std::sin(0.37 * (i + 1) * (c + 1) + c) << ",";
+    for (int c = 0; c < 64; ++c) table << std::sin(0.37 * (i + 1) * (c + 1) + c) << ",";
     table << i % 3 << "\n";
   }
   table.close();
@@ -519,7 +519,7 @@ TEST(Cli, ResNetActivationCacheAgreesWithRecomputing) {
   ASSERT_EQ(imported.code, 0) << imported.err;
   std::string text =
       std::string(tiny_resnet_config) + "[diagnostics]\nkl = [\"transport\"]\ngram = true\n";
-  text.replace(text.find("dim = 3"), 7, "dim = 32");
+  text.replace(text.find("dim = 3"), 7, "dim = 64");
   expect_cache_agrees(
       dir, text, resnet_groups,
       {std::string(" --set flow.integrator=euler"),

@@ -18,7 +18,7 @@ namespace mfsim {
 namespace {
 
 // n = 101 samples, M = 70 particles a layer (no multiple of the lanes, the 64-particle chunks and
-// tiles or the 48-sample chunks), d = 32 inputs: the fewest that use the cache.
+// tiles or the 48-sample chunks), d = 64 inputs: the fewest that use the cache.
 struct Problem {
   Dataset data;
   ResNetSpec spec;
@@ -30,7 +30,7 @@ struct Problem {
     spec.width = width;
     spec.head_width = 50;
     if (act == ActivationKind::hermite) spec.activation.hermite = {0.2, 0.8, -0.4, 0.3, 0.1};
-    spec.std_w = 0.3;  // π of 32 inputs in σ's curved range
+    spec.std_w = 0.3;  // π = w·z + b in σ's curved range
     data = test::vector_data(n, ResNetSpec::min_cached_inputs, outputs, spec.loss);
     const ResNetModel model(spec, data);
     state = allocate_state(model.groups(), true, "state");
@@ -152,7 +152,7 @@ TEST(ResNetActivationCache, HoldsThePreactivationsAndInputProducts) {
   }
 }
 
-// 2 L n M reals (M rounded up to whole 64-byte blocks) against the budget, from d = 32 inputs.
+// 2 L n M reals (M rounded up to whole 64-byte blocks) against the budget, from d = 64 inputs.
 TEST(ResNetActivationCache, TheBudgetAndTheInputsDecide) {
   ResNetSpec spec;
   spec.depth = 3;

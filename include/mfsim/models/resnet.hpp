@@ -52,9 +52,9 @@ struct ResNetSpec {
   static constexpr int cache_block = int(64 / sizeof(real));
   // Inputs from which the cache pays: a cached pair saves 3d multiply-adds but moves 40 bytes
   // through memory (π written, read twice; q·u written, read once). Measured on a 2-core Xeon
-  // (AVX-512, n = 1000, L = 8, M = 1000; figures in docs/performance.md): slower at d = 16, faster
-  // from d = 32.
-  static constexpr int min_cached_inputs = 32;
+  // (AVX-512, n = 1000, L = 8, M = K = 1000; figures in docs/performance.md): slower at d = 32,
+  // break-even at d = 48, faster from d = 64.
+  static constexpr int min_cached_inputs = 64;
 
   // Whether an evaluation over `samples` of `inputs` dimensions, with `per_layer` particles of each
   // layer on this rank, keeps its activations (sizes in long double, like the coordinates). The
