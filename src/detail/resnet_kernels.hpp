@@ -149,13 +149,12 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
     qs[s] = &q(i, 0);
     cache_cols[s] = i * lanes;
   }
-  constexpr bool cacheable = Kind == SampleSum::forward || Kind == SampleSum::backward;
   const index_t cache_rows = index_t(cache.pre.extent(0));
+  const bool reads_pre = Kind == SampleSum::backward && cache.pre.data();
   real g[Rows][chunk];
   for (int b = 0; b < blocks; ++b) {
     const real* col = slab + b * lanes;  // particle b·lanes of the chunk
     const index_t row = block0 + b;      // its row of the cache, if it has one
-    const bool reads_pre = cacheable && Kind == SampleSum::backward && cache.pre.data();
     real pre[Rows][lanes], qu[Rows][lanes];
     for (int s = 0; s < Rows; ++s) {
       MFSIM_LANES
@@ -181,7 +180,7 @@ MFSIM_ISA_CLONES KOKKOS_INLINE_FUNCTION void sample_sum_rows(
         }
       }
     }
-    if (cacheable && Kind == SampleSum::forward && cache.pre.data() && row < cache_rows)
+    if (Kind == SampleSum::forward && cache.pre.data() && row < cache_rows)
       for (int s = 0; s < live; ++s) {
         real* kept = &cache.pre(row, cache_cols[s]);
         MFSIM_LANES
