@@ -71,6 +71,11 @@ inline double max_abs(const std::vector<double>& a) {
   return m;
 }
 
+// Relative difference of two arrays: max |a − b| / max |b|.
+inline double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  return max_abs_diff(a, b) / std::fmax(max_abs(b), 1e-300);
+}
+
 // −flow_scale ∂loss/∂θ_j at every coordinate j of θ, by central differences of step h: the
 // reference for a velocity −flow_scale ∇L. `loss` takes the perturbed copy of θ.
 template <class Loss>

@@ -47,11 +47,6 @@ struct Problem {
   }
 };
 
-// Relative difference of two arrays: max |a − b| / max |b|.
-double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
-  return test::max_abs_diff(a, b) / std::fmax(test::max_abs(b), 1e-300);
-}
-
 const double agreement = test::tol(1e-12, 1e-5);
 
 // One evaluation with and one without the cache, at the same state (minibatch: a batch of 37,
@@ -75,15 +70,17 @@ void expect_cache_agrees(const Problem& p, index_t minibatch, const std::string&
   const double loss_recomputed = recomputed.evaluate(p.state, *e_recomputed, v_recomputed);
   EXPECT_LE(std::fabs(loss_cached - loss_recomputed), agreement * std::fabs(loss_recomputed))
       << what;
-  EXPECT_LE(relative_difference(test::host(e_cached->residual), test::host(e_recomputed->residual)),
-            agreement)
+  EXPECT_LE(
+      test::relative_difference(test::host(e_cached->residual), test::host(e_recomputed->residual)),
+      agreement)
       << what;
-  EXPECT_LE(relative_difference(test::host(v_cached.theta[0]), test::host(v_recomputed.theta[0])),
-            agreement)
+  EXPECT_LE(
+      test::relative_difference(test::host(v_cached.theta[0]), test::host(v_recomputed.theta[0])),
+      agreement)
       << what;
   if (is_twice_differentiable(p.spec.activation.kind))
-    EXPECT_LE(relative_difference(test::host(v_cached.log_density[0]),
-                                  test::host(v_recomputed.log_density[0])),
+    EXPECT_LE(test::relative_difference(test::host(v_cached.log_density[0]),
+                                        test::host(v_recomputed.log_density[0])),
               agreement)
         << what;
 }

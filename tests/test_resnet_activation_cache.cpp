@@ -45,11 +45,6 @@ struct Problem {
   }
 };
 
-// Relative difference of two arrays: max |a − b| / max |b|.
-double relative_difference(const std::vector<double>& a, const std::vector<double>& b) {
-  return test::max_abs_diff(a, b) / std::fmax(test::max_abs(b), 1e-300);
-}
-
 const double agreement = test::tol(1e-12, 1e-5);
 
 // One evaluation with and one without the cache, at the same state (minibatch: a batch of that
@@ -76,16 +71,18 @@ void expect_cache_agrees(const Problem& p, index_t minibatch, const std::string&
   const double loss_recomputed = recomputed.evaluate(p.state, *e_recomputed, v_recomputed);
   EXPECT_LE(std::fabs(loss_cached - loss_recomputed), agreement * std::fabs(loss_recomputed))
       << what;
-  EXPECT_LE(relative_difference(test::host(e_cached->residual), test::host(e_recomputed->residual)),
-            agreement)
+  EXPECT_LE(
+      test::relative_difference(test::host(e_cached->residual), test::host(e_recomputed->residual)),
+      agreement)
       << what;
   for (std::size_t g = 0; g < p.state.theta.size(); ++g) {
-    EXPECT_LE(relative_difference(test::host(v_cached.theta[g]), test::host(v_recomputed.theta[g])),
-              agreement)
+    EXPECT_LE(
+        test::relative_difference(test::host(v_cached.theta[g]), test::host(v_recomputed.theta[g])),
+        agreement)
         << what << " group " << g;
     if (is_twice_differentiable(p.spec.activation.kind))
-      EXPECT_LE(relative_difference(test::host(v_cached.log_density[g]),
-                                    test::host(v_recomputed.log_density[g])),
+      EXPECT_LE(test::relative_difference(test::host(v_cached.log_density[g]),
+                                          test::host(v_recomputed.log_density[g])),
                 agreement)
           << what << " group " << g;
   }
