@@ -12,7 +12,8 @@ with the cross-entropy on an imported file of three classes, full batch or minib
 B), restart |
 restart_resnet (a restart from a single-process file: each rank reads its part of every layer by a
 strided hyperslab), population | restart_population (the population-risk flow: the particles
-all-gathered at every evaluation), resnet_narrow (M = 4: on 3 ranks the last holds no block particle) or errors (a failure on rank 0 only, and a non-finite
+all-gathered at every evaluation), resnet_narrow (M = 4: on 3 ranks the last holds no block particle),
+resnet_cache (d = 64 inputs: model B's activation cache on every rank) or errors (a failure on rank 0 only, and a non-finite
 flow), or configs (ranks started with different configs: refused before anything is written). The reference is the same binary run without mpirun. Exit 0 when everything agrees.
 """
 import os
@@ -218,8 +219,8 @@ def compare_files(single, parallel, ranks):
 
 with tempfile.TemporaryDirectory() as tmp:
     os.chdir(tmp)
-    if CASE in ("two_layer", "resnet", "resnet_narrow", "restart", "restart_resnet", "langevin",
-                "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "multiclass",
+    if CASE in ("two_layer", "resnet", "resnet_narrow", "resnet_cache", "restart", "restart_resnet",
+                "langevin", "langevin_resnet", "langevin_bitwise", "sgd", "sgd_resnet", "multiclass",
                 "multiclass_sgd", "multiclass_resnet", "population", "restart_population"):
         config = "run.toml"
         text = RESNET if "resnet" in CASE else POPULATION if "population" in CASE else TWO_LAYER
@@ -246,6 +247,9 @@ with tempfile.TemporaryDirectory() as tmp:
         if CASE.startswith("sgd"):  # minibatches of 7 (online for the ResNet): the same draws on every rank
             text = text.replace("steps = 100\n", "steps = 100\nbatch_size = 7\n" +
                                 ("online = true\n" if "resnet" in CASE else ""))
+        if CASE == "resnet_cache":  # from d = 64 inputs each rank keeps its pairs' π and q·u
+            text = text.replace("\ndim = 3\n", "\ndim = 64\n")
+            assert "\ndim = 64\n" in text
         if CASE == "resnet_narrow":
             text = text.replace("\nwidth = 30\n", "\nwidth = 4\n")
             assert "\nwidth = 4\n" in text
